@@ -1,0 +1,92 @@
+"""OpenSLO import and export against the catalog (the pure mapping is slo.openslo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from controlplane.errors import ValidationFailed
+from slo import services
+from slo.models import Service, Slo
+from slo.spec import Problem, SloSpec
+
+
+def _queries_for(spec: SloSpec) -> Any:
+    from slo.contract import sli_queries
+
+    return sli_queries(spec)
+
+
+def openslo_export_text(*, slos: list[Slo]) -> str:
+    from slo.openslo import export_openslo
+
+    specs = [SloSpec.model_validate(slo.spec) for slo in slos]
+    service_names = sorted({slo.service.name for slo in slos})
+    service_docs = [
+        {"name": s.name, "display_name": s.display_name, "description": s.description, "labels": s.labels}
+        for s in Service.objects.filter(name__in=service_names)
+    ]
+    return export_openslo(specs, service_docs, queries_for=_queries_for)
+
+
+def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str, Any]:
+    """Import services and SLOs from OpenSLO YAML, all or nothing.
+
+    Existing SLOs (same service and name) get a new version; new ones are created.
+    Services named by SLOs but not defined in the file must already exist.
+    """
+    from slo.openslo import import_openslo
+
+    result = import_openslo(text)
+    if result.problems:
+        raise ValidationFailed("the OpenSLO document cannot be imported", problems=result.problems,
+                               extra={"unsupported": [p.as_dict() for p in result.unsupported]})
+    created: list[dict[str, Any]] = []
+    updated: list[dict[str, Any]] = []
+    services_created: list[str] = []
+    with transaction.atomic():
+        for doc in result.services:
+            if not Service.objects.filter(name=doc["name"]).exists():
+                tiers = sorted({s.tier for s in result.slos if s.service == doc["name"] and s.tier}) or [
+                    "edge", "private_cloud", "public_cloud"
+                ]
+                services.service_create(
+                    actor=actor,
+                    data={
+                        "name": doc["name"],
+                        "display_name": doc.get("display_name", ""),
+                        "description": doc.get("description", ""),
+                        "labels": doc.get("labels", {}),
+                        "service_class": doc.get("service_class", "interactive"),
+                        "tiers": tiers,
+                    },
+                )
+                services_created.append(doc["name"])
+        for index, spec in enumerate(result.slos):
+            data = spec.model_dump(mode="json", exclude_none=True)
+            existing = Slo.objects.filter(service__name=spec.service, name=spec.name, archived_at__isnull=True).first()
+            try:
+                if existing is None:
+                    slo = services.slo_create(actor=actor, data=data, note="imported from OpenSLO")
+                    created.append({"id": slo.pk, "service": spec.service, "name": spec.name, "version": slo.version})
+                else:
+                    slo = services.slo_update(actor=actor, slo_id=existing.pk, data=data, note="imported from OpenSLO")
+                    updated.append({"id": slo.pk, "service": spec.service, "name": spec.name, "version": slo.version})
+            except ValidationFailed as exc:
+                raise ValidationFailed(
+                    "the OpenSLO document cannot be imported",
+                    problems=[
+                        Problem(f"slos[{index}].{p['path']}", f"{spec.service}/{spec.name}: {p['message']}")
+                        for p in exc.problems
+                    ],
+                ) from None
+        if dry_run:
+            transaction.set_rollback(True)
+    return {
+        "dry_run": dry_run,
+        "services_created": services_created,
+        "created": created,
+        "updated": updated,
+        "unsupported": [p.as_dict() for p in result.unsupported],
+    }

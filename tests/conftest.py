@@ -1,0 +1,82 @@
+"""Shared fixtures: one user per role, and API clients authenticated with real tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from rest_framework.test import APIClient
+
+from controlplane.services import api_token_create
+
+ROLES = ("viewer", "operator", "approver", "admin")
+
+
+def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username + "-123456", is_superuser=superuser)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def users(db: Any) -> dict[str, User]:
+    """viewer, operator, approver, admin (by group), a second approver, and an outsider without a role."""
+    return {
+        "viewer": make_user("vera", "viewer"),
+        "operator": make_user("otto", "operator"),
+        "approver": make_user("anna", "approver"),
+        "approver2": make_user("abel", "approver"),
+        "admin": make_user("ada", "admin"),
+        "outsider": make_user("olaf"),
+    }
+
+
+@pytest.fixture
+def api_for(users: dict[str, User]) -> Callable[[str | None], APIClient]:
+    """api_for("operator") -> an APIClient sending that user's bearer token; None -> anonymous."""
+    cache: dict[str | None, APIClient] = {}
+
+    def build(role: str | None) -> APIClient:
+        if role not in cache:
+            client = APIClient()
+            if role is not None:
+                _token, raw = api_token_create(actor=None, user=users[role], name=f"test-{role}")
+                client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            cache[role] = client
+        return cache[role]
+
+    return build
+
+
+@pytest.fixture
+def service_doc() -> dict[str, Any]:
+    return {
+        "name": "shelf-vision",
+        "display_name": "Shelf vision",
+        "service_class": "interactive",
+        "owner": "vision-team",
+        "tiers": ["edge", "private_cloud", "public_cloud"],
+        "labels": {"team": "vision"},
+    }
+
+
+@pytest.fixture
+def slo_doc() -> dict[str, Any]:
+    return {
+        "name": "edge-latency",
+        "service": "shelf-vision",
+        "tier": "edge",
+        "sli": {"kind": "latency", "threshold_ms": 150},
+        "objective": 99.5,
+        "window": {"type": "rolling", "days": 28},
+    }
+
+
+@pytest.fixture
+def service(users: dict[str, User], service_doc: dict[str, Any]) -> Any:
+    from slo.services import service_create
+
+    return service_create(actor=users["operator"], data=service_doc)
