@@ -8,4 +8,13 @@ class ControlplaneConfig(AppConfig):
     verbose_name = "Control plane core"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from controlplane import checks  # noqa: F401  (registers system checks)
+        post_migrate.connect(_after_migrate, sender=self)
+
+
+def _after_migrate(**kwargs: object) -> None:
+    from controlplane.schedules import ensure_periodic_tasks
+
+    ensure_periodic_tasks()

@@ -10,7 +10,11 @@ from controlplane.api.views import healthz
 api_v1 = [
     path("", include("controlplane.api.urls")),
     path("", include("slo.api.urls")),
+    path("", include("slo.api.telemetry_urls")),
+    path("", include("slo.api.budget_urls")),
     path("", include("routing.api.urls")),
+    path("", include("routing.api.fleet_urls")),
+    path("", include("routing.api.release_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,0 +1,5 @@
+"""Celery tasks: thin adapters that take ids and call services."""
+
+from __future__ import annotations
+
+from routing.tasks import delivery, releases  # noqa: F401
