@@ -187,6 +187,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["controlplane.permissions.AnyRole"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"TierEnum": ["edge", "private_cloud", "public_cloud"]},
 }
 
 # Caches: the throttles count here. Redis when given (shared across gunicorn workers).

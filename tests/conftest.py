@@ -6,15 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
-from rest_framework.test import APIClient
 
-from controlplane.services import api_token_create
+# Django imports live inside the fixtures so pure-core tests also run with `-p no:django`.
 
 ROLES = ("viewer", "operator", "approver", "admin")
 
 
-def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+def make_user(username: str, *roles: str, superuser: bool = False) -> Any:
+    from django.contrib.auth.models import Group, User
+
     user = User.objects.create_user(username=username, password="pw-" + username + "-123456", is_superuser=superuser)
     for role in roles:
         user.groups.add(Group.objects.get(name=role))
@@ -22,7 +22,7 @@ def make_user(username: str, *roles: str, superuser: bool = False) -> User:
 
 
 @pytest.fixture
-def users(db: Any) -> dict[str, User]:
+def users(db: Any) -> dict[str, Any]:
     """viewer, operator, approver, admin (by group), a second approver, and an outsider without a role."""
     return {
         "viewer": make_user("vera", "viewer"),
@@ -35,8 +35,12 @@ def users(db: Any) -> dict[str, User]:
 
 
 @pytest.fixture
-def api_for(users: dict[str, User]) -> Callable[[str | None], APIClient]:
+def api_for(users: dict[str, Any]) -> Callable[[str | None], Any]:
     """api_for("operator") -> an APIClient sending that user's bearer token; None -> anonymous."""
+    from rest_framework.test import APIClient
+
+    from controlplane.services import api_token_create
+
     cache: dict[str | None, APIClient] = {}
 
     def build(role: str | None) -> APIClient:
@@ -76,7 +80,7 @@ def slo_doc() -> dict[str, Any]:
 
 
 @pytest.fixture
-def service(users: dict[str, User], service_doc: dict[str, Any]) -> Any:
+def service(users: dict[str, Any], service_doc: dict[str, Any]) -> Any:
     from slo.services import service_create
 
     return service_create(actor=users["operator"], data=service_doc)

@@ -1,0 +1,77 @@
+"""Run the whole embedded control plane in the foreground: web, Celery worker, beat,
+and the demo reference gateways. Ctrl-C (or SIGTERM) stops all of them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run web + Celery worker + beat (+ demo gateways) in the foreground."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--no-gateways", action="store_true", help="do not start the demo reference gateways")
+
+    def handle(self, *args: Any, bind: str, web_workers: int, no_gateways: bool, **options: Any) -> None:
+        python = sys.executable
+        bin_dir = os.path.dirname(python)
+        env = dict(os.environ)
+        commands: list[tuple[str, list[str]]] = [
+            ("web", [os.path.join(bin_dir, "gunicorn"), "controlplane.wsgi", "--bind", bind,
+                     "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5"]),
+            ("worker", [python, "-m", "celery", "-A", "controlplane", "worker", "--loglevel", "INFO",
+                        "--concurrency", "2", "--without-gossip", "--without-mingle"]),
+            ("beat", [python, "-m", "celery", "-A", "controlplane", "beat", "--loglevel", "INFO",
+                      "--pidfile", str(settings.DATA_DIR / "celerybeat.pid")]),
+        ]
+        if not no_gateways and importlib.util.find_spec("routing.fleet.demo") is not None:
+            from routing.fleet.demo import demo_gateway_commands
+
+            commands.extend(demo_gateway_commands(control_plane_url=f"http://{bind}"))
+        stale_pid = settings.DATA_DIR / "celerybeat.pid"
+        stale_pid.unlink(missing_ok=True)
+
+        children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        for name, command in commands:
+            children.append((name, subprocess.Popen(command, env=env, start_new_session=True)))
+        self.stdout.write(self.style.SUCCESS(f"control plane running at http://{bind}/  (Ctrl-C stops everything)"))
+        self.stdout.flush()
+
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, child in children:
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping everything")
+                        stopping = True
+                        break
+                time.sleep(0.5)
+        finally:
+            for _name, child in children:
+                if child.poll() is None:
+                    os.killpg(child.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for _name, child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+            self.stdout.write("stopped")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the test dependencies and run the whole suite: ruff, the migration check, pytest.
+# Uses DATABASE_URL / CELERY_BROKER_URL when set (CI sets PostgreSQL and Redis).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+ensure_venv test
+for installer in scripts/install-prometheus.sh scripts/install-chromium.sh; do
+  [ -f "$installer" ] && bash "$installer"
+done
+export DATA_DIR="${DATA_DIR:-$PWD/var/test}"
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== migrations"
+.venv/bin/python manage.py makemigrations --check --dry-run
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "error: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,92 @@
+"""Every API endpoint, every role: anonymous gets 401, a wrong role 403, the right
+roles get past authorization. A new endpoint fails this test until it is declared
+below, so nothing ships without a decision about who may call it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+READ = frozenset({"viewer", "operator", "approver", "admin"})
+WRITE = frozenset({"operator", "admin"})
+APPROVE = frozenset({"approver", "admin"})
+ADMIN = frozenset({"admin"})
+GATEWAY = frozenset()  # gateway credentials only: every user token is refused
+ANY_ROLE = READ
+
+# (method, path template) -> roles allowed through authorization.
+EXPECTED: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/api/v1/me/"): ANY_ROLE,
+    ("GET", "/api/v1/tokens/"): READ,
+    ("POST", "/api/v1/tokens/"): READ,
+    ("GET", "/api/v1/tokens/{id}/"): READ,
+    ("DELETE", "/api/v1/tokens/{id}/"): READ,
+    ("GET", "/api/v1/audit-events/"): READ,
+    ("GET", "/api/v1/audit-events/{id}/"): READ,
+    ("GET", "/api/v1/services/"): READ,
+    ("POST", "/api/v1/services/"): WRITE,
+    ("GET", "/api/v1/services/{id}/"): READ,
+    ("PUT", "/api/v1/services/{id}/"): WRITE,
+    ("PATCH", "/api/v1/services/{id}/"): WRITE,
+    ("DELETE", "/api/v1/services/{id}/"): WRITE,
+    ("GET", "/api/v1/slos/"): READ,
+    ("POST", "/api/v1/slos/"): WRITE,
+    ("GET", "/api/v1/slos/schema/"): READ,
+    ("GET", "/api/v1/slos/{id}/"): READ,
+    ("PUT", "/api/v1/slos/{id}/"): WRITE,
+    ("PATCH", "/api/v1/slos/{id}/"): WRITE,
+    ("DELETE", "/api/v1/slos/{id}/"): WRITE,
+    ("GET", "/api/v1/slos/{id}/versions/"): READ,
+    ("GET", "/api/v1/slos/{id}/diff/"): READ,
+    ("POST", "/api/v1/slos/{id}/restore/"): WRITE,
+    ("GET", "/api/v1/slos/{id}/openslo/"): READ,
+    ("POST", "/api/v1/openslo/import/"): WRITE,
+    ("GET", "/api/v1/openslo/export/"): READ,
+}
+
+ROLES = ("outsider", "viewer", "operator", "approver", "admin")
+
+
+def _operations() -> list[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return sorted(
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    )
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "999999", path)
+
+
+def test_every_endpoint_is_declared(db):
+    operations = _operations()
+    undeclared = [op for op in operations if op not in EXPECTED]
+    assert not undeclared, f"declare who may call: {undeclared}"
+    stale = [op for op in EXPECTED if op not in operations]
+    assert not stale, f"declared but gone: {stale}"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
+def test_each_role_gets_what_it_should(api_for, method, path):
+    url = _concrete(path)
+    anonymous = api_for(None).generic(method, url, "{}", content_type="application/json")
+    assert anonymous.status_code == 401, (method, url, anonymous.status_code)
+    for role in ROLES:
+        response = api_for(role).generic(method, url, "{}", content_type="application/json")
+        assert response.status_code < 500, (role, method, url, response.status_code)
+        if role in EXPECTED[(method, path)]:
+            assert response.status_code not in (401, 403), (role, method, url, response.status_code)
+        else:
+            assert response.status_code == 403, (role, method, url, response.status_code)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/schema/", "/api/v1/docs/"])
+def test_the_schema_and_docs_need_a_role(api_for, url):
+    assert api_for(None).get(url).status_code == 401
+    assert api_for("outsider").get(url).status_code == 403
+    assert api_for("viewer").get(url).status_code == 200
