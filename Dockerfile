@@ -1,0 +1,15 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 STATIC_ROOT=/app/staticfiles
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY controlplane ./controlplane
+COPY slo ./slo
+COPY routing ./routing
+COPY gateway ./gateway
+COPY templates ./templates
+COPY static ./static
+COPY manage.py ./
+RUN pip install --no-cache-dir . && DEBUG=true DATA_DIR=/tmp/build python manage.py collectstatic --noinput
+RUN useradd --system --uid 1000 app && mkdir -p /data && chown app /data
+USER app
+EXPOSE 8000
