@@ -67,7 +67,8 @@ class Command(BaseCommand):
         finally:
             for _name, child in children:
                 if child.poll() is None:
-                    os.killpg(child.pid, signal.SIGTERM)
+                    # The main process only: Celery and gunicorn shut their children down warmly.
+                    child.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 10
             for _name, child in children:
                 try:
