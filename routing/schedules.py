@@ -9,3 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 PERIODIC_TASKS: list[dict[str, Any]] = []
+
+# Fleet delivery (issue 6): the outbox dispatcher catches pushes whose on-commit enqueue was lost
+# (broker down) and retries due backoffs; reconcile re-sends drift found through heartbeats.
+PERIODIC_TASKS.append({
+    "name": "routing: dispatch gateway deliveries",
+    "task": "routing.tasks.delivery.dispatch_deliveries",
+    "every_s": 10,
+    "description": "Push due config deliveries to gateways (retries with backoff).",
+})
+PERIODIC_TASKS.append({
+    "name": "routing: reconcile gateway fleet",
+    "task": "routing.tasks.delivery.reconcile_fleet",
+    "every_s": 30,
+    "description": "Re-deliver desired revisions to drifted gateways (never a NACKed revision).",
+})
+
+# Releases (issue 7): advance waves, run canary analysis, roll back on triggers, confirm rollbacks.
+PERIODIC_TASKS.append({
+    "name": "routing: advance releases",
+    "task": "routing.tasks.releases.release_tick",
+    "every_s": 30,
+    "description": "Advance rolling-out releases (ACKs, bake, canary analysis, burn triggers, rollbacks).",
+})

@@ -25,6 +25,9 @@ class Change:
             return f"- {self.path}: {self.before!r}"
         return f"~ {self.path}: {self.before!r} -> {self.after!r}"
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "before": self.before, "after": self.after}
+
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key

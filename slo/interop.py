@@ -42,6 +42,16 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
     if result.problems:
         raise ValidationFailed("the OpenSLO document cannot be imported", problems=result.problems,
                                extra={"unsupported": [p.as_dict() for p in result.unsupported]})
+    unsupported = [p.as_dict() for p in result.unsupported]
+    defined = {doc["name"] for doc in result.services}
+    for name in sorted({spec.service for spec in result.slos} - defined):
+        if not Service.objects.filter(name=name).exists():
+            # Referenced but not defined in the file: create it, and say what was assumed.
+            result.services.append({"name": name})
+            unsupported.append(Problem(
+                "services", f"service {name!r} is not defined in the file; created as class 'interactive' "
+                "on the tiers its SLOs name: review its class and tiers", "warning",
+            ).as_dict())
     created: list[dict[str, Any]] = []
     updated: list[dict[str, Any]] = []
     services_created: list[str] = []
@@ -88,5 +98,5 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
         "services_created": services_created,
         "created": created,
         "updated": updated,
-        "unsupported": [p.as_dict() for p in result.unsupported],
+        "unsupported": unsupported,
     }

@@ -9,3 +9,81 @@ from __future__ import annotations
 from typing import Any
 
 PERIODIC_TASKS: list[dict[str, Any]] = []
+
+# Telemetry (issue 3): pull every Prometheus source each minute; enforce retention hourly.
+PERIODIC_TASKS.append({
+    "name": "slo: pull telemetry sources",
+    "task": "slo.tasks.telemetry.pull_sources",
+    "every_s": 60,
+    "description": "Fan out one pull task per enabled Prometheus telemetry source.",
+})
+PERIODIC_TASKS.append({
+    "name": "slo: telemetry retention",
+    "task": "slo.tasks.telemetry.enforce_retention",
+    "every_s": 3600,
+    "description": "Delete SLI minutes, contract series and hourly rollups past their retention.",
+})
+
+# Budget engine (slo/tasks/budget.py).
+PERIODIC_TASKS += [
+    {
+        "name": "budget: evaluate every SLO",
+        "task": "slo.budget.evaluate_all",
+        "every_s": 60,
+        "description": "Fan out SLO evaluation in chunks; each chunk claims its SLOs per instant.",
+    },
+    {
+        "name": "budget: send due notifications",
+        "task": "slo.budget.notifications_sweep",
+        "every_s": 30,
+        "description": "Retries and notifications whose enqueue was lost.",
+    },
+    {
+        "name": "budget: remind still-firing alerts",
+        "task": "slo.budget.renotify",
+        "every_s": 60,
+        "description": "Per channel renotify_interval_s.",
+    },
+    {
+        "name": "budget: thin status history",
+        "task": "slo.budget.history_prune",
+        "every_s": 3600,
+        "description": "5-minute points for 8 days, hourly points for 400 days.",
+    },
+]
+PERIODIC_TASKS.append({
+    "name": "slo: telemetry hourly rollups",
+    "task": "slo.tasks.telemetry.rollup_hours",
+    "every_s": 60,
+    "description": "Recompute hourly SLI rollups of hours touched by ingests (sweep; ingests also enqueue it).",
+})
+PERIODIC_TASKS += [
+    {
+        "name": "budget: sync recent telemetry minutes",
+        "task": "slo.budget.sync",
+        "every_s": 60,
+        "kwargs_json": '{"minutes": 15}',
+        "description": "Copy the last 15 minutes of SLI minutes into budget buckets (changed ones only).",
+    },
+    {
+        "name": "budget: re-sync the last day of telemetry",
+        "task": "slo.budget.sync",
+        "every_s": 3600,
+        "kwargs_json": '{"minutes": 1440}',
+        "description": "Late pushes and backfills after an outage.",
+    },
+    {
+        "name": "budget: hourly cost rollups",
+        "task": "slo.budget.cost_rollups",
+        "every_s": 3600,
+        "kwargs_json": '{"resolution": "hour"}',
+        "description": "Cost per request, per hit and savings of the last complete hour.",
+    },
+    {
+        "name": "budget: daily cost rollups",
+        "task": "slo.budget.cost_rollups",
+        "every_s": 86400,
+        "kwargs_json": '{"resolution": "day"}',
+        "description": "Cost figures of the last complete UTC day.",
+    },
+]

@@ -110,6 +110,15 @@ class SloSpec(_Strict):
     alert_tiers: list[AlertTier] | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _window_type_default(cls, data: Any) -> Any:
+        # `{"days": 28}` is unambiguous: accept it as a rolling window.
+        if isinstance(data, dict) and isinstance(data.get("window"), dict) and "type" not in data["window"]:
+            if "days" in data["window"]:
+                data = {**data, "window": {**data["window"], "type": "rolling"}}
+        return data
+
     @model_validator(mode="after")
     def _timeslices(self) -> SloSpec:
         if self.budgeting_method in ("timeslices",) and self.timeslice_target is None:

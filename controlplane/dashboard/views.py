@@ -1,32 +1,122 @@
-"""Server-rendered pages of the dashboard shell. Domain pages live in their apps."""
+"""Server-rendered pages of the dashboard shell: the overview, reports and the audit log.
+
+Domain pages live in `slo/views.py` and `routing/views.py`. This package is the composition root
+of the browser UI (like `controlplane/urls.py` for the API), so it may read from both apps; the
+core modules of `controlplane` (roles, audit, tokens) never import it.
+"""
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
+from controlplane.dashboard import releases
 from controlplane.dashboard.access import role_required
+from controlplane.dashboard.charts import SLO_STATES, STATE_LABELS
+from controlplane.dashboard.overview import (
+    BURN_COLUMNS,
+    OverviewFilters,
+    overview_rows,
+    service_summaries,
+)
 from controlplane.models import AuditEvent
 from controlplane.roles import VIEWER
-from slo.models import Slo
+from routing.fleet.selectors import fleet_summary
+from routing.models.fleet import Gateway
+from slo.models import Service
+from slo.spec import SERVICE_CLASSES, TIERS
+
+SORTABLE_COLUMNS = (
+    ("state", "State"), ("service", "Service"), ("slo", "SLO"), ("tier", "Tier"), ("class", "Class"),
+    ("sli", "SLI (window)"), ("objective", "Objective"), ("budget", "Budget left"),
+    ("burn_1h", "Burn 1h"), ("burn_6h", "Burn 6h"), ("burn_3d", "Burn 3d"), ("alerts", "Firing alerts"),
+)
 
 
 @login_required
 @role_required(VIEWER)
 def overview(request: HttpRequest) -> HttpResponse:
-    slos = Slo.objects.filter(archived_at__isnull=True).select_related("service").order_by("service__name", "name")
-    return render(request, "dashboard/overview.html", {"slos": slos})
+    """Every service and SLO with its status, filterable and sortable by query parameters."""
+    now = timezone.now()
+    filters = OverviewFilters.from_query(request.GET)
+    rows = overview_rows(filters=filters, now=now)
+    query = request.GET.copy()
+    query.pop("sort", None)
+    base = query.urlencode()
+    columns = []
+    for key, label in SORTABLE_COLUMNS:
+        active = filters.sort == key
+        # a second click on the active column reverses it
+        next_sort = f"-{key}" if active and not filters.descending else key
+        columns.append({
+            "key": key, "label": label, "href": f"?{base + '&' if base else ''}sort={next_sort}",
+            "aria_sort": ("descending" if filters.descending else "ascending") if active else None,
+        })
+    context = {
+        "nav": "overview",
+        "rows": rows,
+        "columns": columns,
+        "filters": filters,
+        "services": service_summaries(rows=rows, filters=filters),
+        "service_names": list(Service.objects.order_by("name").values_list("name", flat=True)),
+        "tiers": TIERS,
+        "classes": SERVICE_CLASSES,
+        "states": [(s, STATE_LABELS[s]) for s in SLO_STATES],
+        "burn_columns": BURN_COLUMNS,
+        "fleet": fleet_summary(gateways=Gateway.objects.all(), now=now),
+        "releases": releases.in_progress(limit=10),
+        "now": now,
+    }
+    return render(request, "dashboard/overview.html", context)
+
+
+AUDIT_FILTERS = ("object_type", "action", "actor_name", "request_id")
 
 
 @login_required
 @role_required(VIEWER)
 def audit_log(request: HttpRequest) -> HttpResponse:
-    events = AuditEvent.objects.all()
-    for field in ("object_type", "action", "actor_name", "request_id"):
-        value = request.GET.get(field)
+    """The change log, newest first, filterable by exact values."""
+    events = AuditEvent.objects.all().order_by("-at", "-id")
+    for name in AUDIT_FILTERS:
+        value = request.GET.get(name)
         if value:
-            events = events.filter(**{field: value})
+            events = events.filter(**{name: value})
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/audit.html", {"page": page})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "dashboard/audit.html", {"nav": "audit", "page": page, "query": query.urlencode()})
+
+
+def _report_model() -> type | None:
+    """The reports helper's snapshot model once it exists (slo.ReportSnapshot or similar)."""
+    for model in apps.get_app_config("slo").get_models():
+        if "report" in model.__name__.lower() and "snapshot" in model.__name__.lower():
+            return model
+    return None
+
+
+@login_required
+@role_required(VIEWER)
+def reports(request: HttpRequest) -> HttpResponse:
+    """Report snapshots, newest first; an explicit empty state until the reports feature lands."""
+    model = _report_model()
+    page = None
+    columns: list[str] = []
+    if model is not None:
+        ordering = "-created_at" if any(f.name == "created_at" for f in model._meta.fields) else "-pk"
+        queryset = model.objects.all().order_by(ordering)
+        relations = [f.name for f in model._meta.fields if f.is_relation]
+        if relations:
+            queryset = queryset.select_related(*relations)
+        columns = [f.name for f in model._meta.fields if f.get_internal_type() != "JSONField"][:6]
+        page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    # the reports helper owns the model: show its plain columns generically until it has a page of its own
+    rows = [[getattr(item, name) for name in columns] for item in page] if page is not None else []
+    return render(request, "dashboard/reports.html", {
+        "nav": "reports", "page": page, "columns": [c.replace("_", " ") for c in columns], "rows": rows,
+    })

@@ -1,3 +1,20 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from routing.api import fleet_views
+
+router = SimpleRouter()
+router.register("gateways", fleet_views.GatewayViewSet, basename="gateway")
+
+urlpatterns = [
+    # gateway-facing; the trailing slash is optional so plain HTTP clients need no redirect
+    re_path(r"^gateways/(?P<pk>[0-9]+)/config/?$", fleet_views.gateway_config, name="gateway-config"),
+    re_path(r"^gateways/(?P<pk>[0-9]+)/heartbeat/?$", fleet_views.GatewayHeartbeatView.as_view(),
+            name="gateway-heartbeat"),
+    re_path(r"^gateways/(?P<pk>[0-9]+)/telemetry/?$", fleet_views.GatewayTelemetryView.as_view(),
+            name="gateway-telemetry"),
+    path("fleet/", fleet_views.FleetView.as_view(), name="fleet"),
+    *router.urls,
+]

@@ -1,3 +1,122 @@
+"""The gateway fleet: registered gateways, their desired revisions and the delivery outbox.
+
+`GatewayRevision` rows are the history of what the control plane wanted each gateway to run;
+`Delivery` rows are at once the push queue and its record. Both are written in one transaction
+(see routing.fleet.services.gateway_set_desired), so a revision is never stored without the work
+that delivers it.
+"""
+
 from __future__ import annotations
 
-from django.db import models  # noqa: F401
+from django.db import models
+from django.utils import timezone
+
+from slo.spec import TIERS
+
+TIER_CHOICES = [(t, t.replace("_", " ")) for t in TIERS]
+
+
+class Gateway(models.Model):
+    """A running edge or cloud inference gateway.
+
+    Credentials: `token_hash` is the sha256 of the token the gateway presents to the control plane
+    (the raw value is shown once); `signing_secret_encrypted` is the HMAC key the control plane
+    signs pushes with, stored encrypted because it must be reused. `desired_revision` mirrors the
+    newest GatewayRevision so the config poll's 304 path is a single indexed read.
+    """
+
+    name = models.SlugField(max_length=63, unique=True)
+    service = models.ForeignKey("slo.Service", on_delete=models.PROTECT, related_name="gateways")
+    tier = models.CharField(max_length=20, choices=TIER_CHOICES)
+    region = models.CharField(max_length=63, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    push_url = models.URLField(max_length=500, blank=True, help_text="where signed config pushes go; blank: poll only")
+    signing_secret_encrypted = models.TextField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_hint = models.CharField(max_length=12)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # What the control plane wants (mirror of the newest GatewayRevision.revision).
+    desired_revision = models.PositiveIntegerField(null=True, blank=True)
+    # What the gateway says it runs: from ACKs and heartbeats.
+    applied_revision = models.PositiveIntegerField(null=True, blank=True)
+    applied_etag = models.CharField(max_length=40, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    device_health = models.JSONField(default=dict, blank=True)
+    last_nack_revision = models.PositiveIntegerField(null=True, blank=True)
+    last_nack_error = models.TextField(blank=True)
+    last_nack_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["tier", "region"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GatewayRevision(models.Model):
+    """One desired config bundle for one gateway. Immutable; revisions increase per gateway."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    bundle = models.JSONField()
+    reason = models.CharField(max_length=300, blank=True)
+    release_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    rollback = models.BooleanField(default=False)
+    actor_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["gateway_id", "-revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "revision"], name="gateway_revision_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} rev {self.revision}"
+
+
+class Delivery(models.Model):
+    """One attempt-series to push one revision to one gateway: the outbox row.
+
+    pending -> in_flight -> acked | nacked | pending (retry with backoff) | failed (attempts used up);
+    pending -> superseded when a newer revision for the gateway is written. A NACKed delivery is
+    final: the same revision is never pushed again (the NACK is surfaced on the gateway instead).
+    """
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    ACKED = "acked"
+    NACKED = "nacked"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    STATES = (PENDING, IN_FLIGHT, ACKED, NACKED, FAILED, SUPERSEDED)
+    ACTIVE_STATES = (PENDING, IN_FLIGHT)
+    # Lower is sooner: rollbacks go first.
+    PRIORITY_ROLLBACK = 0
+    PRIORITY_NORMAL = 1
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="deliveries")
+    revision = models.ForeignKey(GatewayRevision, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(max_length=12, choices=[(s, s) for s in STATES], default=PENDING)
+    priority = models.PositiveSmallIntegerField(
+        default=PRIORITY_NORMAL, choices=[(PRIORITY_ROLLBACK, "rollback"), (PRIORITY_NORMAL, "normal")]
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # the dispatcher's claim: due pending rows, rollbacks first
+            models.Index(fields=["state", "priority", "next_attempt_at"], name="delivery_due_idx"),
+            models.Index(fields=["gateway", "state"], name="delivery_gateway_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} gw {self.gateway_id} rev-id {self.revision_id} {self.state}"

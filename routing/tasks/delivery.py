@@ -1,3 +1,27 @@
+"""Delivery tasks: thin adapters over routing.fleet.delivery.
+
+Both are idempotent under acks_late: claims are conditional updates, and a second run finds
+nothing due (or re-pushes a revision the gateway ACKs again without change).
+"""
+
 from __future__ import annotations
 
-from celery import shared_task  # noqa: F401
+from typing import Any
+
+from celery import shared_task
+
+from routing.fleet.delivery import delivery_dispatch_due, fleet_reconcile
+
+
+@shared_task(name="routing.tasks.delivery.dispatch_deliveries")
+def dispatch_deliveries() -> dict[str, Any]:
+    """Push every due delivery (also enqueued on commit of each new revision)."""
+    return delivery_dispatch_due().as_dict()
+
+
+@shared_task(name="routing.tasks.delivery.reconcile_fleet")
+def reconcile_fleet() -> dict[str, Any]:
+    """Queue re-delivery for drifted gateways, then push what is due."""
+    created = fleet_reconcile()
+    report = delivery_dispatch_due() if created else None
+    return {"redelivered": len(created), "dispatch": report.as_dict() if report else None}

@@ -1,3 +1,14 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from slo.api import telemetry_views as views
+
+router = SimpleRouter()
+router.register("telemetry-sources", views.TelemetrySourceViewSet, basename="telemetrysource")
+
+urlpatterns = [
+    path("slos/<int:slo_id>/minutes/", views.SloMinutesView.as_view(), name="slo-minutes"),
+    *router.urls,
+]

@@ -1,3 +1,85 @@
+"""Budget engine tasks: thin adapters that take ids (or an ISO instant) and call services.
+
+Every task is idempotent (acks_late re-runs it after a crash): evaluation claims status rows per
+instant, notifications claim outbox rows, rollups are upserts.
+"""
+
 from __future__ import annotations
 
-from celery import shared_task  # noqa: F401
+import logging
+from datetime import datetime
+
+from celery import shared_task
+from django.utils import timezone
+
+from slo.budget import alerts, notify
+from slo.budget.evaluation import CHUNK_SIZE, active_slo_ids, history_prune, slo_evaluate
+
+logger = logging.getLogger(__name__)
+
+
+def _instant(now_iso: str | None) -> datetime:
+    return datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+
+
+@shared_task(name="slo.budget.evaluate_all")
+def budget_evaluate_all(now_iso: str | None = None, chunk_size: int = CHUNK_SIZE) -> int:
+    """Fan out: one `budget_evaluate_chunk` per chunk of SLO ids, all for the same instant."""
+    now = _instant(now_iso).replace(second=0, microsecond=0)
+    ids = active_slo_ids()
+    for start in range(0, len(ids), chunk_size):
+        budget_evaluate_chunk.delay(ids[start : start + chunk_size], now.isoformat())
+    return len(ids)
+
+
+@shared_task(name="slo.budget.evaluate_chunk")
+def budget_evaluate_chunk(slo_ids: list[int], now_iso: str) -> int:
+    report = slo_evaluate(slo_ids=slo_ids, now=_instant(now_iso))
+    logger.info(
+        "evaluated %s of %s SLOs at %s: %s transitions, %s notifications",
+        report.evaluated, len(slo_ids), report.now.isoformat(), report.transitions, report.notifications,
+    )
+    return report.evaluated
+
+
+@shared_task(name="slo.budget.notification_send")
+def notification_send(notification_id: int) -> str:
+    return notify.notification_send(notification_id=notification_id, now=timezone.now())
+
+
+@shared_task(name="slo.budget.notifications_sweep")
+def notifications_sweep() -> dict[str, int]:
+    """Send what is due: retries, and anything whose enqueue was lost."""
+    return notify.notifications_send_due(now=timezone.now())
+
+
+@shared_task(name="slo.budget.renotify")
+def renotify() -> int:
+    return alerts.alerts_renotify(now=timezone.now())
+
+
+@shared_task(name="slo.budget.history_prune")
+def status_history_prune() -> int:
+    return history_prune(now=timezone.now())
+
+
+@shared_task(name="slo.budget.sync")
+def budget_sync(minutes: int = 15) -> int:
+    """Copy recent telemetry minutes into the budget buckets (only what changed)."""
+    from slo.budget.feed import budget_sync as sync
+
+    return sync(now=timezone.now(), minutes=minutes)
+
+
+@shared_task(name="slo.budget.cost_rollups")
+def cost_rollups(resolution: str = "hour") -> int:
+    """Cost rollups of the last complete hour (or UTC day)."""
+    from datetime import timedelta
+
+    from slo.budget.services import cost_rollups_compute
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    if resolution == "day":
+        now = now.replace(hour=0)
+    start = now - (timedelta(hours=1) if resolution == "hour" else timedelta(days=1))
+    return cost_rollups_compute(bucket_start=start, resolution=resolution)

@@ -1,0 +1,238 @@
+"""Pure helpers for the dashboard's pages: display states, number formats and Plotly figures.
+
+No Django import: figures are plain dicts (`{"data": [...], "layout": {...}}`) that the page hands
+to the browser with `json_script`, and `static/js/charts.js` draws them. Keeping the figure shape
+here (not in templates or JavaScript) makes it testable and identical on every page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+# Display states of an SLO, worst first. Colour is never the only signal: every state has a word.
+SLO_STATES = ("page", "ticket", "exhausted", "ok", "no_data", "stale", "not_evaluated", "unknown")
+STATE_LABELS = {
+    "page": "paging",
+    "ticket": "ticket",
+    "exhausted": "budget spent",
+    "ok": "ok",
+    "no_data": "no data",
+    "stale": "stale status",
+    "not_evaluated": "not evaluated yet",
+    "unknown": "unknown",
+}
+STATE_CSS = {
+    "page": "bad",
+    "ticket": "warn",
+    "exhausted": "bad",
+    "ok": "ok",
+    "no_data": "nodata",
+    "stale": "nodata",
+    "not_evaluated": "nodata",
+    "unknown": "nodata",
+}
+STATE_RANK = {state: rank for rank, state in enumerate(SLO_STATES)}
+
+# The palette is Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+
+def slo_state(
+    *,
+    evaluated_at: datetime | None,
+    data_quality: str | None,
+    alert_state: str | None,
+    remaining: float | None,
+    now: datetime,
+    stale_after_s: float,
+) -> str:
+    """One display state per SLO. A status older than `stale_after_s` is `stale` whatever it said
+    (the engine may be down: an old green must not look current); no data is never `ok`."""
+    if evaluated_at is None:
+        return "not_evaluated"
+    if (now - evaluated_at).total_seconds() > stale_after_s:
+        return "stale"
+    if alert_state in ("page", "ticket"):
+        return alert_state
+    if remaining is not None and remaining <= 0:
+        return "exhausted"
+    if data_quality == "no_data" or remaining is None:
+        return "no_data"
+    if alert_state == "none":
+        return "ok"
+    return "unknown"
+
+
+def percent(value: float | None, digits: int = 3) -> str:
+    """0.99512 -> '99.512%'; None -> an em dash (never 0 or 100 for missing data)."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+def ratio(value: float | None, digits: int = 2) -> str:
+    """A burn rate: 14.4 -> '14.40×'; None -> an em dash."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}×"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as the largest sensible unit: 95 -> '1m 35s', 90000 -> '1d 1h'."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = int(max(seconds, 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def histogram_quantile(q: float, cumulative: Mapping[float, float]) -> float | None:
+    """The q-quantile of a cumulative histogram `{upper bound: count}` (with +Inf), interpolated
+    linearly inside the bucket like Prometheus. None without observations; the highest finite
+    bound when the quantile falls in the +Inf bucket (the true value is only known to be above)."""
+    bounds = sorted(cumulative)
+    if not bounds:
+        return None
+    total = cumulative[bounds[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = cumulative[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def _clean(values: Iterable[Any]) -> list[Any]:
+    """Non-finite floats become None: Plotly draws a gap, and JSON stays valid."""
+    out = []
+    for value in values:
+        if isinstance(value, float) and not math.isfinite(value):
+            out.append(None)
+        else:
+            out.append(value)
+    return out
+
+
+def _layout(title: str, y_title: str, *, y_format: str = "", y_range: Sequence[float] | None = None,
+            x_title: str = "", barmode: str | None = None) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 15}},
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.2},
+        "xaxis": {"title": {"text": x_title}, "automargin": True},
+        "yaxis": {"title": {"text": y_title}, "tickformat": y_format, "automargin": True, "zeroline": True},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "font": {"family": "system-ui, sans-serif", "color": "#1b1f24"},
+        "colorway": list(PALETTE),
+    }
+    if y_range is not None:
+        layout["yaxis"]["range"] = list(y_range)
+    if barmode:
+        layout["barmode"] = barmode
+    return layout
+
+
+def line_figure(
+    *,
+    title: str,
+    series: Sequence[Mapping[str, Any]],
+    y_title: str,
+    y_format: str = "",
+    y_range: Sequence[float] | None = None,
+    thresholds: Sequence[Mapping[str, Any]] = (),
+    stacked: bool = False,
+) -> dict[str, Any]:
+    """Lines over time. `series`: `{name, x, y}`; `thresholds`: `{value, label}` drawn as dashed
+    horizontal lines with their label (an alert threshold, an SLO objective)."""
+    data = []
+    for index, item in enumerate(series):
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "mode": item.get("mode", "lines"),
+            "name": item["name"],
+            "x": list(item["x"]),
+            "y": _clean(item["y"]),
+            "connectgaps": False,
+            "line": {"width": 2, "color": item.get("color", PALETTE[index % len(PALETTE)])},
+        }
+        if stacked:
+            trace["stackgroup"] = "one"
+        data.append(trace)
+    layout = _layout(title, y_title, y_format=y_format, y_range=y_range)
+    shapes, annotations = [], []
+    for index, line in enumerate(thresholds):
+        colour = line.get("color", "#cf222e" if index == 0 else "#9a6700")
+        shapes.append({
+            "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
+            "y0": line["value"], "y1": line["value"], "line": {"color": colour, "width": 1.5, "dash": "dash"},
+        })
+        annotations.append({
+            "xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": line["value"], "yanchor": "bottom",
+            "text": line["label"], "showarrow": False, "font": {"size": 11, "color": colour},
+        })
+    if shapes:
+        layout["shapes"] = shapes
+        layout["annotations"] = annotations
+    return {"data": data, "layout": layout}
+
+
+def bar_figure(
+    *,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[Mapping[str, Any]],
+    y_title: str,
+    y_format: str = "",
+    stacked: bool = True,
+    thresholds: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Bars per category, one trace per series (`{name, y}`), stacked by default."""
+    data = [
+        {"type": "bar", "name": item["name"], "x": list(categories), "y": _clean(item["y"]),
+         "marker": {"color": item.get("color", PALETTE[index % len(PALETTE)])}}
+        for index, item in enumerate(series)
+    ]
+    figure = line_figure(title=title, series=[], y_title=y_title, y_format=y_format, thresholds=thresholds)
+    figure["data"] = data
+    figure["layout"]["barmode"] = "stack" if stacked else "group"
+    figure["layout"]["hovermode"] = "closest"
+    return figure
+
+
+def has_points(figure: Mapping[str, Any]) -> bool:
+    """True when any trace has a non-null value: otherwise the page shows "no data yet"."""
+    return any(value is not None for trace in figure.get("data", []) for value in trace.get("y", []))
+
+
+class Chart:
+    """A figure with what the page needs around it: an element id, an accessible title, and the
+    "no data yet" state (a chart without a single value is not drawn as an empty grid)."""
+
+    def __init__(self, chart_id: str, figure: dict[str, Any], *, caption: str = "", empty_hint: str = "") -> None:
+        self.id = chart_id
+        self.figure = figure
+        self.title = str(figure.get("layout", {}).get("title", {}).get("text", chart_id))
+        self.caption = caption
+        self.empty_hint = empty_hint
+        self.has_data = has_points(figure)

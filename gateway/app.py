@@ -1,0 +1,441 @@
+"""The gateway runtime: the active config, signed pushes, polling, heartbeats, traffic, telemetry.
+
+The active config is one immutable object swapped under a lock, so traffic threads always see a
+whole bundle (never a policy from one revision with the cache config of another). A bundle is
+applied all-or-nothing: every check passes, then it is compiled, swapped in and persisted as the
+last-known-good; any failure leaves the previous config running and becomes a NACK.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from gateway.config import GatewayConfig
+from gateway.metrics import GatewayMetrics
+from gateway.state import load_state, save_state
+from gateway.traffic import CacheModel, Outcome, TrafficModel, cache_model, summarize
+from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
+from routing.fleet.signing import TOLERANCE_S, SignatureError, verify
+from routing.policy import CacheConfig, CompiledPolicy, compile_policy, default_cache_config, default_policy
+from routing.policy.schema import FAILED
+from slo import contract as c
+from slo.telemetry.batch import le_label
+
+logger = logging.getLogger("gateway")
+
+MAX_CONFIG_BYTES = 1024 * 1024
+# minutes kept for telemetry push while the control plane is unreachable (3 hours)
+MAX_PENDING_MINUTES = 180
+
+
+@dataclass(frozen=True)
+class ActiveConfig:
+    revision: int | None  # None: the built-in bootstrap config, before any bundle
+    bundle: dict[str, Any]
+    compiled: CompiledPolicy
+    cache: CacheModel
+    source: str  # bootstrap | last_known_good | push | poll
+    applied_at: float
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, *, now: float | None = None) -> None:
+        self.config = config
+        self.metrics = GatewayMetrics()
+        self._lock = threading.Lock()
+        self._seen_signatures: dict[str, int] = {}
+        self.rejected: dict[str, Any] | None = None  # {"revision", "error"} of the last NACK
+        self.traffic = TrafficModel(config.routes, seed=config.seed)
+        self._contexts_rng_seed = config.seed
+        self._outcomes_window: list[Outcome] = []
+        self._minutes: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        self._minute_gauges: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        self._ticks = 0
+        self.poll_results: Counter[str] = Counter()
+        self.stop = threading.Event()
+        self.session = requests.Session()
+        self.active = self._bootstrap(now or time.time())
+        self._load_last_known_good()
+        self._init_series()
+
+    # -- config -------------------------------------------------------------------------------
+    def _bootstrap(self, now: float) -> ActiveConfig:
+        cfg = self.config
+        policy = default_policy(cfg.service, cfg.service_class, cfg.latency_slo_ms)
+        cache = default_cache_config(cfg.service)
+        bundle = {"revision": 0, "service": cfg.service, "routing_policy": policy, "cache_config": cache,
+                  "model_version": None}
+        return self._compile(bundle, revision=None, source="bootstrap", now=now)
+
+    def _compile(self, bundle: dict[str, Any], *, revision: int | None, source: str, now: float) -> ActiveConfig:
+        compiled = compile_policy(bundle["routing_policy"], service_class=self.config.service_class)
+        cache = cache_model(CacheConfig.model_validate(bundle["cache_config"]), self.config.cache_hit_ratio)
+        return ActiveConfig(revision, bundle, compiled, cache, source, now)
+
+    def _load_last_known_good(self) -> None:
+        state = load_state(self.config.state_dir)
+        if not state:
+            return
+        self.rejected = state.get("rejected")
+        bundle = state.get("bundle")
+        if not isinstance(bundle, dict) or self.check_bundle(bundle):
+            logger.warning("last-known-good config in %s is unusable; starting from bootstrap", self.config.state_dir)
+            return
+        self.active = self._compile(bundle, revision=bundle["revision"], source="last_known_good", now=time.time())
+        logger.info("started from last-known-good revision %s", bundle["revision"])
+
+    def check_bundle(self, bundle: Any) -> list[str]:
+        """Errors that block applying this bundle (warnings do not)."""
+        # No latency SLO here: whether a chain fits the SLO is the release gate's call. A gateway
+        # refuses what it cannot run, not what it would run badly (a bad policy must be able to
+        # burn budget visibly, so the control plane can roll it back).
+        problems = errors_only(bundle_problems(
+            bundle, latency_slo_ms=None, service_class=self.config.service_class,
+            expected_service=self.config.service,
+        ))
+        messages = [f"{p.path}: {p.message}" if p.path else p.message for p in problems]
+        if not messages:
+            # this gateway's own check: every route the policy can use needs a backend here
+            try:
+                compiled = compile_policy(bundle["routing_policy"], service_class=self.config.service_class)
+            except ValueError as exc:
+                return [f"routing_policy: {exc}"]
+            missing = sorted(compiled.routes - {FAILED} - set(self.config.routes))
+            if missing:
+                messages.append(f"routing_policy: this gateway has no backend for route(s) {', '.join(missing)}")
+        return messages
+
+    def apply(self, bundle: dict[str, Any], *, source: str) -> tuple[bool, str]:
+        """All-or-nothing. Returns (applied, error)."""
+        errors = self.check_bundle(bundle)
+        if errors:
+            error = "; ".join(errors)[:2000]
+            with self._lock:
+                self.rejected = {"revision": bundle.get("revision"), "error": error}
+                self._persist()
+            logger.warning("rejected revision %s: %s", bundle.get("revision"), error)
+            return False, error
+        try:
+            active = self._compile(bundle, revision=bundle["revision"], source=source, now=time.time())
+        except Exception as exc:  # noqa: BLE001 - anything the validators missed is still a NACK
+            return False, f"compile failed: {exc.__class__.__name__}: {exc}"[:2000]
+        with self._lock:
+            self.active = active
+            if self.rejected and (self.rejected.get("revision") or 0) <= bundle["revision"]:
+                self.rejected = None
+            self._persist()
+        self._publish_revision()
+        logger.info("applied revision %s from %s", bundle["revision"], source)
+        return True, ""
+
+    def _persist(self) -> None:
+        if self.active.revision is None and self.rejected is None:
+            return
+        state: dict[str, Any] = {"rejected": self.rejected}
+        if self.active.revision is not None:
+            state["bundle"] = self.active.bundle
+        save_state(self.config.state_dir, state)
+
+    # -- signed pushes ------------------------------------------------------------------------
+    def handle_push(self, body: bytes, signature: str | None, *, now: float | None = None) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON answer) for POST /config."""
+        now = time.time() if now is None else now
+        secret = self.config.signing_secret
+        if not secret:
+            return 403, {"status": "rejected", "error": "this gateway takes no pushes (no signing secret)"}
+        try:
+            timestamp, used = verify(secret, body, signature or "", now=now)
+        except SignatureError as exc:
+            return 401, {"status": "rejected", "error": f"bad signature: {exc}"}
+        with self._lock:
+            # a captured request replayed within the tolerance window is refused
+            for seen, at in list(self._seen_signatures.items()):
+                if now - at > TOLERANCE_S:
+                    del self._seen_signatures[seen]
+            if used in self._seen_signatures:
+                return 409, {"status": "replay", "error": "this signed push was already received"}
+            self._seen_signatures[used] = timestamp
+            applied = self.active.revision
+        try:
+            bundle = json.loads(body)
+        except ValueError:
+            return 422, {"status": "nack", "revision": None, "error": "body is not JSON"}
+        revision = bundle.get("revision") if isinstance(bundle, dict) else None
+        if not isinstance(revision, int) or isinstance(revision, bool):
+            return 422, {"status": "nack", "revision": None, "error": "revision: must be an integer"}
+        if applied is not None and revision < applied:
+            # revisions only grow (a rollback is a new revision): an older one is a replay or a race
+            return 409, {"status": "stale", "applied_revision": applied}
+        if applied is not None and revision == applied:
+            return 200, {"status": "ack", "applied_revision": applied}
+        ok, error = self.apply(bundle, source="push")
+        if not ok:
+            return 422, {"status": "nack", "revision": revision, "error": error}
+        return 200, {"status": "ack", "applied_revision": revision}
+
+    # -- control plane client -----------------------------------------------------------------
+    def _url(self, suffix: str) -> str:
+        return f"{self.config.control_plane_url.rstrip('/')}/api/v1/gateways/{self.config.gateway_id}/{suffix}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.token}"}
+
+    def poll_once(self) -> str:
+        """GET the desired bundle with If-None-Match; returns what happened (counted in /status)."""
+        result = self._poll()
+        with self._lock:
+            self.poll_results[result] += 1
+        return result
+
+    def _poll(self) -> str:
+        tags = []
+        if self.active.revision is not None:
+            tags.append(bundle_etag(self.active.revision))
+        if self.rejected and isinstance(self.rejected.get("revision"), int):
+            tags.append(bundle_etag(self.rejected["revision"]))  # do not download a rejected revision again
+        headers = self._headers()
+        if tags:
+            headers["If-None-Match"] = ", ".join(tags)
+        try:
+            response = self.session.get(self._url("config"), headers=headers, timeout=(2, 5))
+        except requests.RequestException as exc:
+            logger.info("config poll failed (%s); keeping revision %s", exc.__class__.__name__, self.active.revision)
+            return "unreachable"
+        if response.status_code == 304:
+            return "not_modified"
+        if response.status_code == 404:
+            return "no_desired"
+        if response.status_code != 200:
+            logger.warning("config poll answered HTTP %s", response.status_code)
+            return f"http_{response.status_code}"
+        try:
+            bundle = response.json()
+        except ValueError:
+            return "bad_json"
+        revision = bundle.get("revision") if isinstance(bundle, dict) else None
+        if self.active.revision is not None and isinstance(revision, int) and revision <= self.active.revision:
+            return "not_newer"
+        ok, _error = self.apply(bundle, source="poll")
+        return "applied" if ok else "rejected"
+
+    def heartbeat_once(self) -> dict[str, Any] | None:
+        body = {
+            "applied_revision": self.active.revision,
+            "config_etag": bundle_etag(self.active.revision) if self.active.revision is not None else "",
+            "health": self.device_health(),
+        }
+        if self.rejected:
+            body["nack"] = self.rejected
+        try:
+            response = self.session.post(self._url("heartbeat/"), json=body, headers=self._headers(), timeout=(2, 5))
+        except requests.RequestException as exc:
+            logger.info("heartbeat failed (%s)", exc.__class__.__name__)
+            return None
+        if response.status_code != 200:
+            logger.warning("heartbeat answered HTTP %s", response.status_code)
+            return None
+        answer = response.json()
+        desired = answer.get("desired_revision") if isinstance(answer, dict) else None
+        known = {self.active.revision, (self.rejected or {}).get("revision")}
+        if isinstance(desired, int) and desired not in known:
+            self.poll_once()  # the control plane wants something else: fetch it now
+        return answer
+
+    def device_health(self) -> dict[str, Any]:
+        # simulated, slowly varying and deterministic per tick
+        phase = self._ticks / 60.0
+        return {
+            "temperature_c": round(55 + 12 * math.sin(phase) + (5 if self.config.tier == "edge" else 0), 1),
+            "memory_headroom_pct": round(35 + 10 * math.cos(phase / 3), 1),
+            "queue_depth": 1 + self._ticks % 3,
+            "active_workers": 2,
+            "uptime_ticks": self._ticks,
+        }
+
+    # -- traffic ------------------------------------------------------------------------------
+    def _init_series(self) -> None:
+        m, cfg = self.metrics, self.config
+        for route in c.ROUTES:
+            for outcome in c.OUTCOMES:
+                m.requests.labels(cfg.service, cfg.tier, route, outcome)
+        for layer in c.CACHE_LAYERS:
+            for result in c.CACHE_RESULTS:
+                m.cache_lookups.labels(cfg.service, cfg.tier, layer, result)
+        self._publish_revision()
+
+    def _publish_revision(self) -> None:
+        name = self.config.name
+        revision = self.active.revision or 0
+        self.metrics.config_revision_info.clear()
+        for kind in ("routing_policy", "cache_config"):
+            self.metrics.config_revision.labels(name, kind).set(revision)
+            self.metrics.config_revision_info.labels(name, kind, f"{self.config.service}-{kind}", str(revision)).set(1)
+
+    def tick(self, *, now: float | None = None, requests_count: int | None = None) -> list[Outcome]:
+        """Simulate one tick of traffic (rps * tick_s requests) and record it."""
+        from routing.policy import generate_contexts
+
+        now = time.time() if now is None else now
+        cfg = self.config
+        count = requests_count if requests_count is not None else int(round(cfg.rps * cfg.tick_s))
+        self._ticks += 1
+        health = self.device_health()
+        active = self.active  # one consistent snapshot for the whole tick
+        contexts = generate_contexts(cfg.context, count, seed=self._contexts_rng_seed + self._ticks)
+        outcomes = []
+        minute = int(now // 60) * 60
+        counters = self._minutes.setdefault(minute, defaultdict(float))
+        for context in contexts:
+            context = {**context, "service_class": cfg.service_class, "region": cfg.region or None,
+                       "temperature_c": health["temperature_c"], "memory_headroom_pct": health["memory_headroom_pct"],
+                       "queue_depth": health["queue_depth"], "active_workers": health["active_workers"]}
+            outcome = self.traffic.play(active.compiled, active.cache, context)
+            self._record(outcome, counters)
+            outcomes.append(outcome)
+        self._record_gauges(health, minute, contexts)
+        with self._lock:
+            self._outcomes_window = (self._outcomes_window + outcomes)[-5000:]
+            for old in [m for m in self._minutes if m < minute - MAX_PENDING_MINUTES * 60]:
+                self._minutes.pop(old, None)
+                self._minute_gauges.pop(old, None)
+        return outcomes
+
+    def _record(self, o: Outcome, counters: dict) -> None:
+        m, s, t = self.metrics, self.config.service, self.config.tier
+        base = (("service", s), ("tier", t))
+        m.requests.labels(s, t, o.route, o.outcome).inc()
+        counters[(c.REQUESTS_TOTAL, base + (("route", o.route), ("outcome", o.outcome)))] += 1
+        if o.outcome != "shed":
+            seconds = o.elapsed_ms / 1000
+            m.duration.labels(s, t, o.route, o.outcome).observe(seconds)
+            labels = base + (("route", o.route), ("outcome", o.outcome))
+            counters[(f"{c.REQUEST_DURATION}_count", labels)] += 1
+            counters[(f"{c.REQUEST_DURATION}_sum", labels)] += seconds
+            for le in (*c.LATENCY_BUCKETS_S, math.inf):
+                if seconds <= le:
+                    counters[(f"{c.REQUEST_DURATION}_bucket", labels + (("le", le_label(float(le))),))] += 1
+        if o.outcome == "ok":
+            m.data_age.labels(s, t, o.route).observe(o.data_age_s)
+            labels = base + (("route", o.route),)
+            counters[(f"{c.ANSWER_DATA_AGE}_count", labels)] += 1
+            counters[(f"{c.ANSWER_DATA_AGE}_sum", labels)] += o.data_age_s
+            for le in (*c.DATA_AGE_BUCKETS_S, math.inf):
+                if o.data_age_s <= le:
+                    counters[(f"{c.ANSWER_DATA_AGE}_bucket", labels + (("le", le_label(float(le))),))] += 1
+        for from_route, to_route, outcome in o.fallbacks:
+            fallback_outcome = outcome if outcome in c.FALLBACK_OUTCOMES else "error"
+            m.fallbacks.labels(s, t, from_route, to_route, fallback_outcome).inc()
+            counters[(c.FALLBACKS_TOTAL, base + (("from_route", from_route), ("to_route", to_route),
+                                                  ("outcome", fallback_outcome)))] += 1
+        for layer, result in o.cache:
+            m.cache_lookups.labels(s, t, layer, result).inc()
+            counters[(c.CACHE_LOOKUPS_TOTAL, base + (("layer", layer), ("result", result)))] += 1
+        for accelerator, seconds in o.compute_s.items():
+            m.compute_seconds.labels(s, t, accelerator).inc(seconds)
+            counters[(c.COMPUTE_SECONDS_TOTAL, base + (("accelerator", accelerator),))] += seconds
+        if o.egress_bytes:
+            m.egress_bytes.labels(s, t, o.route).inc(o.egress_bytes)
+            counters[(c.EGRESS_BYTES_TOTAL, base + (("route", o.route),))] += o.egress_bytes
+
+    def _record_gauges(self, health: dict[str, Any], minute: int, contexts: list[dict[str, Any]]) -> None:
+        m, s, t, name = self.metrics, self.config.service, self.config.tier, self.config.name
+        model_version = str(self.active.bundle.get("model_version") or "unknown")
+        confidence = sum(ctx.get("confidence", 0) for ctx in contexts) / len(contexts) if contexts else 0.0
+        m.queue_depth.labels(s, t).set(health["queue_depth"])
+        m.active_workers.labels(s, t).set(health["active_workers"])
+        m.confidence.labels(s, t, model_version).set(confidence)
+        m.temperature.labels(t, name).set(health["temperature_c"])
+        m.memory_headroom.labels(t, name).set(health["memory_headroom_pct"] * 40_000_000)  # of a 4 GB device
+        m.backhaul_rtt.labels(t, "cloud").set(0.035)
+        gauges = self._minute_gauges.setdefault(minute, {})
+        base = (("service", s), ("tier", t))
+        gauges[(c.QUEUE_DEPTH, base)] = health["queue_depth"]
+        gauges[(c.ACTIVE_WORKERS, base)] = health["active_workers"]
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            window = list(self._outcomes_window)
+            active, rejected = self.active, self.rejected
+        return {
+            "name": self.config.name,
+            "service": self.config.service,
+            "applied_revision": active.revision,
+            "source": active.source,
+            "rejected": rejected,
+            "polls": dict(self.poll_results),
+            "routing_policy_description": active.bundle["routing_policy"].get("description", ""),
+            "traffic": summarize(window, latency_threshold_ms=self.config.latency_slo_ms),
+        }
+
+    # -- telemetry push -----------------------------------------------------------------------
+    def telemetry_batch(self, *, now: float) -> tuple[list[int], dict[str, Any]]:
+        """Completed minutes not yet acknowledged, oldest first, in the push format."""
+        current = int(now // 60) * 60
+        with self._lock:
+            minutes = sorted(m for m in self._minutes if m < current)[:MAX_PENDING_MINUTES]
+            entries = []
+            for minute in minutes:
+                counters = [
+                    {"name": name, "labels": dict(labels), "increase": round(value, 6) if isinstance(value, float)
+                     and not value.is_integer() else int(value)}
+                    for (name, labels), value in sorted(self._minutes[minute].items())
+                ]
+                gauges = [{"name": name, "labels": dict(labels), "value": value}
+                          for (name, labels), value in sorted(self._minute_gauges.get(minute, {}).items())]
+                entries.append({"minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "counters": counters, "gauges": gauges})
+        return minutes, {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "minutes": entries}
+
+    def push_telemetry_once(self, *, now: float | None = None) -> str:
+        minutes, batch = self.telemetry_batch(now=time.time() if now is None else now)
+        if not minutes:
+            return "nothing"
+        try:
+            response = self.session.post(self._url("telemetry/"), json=batch, headers=self._headers(), timeout=(2, 10))
+        except requests.RequestException as exc:
+            logger.info("telemetry push failed (%s); %d minutes kept", exc.__class__.__name__, len(minutes))
+            return "unreachable"
+        if response.status_code in (200, 202):
+            with self._lock:
+                for minute in minutes:
+                    self._minutes.pop(minute, None)
+                    self._minute_gauges.pop(minute, None)
+            return "accepted"
+        logger.warning("telemetry push answered HTTP %s", response.status_code)
+        return f"http_{response.status_code}"
+
+    # -- loops --------------------------------------------------------------------------------
+    def _every(self, interval_s: float, work: Any, name: str) -> threading.Thread | None:
+        if interval_s <= 0:
+            return None
+
+        def loop() -> None:
+            while not self.stop.is_set():
+                try:
+                    work()
+                except Exception:  # noqa: BLE001 - a loop must survive one bad round
+                    logger.exception("%s failed", name)
+                self.stop.wait(interval_s)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def start_loops(self) -> None:
+        cfg = self.config
+        self._every(cfg.tick_s, self.tick, "traffic")
+        if cfg.control_plane_url:
+            self._every(cfg.poll_interval_s, self.poll_once, "poll")
+            self._every(cfg.heartbeat_interval_s, self.heartbeat_once, "heartbeat")
+            if cfg.push_telemetry:
+                self._every(cfg.telemetry_interval_s, self.push_telemetry_once, "telemetry")

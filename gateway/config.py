@@ -1,0 +1,129 @@
+"""Gateway settings from a TOML file and/or CLI flags (flags win). Secrets may come from the
+environment (GATEWAY_TOKEN, GATEWAY_SIGNING_SECRET) so they stay out of process listings."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slo.spec import SERVICE_CLASSES, TIERS
+
+# Per-route behaviour of the simulated backends. Public cloud is slow and dear, the edge model is
+# fast and cheap but less capable; numbers are plausible, not measured.
+DEFAULT_ROUTES: dict[str, dict[str, float]] = {
+    "local": {"p50_ms": 18, "p95_ms": 40, "error_ratio": 0.002, "cost_usd": 0.00002, "compute_s": 0.015},
+    "cache": {"p50_ms": 2, "p95_ms": 5, "error_ratio": 0.0, "cost_usd": 0.000001, "compute_s": 0.0005},
+    "private_cloud": {"p50_ms": 60, "p95_ms": 110, "error_ratio": 0.005, "cost_usd": 0.0004, "compute_s": 0.03},
+    "public_cloud": {"p50_ms": 140, "p95_ms": 320, "error_ratio": 0.01, "cost_usd": 0.0015, "compute_s": 0.04},
+}
+DEFAULT_CONTEXT: dict[str, Any] = {
+    "confidence": {"normal": {"mean": 0.82, "sd": 0.14, "min": 0.0, "max": 1.0}},
+    "priority": {"choices": {"critical": 0.02, "high": 0.18, "normal": 0.7, "low": 0.1}},
+    "network_quality": {"choices": {"good": 0.92, "fair": 0.06, "poor": 0.015, "offline": 0.005}},
+    "privacy": {"bernoulli": 0.05},
+    "payload_bytes": {"int_uniform": [2_000, 60_000]},
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class GatewayConfig:
+    name: str
+    service: str
+    service_class: str = "interactive"
+    tier: str = "edge"
+    region: str = ""
+    gateway_id: int | None = None
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9100
+    state_dir: Path = Path("var/gateway")
+    signing_secret: str | None = None
+    latency_slo_ms: float | None = None
+    seed: int = 0
+    control_plane_url: str | None = None
+    token: str | None = None
+    poll_interval_s: float = 10.0
+    heartbeat_interval_s: float = 15.0
+    push_telemetry: bool = False
+    telemetry_interval_s: float = 60.0
+    rps: float = 20.0
+    tick_s: float = 1.0
+    cache_hit_ratio: float = 0.3
+    routes: dict[str, dict[str, float]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTES.items()})
+    context: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CONTEXT))
+
+    def validate(self) -> None:
+        if self.service_class not in SERVICE_CLASSES:
+            raise ConfigError(f"service_class: one of {', '.join(SERVICE_CLASSES)}")
+        if self.tier not in TIERS:
+            raise ConfigError(f"tier: one of {', '.join(TIERS)}")
+        if self.control_plane_url and (self.gateway_id is None or not self.token):
+            raise ConfigError("control_plane.url needs gateway.id and a token (control_plane.token or GATEWAY_TOKEN)")
+        for route, profile in self.routes.items():
+            if not 0 < profile.get("p50_ms", 0) <= profile.get("p95_ms", 0):
+                raise ConfigError(f"routes.{route}: needs 0 < p50_ms <= p95_ms")
+            if not 0 <= profile.get("error_ratio", 0) <= 1:
+                raise ConfigError(f"routes.{route}.error_ratio: within [0, 1]")
+        if self.rps < 0 or self.tick_s <= 0:
+            raise ConfigError("traffic.rps must be >= 0 and traffic.tick_s > 0")
+
+
+def _merge_routes(base: dict[str, dict[str, float]], extra: dict[str, Any]) -> dict[str, dict[str, float]]:
+    out = {k: dict(v) for k, v in base.items()}
+    for route, profile in extra.items():
+        out.setdefault(route, {}).update({k: float(v) for k, v in profile.items()})
+    return out
+
+
+def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
+    """Read TOML (sections gateway, control_plane, traffic, routes), then apply non-None overrides."""
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    gw, cp, traffic = data.get("gateway", {}), data.get("control_plane", {}), data.get("traffic", {})
+    values: dict[str, Any] = {
+        "name": gw.get("name"),
+        "service": gw.get("service"),
+        "service_class": gw.get("service_class", "interactive"),
+        "tier": gw.get("tier", "edge"),
+        "region": gw.get("region", ""),
+        "gateway_id": gw.get("id"),
+        "signing_secret": gw.get("signing_secret") or os.environ.get("GATEWAY_SIGNING_SECRET"),
+        "latency_slo_ms": gw.get("latency_slo_ms"),
+        "seed": gw.get("seed", 0),
+        "state_dir": gw.get("state_dir"),
+        "control_plane_url": cp.get("url"),
+        "token": cp.get("token") or os.environ.get("GATEWAY_TOKEN"),
+        "poll_interval_s": cp.get("poll_interval_s"),
+        "heartbeat_interval_s": cp.get("heartbeat_interval_s"),
+        "push_telemetry": cp.get("push_telemetry"),
+        "telemetry_interval_s": cp.get("telemetry_interval_s"),
+        "rps": traffic.get("rps"),
+        "tick_s": traffic.get("tick_s"),
+        "cache_hit_ratio": traffic.get("cache_hit_ratio"),
+    }
+    listen = gw.get("listen")
+    if listen:
+        host, _, port = str(listen).rpartition(":")
+        values["listen_host"], values["listen_port"] = host or "127.0.0.1", int(port)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if not values.get("name") or not values.get("service"):
+        raise ConfigError("gateway.name and gateway.service are required")
+    routes = _merge_routes(DEFAULT_ROUTES, data.get("routes", {}))
+    context = dict(DEFAULT_CONTEXT)
+    context.update(traffic.get("context", {}))
+    kwargs = {k: v for k, v in values.items() if v is not None}
+    if "state_dir" in kwargs:
+        kwargs["state_dir"] = Path(kwargs["state_dir"])
+    config = GatewayConfig(**kwargs, routes=routes, context=context)
+    config.validate()
+    return config

@@ -1,0 +1,132 @@
+"""Serializers of the fleet API: read shapes, and request shapes for the OpenAPI schema only
+(writes go through routing.fleet.services, which validates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from routing.fleet.health import HEALTH_STATES
+from routing.fleet.selectors import gateway_health_of
+from routing.models.fleet import TIER_CHOICES, Delivery, Gateway, GatewayRevision
+
+
+class GatewaySerializer(serializers.ModelSerializer):
+    service = serializers.CharField(source="service.name", read_only=True)
+    health = serializers.SerializerMethodField()
+    last_nack = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Gateway
+        fields = [
+            "id", "name", "service", "tier", "region", "labels", "push_url", "token_hint",
+            "desired_revision", "applied_revision", "applied_etag", "last_heartbeat_at", "device_health",
+            "last_nack", "health", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_health(self, gateway: Gateway) -> str:
+        now = self.context.get("now") or timezone.now()
+        return gateway_health_of(gateway, now=now)
+
+    def get_last_nack(self, gateway: Gateway) -> dict[str, Any] | None:
+        if gateway.last_nack_revision is None:
+            return None
+        return {"revision": gateway.last_nack_revision, "error": gateway.last_nack_error, "at": gateway.last_nack_at}
+
+
+class GatewayWriteSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=63, help_text="fixed after registration")
+    service = serializers.CharField(help_text="service name or id")
+    tier = serializers.ChoiceField(choices=TIER_CHOICES)
+    region = serializers.CharField(required=False, allow_blank=True)
+    labels = serializers.DictField(child=serializers.CharField(), required=False)
+    push_url = serializers.URLField(required=False, allow_blank=True)
+
+
+class GatewayCreatedSerializer(GatewaySerializer):
+    token = serializers.CharField(read_only=True, help_text="shown once; the gateway's API credential")
+    signing_secret = serializers.CharField(read_only=True, help_text="shown once; verifies config pushes")
+
+    class Meta(GatewaySerializer.Meta):
+        fields = [*GatewaySerializer.Meta.fields, "token", "signing_secret"]
+        read_only_fields = fields
+
+
+class RotateSerializer(serializers.Serializer):
+    token = serializers.BooleanField(default=True)
+    signing_secret = serializers.BooleanField(default=True)
+
+
+class RotatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    token = serializers.CharField(allow_null=True)
+    signing_secret = serializers.CharField(allow_null=True)
+
+
+class GatewayRevisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GatewayRevision
+        fields = ["revision", "bundle", "reason", "release_id", "rollback", "actor_name", "created_at"]
+        read_only_fields = fields
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    revision = serializers.IntegerField(source="revision.revision", read_only=True)
+    priority = serializers.CharField(source="get_priority_display", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id", "revision", "state", "priority", "attempts", "next_attempt_at", "claimed_at", "finished_at",
+            "last_error", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class BundleSerializer(serializers.Serializer):
+    revision = serializers.IntegerField()
+    service = serializers.CharField()
+    routing_policy = serializers.DictField()
+    cache_config = serializers.DictField()
+    model_version = serializers.CharField(allow_null=True)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    applied_revision = serializers.IntegerField(allow_null=True, min_value=0)
+    config_etag = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    health = serializers.DictField(required=False, help_text="device health: temperature_c, memory_headroom_pct, ...")
+    nack = serializers.DictField(required=False, help_text="{revision, error} of a rejected revision")
+
+
+class HeartbeatAnswerSerializer(serializers.Serializer):
+    desired_revision = serializers.IntegerField(allow_null=True)
+    desired_etag = serializers.CharField(allow_null=True)
+
+
+class TelemetryAcceptedSerializer(serializers.Serializer):
+    accepted = serializers.BooleanField()
+    result = serializers.JSONField(required=False)
+
+
+class VersionSpreadSerializer(serializers.Serializer):
+    tier = serializers.CharField()
+    region = serializers.CharField()
+    applied_revisions = serializers.DictField(child=serializers.IntegerField())
+    distinct = serializers.IntegerField()
+
+
+class FleetSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_health = serializers.DictField(child=serializers.IntegerField(), help_text=f"keys: {', '.join(HEALTH_STATES)}")
+    version_spread = VersionSpreadSerializer(many=True)
+
+
+class FleetSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    summary = FleetSummarySerializer()
+    results = GatewaySerializer(many=True)

@@ -1,0 +1,320 @@
+"""The fleet API.
+
+People (role-checked): `/gateways/` registry, rotation, revisions and deliveries; `/fleet/`.
+Gateways (their own token, only for their own id): `config`, `heartbeat/`, `telemetry/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import django_filters
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from controlplane.api.body import json_object_body
+from controlplane.errors import ValidationFailed
+from controlplane.roles import OPERATOR, VIEWER
+from routing.api.fleet_serializers import (
+    BundleSerializer,
+    DeliverySerializer,
+    FleetSerializer,
+    GatewayCreatedSerializer,
+    GatewayRevisionSerializer,
+    GatewaySerializer,
+    GatewayWriteSerializer,
+    HeartbeatAnswerSerializer,
+    HeartbeatSerializer,
+    RotatedSerializer,
+    RotateSerializer,
+    TelemetryAcceptedSerializer,
+)
+from routing.fleet import selectors, services
+from routing.fleet.auth import GatewayTokenAuthentication, IsPathGateway
+from routing.fleet.bundle import bundle_etag, etag_revisions
+from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
+from routing.fleet.health import HEALTH_STATES, gateway_health
+from routing.models.fleet import Gateway
+from slo.telemetry.batch import MAX_BATCH_BYTES, MAX_BATCH_MINUTES, MAX_BATCH_SAMPLES
+
+
+class GatewayFilter(django_filters.FilterSet):
+    service = django_filters.CharFilter(field_name="service__name")
+    label = django_filters.CharFilter(method="filter_label", help_text="key=value")
+
+    class Meta:
+        model = Gateway
+        fields = ["service", "tier", "region", "name"]
+
+    def filter_label(self, queryset: Any, name: str, value: str) -> Any:
+        key, _, wanted = value.partition("=")
+        return queryset.filter(**{f"labels__{key}": wanted}) if key.isidentifier() else queryset.none()
+
+
+def _created_body(credentials: services.GatewayCredentials) -> dict[str, Any]:
+    gateway = credentials.gateway
+    gateway.token = credentials.token  # type: ignore[attr-defined]
+    gateway.signing_secret = credentials.signing_secret  # type: ignore[attr-defined]
+    return GatewayCreatedSerializer(gateway).data
+
+
+class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Registered gateways. Operators register, edit and rotate credentials; viewers read.
+    Credentials are in the answer to create and rotate only."""
+
+    serializer_class = GatewaySerializer
+    filterset_class = GatewayFilter
+    ordering_fields = ["name", "created_at", "last_heartbeat_at"]
+    read_role = VIEWER
+    write_role = OPERATOR
+
+    def get_queryset(self) -> Any:
+        return selectors.gateway_queryset()
+
+    def _pk(self) -> int:
+        key = self.kwargs.get("pk", "")
+        if not str(key).isdigit():
+            raise exceptions.NotFound()
+        return int(key)
+
+    @extend_schema(request=GatewayWriteSerializer, responses={201: GatewayCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        credentials = services.gateway_register(actor=request.user, data=json_object_body(request))
+        return Response(_created_body(credentials), status=201)
+
+    @extend_schema(request=GatewayWriteSerializer, responses={200: GatewaySerializer})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        gateway = services.gateway_update(actor=request.user, gateway_id=self._pk(), data=json_object_body(request))
+        return Response(GatewaySerializer(gateway).data)
+
+    @extend_schema(request=RotateSerializer, responses={200: RotatedSerializer})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request: Request, pk: str | None = None) -> Response:
+        """New token and/or signing secret, shown once. The old ones stop working immediately."""
+        body = RotateSerializer(data=json_object_body(request))
+        body.is_valid(raise_exception=True)
+        credentials = services.gateway_rotate(actor=request.user, gateway_id=self._pk(), **body.validated_data)
+        return Response({"id": credentials.gateway.pk, "token": credentials.token,
+                         "signing_secret": credentials.signing_secret})
+
+    @extend_schema(responses={200: GatewayRevisionSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def revisions(self, request: Request, pk: str | None = None) -> Response:
+        """Desired revisions of this gateway, newest first."""
+        selectors.gateway_get(gateway_id=self._pk())
+        page = self.paginate_queryset(selectors.gateway_revision_list(gateway_id=self._pk()))
+        return self.get_paginated_response(GatewayRevisionSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: DeliverySerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request: Request, pk: str | None = None) -> Response:
+        """Config pushes to this gateway (the outbox), newest first."""
+        selectors.gateway_get(gateway_id=self._pk())
+        page = self.paginate_queryset(selectors.delivery_list(gateway_id=self._pk()))
+        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+
+
+class _GatewayFacing(APIView):
+    """Endpoints a gateway calls with its own token; people's tokens are refused."""
+
+    authentication_classes = [GatewayTokenAuthentication]
+    permission_classes = [IsPathGateway]
+    # Not role-based: the caller is a gateway, and IsPathGateway ties it to the URL's id.
+    read_role = None
+    write_role = None
+
+
+class GatewayConfigView(_GatewayFacing):
+    @extend_schema(
+        parameters=[OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description='"rev-<n>" of the revision the gateway has (several allowed)')],
+        responses={200: BundleSerializer, 304: OpenApiResponse(description="the gateway has the desired revision"),
+                   404: OpenApiResponse(description="no desired revision yet")},
+    )
+    def get(self, request: Request, pk: str) -> Response | HttpResponse:
+        """The desired config bundle, with ETag `"rev-<n>"`. A matching If-None-Match answers 304
+        from the authentication read alone: the bundle is not loaded."""
+        desired = request.user.desired_revision
+        if desired is not None and desired in etag_revisions(request.headers.get("If-None-Match")):
+            response = HttpResponse(status=304)
+            response["ETag"] = bundle_etag(desired)
+            return response
+        row = selectors.gateway_desired_bundle(gateway_id=int(pk))
+        if row is None:
+            raise exceptions.NotFound("no desired revision yet")
+        return Response(row.bundle, headers={"ETag": bundle_etag(row.revision), "Cache-Control": "no-cache"})
+
+
+class GatewayHeartbeatView(_GatewayFacing):
+    @extend_schema(request=HeartbeatSerializer, responses={200: HeartbeatAnswerSerializer})
+    def post(self, request: Request, pk: str) -> Response:
+        """Applied revision, config etag, device health and an optional NACK; answers with the
+        desired revision so the gateway can poll at once when they differ."""
+        gateway = services.gateway_heartbeat(gateway_id=int(pk), data=json_object_body(request))
+        desired = gateway.desired_revision
+        return Response({"desired_revision": desired,
+                         "desired_etag": bundle_etag(desired) if desired is not None else None})
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "telemetry batch too large"
+    default_code = "payload_too_large"
+
+
+def _telemetry_service() -> Any:
+    from slo.telemetry import services as telemetry_services  # helper-5's ingest service
+
+    return telemetry_services
+
+
+def _batch_samples(payload: dict[str, Any]) -> tuple[int, int]:
+    """(minutes, samples) of a push batch, counted loosely: validation is the service's job."""
+    minutes = payload.get("minutes")
+    if not isinstance(minutes, list):
+        return 0, 0
+    samples = 0
+    for minute in minutes:
+        if isinstance(minute, dict):
+            for key in ("counters", "gauges"):
+                items = minute.get(key)
+                samples += len(items) if isinstance(items, list) else 0
+    return len(minutes), samples
+
+
+class GatewayTelemetryView(_GatewayFacing):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ingest"
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: TelemetryAcceptedSerializer,
+                                                          413: OpenApiResponse(description="batch too large")})
+    def post(self, request: Request, pk: str) -> Response:
+        """A per-minute telemetry batch from this gateway (format: docs/telemetry.md), ingested
+        with source `gateway:<id>`. Rate-limited per gateway (throttle scope `ingest`)."""
+        # Refuse an oversized body before reading it: the limits are the ingest service's own.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BATCH_BYTES:
+            raise PayloadTooLarge(f"body of {length} bytes is above the limit of {MAX_BATCH_BYTES}")
+        # Read the stream ourselves: Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE is meant for forms
+        # and would turn a legal 3-8 MB catch-up batch into a 400.
+        raw = request._request.read(MAX_BATCH_BYTES + 1)
+        if len(raw) > MAX_BATCH_BYTES:
+            raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
+        try:
+            payload = json.loads(raw or b"null")
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise ValidationFailed("invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}])
+        minutes, samples = _batch_samples(payload)
+        if minutes > MAX_BATCH_MINUTES or samples > MAX_BATCH_SAMPLES:
+            raise PayloadTooLarge(
+                f"batch of {minutes} minutes and {samples} samples is above the limits of {MAX_BATCH_MINUTES} "
+                f"minutes and {MAX_BATCH_SAMPLES} samples; send several batches, oldest first"
+            )
+        module = _telemetry_service()
+        result = module.telemetry_batch_ingest(source=f"gateway:{int(pk)}", payload=payload)
+        return Response({"accepted": True, "result": _jsonable(result)}, status=202)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
+    return value if value is None or isinstance(value, str | int | float | bool | list | dict) else str(value)
+
+
+class FleetView(GenericAPIView):
+    """Desired vs applied per gateway, stale heartbeats, NACK reasons, and the spread of applied
+    revisions per tier and region. Filters: service, tier, region, health."""
+
+    serializer_class = GatewaySerializer
+    filterset_class = GatewayFilter
+    read_role = VIEWER
+    write_role = None
+
+    def get_queryset(self) -> Any:
+        return selectors.gateway_queryset().order_by("tier", "region", "name")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("health", OpenApiTypes.STR, enum=list(HEALTH_STATES))],
+        responses={200: FleetSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        now = timezone.now()
+        queryset = self.filter_queryset(self.get_queryset())
+        summary = selectors.fleet_summary(gateways=queryset, now=now)
+        wanted = request.query_params.get("health")
+        if wanted:
+            if wanted not in HEALTH_STATES:
+                raise ValidationFailed("invalid filter", problems=[
+                    {"path": "health", "message": f"one of {', '.join(HEALTH_STATES)}"}])
+            # health is derived, not stored: filter in Python over the (indexed) candidate rows
+            keep = [
+                pk for pk, desired, applied, beat, nack in queryset.values_list(
+                    "pk", "desired_revision", "applied_revision", "last_heartbeat_at", "last_nack_revision")
+                if gateway_health(desired_revision=desired, applied_revision=applied, last_heartbeat_at=beat,
+                                  last_nack_revision=nack, now=now) == wanted
+            ]
+            queryset = queryset.filter(pk__in=keep)
+        page = self.paginate_queryset(queryset)
+        data = GatewaySerializer(page, many=True, context={"now": now}).data
+        response = self.get_paginated_response(data)
+        response.data["summary"] = summary
+        return response
+
+
+_config_view = GatewayConfigView.as_view()
+_GATEWAY_TABLE = Gateway._meta.db_table
+
+
+@csrf_exempt
+def gateway_config(request: HttpRequest, pk: str) -> HttpResponse:
+    """The config poll, with a fast path for its common case: a gateway that already has its
+    desired revision. That answer (304) costs one indexed read by token hash and skips DRF; every
+    other case (200, 401, 403, 404) goes through GatewayConfigView, which documents the endpoint."""
+    tags = request.META.get("HTTP_IF_NONE_MATCH")
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if request.method == "GET" and tags and scheme in ("Bearer", "Gateway") and raw.startswith(GATEWAY_TOKEN_PREFIX):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, desired_revision FROM {_GATEWAY_TABLE} WHERE token_hash = %s",  # noqa: S608 - fixed name
+                [hash_gateway_token(raw.strip())],
+            )
+            row = cursor.fetchone()
+        if row is not None and str(row[0]) == pk and row[1] is not None and row[1] in etag_revisions(tags):
+            response = HttpResponse(status=304)
+            response["ETag"] = bundle_etag(row[1])
+            return response
+    return _config_view(request, pk=pk)
+
+
+# drf-spectacular documents the endpoint from these (the DRF view behind the fast path)
+for _attr in ("cls", "initkwargs", "view_class", "view_initkwargs"):
+    setattr(gateway_config, _attr, getattr(_config_view, _attr))
+
+
+class GatewayTokenScheme(OpenApiAuthenticationExtension):
+    """Documents gateway tokens (`Authorization: Bearer gw_...`) in the OpenAPI schema."""
+
+    target_class = "routing.fleet.auth.GatewayTokenAuthentication"
+    name = "gatewayToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "http", "scheme": "bearer", "description": "a gateway's own token (gw_...)"}

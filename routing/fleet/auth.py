@@ -1,0 +1,79 @@
+"""Authentication of gateways (not people) on the gateway-facing endpoints.
+
+A gateway sends `Authorization: Bearer gw_...`. User tokens (`slo_...`) are refused here: a person
+must not be able to post telemetry or heartbeats in a gateway's name. The token identifies one
+gateway; `IsPathGateway` then requires the URL's gateway id to be that gateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+
+from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
+from routing.models.fleet import Gateway
+
+
+@dataclass
+class GatewayPrincipal:
+    """Stands in for request.user on gateway endpoints."""
+
+    gateway_id: int
+    name: str
+    desired_revision: int | None
+
+    is_authenticated = True
+    is_active = True
+
+    @property
+    def pk(self) -> str:
+        # throttles key on request.user.pk: keep gateways apart from users (integers)
+        return f"gateway-{self.gateway_id}"
+
+    def get_username(self) -> str:
+        return f"gateway:{self.name}"
+
+
+def _raw_token(request: Request) -> str | None:
+    header = authentication.get_authorization_header(request).decode("latin-1")
+    scheme, _, raw = header.partition(" ")
+    if scheme not in ("Bearer", "Gateway") or not raw.strip():
+        return None
+    return raw.strip()
+
+
+class GatewayTokenAuthentication(authentication.BaseAuthentication):
+    """One indexed read: the token's hash -> (id, name, desired_revision)."""
+
+    def authenticate(self, request: Request) -> tuple[GatewayPrincipal, None] | None:
+        raw = _raw_token(request)
+        if raw is None:
+            return None
+        if not raw.startswith(GATEWAY_TOKEN_PREFIX):
+            raise exceptions.AuthenticationFailed("a gateway token is required here")
+        row = (
+            Gateway.objects.filter(token_hash=hash_gateway_token(raw))
+            .values_list("pk", "name", "desired_revision")
+            .first()
+        )
+        if row is None:
+            raise exceptions.AuthenticationFailed("invalid gateway token")
+        return GatewayPrincipal(*row), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="gateway"'
+
+
+class IsPathGateway(permissions.BasePermission):
+    """The authenticated gateway may only act as itself (the `pk` in the URL)."""
+
+    message = "this token belongs to another gateway"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        principal = request.user
+        if not isinstance(principal, GatewayPrincipal):
+            return False
+        return str(principal.gateway_id) == str(view.kwargs.get("pk"))

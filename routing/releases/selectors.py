@@ -1,0 +1,173 @@
+"""Reads for releases: lists and details, the telemetry a canary analysis compares, and rollback
+acknowledgement. Telemetry comes through slo's selectors (routing never reads slo's tables)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from controlplane.errors import NotFound
+from routing.models.fleet import Gateway
+from routing.models.releases import (
+    GateResult,
+    ModelVersion,
+    Release,
+    ReleaseApproval,
+    ReleaseGateway,
+    ReleaseRollback,
+    ReleaseSettings,
+    ReleaseTransition,
+)
+from routing.releases.canary import GroupStats, SloWindow, histogram_p95
+from slo import contract
+from slo.models import Slo
+from slo.telemetry.selectors import contract_series, minute_datetime
+
+ERROR_OUTCOMES = frozenset({"error", "timeout"})
+
+
+def release_queryset() -> QuerySet[Release]:
+    return Release.objects.select_related(
+        "service", "routing_policy_version", "cache_config_version", "model_version"
+    )
+
+
+def release_detail_queryset() -> QuerySet[Release]:
+    """One release with everything its detail view shows, in a fixed number of queries."""
+    return release_queryset().prefetch_related(
+        Prefetch("transitions", queryset=ReleaseTransition.objects.order_by("at", "id")),
+        Prefetch("gate_results", queryset=GateResult.objects.order_by("at", "id")),
+        Prefetch("approvals", queryset=ReleaseApproval.objects.order_by("at", "id")),
+        Prefetch("targets", queryset=ReleaseGateway.objects.select_related("gateway").order_by("wave", "gateway_id")),
+        Prefetch("rollbacks", queryset=ReleaseRollback.objects.order_by("at", "id")),
+    )
+
+
+def release_get(*, release_id: int) -> Release:
+    release = release_detail_queryset().filter(pk=release_id).first()
+    if release is None:
+        raise NotFound("no such release")
+    return release
+
+
+def release_settings_for(*, service_id: int) -> ReleaseSettings:
+    """The service's release settings, or unsaved defaults."""
+    return ReleaseSettings.objects.filter(service_id=service_id).first() or ReleaseSettings(service_id=service_id)
+
+
+def model_version_queryset() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("service", "rollback_target")
+
+
+def approvals_count(*, release_id: int) -> int:
+    return ReleaseApproval.objects.filter(release_id=release_id, decision="approve").count()
+
+
+def touched_targets(*, release_id: int) -> list[ReleaseGateway]:
+    """Targets the release has set a desired revision on (what a rollback must restore)."""
+    return list(
+        ReleaseGateway.objects.filter(release_id=release_id, release_revision__isnull=False)
+        .select_related("gateway").order_by("gateway_id")
+    )
+
+
+def wave_targets(*, release_id: int, wave: int) -> list[ReleaseGateway]:
+    return list(ReleaseGateway.objects.filter(release_id=release_id, wave=wave).select_related("gateway"))
+
+
+def rollback_pending_ack() -> QuerySet[ReleaseRollback]:
+    return ReleaseRollback.objects.filter(acknowledged_at__isnull=True)
+
+
+def gateways_running(*, revisions: dict[int, int]) -> dict[int, bool]:
+    """gateway id -> whether it reports running (at least) the given revision."""
+    applied = dict(Gateway.objects.filter(pk__in=list(revisions)).values_list("pk", "applied_revision"))
+    return {gid: applied.get(gid) is not None and applied[gid] >= rev for gid, rev in revisions.items()}
+
+
+# -- canary telemetry ----------------------------------------------------------------------------
+
+
+def _sources(gateway_ids: Iterable[int]) -> list[str]:
+    return [f"gateway:{int(g)}" for g in gateway_ids]
+
+
+def _labels(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        key, _, value = part.partition("=")
+        if key:
+            out[key] = value
+    return out
+
+
+def slo_windows(
+    *, slos: Sequence[Slo], gateway_ids: Sequence[int], first_minute: int, stop_minute: int
+) -> dict[int, tuple[float, float]]:
+    """slo id -> (good, valid) summed over the gateways' own push sources and minutes
+    [first, stop). Only minutes a gateway reported count: a missing minute is not zero traffic."""
+    from slo.models.telemetry import SliMinute  # per-source minutes: the only per-gateway SLI read
+
+    totals: dict[int, list[float]] = {slo.pk: [0.0, 0.0] for slo in slos}
+    if not gateway_ids or stop_minute <= first_minute:
+        return {k: (v[0], v[1]) for k, v in totals.items()}
+    rows = SliMinute.objects.filter(
+        slo_id__in=list(totals), source__in=_sources(gateway_ids), minute__gte=first_minute,
+        minute__lt=stop_minute, present=True,
+    ).values_list("slo_id", "good", "valid")
+    for slo_id, good, valid in rows:
+        totals[slo_id][0] += min(good, valid)  # good can exceed valid after a counter reset
+        totals[slo_id][1] += valid
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+def group_stats(
+    *, service: str, slos: Sequence[Slo], gateway_ids: Sequence[int], first_minute: int, stop_minute: int
+) -> GroupStats:
+    """Everything a canary measurement needs for one group of gateways over the same minutes."""
+    windows = slo_windows(slos=slos, gateway_ids=gateway_ids, first_minute=first_minute, stop_minute=stop_minute)
+    slo_rows = [
+        SloWindow(slo.name, slo.objective / 100.0, *windows.get(slo.pk, (0.0, 0.0))) for slo in slos
+    ]
+    requests = errors = 0.0
+    buckets: dict[float, float] = defaultdict(float)
+    if gateway_ids and stop_minute > first_minute:
+        frame = contract_series(
+            start=minute_datetime(first_minute), end=minute_datetime(stop_minute), services=[service],
+            names=[contract.REQUESTS_TOTAL, f"{contract.REQUEST_DURATION}_bucket"], sources=_sources(gateway_ids),
+        )
+        for name, labels, value in frame[["name", "labels", "value"]].itertuples(index=False):
+            parsed = _labels(labels)
+            if name == contract.REQUESTS_TOTAL:
+                if parsed.get("outcome") == "shed":
+                    continue  # shed requests were refused on purpose, not served badly
+                requests += value
+                if parsed.get("outcome") in ERROR_OUTCOMES:
+                    errors += value
+            else:
+                try:
+                    le = float(parsed.get("le", "nan"))
+                except ValueError:
+                    continue
+                buckets[le] += value
+    p95_s = histogram_p95(buckets)
+    return GroupStats(slos=slo_rows, requests=requests, errors=errors,
+                      p95_ms=None if p95_s is None else p95_s * 1000.0)
+
+
+def baseline_gateway_ids(*, release: Release, exclude: Iterable[int]) -> list[int]:
+    """The rest of the fleet: the service's gateways that this release has not touched."""
+    excluded = set(exclude) | set(
+        ReleaseGateway.objects.filter(release=release, release_revision__isnull=False).values_list("gateway_id", flat=True)
+    )
+    return sorted(set(Gateway.objects.filter(service_id=release.service_id).values_list("pk", flat=True)) - excluded)
+
+
+def minute_bounds(start: datetime, end: datetime) -> tuple[int, int]:
+    """Whole epoch minutes [first, stop) inside [start, end): only complete minutes."""
+    first = -(-int(start.timestamp()) // 60)  # ceil: a minute that began before `start` is not in
+    stop = int(end.timestamp()) // 60
+    return first, stop

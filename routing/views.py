@@ -1,0 +1,446 @@
+"""Dashboard pages of the routing app: routing policies and cache configs, the fleet, releases.
+
+Reads go through `routing.documents.selectors`, `routing.fleet.selectors` and the release
+selectors; the release buttons call `routing.releases.services` (which enforce every rule again:
+a hidden button is a courtesy, not the check). Explain and simulate are reads, so their forms are
+GET forms whose answers can be bookmarked and shared.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, F, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from controlplane.dashboard.access import role_required
+from controlplane.dashboard.charts import duration
+from controlplane.errors import NotFound, ValidationFailed
+from controlplane.roles import APPROVER, OPERATOR, VIEWER
+from routing.documents import selectors as documents
+from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY, Kind
+from routing.fleet.health import DEFAULT_STALE_AFTER_S, HEALTH_STATES
+from routing.fleet.selectors import fleet_summary, gateway_health_of
+from routing.models.fleet import Gateway
+from slo.diff import diff_documents
+from slo.spec import TIERS
+
+KINDS = {"routing-policies": ROUTING_POLICY, "cache-configs": CACHE_CONFIG}
+VERSIONS_SHOWN = 50
+MAX_FORM_JSON = 20_000  # characters of JSON a form may send: explain contexts are small
+
+
+def _problems(exc: Exception) -> list[dict[str, str]]:
+    """A domain error as lines for the page: every problem with its path."""
+    problems = getattr(exc, "problems", None) or []
+    out = []
+    for problem in problems:
+        item = problem.as_dict() if hasattr(problem, "as_dict") else dict(problem)
+        out.append({"path": str(item.get("path", "")), "message": str(item.get("message", ""))})
+    return out or [{"path": "", "message": str(exc)}]
+
+
+def _json_field(text: str, path: str) -> Any:
+    if len(text) > MAX_FORM_JSON:
+        raise ValidationFailed("invalid input", problems=[{"path": path, "message": "too long"}])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed("invalid input", problems=[{"path": path, "message": f"not JSON: {exc.msg} "
+                                                            f"(line {exc.lineno}, column {exc.colno})"}]) from None
+
+
+def _int(value: str | None, default: int | None = None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+# --- routing policies and cache configs ----------------------------------------------------------
+
+
+def _line_rows(kind: Kind) -> list[dict[str, Any]]:
+    lines = list(kind.line_model.objects.select_related("service").order_by("service__name"))
+    current = documents.current_versions(kind=kind, line_ids=[line.pk for line in lines])
+    active = documents.active_by_line(kind=kind, lines=lines)
+    rows = []
+    for line in lines:
+        version = current.get(line.pk)
+        running = {number: n for (line_id, number), n in active.items() if line_id == line.pk}
+        rows.append({
+            "line": line, "current": version,
+            "warnings": len((version.validation or {}).get("warnings", [])) if version else 0,
+            "running": sorted(running.items(), reverse=True),
+        })
+    return rows
+
+
+@login_required
+@role_required(VIEWER)
+def policies(request: HttpRequest) -> HttpResponse:
+    """Every service's routing policy and cache config line, with what the fleet runs."""
+    return render(request, "routing/policies.html", {
+        "nav": "policies",
+        "sections": [
+            {"slug": "routing-policies", "title": "Routing policies", "rows": _line_rows(ROUTING_POLICY)},
+            {"slug": "cache-configs", "title": "Cache configs", "rows": _line_rows(CACHE_CONFIG)},
+        ],
+    })
+
+
+@login_required
+@role_required(VIEWER)
+def document_detail(request: HttpRequest, kind_slug: str, pk: int) -> HttpResponse:
+    """One document line: versions, a diff between two of them, the validation of one, and the
+    explain / simulate (routing policy) or explain-key (cache config) forms."""
+    kind = KINDS.get(kind_slug)
+    if kind is None:
+        raise Http404("no such document kind")
+    try:
+        line = documents.line_get(kind=kind, ref=str(pk))
+    except NotFound:
+        raise Http404("no such document") from None
+    versions = list(kind.version_model.objects.filter(line=line).order_by("-version")[:VERSIONS_SHOWN])
+    numbers = [v.version for v in versions]
+    active = documents.line_active_versions(kind=kind, line=line)
+    selected_number = _int(request.GET.get("v"), line.current_version)
+    selected = next((v for v in versions if v.version == selected_number), None)
+    if selected is None:
+        selected = kind.version_model.objects.filter(line=line, version=selected_number).first() or (
+            versions[0] if versions else None)
+
+    # the diff: ?from=&to=, default the previous version against the newest
+    diff_to = _int(request.GET.get("to"), line.current_version)
+    diff_from = _int(request.GET.get("from"), (diff_to or 1) - 1)
+    diff = None
+    if diff_from and diff_to and diff_from != diff_to:
+        specs = documents.version_specs(kind=kind, line_id=line.pk, versions=[diff_from, diff_to])
+        if diff_from in specs and diff_to in specs:
+            diff = {"from": diff_from, "to": diff_to, "changes": diff_documents(specs[diff_from], specs[diff_to])}
+        else:
+            diff = {"from": diff_from, "to": diff_to, "missing": True, "changes": []}
+
+    context: dict[str, Any] = {
+        "nav": "policies", "kind": kind, "kind_slug": kind_slug, "line": line, "versions": versions,
+        "numbers": numbers, "active": active, "selected": selected, "diff": diff,
+        "selected_json": json.dumps(selected.document, indent=2, sort_keys=True) if selected else "",
+    }
+    if kind is ROUTING_POLICY:
+        context.update(_explain(request, line))
+        context.update(_simulate(request, line, active))
+    else:
+        context.update(_explain_key(request, line))
+    return render(request, "routing/document_detail.html", context)
+
+
+def _explain(request: HttpRequest, line: Any) -> dict[str, Any]:
+    text = request.GET.get("context", "")
+    out: dict[str, Any] = {"explain_text": text or '{"confidence": 0.42, "payload_kb": 120}', "explain": None,
+                           "explain_errors": []}
+    if "explain" in request.GET:
+        try:
+            context = _json_field(text, "context")
+            if not isinstance(context, dict):
+                raise ValidationFailed("invalid input", problems=[{"path": "context", "message": "must be an object"}])
+            out["explain"] = documents.routing_policy_explain(
+                line=line, version=_int(request.GET.get("explain_version")), context=context)
+        except (ValidationFailed, NotFound) as exc:
+            out["explain_errors"] = _problems(exc)
+    return out
+
+
+def _simulate(request: HttpRequest, line: Any, active: dict[int, int]) -> dict[str, Any]:
+    text = request.GET.get("distribution", "")
+    out: dict[str, Any] = {
+        "simulate_text": text or '{"confidence": {"uniform": [0, 1]}, "payload_kb": {"int_uniform": [10, 500]}}',
+        "simulation": None, "simulate_errors": [], "simulate_n": _int(request.GET.get("n"), 2000),
+        "simulate_seed": _int(request.GET.get("seed"), 0), "baseline_hint": max(active, key=active.get) if active else None,
+    }
+    if "simulate" in request.GET:
+        from routing.documents.simulation import routing_policy_simulate
+
+        try:
+            distribution = _json_field(text, "distribution") if text else {}
+            body: dict[str, Any] = {
+                "candidate_version": _int(request.GET.get("candidate"), line.current_version),
+                "generate": {"n": out["simulate_n"], "seed": out["simulate_seed"], "distribution": distribution},
+            }
+            baseline = _int(request.GET.get("baseline"))
+            if baseline:
+                body["baseline_version"] = baseline
+            result = routing_policy_simulate(line=line, body=body)
+            out["simulation"] = result
+            out["simulation_rows"] = simulation_rows(result)
+        except (ValidationFailed, NotFound) as exc:
+            out["simulate_errors"] = _problems(exc)
+    return out
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def simulation_rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    """Baseline vs candidate, one row per figure, with the shift (candidate - baseline)."""
+    base, cand = result.get("baseline") or {}, result.get("candidate") or {}
+    rows = []
+    for key, label, digits in (
+        ("requests", "requests simulated", 0), ("p95_ms", "p95 latency (ms)", 1),
+        ("failed_ratio", "failed share", 4), ("bad_ratio", "bad share (SLO)", 4),
+        ("budget_burn", "budget burn (×)", 2), ("cost_per_1000_usd", "cost per 1,000 (USD)", 4),
+        ("attempts_per_request", "attempts per request", 3),
+    ):
+        a, b = base.get(key), cand.get(key)
+        shift = b - a if isinstance(a, int | float) and isinstance(b, int | float) else None
+        rows.append({"label": label, "baseline": _number(a, digits), "candidate": _number(b, digits),
+                     "shift": ("+" if shift and shift > 0 else "") + _number(shift, digits) if shift is not None else "—"})
+    mix_a, mix_b = base.get("route_mix") or {}, cand.get("route_mix") or {}
+    for route in sorted(set(mix_a) | set(mix_b)):
+        a, b = mix_a.get(route, 0.0), mix_b.get(route, 0.0)
+        rows.append({"label": f"route mix: {route}", "baseline": f"{a * 100:.1f}%", "candidate": f"{b * 100:.1f}%",
+                     "shift": f"{(b - a) * 100:+.1f} pts"})
+    return rows
+
+
+def _explain_key(request: HttpRequest, line: Any) -> dict[str, Any]:
+    text = request.GET.get("request", "")
+    out: dict[str, Any] = {"key_text": text or '{"model": "shelf-v3", "image_sha256": "abc123"}',
+                           "key_result": None, "key_errors": []}
+    if "explain_key" in request.GET:
+        try:
+            fields = _json_field(text, "request")
+            if not isinstance(fields, dict):
+                raise ValidationFailed("invalid input", problems=[{"path": "request", "message": "must be an object"}])
+            layer = request.GET.get("layer") or None
+            out["key_result"] = documents.cache_config_explain_key(
+                line=line, version=_int(request.GET.get("key_version")), layer=layer, request=fields)
+        except (ValidationFailed, NotFound) as exc:
+            out["key_errors"] = _problems(exc)
+    return out
+
+
+# --- fleet -------------------------------------------------------------------------------------
+
+
+def health_q(health: str, *, now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Q:
+    """`routing.fleet.health.gateway_health` as a query filter, so the fleet page can filter and
+    paginate in SQL (tests check both agree)."""
+    cutoff = now - timedelta(seconds=stale_after_s)
+    seen = Q(last_heartbeat_at__isnull=False, last_heartbeat_at__gte=cutoff)
+    runs_desired = Q(desired_revision__isnull=True) | Q(applied_revision=F("desired_revision"))
+    nacked_desired = Q(last_nack_revision=F("desired_revision"))
+    if health == "pending":
+        return Q(last_heartbeat_at__isnull=True, desired_revision__isnull=True)
+    if health == "stale":
+        return Q(last_heartbeat_at__isnull=True, desired_revision__isnull=False) | Q(last_heartbeat_at__lt=cutoff)
+    if health == "healthy":
+        return seen & runs_desired
+    # below: seen, something desired and not what it runs (applied may be NULL)
+    off = seen & Q(desired_revision__isnull=False) & ~Q(applied_revision=F("desired_revision"), applied_revision__isnull=False)
+    if health == "nacked":
+        return off & nacked_desired
+    if health == "drifted":
+        return off & (Q(last_nack_revision__isnull=True) | ~Q(last_nack_revision=F("desired_revision")))
+    raise ValueError(f"unknown health {health!r}")
+
+
+@login_required
+@role_required(VIEWER)
+def fleet(request: HttpRequest) -> HttpResponse:
+    """Gateways by tier and region: desired vs applied revision, heartbeat age, NACKs."""
+    now = timezone.now()
+    gateways = Gateway.objects.select_related("service").order_by("tier", "region", "name")
+    filters = {
+        "service": request.GET.get("service", "")[:63], "tier": request.GET.get("tier", ""),
+        "region": request.GET.get("region", "")[:63], "health": request.GET.get("health", ""),
+    }
+    if filters["service"]:
+        gateways = gateways.filter(service__name=filters["service"])
+    if filters["tier"] in TIERS:
+        gateways = gateways.filter(tier=filters["tier"])
+    else:
+        filters["tier"] = ""
+    if filters["region"]:
+        gateways = gateways.filter(region=filters["region"])
+    if filters["health"] in HEALTH_STATES:
+        gateways = gateways.filter(health_q(filters["health"], now=now))
+    else:
+        filters["health"] = ""
+    summary = fleet_summary(gateways=gateways, now=now)
+    page = Paginator(gateways, 100).get_page(request.GET.get("page"))
+    rows = []
+    for gateway in page:
+        age = (now - gateway.last_heartbeat_at).total_seconds() if gateway.last_heartbeat_at else None
+        rows.append({
+            "gateway": gateway, "health": gateway_health_of(gateway, now=now),
+            "heartbeat_age": duration(age) if age is not None else "never",
+            "in_sync": gateway.desired_revision is None or gateway.desired_revision == gateway.applied_revision,
+        })
+    query = request.GET.copy()
+    query.pop("page", None)
+    all_gateways = Gateway.objects.order_by()
+    return render(request, "routing/fleet.html", {
+        "nav": "fleet", "summary": summary, "page": page, "rows": rows, "filters": filters,
+        "query": query.urlencode(), "tiers": TIERS, "healths": HEALTH_STATES,
+        "regions": sorted(r for r in all_gateways.values_list("region", flat=True).distinct() if r),
+        "service_names": sorted(all_gateways.values_list("service__name", flat=True).distinct()),
+    })
+
+
+# --- releases ----------------------------------------------------------------------------------
+
+OPEN_STATES = ("draft", "pending_approval", "approved", "rolling_out", "paused")
+ROLLBACK_FROM = ("rolling_out", "paused", "completed")
+
+
+@login_required
+@role_required(VIEWER)
+def releases(request: HttpRequest) -> HttpResponse:
+    """Releases, newest first, filterable by state and service."""
+    from routing.models.releases import Release
+    from routing.releases.machine import STATES
+
+    queryset = Release.objects.select_related("service").annotate(
+        approvals_given=Count("approvals", filter=Q(approvals__decision="approve")),
+    ).order_by("-created_at", "-id")
+    state = request.GET.get("state", "")
+    if state == "open":
+        queryset = queryset.filter(state__in=OPEN_STATES)
+    elif state in STATES:
+        queryset = queryset.filter(state=state)
+    else:
+        state = ""
+    service = request.GET.get("service", "")[:63]
+    if service:
+        queryset = queryset.filter(service__name=service)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "routing/releases.html", {
+        "nav": "releases", "page": page, "state": state, "service": service, "states": STATES,
+        "query": query.urlencode(),
+        "service_names": sorted(Release.objects.order_by().values_list("service__name", flat=True).distinct()),
+    })
+
+
+def _release_or_404(pk: int) -> Any:
+    from routing.models.releases import Release
+
+    release = (
+        Release.objects.select_related(
+            "service", "author", "routing_policy_version__line", "cache_config_version__line", "model_version")
+        .filter(pk=pk).first()
+    )
+    if release is None:
+        raise Http404("no such release")
+    return release
+
+
+def release_actions(release: Any, user: Any) -> dict[str, Any]:
+    """Which buttons a user sees. The services enforce the same rules (and more, e.g. the budget
+    freeze); this only keeps buttons off pages where they could never succeed."""
+    from controlplane.roles import has_role
+
+    is_author = release.author_id is not None and release.author_id == user.pk
+    decided = release.approvals.filter(approver_id=user.pk).exists() if user.is_authenticated else False
+    can_decide = has_role(user, APPROVER) and release.state == "pending_approval" and not is_author and not decided
+    return {
+        "can_approve": can_decide,
+        "can_reject": can_decide,
+        "can_rollback": has_role(user, OPERATOR) and release.state in ROLLBACK_FROM,
+        "is_author": is_author,
+        "is_approver": has_role(user, APPROVER),
+        "already_decided": decided,
+    }
+
+
+@login_required
+@role_required(VIEWER)
+def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One release: what it changes, gate evidence, approvals, wave progress and rollbacks."""
+    release = _release_or_404(pk)
+    targets = list(release.targets.order_by("wave").values("wave", "touched_at", "gateway_id"))
+    waves = []
+    for index, wave in enumerate(release.waves or []):
+        in_wave = [t for t in targets if t["wave"] == index]
+        touched = sum(1 for t in in_wave if t["touched_at"] is not None)
+        if index < release.current_wave or release.state == "completed":
+            status = "done"
+        elif index == release.current_wave:
+            status = release.wave_phase or "current"
+        else:
+            status = "waiting"
+        waves.append({
+            "number": index + 1, "percent": wave.get("percent"), "bake": duration(wave.get("bake_s")),
+            "gateways": len(in_wave), "touched": touched, "status": status,
+            "progress": round(100 * touched / len(in_wave)) if in_wave else 0,
+        })
+    approvals = list(release.approvals.order_by("at", "id"))
+    approved = sum(1 for a in approvals if a.decision == "approve")
+    return render(request, "routing/release_detail.html", {
+        "nav": "releases", "release": release, "waves": waves,
+        "gates": list(release.gate_results.order_by("-at", "-id")[:200]),
+        "approvals": approvals, "approved": approved,
+        "transitions": list(release.transitions.order_by("at", "id")),
+        "rollbacks": list(release.rollbacks.order_by("-at", "-id")),
+        "actions": release_actions(release, request.user),
+    })
+
+
+def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Call the release service for a button; its refusal becomes a message on the page."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from controlplane.errors import DomainError
+    from routing.releases import services as release_services
+
+    release = _release_or_404(pk)
+    comment = (request.POST.get("comment") or "").strip()[:2000]
+    try:
+        if action == "approve":
+            release_services.release_approve(actor=request.user, release_id=release.pk, comment=comment)
+            messages.success(request, f"You approved release {release.pk}.")
+        elif action == "reject":
+            release_services.release_reject(actor=request.user, release_id=release.pk, comment=comment)
+            messages.success(request, f"You rejected release {release.pk}.")
+        else:
+            release_services.release_rollback(actor=request.user, release_id=release.pk, reason=comment)
+            messages.success(request, f"Rollback of release {release.pk} started: rollbacks are delivered first.")
+    except DomainError as exc:
+        details = "; ".join(p["message"] for p in _problems(exc) if p["message"] != str(exc))
+        messages.error(request, f"{exc}{': ' + details if details else ''}")
+    return redirect("dashboard:release", pk=release.pk)
+
+
+@login_required
+@require_POST
+@role_required(APPROVER)
+def release_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _release_action(request, pk, "approve")
+
+
+@login_required
+@require_POST
+@role_required(APPROVER)
+def release_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _release_action(request, pk, "reject")
+
+
+@login_required
+@require_POST
+@role_required(OPERATOR)
+def release_rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    return _release_action(request, pk, "rollback")

@@ -1,0 +1,340 @@
+"""Budget buckets: per-minute SLI counts in budget units, hourly and daily rollups, and the SQL that
+turns them into window sums for the engine.
+
+Why our own buckets: the engine counts *budget units* (events, or minutes for timeslice SLOs), and
+a 28-day window over 10,000 SLOs cannot be read minute by minute (400 M rows). Each write keeps the
+three tables consistent; each evaluation reads at most ~6 hours of minutes, 3 days of hours and the
+period's days, summed inside PostgreSQL.
+
+Window rules (documented in docs/budget.md):
+
+- Windows up to 6 hours (5m, 30m, 1h, 2h, 6h, and a calendar period that started within the last 6
+  hours) are exact: the minutes `[now - w, now)`.
+- Longer windows (1d, 3d, the SLO period) start at the first whole hour inside the window: minutes
+  of the current hour, then whole hours (and whole UTC days) back to `ceil_hour(now - w)`. The
+  minutes of the oldest partial hour are reported as missing, never guessed (at most 59 minutes,
+  0.15% of a 28-day window), exactly like `slo.engine.window_sums_with_rollups`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from django.db import connection
+
+from slo.engine import BatchParams, WindowSums
+from slo.spec import SloSpec
+
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# Windows up to this many minutes are read minute by minute, exactly.
+EXACT_MAX_MIN = 6 * 60
+
+
+@dataclass(frozen=True)
+class MinuteCount:
+    """One minute of one SLO's raw SLI counts (good and valid events). Absent minutes are missing."""
+
+    slo_id: int
+    minute: datetime
+    good: float
+    valid: float
+
+
+def floor_minute(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(second=0, microsecond=0)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floored = floor_hour(moment)
+    return floored if floored == moment else floored + HOUR
+
+
+def floor_day(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_day(moment: datetime) -> datetime:
+    floored = floor_day(moment)
+    return floored if floored == moment else floored + DAY
+
+
+def to_budget_units(spec: SloSpec, good: float, valid: float) -> tuple[float, float, float]:
+    """(good units, valid units, valid events) of one present minute, by the budgeting method.
+
+    Mirrors `slo.engine.budget_units`: occurrences count events (good capped at valid); timeslices
+    count a minute with traffic as one slice, good when its ratio reaches the target;
+    ratio_timeslices count the minute's ratio as its good part.
+    """
+    good = min(good, valid)
+    if spec.budgeting_method == "occurrences":
+        return good, valid, valid
+    if valid <= 0:
+        return 0.0, 0.0, valid
+    ratio = good / valid
+    if spec.budgeting_method == "timeslices":
+        target = spec.timeslice_target if spec.timeslice_target is not None else 1.0
+        return (1.0 if ratio >= target else 0.0), 1.0, valid
+    return ratio, 1.0, valid
+
+
+def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> int:
+    """Upsert minutes (a re-sent minute replaces the old one) and refresh the touched hour and day
+    rollups from them, in the caller's transaction. Returns the number of minutes written.
+
+    The rollups are recomputed from the minutes, never incremented, so replaying a batch is harmless.
+    Minutes older than the minute retention can no longer correct their rollups.
+    """
+    ids: list[int] = []
+    minutes: list[datetime] = []
+    goods: list[float] = []
+    valids: list[float] = []
+    events: list[float] = []
+    seen: dict[tuple[int, datetime], int] = {}
+    for row in rows:
+        spec = specs.get(row.slo_id)
+        if spec is None:
+            continue
+        minute = floor_minute(row.minute)
+        good, valid, event_count = to_budget_units(spec, float(row.good), float(row.valid))
+        key = (row.slo_id, minute)
+        if key in seen:  # the last value of a minute wins, like an upsert
+            index = seen[key]
+            goods[index], valids[index], events[index] = good, valid, event_count
+            continue
+        seen[key] = len(ids)
+        ids.append(row.slo_id)
+        minutes.append(minute)
+        goods.append(good)
+        valids.append(valid)
+        events.append(event_count)
+    if not ids:
+        return 0
+    hours = sorted({(i, floor_hour(m)) for i, m in zip(ids, minutes, strict=True)})
+    days = sorted({(i, floor_day(h)) for i, h in hours})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO slo_budgetminute (slo_id, minute, good, valid, events)
+            SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::float8[], %s::float8[])
+            ON CONFLICT (slo_id, minute) DO UPDATE
+              SET good = EXCLUDED.good, valid = EXCLUDED.valid, events = EXCLUDED.events
+            """,
+            [ids, minutes, goods, valids, events],
+        )
+        cursor.execute(
+            """
+            INSERT INTO slo_budgethour (slo_id, hour, good, valid, events, present_minutes)
+            SELECT t.slo_id, t.hour, SUM(m.good), SUM(m.valid), SUM(m.events), COUNT(*)
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(slo_id, hour)
+            JOIN slo_budgetminute m
+              ON m.slo_id = t.slo_id AND m.minute >= t.hour AND m.minute < t.hour + interval '1 hour'
+            GROUP BY t.slo_id, t.hour
+            ON CONFLICT (slo_id, hour) DO UPDATE
+              SET good = EXCLUDED.good, valid = EXCLUDED.valid, events = EXCLUDED.events,
+                  present_minutes = EXCLUDED.present_minutes
+            """,
+            [[h[0] for h in hours], [h[1] for h in hours]],
+        )
+        cursor.execute(
+            """
+            INSERT INTO slo_budgetday (slo_id, day, good, valid, events, present_minutes)
+            SELECT t.slo_id, t.day, SUM(h.good), SUM(h.valid), SUM(h.events), SUM(h.present_minutes)
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(slo_id, day)
+            JOIN slo_budgethour h
+              ON h.slo_id = t.slo_id AND h.hour >= t.day AND h.hour < t.day + interval '1 day'
+            GROUP BY t.slo_id, t.day
+            ON CONFLICT (slo_id, day) DO UPDATE
+              SET good = EXCLUDED.good, valid = EXCLUDED.valid, events = EXCLUDED.events,
+                  present_minutes = EXCLUDED.present_minutes
+            """,
+            [[d[0] for d in days], [d[1] for d in days]],
+        )
+    return len(ids)
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where each window column of a batch comes from. Times are UTC, minute-aligned."""
+
+    now: datetime
+    minutes_lo: datetime  # the minute scan covers [minutes_lo, now)
+    tail_start: datetime  # floor_hour(now): the current hour's minutes, shared by every long window
+    exact_cols: list[tuple[int, datetime]]  # shared columns read from minutes: (col, start)
+    hour_cols: list[tuple[int, datetime]]  # shared long columns: hours [start, tail_start)
+    # the period column, per SLO: exact from minutes (start), or rollups from a whole hour
+    period_exact_start: list[datetime | None]
+    period_hour_start: list[datetime | None]  # ceil_hour(period start) when not exact
+    period_day_start: list[datetime | None]  # first whole UTC day inside, when days are used
+    days_end: datetime  # floor_day(tail_start): days cover [period_day_start, days_end)
+
+
+def _plan(params: BatchParams, now: datetime) -> _Plan:
+    tail_start = floor_hour(now)
+    minutes_lo = now - timedelta(minutes=EXACT_MAX_MIN)
+    exact_cols, hour_cols = [], []
+    for col, window_min in enumerate(params.burn_windows_min):
+        start = now - timedelta(minutes=int(window_min))
+        if window_min <= EXACT_MAX_MIN:
+            exact_cols.append((col, start))
+        else:
+            hour_cols.append((col, ceil_hour(start)))
+    days_end = floor_day(tail_start)
+    p_exact: list[datetime | None] = []
+    p_hour: list[datetime | None] = []
+    p_day: list[datetime | None] = []
+    for period_min in params.period_window_min:
+        start = now - timedelta(minutes=int(period_min))
+        if start >= minutes_lo:
+            p_exact.append(start)
+            p_hour.append(None)
+            p_day.append(None)
+            continue
+        first_hour = ceil_hour(start)
+        first_day = ceil_day(first_hour)
+        p_exact.append(None)
+        p_hour.append(first_hour)
+        # Days only when at least one whole day fits before the current day; otherwise hours only.
+        p_day.append(first_day if first_day < days_end else None)
+    return _Plan(now, minutes_lo, tail_start, exact_cols, hour_cols, p_exact, p_hour, p_day, days_end)
+
+
+def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) -> tuple[WindowSums, int]:
+    """Window sums shaped `(n, W + 1)` in `params`' column order for SLOs `slo_ids` (row i = SLO
+    slo_ids[i]), read from the bucket tables. Returns the sums and the number of SQL queries."""
+    now = floor_minute(now)
+    plan = _plan(params, now)
+    n, w = len(slo_ids), len(params.burn_windows_min) + 1
+    period_col = w - 1
+    # (good, valid, events, present minutes) per cell, accumulated from the segments below.
+    acc = np.zeros((n, w, 4), dtype=np.float64)
+    row_of = {slo_id: i for i, slo_id in enumerate(slo_ids)}
+    ids = list(slo_ids)
+    queries = 0
+
+    # 1. Minutes: the exact short windows, the current hour's tail, and recent calendar periods.
+    cells = []  # (col or None for tail, SQL condition)
+    select = []
+    for col, start in plan.exact_cols:
+        select.append(_sums("m", "m.minute >= %s", count=True))
+        cells.append(("col", col, [start] * 4))
+    select.append(_sums("m", "m.minute >= %s", count=True))
+    cells.append(("tail", None, [plan.tail_start] * 4))
+    select.append(_sums("m", "m.minute >= p.exact_start", count=True))
+    cells.append(("period_exact", None, []))
+    sql = f"""
+        SELECT m.slo_id, {", ".join(select)}
+        FROM slo_budgetminute m
+        JOIN unnest(%s::bigint[], %s::timestamptz[]) AS p(slo_id, exact_start) ON p.slo_id = m.slo_id
+        WHERE m.minute >= %s AND m.minute < %s
+        GROUP BY m.slo_id
+    """
+    args: list[object] = [a for _kind, _col, cell_args in cells for a in cell_args]
+    args += [ids, plan.period_exact_start, min(plan.minutes_lo, plan.tail_start), now]
+    tail = np.zeros((n, 4))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        queries += 1
+        for record in cursor.fetchall():
+            row = row_of[record[0]]
+            values = np.asarray(record[1:], dtype=np.float64).reshape(-1, 4)
+            for (kind, col, _), value in zip(cells, np.nan_to_num(values), strict=True):
+                if kind == "col":
+                    acc[row, col] += value
+                elif kind == "tail":
+                    tail[row] = value
+                else:
+                    acc[row, period_col] += value
+
+        # 2. Hours: the shared long windows (1d, 3d) and the period's last partial day.
+        long_cols = [col for col, _ in plan.hour_cols]
+        uses_rollups = any(s is not None for s in plan.period_hour_start)
+        if long_cols or uses_rollups:
+            select = [_sums("h", "h.hour >= %s") for _ in plan.hour_cols]
+            select.append(_sums("h", "h.hour >= %s"))  # period tail hours [days_end, tail_start)
+            lo = min([start for _, start in plan.hour_cols] + [plan.days_end])
+            sql = f"""
+                SELECT h.slo_id, {", ".join(select)}
+                FROM slo_budgethour h
+                WHERE h.slo_id = ANY(%s) AND h.hour >= %s AND h.hour < %s
+                GROUP BY h.slo_id
+            """
+            args = [a for _, start in plan.hour_cols for a in [start] * 4] + [plan.days_end] * 4
+            cursor.execute(sql, args + [ids, lo, plan.tail_start])
+            queries += 1
+            for record in cursor.fetchall():
+                row = row_of[record[0]]
+                values = np.nan_to_num(np.asarray(record[1:], dtype=np.float64).reshape(-1, 4))
+                for k, col in enumerate(long_cols):
+                    acc[row, col] += values[k]
+                if plan.period_hour_start[row] is not None and plan.period_day_start[row] is not None:
+                    acc[row, period_col] += values[-1]
+
+            # 3. The period, per SLO: its first partial day in hours, whole days in days.
+            if uses_rollups:
+                sql = """
+                    SELECT p.slo_id, hs.good, hs.valid, hs.events, hs.present, ds.good, ds.valid,
+                           ds.events, ds.present
+                    FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS p(slo_id, h0, h1)
+                    CROSS JOIN LATERAL (
+                        SELECT SUM(h.good) AS good, SUM(h.valid) AS valid, SUM(h.events) AS events,
+                               SUM(h.present_minutes) AS present
+                        FROM slo_budgethour h
+                        WHERE h.slo_id = p.slo_id AND h.hour >= p.h0 AND h.hour < p.h1
+                    ) hs
+                    CROSS JOIN LATERAL (
+                        SELECT SUM(d.good) AS good, SUM(d.valid) AS valid, SUM(d.events) AS events,
+                               SUM(d.present_minutes) AS present
+                        FROM slo_budgetday d
+                        WHERE d.slo_id = p.slo_id AND d.day >= p.h1 AND d.day < %s
+                    ) ds
+                    WHERE p.h0 IS NOT NULL
+                """
+                # Without whole days, the hours run to the current hour and the day range is empty.
+                h1 = [
+                    (day if day is not None else (plan.tail_start if hour is not None else None))
+                    for hour, day in zip(plan.period_hour_start, plan.period_day_start, strict=True)
+                ]
+                cursor.execute(sql, [ids, plan.period_hour_start, h1, plan.days_end])
+                queries += 1
+                for record in cursor.fetchall():
+                    row = row_of[record[0]]
+                    values = np.nan_to_num(np.asarray(record[1:], dtype=np.float64).reshape(-1, 4))
+                    acc[row, period_col] += values[0] + values[1]
+
+    # Every long window (and a rollup-read period) also holds the current hour's minutes.
+    for col in long_cols:
+        acc[:, col] += tail
+    rollup_period = np.array([s is not None for s in plan.period_hour_start], dtype=bool)
+    acc[rollup_period, period_col] += tail[rollup_period]
+
+    window_minutes = params.window_minutes
+    sums = WindowSums(
+        good=np.minimum(acc[:, :, 0], acc[:, :, 1]),
+        valid=acc[:, :, 1],
+        valid_events=acc[:, :, 2],
+        # Minutes of the window we could not read (no telemetry, or the split oldest hour).
+        missing_minutes=(window_minutes - acc[:, :, 3]).astype(np.int64),
+    )
+    return sums, queries
+
+
+def _sums(alias: str, condition: str, count: bool = False) -> str:
+    """Four FILTERed aggregates (good, valid, events, present minutes) for one segment."""
+    present = "COUNT(*)" if count else f"SUM({alias}.present_minutes)"
+    return ", ".join(
+        f"{expr} FILTER (WHERE {condition})"
+        for expr in (f"SUM({alias}.good)", f"SUM({alias}.valid)", f"SUM({alias}.events)", present)
+    )

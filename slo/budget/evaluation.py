@@ -1,0 +1,313 @@
+"""Evaluating SLOs: buckets -> engine -> `SloStatus`, history points and alert transitions.
+
+One chunk of SLOs is one transaction. The claim is a conditional update of the chunk's status rows
+(`evaluated_at < now`), so two workers given the same chunk and instant never both evaluate it,
+a replay for the same `now` does nothing, and an older `now` never overwrites a newer status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+
+from slo.budget import alerts
+from slo.budget.buckets import MinuteCount, floor_minute, record_minutes, window_sums_for
+from slo.engine import ALERT_STATES, DATA_QUALITY, TIER_STATUS, BatchResult, batch_params, evaluate_batch
+from slo.engine.evaluate import TIER_ABSENT, TIER_FIRING, TIER_NOT_FIRING
+from slo.models import Slo
+from slo.models.budget import SloStatus
+from slo.spec import SloSpec
+
+logger = logging.getLogger(__name__)
+
+# A history point every 5 minutes keeps charts smooth at 288 points a day per SLO.
+HISTORY_STEP_MIN = 5
+CHUNK_SIZE = 2000
+
+
+@dataclass
+class EvaluationReport:
+    """What one evaluation did; the benchmark and the task log print it."""
+
+    now: datetime
+    claimed: int = 0
+    evaluated: int = 0
+    skipped_invalid: int = 0
+    transitions: int = 0
+    notifications: int = 0
+    queries: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: EvaluationReport) -> None:
+        self.claimed += other.claimed
+        self.evaluated += other.evaluated
+        self.skipped_invalid += other.skipped_invalid
+        self.transitions += other.transitions
+        self.notifications += other.notifications
+        self.queries += other.queries
+        for key, value in other.seconds.items():
+            self.seconds[key] = self.seconds.get(key, 0.0) + value
+
+
+def budget_minutes_record(*, rows: Iterable[MinuteCount]) -> int:
+    """Store raw per-minute SLI counts as budget buckets (replacing re-sent minutes) and refresh the
+    hour and day rollups they touch. Called by the telemetry feed; idempotent."""
+    rows = list(rows)
+    slo_ids = {row.slo_id for row in rows}
+    specs = {
+        slo_id: SloSpec.model_validate(spec)
+        for slo_id, spec in Slo.objects.filter(pk__in=slo_ids).values_list("id", "spec")
+    }
+    with transaction.atomic():
+        return record_minutes(rows, specs)
+
+
+def active_slo_ids() -> list[int]:
+    return list(Slo.objects.filter(archived_at__isnull=True).order_by("pk").values_list("pk", flat=True))
+
+
+def slo_evaluate_all(*, now: datetime, chunk_size: int = CHUNK_SIZE) -> EvaluationReport:
+    """Evaluate every active SLO at `now`, chunk by chunk in this process (the task fans the same
+    chunks out to workers instead)."""
+    report = EvaluationReport(now=floor_minute(now))
+    ids = active_slo_ids()
+    report.queries += 1
+    for start in range(0, len(ids), chunk_size):
+        report.add(slo_evaluate(slo_ids=ids[start : start + chunk_size], now=now))
+    return report
+
+
+def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
+    """Evaluate these SLOs at `now` (aware; floored to the minute). Idempotent per `now`."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = floor_minute(now)
+    report = EvaluationReport(now=now)
+    if not slo_ids:
+        return report
+    clock = time.perf_counter()
+    # Status rows exist before they can be claimed; a new SLO gets one here.
+    SloStatus.objects.bulk_create([SloStatus(slo_id=i) for i in slo_ids], ignore_conflicts=True)
+    report.queries += 1
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE slo_slostatus SET evaluated_at = %s
+                WHERE slo_id = ANY(%s) AND (evaluated_at IS NULL OR evaluated_at < %s)
+                RETURNING slo_id
+                """,
+                [now, list(slo_ids), now],
+            )
+            claimed = sorted(r[0] for r in cursor.fetchall())
+        report.queries += 1
+        report.claimed = len(claimed)
+        if not claimed:
+            return report  # another worker (or an earlier run for this instant) got there first
+        rows = list(
+            Slo.objects.filter(pk__in=claimed, archived_at__isnull=True).values_list(
+                "id", "spec", "version", "service_id", "service__name"
+            )
+        )
+        report.queries += 1
+        ids, specs, versions, services = [], [], [], []
+        for slo_id, spec_doc, version, service_id, service_name in rows:
+            try:
+                specs.append(SloSpec.model_validate(spec_doc))
+            except ValueError:
+                logger.error("SLO %s has an invalid stored spec; not evaluated", slo_id)
+                report.skipped_invalid += 1
+                continue
+            ids.append(slo_id)
+            versions.append(version)
+            services.append((service_id, service_name))
+        report.seconds["load"] = time.perf_counter() - clock
+        if not ids:
+            return report
+        clock = time.perf_counter()
+        params = batch_params(specs, now=now)
+        sums, queries = window_sums_for(ids, params, now)
+        report.queries += queries
+        report.seconds["read"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        result = evaluate_batch(sums, params)
+        report.seconds["engine"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        report.queries += _write_statuses(ids, versions, result, now)
+        report.evaluated = len(ids)
+        report.seconds["write"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        transitions, notifications, queries = alerts.burn_rate_transitions(
+            slo_ids=ids, services=services, result=result, now=now
+        )
+        report.transitions, report.notifications = transitions, notifications
+        report.queries += queries
+        report.seconds["alerts"] = time.perf_counter() - clock
+    return report
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, now: datetime) -> int:
+    """One UPDATE for every status row, one INSERT for history points. Returns the query count."""
+    params = result.params
+    names = params.window_names
+    n_burn = len(params.burn_windows_min)
+    sums = result.sums
+    burn = np.where(np.isfinite(result.burn_rate), result.burn_rate, np.nan)
+    one_hour_col = params.burn_windows_min.index(60)
+    burn_json, windows_json, tiers_json = [], [], []
+    for row in range(len(ids)):
+        burn_json.append(
+            json.dumps({names[c]: _num(burn[row, c]) for c in range(n_burn)}, allow_nan=False)
+        )
+        windows_json.append(
+            json.dumps(
+                {
+                    names[c]: {
+                        "minutes": int(params.window_minutes[row, c]),
+                        "good": _num(sums.good[row, c]),
+                        "valid": _num(sums.valid[row, c]),
+                        "events": _num(sums.valid_events[row, c]),
+                        "missing_minutes": int(sums.missing_minutes[row, c]),
+                        "sli": _num(result.sli[row, c]),
+                        "data_quality": DATA_QUALITY[result.data_quality[row, c]],
+                    }
+                    for c in range(n_burn + 1)
+                },
+                allow_nan=False,
+            )
+        )
+        tiers_json.append(json.dumps(_tiers(result, row), allow_nan=False))
+    period_col = n_burn
+    sli = [_num(v) for v in result.sli[:, period_col]]
+    dq = [DATA_QUALITY[c] for c in result.data_quality[:, period_col]]
+    remaining = [_num(v) for v in result.error_budget_remaining_ratio]
+    alert_state = [ALERT_STATES[c] for c in result.alert_state]
+    basis = [_tte_basis(result, row) for row in range(len(ids))]
+    bounds = params.period_bounds
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE slo_slostatus s SET
+              slo_version = v.version, sli = v.sli, data_quality = v.dq,
+              error_budget_total = v.total, error_budget_consumed = v.consumed,
+              error_budget_remaining = v.remaining, burn_rates = v.burn::jsonb, windows = v.windows::jsonb,
+              tiers = v.tiers::jsonb, alert_state = v.alert_state, time_to_exhaustion_s = v.tte,
+              time_to_exhaustion_basis = v.basis, period_start = v.pstart, period_end = v.pend
+            FROM unnest(
+              %s::bigint[], %s::int[], %s::float8[], %s::text[], %s::float8[], %s::float8[], %s::float8[],
+              %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::text[],
+              %s::timestamptz[], %s::timestamptz[]
+            ) AS v(slo_id, version, sli, dq, total, consumed, remaining, burn, windows, tiers, alert_state,
+                   tte, basis, pstart, pend)
+            WHERE s.slo_id = v.slo_id
+            """,
+            [
+                ids, versions, sli, dq,
+                [_num(v) for v in result.error_budget_total],
+                [_num(v) for v in result.bad[:, period_col]],
+                remaining, burn_json, windows_json, tiers_json, alert_state,
+                [_num(v) for v in result.time_to_exhaustion_s], basis,
+                [b[0] if b else None for b in bounds], [b[1] if b else None for b in bounds],
+            ],
+        )
+        queries = 1
+        if now.minute % HISTORY_STEP_MIN == 0:
+            cursor.execute(
+                """
+                INSERT INTO slo_slostatuspoint (slo_id, at, sli, burn_rate_1h, error_budget_remaining,
+                                                alert_state, data_quality)
+                SELECT v.slo_id, %s, v.sli, v.burn, v.remaining, v.alert_state, v.dq
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::text[], %s::text[])
+                  AS v(slo_id, sli, burn, remaining, alert_state, dq)
+                ON CONFLICT (slo_id, at) DO NOTHING
+                """,
+                [now, ids, sli, [_num(v) for v in burn[:, one_hour_col]], remaining, alert_state, dq],
+            )
+            queries += 1
+    return queries
+
+
+def _tiers(result: BatchResult, row: int) -> list[dict[str, Any]]:
+    params = result.params
+    names = params.window_names
+    out = []
+    for j in range(params.tier_threshold.shape[1]):
+        status = int(result.tier_status[row, j])
+        if status == TIER_ABSENT:
+            continue
+        long_col, short_col = int(params.tier_long_col[row, j]), int(params.tier_short_col[row, j])
+        out.append(
+            {
+                "severity": "page" if params.tier_page[row, j] else "ticket",
+                "budget_percent": _num(params.tier_budget_percent[row, j]),
+                "long_window": names[long_col],
+                "short_window": names[short_col],
+                "burn_rate_threshold": _num(params.tier_threshold[row, j]),
+                "long_burn_rate": _num(result.tier_long_burn[row, j]),
+                "short_burn_rate": _num(result.tier_short_burn[row, j]),
+                "long_data_quality": DATA_QUALITY[result.data_quality[row, long_col]],
+                "short_data_quality": DATA_QUALITY[result.data_quality[row, short_col]],
+                "status": TIER_STATUS[status],
+            }
+        )
+    return out
+
+
+def _tte_basis(result: BatchResult, row: int) -> str:
+    remaining = float(result.error_budget_remaining_ratio[row])
+    current = float(result.burn_rate[row, result.params.burn_windows_min.index(60)])
+    if math.isnan(remaining):
+        return "no_data"
+    if remaining <= 0:
+        return "exhausted"
+    if math.isnan(current):
+        return "no_data"
+    return "not_burning" if current == 0 else "projected"
+
+
+def severity_verdicts(result: BatchResult, row: int) -> dict[str, bool | None]:
+    """Per severity: True (a tier fires), False (every tier decided not firing), None (unknown)."""
+    params = result.params
+    out: dict[str, bool | None] = {}
+    for severity, is_page in (("page", True), ("ticket", False)):
+        mask = params.tier_page[row] == is_page
+        status = result.tier_status[row][mask]
+        status = status[status != TIER_ABSENT]
+        if status.size == 0:
+            continue
+        if (status == TIER_FIRING).any():
+            out[severity] = True
+        elif (status == TIER_NOT_FIRING).all():
+            out[severity] = False
+        else:
+            out[severity] = None
+    return out
+
+
+def history_prune(*, now: datetime, keep_days: int = 8, keep_hourly_days: int = 400) -> int:
+    """Thin the status history: 5-minute points for `keep_days`, hourly points for `keep_hourly_days`."""
+    from slo.models.budget import SloStatusPoint
+
+    recent_cut = now.astimezone(UTC) - timedelta(days=keep_days)
+    old_cut = now.astimezone(UTC) - timedelta(days=keep_hourly_days)
+    deleted, _ = SloStatusPoint.objects.filter(at__lt=old_cut).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM slo_slostatuspoint WHERE at < %s AND date_trunc('hour', at) <> at", [recent_cut]
+        )
+        deleted += cursor.rowcount
+    return deleted

@@ -1,0 +1,403 @@
+"""Dashboard pages of the slo app: SLO detail and service detail (server-rendered, read-only).
+
+Numbers come from the budget engine's status and history (`slo.budget.selectors`) and from the
+contract series gateways push (`slo.models.telemetry.SeriesMinute`), aggregated in SQL so a page
+reads a few thousand rows whatever the fleet size. Missing data is shown as missing: a chart
+without a single value says "no data yet" instead of drawing zeros.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import F, Sum, Value
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from controlplane.dashboard.access import role_required
+from controlplane.dashboard.charts import (
+    STATE_CSS,
+    STATE_LABELS,
+    Chart,
+    bar_figure,
+    duration,
+    histogram_quantile,
+    line_figure,
+    percent,
+    ratio,
+    slo_state,
+)
+from controlplane.dashboard.overview import stale_after_s
+from controlplane.errors import ValidationFailed
+from controlplane.roles import VIEWER
+from slo import contract
+from slo.budget.selectors import slo_timeseries
+from slo.diff import diff_documents
+from slo.models import Service, Slo, SloVersion
+from slo.models.budget import AlertEvent, AlertState, CostRollup, SloStatusPoint
+from slo.models.telemetry import SeriesMinute
+
+# SLO detail: what the SLI and burn-rate charts can show. Minute data is kept for about a week
+# (TELEMETRY_MINUTE_RETENTION_DAYS), and a chart holds at most 11,000 points.
+SLO_RANGES = {"6h": timedelta(hours=6), "24h": timedelta(hours=24), "3d": timedelta(days=3),
+              "7d": timedelta(days=7), "window": None}
+MAX_MINUTE_RANGE = timedelta(days=7)
+VERSIONS_SHOWN = 30
+ALERT_EVENTS_SHOWN = 50
+
+
+def _window_start(slo: Slo, status: Any, now: datetime) -> datetime:
+    if status is not None and status.period_start is not None:
+        return status.period_start
+    window = (slo.spec or {}).get("window") or {}
+    days = window.get("days") if isinstance(window.get("days"), int) else 28
+    return now - timedelta(days=days)
+
+
+def _series(points: list[dict[str, Any]], scale: float = 1.0) -> tuple[list[Any], list[Any]]:
+    xs = [p["t"] for p in points]
+    ys = [None if p["value"] is None else p["value"] * scale for p in points]
+    return xs, ys
+
+
+def _slo_links(slo_id: int) -> dict[str, str | None]:
+    """API download links; None while an endpoint does not exist (the page says so)."""
+    links: dict[str, str | None] = {}
+    for key, name in (("openslo", "slo-openslo"), ("prometheus_rules", "slo-prometheus-rules"),
+                      ("status", "slo-status")):
+        try:
+            links[key] = reverse(name, args=[slo_id])
+        except NoReverseMatch:
+            links[key] = None
+    return links
+
+
+def _threshold_lines(tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dashed line per distinct alert threshold, labelled with its severity and windows."""
+    seen: dict[float, str] = {}
+    for tier in tiers:
+        value = tier.get("burn_rate_threshold")
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            continue
+        label = f"{tier.get('severity')} {value:.4g}× ({tier.get('long_window')} & {tier.get('short_window')})"
+        seen[value] = f"{seen[value]}; {label}" if value in seen else label
+    ordered = sorted(seen.items(), reverse=True)
+    return [{"value": value, "label": label, "color": "#cf222e" if "page" in label else "#9a6700"}
+            for value, label in ordered]
+
+
+@login_required
+@role_required(VIEWER)
+def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One SLO: status, budget burn-down, SLI and burn-rate charts, alerts, versions and diffs."""
+    now = timezone.now()
+    slo = Slo.objects.select_related("service", "status").filter(pk=pk).first()
+    if slo is None:
+        raise Http404("no such SLO")
+    status = getattr(slo, "status", None)
+    resolution = request.GET.get("resolution", "hour")
+    resolution = resolution if resolution in ("minute", "hour") else "hour"
+    range_key = request.GET.get("range", "window" if resolution == "hour" else "6h")
+    range_key = range_key if range_key in SLO_RANGES else "window"
+    window_start = _window_start(slo, status, now)
+    start = now - SLO_RANGES[range_key] if SLO_RANGES[range_key] is not None else window_start
+    notes = []
+    if resolution == "minute" and now - start > MAX_MINUTE_RANGE:
+        start = now - MAX_MINUTE_RANGE
+        notes.append("Per-minute data is kept for about a week: the range is limited to the last 7 days.")
+
+    state = slo_state(
+        evaluated_at=status.evaluated_at if status else None, data_quality=status.data_quality if status else None,
+        alert_state=status.alert_state if status else None,
+        remaining=status.error_budget_remaining if status else None, now=now, stale_after_s=stale_after_s(),
+    )
+    charts = {}
+    try:
+        burndown = slo_timeseries(slo=slo, metric="budget_remaining", resolution="hour", start=window_start, end=now)
+        sli_points = slo_timeseries(slo=slo, metric="sli", resolution=resolution, start=start, end=now)
+        burn_points = slo_timeseries(slo=slo, metric="burn_rate", resolution=resolution, start=start, end=now)
+    except ValidationFailed as exc:  # a range the selector refuses: show why, not a 500
+        burndown, sli_points, burn_points = [], [], []
+        notes.append(f"Charts unavailable for this range: {exc}")
+    x, y = _series(burndown, 100)
+    charts["burndown"] = Chart("chart-burndown", line_figure(
+        title="Error budget remaining over the SLO window", series=[{"name": "budget remaining", "x": x, "y": y}],
+        y_title="% of budget left", thresholds=[{"value": 0, "label": "budget spent", "color": "#cf222e"}],
+    ), caption="From the budget engine's status history (a point every 5 minutes, last one per hour). "
+               "Below 0% the budget is overspent.", empty_hint="The budget engine has not recorded history yet.")
+    x, y = _series(sli_points, 100)
+    charts["sli"] = Chart("chart-sli", line_figure(
+        title=f"SLI per {resolution}", series=[{"name": "SLI", "x": x, "y": y, "mode": "lines"}],
+        y_title="% good", thresholds=[{"value": slo.objective, "label": f"objective {slo.objective}%"}],
+    ), caption=f"Each point is that {resolution}'s good / valid events; gaps are minutes without telemetry.",
+        empty_hint="No telemetry in this range.")
+    thresholds = _threshold_lines(status.tiers if status else [])
+    history = list(
+        SloStatusPoint.objects.filter(slo_id=slo.pk, at__gte=start, at__lt=now).order_by("at")
+        .values_list("at", "burn_rate_1h")
+    )
+    x, y = _series(burn_points)
+    burn_series = [{"name": f"burn rate per {resolution}", "x": x, "y": y}]
+    if history:
+        burn_series.append({"name": "1h window burn rate (evaluated)", "x": [h[0] for h in history],
+                            "y": [h[1] for h in history]})
+    charts["burn"] = Chart("chart-burn", line_figure(
+        title="Burn rate with alert thresholds", series=burn_series, y_title="× budget rate",
+        thresholds=thresholds,
+    ), caption="1.0 spends the budget exactly over the window. Dashed lines are this SLO's multi-window "
+               "alert thresholds; an alert needs both its long and short window above the line.",
+        empty_hint="No telemetry in this range.")
+
+    alert_events = list(AlertEvent.objects.filter(slo=slo).order_by("-at", "-id")[:ALERT_EVENTS_SHOWN])
+    firing = list(AlertState.objects.filter(slo=slo, firing=True).order_by("severity"))
+    versions = list(SloVersion.objects.filter(slo=slo).order_by("-version")[: VERSIONS_SHOWN + 1])
+    version_rows = []
+    for index, version in enumerate(versions[:VERSIONS_SHOWN]):
+        previous = versions[index + 1] if index + 1 < len(versions) else None
+        changes = diff_documents(previous.spec, version.spec) if previous is not None else []
+        version_rows.append({"version": version, "previous": previous, "changes": changes})
+    windows = []
+    if status is not None and state not in ("stale", "not_evaluated"):
+        for name, item in (status.windows or {}).items():
+            windows.append({
+                "name": name, "burn": ratio((status.burn_rates or {}).get(name)), "sli": percent(item.get("sli")),
+                "valid": item.get("valid"), "missing": item.get("missing_minutes"),
+                "data_quality": item.get("data_quality"),
+            })
+    context = {
+        "nav": "overview",
+        "slo": slo,
+        "status": status,
+        "state": state,
+        "state_label": STATE_LABELS[state],
+        "state_css": STATE_CSS[state],
+        "show_numbers": state not in ("stale", "not_evaluated"),
+        "sli_text": percent(status.sli) if status else "—",
+        "remaining_text": percent(status.error_budget_remaining, 1) if status else "—",
+        "tte_text": duration(status.time_to_exhaustion_s) if status else "—",
+        "windows": windows,
+        "tiers": status.tiers if status else [],
+        "charts": charts,
+        "resolution": resolution,
+        "range_key": range_key,
+        "ranges": list(SLO_RANGES),
+        "notes": notes,
+        "alert_events": alert_events,
+        "firing": firing,
+        "version_rows": version_rows,
+        "links": _slo_links(slo.pk),
+        "now": now,
+    }
+    return render(request, "slo/slo_detail.html", context)
+
+
+# --- service detail ---------------------------------------------------------------------------
+
+SERVICE_RANGES = {"6h": (timedelta(hours=6), 10), "24h": (timedelta(hours=24), 60), "7d": (timedelta(days=7), 360)}
+
+
+def _labels(text: str) -> dict[str, str]:
+    out = {}
+    for part in text.split(",") if text else []:
+        key, _, value = part.partition("=")
+        out[key] = value
+    return out
+
+
+def series_sums(*, service: str, names: list[str], start: datetime, end: datetime, step_min: int) -> list[dict[str, Any]]:
+    """Contract series of one service summed over sources into `step_min` buckets, in SQL:
+    `[{bucket (epoch minute), name, tier, labels, value}]`."""
+    first = int(start.timestamp() // 60)
+    stop = int(end.timestamp() // 60)
+    rows = (
+        SeriesMinute.objects.filter(service=service, name__in=names, minute__gte=first, minute__lt=stop)
+        .annotate(bucket=F("minute") / Value(step_min) * Value(step_min))
+        .values("bucket", "name", "tier", "labels")
+        .annotate(value=Sum("value"))
+        .order_by()
+    )
+    return list(rows)
+
+
+def _bucket_times(start: datetime, end: datetime, step_min: int) -> list[int]:
+    first = int(start.timestamp() // 60) // step_min * step_min
+    stop = int(end.timestamp() // 60)
+    return list(range(first, stop, step_min))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def service_charts(
+    *, service: Service, start: datetime, end: datetime, step_min: int
+) -> tuple[dict[str, Chart], list[dict[str, Any]]]:
+    """Latency, route mix, cache, fallbacks, cost and the stage decomposition of one service, and
+    the per-stage table (mean and p95 per tier and stage)."""
+    buckets = _bucket_times(start, end, step_min)
+    times = [datetime.fromtimestamp(b * 60, tz=UTC) for b in buckets]
+    index = {b: i for i, b in enumerate(buckets)}
+    names = [
+        f"{contract.REQUEST_DURATION}_bucket", contract.REQUESTS_TOTAL, contract.CACHE_LOOKUPS_TOTAL,
+        contract.FALLBACKS_TOTAL, f"{contract.STAGE_DURATION}_sum", f"{contract.STAGE_DURATION}_count",
+        f"{contract.STAGE_DURATION}_bucket",
+    ]
+    rows = series_sums(service=service.name, names=names, start=start, end=end, step_min=step_min)
+
+    latency: dict[tuple[str, str], dict[int, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
+    routes: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(buckets))
+    cache: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(buckets))
+    fallbacks: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(buckets))
+    stage_sum: dict[tuple[str, str], float] = defaultdict(float)
+    stage_count: dict[tuple[str, str], float] = defaultdict(float)
+    stage_buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    for row in rows:
+        col = index.get(row["bucket"])
+        labels = _labels(row["labels"])
+        name, tier, value = row["name"], row["tier"] or "unknown", row["value"] or 0.0
+        if name == f"{contract.REQUEST_DURATION}_bucket" and col is not None:
+            try:
+                le = float(labels.get("le", "nan"))
+            except ValueError:
+                continue
+            hist = latency[(tier, labels.get("route", "?"))][col]
+            hist[le] = hist.get(le, 0.0) + value  # summed over outcomes
+        elif name == contract.REQUESTS_TOTAL and col is not None:
+            routes[labels.get("route", "?")][col] += value
+        elif name == contract.CACHE_LOOKUPS_TOTAL and col is not None:
+            cache[labels.get("result", "?")][col] += value
+        elif name == contract.FALLBACKS_TOTAL and col is not None:
+            fallbacks[f"{labels.get('from_route', '?')} → {labels.get('to_route', '?')}"][col] += value
+        elif name == f"{contract.STAGE_DURATION}_sum":
+            stage_sum[(tier, labels.get("stage", "?"))] += value
+        elif name == f"{contract.STAGE_DURATION}_count":
+            stage_count[(tier, labels.get("stage", "?"))] += value
+        elif name == f"{contract.STAGE_DURATION}_bucket":
+            try:
+                stage_buckets[(tier, labels.get("stage", "?"))][float(labels.get("le", "nan"))] += value
+            except ValueError:
+                continue
+
+    charts: dict[str, Chart] = {}
+    latency_series = []
+    for (tier, route), by_col in sorted(latency.items()):
+        ys = [_ms(histogram_quantile(0.95, by_col[c])) if c in by_col else None for c in range(len(buckets))]
+        latency_series.append({"name": f"{tier} / {route}", "x": times, "y": ys})
+    slo_lines = [
+        {"value": s.spec["sli"]["threshold_ms"],
+         "label": f"{s.name}: {s.spec['sli']['threshold_ms']:g} ms ({s.tier or 'chain'})"}
+        for s in Slo.objects.filter(service=service, sli_kind="latency", archived_at__isnull=True).order_by("name")
+        if isinstance((s.spec or {}).get("sli", {}).get("threshold_ms"), int | float)
+    ]
+    charts["latency"] = Chart("chart-latency", line_figure(
+        title="p95 latency by tier and route", series=latency_series, y_title="ms", thresholds=slo_lines[:3],
+    ), caption="p95 from the request-duration histograms (interpolated within buckets, like Prometheus).")
+    charts["routes"] = Chart("chart-routes", line_figure(
+        title="Route mix (requests answered per route)",
+        series=[{"name": route, "x": times, "y": ys} for route, ys in sorted(routes.items())],
+        y_title="requests", stacked=True,
+    ))
+    lookups = [sum(cache[r][c] for r in cache) for c in range(len(buckets))]
+    hits = [cache["hit"][c] + cache["semantic_hit"][c] if "hit" in cache or "semantic_hit" in cache else 0.0
+            for c in range(len(buckets))]
+    stale = [cache["stale_hit"][c] if "stale_hit" in cache else 0.0 for c in range(len(buckets))]
+    charts["cache"] = Chart("chart-cache", line_figure(
+        title="Cache hit and stale-hit rates",
+        series=[
+            {"name": "hit rate (fresh + semantic)", "x": times,
+             "y": [hits[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))]},
+            {"name": "stale-hit rate", "x": times,
+             "y": [stale[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))]},
+        ],
+        y_title="% of lookups",
+    ), caption="All cache layers together; a bucket without lookups has no rate.")
+    charts["fallbacks"] = Chart("chart-fallbacks", line_figure(
+        title="Fallbacks (from → to route)",
+        series=[{"name": key, "x": times, "y": ys} for key, ys in sorted(fallbacks.items())],
+        y_title="fallbacks",
+    ))
+
+    # hourly rollups: at most 168 points for the 7-day range
+    resolution = "hour"
+    cost_rows = list(
+        CostRollup.objects.filter(service=service, route="all", resolution=resolution, bucket_start__gte=start,
+                                  bucket_start__lt=end)
+        .order_by("bucket_start").values_list("bucket_start", "cost_per_request_usd", "figures")
+    )
+    cost_x = [r[0] for r in cost_rows]
+    charts["cost"] = Chart("chart-cost", line_figure(
+        title=f"Cost per 1,000 inferences and per cache hit (per {resolution})",
+        series=[
+            {"name": "cost per 1,000 inferences (USD)", "x": cost_x,
+             "y": [r[1] * 1000 if r[1] is not None else None for r in cost_rows], "mode": "lines+markers"},
+            {"name": "cost per cache hit × 1,000 (USD)", "x": cost_x,
+             "y": [(r[2] or {}).get("cost_per_cache_hit_usd") * 1000
+                   if isinstance((r[2] or {}).get("cost_per_cache_hit_usd"), int | float) else None for r in cost_rows],
+             "mode": "lines+markers"},
+        ],
+        y_title="USD",
+    ), caption="From the cost model's rollups (all routes). Cost per hit is scaled to 1,000 hits.",
+        empty_hint="Cost rollups appear once a cost model exists and usage is reported.")
+
+    tiers = sorted({tier for tier, _stage in stage_count})
+    stages = [s for s in contract.STAGES if any((t, s) in stage_count for t in tiers)]
+    stage_series = []
+    for stage in stages:
+        stage_series.append({"name": stage, "y": [
+            stage_sum[(t, stage)] / stage_count[(t, stage)] * 1000 if stage_count.get((t, stage)) else None
+            for t in tiers
+        ]})
+    charts["stages"] = Chart("chart-stages", bar_figure(
+        title="Latency budget by stage (mean per request) against the SLO threshold", categories=tiers,
+        series=stage_series, y_title="ms", thresholds=slo_lines[:3],
+    ), caption="Mean time per stage stacks to the mean request time; compare with the p95 column in the "
+               "table below (p95s do not add up).",
+        empty_hint="Only gateways that report per-stage durations appear here.")
+    stage_table = [
+        {"tier": t, "stage": s,
+         "mean_ms": stage_sum[(t, s)] / stage_count[(t, s)] * 1000 if stage_count.get((t, s)) else None,
+         "p95_ms": _ms(histogram_quantile(0.95, stage_buckets.get((t, s), {})))}
+        for t in tiers for s in stages if stage_count.get((t, s))
+    ]
+    return charts, stage_table
+
+
+@login_required
+@role_required(VIEWER)
+def service_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """One service: its SLOs and the telemetry and cost charts over 6 hours, a day or a week."""
+    service = Service.objects.filter(name=name).first()
+    if service is None:
+        raise Http404("no such service")
+    now = timezone.now()
+    range_key = request.GET.get("range", "24h")
+    range_key = range_key if range_key in SERVICE_RANGES else "24h"
+    span, step_min = SERVICE_RANGES[range_key]
+    charts, stage_table = service_charts(service=service, start=now - span, end=now, step_min=step_min)
+    slos = list(Slo.objects.filter(service=service, archived_at__isnull=True).select_related("status").order_by("name"))
+    limit = stale_after_s()
+    slo_rows = []
+    for slo in slos:
+        status = getattr(slo, "status", None)
+        state = slo_state(
+            evaluated_at=status.evaluated_at if status else None,
+            data_quality=status.data_quality if status else None, alert_state=status.alert_state if status else None,
+            remaining=status.error_budget_remaining if status else None, now=now, stale_after_s=limit,
+        )
+        fresh = state not in ("stale", "not_evaluated")
+        slo_rows.append({
+            "slo": slo, "state_label": STATE_LABELS[state], "state_css": STATE_CSS[state],
+            "sli": percent(status.sli) if status and fresh else "—",
+            "remaining": percent(status.error_budget_remaining, 1) if status and fresh else "—",
+        })
+    alerts = list(AlertState.objects.filter(service=service, firing=True).select_related("slo").order_by("key"))
+    return render(request, "slo/service_detail.html", {
+        "nav": "overview", "service": service, "charts": charts, "slo_rows": slo_rows, "alerts": alerts,
+        "range_key": range_key, "ranges": list(SERVICE_RANGES), "stage_table": stage_table,
+    })
