@@ -181,6 +181,7 @@ def _worker(batches: list[tuple[str, dict[str, Any], int]], out: Any, start: Any
 def run_parallel(batches: list[tuple[str, dict[str, Any], int]], workers: int) -> dict[str, Any]:
     """Several API processes ingesting at once (different gateways: no shared source lock)."""
     import multiprocessing as mp
+
     from django.db import connections
 
     connections.close_all()

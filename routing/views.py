@@ -359,7 +359,9 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
     return {
         "can_approve": can_decide,
         "can_reject": can_decide,
-        "can_rollback": has_role(user, OPERATOR) and release.state in ROLLBACK_FROM,
+        "can_rollback": has_role(user, OPERATOR) and release.state in ROLLBACK_FROM and (
+            # a paused release that touched no gateway is cancelled, not rolled back
+            release.state != "paused" or release.targets.filter(touched_at__isnull=False).exists()),
         "is_author": is_author,
         "is_approver": has_role(user, APPROVER),
         "already_decided": decided,

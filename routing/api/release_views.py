@@ -14,6 +14,7 @@ from typing import Any
 
 import django_filters
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import authentication, exceptions, mixins, permissions, viewsets
@@ -320,3 +321,13 @@ class ProvenanceRouteView(APIView):
         at = services.parse_at(body.get("at")) if body.get("at") is not None else timezone.now()
         return Response(provenance.provenance_route(gateway_id=body.get("gateway"), at=at,
                                                     context=body.get("context")))
+
+
+class WebhookSecretScheme(OpenApiAuthenticationExtension):
+    """OpenAPI: the Alertmanager webhook's dedicated bearer secret."""
+
+    target_class = WebhookSecretAuthentication
+    name = "alertmanagerSecret"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "http", "scheme": "bearer", "description": "Alertmanager webhook secret (amw_...)"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlparse
 
 from rest_framework import serializers
@@ -14,27 +13,29 @@ from slo.models.budget import (
     CostRollup,
     Notification,
     NotificationChannel,
-    SloStatus,
 )
 
 
-class SloStatusSerializer(serializers.ModelSerializer):
-    slo = serializers.IntegerField(source="slo_id", read_only=True)
-    alerts = serializers.SerializerMethodField()
+class SloStatusSerializer(serializers.Serializer):
+    """The document of `slo.budget.selectors.slo_status_document` plus open burn-rate alerts."""
 
-    class Meta:
-        model = SloStatus
-        fields = [
-            "slo", "evaluated_at", "slo_version", "sli", "data_quality", "error_budget_total",
-            "error_budget_consumed", "error_budget_remaining", "burn_rates", "windows", "tiers", "alert_state",
-            "time_to_exhaustion_s", "time_to_exhaustion_basis", "period_start", "period_end", "alerts",
-        ]
-        read_only_fields = fields
-
-    def get_alerts(self, obj: SloStatus) -> dict[str, Any]:
-        """Open burn-rate alerts by severity: {"page": {"firing": bool, "since": ...}, ...}."""
-        states = self.context.get("alert_states", [])
-        return {s.severity: {"firing": s.firing, "since": s.since} for s in states}
+    slo = serializers.IntegerField()
+    evaluated_at = serializers.DateTimeField()
+    slo_version = serializers.IntegerField()
+    sli = serializers.FloatField(allow_null=True)
+    data_quality = serializers.ChoiceField(choices=["ok", "insufficient_traffic", "no_data"])
+    error_budget_total = serializers.FloatField(allow_null=True)
+    error_budget_consumed = serializers.FloatField(allow_null=True)
+    error_budget_remaining = serializers.FloatField(allow_null=True)
+    burn_rates = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    windows = serializers.DictField(child=serializers.DictField())
+    tiers = serializers.ListField(child=serializers.DictField())
+    alert_state = serializers.ChoiceField(choices=["none", "ticket", "page", "unknown"])
+    time_to_exhaustion_s = serializers.FloatField(allow_null=True)
+    time_to_exhaustion_basis = serializers.CharField()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    alerts = serializers.DictField(child=serializers.DictField(), help_text="severity -> {firing, since}")
 
 
 class TimeseriesPointSerializer(serializers.Serializer):

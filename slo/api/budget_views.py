@@ -65,8 +65,12 @@ class SloStatusView(APIView):
         status = selectors.slo_status_get(slo_id=slo.pk)
         if status is None or status.evaluated_at is None:
             raise NotFound("this SLO has not been evaluated yet")
-        states = list(AlertState.objects.filter(slo_id=slo.pk, kind="burn_rate"))
-        return Response(SloStatusSerializer(status, context={"alert_states": states}).data)
+        doc = selectors.slo_status_document(status=status, spec=SloSpec.model_validate(slo.spec))
+        doc["alerts"] = {
+            s.severity: {"firing": s.firing, "since": s.since}
+            for s in AlertState.objects.filter(slo_id=slo.pk, kind="burn_rate")
+        }
+        return Response(SloStatusSerializer(doc).data)
 
 
 class SloTimeseriesView(APIView):

@@ -224,39 +224,48 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
     ids = list(slo_ids)
     queries = 0
 
-    # 1. Minutes: the exact short windows, the current hour's tail, and recent calendar periods.
-    cells = []  # (col or None for tail, SQL condition)
-    select = []
-    for col, start in plan.exact_cols:
-        select.append(_sums("m", "m.minute >= %s", count=True))
-        cells.append(("col", col, [start] * 4))
-    select.append(_sums("m", "m.minute >= %s", count=True))
-    cells.append(("tail", None, [plan.tail_start] * 4))
-    select.append(_sums("m", "m.minute >= p.exact_start", count=True))
-    cells.append(("period_exact", None, []))
-    sql = f"""
-        SELECT m.slo_id, {", ".join(select)}
-        FROM slo_budgetminute m
-        JOIN unnest(%s::bigint[], %s::timestamptz[]) AS p(slo_id, exact_start) ON p.slo_id = m.slo_id
-        WHERE m.minute >= %s AND m.minute < %s
-        GROUP BY m.slo_id
-    """
-    args: list[object] = [a for _kind, _col, cell_args in cells for a in cell_args]
-    args += [ids, plan.period_exact_start, min(plan.minutes_lo, plan.tail_start), now]
+    # 1. Minutes, grouped into bands between the window boundaries (every exact window start and
+    #    the current hour's start), so PostgreSQL does 4 sums per row instead of 4 per window.
+    #    Window sums are then suffix sums over the bands.
+    boundaries = sorted({start for _, start in plan.exact_cols} | {plan.tail_start, plan.minutes_lo})
+    band_of = {b: i for i, b in enumerate(boundaries)}
     tail = np.zeros((n, 4))
     with connection.cursor() as cursor:
-        cursor.execute(sql, args)
+        cursor.execute(
+            """
+            SELECT slo_id, width_bucket(minute, %s::timestamptz[]), SUM(good), SUM(valid), SUM(events), COUNT(*)
+            FROM slo_budgetminute
+            WHERE slo_id = ANY(%s) AND minute >= %s AND minute < %s
+            GROUP BY 1, 2
+            """,
+            [boundaries, ids, plan.minutes_lo, now],
+        )
         queries += 1
-        for record in cursor.fetchall():
-            row = row_of[record[0]]
-            values = np.asarray(record[1:], dtype=np.float64).reshape(-1, 4)
-            for (kind, col, _), value in zip(cells, np.nan_to_num(values), strict=True):
-                if kind == "col":
-                    acc[row, col] += value
-                elif kind == "tail":
-                    tail[row] = value
-                else:
-                    acc[row, period_col] += value
+        bands = np.zeros((n, len(boundaries) + 1, 4))
+        for slo_id, band, *values in cursor.fetchall():
+            # width_bucket: band k (1-based) holds [boundaries[k-1], boundaries[k]).
+            bands[row_of[slo_id], band - 1] = values
+        suffix = np.cumsum(bands[:, ::-1], axis=1)[:, ::-1]  # suffix[:, j] = bands j.. summed
+        for col, start in plan.exact_cols:
+            acc[:, col] += suffix[:, band_of[start]]
+        tail = suffix[:, band_of[plan.tail_start]]
+
+        # A calendar period that began within the exact span is read minute by minute from its start.
+        exact = [(i, start) for i, start in enumerate(plan.period_exact_start) if start is not None]
+        if exact:
+            cursor.execute(
+                """
+                SELECT m.slo_id, SUM(m.good), SUM(m.valid), SUM(m.events), COUNT(*)
+                FROM slo_budgetminute m
+                JOIN unnest(%s::bigint[], %s::timestamptz[]) AS p(slo_id, start) ON p.slo_id = m.slo_id
+                WHERE m.minute >= p.start AND m.minute < %s
+                GROUP BY m.slo_id
+                """,
+                [[ids[i] for i, _ in exact], [start for _, start in exact], now],
+            )
+            queries += 1
+            for slo_id, *values in cursor.fetchall():
+                acc[row_of[slo_id], period_col] += np.nan_to_num(np.asarray(values, dtype=np.float64))
 
         # 2. Hours: the shared long windows (1d, 3d) and the period's last partial day.
         long_cols = [col for col, _ in plan.hour_cols]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from controlplane.errors import NotFound, ValidationFailed
 from slo.budget.buckets import floor_hour
 from slo.budget.policy import PolicyRules, SloBudget, change_allowed, service_state
-from slo.engine import error_budget_ratio
+from slo.engine import DATA_QUALITY, PERIOD, TIER_STATUS, alert_tiers_for, error_budget_ratio
 from slo.models import Service, Slo
 from slo.models.budget import (
     AlertEvent,
@@ -26,6 +26,7 @@ from slo.models.budget import (
     SloStatus,
     SloStatusPoint,
 )
+from slo.spec import SloSpec
 
 # A status older than this many evaluation intervals is stale: no verdict, not the old one.
 STALE_INTERVALS = 5
@@ -197,3 +198,38 @@ def slo_timeseries(
             value = ((valid - min(good, valid)) / valid) / budget
         series.append({"t": t, "value": value, "valid": valid})
     return series
+
+
+def slo_status_document(*, status: SloStatus, spec: SloSpec) -> dict[str, Any]:
+    """The stored (compact) status expanded for people and the API: every window with its sums,
+    SLI, burn rate and data quality, every alert tier with its threshold and evidence."""
+    windows = {}
+    for name, (minutes, good, valid, events, missing, dq) in status.windows.items():
+        windows[name] = {
+            "minutes": minutes, "good": good, "valid": valid, "events": events, "missing_minutes": missing,
+            "sli": (min(good, valid) / valid) if valid > 0 else None,
+            "burn_rate": status.burn_rates.get(name) if name != PERIOD else (
+                ((valid - min(good, valid)) / valid) / error_budget_ratio(spec.objective) if valid > 0 else None
+            ),
+            "data_quality": DATA_QUALITY[dq],
+        }
+    tiers = []
+    for tier, code in zip(alert_tiers_for(spec), status.tiers, strict=False):
+        long_w, short_w = windows.get(tier.long_window, {}), windows.get(tier.short_window, {})
+        tiers.append({
+            "severity": tier.severity, "budget_percent": tier.budget_percent,
+            "long_window": tier.long_window, "short_window": tier.short_window,
+            "burn_rate_threshold": tier.burn_rate_threshold,
+            "long_burn_rate": long_w.get("burn_rate"), "short_burn_rate": short_w.get("burn_rate"),
+            "long_data_quality": long_w.get("data_quality"), "short_data_quality": short_w.get("data_quality"),
+            "status": TIER_STATUS[code],
+        })
+    return {
+        "slo": status.slo_id, "evaluated_at": status.evaluated_at, "slo_version": status.slo_version,
+        "sli": status.sli, "data_quality": status.data_quality,
+        "error_budget_total": status.error_budget_total, "error_budget_consumed": status.error_budget_consumed,
+        "error_budget_remaining": status.error_budget_remaining, "burn_rates": status.burn_rates,
+        "windows": windows, "tiers": tiers, "alert_state": status.alert_state,
+        "time_to_exhaustion_s": status.time_to_exhaustion_s, "time_to_exhaustion_basis": status.time_to_exhaustion_basis,
+        "period_start": status.period_start, "period_end": status.period_end,
+    }

@@ -573,3 +573,18 @@ __all__ = [
     "telemetry_source_delete", "telemetry_source_pull", "telemetry_source_retire",
     "telemetry_source_update", "telemetry_sources_due",
 ]
+
+
+def telemetry_sli_rows_store(*, source: str, rows: Sequence[SliRow], mode: str = "push",
+                             now: datetime | None = None) -> int:
+    """Store already-derived SLI minutes for `source` (demo history, importers), then roll up.
+
+    Same idempotent upsert as ingest: re-storing a minute replaces it. Returns the rows stored."""
+    if mode not in ("push", "retired"):
+        raise ValueError("mode must be push or retired")
+    now = now or timezone.now()
+    for start in range(0, len(rows), 50_000):
+        with transaction.atomic():
+            _store(source, mode, rows[start:start + 50_000], now)
+    telemetry_rollup_pending()
+    return len(rows)

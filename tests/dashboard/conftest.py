@@ -119,7 +119,7 @@ def telemetry_minute(k: int) -> list[dict[str, Any]]:
     ]
     for tier, route, buckets, count in (
         ("edge", "local", {"0.1": 60, "0.15": 90, "0.3": 100 + k, "+Inf": 100 + k}, 100 + k),
-        ("public_cloud", "public_cloud", {"0.1": 0, "0.15": 2, "0.3": 8, "+Inf": 10}, 10),
+        ("public_cloud", "public_cloud", {"0.1": 0, "0.15": 2, "0.3": 10, "+Inf": 10}, 10),
     ):
         for le, n in buckets.items():
             counters.append({"name": f"{REQUEST_DURATION}_bucket",
@@ -176,3 +176,57 @@ def gateways(users: dict[str, Any], service: Any, now: datetime) -> dict[str, An
     for gateway in made.values():
         gateway.refresh_from_db()
     return made
+
+
+@pytest.fixture
+def documents(users: dict[str, Any], service: Any, make_slo: Callable[..., Any]) -> dict[str, Any]:
+    """A 300 ms latency SLO (a bucket boundary of the pushed histograms); routing policy v1 and v2
+    (a described edit); cache config v1."""
+    import copy
+
+    from routing.documents.services import cache_config_create, routing_policy_create, routing_policy_update
+    from routing.policy import default_cache_config, default_policy
+
+    make_slo("latency", sli={"kind": "latency", "threshold_ms": 300})
+    doc = default_policy(service.name, service.service_class, 300)
+    policy = routing_policy_create(actor=users["operator"], service=service, document=doc, note="first")
+    edited = copy.deepcopy(doc)
+    edited["description"] = "v2: same routes, new description"
+    routing_policy_update(actor=users["operator"], line_id=policy.pk, document=edited, note="describe")
+    cache = cache_config_create(actor=users["operator"], service=service, document=default_cache_config(service.name))
+    return {"policy_v1": policy.versions.get(version=1), "policy_v2": policy.versions.get(version=2),
+            "cache_v1": cache.versions.get(version=1)}
+
+
+@pytest.fixture
+def pending_release(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime) -> Any:
+    """A release of policy v2 to two gateways running v1, written by the operator (`otto`) and
+    submitted through the real gates after an hour of good telemetry: pending approval."""
+    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.releases.services import release_create, release_settings_save, release_submit
+    from slo.budget.evaluation import slo_evaluate_all
+    from slo.budget.feed import budget_sync
+    from slo.telemetry.services import telemetry_batch_ingest
+
+    gateways = [gateway_register(actor=users["operator"], data={
+        "name": f"rel-edge-{i}", "service": service.name, "tier": "edge", "region": "eu-west"}).gateway
+        for i in range(2)]
+    bundle = {"routing_policy": documents["policy_v1"].document, "cache_config": documents["cache_v1"].document,
+              "model_version": None}
+    start = now - timedelta(minutes=62)
+    gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways], bundle_for=bundle,
+                        reason="initial", now=start)
+    for gateway in gateways:
+        gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)
+        minutes = [{"minute": (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "counters": telemetry_minute(0)} for i in range(60)]
+        telemetry_batch_ingest(source=f"gateway:{gateway.pk}",
+                               payload={"contract_version": 1, "gateway": gateway.name, "minutes": minutes}, now=now)
+    budget_sync(now=now, minutes=180)
+    slo_evaluate_all(now=now)
+    release_settings_save(actor=users["admin"], service_name=service.name, data={"required_approvals": 1})
+    release = release_create(actor=users["operator"], data={
+        "service": service.name, "title": "Describe v2", "reason": "ship v2",
+        "routing_policy_version": documents["policy_v2"].version,
+        "waves": [{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}]}, now=now)
+    return release_submit(actor=users["operator"], release_id=release.pk, now=now)

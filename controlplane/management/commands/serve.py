@@ -35,10 +35,8 @@ class Command(BaseCommand):
             ("beat", [python, "-m", "celery", "-A", "controlplane", "beat", "--loglevel", "INFO",
                       "--pidfile", str(settings.DATA_DIR / "celerybeat.pid")]),
         ]
-        if not no_gateways and importlib.util.find_spec("routing.fleet.demo") is not None:
-            from routing.fleet.demo import demo_gateway_commands
-
-            commands.extend(demo_gateway_commands(control_plane_url=f"http://{bind}"))
+        if not no_gateways:
+            commands.extend(self._demo_gateways(bind))
         stale_pid = settings.DATA_DIR / "celerybeat.pid"
         stale_pid.unlink(missing_ok=True)
 
@@ -76,3 +74,16 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(child.pid, signal.SIGKILL)
             self.stdout.write("stopped")
+
+    def _demo_gateways(self, bind: str) -> list[tuple[str, list[str]]]:
+        """Register the demo reference gateways (fresh credentials each start) and return their commands."""
+        if importlib.util.find_spec("routing.fleet.demo") is None:
+            return []
+        from gateway.launch import gateway_command
+        from routing.fleet.demo import fleet_demo_seed
+
+        gateways = fleet_demo_seed(
+            state_dir=settings.DATA_DIR / "gateways", control_plane_url=f"http://{bind}", push_telemetry=True,
+            actor="demo",
+        )
+        return [(f"gateway {g['name']}", gateway_command(g["config_path"])) for g in gateways]

@@ -71,12 +71,13 @@ def documents(users: dict[str, Any], service: Any, slos: list[Any], policy_doc: 
     """Routing policy v1 (running) and v2 (a described edit), cache config v1."""
     from routing.documents.services import cache_config_create, routing_policy_create, routing_policy_update
 
-    policy_v1 = routing_policy_create(actor=users["operator"], service=service, document=policy_doc)
+    line = routing_policy_create(actor=users["operator"], service=service, document=policy_doc)
     edited = copy.deepcopy(policy_doc)
     edited["description"] = "v2: same routes, new description"
-    policy_v2, _changed = routing_policy_update(actor=users["operator"], line_id=policy_v1.line_id, document=edited)
-    cache_v1 = cache_config_create(actor=users["operator"], service=service,
-                                   document=default_cache_config(SERVICE))
+    routing_policy_update(actor=users["operator"], line_id=line.pk, document=edited)
+    cache_line = cache_config_create(actor=users["operator"], service=service, document=default_cache_config(SERVICE))
+    policy_v1, policy_v2 = line.versions.get(version=1), line.versions.get(version=2)
+    cache_v1 = cache_line.versions.get(version=1)
     return {"policy_v1": policy_v1, "policy_v2": policy_v2, "cache_v1": cache_v1}
 
 

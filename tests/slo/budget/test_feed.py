@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from slo.budget.evaluation import slo_evaluate
 from slo.budget.feed import budget_sync
+from slo.budget.selectors import slo_status_document
 from slo.models.budget import BudgetMinute, SloStatus
 from slo.models.telemetry import SliFeed, SliMinute
+from slo.spec import SloSpec
 from tests.slo.budget.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -30,5 +30,6 @@ def test_it_copies_present_minutes_once_and_follows_corrections(make_slo):
     assert BudgetMinute.objects.filter(slo_id=slo.pk).count() == 9
 
     slo_evaluate(slo_ids=[slo.pk], now=NOW)
-    window = SloStatus.objects.get(slo=slo).windows["30m"]
+    status = SloStatus.objects.get(slo=slo)
+    window = slo_status_document(status=status, spec=SloSpec.model_validate(slo.spec))["windows"]["30m"]
     assert (window["good"], window["valid"], window["missing_minutes"]) == (860.0, 900.0, 21)

@@ -1,0 +1,64 @@
+"""The embedded mode runs SQLite: the bulk ingest path (batched INSERT, ON CONFLICT upserts,
+MIN/MAX instead of LEAST/GREATEST) must work there too. Runs a real SQLite database in a
+subprocess, since this test session is bound to PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+SCRIPT = r"""
+import json
+from datetime import UTC, datetime
+import django
+django.setup()
+from django.db import connection
+from slo.services import service_create, slo_create
+from slo.models.telemetry import SeriesMinute, SliMinute
+from slo.telemetry.selectors import sli_hours, sli_minutes
+from slo.telemetry.services import telemetry_batch_ingest, telemetry_rollup_pending
+from tests.slo.telemetry.conftest import NOW, at, batch, standard_minute
+
+assert connection.vendor == "sqlite"
+service_create(actor=None, data={"name": "shelf-vision", "service_class": "interactive", "tiers": ["edge"]})
+base = {"service": "shelf-vision", "tier": "edge", "objective": 99, "window": {"type": "rolling", "days": 28}}
+avail = slo_create(actor=None, data={**base, "name": "avail", "sli": {"kind": "availability"}})
+payload = batch({k: standard_minute(k) for k in range(3)})
+telemetry_batch_ingest(source="gateway:1", payload=payload, now=NOW)
+first = sorted(SliMinute.objects.values_list("minute", "good", "valid"))
+telemetry_batch_ingest(source="gateway:1", payload=payload, now=NOW)  # re-send: replaces
+telemetry_rollup_pending()
+data = sli_minutes([avail.pk], at(0), at(3))
+hours = sli_hours([avail.pk], at(0), at(60))
+print(json.dumps({
+    "same_after_resend": first == sorted(SliMinute.objects.values_list("minute", "good", "valid")),
+    "series": SeriesMinute.objects.count(), "good": data.good[0].tolist(), "present": data.present[0].tolist(),
+    "hour_good": int(hours.good[0, 0]), "hour_present": int(hours.present_minutes[0, 0]),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_push_ingest_works_on_sqlite(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}", "DATA_DIR": str(tmp_path),
+           "CELERY_BROKER_URL": "memory://", "DJANGO_SETTINGS_MODULE": "controlplane.settings"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    from tests.slo.telemetry.conftest import expected_standard, standard_minute
+
+    assert result["same_after_resend"] is True
+    assert result["series"] == 3 * len(standard_minute(0))
+    assert result["good"] == [expected_standard(k)["edge-availability"][0] for k in range(3)]
+    assert result["present"] == [True, True, True]
+    assert result["hour_good"] == sum(result["good"]) and result["hour_present"] == 3
