@@ -84,3 +84,12 @@ def service(users: dict[str, Any], service_doc: dict[str, Any]) -> Any:
     from slo.services import service_create
 
     return service_create(actor=users["operator"], data=service_doc)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest) -> None:
+    """Password hashing is deliberately slow; tests create many users and need no protection."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    settings = request.getfixturevalue("settings")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

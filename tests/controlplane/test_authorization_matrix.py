@@ -13,7 +13,7 @@ READ = frozenset({"viewer", "operator", "approver", "admin"})
 WRITE = frozenset({"operator", "admin"})
 APPROVE = frozenset({"approver", "admin"})
 ADMIN = frozenset({"admin"})
-GATEWAY = frozenset()  # gateway credentials only: every user token is refused
+GATEWAY = frozenset({"<gateway credentials only>"})  # every user token is refused
 ANY_ROLE = READ
 
 # (method, path template) -> roles allowed through authorization.
@@ -44,6 +44,79 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/slos/{id}/openslo/"): READ,
     ("POST", "/api/v1/openslo/import/"): WRITE,
     ("GET", "/api/v1/openslo/export/"): READ,
+    ("GET", "/api/v1/cache-configs/"): READ,
+    ("POST", "/api/v1/cache-configs/"): WRITE,
+    ("GET", "/api/v1/cache-configs/schema/"): READ,
+    ("POST", "/api/v1/cache-configs/validate/"): READ,
+    ("GET", "/api/v1/cache-configs/{id}/"): READ,
+    ("PUT", "/api/v1/cache-configs/{id}/"): WRITE,
+    ("GET", "/api/v1/cache-configs/{id}/versions/"): READ,
+    ("GET", "/api/v1/cache-configs/{id}/versions/{version}/"): READ,
+    ("GET", "/api/v1/cache-configs/{id}/diff/"): READ,
+    ("POST", "/api/v1/cache-configs/{id}/restore/"): WRITE,
+    ("POST", "/api/v1/cache-configs/{id}/versions/{version}/approve/"): APPROVE,
+    ("POST", "/api/v1/cache-configs/{id}/versions/{version}/retire/"): WRITE,
+    ("GET", "/api/v1/routing-policies/"): READ,
+    ("POST", "/api/v1/routing-policies/"): WRITE,
+    ("GET", "/api/v1/routing-policies/schema/"): READ,
+    ("POST", "/api/v1/routing-policies/validate/"): READ,
+    ("GET", "/api/v1/routing-policies/{id}/"): READ,
+    ("PUT", "/api/v1/routing-policies/{id}/"): WRITE,
+    ("GET", "/api/v1/routing-policies/{id}/versions/"): READ,
+    ("GET", "/api/v1/routing-policies/{id}/versions/{version}/"): READ,
+    ("GET", "/api/v1/routing-policies/{id}/diff/"): READ,
+    ("POST", "/api/v1/routing-policies/{id}/restore/"): WRITE,
+    ("POST", "/api/v1/routing-policies/{id}/versions/{version}/approve/"): APPROVE,
+    ("POST", "/api/v1/routing-policies/{id}/versions/{version}/retire/"): WRITE,
+    # telemetry
+    ("GET", "/api/v1/telemetry-sources/"): READ,
+    ("POST", "/api/v1/telemetry-sources/"): WRITE,
+    ("GET", "/api/v1/telemetry-sources/{id}/"): READ,
+    ("PUT", "/api/v1/telemetry-sources/{id}/"): WRITE,
+    ("PATCH", "/api/v1/telemetry-sources/{id}/"): WRITE,
+    ("DELETE", "/api/v1/telemetry-sources/{id}/"): WRITE,
+    ("GET", "/api/v1/slos/{slo_id}/minutes/"): READ,
+    # budget, alerts, cost
+    ("GET", "/api/v1/slos/{id}/status/"): READ,
+    ("GET", "/api/v1/slos/{id}/timeseries/"): READ,
+    ("GET", "/api/v1/slos/{id}/prometheus-rules/"): READ,
+    ("GET", "/api/v1/prometheus-rules/"): READ,
+    ("GET", "/api/v1/alerts/"): READ,
+    ("GET", "/api/v1/alerts/{id}/"): READ,
+    ("GET", "/api/v1/services/{name}/budget-status/"): READ,
+    ("GET", "/api/v1/budget-policies/"): READ,
+    ("POST", "/api/v1/budget-policies/"): ADMIN,
+    ("GET", "/api/v1/budget-policies/{id}/"): READ,
+    ("PUT", "/api/v1/budget-policies/{id}/"): ADMIN,
+    ("PATCH", "/api/v1/budget-policies/{id}/"): ADMIN,
+    ("DELETE", "/api/v1/budget-policies/{id}/"): ADMIN,
+    ("GET", "/api/v1/notification-channels/"): READ,
+    ("POST", "/api/v1/notification-channels/"): ADMIN,
+    ("GET", "/api/v1/notification-channels/{id}/"): READ,
+    ("PUT", "/api/v1/notification-channels/{id}/"): ADMIN,
+    ("PATCH", "/api/v1/notification-channels/{id}/"): ADMIN,
+    ("DELETE", "/api/v1/notification-channels/{id}/"): ADMIN,
+    ("GET", "/api/v1/cost-models/"): READ,
+    ("POST", "/api/v1/cost-models/"): ADMIN,
+    ("GET", "/api/v1/cost-models/{id}/"): READ,
+    ("GET", "/api/v1/costs/"): READ,
+    ("GET", "/api/v1/costs/{id}/"): READ,
+    # fleet (people); the gateway endpoints are below
+    ("GET", "/api/v1/fleet/"): READ,
+    ("GET", "/api/v1/gateways/"): READ,
+    ("POST", "/api/v1/gateways/"): WRITE,
+    ("GET", "/api/v1/gateways/{id}/"): READ,
+    ("PATCH", "/api/v1/gateways/{id}/"): WRITE,
+    ("GET", "/api/v1/gateways/{id}/deliveries/"): READ,
+    ("GET", "/api/v1/gateways/{id}/revisions/"): READ,
+    ("POST", "/api/v1/gateways/{id}/rotate/"): WRITE,
+    ("GET", "/api/v1/gateways/{id}/config/"): GATEWAY,
+    ("POST", "/api/v1/gateways/{id}/heartbeat/"): GATEWAY,
+    ("POST", "/api/v1/gateways/{id}/telemetry/"): GATEWAY,
+    ("POST", "/api/v1/routing-policies/{id}/explain/"): READ,
+    ("POST", "/api/v1/routing-policies/{id}/simulate/"): READ,
+    ("POST", "/api/v1/cache-configs/{id}/explain-key/"): READ,
+    ("POST", "/api/v1/cache-configs/{id}/recommend-threshold/"): READ,
 }
 
 ROLES = ("outsider", "viewer", "operator", "approver", "admin")
@@ -79,7 +152,10 @@ def test_each_role_gets_what_it_should(api_for, method, path):
     for role in ROLES:
         response = api_for(role).generic(method, url, "{}", content_type="application/json")
         assert response.status_code < 500, (role, method, url, response.status_code)
-        if role in EXPECTED[(method, path)]:
+        if EXPECTED[(method, path)] is GATEWAY:
+            # Gateway credentials only: a user token is not a gateway credential.
+            assert response.status_code in (401, 403), (role, method, url, response.status_code)
+        elif role in EXPECTED[(method, path)]:
             assert response.status_code not in (401, 403), (role, method, url, response.status_code)
         else:
             assert response.status_code == 403, (role, method, url, response.status_code)
