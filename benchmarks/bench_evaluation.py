@@ -143,8 +143,13 @@ def evaluate_child() -> None:
     from django.db import connection
 
     from slo.budget.evaluation import slo_evaluate_all
-    from slo.models.budget import AlertEvent, SloStatus
+    from slo.models.budget import AlertEvent, AlertState, SloStatus, SloStatusPoint
 
+    # Start from "never evaluated" so a re-run (--skip-load) measures the same work.
+    SloStatus.objects.update(evaluated_at=None)
+    SloStatusPoint.objects.all().delete()
+    AlertEvent.objects.all().delete()
+    AlertState.objects.all().delete()
     queries = {"n": 0}
 
     def count(execute, sql, params, many, context):  # noqa: ANN001 - Django's wrapper protocol
@@ -174,13 +179,17 @@ def main() -> None:
     parser.add_argument("--slos", type=int, default=10_000)
     parser.add_argument("--minute-hours", type=int, default=24)
     parser.add_argument("--child", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="reuse the database of a previous run")
     args = parser.parse_args()
     if args.child:
         evaluate_child()
         return
-    recreate_database()
-    _setup_django()
-    loading = load(args.slos, args.minute_hours)
+    if args.skip_load and RESULTS.exists():
+        loading = json.loads(RESULTS.read_text())["loading"]
+    else:
+        recreate_database()
+        _setup_django()
+        loading = load(args.slos, args.minute_hours)
     print(f"loaded {loading['minute_rows']:,} minute, {loading['hour_rows']:,} hour, {loading['day_rows']:,} day rows "
           f"in {loading['copy_s']:.1f} s ({loading['copy_rows_per_s']:,.0f} rows/s)")
     child = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, check=True,

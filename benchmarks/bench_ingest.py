@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DB_NAME = "cp_bench_ingest"
+DB_NAME = os.environ.get("BENCH_INGEST_DB", "cp_bench_ingest")
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 TARGET_PER_S = 100_000
 MINUTES_PER_BATCH = 10
@@ -129,22 +129,36 @@ def minute_counters(k: int) -> list[dict[str, Any]]:
     return out
 
 
+def make_batch(b: int, first_minute: datetime) -> tuple[str, dict[str, Any], int]:
+    """Batch number `b`: (source, payload, samples); gateways round-robin, each one's minutes move forward."""
+    gateway = b % GATEWAYS
+    offset = (b // GATEWAYS) * MINUTES_PER_BATCH
+    minutes = []
+    samples = 0
+    for m in range(MINUTES_PER_BATCH):
+        counters = minute_counters(offset + m + gateway)
+        samples += len(counters)
+        minute = first_minute + timedelta(minutes=offset + m)
+        minutes.append({"minute": minute.isoformat().replace("+00:00", "Z"), "counters": counters})
+    return f"gateway:{gateway + 1}", {"contract_version": 1, "gateway": f"gw-{gateway}", "minutes": minutes}, samples
+
+
 def make_batches(n_batches: int, first_minute: datetime) -> list[tuple[str, dict[str, Any], int]]:
-    """(source, payload, samples) round-robin over gateways; each gateway's minutes move forward."""
-    batches = []
-    for b in range(n_batches):
-        gateway = b % GATEWAYS
-        offset = (b // GATEWAYS) * MINUTES_PER_BATCH
-        minutes = []
-        samples = 0
-        for m in range(MINUTES_PER_BATCH):
-            counters = minute_counters(offset + m + gateway)
-            samples += len(counters)
-            minute = first_minute + timedelta(minutes=offset + m)
-            minutes.append({"minute": minute.isoformat().replace("+00:00", "Z"), "counters": counters})
-        batches.append((f"gateway:{gateway + 1}", {"contract_version": 1, "gateway": f"gw-{gateway}", "minutes": minutes},
-                        samples))
-    return batches
+    return [make_batch(b, first_minute) for b in range(n_batches)]
+
+
+def backend_cpu_s() -> float | None:
+    """CPU seconds the PostgreSQL backend of our connection has used (same machine: /proc), or None."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def run_service(batches: list[tuple[str, dict[str, Any], int]]) -> dict[str, Any]:
@@ -152,6 +166,8 @@ def run_service(batches: list[tuple[str, dict[str, Any], int]]) -> dict[str, Any
 
     latencies = []
     samples = 0
+    server_cpu = backend_cpu_s()
+    client_cpu = time.process_time()
     started = time.perf_counter()
     for source, payload, n in batches:
         t0 = time.perf_counter()
@@ -159,7 +175,18 @@ def run_service(batches: list[tuple[str, dict[str, Any], int]]) -> dict[str, Any
         latencies.append(time.perf_counter() - t0)
         samples += n
     elapsed = time.perf_counter() - started
-    return _figures(samples, elapsed, latencies, len(batches))
+    client_cpu = time.process_time() - client_cpu
+    server_after = backend_cpu_s()
+    figures = _figures(samples, elapsed, latencies, len(batches))
+    figures["client_cpu_ms_per_batch"] = round(client_cpu / len(batches) * 1000, 2)
+    if server_cpu is not None and server_after is not None:
+        server_ms = (server_after - server_cpu) / len(batches) * 1000
+        figures["server_cpu_ms_per_batch"] = round(server_ms, 2)
+        # What 2 otherwise idle cores would sustain if CPU were the only limit (2 processes, each with
+        # its backend): excludes WAL flush waits and scheduling; ticks are 10 ms, so +-10% over 300 batches.
+        per_batch_ms = client_cpu / len(batches) * 1000 + server_ms
+        figures["cpu_bound_samples_per_s_2_cores"] = round(2 * samples / len(batches) / per_batch_ms * 1000)
+    return figures
 
 
 def _worker(batches: list[tuple[str, dict[str, Any], int]], out: Any, start: Any) -> None:
@@ -202,8 +229,45 @@ def run_parallel(batches: list[tuple[str, dict[str, Any], int]], workers: int) -
     return {"workers": workers, **figures}
 
 
-def run_http(batches: list[tuple[str, dict[str, Any], int]]) -> dict[str, Any]:
+def _http_child(n_batches: int, first_minute: datetime, tokens: dict[str, tuple[int, str]], out: Any) -> None:
+    """The web process: a fresh interpreter (spawn) that builds each request body just before
+    sending it, so its peak RSS is that of a Django process serving ingest, not of the bench's data."""
+    import django
+
+    django.setup()
     from django.test import Client
+
+    client = Client()
+    latencies = []
+    samples = 0
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    elapsed = 0.0
+    for b in range(n_batches):
+        source, payload, n = make_batch(b, first_minute)
+        gateway_id, token = tokens[source]
+        body = json.dumps(payload)
+        t0 = time.perf_counter()
+        response = client.post(f"/api/v1/gateways/{gateway_id}/telemetry/", body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {token}")
+        latency = time.perf_counter() - t0
+        elapsed += latency
+        latencies.append(latency)
+        if response.status_code != 202:
+            out.put({"error": f"HTTP ingest failed: {response.status_code} {response.content[:500]!r}"})
+            return
+        samples += n
+    figures = _figures(samples, elapsed, latencies, n_batches)
+    figures["web_process_rss_mb_before_first_request"] = round(rss_start, 1)
+    figures["web_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out.put(figures)
+
+
+def run_http(n_batches: int, first_minute: datetime) -> dict[str, Any]:
+    """POST /api/v1/gateways/<id>/telemetry/ through Django's full stack in a separate web process
+    (time counts only the requests, not building the bodies)."""
+    import multiprocessing as mp
+
+    from django.db import connections
 
     try:
         from routing.fleet.services import gateway_register
@@ -213,21 +277,16 @@ def run_http(batches: list[tuple[str, dict[str, Any], int]]) -> dict[str, Any]:
     for g in range(GATEWAYS):
         creds = gateway_register(actor=None, data={"name": f"bench-gw-{g}", "service": SERVICE, "tier": "edge"})
         tokens[f"gateway:{g + 1}"] = (creds.gateway.pk, creds.token)
-    client = Client()
-    bodies = [(tokens[source], json.dumps(payload), n) for source, payload, n in batches]
-    latencies = []
-    samples = 0
-    started = time.perf_counter()
-    for (gateway_id, token), body, n in bodies:
-        t0 = time.perf_counter()
-        response = client.post(f"/api/v1/gateways/{gateway_id}/telemetry/", body, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {token}")
-        latencies.append(time.perf_counter() - t0)
-        if response.status_code != 202:
-            raise SystemExit(f"HTTP ingest failed: {response.status_code} {response.content[:500]!r}")
-        samples += n
-    elapsed = time.perf_counter() - started
-    return _figures(samples, elapsed, latencies, len(bodies))
+    connections.close_all()
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_http_child, args=(n_batches, first_minute, tokens, out))
+    proc.start()
+    result = out.get()
+    proc.join()
+    if "error" in result:
+        raise SystemExit(result["error"])
+    return result
 
 
 def _figures(samples: int, elapsed: float, latencies: list[float], batches: int) -> dict[str, Any]:
@@ -243,27 +302,52 @@ def _figures(samples: int, elapsed: float, latencies: list[float], batches: int)
     }
 
 
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    rates = [r["samples_per_s"] for r in runs]
+    return {"median_samples_per_s": round(statistics.median(rates)), "best_samples_per_s": max(rates),
+            "meets_target_median": statistics.median(rates) >= TARGET_PER_S, "runs": runs}
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2, help="processes for the parallel service run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each service measurement")
     args = parser.parse_args()
     setup_database()
+    from django.conf import settings
+
+    loads = {"start": _load()}
     try:
         seed()
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        # service and HTTP runs write different minutes so the HTTP run is a first ingest too
+        # every run writes its own minutes, so each is a first ingest (the resend run re-sends one)
         span = (args.batches // GATEWAYS + 1) * MINUTES_PER_BATCH
-        first = now - timedelta(minutes=2 * span + 60)
-        assert 3 * span + 60 < 7 * 1440, "too many batches for the minute retention window"
-        service_batches = make_batches(args.batches, first)
-        http_batches = make_batches(args.batches, first + timedelta(minutes=span))
-        run_service(service_batches[: GATEWAYS])  # warm-up: imports, plans, connection
+        runs_needed = 4 * args.repeat + 2
+        assert runs_needed * span + 60 < settings.TELEMETRY_MINUTE_RETENTION_DAYS * 1440, "too many batches"
+        slot = iter(range(runs_needed))
+
+        def fresh() -> datetime:
+            return now - timedelta(minutes=(next(slot) + 1) * span + 60)
+
+        run_service(make_batches(GATEWAYS, fresh()))  # warm-up: imports, plans, connection
         from slo.models.telemetry import SeriesMinute, SliFeed, SliHour, SliMinute
 
         for model in (SeriesMinute, SliMinute, SliHour, SliFeed):
             model.objects.all().delete()
-        service = run_service(service_batches)
+        results: dict[str, Any] = {}
+        for mode, synchronous in (("synchronous_commit", True), ("asynchronous_commit", False)):
+            settings.TELEMETRY_PUSH_SYNCHRONOUS_COMMIT = synchronous
+            one = [run_service(make_batches(args.batches, fresh())) for _ in range(args.repeat)]
+            loads[f"after_{mode}_one_process"] = _load()
+            two = [run_parallel(make_batches(args.batches, fresh()), args.workers) for _ in range(args.repeat)]
+            loads[f"after_{mode}_{args.workers}_processes"] = _load()
+            results[mode] = {"one_process": _summary(one), f"{args.workers}_processes": _summary(two)}
+        settings.TELEMETRY_PUSH_SYNCHRONOUS_COMMIT = True
         from slo.telemetry.services import telemetry_rollup_pending
 
         t0 = time.perf_counter()
@@ -271,25 +355,26 @@ def main() -> None:
         rollup = {"hours": hours, "seconds": round(time.perf_counter() - t0, 3)}
         rows = {"series_minutes": SeriesMinute.objects.count(), "sli_minutes": SliMinute.objects.count(),
                 "sli_hours": SliHour.objects.count()}
-        resend = run_service(service_batches[: max(GATEWAYS, args.batches // 5)])  # replaces, never adds
-        assert SeriesMinute.objects.count() == rows["series_minutes"], "re-sending added rows"
-        parallel_batches = make_batches(args.batches, first - timedelta(minutes=span))
-        parallel = run_parallel(parallel_batches, args.workers)
-        http = run_http(http_batches)
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        first = fresh()
+        run_service(make_batches(args.batches // 5, first))
+        before = SeriesMinute.objects.count()
+        resend = run_service(make_batches(args.batches // 5, first))  # replaces, never adds
+        assert SeriesMinute.objects.count() == before, "re-sending added rows"
+        http = run_http(args.batches, fresh())  # the view's setting: synchronous commit (the default)
+        loads["end"] = _load()
         result = {
             "benchmark": "push ingest of per-minute samples (PostgreSQL)",
             "target_samples_per_s": TARGET_PER_S,
-            "samples_per_batch": service_batches[0][2],
+            "samples_per_batch": make_batch(0, now)[2],
             "minutes_per_batch": MINUTES_PER_BATCH,
             "slos_fed_per_batch": 4,
-            "service": service,
-            "service_parallel": parallel,
-            "service_resend": resend,
-            "rollup_after_service_run": rollup,
-            "http": http,
-            "rows_after_service_run": rows,
-            "peak_rss_mb": round(peak_rss_mb, 1),
+            "service": results,
+            "service_resend_synchronous_commit": resend,
+            "rollup_after_service_runs": rollup,
+            "http_synchronous_commit": http,
+            "rows_after_service_runs": rows,
+            "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "load_average_1_5_15": loads,
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "shared": True},
             "measured_at": datetime.now(UTC).isoformat(),
         }

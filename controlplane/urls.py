@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("routing.api.urls")),
     path("", include("routing.api.fleet_urls")),
     path("", include("routing.api.release_urls")),
+    path("", include("slo.api.reports_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -26,5 +27,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("controlplane.metrics_urls")),
+    path("", include("slo.reports_urls")),  # before the dashboard: /reports/ is the reports' own page
     path("", include("controlplane.dashboard.urls")),
 ]

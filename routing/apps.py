@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class RoutingConfig(AppConfig):
     name = "routing"
     verbose_name = "Routing, fleet and releases"
+
+    def ready(self) -> None:
+        from routing import reports
+
+        reports.register()  # releases and gateway names for slo's error-budget reports

@@ -87,3 +87,12 @@ PERIODIC_TASKS += [
         "description": "Cost figures of the last complete UTC day.",
     },
 ]
+
+# Reports (issue 9): each ReportSchedule owns its own crontab entry (created with the schedule);
+# this sweep only retries report emails and resends ones whose enqueue was lost.
+PERIODIC_TASKS.append({
+    "name": "reports: send due report emails",
+    "task": "slo.reports.send_due",
+    "every_s": 300,
+    "description": "Retry failed report emails and send deliveries whose task was lost.",
+})

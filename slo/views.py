@@ -8,6 +8,7 @@ without a single value says "no data yet" instead of drawing zeros.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -37,11 +38,14 @@ from controlplane.dashboard.overview import stale_after_s
 from controlplane.errors import ValidationFailed
 from controlplane.roles import VIEWER
 from slo import contract
-from slo.budget.selectors import slo_timeseries
+from slo.budget.selectors import slo_status_document, slo_timeseries
 from slo.diff import diff_documents
 from slo.models import Service, Slo, SloVersion
 from slo.models.budget import AlertEvent, AlertState, CostRollup, SloStatusPoint
 from slo.models.telemetry import SeriesMinute
+from slo.spec import SloSpec
+
+logger = logging.getLogger(__name__)
 
 # SLO detail: what the SLI and burn-rate charts can show. Minute data is kept for about a week
 # (TELEMETRY_MINUTE_RETENTION_DAYS), and a chart holds at most 11,000 points.
@@ -76,6 +80,19 @@ def _slo_links(slo_id: int) -> dict[str, str | None]:
         except NoReverseMatch:
             links[key] = None
     return links
+
+
+def _status_document(slo: Slo, status: Any) -> dict[str, Any] | None:
+    """The budget engine's compact status expanded (windows and alert tiers), or None before the
+    first evaluation."""
+    if status is None or status.evaluated_at is None:
+        return None
+    try:
+        return slo_status_document(status=status, spec=SloSpec.model_validate(slo.spec))
+    except (ValueError, TypeError, KeyError, IndexError):
+        # a row written by an older engine version: show the page without the details
+        logger.warning("SLO %s: status row not readable by slo_status_document", slo.pk)
+        return None
 
 
 def _threshold_lines(tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,7 +154,8 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         y_title="% good", thresholds=[{"value": slo.objective, "label": f"objective {slo.objective}%"}],
     ), caption=f"Each point is that {resolution}'s good / valid events; gaps are minutes without telemetry.",
         empty_hint="No telemetry in this range.")
-    thresholds = _threshold_lines(status.tiers if status else [])
+    document = _status_document(slo, status)
+    thresholds = _threshold_lines(document["tiers"] if document else [])
     history = list(
         SloStatusPoint.objects.filter(slo_id=slo.pk, at__gte=start, at__lt=now).order_by("at")
         .values_list("at", "burn_rate_1h")
@@ -163,10 +181,12 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         changes = diff_documents(previous.spec, version.spec) if previous is not None else []
         version_rows.append({"version": version, "previous": previous, "changes": changes})
     windows = []
-    if status is not None and state not in ("stale", "not_evaluated"):
-        for name, item in (status.windows or {}).items():
+    if document is not None and state not in ("stale", "not_evaluated"):
+        # shortest window first, the SLO period last
+        ordered = sorted(document["windows"].items(), key=lambda kv: (kv[0] == "period", kv[1].get("minutes") or 0))
+        for name, item in ordered:
             windows.append({
-                "name": name, "burn": ratio((status.burn_rates or {}).get(name)), "sli": percent(item.get("sli")),
+                "name": name, "burn": ratio(item.get("burn_rate")), "sli": percent(item.get("sli")),
                 "valid": item.get("valid"), "missing": item.get("missing_minutes"),
                 "data_quality": item.get("data_quality"),
             })
@@ -182,7 +202,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "remaining_text": percent(status.error_budget_remaining, 1) if status else "—",
         "tte_text": duration(status.time_to_exhaustion_s) if status else "—",
         "windows": windows,
-        "tiers": status.tiers if status else [],
+        "tiers": document["tiers"] if document else [],
         "charts": charts,
         "resolution": resolution,
         "range_key": range_key,

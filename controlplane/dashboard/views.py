@@ -7,11 +7,13 @@ core modules of `controlplane` (roles, audit, tokens) never import it.
 
 from __future__ import annotations
 
-from django.apps import apps
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from controlplane.dashboard import releases
@@ -21,6 +23,7 @@ from controlplane.dashboard.overview import (
     BURN_COLUMNS,
     OverviewFilters,
     overview_rows,
+    rows_html,
     service_summaries,
 )
 from controlplane.models import AuditEvent
@@ -59,6 +62,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "overview",
         "rows": rows,
+        "rows_html": rows_html(rows, slo_url=reverse("dashboard:slo", args=[0])[:-2],
+                               service_url=reverse("dashboard:service", args=["x"])[:-2]),
         "columns": columns,
         "filters": filters,
         "services": service_summaries(rows=rows, filters=filters),
@@ -92,31 +97,29 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/audit.html", {"nav": "audit", "page": page, "query": query.urlencode()})
 
 
-def _report_model() -> type | None:
-    """The reports helper's snapshot model once it exists (slo.ReportSnapshot or similar)."""
-    for model in apps.get_app_config("slo").get_models():
-        if "report" in model.__name__.lower() and "snapshot" in model.__name__.lower():
-            return model
-    return None
+def _link(name: str, pk: int) -> str | None:
+    try:
+        return reverse(name, args=[pk])
+    except NoReverseMatch:  # the reports API is not wired in (yet)
+        return None
 
 
 @login_required
 @role_required(VIEWER)
 def reports(request: HttpRequest) -> HttpResponse:
-    """Report snapshots, newest first; an explicit empty state until the reports feature lands."""
-    model = _report_model()
+    """Report snapshots (slo.reports), newest period first, with links to their API documents.
+    The heavy `numbers` JSON stays in the database: the list only needs the labels."""
+    try:
+        from slo.reports.selectors import report_queryset
+    except ImportError:  # reports are an optional feature of this code base's history
+        report_queryset = None
     page = None
-    columns: list[str] = []
-    if model is not None:
-        ordering = "-created_at" if any(f.name == "created_at" for f in model._meta.fields) else "-pk"
-        queryset = model.objects.all().order_by(ordering)
-        relations = [f.name for f in model._meta.fields if f.is_relation]
-        if relations:
-            queryset = queryset.select_related(*relations)
-        columns = [f.name for f in model._meta.fields if f.get_internal_type() != "JSONField"][:6]
+    rows: list[dict[str, Any]] = []
+    if report_queryset is not None:
+        queryset = report_queryset().defer("numbers")
+        scope = request.GET.get("scope", "")[:200]
+        if scope:
+            queryset = queryset.filter(scope_value=scope)
         page = Paginator(queryset, 50).get_page(request.GET.get("page"))
-    # the reports helper owns the model: show its plain columns generically until it has a page of its own
-    rows = [[getattr(item, name) for name in columns] for item in page] if page is not None else []
-    return render(request, "dashboard/reports.html", {
-        "nav": "reports", "page": page, "columns": [c.replace("_", " ") for c in columns], "rows": rows,
-    })
+        rows = [{"report": r, "json": _link("report-detail", r.pk), "csv": _link("report-csv", r.pk)} for r in page]
+    return render(request, "dashboard/reports.html", {"nav": "reports", "page": page, "rows": rows})

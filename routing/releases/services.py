@@ -676,6 +676,9 @@ def release_tick(*, now: datetime | None = None) -> dict[str, Any]:
             # a 409 here is another worker winning the claim: harmless, the next tick looks again
             logger.info("release %s step skipped: %s", release_id, exc.message)
             report["stepped"][release_id] = f"skipped: {exc.message}"
+        except Exception:  # noqa: BLE001 - one broken release must not stop the others
+            logger.exception("release %s step failed; the next tick retries it", release_id)
+            report["stepped"][release_id] = "error"
     report["rollbacks_acknowledged"] = rollback_confirm(now=now)
     return report
 

@@ -79,16 +79,22 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
         )
         queries += 1
     flipped: list[str] = []
-    with connection.cursor() as cursor:
-        for keys, firing in ((fire, True), (clear, False)):
-            if not keys:
-                continue
-            cursor.execute(
-                "UPDATE slo_alertstate SET firing = %s, since = %s WHERE key = ANY(%s) AND firing = %s RETURNING key",
-                [firing, now, keys, not firing],
-            )
-            flipped += [row[0] for row in cursor.fetchall()]
-            queries += 1
+    for keys, firing in ((fire, True), (clear, False)):
+        if not keys:
+            continue
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE slo_alertstate SET firing = %s, since = %s WHERE key = ANY(%s) AND firing = %s RETURNING key",
+                    [firing, now, keys, not firing],
+                )
+                flipped += [row[0] for row in cursor.fetchall()]
+        else:
+            # SQLite: one writer at a time, so read-then-update in this transaction is the claim.
+            mine = list(AlertState.objects.filter(key__in=keys, firing=not firing).values_list("key", flat=True))
+            AlertState.objects.filter(key__in=mine).update(firing=firing, since=now)
+            flipped += mine
+        queries += 1
     if not flipped:
         return 0, 0, queries
     events = AlertEvent.objects.bulk_create(
@@ -101,14 +107,18 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
             for k in flipped
         ]
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE slo_alertstate s SET last_event_id = v.event_id
-            FROM unnest(%s::text[], %s::bigint[]) AS v(key, event_id) WHERE s.key = v.key
-            """,
-            [[e.state_key for e in events], [e.pk for e in events]],
-        )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE slo_alertstate s SET last_event_id = v.event_id
+                FROM unnest(%s::text[], %s::bigint[]) AS v(key, event_id) WHERE s.key = v.key
+                """,
+                [[e.state_key for e in events], [e.pk for e in events]],
+            )
+    else:
+        for event in events:
+            AlertState.objects.filter(key=event.state_key).update(last_event=event)
     queries += 2
     channels = _Channels()
     rows = [

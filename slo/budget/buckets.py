@@ -121,6 +121,9 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> in
         return 0
     hours = sorted({(i, floor_hour(m)) for i, m in zip(ids, minutes, strict=True)})
     days = sorted({(i, floor_day(h)) for i, h in hours})
+    if connection.vendor != "postgresql":
+        _record_portable(ids, minutes, goods, valids, events, hours, days)
+        return len(ids)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -162,18 +165,52 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> in
     return len(ids)
 
 
+def _record_portable(ids, minutes, goods, valids, events, hours, days) -> None:  # noqa: ANN001 - lists
+    """The ORM version of `record_minutes` for the embedded SQLite mode (slower, same result)."""
+    from slo.models.budget import BudgetDay, BudgetHour, BudgetMinute
+
+    BudgetMinute.objects.bulk_create(
+        [BudgetMinute(slo_id=i, minute=m, good=g, valid=v, events=e)
+         for i, m, g, v, e in zip(ids, minutes, goods, valids, events, strict=True)],
+        update_conflicts=True, unique_fields=["slo", "minute"], update_fields=["good", "valid", "events"],
+    )
+    for model, parent, key, span, rows in (
+        (BudgetHour, BudgetMinute, "hour", HOUR, hours),
+        (BudgetDay, BudgetHour, "day", DAY, days),
+    ):
+        out = []
+        for slo_id, start in rows:
+            time_field = "minute" if parent is BudgetMinute else "hour"
+            children = parent.objects.filter(slo_id=slo_id, **{f"{time_field}__gte": start, f"{time_field}__lt": start + span})
+            values = list(children.values_list("good", "valid", "events", *(["present_minutes"] if parent is BudgetHour else [])))
+            present = sum(v[3] for v in values) if parent is BudgetHour else len(values)
+            out.append(model(slo_id=slo_id, **{key: start}, good=sum(v[0] for v in values), valid=sum(v[1] for v in values),
+                             events=sum(v[2] for v in values), present_minutes=present))
+        model.objects.bulk_create(
+            out, update_conflicts=True, unique_fields=["slo", key],
+            update_fields=["good", "valid", "events", "present_minutes"],
+        )
+
+
 # ------------------------------------------------------------------------------------ reading
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Where each window column of a batch comes from. Times are UTC, minute-aligned."""
+    """Where each window column of a batch comes from. Times are UTC, minute-aligned.
+
+    A shared column (the same window for every SLO) with start `s` is: the head minutes
+    `[s, ceil_hour(s))` (exact windows only: for longer ones they are the unread, missing part),
+    the whole hours `[hour_start, tail_start)`, and the current hour's minutes `[tail_start, now)`.
+    A window that starts inside the current hour is the minutes `[s, now)`.
+    """
 
     now: datetime
-    minutes_lo: datetime  # the minute scan covers [minutes_lo, now)
-    tail_start: datetime  # floor_hour(now): the current hour's minutes, shared by every long window
-    exact_cols: list[tuple[int, datetime]]  # shared columns read from minutes: (col, start)
-    hour_cols: list[tuple[int, datetime]]  # shared long columns: hours [start, tail_start)
+    tail_start: datetime  # floor_hour(now)
+    # per shared column: (col, start, head minutes from, hours from or None)
+    shared: list[tuple[int, datetime, datetime | None, datetime | None]]
+    minute_ranges: list[tuple[datetime, datetime]]  # what the minute query reads
+    boundaries: list[datetime]  # band edges of the minute query
     # the period column, per SLO: exact from minutes (start), or rollups from a whole hour
     period_exact_start: list[datetime | None]
     period_hour_start: list[datetime | None]  # ceil_hour(period start) when not exact
@@ -181,23 +218,41 @@ class _Plan:
     days_end: datetime  # floor_day(tail_start): days cover [period_day_start, days_end)
 
 
+def _merge(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def _plan(params: BatchParams, now: datetime) -> _Plan:
     tail_start = floor_hour(now)
-    minutes_lo = now - timedelta(minutes=EXACT_MAX_MIN)
-    exact_cols, hour_cols = [], []
+    exact_lo = now - timedelta(minutes=EXACT_MAX_MIN)
+    shared = []
+    ranges = [(tail_start, now)]
+    edges = {tail_start}
     for col, window_min in enumerate(params.burn_windows_min):
         start = now - timedelta(minutes=int(window_min))
-        if window_min <= EXACT_MAX_MIN:
-            exact_cols.append((col, start))
+        if start >= tail_start:
+            shared.append((col, start, start, None))  # inside the current hour: minutes only
+            ranges.append((start, now))
+            edges.add(start)
+        elif window_min <= EXACT_MAX_MIN:
+            shared.append((col, start, start, ceil_hour(start)))
+            ranges.append((start, ceil_hour(start)))
+            edges.update((start, ceil_hour(start)))
         else:
-            hour_cols.append((col, ceil_hour(start)))
+            shared.append((col, start, None, ceil_hour(start)))
     days_end = floor_day(tail_start)
     p_exact: list[datetime | None] = []
     p_hour: list[datetime | None] = []
     p_day: list[datetime | None] = []
     for period_min in params.period_window_min:
         start = now - timedelta(minutes=int(period_min))
-        if start >= minutes_lo:
+        if start >= exact_lo:
             p_exact.append(start)
             p_hour.append(None)
             p_day.append(None)
@@ -208,7 +263,7 @@ def _plan(params: BatchParams, now: datetime) -> _Plan:
         p_hour.append(first_hour)
         # Days only when at least one whole day fits before the current day; otherwise hours only.
         p_day.append(first_day if first_day < days_end else None)
-    return _Plan(now, minutes_lo, tail_start, exact_cols, hour_cols, p_exact, p_hour, p_day, days_end)
+    return _Plan(now, tail_start, shared, _merge(ranges), sorted(edges), p_exact, p_hour, p_day, days_end)
 
 
 def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) -> tuple[WindowSums, int]:
@@ -223,32 +278,51 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
     row_of = {slo_id: i for i, slo_id in enumerate(slo_ids)}
     ids = list(slo_ids)
     queries = 0
+    if connection.vendor != "postgresql":
+        return _window_sums_portable(ids, params, plan, acc, row_of), 4
 
-    # 1. Minutes, grouped into bands between the window boundaries (every exact window start and
-    #    the current hour's start), so PostgreSQL does 4 sums per row instead of 4 per window.
-    #    Window sums are then suffix sums over the bands.
-    boundaries = sorted({start for _, start in plan.exact_cols} | {plan.tail_start, plan.minutes_lo})
-    band_of = {b: i for i, b in enumerate(boundaries)}
-    tail = np.zeros((n, 4))
     with connection.cursor() as cursor:
+        # 1. Minutes: only the current hour and the partial first hour of each exact window, grouped
+        #    into bands between the segment edges, so PostgreSQL does 4 sums per row. A segment's
+        #    sum is then a difference of cumulative band sums.
+        union = " UNION ALL ".join(
+            "SELECT slo_id, minute, good, valid, events FROM slo_budgetminute "
+            "WHERE slo_id = ANY(%s) AND minute >= %s AND minute < %s"
+            for _ in plan.minute_ranges
+        )
+        args: list[object] = [plan.boundaries]
+        for lo, hi in plan.minute_ranges:
+            args += [ids, lo, hi]
         cursor.execute(
-            """
+            f"""
             SELECT slo_id, width_bucket(minute, %s::timestamptz[]), SUM(good), SUM(valid), SUM(events), COUNT(*)
-            FROM slo_budgetminute
-            WHERE slo_id = ANY(%s) AND minute >= %s AND minute < %s
+            FROM ({union}) m
             GROUP BY 1, 2
             """,
-            [boundaries, ids, plan.minutes_lo, now],
+            args,
         )
         queries += 1
-        bands = np.zeros((n, len(boundaries) + 1, 4))
+        edges = plan.boundaries
+        bands = np.zeros((n, len(edges) + 1, 4))
         for slo_id, band, *values in cursor.fetchall():
-            # width_bucket: band k (1-based) holds [boundaries[k-1], boundaries[k]).
-            bands[row_of[slo_id], band - 1] = values
-        suffix = np.cumsum(bands[:, ::-1], axis=1)[:, ::-1]  # suffix[:, j] = bands j.. summed
-        for col, start in plan.exact_cols:
-            acc[:, col] += suffix[:, band_of[start]]
-        tail = suffix[:, band_of[plan.tail_start]]
+            # width_bucket: band k holds [edges[k-1], edges[k]); band 0 is before the first edge.
+            bands[row_of[slo_id], band] = values
+        # cum[:, j] = everything before edges[j]; the last column is everything up to now.
+        cum = np.concatenate([np.zeros((n, 1, 4)), np.cumsum(bands, axis=1)], axis=1)[:, 1:]
+        edge_index = {edge: j for j, edge in enumerate(edges)}
+
+        def minutes_between(lo: datetime, hi: datetime | None) -> np.ndarray:
+            end = cum[:, -1] if hi is None else cum[:, edge_index[hi]]
+            return end - cum[:, edge_index[lo]]
+
+        tail = minutes_between(plan.tail_start, None)
+        for col, _start, head_from, hours_from in plan.shared:
+            if hours_from is None:
+                acc[:, col] += minutes_between(head_from, None)
+                continue
+            if head_from is not None:
+                acc[:, col] += minutes_between(head_from, hours_from)
+            acc[:, col] += tail
 
         # A calendar period that began within the exact span is read minute by minute from its start.
         exact = [(i, start) for i, start in enumerate(plan.period_exact_start) if start is not None]
@@ -267,33 +341,43 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
             for slo_id, *values in cursor.fetchall():
                 acc[row_of[slo_id], period_col] += np.nan_to_num(np.asarray(values, dtype=np.float64))
 
-        # 2. Hours: the shared long windows (1d, 3d) and the period's last partial day.
-        long_cols = [col for col, _ in plan.hour_cols]
+        # 2. Hours: every shared column's whole hours, and the period's last partial day.
+        hour_cols = [(col, hours_from) for col, _s, _h, hours_from in plan.shared if hours_from is not None]
         uses_rollups = any(s is not None for s in plan.period_hour_start)
-        if long_cols or uses_rollups:
-            select = [_sums("h", "h.hour >= %s") for _ in plan.hour_cols]
-            select.append(_sums("h", "h.hour >= %s"))  # period tail hours [days_end, tail_start)
-            lo = min([start for _, start in plan.hour_cols] + [plan.days_end])
-            sql = f"""
-                SELECT h.slo_id, {", ".join(select)}
+        if hour_cols or uses_rollups:
+            starts = sorted({h for _, h in hour_cols} | {plan.days_end})
+            select = ", ".join(_sums("h", "h.hour >= %s") for _ in starts)
+            cursor.execute(
+                f"""
+                SELECT h.slo_id, {select}
                 FROM slo_budgethour h
                 WHERE h.slo_id = ANY(%s) AND h.hour >= %s AND h.hour < %s
                 GROUP BY h.slo_id
-            """
-            args = [a for _, start in plan.hour_cols for a in [start] * 4] + [plan.days_end] * 4
-            cursor.execute(sql, args + [ids, lo, plan.tail_start])
+                """,
+                [a for start in starts for a in [start] * 4] + [ids, starts[0], plan.tail_start],
+            )
             queries += 1
-            for record in cursor.fetchall():
-                row = row_of[record[0]]
-                values = np.nan_to_num(np.asarray(record[1:], dtype=np.float64).reshape(-1, 4))
-                for k, col in enumerate(long_cols):
-                    acc[row, col] += values[k]
-                if plan.period_hour_start[row] is not None and plan.period_day_start[row] is not None:
-                    acc[row, period_col] += values[-1]
+            position = {start: k for k, start in enumerate(starts)}
+            hours = np.zeros((n, len(starts), 4))
+            for slo_id, *values in cursor.fetchall():
+                hours[row_of[slo_id]] = np.nan_to_num(np.asarray(values, dtype=np.float64)).reshape(-1, 4)
+            for col, hours_from in hour_cols:
+                acc[:, col] += hours[:, position[hours_from]]
+            with_days = np.array(
+                [h is not None and d is not None for h, d in zip(plan.period_hour_start, plan.period_day_start, strict=True)],
+                dtype=bool,
+            )
+            acc[with_days, period_col] += hours[with_days, position[plan.days_end]]
 
             # 3. The period, per SLO: its first partial day in hours, whole days in days.
             if uses_rollups:
-                sql = """
+                # Without whole days, the hours run to the current hour and the day range is empty.
+                h1 = [
+                    (day if day is not None else (plan.tail_start if hour is not None else None))
+                    for hour, day in zip(plan.period_hour_start, plan.period_day_start, strict=True)
+                ]
+                cursor.execute(
+                    """
                     SELECT p.slo_id, hs.good, hs.valid, hs.events, hs.present, ds.good, ds.valid,
                            ds.events, ds.present
                     FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS p(slo_id, h0, h1)
@@ -310,22 +394,15 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
                         WHERE d.slo_id = p.slo_id AND d.day >= p.h1 AND d.day < %s
                     ) ds
                     WHERE p.h0 IS NOT NULL
-                """
-                # Without whole days, the hours run to the current hour and the day range is empty.
-                h1 = [
-                    (day if day is not None else (plan.tail_start if hour is not None else None))
-                    for hour, day in zip(plan.period_hour_start, plan.period_day_start, strict=True)
-                ]
-                cursor.execute(sql, [ids, plan.period_hour_start, h1, plan.days_end])
+                    """,
+                    [ids, plan.period_hour_start, h1, plan.days_end],
+                )
                 queries += 1
                 for record in cursor.fetchall():
-                    row = row_of[record[0]]
                     values = np.nan_to_num(np.asarray(record[1:], dtype=np.float64).reshape(-1, 4))
-                    acc[row, period_col] += values[0] + values[1]
+                    acc[row_of[record[0]], period_col] += values[0] + values[1]
 
-    # Every long window (and a rollup-read period) also holds the current hour's minutes.
-    for col in long_cols:
-        acc[:, col] += tail
+    # A rollup-read period also holds the current hour's minutes.
     rollup_period = np.array([s is not None for s in plan.period_hour_start], dtype=bool)
     acc[rollup_period, period_col] += tail[rollup_period]
 
@@ -338,6 +415,71 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
         missing_minutes=(window_minutes - acc[:, :, 3]).astype(np.int64),
     )
     return sums, queries
+
+
+def _window_sums_portable(
+    ids: list[int], params: BatchParams, plan: _Plan, acc: np.ndarray, row_of: dict[int, int]
+) -> WindowSums:
+    """The same segments as `window_sums_for`, summed in numpy from plain ORM reads (embedded
+    SQLite mode; fine for the few hundred SLOs a single machine holds)."""
+    from slo.models.budget import BudgetDay, BudgetHour, BudgetMinute
+
+    n = len(ids)
+    period_col = acc.shape[1] - 1
+    minutes = []
+    for lo, hi in plan.minute_ranges:
+        minutes += BudgetMinute.objects.filter(slo_id__in=ids, minute__gte=lo, minute__lt=hi).values_list(
+            "slo_id", "minute", "good", "valid", "events"
+        )
+
+    def minute_sum(lo: datetime, hi: datetime) -> np.ndarray:
+        out = np.zeros((n, 4))
+        for slo_id, minute, good, valid, events in minutes:
+            if lo <= minute < hi:
+                out[row_of[slo_id]] += (good, valid, events, 1)
+        return out
+
+    tail = minute_sum(plan.tail_start, plan.now)
+    hour_from = min([h for *_x, h in plan.shared if h is not None] + [plan.days_end, plan.tail_start]
+                    + [h for h in plan.period_hour_start if h is not None])
+    hours = list(BudgetHour.objects.filter(slo_id__in=ids, hour__gte=hour_from, hour__lt=plan.tail_start).values_list(
+        "slo_id", "hour", "good", "valid", "events", "present_minutes"))
+
+    def hour_sum(lo: datetime, hi: datetime, only: int | None = None) -> np.ndarray:
+        out = np.zeros((n, 4))
+        for slo_id, hour, *values in hours:
+            if lo <= hour < hi and (only is None or slo_id == only):
+                out[row_of[slo_id]] += values
+        return out
+
+    for col, _start, head_from, hours_from in plan.shared:
+        if hours_from is None:
+            acc[:, col] += minute_sum(head_from, plan.now)
+            continue
+        if head_from is not None:
+            acc[:, col] += minute_sum(head_from, hours_from)
+        acc[:, col] += hour_sum(hours_from, plan.tail_start) + tail
+    day_rows = list(BudgetDay.objects.filter(slo_id__in=ids, day__lt=plan.days_end).values_list(
+        "slo_id", "day", "good", "valid", "events", "present_minutes"))
+    for row, slo_id in enumerate(ids):
+        exact, first_hour, first_day = plan.period_exact_start[row], plan.period_hour_start[row], plan.period_day_start[row]
+        if exact is not None:
+            acc[row, period_col] += minute_sum(exact, plan.now)[row]
+            continue
+        if first_day is None:
+            acc[row, period_col] += hour_sum(first_hour, plan.tail_start, slo_id)[row] + tail[row]
+            continue
+        acc[row, period_col] += hour_sum(first_hour, first_day, slo_id)[row]
+        acc[row, period_col] += hour_sum(plan.days_end, plan.tail_start, slo_id)[row] + tail[row]
+        for day_slo, day, *values in day_rows:
+            if day_slo == slo_id and first_day <= day:
+                acc[row, period_col] += values
+    return WindowSums(
+        good=np.minimum(acc[:, :, 0], acc[:, :, 1]),
+        valid=acc[:, :, 1],
+        valid_events=acc[:, :, 2],
+        missing_minutes=(params.window_minutes - acc[:, :, 3]).astype(np.int64),
+    )
 
 
 def _sums(alias: str, condition: str, count: bool = False) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Q
 
 from slo.budget import alerts
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes, window_sums_for
@@ -102,18 +103,27 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         SloStatus.objects.bulk_create([SloStatus(slo_id=i) for i in missing], ignore_conflicts=True)
     report.queries += 2
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            # JIT compilation costs more than it saves on these short aggregate queries.
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute(
-                """
-                UPDATE slo_slostatus SET evaluated_at = %s
-                WHERE slo_id = ANY(%s) AND (evaluated_at IS NULL OR evaluated_at < %s)
-                RETURNING slo_id
-                """,
-                [now, list(slo_ids), now],
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # JIT compilation costs more than it saves on these short aggregate queries.
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute(
+                    """
+                    UPDATE slo_slostatus SET evaluated_at = %s
+                    WHERE slo_id = ANY(%s) AND (evaluated_at IS NULL OR evaluated_at < %s)
+                    RETURNING slo_id
+                    """,
+                    [now, list(slo_ids), now],
+                )
+                claimed = sorted(r[0] for r in cursor.fetchall())
+        else:
+            # SQLite (embedded mode) has one writer at a time (IMMEDIATE transactions), so a read
+            # then an update inside this transaction is the same claim.
+            due = SloStatus.objects.filter(slo_id__in=slo_ids).filter(
+                Q(evaluated_at__isnull=True) | Q(evaluated_at__lt=now)
             )
-            claimed = sorted(r[0] for r in cursor.fetchall())
+            claimed = sorted(due.values_list("slo_id", flat=True))
+            SloStatus.objects.filter(slo_id__in=claimed).update(evaluated_at=now)
         report.queries += 1
         report.claimed = len(claimed)
         if not claimed:
@@ -160,18 +170,21 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
     return report
 
 
-_SPECS: dict[tuple[int, int], SloSpec] = {}
+_SPECS: dict[tuple[int, int], tuple[dict[str, Any], SloSpec]] = {}
 
 
 def _spec(slo_id: int, version: int, doc: dict[str, Any]) -> SloSpec:
-    """Parsed specs per (SLO, version): versions are immutable, and a worker evaluates the same
-    SLOs every minute."""
+    """Parsed specs per (SLO, version): a worker evaluates the same SLOs every minute. The stored
+    document is compared too (cheap next to validation): an id can be reused (SQLite) or a
+    database restored, and a stale spec must never be evaluated."""
     key = (slo_id, version)
-    spec = _SPECS.get(key)
-    if spec is None:
-        if len(_SPECS) > 200_000:
-            _SPECS.clear()
-        spec = _SPECS[key] = SloSpec.model_validate(doc)
+    cached = _SPECS.get(key)
+    if cached is not None and cached[0] == doc:
+        return cached[1]
+    if len(_SPECS) > 200_000:
+        _SPECS.clear()
+    spec = SloSpec.model_validate(doc)
+    _SPECS[key] = (doc, spec)
     return spec
 
 
@@ -219,6 +232,11 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
     alert_state = [ALERT_STATES[c] for c in result.alert_state]
     basis = [_tte_basis(result, row) for row in range(len(ids))]
     bounds = params.period_bounds
+    if connection.vendor != "postgresql":
+        return _write_portable(
+            ids, versions, sli, dq, result, remaining, burn_json, windows_json, tiers_json, alert_state, basis,
+            bounds, burn[:, one_hour_col], now,
+        )
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -260,6 +278,38 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
             )
             queries += 1
     return queries
+
+
+def _write_portable(
+    ids, versions, sli, dq, result, remaining, burn_json, windows_json, tiers_json, alert_state, basis,  # noqa: ANN001
+    bounds, burn_1h, now,  # noqa: ANN001
+) -> int:
+    """`_write_statuses` through the ORM (embedded SQLite mode)."""
+    from slo.models.budget import SloStatusPoint
+
+    rows = []
+    for i, slo_id in enumerate(ids):
+        rows.append(SloStatus(
+            slo_id=slo_id, slo_version=versions[i], sli=sli[i], data_quality=dq[i],
+            error_budget_total=_num(result.error_budget_total[i]), error_budget_consumed=_num(result.bad[i, -1]),
+            error_budget_remaining=remaining[i], burn_rates=json.loads(burn_json[i]),
+            windows=json.loads(windows_json[i]), tiers=json.loads(tiers_json[i]), alert_state=alert_state[i],
+            time_to_exhaustion_s=_num(result.time_to_exhaustion_s[i]), time_to_exhaustion_basis=basis[i],
+            period_start=bounds[i][0] if bounds[i] else None, period_end=bounds[i][1] if bounds[i] else None,
+        ))
+    SloStatus.objects.bulk_update(rows, [
+        "slo_version", "sli", "data_quality", "error_budget_total", "error_budget_consumed", "error_budget_remaining",
+        "burn_rates", "windows", "tiers", "alert_state", "time_to_exhaustion_s", "time_to_exhaustion_basis",
+        "period_start", "period_end",
+    ])
+    if now.minute % HISTORY_STEP_MIN == 0:
+        SloStatusPoint.objects.bulk_create(
+            [SloStatusPoint(slo_id=slo_id, at=now, sli=sli[i], burn_rate_1h=_num(burn_1h[i]),
+                            error_budget_remaining=remaining[i], alert_state=alert_state[i], data_quality=dq[i])
+             for i, slo_id in enumerate(ids)],
+            ignore_conflicts=True,
+        )
+    return 2
 
 
 def _tiers(result: BatchResult, row: int) -> list[dict[str, Any]]:
@@ -326,9 +376,6 @@ def history_prune(*, now: datetime, keep_days: int = 8, keep_hourly_days: int = 
     recent_cut = now.astimezone(UTC) - timedelta(days=keep_days)
     old_cut = now.astimezone(UTC) - timedelta(days=keep_hourly_days)
     deleted, _ = SloStatusPoint.objects.filter(at__lt=old_cut).delete()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM slo_slostatuspoint WHERE at < %s AND date_trunc('hour', at) <> at", [recent_cut]
-        )
-        deleted += cursor.rowcount
-    return deleted
+    # Points are minute-aligned: the ones not on the hour are the 5-minute ones.
+    thinned, _ = SloStatusPoint.objects.filter(at__lt=recent_cut).exclude(at__minute=0).delete()
+    return deleted + thinned

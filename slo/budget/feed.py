@@ -51,6 +51,11 @@ def budget_sync(*, now: datetime, minutes: int = 15) -> int:
 
 
 def _current(ids: list[int], start: datetime, end: datetime) -> dict[tuple[int, datetime], tuple[float, float, float]]:
+    if connection.vendor != "postgresql":
+        from slo.models.budget import BudgetMinute
+
+        rows = BudgetMinute.objects.filter(slo_id__in=ids, minute__gte=start, minute__lt=end)
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows.values_list("slo_id", "minute", "good", "valid", "events")}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT slo_id, minute, good, valid, events FROM slo_budgetminute "

@@ -7,11 +7,18 @@ half of a batch was kept before it resends.
 
 Values are per-minute increases, not cumulative counters. A listed minute is complete (a series not
 listed had 0 increase); a minute not listed is missing.
+
+Speed (push ingest takes ~100,000 samples/s): a lean pass accepts the usual batch (JSON types, series
+seen before) with a handful of checks per sample, and validated series are cached across batches
+(their labels are checked once per process, only the known-service check is repeated per batch).
+Anything the lean pass does not recognise as valid falls back to the full check, which alone writes
+the problems: the two agree on every batch they both accept (a property test holds them to it).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,22 +101,68 @@ class Sample(NamedTuple):
     @property
     def stored_labels(self) -> str:
         """The `labels` column: the series labels plus the normalised `le`."""
-        if self.le is None:
-            return self.series
-        parts = [*self.series.split(","), f"le={le_label(self.le)}"] if self.series else [f"le={le_label(self.le)}"]
-        return ",".join(sorted(parts))
+        return _stored_labels(self.series, self.le)
+
+
+class SeriesRef:
+    """A validated series of a batch: everything about a sample but its minute and value.
+
+    `key` identifies the series for duplicate checks (le spellings count as one); `histogram` is
+    the (base, service, tier, series) group of a `_bucket`/`_count` sample, else None."""
+
+    __slots__ = (
+        "name", "service", "tier", "series", "le", "labels", "stored_labels", "key", "is_counter", "is_event",
+        "check_service", "histogram", "is_bucket", "copy_tail",
+    )
+
+    def __init__(self, name: str, labels: dict[str, str], canonical: tuple[str, str, str, float | None]) -> None:
+        series, service, tier, le = canonical
+        self.name, self.service, self.tier, self.series, self.le = name, service, tier, series, le
+        self.labels = dict(labels)  # a copy: the cache must not alias the caller's payload
+        self.stored_labels = _stored_labels(series, le)
+        self.key = (name, service, tier, series, le)
+        self.is_counter = name in COUNTER_LABELS
+        self.is_event = name in EVENT_COUNTERS
+        self.check_service = "service" in (COUNTER_LABELS.get(name) or GAUGE_LABELS.get(name) or {})
+        self.is_bucket = name[-7:] == "_bucket"
+        base = name[:-7] if self.is_bucket else name[:-6] if name[-6:] == "_count" else None
+        self.histogram = (base, service, tier, series) if base is not None and base in HISTOGRAM_LABELS else None
+        self.copy_tail: str | None = None  # the storage layer's cached rendering of the series
+
+    def sample(self, minute: int, value: float) -> Sample:
+        return Sample(minute, self.name, self.service, self.tier, self.series, self.le, value, self.labels)
+
+
+# A point: (epoch minute, series, value as float).
+Point = tuple[int, SeriesRef, float]
 
 
 @dataclass
 class PushBatch:
-    """A validated batch: its minutes (epoch minutes, as listed) and every sample."""
+    """A validated batch: its minutes (epoch minutes, as listed) and every sample as a point."""
 
     minutes: list[int] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
     gateway: str = ""
 
+    @property
+    def samples(self) -> list[Sample]:
+        """Every sample in canonical form (built on demand; the ingest path reads `points`)."""
+        return [ref.sample(minute, value) for minute, ref, value in self.points]
+
+    def series_refs(self) -> list[SeriesRef]:
+        """The distinct series of the batch, in order of first appearance."""
+        return list({id(ref): ref for _, ref, _ in self.points}.values())
+
     def service_tiers(self) -> set[tuple[str, str]]:
-        return {(s.service, s.tier) for s in self.samples if s.service}
+        return {(ref.service, ref.tier) for ref in self.series_refs() if ref.service}
+
+
+def _stored_labels(series: str, le: float | None) -> str:
+    if le is None:
+        return series
+    parts = [*series.split(","), f"le={le_label(le)}"] if series else [f"le={le_label(le)}"]
+    return ",".join(sorted(parts))
 
 
 def le_label(le: float) -> str:
@@ -171,6 +224,244 @@ def parse_push_batch(
     counters); no duplicate series in a minute; cumulative histogram buckets that never decrease
     with `le` and never exceed `_count`; at most `max_minutes` minutes and `max_samples` samples.
     """
+    batch = _parse_lean(payload, known_services, now_s, oldest_minute, max_minutes, max_samples)
+    if batch is not None:
+        return batch, []
+    checked, problems = _parse_checked(
+        payload, known_services=known_services, now_s=now_s, oldest_minute=oldest_minute,
+        max_minutes=max_minutes, max_samples=max_samples,
+    )
+    if checked is None:
+        return None, problems
+    # valid, but not in the lean pass's usual shape (e.g. int subclasses): same result, slower
+    refs: dict[tuple[str, tuple[tuple[str, Any], ...]], SeriesRef] = {}
+    points: list[Point] = []
+    for s in checked.samples:
+        ref = refs.get((s.name, tuple(s.labels.items())))
+        if ref is None:
+            ref = refs[(s.name, tuple(s.labels.items()))] = SeriesRef(s.name, s.labels, (s.series, s.service, s.tier, s.le))
+        points.append((s.minute, ref, s.value))
+    return PushBatch(minutes=checked.minutes, points=points, gateway=checked.gateway), []
+
+
+@dataclass
+class _Checked:
+    minutes: list[int] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    gateway: str = ""
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float (JSON allows it)
+        return False
+
+
+# -- the lean pass ------------------------------------------------------------------------------
+
+_BATCH_KEYS = frozenset({"contract_version", "gateway", "minutes"})
+_MINUTE_KEYS = frozenset({"minute", "counters", "gauges"})
+_INF = math.inf
+# Validated series by (name, labels as sent, in order). Bounded: free labels (accelerator, device,
+# model version) could otherwise grow it without end; it is cleared whole, only between batches'
+# look-ups, and a cleared entry is just validated again.
+MAX_CACHED_SERIES = 100_000
+_series_cache: dict[tuple[Any, tuple[tuple[Any, Any], ...]], SeriesRef] = {}
+_cache_lock = threading.Lock()
+
+
+class _EveryName:
+    """The known-service check is per batch (`_parse_lean`), so cached validation skips it."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+_EVERY_NAME = _EveryName()
+
+
+def _series_ref(name: Any, labels: dict[str, Any], is_counter: bool) -> SeriesRef | None:
+    """The validated series of these labels, from the cache or checked now; None if invalid."""
+    try:
+        key = (name, tuple(labels.items()))
+        ref = _series_cache.get(key)
+    except TypeError:  # unhashable name or label value: the full check reports it
+        return None
+    if ref is not None:
+        return ref if ref.is_counter is is_counter else None
+    allowed = (COUNTER_LABELS if is_counter else GAUGE_LABELS).get(name) if isinstance(name, str) else None
+    if allowed is None:
+        return None
+    canonical = _canonical_labels(name, labels, allowed, _EVERY_NAME, "", _Problems())
+    if canonical is None:
+        return None
+    ref = SeriesRef(name, labels, canonical)
+    with _cache_lock:
+        if len(_series_cache) >= MAX_CACHED_SERIES:
+            _series_cache.clear()
+        _series_cache[key] = ref
+    return ref
+
+
+def _parse_lean(
+    payload: Any,
+    known: Container[str],
+    now_s: float,
+    oldest_minute: int | None,
+    max_minutes: int,
+    max_samples: int,
+) -> PushBatch | None:
+    """The batch if it is valid and in the usual shape; None sends it to the full check.
+
+    Every rule of `_parse_checked` is applied here too, in cheaper form; this returns None at the
+    first doubt rather than describing the problem."""
+    if type(payload) is not dict or not payload.keys() <= _BATCH_KEYS:
+        return None
+    version = payload.get("contract_version")
+    gateway = payload.get("gateway", "")
+    minutes = payload.get("minutes")
+    if (
+        version != c.CONTRACT_VERSION
+        or isinstance(version, bool)
+        or type(gateway) is not str
+        or len(gateway) > 200
+        or type(minutes) is not list
+        or not minutes
+        or len(minutes) > max_minutes
+    ):
+        return None
+    latest_minute_start = now_s + CLOCK_SKEW_S - MINUTE_S
+    batch_minutes: list[int] = []
+    points: list[Point] = []
+    append = points.append
+    cache_get = _series_cache.get
+    services_ok: set[str] = set()
+    sample_count = 0
+    for entry in minutes:
+        if type(entry) is not dict or not entry.keys() <= _MINUTE_KEYS:
+            return None
+        minute = parse_minute(entry.get("minute"))
+        if (
+            minute is None
+            or minute * MINUTE_S > latest_minute_start
+            or (oldest_minute is not None and minute < oldest_minute)
+            or minute in batch_minutes  # at most MAX_BATCH_MINUTES: a list is fine
+        ):
+            return None
+        batch_minutes.append(minute)
+        counters = entry.get("counters")
+        gauges = entry.get("gauges", [])
+        if type(counters) is not list or type(gauges) is not list:
+            return None
+        sample_count += len(counters) + len(gauges)
+        if sample_count > max_samples:
+            return None
+        seen: set[tuple[str, str, str, str, float | None]] = set()
+        buckets: dict[tuple[str, str, str, str], list[tuple[float, float]]] = {}
+        counts: dict[tuple[str, str, str, str], float] = {}
+        for item in counters:
+            if type(item) is not dict or len(item) != 3:
+                return None
+            try:
+                name, labels, value = item["name"], item["labels"], item["increase"]
+            except KeyError:
+                return None
+            value_type = type(value)
+            if value_type is float:
+                if not 0.0 <= value < _INF:  # NaN fails too
+                    return None
+            elif value_type is not int or value < 0 or value > 1e300:
+                return None
+            if type(labels) is not dict:
+                return None
+            try:
+                ref = cache_get((name, tuple(labels.items())))
+            except TypeError:
+                return None
+            if ref is None or not ref.is_counter:
+                ref = _series_ref(name, labels, True)
+                if ref is None:
+                    return None
+            if ref.is_event and value_type is float and not value.is_integer():
+                return None
+            key = ref.key
+            if key in seen:
+                return None
+            seen.add(key)
+            if ref.check_service and ref.service not in services_ok:
+                if ref.service not in known:
+                    return None
+                services_ok.add(ref.service)
+            value = float(value)
+            append((minute, ref, value))
+            if ref.histogram is not None:
+                if ref.is_bucket:
+                    group = buckets.get(ref.histogram)
+                    if group is None:
+                        buckets[ref.histogram] = [(ref.le, value)]
+                    else:
+                        group.append((ref.le, value))
+                else:
+                    counts[ref.histogram] = value
+        if gauges:
+            seen.clear()
+            for item in gauges:
+                if type(item) is not dict or len(item) != 3:
+                    return None
+                try:
+                    name, labels, value = item["name"], item["labels"], item["value"]
+                except KeyError:
+                    return None
+                value_type = type(value)
+                if value_type is float:
+                    if not -_INF < value < _INF:
+                        return None
+                elif value_type is not int or not -1e300 < value < 1e300:
+                    return None
+                if type(labels) is not dict:
+                    return None
+                ref = _series_ref(name, labels, False)
+                if ref is None or ref.key in seen:
+                    return None
+                seen.add(ref.key)
+                if ref.check_service and ref.service not in services_ok:
+                    if ref.service not in known:
+                        return None
+                    services_ok.add(ref.service)
+                append((minute, ref, float(value)))
+        for group_key, entries in buckets.items():
+            if not _histogram_ok(entries, counts.get(group_key)):
+                return None
+    return PushBatch(minutes=batch_minutes, points=points, gateway=gateway)
+
+
+def _histogram_ok(entries: list[tuple[float, float]], count: float | None) -> bool:
+    """The rules of `_check_histograms` for one series' buckets (and its `_count`, if listed)."""
+    entries.sort()
+    low = -1.0
+    for _, value in entries:
+        if value < low:
+            return False
+        low = value
+    if count is None:
+        return True
+    top_le, top_value = entries[-1]
+    if math.isinf(top_le):
+        return top_value == count
+    return top_value <= count
+
+
+def _parse_checked(
+    payload: Any,
+    *,
+    known_services: Container[str],
+    now_s: float,
+    oldest_minute: int | None = None,
+    max_minutes: int = MAX_BATCH_MINUTES,
+    max_samples: int = MAX_BATCH_SAMPLES,
+) -> tuple[_Checked | None, list[Problem]]:
+    """The full check: (batch, []) or (None, problems with their paths). See `parse_push_batch`."""
     problems = _Problems()
     if not isinstance(payload, dict):
         return None, [Problem("", "the batch must be a JSON object")]
@@ -194,7 +485,7 @@ def parse_push_batch(
 
     known = known_services
     latest_minute_start = now_s + CLOCK_SKEW_S - MINUTE_S
-    batch = PushBatch(gateway=gateway)
+    batch = _Checked(gateway=gateway)
     label_cache: dict[Any, tuple[str, str, str, float | None]] = {}
     seen_minutes: set[int] = set()
     sample_count = 0
@@ -249,7 +540,7 @@ def _parse_items(
     families: dict[str, dict[str, tuple[str, ...] | None]],
     value_key: str,
     known: Container[str],
-    batch: PushBatch,
+    batch: _Checked,
     problems: _Problems,
     label_cache: dict[Any, tuple[str, str, str, float | None]],
 ) -> None:
@@ -272,7 +563,7 @@ def _parse_items(
             )
             continue
         value = item[value_key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
             problems.add(f"{where}[{j}].{value_key}", "must be a finite number")
             continue
         if is_counter:

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from slo import contract as c
-from slo.telemetry.batch import PushBatch, Sample
+from slo.telemetry.batch import PushBatch, SeriesRef
 
 DERIVABLE_KINDS = ("latency", "availability", "fallback_success", "freshness", "correctness")
 _VALID = frozenset(c.VALID_OUTCOMES)
@@ -74,79 +74,103 @@ def sli_target(slo_id: int, spec: dict[str, Any]) -> SliTarget | None:
 
 def derive_sli_rows(batch: PushBatch, targets: Iterable[SliTarget]) -> list[SliRow]:
     """One row per target and listed minute of the batch."""
-    by_key: dict[tuple[int, str, str], list[Sample]] = defaultdict(list)
-    for s in batch.samples:
-        if s.service:
-            by_key[(s.minute, s.service, s.name)].append(s)
+    # Group the points by series once; each target then looks only at its own series (a series'
+    # role in an SLI depends on its labels, not on the minute).
+    by_series: dict[int, tuple[SeriesRef, list[tuple[int, float]]]] = {}
+    for minute, ref, value in batch.points:
+        group = by_series.get(id(ref))
+        if group is None:
+            by_series[id(ref)] = (ref, [(minute, value)])
+        else:
+            group[1].append((minute, value))
+    groups = list(by_series.values())
     rows: list[SliRow] = []
     for target in targets:
-        derive = _DERIVERS[target.kind]
+        mine = [g for g in groups if g[0].service == target.service and (target.tier is None or g[0].tier == target.tier)]
+        derived = _DERIVERS[target.kind](target, mine)
         for minute in batch.minutes:
-            good, valid, present = derive(target, minute, by_key)
+            good, valid, present = derived.get(minute, _NO_EVENTS)
             rows.append(SliRow(target.slo_id, minute, int(good), int(valid), present))
     return rows
 
 
-_Index = dict[tuple[int, str, str], list[Sample]]
-
-
-def _matching(target: SliTarget, minute: int, name: str, index: _Index) -> list[Sample]:
-    return [s for s in index.get((minute, target.service, name), ()) if target.tier is None or s.tier == target.tier]
+_NO_EVENTS = (0.0, 0.0, True)  # a listed minute without matching series: 0 events, present
+_Groups = list[tuple[SeriesRef, list[tuple[int, float]]]]
+_Derived = dict[int, tuple[float, float, bool]]
 
 
 def _ratio_of(name: str, good_label: str, good_value: str, valid: frozenset[str] | None) -> Any:
-    def derive(target: SliTarget, minute: int, index: _Index) -> tuple[float, float, bool]:
-        good = valid_sum = 0.0
-        for s in _matching(target, minute, name, index):
-            if valid is None or s.labels[good_label] in valid:
-                valid_sum += s.value
-                if s.labels[good_label] == good_value:
-                    good += s.value
-        return good, valid_sum, True
+    def derive(target: SliTarget, groups: _Groups) -> _Derived:
+        good: dict[int, float] = defaultdict(float)
+        valid_sum: dict[int, float] = defaultdict(float)
+        for ref, points in groups:
+            if ref.name != name or (valid is not None and ref.labels[good_label] not in valid):
+                continue
+            is_good = ref.labels[good_label] == good_value
+            for minute, value in points:
+                valid_sum[minute] += value
+                if is_good:
+                    good[minute] += value
+        return {minute: (good.get(minute, 0.0), total, True) for minute, total in valid_sum.items()}
 
     return derive
 
 
 def _bucket_ratio(base: str, outcome_filter: bool) -> Any:
-    def derive(target: SliTarget, minute: int, index: _Index) -> tuple[float, float, bool]:
-        valid_sum = 0.0
-        answered: dict[tuple[str, str], float] = {}  # series -> _count of the good outcome
-        for s in _matching(target, minute, f"{base}_count", index):
-            outcome = s.labels.get("outcome", "ok") if outcome_filter else "ok"
-            if outcome_filter and outcome not in _LATENCY_VALID:
-                continue
-            valid_sum += s.value
-            if outcome == "ok":
-                answered[(s.tier, s.series)] = s.value
-        good = 0.0
-        with_buckets: set[tuple[str, str]] = set()
-        found: set[tuple[str, str]] = set()
-        for s in _matching(target, minute, f"{base}_bucket", index):
-            if outcome_filter and s.labels.get("outcome") != "ok":
-                continue
-            key = (s.tier, s.series)
-            with_buckets.add(key)
-            if s.le == target.threshold_s:
-                good += s.value
-                found.add(key)
-        # a series with answers (or buckets) but no bucket at the threshold: unknown, not 0
-        for key in with_buckets | {k for k, v in answered.items() if v > 0}:
-            if key not in found:
-                return 0.0, 0.0, False
-        return good, valid_sum, True
+    count_name, bucket_name = f"{base}_count", f"{base}_bucket"
+
+    def derive(target: SliTarget, groups: _Groups) -> _Derived:
+        valid_sum: dict[int, float] = defaultdict(float)
+        good: dict[int, float] = defaultdict(float)
+        # series (tier, series) that need a bucket at the threshold in a minute, and those that have one
+        needed: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        found: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        for ref, points in groups:
+            if ref.name == count_name:
+                outcome = ref.labels.get("outcome", "ok") if outcome_filter else "ok"
+                if outcome_filter and outcome not in _LATENCY_VALID:
+                    continue
+                answered = outcome == "ok"
+                for minute, value in points:
+                    valid_sum[minute] += value
+                    if answered and value > 0:
+                        needed[minute].add((ref.tier, ref.series))
+            elif ref.name == bucket_name:
+                if outcome_filter and ref.labels.get("outcome") != "ok":
+                    continue
+                at_threshold = ref.le == target.threshold_s
+                for minute, value in points:
+                    needed[minute].add((ref.tier, ref.series))
+                    if at_threshold:
+                        good[minute] += value
+                        found[minute].add((ref.tier, ref.series))
+        derived: _Derived = {minute: (good.get(minute, 0.0), total, True) for minute, total in valid_sum.items()}
+        for minute, series in needed.items():
+            # a series with answers (or buckets) but no bucket at the threshold: unknown, not 0
+            if not series <= found.get(minute, set()):
+                derived[minute] = (0.0, 0.0, False)
+            elif minute not in derived:
+                derived[minute] = (good.get(minute, 0.0), 0.0, True)
+        return derived
 
     return derive
 
 
-def _correctness(target: SliTarget, minute: int, index: _Index) -> tuple[float, float, bool]:
-    hits = stale = 0.0
-    for s in _matching(target, minute, c.CACHE_LOOKUPS_TOTAL, index):
-        result = s.labels["result"]
-        if result in _HITS:
-            hits += s.value
-            if result == "stale_hit":
-                stale += s.value
-    return hits - stale, hits, True
+def _correctness(target: SliTarget, groups: _Groups) -> _Derived:
+    hits: dict[int, float] = defaultdict(float)
+    stale: dict[int, float] = defaultdict(float)
+    for ref, points in groups:
+        if ref.name != c.CACHE_LOOKUPS_TOTAL:
+            continue
+        result = ref.labels["result"]
+        if result not in _HITS:
+            continue
+        is_stale = result == "stale_hit"
+        for minute, value in points:
+            hits[minute] += value
+            if is_stale:
+                stale[minute] += value
+    return {minute: (total - stale.get(minute, 0.0), total, True) for minute, total in hits.items()}
 
 
 _DERIVERS = {

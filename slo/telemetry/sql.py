@@ -6,7 +6,10 @@
   which both PostgreSQL and SQLite (>= 3.24) understand.
 - `lock_source_statement`: a transaction-scoped advisory lock per source on PostgreSQL, so two
   ingests from one source never interleave their delete-then-insert; SQLite serialises writers.
-- `run_statements`: several statements in one round trip on PostgreSQL.
+- `run_statements`: several statements in one round trip on PostgreSQL (`run_statements_fetch_last`
+  also returns the rows of the last one).
+- `copy_text`: PostgreSQL COPY of rows the caller already rendered in COPY's text format (one write
+  instead of one call per row: the push path's largest per-sample cost), `copy_field` escapes a value.
 
 Table and column names come from our models, never from input; values are always parameters.
 """
@@ -48,6 +51,23 @@ def copy_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
             params = [value for row in chunk for value in row]
             cursor.execute(f"INSERT INTO {table} ({cols}) VALUES " + ", ".join([placeholder] * len(chunk)), params)
     return len(rows)
+
+
+def copy_field(text: str) -> str:
+    """A text value in COPY's text format: backslash, tab, newline and carriage return escaped."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def copy_text(table: str, columns: Sequence[str], data: str) -> None:
+    """PostgreSQL only: COPY rows given in the text format (tab-separated fields, one row per line,
+    fields escaped with `copy_field`, floats as `repr`). No conflict handling, as `copy_insert`."""
+    if not data:
+        return
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(data)
 
 
 def upsert(
@@ -108,6 +128,21 @@ def run_statements(statements: Sequence[Statement]) -> None:
             return
         for sql, params in statements:
             cursor.execute(sql, params)
+
+
+def run_statements_fetch_last(statements: Sequence[Statement]) -> list[tuple[Any, ...]]:
+    """Run statements in order (one round trip where `run_statements` manages it) and return the
+    rows of the last one, which must return rows."""
+    with connection.cursor() as cursor:
+        if is_postgres() and len(statements) > 1 and _client_side_binding(cursor):
+            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            raw = cursor.cursor
+            while raw.nextset():  # the rows of the last statement
+                pass
+            return raw.fetchall()
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _client_side_binding(cursor: Any) -> bool:

@@ -118,8 +118,8 @@ def telemetry_minute(k: int) -> list[dict[str, Any]]:
                                                     outcome="ok"), "increase": 10},
     ]
     for tier, route, buckets, count in (
-        ("edge", "local", {"0.1": 60, "0.15": 90, "0.3": 100 + k, "+Inf": 100 + k}, 100 + k),
-        ("public_cloud", "public_cloud", {"0.1": 0, "0.15": 2, "0.3": 10, "+Inf": 10}, 10),
+        ("edge", "local", {"0.1": 60, "0.15": 90, "0.3": 100 + k, "0.5": 100 + k, "+Inf": 100 + k}, 100 + k),
+        ("public_cloud", "public_cloud", {"0.1": 0, "0.15": 2, "0.3": 10, "0.5": 10, "+Inf": 10}, 10),
     ):
         for le, n in buckets.items():
             counters.append({"name": f"{REQUEST_DURATION}_bucket",
@@ -180,15 +180,15 @@ def gateways(users: dict[str, Any], service: Any, now: datetime) -> dict[str, An
 
 @pytest.fixture
 def documents(users: dict[str, Any], service: Any, make_slo: Callable[..., Any]) -> dict[str, Any]:
-    """A 300 ms latency SLO (a bucket boundary of the pushed histograms); routing policy v1 and v2
+    """A 500 ms latency SLO (a bucket boundary of the pushed histograms); routing policy v1 and v2
     (a described edit); cache config v1."""
     import copy
 
     from routing.documents.services import cache_config_create, routing_policy_create, routing_policy_update
     from routing.policy import default_cache_config, default_policy
 
-    make_slo("latency", sli={"kind": "latency", "threshold_ms": 300})
-    doc = default_policy(service.name, service.service_class, 300)
+    make_slo("latency", sli={"kind": "latency", "threshold_ms": 500})
+    doc = default_policy(service.name, service.service_class, 500)
     policy = routing_policy_create(actor=users["operator"], service=service, document=doc, note="first")
     edited = copy.deepcopy(doc)
     edited["description"] = "v2: same routes, new description"

@@ -206,7 +206,7 @@ class CeleryWorker:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self, timeout_s: float = 60) -> CeleryWorker:
+    def start(self, timeout_s: float = 60, *, wait_ready: bool = True) -> CeleryWorker:
         env = dict(os.environ)
         env.update({
             "DATABASE_URL": self.database_url,
@@ -224,6 +224,8 @@ class CeleryWorker:
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
+        if not wait_ready:
+            return self
 
         def ready() -> bool:
             if self.process is not None and self.process.poll() is not None:

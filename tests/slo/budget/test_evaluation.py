@@ -36,47 +36,48 @@ def windows_of(slo):
     return slo_status_document(status=status, spec=SloSpec.model_validate(slo.spec))["windows"]
 
 
-def expected_window(good, valid, present, start, window_min: int):
+def expected_window(good, valid, present, start, window_min: int, now=NOW):
     """Independent: sum the raw arrays over the documented window (exact up to 6h, else from the
     first whole hour), with missing minutes counted as neither good nor bad."""
-    begin = NOW - timedelta(minutes=window_min)
+    begin = now - timedelta(minutes=window_min)
     if window_min > EXACT_MAX_MIN:
         begin = ceil_hour(begin)
     lo = int((begin - start).total_seconds() // 60)
-    hi = int((NOW - start).total_seconds() // 60)
+    hi = int((now - start).total_seconds() // 60)
     mask = present[lo:hi]
     g = float(np.minimum(good, valid)[lo:hi][mask].sum())
     v = float(valid[lo:hi][mask].sum())
     return g, v, int(window_min - mask.sum())
 
 
-def test_it_matches_an_independent_computation_for_every_window(make_slo):
+@pytest.mark.parametrize("now", [NOW, NOW.replace(minute=0), NOW.replace(minute=59), NOW.replace(minute=1)])
+def test_it_matches_an_independent_computation_for_every_window(make_slo, now):
     slo = make_slo()
-    minutes = DAYS * 1440 + 11  # history runs past NOW; minutes at or after NOW must be ignored
+    minutes = DAYS * 1440 + 90  # history runs past now; minutes at or after now must be ignored
     start = NOW - timedelta(days=DAYS)
     good, valid, present = history(1, minutes)
     load_minutes(slo, start, good, valid, present)
 
-    report = slo_evaluate(slo_ids=[slo.pk], now=NOW)
+    report = slo_evaluate(slo_ids=[slo.pk], now=now)
     assert report.evaluated == 1
 
     status = SloStatus.objects.get(slo=slo)
     windows = windows_of(slo)
     budget = error_budget_ratio(99.0)
     for name, window_min in WINDOWS.items():
-        g, v, missing = expected_window(good, valid, present, start, window_min)
+        g, v, missing = expected_window(good, valid, present, start, window_min, now)
         burn = ((v - g) / v) / budget
         assert status.burn_rates[name] == pytest.approx(burn, rel=1e-9, abs=1e-12), name
         assert windows[name]["valid"] == v
         assert windows[name]["missing_minutes"] == missing
-    g, v, missing = expected_window(good, valid, present, start, 28 * 1440)
+    g, v, missing = expected_window(good, valid, present, start, 28 * 1440, now)
     assert status.sli == pytest.approx(g / v, rel=1e-12)
     assert status.error_budget_total == pytest.approx(budget * v, rel=1e-12)
     assert status.error_budget_consumed == v - g
     assert status.error_budget_remaining == pytest.approx(1 - (v - g) / (budget * v), rel=1e-9)
     assert windows["period"]["missing_minutes"] == missing
     assert status.data_quality == "ok"
-    assert status.evaluated_at == NOW
+    assert status.evaluated_at == now
 
 
 def test_it_matches_the_pure_engine_on_exact_windows(make_slo):

@@ -1,0 +1,14 @@
+"""Dashboard URLs of the reports (included before the dashboard's own, so `/reports/` is ours)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from slo import views_reports as views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("reports/", views.report_list, name="list"),
+    path("reports/<int:pk>/", views.report_detail, name="detail"),
+]
