@@ -170,8 +170,46 @@ def evaluate_child() -> None:
             })
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     statuses = SloStatus.objects.filter(evaluated_at=NOW + timedelta(minutes=1)).count()
+    sync = measure_sync()
     print(json.dumps({"cycles": cycles, "peak_rss_mib": round(peak_mib, 1), "statuses_written": statuses,
-                      "alert_events": AlertEvent.objects.count()}))
+                      "alert_events": AlertEvent.objects.count(), "steady_state_sync": sync}))
+
+
+def measure_sync() -> dict[str, float]:
+    """The other per-minute cost: `budget_sync` (last 15 minutes, from the telemetry tables) when
+    exactly one new minute per SLO arrived. Telemetry holds a copy of the bucket minutes; the
+    newest minute is removed from the buckets so the sync has it to write (and its hour and day to
+    recompute)."""
+    from django.db import connection
+
+    from slo.budget.feed import budget_sync
+
+    end = NOW + timedelta(minutes=5)
+    first, stop = int((end - timedelta(minutes=16)).timestamp() // 60), int(end.timestamp() // 60)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM slo_slifeed; DELETE FROM slo_sliminute")
+        cursor.execute(
+            """
+            INSERT INTO slo_sliminute (slo_id, minute, source, good, valid, present)
+            SELECT slo_id, (extract(epoch FROM minute) / 60)::bigint, 'push:bench', good::bigint, valid::bigint, true
+            FROM slo_budgetminute WHERE minute >= %s AND minute < %s
+            """,
+            [end - timedelta(minutes=16), end],
+        )
+        cursor.execute(
+            "INSERT INTO slo_slifeed (slo_id, source, mode, first_minute, last_minute) "
+            "SELECT id, 'push:bench', 'push', %s, %s FROM slo_slo",
+            [first, stop - 1],
+        )
+        cursor.execute("DELETE FROM slo_budgetminute WHERE minute = %s", [end - timedelta(minutes=1)])
+        cursor.execute("VACUUM ANALYZE slo_sliminute")
+    clock = time.perf_counter()
+    written = budget_sync(now=end, minutes=15)
+    seconds = time.perf_counter() - clock
+    clock = time.perf_counter()
+    again = budget_sync(now=end, minutes=15)
+    return {"minutes_written": written, "seconds": round(seconds, 3), "rerun_minutes_written": again,
+            "rerun_seconds": round(time.perf_counter() - clock, 3)}
 
 
 def main() -> None:
@@ -199,6 +237,9 @@ def main() -> None:
         print(f"cycle at {cycle['now']}: {cycle['seconds']:.2f} s for {cycle['evaluated']:,} SLOs, "
               f"{cycle['queries']} queries, phases {cycle['phase_seconds']}")
     print(f"peak RSS of the evaluating process: {measured['peak_rss_mib']:.0f} MiB")
+    sync = measured["steady_state_sync"]
+    print(f"steady-state sync (1 new minute x {args.slos:,} SLOs, 15-minute lookback): {sync['seconds']:.2f} s "
+          f"for {sync['minutes_written']:,} minutes; re-run {sync['rerun_seconds']:.2f} s")
     worst = max(c["seconds"] for c in measured["cycles"])
     result = {
         "benchmark": "evaluation",

@@ -48,7 +48,7 @@ PERIODIC_TASKS += [
         "name": "budget: thin status history",
         "task": "slo.budget.history_prune",
         "every_s": 3600,
-        "description": "5-minute points for 8 days, hourly points for 400 days.",
+        "description": "Status history: 5-minute points for 8 days, hourly for 400; bucket retention.",
     },
 ]
 PERIODIC_TASKS.append({

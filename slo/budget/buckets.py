@@ -87,13 +87,19 @@ def to_budget_units(spec: SloSpec, good: float, valid: float) -> tuple[float, fl
     return ratio, 1.0, valid
 
 
-def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> int:
+def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, now: datetime | None = None) -> int:
     """Upsert minutes (a re-sent minute replaces the old one) and refresh the touched hour and day
     rollups from them, in the caller's transaction. Returns the number of minutes written.
 
-    The rollups are recomputed from the minutes, never incremented, so replaying a batch is harmless.
-    Minutes older than the minute retention can no longer correct their rollups.
+    Replaying a batch is harmless: an unchanged minute has a zero delta.
+    Rollups follow by deltas against the minutes' previous values, under an advisory lock.
+    Minutes older than the minute retention (before `now`) are ignored: their previous values may
+    be pruned already, so a delta could count them twice.
     """
+    from django.conf import settings
+    from django.utils import timezone
+
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TELEMETRY_MINUTE_RETENTION_DAYS)
     ids: list[int] = []
     minutes: list[datetime] = []
     goods: list[float] = []
@@ -102,9 +108,9 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> in
     seen: dict[tuple[int, datetime], int] = {}
     for row in rows:
         spec = specs.get(row.slo_id)
-        if spec is None:
-            continue
         minute = floor_minute(row.minute)
+        if spec is None or minute < cutoff:
+            continue
         good, valid, event_count = to_budget_units(spec, float(row.good), float(row.valid))
         key = (row.slo_id, minute)
         if key in seen:  # the last value of a minute wins, like an upsert
@@ -125,6 +131,19 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> in
         _record_portable(ids, minutes, goods, valids, events, hours, days)
         return len(ids)
     with connection.cursor() as cursor:
+        # Rollups move by deltas (new minute - old minute), so a write touches one row per hour and
+        # day instead of re-reading their minutes. Deltas need the old values to be stable until
+        # commit: one writer at a time (the sync task is the only regular writer).
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('slo_budget_buckets'))")
+        cursor.execute(
+            """
+            SELECT m.slo_id, m.minute, m.good, m.valid, m.events
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS k(slo_id, minute)
+            JOIN slo_budgetminute m ON m.slo_id = k.slo_id AND m.minute = k.minute
+            """,
+            [ids, minutes],
+        )
+        old = {(r[0], r[1]): r[2:] for r in cursor.fetchall()}
         cursor.execute(
             """
             INSERT INTO slo_budgetminute (slo_id, minute, good, valid, events)
@@ -134,34 +153,32 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec]) -> in
             """,
             [ids, minutes, goods, valids, events],
         )
-        cursor.execute(
-            """
-            INSERT INTO slo_budgethour (slo_id, hour, good, valid, events, present_minutes)
-            SELECT t.slo_id, t.hour, SUM(m.good), SUM(m.valid), SUM(m.events), COUNT(*)
-            FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(slo_id, hour)
-            JOIN slo_budgetminute m
-              ON m.slo_id = t.slo_id AND m.minute >= t.hour AND m.minute < t.hour + interval '1 hour'
-            GROUP BY t.slo_id, t.hour
-            ON CONFLICT (slo_id, hour) DO UPDATE
-              SET good = EXCLUDED.good, valid = EXCLUDED.valid, events = EXCLUDED.events,
-                  present_minutes = EXCLUDED.present_minutes
-            """,
-            [[h[0] for h in hours], [h[1] for h in hours]],
-        )
-        cursor.execute(
-            """
-            INSERT INTO slo_budgetday (slo_id, day, good, valid, events, present_minutes)
-            SELECT t.slo_id, t.day, SUM(h.good), SUM(h.valid), SUM(h.events), SUM(h.present_minutes)
-            FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(slo_id, day)
-            JOIN slo_budgethour h
-              ON h.slo_id = t.slo_id AND h.hour >= t.day AND h.hour < t.day + interval '1 day'
-            GROUP BY t.slo_id, t.day
-            ON CONFLICT (slo_id, day) DO UPDATE
-              SET good = EXCLUDED.good, valid = EXCLUDED.valid, events = EXCLUDED.events,
-                  present_minutes = EXCLUDED.present_minutes
-            """,
-            [[d[0] for d in days], [d[1] for d in days]],
-        )
+        for table, column, floor in (("slo_budgethour", "hour", floor_hour), ("slo_budgetday", "day", floor_day)):
+            deltas: dict[tuple[int, datetime], list[float]] = {}
+            for slo_id, minute, good, valid, event_count in zip(ids, minutes, goods, valids, events, strict=True):
+                previous = old.get((slo_id, minute))
+                delta = deltas.setdefault((slo_id, floor(minute)), [0.0, 0.0, 0.0, 0])
+                if previous is None:
+                    delta[0] += good
+                    delta[1] += valid
+                    delta[2] += event_count
+                    delta[3] += 1  # a newly present minute
+                else:
+                    delta[0] += good - previous[0]
+                    delta[1] += valid - previous[1]
+                    delta[2] += event_count - previous[2]
+            keys = list(deltas)
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (slo_id, {column}, good, valid, events, present_minutes)
+                SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::int[])
+                ON CONFLICT (slo_id, {column}) DO UPDATE
+                  SET good = {table}.good + EXCLUDED.good, valid = {table}.valid + EXCLUDED.valid,
+                      events = {table}.events + EXCLUDED.events,
+                      present_minutes = {table}.present_minutes + EXCLUDED.present_minutes
+                """,
+                [[k[0] for k in keys], [k[1] for k in keys], *([deltas[k][i] for k in keys] for i in range(4))],
+            )
     return len(ids)
 
 
@@ -190,6 +207,22 @@ def _record_portable(ids, minutes, goods, valids, events, hours, days) -> None: 
             out, update_conflicts=True, unique_fields=["slo", key],
             update_fields=["good", "valid", "events", "present_minutes"],
         )
+
+
+def prune_buckets(*, now: datetime) -> dict[str, int]:
+    """Retention: minutes for TELEMETRY_MINUTE_RETENTION_DAYS, hours and days for
+    TELEMETRY_HOUR_RETENTION_DAYS (the longest SLO window is 400 days)."""
+    from django.conf import settings
+
+    from slo.models.budget import BudgetDay, BudgetHour, BudgetMinute
+
+    minute_cut = now - timedelta(days=settings.TELEMETRY_MINUTE_RETENTION_DAYS)
+    hour_cut = now - timedelta(days=settings.TELEMETRY_HOUR_RETENTION_DAYS)
+    return {
+        "minutes": BudgetMinute.objects.filter(minute__lt=minute_cut).delete()[0],
+        "hours": BudgetHour.objects.filter(hour__lt=hour_cut).delete()[0],
+        "days": BudgetDay.objects.filter(day__lt=floor_day(hour_cut)).delete()[0],
+    }
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -338,29 +371,31 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
                 [[ids[i] for i, _ in exact], [start for _, start in exact], now],
             )
             queries += 1
-            for slo_id, *values in cursor.fetchall():
-                acc[row_of[slo_id], period_col] += np.nan_to_num(np.asarray(values, dtype=np.float64))
+            _add_rows(acc, period_col, row_of, cursor.fetchall())
 
         # 2. Hours: every shared column's whole hours, and the period's last partial day.
         hour_cols = [(col, hours_from) for col, _s, _h, hours_from in plan.shared if hours_from is not None]
         uses_rollups = any(s is not None for s in plan.period_hour_start)
         if hour_cols or uses_rollups:
             starts = sorted({h for _, h in hour_cols} | {plan.days_end})
-            select = ", ".join(_sums("h", "h.hour >= %s") for _ in starts)
+            # Bands again: hours grouped between the segment starts, then suffix sums.
             cursor.execute(
-                f"""
-                SELECT h.slo_id, {select}
-                FROM slo_budgethour h
-                WHERE h.slo_id = ANY(%s) AND h.hour >= %s AND h.hour < %s
-                GROUP BY h.slo_id
+                """
+                SELECT slo_id, width_bucket(hour, %s::timestamptz[]), SUM(good), SUM(valid), SUM(events),
+                       SUM(present_minutes)
+                FROM slo_budgethour
+                WHERE slo_id = ANY(%s) AND hour >= %s AND hour < %s
+                GROUP BY 1, 2
                 """,
-                [a for start in starts for a in [start] * 4] + [ids, starts[0], plan.tail_start],
+                [starts, ids, starts[0], plan.tail_start],
             )
             queries += 1
             position = {start: k for k, start in enumerate(starts)}
-            hours = np.zeros((n, len(starts), 4))
-            for slo_id, *values in cursor.fetchall():
-                hours[row_of[slo_id]] = np.nan_to_num(np.asarray(values, dtype=np.float64)).reshape(-1, 4)
+            hour_bands = np.zeros((n, len(starts) + 1, 4))
+            for slo_id, band, *values in cursor.fetchall():
+                hour_bands[row_of[slo_id], band] = values
+            # hours[:, k] = everything from starts[k] to the current hour (band k+1 onwards).
+            hours = np.cumsum(hour_bands[:, ::-1], axis=1)[:, ::-1][:, 1:]
             for col, hours_from in hour_cols:
                 acc[:, col] += hours[:, position[hours_from]]
             with_days = np.array(
@@ -369,38 +404,37 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
             )
             acc[with_days, period_col] += hours[with_days, position[plan.days_end]]
 
-            # 3. The period, per SLO: its first partial day in hours, whole days in days.
+            # 3. The period: its first partial day in hours, whole days in days. SLOs that share a
+            #    period start (every 28-day SLO, every calendar month in one zone) share constant
+            #    bounds, so each group is a plain index range scan; the groups are one UNION ALL.
             if uses_rollups:
-                # Without whole days, the hours run to the current hour and the day range is empty.
-                h1 = [
-                    (day if day is not None else (plan.tail_start if hour is not None else None))
-                    for hour, day in zip(plan.period_hour_start, plan.period_day_start, strict=True)
-                ]
-                cursor.execute(
-                    """
-                    SELECT p.slo_id, hs.good, hs.valid, hs.events, hs.present, ds.good, ds.valid,
-                           ds.events, ds.present
-                    FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS p(slo_id, h0, h1)
-                    CROSS JOIN LATERAL (
-                        SELECT SUM(h.good) AS good, SUM(h.valid) AS valid, SUM(h.events) AS events,
-                               SUM(h.present_minutes) AS present
-                        FROM slo_budgethour h
-                        WHERE h.slo_id = p.slo_id AND h.hour >= p.h0 AND h.hour < p.h1
-                    ) hs
-                    CROSS JOIN LATERAL (
-                        SELECT SUM(d.good) AS good, SUM(d.valid) AS valid, SUM(d.events) AS events,
-                               SUM(d.present_minutes) AS present
-                        FROM slo_budgetday d
-                        WHERE d.slo_id = p.slo_id AND d.day >= p.h1 AND d.day < %s
-                    ) ds
-                    WHERE p.h0 IS NOT NULL
-                    """,
-                    [ids, plan.period_hour_start, h1, plan.days_end],
-                )
-                queries += 1
-                for record in cursor.fetchall():
-                    values = np.nan_to_num(np.asarray(record[1:], dtype=np.float64).reshape(-1, 4))
-                    acc[row_of[record[0]], period_col] += values[0] + values[1]
+                groups: dict[tuple[datetime, datetime], list[int]] = {}
+                for row, (hour, day) in enumerate(zip(plan.period_hour_start, plan.period_day_start, strict=True)):
+                    if hour is not None:
+                        # Without whole days, the hours run to the current hour and no day is read.
+                        groups.setdefault((hour, day if day is not None else plan.tail_start), []).append(ids[row])
+                for table, column, bounds in (
+                    ("slo_budgethour", "hour", [(h0, h1) for h0, h1 in groups]),
+                    ("slo_budgetday", "day", [(h1, plan.days_end) for _h0, h1 in groups]),
+                ):
+                    parts, args = [], []
+                    for (lo, hi), group_ids in zip(bounds, groups.values(), strict=True):
+                        if lo >= hi:
+                            continue
+                        parts.append(
+                            f"SELECT slo_id, good, valid, events, present_minutes FROM {table} "
+                            f"WHERE slo_id = ANY(%s) AND {column} >= %s AND {column} < %s"
+                        )
+                        args += [group_ids, lo, hi]
+                    if not parts:
+                        continue
+                    cursor.execute(
+                        "SELECT slo_id, SUM(good), SUM(valid), SUM(events), SUM(present_minutes) "
+                        f"FROM ({' UNION ALL '.join(parts)}) p GROUP BY slo_id",
+                        args,
+                    )
+                    queries += 1
+                    _add_rows(acc, period_col, row_of, cursor.fetchall())
 
     # A rollup-read period also holds the current hour's minutes.
     rollup_period = np.array([s is not None for s in plan.period_hour_start], dtype=bool)
@@ -415,6 +449,15 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
         missing_minutes=(window_minutes - acc[:, :, 3]).astype(np.int64),
     )
     return sums, queries
+
+
+def _add_rows(acc: np.ndarray, col: int, row_of: dict[int, int], records: list[tuple]) -> None:
+    """Add `(slo_id, good, valid, events, present)` records to one column, in one numpy step."""
+    if not records:
+        return
+    data = np.nan_to_num(np.asarray([r[1:] for r in records], dtype=np.float64))
+    rows = np.fromiter((row_of[r[0]] for r in records), dtype=np.int64, count=len(records))
+    np.add.at(acc[:, col], rows, data)
 
 
 def _window_sums_portable(

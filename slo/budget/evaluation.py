@@ -59,9 +59,10 @@ class EvaluationReport:
             self.seconds[key] = self.seconds.get(key, 0.0) + value
 
 
-def budget_minutes_record(*, rows: Iterable[MinuteCount]) -> int:
+def budget_minutes_record(*, rows: Iterable[MinuteCount], now: datetime | None = None) -> int:
     """Store raw per-minute SLI counts as budget buckets (replacing re-sent minutes) and refresh the
-    hour and day rollups they touch. Called by the telemetry feed; idempotent."""
+    hour and day rollups they touch. Called by the telemetry feed; idempotent. Minutes older than
+    the minute retention before `now` are ignored."""
     rows = list(rows)
     slo_ids = {row.slo_id for row in rows}
     specs = {
@@ -69,7 +70,7 @@ def budget_minutes_record(*, rows: Iterable[MinuteCount]) -> int:
         for slo_id, spec in Slo.objects.filter(pk__in=slo_ids).values_list("id", "spec")
     }
     with transaction.atomic():
-        return record_minutes(rows, specs)
+        return record_minutes(rows, specs, now=now)
 
 
 def active_slo_ids() -> list[int]:

@@ -164,18 +164,15 @@ def burn_trend(current: float | None, previous: float | None) -> dict[str, Any]:
 
 
 def daily_points(
-    hours: Iterable[tuple[datetime, float, float]], *, time_zone: str, start: datetime, end: datetime,
+    days: Iterable[tuple[date, float, float]], *, time_zone: str, start: datetime, end: datetime,
     error_budget_ratio: float,
 ) -> list[dict[str, Any]]:
-    """Per local day of the period: good, valid (budget units), SLI and burn rate, from hourly
-    buckets `(hour start, good, valid)`. An hour belongs to the local day it starts in. Days
-    without traffic are listed with None (a gap in the chart, not 100%)."""
+    """Per local day of the period: good, valid (budget units), SLI and burn rate, from per-day
+    sums `(local date, good, valid)` of the hourly buckets (an hour belongs to the local day it
+    starts in). Days without traffic are listed with None (a gap in the chart, not 100%)."""
     tz = ZoneInfo(time_zone)
     sums: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for hour, good, valid in hours:
-        if not start <= hour < end:
-            continue
-        day = hour.astimezone(tz).date()
+    for day, good, valid in days:
         sums[day][0] += min(good, valid)
         sums[day][1] += valid
     out = []

@@ -16,11 +16,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, FloatField, Max, Min, Q, QuerySet, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Least, TruncDate
 
 from controlplane.errors import NotFound
 from slo import contract as c
@@ -197,14 +200,50 @@ def source_names(sources: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def daily_sums(
+    *, slo_ids: list[int], start: datetime, end: datetime, time_zone: str
+) -> dict[int, list[tuple[date, float, float]]]:
+    """Per SLO and local day: sums of the hourly budget buckets starting in `[start, end)`, grouped
+    in SQL (a month of 100 SLOs is 3,100 rows instead of 74,400)."""
+    out: dict[int, list[tuple[date, float, float]]] = defaultdict(list)
+    rows = (
+        BudgetHour.objects.filter(slo_id__in=slo_ids, hour__gte=start, hour__lt=end)
+        .annotate(day=TruncDate("hour", tzinfo=ZoneInfo(time_zone)))
+        .values("slo_id", "day")
+        .annotate(good=Sum(Least("good", "valid")), valid=Sum("valid"))
+        .order_by("slo_id", "day")
+    )
+    for row in rows:
+        out[row["slo_id"]].append((row["day"], row["good"], row["valid"]))
+    return out
+
+
 def cost_rows(*, service_ids: list[int], start: datetime, end: datetime) -> dict[int, list[compute.CostRow]]:
+    """Hourly cost rollups of the period. Per hour only where the figures need it (`all`, with the
+    three figures used, and `cache`); other routes summed in SQL."""
     out: dict[int, list[compute.CostRow]] = defaultdict(list)
     rows = CostRollup.objects.filter(
         service_id__in=service_ids, resolution="hour", bucket_start__gte=start, bucket_start__lt=end
-    ).order_by("bucket_start", "route")
-    for row in rows.values_list("service_id", "route", "bucket_start", "cost_model_version", "requests", "cost_usd",
-                                "figures"):
-        out[row[0]].append(compute.CostRow(*row[1:]))
+    )
+    figures = ("cost_per_cache_hit_usd", "saved_per_hit_usd", "net_saving_usd")
+    hourly = (
+        rows.filter(route__in=["all", "cache"])
+        .annotate(**{f"f_{name}": Cast(KT(f"figures__{name}"), FloatField()) for name in figures})
+        .order_by("bucket_start", "route")
+        .values_list("service_id", "route", "bucket_start", "cost_model_version", "requests", "cost_usd",
+                     *[f"f_{name}" for name in figures])
+    )
+    for row in hourly:
+        out[row[0]].append(compute.CostRow(*row[1:6], dict(zip(figures, row[6:], strict=True))))
+    summed = (
+        rows.exclude(route__in=["all", "cache"]).values("service_id", "route")
+        .annotate(requests=Sum("requests"), cost_usd=Sum("cost_usd"), version=Max("cost_model_version"))
+        .order_by("service_id", "route")
+    )
+    for row in summed:
+        out[row["service_id"]].append(
+            compute.CostRow(row["route"], start, row["version"], row["requests"], row["cost_usd"], {})
+        )
     return out
 
 
@@ -257,11 +296,7 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
         slo_ids=ids, specs=specs, end=end, period_minutes=[w[0] for w in windows],
         total_minutes=[w[1] for w in windows], bounds=[w[2] for w in windows],
     )
-    hours_by_slo: dict[int, list[tuple[datetime, float, float]]] = defaultdict(list)
-    for slo_id, hour, good, valid in BudgetHour.objects.filter(
-        slo_id__in=ids, hour__gte=start - timedelta(hours=1), hour__lt=end
-    ).values_list("slo_id", "hour", "good", "valid"):
-        hours_by_slo[slo_id].append((hour, good, valid))
+    days_by_slo = daily_sums(slo_ids=ids, start=start, end=end, time_zone=period.time_zone)
 
     alerts, alert_services = alert_rows(service_ids=service_ids, start=start, end=end)
     episodes_by_service: dict[int, list[compute.AlertRow]] = defaultdict(list)
@@ -304,7 +339,7 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
                     **window.as_dict(objective_ratio),
                 },
                 "daily": compute.daily_points(
-                    hours_by_slo.get(slo.pk, []), time_zone=period.time_zone, start=start, end=end,
+                    days_by_slo.get(slo.pk, []), time_zone=period.time_zone, start=start, end=end,
                     error_budget_ratio=budget_ratio,
                 ),
                 "alerts": compute.alert_summary(slo_episodes),

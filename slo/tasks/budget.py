@@ -60,7 +60,11 @@ def renotify() -> int:
 
 @shared_task(name="slo.budget.history_prune")
 def status_history_prune() -> int:
-    return history_prune(now=timezone.now())
+    """Thin the status history and enforce bucket retention."""
+    from slo.budget.buckets import prune_buckets
+
+    now = timezone.now()
+    return history_prune(now=now) + sum(prune_buckets(now=now).values())
 
 
 @shared_task(name="slo.budget.sync")

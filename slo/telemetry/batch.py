@@ -152,10 +152,16 @@ class PushBatch:
 
     def series_refs(self) -> list[SeriesRef]:
         """The distinct series of the batch, in order of first appearance."""
-        return list({id(ref): ref for _, ref, _ in self.points}.values())
+        return list(dict.fromkeys(ref for _, ref, _ in self.points))
 
     def service_tiers(self) -> set[tuple[str, str]]:
-        return {(ref.service, ref.tier) for ref in self.series_refs() if ref.service}
+        """(service, tier) of the series that name a service (computed once: points do not change
+        after validation)."""
+        if self._service_tiers is None:
+            self._service_tiers = {(ref.service, ref.tier) for ref in self.series_refs() if ref.service}
+        return self._service_tiers
+
+    _service_tiers: set[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
 
 
 def _stored_labels(series: str, le: float | None) -> str:

@@ -76,14 +76,14 @@ def derive_sli_rows(batch: PushBatch, targets: Iterable[SliTarget]) -> list[SliR
     """One row per target and listed minute of the batch."""
     # Group the points by series once; each target then looks only at its own series (a series'
     # role in an SLI depends on its labels, not on the minute).
-    by_series: dict[int, tuple[SeriesRef, list[tuple[int, float]]]] = {}
+    by_series: dict[SeriesRef, list[tuple[int, float]]] = {}  # SeriesRef hashes by identity
     for minute, ref, value in batch.points:
-        group = by_series.get(id(ref))
-        if group is None:
-            by_series[id(ref)] = (ref, [(minute, value)])
+        points = by_series.get(ref)
+        if points is None:
+            by_series[ref] = [(minute, value)]
         else:
-            group[1].append((minute, value))
-    groups = list(by_series.values())
+            points.append((minute, value))
+    groups = list(by_series.items())
     rows: list[SliRow] = []
     for target in targets:
         mine = [g for g in groups if g[0].service == target.service and (target.tier is None or g[0].tier == target.tier)]

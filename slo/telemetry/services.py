@@ -8,6 +8,12 @@ LOCKED, and an ingest re-marking an hour locks that row until it commits, so a r
 deletes the mark of minutes it could not see yet. Writers of one source are serialised by an
 advisory lock (their delete-then-insert of series must not interleave).
 
+A push batch on PostgreSQL costs six round trips whatever its size: BEGIN; lock + delete of the
+re-sent minutes + the SLOs it feeds (one multi-statement); COPY of the series (start, data);
+the SLI, feed and pending-hour upserts (one multi-statement); COMMIT. Series rows go straight into
+`SeriesMinute` by COPY after deleting the minutes re-sent (no staging table: a re-sent minute is
+replaced whole, so there is nothing to merge, and one copy of the rows is cheaper than two).
+
 Telemetry data is not audited row by row (it is data, not configuration, and arrives many times a
 second); it is counted in the control plane's metrics and the sources' statistics. Source changes
 are audited.
@@ -15,6 +21,7 @@ are audited.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -131,7 +138,6 @@ def telemetry_batch_ingest(*, source: str, payload: dict[str, Any], now: datetim
     with transaction.atomic():
         # Replace the minutes whole: a series the gateway no longer lists for a minute is gone.
         first = [
-            *_commit_mode_statement(),
             *lock_source_statement(source),
             *delete_source_minutes_statements(_SERIES_TABLE, source, batch.minutes),
         ]
@@ -181,16 +187,6 @@ class _ServiceNames:
         return name in _ServiceNames._cache
 
 
-def _commit_mode_statement() -> list[Statement]:
-    """`TELEMETRY_PUSH_SYNCHRONOUS_COMMIT = False` (PostgreSQL) trades durability for speed: the
-    commit no longer waits for the WAL flush (about half of a batch's time on a busy disk), and a
-    database crash may lose the last fraction of a second of acknowledged batches (never corrupts;
-    the gateway's minutes would show as missing). Default True: an acknowledged batch is stored."""
-    if getattr(settings, "TELEMETRY_PUSH_SYNCHRONOUS_COMMIT", True) or not is_postgres():
-        return []
-    return [("SET LOCAL synchronous_commit TO off", [])]
-
-
 _SERIES_COPY_COLUMNS = ("minute", "value", "source", "name", "service", "tier", "labels")
 
 
@@ -229,11 +225,17 @@ def _push_targets_statement(source: str, batch: push_batch.PushBatch) -> Stateme
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _cached_target(slo_id: int, spec_json: str) -> Any:
+    """The target of an SLO's stored spec (JSON text): SLO specs change rarely, batches often."""
+    return sli_target(slo_id, json.loads(spec_json))
+
+
 def _push_targets_from_rows(rows: Sequence[tuple[Any, ...]], batch: push_batch.PushBatch) -> list[Any]:
     service_tiers = batch.service_tiers()
     targets = []
     for slo_id, spec, fed in rows:
-        target = sli_target(slo_id, json.loads(spec) if isinstance(spec, str | bytes) else spec)
+        target = _cached_target(slo_id, spec) if isinstance(spec, str) else sli_target(slo_id, spec)
         if target is None:
             continue
         if fed or any(target.matches(service, tier) for service, tier in service_tiers):
@@ -319,6 +321,7 @@ def _store(source: str, mode: str, rows: Sequence[SliRow], now: datetime) -> int
             ("slo_id", "minute", "source", "good", "valid", "present"),
             ("slo_id", "minute", "source"),
             [(r.slo_id, r.minute, source, r.good, r.valid, bool(r.present)) for r in rows],
+            array_types=("bigint", "bigint", "text", "bigint", "bigint", "boolean"),
         ),
         *upsert_statements(
             _FEED_TABLE,
@@ -329,12 +332,14 @@ def _store(source: str, mode: str, rows: Sequence[SliRow], now: datetime) -> int
                 "first_minute": "{least}({table}.first_minute, excluded.first_minute)",
                 "last_minute": "{greatest}({table}.last_minute, excluded.last_minute)",
             },
+            array_types=("bigint", "text", "text", "bigint", "bigint"),
         ),
         # DO UPDATE (not DO NOTHING): it locks an existing mark until we commit, so a rollup
         # running now skips it instead of deleting it without seeing our minutes.
         *upsert_statements(
             _PENDING_TABLE, ("slo_id", "hour", "marked_at"), ("slo_id", "hour"),
             sorted((slo_id, hour, now.timestamp()) for slo_id, hour in touched),
+            array_types=("bigint", "bigint", "double precision"),
         ),
     ]
     run_statements(statements)

@@ -90,10 +90,16 @@ def upsert_statements(
     rows: Sequence[Sequence[Any]],
     *,
     update: dict[str, str] | None = None,
+    array_types: Sequence[str] | None = None,
 ) -> list[Statement]:
     """Batched `INSERT ... ON CONFLICT (key) DO UPDATE` statements. `update` maps a column to an SQL
     expression over `excluded` and `{table}` (default: take the new value); `{least}`/`{greatest}`
-    are the two-argument minimum/maximum, spelled differently by PostgreSQL and SQLite."""
+    are the two-argument minimum/maximum, spelled differently by PostgreSQL and SQLite.
+
+    With `array_types` (the columns' SQL types), PostgreSQL gets one statement with one array
+    parameter per column (`SELECT * FROM unnest(...)`) instead of one placeholder per value: its text
+    stays the same whatever the row count, so psycopg's client-side binding reuses its parsed form
+    (it re-parses any statement with more than 50 parameters, ~0.5 ms for a push batch's upserts)."""
     if not rows:
         return []
     least, greatest = ("LEAST", "GREATEST") if is_postgres() else ("MIN", "MAX")
@@ -104,6 +110,12 @@ def upsert_statements(
         expression = (update or {}).get(column, f"excluded.{column}")
         assignments.append(f"{column} = " + expression.format(least=least, greatest=greatest, table=table))
     conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)}"
+    if array_types is not None and is_postgres():
+        arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in array_types)
+        return [(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {conflict}",
+            [array_literal(column) for column in zip(*rows, strict=True)],
+        )]
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, MAX_VARIABLES // len(columns))
     statements: list[Statement] = []
@@ -114,6 +126,22 @@ def upsert_statements(
             [value for row in chunk for value in row],
         ))
     return statements
+
+
+def array_literal(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal (`{1,2,"a\\"b"}`) of ints, floats, bools or strings, passed as one
+    text parameter and cast by the statement: cheaper to build than psycopg's list adaptation."""
+    items = []
+    for value in values:
+        if isinstance(value, bool):
+            items.append("t" if value else "f")
+        elif isinstance(value, int | float):
+            items.append(repr(value))
+        elif isinstance(value, str):
+            items.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        else:
+            raise TypeError(f"no array literal for {type(value).__name__}")
+    return "{" + ",".join(items) + "}"
 
 
 def run_statements(statements: Sequence[Statement]) -> None:

@@ -101,6 +101,17 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/cost-models/{id}/"): READ,
     ("GET", "/api/v1/costs/"): READ,
     ("GET", "/api/v1/costs/{id}/"): READ,
+    # reports
+    ("GET", "/api/v1/reports/"): READ,
+    ("GET", "/api/v1/reports/{id}/"): READ,
+    ("GET", "/api/v1/reports/{id}/csv/"): READ,
+    ("POST", "/api/v1/reports/generate/"): WRITE,
+    ("GET", "/api/v1/report-schedules/"): READ,
+    ("GET", "/api/v1/report-schedules/{id}/"): READ,
+    ("POST", "/api/v1/report-schedules/"): ADMIN,
+    ("PUT", "/api/v1/report-schedules/{id}/"): ADMIN,
+    ("PATCH", "/api/v1/report-schedules/{id}/"): ADMIN,
+    ("DELETE", "/api/v1/report-schedules/{id}/"): ADMIN,
     # fleet (people); the gateway endpoints are below
     ("GET", "/api/v1/fleet/"): READ,
     ("GET", "/api/v1/gateways/"): READ,

@@ -96,7 +96,11 @@ def history() -> Callable[..., History]:
             MinuteCount(slo.pk, start + timedelta(minutes=int(i)), float(good[i]), float(valid[i]))
             for i in np.flatnonzero(present)
         ]
-        budget_minutes_record(rows=rows)
+        # Recorded day by day as the minutes arrive (the clock follows them), so every minute is
+        # within the minute retention when it is written.
+        for day in range(0, n, 1440):
+            batch = [r for r in rows if day <= (r.minute - start).total_seconds() // 60 < day + 1440]
+            budget_minutes_record(rows=batch, now=start + timedelta(minutes=day + 1440))
         return History(slo, start, good, valid, present)
 
     return build

@@ -65,15 +65,14 @@ def test_burn_trend_directions():
     assert compute.burn_trend(None, 1.0) == {"current": None, "previous": 1.0, "change": None, "direction": "unknown"}
 
 
-def test_daily_points_use_local_days_and_leave_gaps_without_traffic():
+def test_daily_points_list_every_local_day_and_leave_gaps_without_traffic():
     start = datetime(2026, 3, 1, 23, tzinfo=UTC)  # Monday 2026-03-02 in Paris
-    hours = [(start, 90.0, 100.0), (start + timedelta(hours=23), 100.0, 100.0),  # both Monday, local
-             (start + timedelta(hours=24), 50.0, 50.0), (start + timedelta(hours=48), 0, 0)]
-    days = compute.daily_points(hours, time_zone="Europe/Paris", start=start, end=start + timedelta(days=3),
-                                error_budget_ratio=0.01)
-    assert [d["day"] for d in days] == ["2026-03-02", "2026-03-03", "2026-03-04"]
-    assert days[0]["sli"] == 0.95 and days[0]["burn_rate"] == pytest.approx(5.0)
-    assert days[1]["sli"] == 1.0 and days[2]["sli"] is None
+    days = [(date(2026, 3, 2), 190.0, 200.0), (date(2026, 3, 3), 50.0, 50.0)]
+    points = compute.daily_points(days, time_zone="Europe/Paris", start=start, end=start + timedelta(days=3),
+                                  error_budget_ratio=0.01)
+    assert [d["day"] for d in points] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert points[0]["sli"] == 0.95 and points[0]["burn_rate"] == pytest.approx(5.0)
+    assert points[1]["sli"] == 1.0 and points[2]["sli"] is None
 
 
 def series(source, name, labels, value, tier="edge"):

@@ -141,3 +141,16 @@ def test_the_command_prints_problems(service):
 
     with pytest.raises(CommandError, match="start: a week starts on a Monday"):
         call_command("generate_report", "--service", "shelf-vision", "--period", "week", "--start", "2026-11-17")
+
+
+def test_the_demo_seeds_a_schedule_and_a_report_once(service, make_slo, capsys):
+    import sys
+
+    from slo.models.reports import ReportSchedule
+    from slo.reports.demo import seed_demo
+
+    make_slo()
+    seed_demo(days=21, stdout=sys.stdout)
+    seed_demo(days=21, stdout=sys.stdout)
+    assert ReportSchedule.objects.get().periodic_task.enabled
+    assert Report.objects.filter(trigger="demo").count() == 1

@@ -272,3 +272,54 @@ def test_minute_arrays_are_numpy_friendly(slos: dict[str, Any]) -> None:
     data = sli_minutes([slos["edge-latency"].pk, 999_999], at(0), at(2))
     assert data.good.dtype == np.int64 and data.present.dtype == np.bool_
     assert data.good.shape == (2, 2) and not data.present[1].any()
+
+
+def test_free_label_text_is_stored_verbatim(slos: dict[str, Any]) -> None:
+    # COPY's text format escapes backslashes; a label value must come back exactly as sent
+    payload = batch({0: []})
+    payload["minutes"][0]["gauges"] = [
+        {"name": "inference_device_temperature_celsius", "labels": {"tier": "edge", "device": "npu\\0 \\t"},
+         "value": 1e-300},
+    ]
+    telemetry_batch_ingest(source=GW, payload=payload, now=NOW)
+    row = SeriesMinute.objects.get(name="inference_device_temperature_celsius")
+    assert row.labels == "device=npu\\0 \\t" and row.value == 1e-300
+
+
+def test_the_sql_targets_match_the_orm_targets(slos: dict[str, Any], slo_doc: dict[str, Any]) -> None:
+    from slo.models import Slo
+    from slo.services import service_create, slo_create
+    from slo.telemetry import services as telemetry
+    from slo.telemetry.batch import parse_push_batch
+    from slo.telemetry.sql import run_statements_fetch_last
+
+    other = service_create(actor=None, data={"name": "other-svc", "service_class": "batch", "tiers": ["edge"]})
+    fed_elsewhere = slo_create(actor=None, data={**slo_doc, "service": other.name, "name": "fed-elsewhere"})
+    slo_create(actor=None, data={**slo_doc, "service": other.name, "name": "unrelated"})
+    cloud = slo_create(actor=None, data={**slo_doc, "name": "cloud", "tier": "public_cloud"})
+    SliFeed.objects.create(slo_id=fed_elsewhere.pk, source=GW, mode="push", first_minute=0, last_minute=1)
+    SliFeed.objects.create(slo_id=cloud.pk, source="gateway:other", mode="push", first_minute=0, last_minute=1)
+    Slo.objects.filter(pk=slos["edge-correctness"].pk).update(archived_at=NOW)
+    for payload in (batch({0: standard_minute(0)}), batch({0: []})):
+        parsed, _ = parse_push_batch(payload, known_services={"shelf-vision"}, now_s=NOW.timestamp())
+        assert parsed is not None
+        orm = {t.slo_id for t in telemetry._push_targets(GW, parsed)}
+        sql = {t.slo_id for t in telemetry._push_targets_from_rows(
+            run_statements_fetch_last([("SELECT 1", []), telemetry._push_targets_statement(GW, parsed)]), parsed)}
+        assert sql == orm
+        assert fed_elsewhere.pk in sql and cloud.pk not in sql and slos["edge-correctness"].pk not in sql
+
+
+@pytest.mark.parametrize(
+    ("values", "sql_type"),
+    [([1, -2, 2**62], "bigint"), ([True, False], "boolean"), ([0.1, 1e-300, 1.7e9], "double precision"),
+     (["gateway:1", 'a"b', "back\\slash", "", "{x,y}", "NULL"], "text")],
+)
+def test_array_literals_round_trip(values: list[Any], sql_type: str) -> None:
+    from django.db import connection
+
+    from slo.telemetry.sql import array_literal
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{sql_type}[]", [array_literal(values)])
+        assert cursor.fetchone()[0] == values
