@@ -1173,7 +1173,10 @@ def release_settings_save(*, actor: Any, service_name: str, data: Mapping[str, A
 
 def parse_at(value: Any, path: str = "at") -> datetime:
     """An ISO 8601 instant with a timezone, or a 400."""
-    moment = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, e.g. minute 60
+        moment = None
     if moment is None or moment.tzinfo is None:
         raise ValidationFailed("invalid input", problems=[Problem(path, "an ISO 8601 time with a timezone")])
     return moment

@@ -61,8 +61,8 @@ class EvaluationReport:
 
 def budget_minutes_record(*, rows: Iterable[MinuteCount], now: datetime | None = None) -> int:
     """Store raw per-minute SLI counts as budget buckets (replacing re-sent minutes) and refresh the
-    hour and day rollups they touch. Called by the telemetry feed; idempotent. Minutes older than
-    the minute retention before `now` are ignored."""
+    hour and day rollups they touch. Called by the telemetry feed; idempotent. With `now`, minutes
+    older than the minute retention before it are ignored (see `buckets.record_minutes`)."""
     rows = list(rows)
     slo_ids = {row.slo_id for row in rows}
     specs = {
@@ -138,7 +138,7 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         ids, specs, versions, services = [], [], [], []
         for slo_id, spec_doc, version, service_id, service_name in rows:
             try:
-                specs.append(_spec(slo_id, version, spec_doc))
+                specs.append(parsed_spec(slo_id, version, spec_doc))
             except ValueError:
                 logger.error("SLO %s has an invalid stored spec; not evaluated", slo_id)
                 report.skipped_invalid += 1
@@ -174,7 +174,7 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
 _SPECS: dict[tuple[int, int], tuple[dict[str, Any], SloSpec]] = {}
 
 
-def _spec(slo_id: int, version: int, doc: dict[str, Any]) -> SloSpec:
+def parsed_spec(slo_id: int, version: int, doc: dict[str, Any]) -> SloSpec:
     """Parsed specs per (SLO, version): a worker evaluates the same SLOs every minute. The stored
     document is compared too (cheap next to validation): an id can be reused (SQLite) or a
     database restored, and a stale spec must never be evaluated."""
@@ -202,9 +202,9 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
     sums = result.sums
     burn = np.where(np.isfinite(result.burn_rate), result.burn_rate, np.nan)
     one_hour_col = params.burn_windows_min.index(60)
-    # Compact JSON keeps each row far below PostgreSQL's 2 kB TOAST threshold (10,000 rows a
-    # minute): windows as [minutes, good, valid, events, missing minutes, data quality code], tiers
-    # as status codes in `alert_tiers_for(spec)` order. `selectors.slo_status_document` expands them.
+    # Compact JSON keeps each row below PostgreSQL's 2 kB TOAST threshold (10,000 rows a minute):
+    # windows hold their sums and data quality (SLI and burn rate are derived on read), tiers their
+    # status codes in `alert_tiers_for(spec)` order. `selectors.slo_status_document` expands them.
     minutes_all = params.window_minutes.tolist()
     good_all, valid_all = sums.good.tolist(), sums.valid.tolist()
     events_all, missing_all = sums.valid_events.tolist(), sums.missing_minutes.tolist()
@@ -219,8 +219,11 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
         windows_json.append(
             json.dumps(
                 {
-                    names[c]: [minutes_all[row][c], good_all[row][c], valid_all[row][c], events_all[row][c],
-                               missing_all[row][c], dq_all[row][c]]
+                    names[c]: {
+                        "minutes": minutes_all[row][c], "good": good_all[row][c], "valid": valid_all[row][c],
+                        "events": events_all[row][c], "missing_minutes": missing_all[row][c],
+                        "data_quality": DATA_QUALITY[dq_all[row][c]],
+                    }
                     for c in range(n_burn + 1)
                 }
             )

@@ -16,6 +16,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes, to_budget_units
+from slo.budget.evaluation import parsed_spec
 from slo.models import Slo
 from slo.spec import SloSpec
 
@@ -28,12 +29,12 @@ def budget_sync(*, now: datetime, minutes: int = 15) -> int:
 
     end = floor_minute(now)
     start = end - timedelta(minutes=minutes)
-    slos = list(Slo.objects.filter(archived_at__isnull=True).order_by("pk").values_list("pk", "spec"))
+    slos = list(Slo.objects.filter(archived_at__isnull=True).order_by("pk").values_list("pk", "spec", "version"))
     written = 0
     for lo in range(0, len(slos), CHUNK):
         chunk = slos[lo : lo + CHUNK]
-        ids = [pk for pk, _ in chunk]
-        specs = {pk: SloSpec.model_validate(spec) for pk, spec in chunk}
+        ids = [pk for pk, _spec, _version in chunk]
+        specs = {pk: parsed_spec(pk, version, spec) for pk, spec, version in chunk}
         data = sli_minutes(ids, start, end)
         good = data.good.astype(np.float64)
         valid = data.valid.astype(np.float64)
@@ -77,16 +78,23 @@ def _current(ids: list[int], start: datetime, n_minutes: int) -> tuple[np.ndarra
         records = BudgetMinute.objects.filter(slo_id__in=ids, minute__gte=start, minute__lt=end).values_list(
             "slo_id", "minute", "good", "valid", "events"
         )
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT slo_id, minute, good, valid, events FROM slo_budgetminute "
-                "WHERE slo_id = ANY(%s) AND minute >= %s AND minute < %s",
-                [ids, start, end],
-            )
-            records = cursor.fetchall()
-    for slo_id, minute, good, valid, events in records:
-        row, col = row_of[slo_id], int((minute - start).total_seconds() // 60)
-        values[row, col] = (good, valid, events)
-        present[row, col] = True
+        for slo_id, minute, good, valid, events in records:
+            row, col = row_of[slo_id], int((minute - start).total_seconds() // 60)
+            values[row, col] = (good, valid, events)
+            present[row, col] = True
+        return values, present
+    with connection.cursor() as cursor:
+        # The column index computed in SQL: parsing 150,000 timestamps in Python costs seconds.
+        cursor.execute(
+            "SELECT slo_id, (extract(epoch FROM minute)::bigint - %s) / 60, good, valid, events "
+            "FROM slo_budgetminute WHERE slo_id = ANY(%s) AND minute >= %s AND minute < %s",
+            [int(start.timestamp()), ids, start, end],
+        )
+        records = cursor.fetchall()
+    if records:
+        data = np.asarray(records, dtype=np.float64)
+        rows = np.fromiter((row_of[int(i)] for i in data[:, 0]), dtype=np.int64, count=len(data))
+        cols = data[:, 1].astype(np.int64)
+        values[rows, cols] = data[:, 2:5]
+        present[rows, cols] = True
     return values, present

@@ -14,7 +14,7 @@ from django.utils import timezone
 from controlplane.errors import NotFound, ValidationFailed
 from slo.budget.buckets import floor_hour
 from slo.budget.policy import PolicyRules, SloBudget, change_allowed, service_state
-from slo.engine import DATA_QUALITY, PERIOD, TIER_STATUS, alert_tiers_for, error_budget_ratio
+from slo.engine import PERIOD, TIER_STATUS, alert_tiers_for, error_budget_ratio
 from slo.models import Service, Slo
 from slo.models.budget import (
     AlertEvent,
@@ -204,14 +204,14 @@ def slo_status_document(*, status: SloStatus, spec: SloSpec) -> dict[str, Any]:
     """The stored (compact) status expanded for people and the API: every window with its sums,
     SLI, burn rate and data quality, every alert tier with its threshold and evidence."""
     windows = {}
-    for name, (minutes, good, valid, events, missing, dq) in status.windows.items():
+    for name, stored in status.windows.items():
+        good, valid = stored["good"], stored["valid"]
         windows[name] = {
-            "minutes": minutes, "good": good, "valid": valid, "events": events, "missing_minutes": missing,
+            **stored,
             "sli": (min(good, valid) / valid) if valid > 0 else None,
             "burn_rate": status.burn_rates.get(name) if name != PERIOD else (
                 ((valid - min(good, valid)) / valid) / error_budget_ratio(spec.objective) if valid > 0 else None
             ),
-            "data_quality": DATA_QUALITY[dq],
         }
     tiers = []
     for tier, code in zip(alert_tiers_for(spec), status.tiers, strict=False):

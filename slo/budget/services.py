@@ -5,6 +5,7 @@ and cache alerts. Every write is one transaction with its audit event. Evaluatio
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -28,10 +29,16 @@ from slo.models.budget import CHANNEL_KINDS, BudgetPolicy, CostModel, CostRollup
 CHANNEL_FIELDS = ("name", "kind", "url", "email_to", "services", "severities", "renotify_interval_s", "enabled")
 
 
-def channel_doc(channel: NotificationChannel) -> dict[str, Any]:
-    """The channel as stored, never with its secret (only whether one is set)."""
+def channel_doc(channel: NotificationChannel, *, for_audit: bool = False) -> dict[str, Any]:
+    """The channel as stored, never with its secret (only whether one is set). For the audit log
+    the URL keeps only scheme and host plus a fingerprint: Slack-style webhook URLs carry their
+    credential in the path, and a change must still be visible."""
     doc = {f: getattr(channel, f) for f in CHANNEL_FIELDS}
     doc["has_secret"] = bool(channel.secret_encrypted)
+    if for_audit and channel.url:
+        parsed = urlparse(channel.url)
+        fingerprint = hashlib.sha256(channel.url.encode()).hexdigest()[:12]
+        doc["url"] = f"{parsed.scheme}://{parsed.netloc}/… (sha256 {fingerprint})"
     return doc
 
 
@@ -71,6 +78,8 @@ def _channel_problems(doc: dict[str, Any]) -> list[dict[str, str]]:
         problems.append({"path": "enabled", "message": "must be true or false"})
     if "secret" in doc and doc["secret"] is not None and (not isinstance(doc["secret"], str) or len(doc["secret"]) < 16):
         problems.append({"path": "secret", "message": "at least 16 characters"})
+    if kind == "generic_webhook" and not doc.get("secret") and not doc.get("has_secret"):
+        problems.append({"path": "secret", "message": "a generic webhook is signed: give a secret (16+ characters)"})
     return problems
 
 
@@ -84,14 +93,14 @@ def notification_channel_save(
         raise ValidationFailed("invalid channel", problems=[{"path": k, "message": "unknown field"} for k in unknown])
     base = channel_doc(channel) if channel else {"url": "", "email_to": [], "services": [], "severities": [],
                                                  "renotify_interval_s": 0, "enabled": True}
-    base.pop("has_secret", None)
     doc = {**base, **data}
     problems = _channel_problems(doc)
     if problems:
         raise ValidationFailed("invalid channel", problems=problems)
+    doc.pop("has_secret", None)
     secret = doc.pop("secret", None)
     with transaction.atomic():
-        before = channel_doc(channel) if channel else None
+        before = channel_doc(channel, for_audit=True) if channel else None
         target = channel or NotificationChannel()
         for key in CHANNEL_FIELDS:
             setattr(target, key, doc[key])
@@ -103,7 +112,7 @@ def notification_channel_save(
                 target.save()
         except IntegrityError:
             raise ValidationFailed("invalid channel", problems=[{"path": "name", "message": "name taken"}]) from None
-        after = channel_doc(target)
+        after = channel_doc(target, for_audit=True)
         if secret is not None:
             after["secret"] = "set"  # the audit log records that it changed, never the value
         audit_record(actor=actor, action="update" if channel else "create", obj=target, before=before, after=after)
@@ -112,7 +121,7 @@ def notification_channel_save(
 
 def notification_channel_delete(*, actor: Any, channel: NotificationChannel) -> None:
     with transaction.atomic():
-        audit_record(actor=actor, action="delete", obj=channel, before=channel_doc(channel))
+        audit_record(actor=actor, action="delete", obj=channel, before=channel_doc(channel, for_audit=True))
         channel.delete()
 
 

@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
-MAX_EXAMPLES = int(os.environ.get("SCHEMA_MAX_EXAMPLES", "6"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMA_MAX_EXAMPLES", "3"))
 ROLES = ("viewer", "operator", "approver", "admin")
 # Status-code conformance is checked for successes only (below): the error envelope (400, 401, 403,
 # 404, 409, 503) is shared by every endpoint and documented once in docs/api.md, not per operation.
@@ -75,7 +75,7 @@ def test_it_never_answers_5xx_and_always_matches_its_schema(
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {tokens[role]}"}
     response = case.call()
     case.validate_response(response, checks=CHECKS)
-    if 200 <= response.status_code < 300:
+    if 200 <= response.status_code < 300 and case.method.upper() == case.operation.method.upper():
         documented = sorted(case.operation.definition.raw.get("responses", {}))
         assert str(response.status_code) in documented, (
             f"{case.method} {case.formatted_path}: undocumented success status {response.status_code}; "

@@ -144,7 +144,7 @@ def test_missing_data_never_resolves_a_firing_alert(make_slo):
 def test_a_failing_channel_is_retried_with_backoff(make_slo, users, receiver):
     receiver.status = 500
     services.notification_channel_save(
-        actor=users["admin"], data={"name": "hook", "kind": "generic_webhook", "url": receiver.url, "severities": ["page"]}
+        actor=users["admin"], data={"name": "hook", "kind": "generic_webhook", "url": receiver.url, "severities": ["page"], "secret": SECRET}
     )
     slo = make_slo()
     load_minutes(slo, NOW - timedelta(hours=2), np.zeros(120), np.full(120, 100.0), np.ones(120, dtype=bool))
@@ -160,7 +160,8 @@ def test_a_failing_channel_is_retried_with_backoff(make_slo, users, receiver):
 def test_it_reminds_still_firing_alerts_once_per_interval(make_slo, users, receiver):
     services.notification_channel_save(
         actor=users["admin"],
-        data={"name": "hook", "kind": "generic_webhook", "url": receiver.url, "renotify_interval_s": 3600, "severities": ["page"]},
+        data={"name": "hook", "kind": "generic_webhook", "url": receiver.url, "renotify_interval_s": 3600,
+              "severities": ["page"], "secret": SECRET},
     )
     slo = make_slo()
     load_minutes(slo, NOW - timedelta(hours=2), np.zeros(120), np.full(120, 100.0), np.ones(120, dtype=bool))

@@ -75,6 +75,12 @@ def test_channels_admin_writes_secret_is_write_only_and_audited(api_for, users):
     assert "a-very-secret" not in channel.secret_encrypted
     audit = AuditEvent.objects.filter(object_type="slo.notificationchannel").latest("id")
     assert audit.after["secret"] == "set" and "a-very-secret" not in str(audit.after)
+    assert "T0/B0/abc" not in str(audit.after) and audit.after["url"].startswith("https://hooks.example.com/…")
+    unsigned = api_for("admin").post(
+        "/api/v1/notification-channels/", {"name": "unsigned", "kind": "generic_webhook", "url": "https://x.example"},
+        format="json",
+    )
+    assert unsigned.status_code == 400 and unsigned.json()["errors"][0]["path"] == "secret"
     # Viewers see the channel, but not the credential in its URL.
     listed = api_for("viewer").get("/api/v1/notification-channels/").json()["results"][0]
     assert listed["url"] == "https://hooks.example.com/…"

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from slo.telemetry.batch import parse_push_batch
 from slo.telemetry.derive import SliRow, derive_sli_rows, sli_target
 from slo.telemetry.presence import expected_feeds, present_mask
-from tests.slo.telemetry.conftest import NOW, batch, expected_standard, histogram, requests, standard_minute
+from tests.slo.telemetry.conftest import (
+    NOW,
+    batch,
+    cache,
+    expected_standard,
+    histogram,
+    requests,
+    standard_minute,
+)
 
 SPEC = {"service": "shelf-vision", "tier": "edge"}
 TARGETS = {
@@ -75,3 +83,73 @@ def test_presence_needs_every_expected_feed() -> None:
     assert present_mask(n_present, n_gaps, expected).tolist() == [
         [True, False, False, True, True, False], [True, False, False, False, False, False]
     ]
+
+
+# -- the grouped derivation equals the per-minute definition -------------------------------------
+
+
+def reference_rows(parsed: Any, target: Any) -> list[tuple[int, int, bool]]:
+    """The definition, minute by minute over `samples` (the pre-optimisation algorithm)."""
+    out = []
+    for minute in parsed.minutes:
+        mine = [s for s in parsed.samples if s.minute == minute and s.service == target.service
+                and (target.tier is None or s.tier == target.tier)]
+        if target.kind == "availability":
+            valid = [s for s in mine if s.name == "inference_requests_total" and s.labels["outcome"] in
+                     ("ok", "error", "timeout")]
+            out.append((int(sum(s.value for s in valid if s.labels["outcome"] == "ok")),
+                        int(sum(s.value for s in valid)), True))
+        elif target.kind == "correctness":
+            hits = [s for s in mine if s.name == "inference_cache_lookups_total" and s.labels["result"] in
+                    ("hit", "stale_hit", "semantic_hit")]
+            total = sum(s.value for s in hits)
+            out.append((int(total - sum(s.value for s in hits if s.labels["result"] == "stale_hit")), int(total), True))
+        else:  # latency
+            base = "inference_request_duration_seconds"
+            counts = [s for s in mine if s.name == f"{base}_count" and s.labels["outcome"] in ("ok", "timeout")]
+            buckets = [s for s in mine if s.name == f"{base}_bucket" and s.labels["outcome"] == "ok"]
+            need = {(s.tier, s.series) for s in buckets} | {
+                (s.tier, s.series) for s in counts if s.labels["outcome"] == "ok" and s.value > 0}
+            at = [s for s in buckets if s.le == target.threshold_s]
+            if not need <= {(s.tier, s.series) for s in at}:
+                out.append((0, 0, False))
+            else:
+                out.append((int(sum(s.value for s in at)), int(sum(s.value for s in counts)), True))
+    return out
+
+
+@st.composite
+def random_minute(draw: Any) -> list[dict[str, Any]]:
+    counters: list[dict[str, Any]] = []
+    for route in draw(st.sets(st.sampled_from(["local", "cache"]), max_size=2)):
+        tier = draw(st.sampled_from(["edge", "public_cloud"]))
+        for outcome in draw(st.sets(st.sampled_from(["ok", "error", "timeout", "shed"]), max_size=3)):
+            counters.append(requests(route, outcome, draw(st.integers(0, 50)), tier=tier))
+        for outcome in draw(st.sets(st.sampled_from(["ok", "timeout"]), max_size=2)):
+            les = sorted(draw(st.sets(st.sampled_from([0.1, 0.15, 0.2, 2.0]), max_size=3)))
+            running = 0
+            buckets = {}
+            for le in les:
+                running += draw(st.integers(0, 9))
+                buckets[draw(st.sampled_from([repr(le), f"{le:.3f}"]))] = running
+            total = running + draw(st.integers(0, 3))
+            if draw(st.booleans()):
+                buckets["+Inf"] = total
+            counters.extend(histogram(route, outcome, buckets, total, tier=tier))
+    for result in draw(st.sets(st.sampled_from(["hit", "miss", "stale_hit", "semantic_hit"]), max_size=4)):
+        counters.append(cache(result, draw(st.integers(0, 30))))
+    return counters
+
+
+@given(st.lists(random_minute(), min_size=1, max_size=4), st.sampled_from([None, "edge"]))
+def test_grouped_derivation_equals_the_definition(minutes: list[list[dict[str, Any]]], tier: str | None) -> None:
+    parsed, problems = parse_push_batch(batch(dict(enumerate(minutes))), known_services={"shelf-vision"},
+                                        now_s=NOW.timestamp())
+    assert parsed is not None, problems
+    spec = {"service": "shelf-vision", **({"tier": tier} if tier else {})}
+    targets = [sli_target(i, {**spec, "sli": sli}) for i, sli in enumerate(
+        [{"kind": "latency", "threshold_ms": 150}, {"kind": "availability"}, {"kind": "correctness"}])]
+    rows = derive_sli_rows(parsed, targets)
+    for target in targets:
+        mine = [(r.good, r.valid, r.present) for r in rows if r.slo_id == target.slo_id]
+        assert mine == reference_rows(parsed, target)
