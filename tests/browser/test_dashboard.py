@@ -43,7 +43,7 @@ def test_it_lets_an_approver_approve_and_hides_the_button_from_the_author(
     from django.contrib.auth.models import Group
 
     # the author is an approver too: four eyes still hides the button from them
-    users["operator"].groups.add(Group.objects.get(name="approver"))
+    users["operator"].groups.add(Group.objects.get_or_create(name="approver")[0])
     author = browse()
     author.login("otto")
     author.page.goto(f"/releases/{pending_release.pk}/")

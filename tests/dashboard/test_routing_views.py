@@ -179,7 +179,7 @@ def test_it_shows_the_service_refusal_when_the_author_posts_anyway(page_for: Any
                                                                    pending_release: Any) -> None:
     from django.contrib.auth.models import Group
 
-    users["operator"].groups.add(Group.objects.get(name="approver"))
+    users["operator"].groups.add(Group.objects.get_or_create(name="approver")[0])
     response = page_for("operator").post(f"/releases/{pending_release.pk}/approve/", {"comment": "mine"}, follow=True)
     pending_release.refresh_from_db()
     assert pending_release.state == "pending_approval"

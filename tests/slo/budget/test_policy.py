@@ -70,3 +70,17 @@ def test_service_budget_status_reads_evaluated_slos_under_the_service_policy(mak
     later = NOW + timedelta(seconds=10 * settings.EVALUATION_INTERVAL_S)
     stale = service_budget_status(service_name="shelf-vision", now=later)
     assert stale["state"] == "unknown" and {s["data_quality"] for s in stale["slos"]} == {"stale"}
+
+
+@pytest.mark.django_db
+def test_missing_recent_telemetry_leaves_no_verdict(make_slo):
+    slo = make_slo()
+    start = NOW - timedelta(hours=3)
+    present = np.ones(180, dtype=bool)
+    present[-20:] = False  # the source has been down for 20 minutes
+    load_minutes(slo, start, np.full(180, 1000.0), np.full(180, 1000.0), present)
+    slo_evaluate(slo_ids=[slo.pk], now=NOW)
+    status = service_budget_status(service_name="shelf-vision", now=NOW)
+    (row,) = status["slos"]
+    assert row["data_quality"] == "telemetry_missing" and row["remaining"] == 1.0
+    assert status["state"] == "unknown" and status["required_extra_approvals"] == 1
