@@ -9,6 +9,10 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from controlplane.models.tokens import TOKEN_PREFIX, ApiToken, hash_token
+from controlplane.throttling import FailureLimiter, client_ip
+
+# Failed bearer tokens count against the same budget as failed logins: both are guessing.
+_failures = FailureLimiter("login")
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -22,13 +26,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if scheme != self.keyword:
             return None
         raw = raw.strip()
-        if not raw.startswith(TOKEN_PREFIX):
-            # Gateway credentials use another scheme on other endpoints; never log the value.
-            raise exceptions.AuthenticationFailed("invalid token")
-        token = (
-            ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
-        )
+        ip = client_ip(request)
+        wait = _failures.retry_after(f"ip:{ip}")
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="too many failed authentication attempts")
+        token = None
+        if raw.startswith(TOKEN_PREFIX):
+            token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
         if token is None or not token.is_active or not token.user.is_active:
+            # Never log the value.
+            _failures.record(f"ip:{ip}")
             raise exceptions.AuthenticationFailed("invalid, expired or revoked token")
         now = timezone.now()
         # Touch at most once a minute: a write per request would serialise API traffic.

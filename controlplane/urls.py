@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from controlplane.api.views import healthz
+from controlplane.login import LoginView
 
 api_v1 = [
     path("", include("controlplane.api.urls")),
@@ -24,7 +25,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("controlplane.metrics_urls")),
     path("", include("slo.reports_urls")),  # before the dashboard: /reports/ is the reports' own page

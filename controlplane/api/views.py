@@ -18,6 +18,7 @@ from controlplane.api.serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
 )
+from controlplane.filters import UtcIsoDateTimeFilter
 from controlplane.models import ApiToken, AuditEvent
 from controlplane.permissions import AnyRole
 from controlplane.roles import ADMIN, VIEWER, has_role, user_roles
@@ -29,6 +30,7 @@ class ApiTokenViewSet(
     """Your personal API tokens (admins see everyone's). DELETE revokes."""
 
     serializer_class = ApiTokenSerializer
+    lookup_value_regex = r"[0-9]+"
     read_role = VIEWER
     write_role = VIEWER
 
@@ -58,8 +60,8 @@ class ApiTokenViewSet(
 
 
 class AuditEventFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent
@@ -71,6 +73,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
+    lookup_value_regex = r"[0-9]+"
     filterset_class = AuditEventFilter
     ordering_fields = ["at", "id"]
     read_role = VIEWER

@@ -22,8 +22,10 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """One change: who did what to which object, with JSON before and after.
 
-    Append-only through the application: the queryset refuses update and delete,
-    and save() refuses to overwrite an existing row. Diffs are computed on read.
+    Append-only: the queryset refuses update and delete, save() refuses to overwrite an
+    existing row, and on PostgreSQL a trigger refuses UPDATE and DELETE from anywhere (the one
+    update allowed is Django nulling `actor` when a user is deleted; `actor_name` keeps who it
+    was). Diffs are computed on read.
     """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -45,6 +47,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        # Related-object access uses the base manager: make it the append-only one too.
+        base_manager_name = "objects"
         indexes = [models.Index(fields=["object_type", "object_id", "-at"])]
 
     def __str__(self) -> str:

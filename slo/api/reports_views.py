@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.api.body import json_object_body
+from controlplane.filters import UtcIsoDateTimeFilter
 from controlplane.roles import ADMIN, OPERATOR, VIEWER
 from slo.models.reports import PERIOD_UNITS, SCOPE_KINDS, TRIGGERS, Report, ReportSchedule
 from slo.reports import selectors, services
@@ -121,8 +122,8 @@ ScheduleWrite = inline_serializer(
 
 
 class ReportFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="period_start", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="period_start", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="period_start", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="period_start", lookup_expr="lt")
     scope_kind = django_filters.ChoiceFilter(choices=[(k, k) for k in SCOPE_KINDS])
     period = django_filters.ChoiceFilter(choices=[(p, p) for p in PERIOD_UNITS])
     trigger = django_filters.ChoiceFilter(choices=[(t, t) for t in TRIGGERS])
