@@ -156,16 +156,31 @@ def evaluate_child() -> None:
         queries["n"] += 1
         return execute(sql, params, many, context)
 
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+
+    def backend_cpu_s() -> float | None:
+        # utime + stime of our PostgreSQL backend (same machine): CPU used whatever the contention.
+        try:
+            fields = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     cycles = []
     with connection.execute_wrapper(count):
         for offset in (0, 1):
             queries["n"] = 0
-            clock = time.perf_counter()
+            clock, cpu, db_cpu = time.perf_counter(), time.process_time(), backend_cpu_s()
             report = slo_evaluate_all(now=NOW + timedelta(minutes=offset))
             seconds = time.perf_counter() - clock
+            db_used = None if db_cpu is None else round(backend_cpu_s() - db_cpu, 3)
             cycles.append({
                 "now": report.now.isoformat(), "seconds": round(seconds, 3), "evaluated": report.evaluated,
                 "queries": queries["n"], "transitions": report.transitions,
+                "client_cpu_s": round(time.process_time() - cpu, 3), "postgres_backend_cpu_s": db_used,
+                "load_average_1m": os.getloadavg()[0],
                 "phase_seconds": {k: round(v, 3) for k, v in report.seconds.items()},
             })
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -235,7 +250,9 @@ def main() -> None:
     measured = json.loads(child.stdout.strip().splitlines()[-1])
     for cycle in measured["cycles"]:
         print(f"cycle at {cycle['now']}: {cycle['seconds']:.2f} s for {cycle['evaluated']:,} SLOs, "
-              f"{cycle['queries']} queries, phases {cycle['phase_seconds']}")
+              f"{cycle['queries']} queries, CPU: client {cycle['client_cpu_s']} s + PostgreSQL backend "
+              f"{cycle['postgres_backend_cpu_s']} s (load average {cycle['load_average_1m']:.1f}), "
+              f"phases {cycle['phase_seconds']}")
     print(f"peak RSS of the evaluating process: {measured['peak_rss_mib']:.0f} MiB")
     sync = measured["steady_state_sync"]
     print(f"steady-state sync (1 new minute x {args.slos:,} SLOs, 15-minute lookback): {sync['seconds']:.2f} s "

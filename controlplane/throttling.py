@@ -50,7 +50,8 @@ class FailureLimiter:
         rate = SimpleRateThrottle.THROTTLE_RATES.get(self.scope)
         if not rate:
             return None, None
-        return SimpleRateThrottle().parse_rate(rate)
+        count, _, period = rate.partition("/")
+        return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[:1]]
 
     def _key(self, ident: str) -> str:
         return f"failures:{self.scope}:{ident}"

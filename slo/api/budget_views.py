@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from controlplane.api.body import json_object_body
 from controlplane.errors import NotFound, ValidationFailed
+from controlplane.filters import UtcIsoDateTimeFilter
 from controlplane.roles import ADMIN, VIEWER, has_role
 from slo.api.budget_serializers import (
     AlertEventSerializer,
@@ -147,8 +148,8 @@ class PrometheusRulesView(APIView):
 
 class AlertEventFilter(django_filters.FilterSet):
     service = django_filters.CharFilter(field_name="service__name")
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = AlertEvent
@@ -250,8 +251,8 @@ class CostModelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 class CostRollupFilter(django_filters.FilterSet):
     service = django_filters.CharFilter(field_name="service__name")
-    start = django_filters.IsoDateTimeFilter(field_name="bucket_start", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="bucket_start", lookup_expr="lt")
+    start = UtcIsoDateTimeFilter(field_name="bucket_start", lookup_expr="gte")
+    end = UtcIsoDateTimeFilter(field_name="bucket_start", lookup_expr="lt")
     resolution = django_filters.ChoiceFilter(choices=CostRollup.RESOLUTIONS)
 
     class Meta:

@@ -30,6 +30,11 @@ from slo.spec import SloSpec
 
 # A status older than this many evaluation intervals is stale: no verdict, not the old one.
 STALE_INTERVALS = 5
+# Recent telemetry: when every minute of the newest 5 is missing (no data at all, which is not
+# zero traffic: gateways report quiet minutes as 0), the source is down or far behind, and the SLO
+# has no current verdict. 5 minutes is beyond the usual pull lag (2 minutes) and push interval; a
+# young SLO with little history but fresh minutes is not affected.
+RECENT_WINDOW = "5m"
 
 
 def policy_rules_for(*, service: Service | None) -> tuple[PolicyRules, str]:
@@ -60,7 +65,9 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
 
     Returns `{service, state (ok|low|exhausted|unknown), frozen, required_extra_approvals,
     allowed_change_kinds, reasons, policy, policy_source, paging_slos, data_quality, slos: [...]}`.
-    A status older than 5 evaluation intervals counts as unknown (the engine may be down).
+    A status older than 5 evaluation intervals counts as unknown (`stale`: the engine may be down),
+    and so does an SLO whose newest 5 minutes of telemetry are all missing (`telemetry_missing`:
+    the source is down or far behind); their `remaining` is still shown.
     """
     now = now or timezone.now()
     service = Service.objects.filter(name=service_name).first()
@@ -81,6 +88,10 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
         evaluated = status is not None and status.evaluated_at is not None
         stale = not evaluated or status.evaluated_at < stale_before
         data_quality = "stale" if stale and evaluated else ("not_evaluated" if not evaluated else status.data_quality)
+        if evaluated and not stale and data_quality == "ok":
+            recent = (status.windows or {}).get(RECENT_WINDOW) or {}
+            if recent and recent.get("missing_minutes", 0) >= recent.get("minutes", 5):
+                data_quality = "telemetry_missing"
         remaining = None if stale or status is None else status.error_budget_remaining
         budgets.append(SloBudget(slo.name, remaining, data_quality, slo.pk in paging))
         rows.append(
