@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
+from slo.budget.buckets import MinuteCount
+from slo.budget.evaluation import budget_minutes_record, slo_evaluate_all
 from slo.models import Slo
 from slo.models.telemetry import SliFeed
 from slo.telemetry.derive import SliRow
-from slo.telemetry.selectors import epoch_minute_floor
+from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
 from slo.telemetry.services import telemetry_sli_rows_store
 
 SOURCE = "demo:history"
@@ -54,8 +56,14 @@ def seed_demo(*, days: int, stdout: Any) -> None:
             continue
         rows = _history(slo.pk, slo.objective, profile, start, end, rng)
         total += telemetry_sli_rows_store(source=SOURCE, rows=rows, mode="retired")
+        # The budget engine keeps its own buckets (in budget units); its periodic sync only
+        # looks back minutes, so history is handed to it directly.
+        budget_minutes_record(rows=[
+            MinuteCount(row.slo_id, minute_datetime(row.minute), row.good, row.valid) for row in rows if row.present
+        ])
     if total:
-        stdout.write(f"demo history: {total} SLO minutes over {days} days")
+        report = slo_evaluate_all(now=timezone.now())
+        stdout.write(f"demo history: {total} SLO minutes over {days} days; {report.evaluated} SLOs evaluated")
 
 
 def _history(slo_id: int, objective: float, profile: dict[str, Any], start: int, end: int,

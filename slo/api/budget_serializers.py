@@ -107,7 +107,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 
 class BudgetPolicySerializer(serializers.ModelSerializer):
-    service = serializers.CharField(source="service.name", read_only=True, default=None)
+    service = serializers.CharField(source="service.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = BudgetPolicy

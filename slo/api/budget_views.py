@@ -123,7 +123,7 @@ class SloPrometheusRulesView(APIView):
 
     read_role = VIEWER
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.ANY})
     def get(self, request: Request, pk: str) -> HttpResponse:
         slo = _slo(pk)
         return _rules_response([slo], f"{slo.service.name}-{slo.name}.rules.yml")
@@ -136,7 +136,7 @@ class PrometheusRulesView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("service", str, required=False)],
-        responses={(200, "application/yaml"): OpenApiTypes.STR},
+        responses={(200, "application/yaml"): OpenApiTypes.ANY},
     )
     def get(self, request: Request) -> HttpResponse:
         slos = Slo.objects.filter(archived_at__isnull=True).select_related("service").order_by("service__name", "name")

@@ -160,7 +160,7 @@ class SloViewSet(viewsets.ModelViewSet):
         """The JSON Schema of an SLO document."""
         return Response(slo_spec_json_schema())
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.ANY})
     @action(detail=True, methods=["get"], url_path="openslo")
     def openslo(self, request: Request, pk: str | None = None) -> HttpResponse:
         """This SLO as OpenSLO v1 YAML."""
@@ -209,7 +209,7 @@ class OpenSloExportView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("service", str, required=False)],
-        responses={(200, "application/yaml"): OpenApiTypes.STR},
+        responses={(200, "application/yaml"): OpenApiTypes.ANY},
     )
     def get(self, request: Request) -> HttpResponse:
         from slo.interop import openslo_export_text

@@ -6,6 +6,7 @@ and cache alerts. Every write is one transaction with its audit event. Evaluatio
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -42,14 +43,17 @@ def channel_doc(channel: NotificationChannel, *, for_audit: bool = False) -> dic
     return doc
 
 
+_CHANNEL_NAME = re.compile(r"[-a-zA-Z0-9_]{1,63}")
+
+
 def _channel_problems(doc: dict[str, Any]) -> list[dict[str, str]]:
     problems = []
     kind = doc.get("kind")
     if kind not in CHANNEL_KINDS:
         problems.append({"path": "kind", "message": f"one of {', '.join(CHANNEL_KINDS)}"})
     name = doc.get("name")
-    if not isinstance(name, str) or not name or len(name) > 63:
-        problems.append({"path": "name", "message": "a name of 1..63 characters is required"})
+    if not isinstance(name, str) or not _CHANNEL_NAME.fullmatch(name):
+        problems.append({"path": "name", "message": "1..63 letters, digits, '-' or '_'"})
     if kind in ("generic_webhook", "slack", "alertmanager"):
         url = doc.get("url")
         parsed = urlparse(url) if isinstance(url, str) else None
@@ -69,7 +73,10 @@ def _channel_problems(doc: dict[str, Any]) -> list[dict[str, str]]:
         value = doc.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append({"path": key, "message": "must be a list of strings"})
-    if isinstance(doc.get("severities"), list) and set(doc["severities"]) - {"page", "ticket"}:
+    severities = doc.get("severities")
+    if isinstance(severities, list) and all(isinstance(v, str) for v in severities) and set(severities) - {
+        "page", "ticket"
+    }:
         problems.append({"path": "severities", "message": "page and/or ticket"})
     interval = doc.get("renotify_interval_s", 0)
     if not isinstance(interval, int) or isinstance(interval, bool) or not 0 <= interval <= 7 * 86400:
