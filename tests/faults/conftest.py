@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.faults.support import CeleryWorker, RedisServer, TcpProxy
-from tests.gateway.support import GatewayProcess, free_port
+from tests.gateway.support import GatewayProcess, free_port, gateway_factory, register  # noqa: F401 - fixtures
 
 # Every fault test must end on its own; a hang is a failure, not a stuck CI job.
 TEST_TIME_LIMIT_S = 150
@@ -100,32 +100,6 @@ def proxy_factory() -> Iterator[Callable[[str, int], TcpProxy]]:
         proxy.close()
 
 
-@pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    """As in tests/routing/fleet: gateway_factory(name, secret=..., start=...) -> GatewayProcess."""
-    started: list[GatewayProcess] = []
-
-    def make(name: str = "gw-test", *, secret: str | None = "whsec_test-secret", start: bool = True,
-             **settings: Any) -> GatewayProcess:
-        gateway = GatewayProcess(tmp_path / name, free_port(), secret, {"name": name, **settings})
-        started.append(gateway)
-        return gateway.start() if start else gateway
-
-    yield make
-    for gateway in started:
-        gateway.stop()
-
-
-@pytest.fixture
-def register(users: Any, service: Any) -> Callable[..., Any]:
-    """register(name, push_url=...) -> GatewayCredentials (gateway, token, signing_secret)."""
-    from routing.fleet.services import gateway_register
-
-    def make(name: str = "edge-1", **data: Any) -> Any:
-        return gateway_register(actor=users["operator"], data={"name": name, "service": "shelf-vision",
-                                                               "tier": "edge", "region": "eu-west", **data})
-
-    return make
 
 
 def applies_in_log(gateway: GatewayProcess, revision: int) -> int:

@@ -6,10 +6,12 @@ import json
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from gateway.launch import start_gateway, stop_gateways, wait_ready
@@ -118,3 +120,33 @@ class GatewayProcess:
                 return status
             time.sleep(0.1)
         raise AssertionError(f"condition not reached; last status {status}")
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """gateway_factory(name=..., secret=..., **settings) -> a started GatewayProcess; all stopped after.
+
+    Import it into a conftest to use it (tests/gateway, tests/routing/fleet, tests/faults do)."""
+    started: list[GatewayProcess] = []
+
+    def make(name: str = "gw-test", *, secret: str | None = "whsec_test-secret", start: bool = True,
+             **settings: Any) -> GatewayProcess:
+        gateway = GatewayProcess(tmp_path / name, free_port(), secret, {"name": name, **settings})
+        started.append(gateway)
+        return gateway.start() if start else gateway
+
+    yield make
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def register(users: Any, service: Any) -> Callable[..., Any]:
+    """register(name, push_url=...) -> GatewayCredentials (gateway, token, signing_secret)."""
+    from routing.fleet.services import gateway_register
+
+    def make(name: str = "edge-1", **data: Any) -> Any:
+        return gateway_register(actor=users["operator"], data={"name": name, "service": "shelf-vision",
+                                                               "tier": "edge", "region": "eu-west", **data})
+
+    return make

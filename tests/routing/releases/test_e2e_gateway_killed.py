@@ -30,28 +30,28 @@ from tests.routing.releases.test_e2e import (  # noqa: F401 - fixtures are used 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _wait_for_live_minute(world: World, minute: int, live: set[int], timeout_s: float = 20.0) -> None:
+def _wait_for_live_minute(w: World, minute: int, live: set[int], timeout_s: float = 20.0) -> None:
     from slo.models.telemetry import SliMinute
 
     sources = [f"gateway:{g}" for g in live]
-    while world.sim_now() < (minute + 1) * 60:
+    while w.sim_now() < (minute + 1) * 60:
         time.sleep(0.05)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if SliMinute.objects.filter(slo_id=world.slo_ids[0], minute=minute, source__in=sources).count() == len(sources):
+        if SliMinute.objects.filter(slo_id=w.slo_ids[0], minute=minute, source__in=sources).count() == len(sources):
             return
         time.sleep(0.05)
     raise AssertionError(f"minute {minute} not pushed by the live gateways")
 
 
-def _cycle(world: World, minute: int, live: set[int]) -> str:
+def _cycle(w: World, minute: int, live: set[int]) -> str:
     """One evaluation interval, with the production order: evaluate, tick, reconcile, deliver, tick."""
     from routing.fleet.delivery import delivery_dispatch_due, fleet_reconcile
     from routing.releases.services import release_tick
     from slo.budget.evaluation import slo_evaluate_all
     from slo.budget.feed import budget_sync
 
-    _wait_for_live_minute(world, minute, live)
+    _wait_for_live_minute(w, minute, live)
     now = datetime.fromtimestamp((minute + 1) * 60, tz=UTC)
     budget_sync(now=now, minutes=15)
     slo_evaluate_all(now=now)
@@ -61,21 +61,21 @@ def _cycle(world: World, minute: int, live: set[int]) -> str:
     return str(release_tick(now=now))
 
 
-def _restart(world: World, gateway_index: int, tmp_path: Path) -> subprocess.Popen:
+def _restart(w: World, gateway_index: int, tmp_path: Path) -> subprocess.Popen:
     folder = tmp_path / f"gw{gateway_index}"
-    env = {**os.environ, "WARP_START": str(world.start_s), "WARP_REAL0": str(world.real0), "WARP_SPEED": str(SPEED),
+    env = {**os.environ, "WARP_START": str(w.start_s), "WARP_REAL0": str(w.real0), "WARP_SPEED": str(SPEED),
            "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(folder / "gateway.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.routing.releases.warp_gateway", "--config", str(folder / "gateway.toml")],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    port = int(world.urls[world.gateways[gateway_index].pk].rsplit(":", 1)[1])
+    port = int(w.urls[w.gateways[gateway_index].pk].rsplit(":", 1)[1])
     assert wait_ready("127.0.0.1", port, timeout_s=30, process=process), (folder / "gateway.log").read_text()[-2000:]
     return process
 
 
 def test_a_gateway_killed_during_a_rollout_pauses_the_wave_and_converges_after_it_returns(
-    world: World, users: dict[str, Any], tmp_path: Path
+    world: World, users: dict[str, Any], tmp_path: Path  # noqa: F811 - the imported fixtures
 ) -> None:
     from routing.models.fleet import Gateway
     from routing.models.releases import Release
