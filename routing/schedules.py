@@ -32,3 +32,11 @@ PERIODIC_TASKS.append({
     "every_s": 30,
     "description": "Advance rolling-out releases (ACKs, bake, canary analysis, burn triggers, rollbacks).",
 })
+
+# Model-version skew (issue 4): gateways of one service running different model versions.
+PERIODIC_TASKS.append({
+    "name": "routing: model version skew",
+    "task": "routing.tasks.delivery.model_skew",
+    "every_s": 300,
+    "description": "Alert when a service's gateways (edge and cloud) run different model versions.",
+})

@@ -25,3 +25,13 @@ def reconcile_fleet() -> dict[str, Any]:
     created = fleet_reconcile()
     report = delivery_dispatch_due() if created else None
     return {"redelivered": len(created), "dispatch": report.as_dict() if report else None}
+
+
+@shared_task(name="routing.tasks.delivery.model_skew")
+def model_skew() -> int:
+    """Model-version skew alert from the applied bundles of every gateway."""
+    from django.utils import timezone
+
+    from routing.fleet.skew import model_skew_feed
+
+    return model_skew_feed(now=timezone.now().replace(second=0, microsecond=0))
