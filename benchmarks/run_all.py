@@ -246,10 +246,10 @@ def write_markdown(report: dict[str, Any]) -> None:
         f"- Python {m['python']}, PostgreSQL {m['postgresql']}, {m['os']}",
         f"- Load average when the run started: {m['load_average_at_start']}",
         "",
-        "**Read these figures as pessimistic.** The run shared 2 cores with other engineers' test suites "
-        "and benchmarks, and every load generator (wrk, the push receivers, Prometheus) runs on the same "
-        "2 cores as the system under test. A figure that misses its target here is a reason to re-run on "
-        "an idle machine before it is a reason to optimise.",
+        "Every load generator (wrk, the push receivers, Prometheus) runs on the same 2 cores as the "
+        "system under test, so figures are pessimistic; anything else running on the machine (see the "
+        "load average above) makes them more so. Rerun one benchmark with `--only NAME`; rebuild this "
+        "table from the stored results with `--collect-only`.",
         "",
         "## Results",
         "",
