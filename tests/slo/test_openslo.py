@@ -27,7 +27,8 @@ from slo.openslo import (
 )
 from slo.spec import NAME_RE, TIERS, SloSpec
 
-EXAMPLES = sorted(Path("/work/shared/openslo-examples").glob("*.yaml"))
+SPEC_EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "openslo" / "spec-examples"
+EXAMPLES = sorted(SPEC_EXAMPLES.glob("*.yaml"))
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "openslo").glob("*.yaml"))
 
 
@@ -118,7 +119,7 @@ def test_it_imports_the_readme_ratio_slo_exactly_and_silently() -> None:
 
 
 def test_it_imports_the_occurrences_example_as_a_latency_slo() -> None:
-    result = import_openslo(read(Path("/work/shared/openslo-examples/occurences-slo.yaml")))
+    result = import_openslo(read(SPEC_EXAMPLES / "occurences-slo.yaml"))
 
     assert result.problems == []
     [spec] = result.slos
@@ -134,7 +135,7 @@ def test_it_imports_the_occurrences_example_as_a_latency_slo() -> None:
 
 
 def test_it_imports_the_ratio_timeslices_example() -> None:
-    result = import_openslo(read(Path("/work/shared/openslo-examples/ratio-timeslices.yaml")))
+    result = import_openslo(read(SPEC_EXAMPLES / "ratio-timeslices.yaml"))
 
     assert result.problems == []
     [spec] = result.slos
@@ -144,7 +145,7 @@ def test_it_imports_the_ratio_timeslices_example() -> None:
 
 
 def test_it_splits_the_timeslices_example_into_one_slo_per_objective() -> None:
-    result = import_openslo(read(Path("/work/shared/openslo-examples/timeslices-slo.yaml")))
+    result = import_openslo(read(SPEC_EXAMPLES / "timeslices-slo.yaml"))
 
     assert result.problems == []
     internal, sla = result.slos
