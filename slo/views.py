@@ -8,6 +8,7 @@ without a single value says "no data yet" instead of drawing zeros.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import defaultdict
@@ -179,7 +180,8 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for index, version in enumerate(versions[:VERSIONS_SHOWN]):
         previous = versions[index + 1] if index + 1 < len(versions) else None
         changes = diff_documents(previous.spec, version.spec) if previous is not None else []
-        version_rows.append({"version": version, "previous": previous, "changes": changes})
+        version_rows.append({"version": version, "previous": previous, "changes": changes,
+                             "spec_json": json.dumps(version.spec, indent=2, sort_keys=True)})
     windows = []
     if document is not None and state not in ("stale", "not_evaluated"):
         # shortest window first, the SLO period last
