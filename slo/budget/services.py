@@ -157,8 +157,9 @@ def budget_policy_save(*, actor: Any, data: dict[str, Any], policy: BudgetPolicy
             problems.append({"path": key, "message": "must be a number"})
     if not isinstance(doc["low_extra_approvals"], int) or isinstance(doc["low_extra_approvals"], bool):
         problems.append({"path": "low_extra_approvals", "message": "must be an integer"})
-    if not isinstance(doc["freeze_allowed_change_kinds"], list):
-        problems.append({"path": "freeze_allowed_change_kinds", "message": "must be a list"})
+    kinds = doc["freeze_allowed_change_kinds"]
+    if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+        problems.append({"path": "freeze_allowed_change_kinds", "message": "must be a list of strings"})
     if not isinstance(doc["unknown_blocks"], bool):
         problems.append({"path": "unknown_blocks", "message": "must be true or false"})
     if not problems:
@@ -166,6 +167,8 @@ def budget_policy_save(*, actor: Any, data: dict[str, Any], policy: BudgetPolicy
         problems = rules.problems()
     service = None
     if policy is None and data.get("service") is not None:
+        if not isinstance(data["service"], str):
+            raise ValidationFailed("invalid policy", problems=[{"path": "service", "message": "a service name"}])
         service = Service.objects.filter(name=data["service"]).first()
         if service is None:
             problems.append({"path": "service", "message": f"unknown service {data['service']!r}"})

@@ -181,3 +181,10 @@ def test_the_openapi_schema_builds(api_for):
     text = response.content.decode()
     for route in ("/api/v1/slos/{id}/status/", "/api/v1/costs/", "/api/v1/services/{name}/budget-status/"):
         assert route in text
+
+
+def test_a_budget_policy_with_non_string_change_kinds_gets_400(api_for, service):
+    response = api_for("admin").post("/api/v1/budget-policies/", {
+        "service": "shelf-vision", "freeze_allowed_change_kinds": [{}]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "freeze_allowed_change_kinds"
