@@ -40,3 +40,14 @@ PERIODIC_TASKS.append({
     "every_s": 300,
     "description": "Alert when a service's gateways (edge and cloud) run different model versions.",
 })
+
+# Cache alerts (issues 4 and 5): hit-rate drop and stale hits, with the thresholds of each service's
+# cache config (slo owns the alerts; routing owns the documents). The name predates the move from
+# slo, so deployments keep one entry (migration routing.0004 retargets it).
+PERIODIC_TASKS.append({
+    "name": "budget: cache alerts",
+    "task": "routing.tasks.delivery.cache_alerts",
+    "every_s": 300,
+    "description": "Hit-rate drop (last 15 min vs the day before) and stale-hit alerts per service, "
+                   "with the thresholds of its cache config.",
+})

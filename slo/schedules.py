@@ -96,11 +96,3 @@ PERIODIC_TASKS.append({
     "every_s": 300,
     "description": "Retry failed report emails and send deliveries whose task was lost.",
 })
-
-# Cache alerts (issue 4): hit-rate drop against the trailing day, and stale hits.
-PERIODIC_TASKS.append({
-    "name": "budget: cache alerts",
-    "task": "slo.budget.cache_alerts",
-    "every_s": 300,
-    "description": "Hit-rate drop (last 15 min vs the day before) and stale-hit alerts per service.",
-})

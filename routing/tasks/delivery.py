@@ -35,3 +35,14 @@ def model_skew() -> int:
     from routing.fleet.skew import model_skew_feed
 
     return model_skew_feed(now=timezone.now().replace(second=0, microsecond=0))
+
+
+@shared_task(name="routing.tasks.delivery.cache_alerts")
+def cache_alerts() -> int:
+    """Cache hit-rate drop and stale-hit alerts, with each service's thresholds from its cache
+    config. Idempotent: alert states are claimed by conditional updates."""
+    from django.utils import timezone
+
+    from routing.fleet.cache_alerts import cache_alerts_feed
+
+    return cache_alerts_feed(now=timezone.now().replace(second=0, microsecond=0))

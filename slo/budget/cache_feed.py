@@ -7,8 +7,9 @@ and sources. A lookup that misses one layer and hits the next counts in both: th
 summed the same way, so the relative drop stays comparable.
 
 Thresholds: the per-service values live in the cache config documents, which belong to routing,
-and slo never imports routing. Callers that know them pass `thresholds`; the periodic task uses
-`cache_alerts_apply`'s defaults.
+and slo never imports routing. Callers that know them pass `thresholds` (the periodic task,
+`routing.tasks.delivery.cache_alerts`, reads them from each service's cache config); services
+without any get `CacheThresholds`' defaults.
 """
 
 from __future__ import annotations

@@ -87,12 +87,3 @@ def cost_rollups(resolution: str = "hour") -> int:
         now = now.replace(hour=0)
     start = now - (timedelta(hours=1) if resolution == "hour" else timedelta(days=1))
     return cost_rollups_compute(bucket_start=start, resolution=resolution)
-
-
-@shared_task(name="slo.budget.cache_alerts")
-def cache_alerts() -> int:
-    """Cache hit-rate drop and stale-hit alerts from the last 15 minutes of pushed cache lookups.
-    Idempotent: alert states are claimed by conditional updates."""
-    from slo.budget.cache_feed import cache_alerts_evaluate
-
-    return cache_alerts_evaluate(now=timezone.now().replace(second=0, microsecond=0))

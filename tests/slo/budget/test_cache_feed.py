@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from slo.budget.cache_checks import CacheWindow
 from slo.budget.cache_feed import CacheThresholds, cache_alerts_evaluate, cache_windows
 from slo.contract import CACHE_LOOKUPS_TOTAL
 from slo.models.budget import AlertEvent, AlertState
 from slo.models.telemetry import SeriesMinute
-from slo.schedules import PERIODIC_TASKS
 from slo.telemetry.selectors import epoch_minute_floor
 from tests.slo.budget.conftest import NOW
 
@@ -111,14 +109,3 @@ def test_it_ignores_series_of_unknown_services(service):
     lookups(NOW - timedelta(minutes=15), 15, per_minute=DEGRADED, service="gone-service")
 
     assert cache_alerts_evaluate(now=NOW) == 0
-
-
-def test_the_periodic_task_runs_the_feed_every_five_minutes(service):
-    from slo.tasks.budget import cache_alerts
-
-    history(timezone.now().replace(second=0, microsecond=0), current=DEGRADED)
-
-    assert cache_alerts() == 1
-    assert cache_alerts() == 0
-    entry = next(e for e in PERIODIC_TASKS if e["task"] == "slo.budget.cache_alerts")
-    assert entry["every_s"] == 300
