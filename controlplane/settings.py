@@ -195,6 +195,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["controlplane.permissions.AnyRole"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"TierEnum": ["edge", "private_cloud", "public_cloud"]},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controlplane.api.schema.document_error_responses",
+    ],
 }
 
 # Caches: the throttles count here. Redis when given (shared across gunicorn workers).

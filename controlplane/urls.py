@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from controlplane.api.views import healthz
+from controlplane.api.views import api_not_found, healthz
 from controlplane.login import LoginView
 
 api_v1 = [
@@ -24,6 +24,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
+    re_path(r"^api/(?P<rest>[\s\S]*)$", api_not_found),  # unmatched API paths answer JSON, never HTML
     path("admin/", admin.site.urls),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

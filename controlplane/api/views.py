@@ -5,6 +5,7 @@ from typing import Any
 import django_filters
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import api_view, permission_classes
@@ -110,3 +111,13 @@ def _broker_status() -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001
         return f"error: {exc.__class__.__name__}"
+
+
+@csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML for an unknown path
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any /api/ path no route matches (e.g. `/api/v1/tokens/abc/` where an id is a number): the
+    API's JSON error envelope, not the HTML page browsers get."""
+    return JsonResponse(
+        {"detail": "not found", "errors": [{"path": "", "message": f"no API endpoint at {request.path}"}]},
+        status=404,
+    )
