@@ -55,7 +55,7 @@ CONFIG_REVISION_INFO = "inference_config_revision_info"  # {gateway, document_ki
 
 # Bucket boundaries (seconds). They include the usual SLO thresholds so a latency SLI is exact, not
 # interpolated: a threshold must be one of the boundaries the gateway exposes.
-LATENCY_BUCKETS_S = (0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
 STAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # 1 s .. 7 days: the usual max_age_s of result caches and feature snapshots.
 DATA_AGE_BUCKETS_S = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400, 604800)

@@ -86,4 +86,21 @@ class Command(BaseCommand):
             state_dir=settings.DATA_DIR / "gateways", control_plane_url=f"http://{bind}", push_telemetry=True,
             actor="demo",
         )
+        self._demo_release(bind)
         return [(f"gateway {g['name']}", gateway_command(g["config_path"])) for g in gateways]
+
+    def _demo_release(self, bind: str) -> None:
+        """A release of the demo gateways waiting for approval (written by demo-operator, so `admin`
+        can approve it). A refusal by its gates is reported, not fatal: the control plane still starts."""
+        if importlib.util.find_spec("routing.releases.demo") is None:
+            return
+        from controlplane.errors import DomainError
+        from routing.releases.demo import demo_release_line, release_demo_seed
+
+        try:
+            release = release_demo_seed(actor="demo")
+        except DomainError as exc:
+            problems = "; ".join(f"{p['path']}: {p['message']}" for p in exc.problems[:3])
+            self.stderr.write(f"demo release not submitted: {exc}{': ' + problems if problems else ''}")
+            return
+        self.stdout.write(demo_release_line(release, base_url=f"http://{bind}"))
