@@ -303,6 +303,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
 
 OPEN_STATES = ("draft", "pending_approval", "approved", "rolling_out", "paused")
 ROLLBACK_FROM = ("rolling_out", "paused", "completed")
+CANCEL_FROM = ("draft", "pending_approval", "approved", "paused")
 
 
 @login_required
@@ -356,12 +357,17 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
     is_author = release.author_id is not None and release.author_id == user.pk
     decided = release.approvals.filter(approver_id=user.pk).exists() if user.is_authenticated else False
     can_decide = has_role(user, APPROVER) and release.state == "pending_approval" and not is_author and not decided
+    touched = release.targets.filter(touched_at__isnull=False).exists()
     return {
         "can_approve": can_decide,
         "can_reject": can_decide,
+        # a paused release waits for a person: an approver other than its author goes on...
+        "can_resume": has_role(user, APPROVER) and release.state == "paused" and not is_author,
+        # ...or an operator stops it, as long as no gateway runs it (then it is rolled back)
+        "can_cancel": has_role(user, OPERATOR) and release.state in CANCEL_FROM and not touched,
         "can_rollback": has_role(user, OPERATOR) and release.state in ROLLBACK_FROM and (
             # a paused release that touched no gateway is cancelled, not rolled back
-            release.state != "paused" or release.targets.filter(touched_at__isnull=False).exists()),
+            release.state != "paused" or touched),
         "is_author": is_author,
         "is_approver": has_role(user, APPROVER),
         "already_decided": decided,
@@ -418,6 +424,12 @@ def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "reject":
             release_services.release_reject(actor=request.user, release_id=release.pk, comment=comment)
             messages.success(request, f"You rejected release {release.pk}.")
+        elif action == "resume":
+            release_services.release_resume(actor=request.user, release_id=release.pk, reason=comment)
+            messages.success(request, f"You resumed release {release.pk}: your reason is recorded as an override.")
+        elif action == "cancel":
+            release_services.release_cancel(actor=request.user, release_id=release.pk, reason=comment)
+            messages.success(request, f"You cancelled release {release.pk}.")
         else:
             release_services.release_rollback(actor=request.user, release_id=release.pk, reason=comment)
             messages.success(request, f"Rollback of release {release.pk} started: rollbacks are delivered first.")
@@ -446,3 +458,17 @@ def release_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(OPERATOR)
 def release_rollback(request: HttpRequest, pk: int) -> HttpResponse:
     return _release_action(request, pk, "rollback")
+
+
+@login_required
+@require_POST
+@role_required(APPROVER)
+def release_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    return _release_action(request, pk, "resume")
+
+
+@login_required
+@require_POST
+@role_required(OPERATOR)
+def release_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _release_action(request, pk, "cancel")

@@ -22,4 +22,6 @@ urlpatterns = [
     path("releases/<int:pk>/approve/", routing_views.release_approve, name="release-approve"),
     path("releases/<int:pk>/reject/", routing_views.release_reject, name="release-reject"),
     path("releases/<int:pk>/rollback/", routing_views.release_rollback, name="release-rollback"),
+    path("releases/<int:pk>/resume/", routing_views.release_resume, name="release-resume"),
+    path("releases/<int:pk>/cancel/", routing_views.release_cancel, name="release-cancel"),
 ]

@@ -230,3 +230,31 @@ def pending_release(users: dict[str, Any], service: Any, documents: dict[str, An
         "routing_policy_version": documents["policy_v2"].version,
         "waves": [{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}]}, now=now)
     return release_submit(actor=users["operator"], release_id=release.pk, now=now)
+
+
+@pytest.fixture
+def paused_release(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime) -> Any:
+    """A release of policy v2 by the operator (`otto`) to two gateways that never pushed telemetry:
+    its data-quality gate is inconclusive at submission, so it pauses for a person."""
+    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.releases.services import release_create, release_settings_save, release_submit
+    from slo.budget.evaluation import slo_evaluate_all
+
+    gateways = [gateway_register(actor=users["operator"], data={
+        "name": f"quiet-edge-{i}", "service": service.name, "tier": "edge", "region": "eu-west"}).gateway
+        for i in range(2)]
+    bundle = {"routing_policy": documents["policy_v1"].document, "cache_config": documents["cache_v1"].document,
+              "model_version": None}
+    gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways], bundle_for=bundle,
+                        reason="initial", now=now - timedelta(minutes=5))
+    for gateway in gateways:
+        gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)
+    slo_evaluate_all(now=now)
+    release_settings_save(actor=users["admin"], service_name=service.name, data={"required_approvals": 1})
+    release = release_create(actor=users["operator"], data={
+        "service": service.name, "title": "Describe v2 (no data)", "reason": "ship v2",
+        "routing_policy_version": documents["policy_v2"].version,
+        "waves": [{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}]}, now=now)
+    release = release_submit(actor=users["operator"], release_id=release.pk, now=now)
+    assert release.state == "paused", release.state
+    return release

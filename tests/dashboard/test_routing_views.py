@@ -233,3 +233,49 @@ def test_it_refuses_a_rollback_of_a_release_that_never_ran(page_for: Any, pendin
 def test_it_shows_releases_in_progress_on_the_overview(page_for: Any, pending_release: Any) -> None:
     body = page_for("viewer").get("/").content.decode()
     assert f"/releases/{pending_release.pk}/" in body and "Describe v2" in body
+
+
+def test_a_paused_release_can_be_resumed_from_its_page_by_an_approver_not_its_author(
+        page_for: Any, paused_release: Any) -> None:
+    url = f"/releases/{paused_release.pk}/"
+    author_page = page_for("operator").get(url).content.decode()
+    assert "Resume</button>" not in author_page and "another approver must decide" in author_page
+    assert "data_quality" in author_page  # the reason it waits is on the page
+    assert "Resume</button>" not in page_for("viewer").get(url).content.decode()
+
+    approver_page = page_for("approver").get(url).content.decode()
+    assert "Resume</button>" in approver_page
+    response = page_for("approver").post(f"{url}resume/", {"comment": "new edge site, no traffic yet"}, follow=True)
+    paused_release.refresh_from_db()
+    assert paused_release.state == "pending_approval"
+    assert "submission" in paused_release.overrides
+    assert "You resumed release" in response.content.decode()
+    last = paused_release.transitions.order_by("-at", "-id").first()
+    assert (last.event, last.reason) == ("resume", "new edge site, no traffic yet")
+
+
+def test_resuming_needs_a_reason_and_the_approver_role(page_for: Any, paused_release: Any) -> None:
+    url = f"/releases/{paused_release.pk}/resume/"
+    response = page_for("approver").post(url, {"comment": ""}, follow=True)
+    paused_release.refresh_from_db()
+    assert paused_release.state == "paused" and 'class="msg-error"' in response.content.decode()
+    assert page_for("viewer").post(url, {"comment": "x"}).status_code == 403
+    # the author holding the approver role too is still refused by the service (four eyes)
+    from django.contrib.auth.models import Group
+
+    paused_release.author.groups.add(Group.objects.get_or_create(name="approver")[0])
+    response = page_for("operator").post(url, {"comment": "mine"}, follow=True)
+    paused_release.refresh_from_db()
+    assert paused_release.state == "paused" and "four eyes" in response.content.decode()
+
+
+def test_an_operator_cancels_a_release_no_gateway_runs(page_for: Any, pending_release: Any) -> None:
+    url = f"/releases/{pending_release.pk}/"
+    assert "Cancel release</button>" not in page_for("viewer").get(url).content.decode()
+    assert "Cancel release</button>" in page_for("operator").get(url).content.decode()
+    assert page_for("viewer").post(f"{url}cancel/", {"comment": "x"}).status_code == 403
+    response = page_for("operator").post(f"{url}cancel/", {"comment": "wrong policy version"}, follow=True)
+    pending_release.refresh_from_db()
+    assert pending_release.state == "cancelled"
+    assert "You cancelled release" in response.content.decode()
+    assert "Cancel release</button>" not in response.content.decode()
