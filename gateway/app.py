@@ -154,6 +154,8 @@ class Gateway:
         if not secret:
             return 403, {"status": "rejected", "error": "this gateway takes no pushes (no signing secret)"}
         try:
+            # During a secret rotation the control plane signs under the new and the old secret
+            # (two v1 entries); verify accepts the push when any of them matches ours.
             timestamp, used = verify(secret, body, signature or "", now=now)
         except SignatureError as exc:
             return 401, {"status": "rejected", "error": f"bad signature: {exc}"}

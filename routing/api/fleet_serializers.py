@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from routing.fleet.credentials import DEFAULT_ROTATION_GRACE_S, MAX_ROTATION_GRACE_S
 from routing.fleet.health import HEALTH_STATES
 from routing.fleet.selectors import gateway_health_of
 from routing.models.fleet import TIER_CHOICES, Delivery, Gateway, GatewayRevision
@@ -55,15 +56,33 @@ class GatewayCreatedSerializer(GatewaySerializer):
         read_only_fields = fields
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, nothing coerced into one: DRF's IntegerField takes "60" and 60.0, and for a
+    security window a string or a fraction is a caller's mistake worth a 400."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class RotateSerializer(serializers.Serializer):
     token = serializers.BooleanField(default=True)
     signing_secret = serializers.BooleanField(default=True)
+    grace_seconds = StrictIntegerField(
+        default=DEFAULT_ROTATION_GRACE_S, min_value=0, max_value=MAX_ROTATION_GRACE_S,
+        help_text="how long the replaced token and secret keep working (seconds, at most 7 days); "
+                  "0 retires them at once",
+    )
 
 
 class RotatedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    token = serializers.CharField(allow_null=True)
-    signing_secret = serializers.CharField(allow_null=True)
+    token = serializers.CharField(allow_null=True, help_text="shown once; null if not rotated")
+    signing_secret = serializers.CharField(allow_null=True, help_text="shown once; null if not rotated")
+    grace_seconds = serializers.IntegerField()
+    grace_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="until when the replaced credentials still work; null: no grace window")
 
 
 class GatewayRevisionSerializer(serializers.ModelSerializer):

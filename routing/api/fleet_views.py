@@ -104,12 +104,16 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=RotateSerializer, responses={200: RotatedSerializer})
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, pk: str | None = None) -> Response:
-        """New token and/or signing secret, shown once. The old ones stop working immediately."""
+        """New token and/or signing secret, shown once. The replaced ones keep working for
+        `grace_seconds` (default 3600; 0 retires them at once): the old token still authenticates
+        and pushes carry a signature under the old secret too, until `grace_expires_at`."""
         body = RotateSerializer(data=json_object_body(request))
         body.is_valid(raise_exception=True)
         credentials = services.gateway_rotate(actor=request.user, gateway_id=self._pk(), **body.validated_data)
         return Response({"id": credentials.gateway.pk, "token": credentials.token,
-                         "signing_secret": credentials.signing_secret})
+                         "signing_secret": credentials.signing_secret,
+                         "grace_seconds": body.validated_data["grace_seconds"],
+                         "grace_expires_at": credentials.grace_expires_at})
 
     @extend_schema(responses={200: GatewayRevisionSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -292,10 +296,14 @@ def gateway_config(request: HttpRequest, pk: str) -> HttpResponse:
     tags = request.META.get("HTTP_IF_NONE_MATCH")
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if request.method == "GET" and tags and scheme in ("Bearer", "Gateway") and raw.startswith(GATEWAY_TOKEN_PREFIX):
+        token_hash = hash_gateway_token(raw.strip())
         with connection.cursor() as cursor:
+            # Same rule as routing.fleet.auth.token_matches: the current token, or the previous one
+            # until its grace window ends (both columns indexed: still one read).
             cursor.execute(
-                f"SELECT id, desired_revision FROM {_GATEWAY_TABLE} WHERE token_hash = %s",  # noqa: S608 - fixed name
-                [hash_gateway_token(raw.strip())],
+                f"SELECT id, desired_revision FROM {_GATEWAY_TABLE} WHERE token_hash = %s "  # noqa: S608 - fixed name
+                "OR (previous_token_hash = %s AND previous_token_expires_at > %s)",
+                [token_hash, token_hash, connection.ops.adapt_datetimefield_value(timezone.now())],
             )
             row = cursor.fetchone()
         if row is not None and str(row[0]) == pk and row[1] is not None and row[1] in etag_revisions(tags):

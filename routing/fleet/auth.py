@@ -2,14 +2,18 @@
 
 A gateway sends `Authorization: Bearer gw_...`. User tokens (`slo_...`) are refused here: a person
 must not be able to post telemetry or heartbeats in a gateway's name. The token identifies one
-gateway; `IsPathGateway` then requires the URL's gateway id to be that gateway.
+gateway; `IsPathGateway` then requires the URL's gateway id to be that gateway. During a rotation's
+grace window the gateway's previous token is accepted too (routing.fleet.services.gateway_rotate).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
@@ -45,6 +49,12 @@ def _raw_token(request: Request) -> str | None:
     return raw.strip()
 
 
+def token_matches(token_hash: str, *, now: datetime) -> Q:
+    """Rows a token hash authenticates: the current token, or the previous one (a rotation's grace
+    window) until it expires. After that the old token is as unknown as any other."""
+    return Q(token_hash=token_hash) | Q(previous_token_hash=token_hash, previous_token_expires_at__gt=now)
+
+
 class GatewayTokenAuthentication(authentication.BaseAuthentication):
     """One indexed read: the token's hash -> (id, name, desired_revision)."""
 
@@ -55,7 +65,7 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         if not raw.startswith(GATEWAY_TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("a gateway token is required here")
         row = (
-            Gateway.objects.filter(token_hash=hash_gateway_token(raw))
+            Gateway.objects.filter(token_matches(hash_gateway_token(raw), now=timezone.now()))
             .values_list("pk", "name", "desired_revision")
             .first()
         )

@@ -97,10 +97,14 @@ def delivery_dispatch_due(
         except SecretUnreadable:
             unreadable.append((row, PushOutcome("retry", None, "signing secret unreadable: rotate it")))
             continue
-        jobs.append((row, {
+        job: dict[str, Any] = {
             "url": row.gateway.push_url, "body": bundle_bytes(row.revision.bundle), "secret": secret,
             "revision": row.revision.revision,
-        }))
+        }
+        previous = _previous_secret(row.gateway, now=now)
+        if previous is not None:
+            job["previous_secret"] = previous
+        jobs.append((row, job))
     results: list[tuple[Delivery, PushOutcome]] = list(unreadable)
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs) or 1))) as pool:
         futures = {pool.submit(push, **kwargs): row for row, kwargs in jobs}
@@ -117,6 +121,21 @@ def delivery_dispatch_due(
                 results = []
     _record(results, now=now, report=report)
     return report
+
+
+def _previous_secret(gateway: Gateway, *, now: datetime) -> str | None:
+    """The rotated-out signing secret while its grace window lasts, else None. Pushes are then
+    signed under both, so the gateway verifies them whichever secret it is configured with."""
+    expires_at = gateway.previous_signing_secret_expires_at
+    if not gateway.previous_signing_secret_encrypted or expires_at is None or expires_at <= now:
+        return None
+    try:
+        return decrypt_secret(gateway.previous_signing_secret_encrypted)
+    except SecretUnreadable:
+        # The current secret still signs: only a gateway not yet moved to it is affected.
+        logger.warning("previous signing secret of gateway %s is unreadable; signing with the current one only",
+                       gateway.pk)
+        return None
 
 
 def _record(results: list[tuple[Delivery, PushOutcome]], *, now: datetime, report: DispatchReport) -> None:

@@ -2,6 +2,7 @@
 
 Credentials are returned once (on register and rotate) and never stored in plain text: the gateway
 token as a sha256 hash, the signing secret encrypted (the control plane must sign with it later).
+The same holds for the previous credentials a rotation keeps during its grace window.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,7 +20,12 @@ from controlplane.audit import audit_record
 from controlplane.crypto import encrypt_secret
 from controlplane.errors import NotFound, ValidationFailed
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
-from routing.fleet.credentials import hash_gateway_token, new_gateway_token
+from routing.fleet.credentials import (
+    DEFAULT_ROTATION_GRACE_S,
+    grace_seconds_problem,
+    hash_gateway_token,
+    new_gateway_token,
+)
 from routing.fleet.signing import new_signing_secret
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from slo.models import Service
@@ -33,11 +39,13 @@ PRIORITIES = {"normal": Delivery.PRIORITY_NORMAL, "rollback": Delivery.PRIORITY_
 
 @dataclass
 class GatewayCredentials:
-    """Shown once, on register or rotate."""
+    """Shown once, on register or rotate. `grace_expires_at`: until when the rotated-out credentials
+    still work (None: not a rotation, or no grace window)."""
 
     gateway: Gateway
     token: str | None = None
     signing_secret: str | None = None
+    grace_expires_at: datetime | None = None
 
 
 def gateway_view(gateway: Gateway) -> dict[str, Any]:
@@ -164,29 +172,62 @@ def gateway_update(*, actor: Any, gateway_id: int, data: Mapping[str, Any]) -> G
     return gateway
 
 
-def gateway_rotate(*, actor: Any, gateway_id: int, token: bool = True, signing_secret: bool = True) -> GatewayCredentials:
-    """Replace the gateway token and/or signing secret. The old ones stop working at once; the new
-    values are returned this once (configure the gateway with them)."""
+def gateway_rotate(
+    *, actor: Any, gateway_id: int, token: bool = True, signing_secret: bool = True,
+    grace_seconds: int = DEFAULT_ROTATION_GRACE_S, now: datetime | None = None,
+) -> GatewayCredentials:
+    """Replace the gateway token and/or signing secret; the new values are returned this once.
+
+    For `grace_seconds` after `now` the credential being replaced keeps working: the old token still
+    authenticates, and pushes are signed under the old secret as well as the new one, so the gateway
+    can be reconfigured without an outage. `grace_seconds=0` retires it at once (a leaked credential).
+    There is one previous credential of each kind at most: rotating again within the window retires
+    the one from the earlier rotation immediately and keeps the one being rotated out now.
+    """
     if not token and not signing_secret:
         raise ValidationFailed("nothing to rotate", problems=[Problem("", "rotate the token, the secret or both")])
+    problem = grace_seconds_problem(grace_seconds)
+    if problem:
+        raise ValidationFailed("invalid rotation", problems=[Problem("grace_seconds", problem)])
+    now = now or timezone.now()
+    grace_expires_at = now + timedelta(seconds=grace_seconds) if grace_seconds else None
     new_token = new_gateway_token() if token else None
     new_secret = new_signing_secret() if signing_secret else None
     with transaction.atomic():
         gateway = _locked(gateway_id)
         before = gateway_view(gateway)
         if new_token is not None:
+            # The old token's hash (never the token) is what the grace window keeps.
+            gateway.previous_token_hash = gateway.token_hash if grace_expires_at else ""
+            gateway.previous_token_expires_at = grace_expires_at
             gateway.token_hash = hash_gateway_token(new_token)
             gateway.token_hint = new_token[:8]
         if new_secret is not None:
+            gateway.previous_signing_secret_encrypted = gateway.signing_secret_encrypted if grace_expires_at else ""
+            gateway.previous_signing_secret_expires_at = grace_expires_at
             gateway.signing_secret_encrypted = encrypt_secret(new_secret)
-        gateway.updated_at = timezone.now()
+        _clear_expired_previous(gateway, now)
+        gateway.updated_at = now
         gateway.save()
         rotated = [name for name, done in (("token", token), ("signing_secret", signing_secret)) if done]
+        grace_note = f"previous valid until {grace_expires_at.isoformat()}" if grace_expires_at else "no grace window"
         audit_record(
-            actor=actor, action="rotate_credentials", obj=gateway, before=before, after=gateway_view(gateway),
-            note="rotated: " + ", ".join(rotated),
+            actor=actor, action="rotate_credentials", obj=gateway, before=before,
+            after={**gateway_view(gateway), "rotated": rotated, "grace_seconds": grace_seconds,
+                   "grace_expires_at": grace_expires_at},
+            note="rotated: " + ", ".join(rotated) + "; " + grace_note,
         )
-    return GatewayCredentials(gateway, new_token, new_secret)
+    return GatewayCredentials(gateway, new_token, new_secret, grace_expires_at)
+
+
+def _clear_expired_previous(gateway: Gateway, now: datetime) -> None:
+    """Drop previous credentials whose window has passed (housekeeping: readers check the expiry)."""
+    if gateway.previous_token_expires_at is not None and gateway.previous_token_expires_at <= now:
+        gateway.previous_token_hash = ""
+        gateway.previous_token_expires_at = None
+    if gateway.previous_signing_secret_expires_at is not None and gateway.previous_signing_secret_expires_at <= now:
+        gateway.previous_signing_secret_encrypted = ""
+        gateway.previous_signing_secret_expires_at = None
 
 
 def _bundle_source(bundle_for: Callable[[Gateway], dict[str, Any]] | Mapping[Any, Any]) -> Callable[[Gateway], Any]:

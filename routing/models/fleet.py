@@ -23,6 +23,12 @@ class Gateway(models.Model):
     (the raw value is shown once); `signing_secret_encrypted` is the HMAC key the control plane
     signs pushes with, stored encrypted because it must be reused. `desired_revision` mirrors the
     newest GatewayRevision so the config poll's 304 path is a single indexed read.
+
+    Rotation grace: the credential a rotation retires is kept as `previous_*` (hash / encrypted, like
+    the current one) with its own expiry; until then the old token still authenticates and pushes are
+    signed under both secrets. Only one previous credential of each kind exists: a second rotation
+    within the window replaces it. An expired previous credential is ignored wherever it is read
+    (the expiry is checked at use), so clearing it is housekeeping, not a security step.
     """
 
     name = models.SlugField(max_length=63, unique=True)
@@ -34,6 +40,10 @@ class Gateway(models.Model):
     signing_secret_encrypted = models.TextField()
     token_hash = models.CharField(max_length=64, unique=True)
     token_hint = models.CharField(max_length=12)
+    previous_token_hash = models.CharField(max_length=64, blank=True)
+    previous_token_expires_at = models.DateTimeField(null=True, blank=True)
+    previous_signing_secret_encrypted = models.TextField(blank=True)
+    previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # What the control plane wants (mirror of the newest GatewayRevision.revision).
@@ -49,7 +59,12 @@ class Gateway(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["tier", "region"])]
+        indexes = [
+            models.Index(fields=["tier", "region"]),
+            # the token lookup also tries the previous token (rotation grace); most rows have none
+            models.Index(fields=["previous_token_hash"], name="gateway_prev_token_idx",
+                         condition=~models.Q(previous_token_hash="")),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -51,6 +51,41 @@ def test_a_tampered_body_or_wrong_secret_is_refused(gateway_factory):
     assert gateway.status()["applied_revision"] is None
 
 
+def test_a_push_signed_under_two_secrets_is_accepted_by_a_gateway_holding_either(gateway_factory):
+    """A secret rotation's grace window: the control plane signs under the new and the old secret."""
+    from routing.fleet.bundle import bundle_bytes
+    from routing.fleet.signing import sign
+
+    on_old = gateway_factory("gw-old", secret="whsec_old-secret")
+    on_new = gateway_factory("gw-new", secret="whsec_new-secret")
+    body = bundle_bytes(good_bundle(1, description="rotating"))
+    header = sign("whsec_new-secret", body, timestamp=int(time.time()), previous_secret="whsec_old-secret")
+    for gateway in (on_old, on_new):
+        response = gateway.push({}, body=body, header=header)
+        assert response.status_code == 200 and response.json() == {"status": "ack", "applied_revision": 1}
+    # still a replay when sent again verbatim
+    assert on_old.push({}, body=body, header=header).json()["status"] == "replay"
+
+
+def test_a_tampered_or_foreign_dual_signature_is_refused(gateway_factory):
+    from routing.fleet.bundle import bundle_bytes
+    from routing.fleet.signing import sign
+
+    gateway = gateway_factory(secret="whsec_old-secret")
+    body = bundle_bytes(good_bundle(1))
+    now = int(time.time())
+    dual = sign("whsec_new-secret", body, timestamp=now, previous_secret="whsec_old-secret")
+    tampered_body = body.replace(b'"model_version":"v1"', b'"model_version":"v9"')
+    assert gateway.push({}, body=tampered_body, header=dual).status_code == 401
+    flipped = dual[:-1] + ("0" if dual[-1] != "0" else "1")  # one hex digit of the old signature changed
+    assert gateway.push({}, body=body, header=flipped).status_code == 401
+    foreign = sign("whsec_new-secret", body, timestamp=now, previous_secret="whsec_someone-else")
+    assert gateway.push({}, body=body, header=foreign).status_code == 401
+    stale = sign("whsec_new-secret", body, timestamp=now - 301, previous_secret="whsec_old-secret")
+    assert "tolerance" in gateway.push({}, body=body, header=stale).json()["error"]
+    assert gateway.status()["applied_revision"] is None
+
+
 def test_an_old_timestamp_and_a_replayed_push_are_refused(gateway_factory):
     gateway = gateway_factory()
     old = gateway.push(good_bundle(1), timestamp=time.time() - 301)

@@ -52,3 +52,24 @@ def test_any_changed_byte_breaks_the_signature(body, flip):
         tampered = body[:index] + bytes([body[index] ^ 1]) + body[index + 1:]
     with pytest.raises(SignatureError):
         verify(SECRET, tampered, header, now=100)
+
+
+def test_during_rotation_it_signs_under_the_new_and_the_previous_secret():
+    header = sign("whsec_new", b"{}", timestamp=7, previous_secret="whsec_old")
+    timestamp, signatures = parse_header(header)
+    assert timestamp == 7 and len(signatures) == 2
+    assert header.startswith(sign("whsec_new", b"{}", timestamp=7) + ",v1=")  # the new one first
+    # a receiver holding either secret verifies it, each with its own signature
+    assert verify("whsec_new", b"{}", header, now=7)[1] == signatures[0]
+    assert verify("whsec_old", b"{}", header, now=7)[1] == signatures[1]
+    with pytest.raises(SignatureError, match="does not match"):
+        verify("whsec_third", b"{}", header, now=7)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify("whsec_old", b"{ }", header, now=7)  # tampered body: neither signature holds
+    with pytest.raises(SignatureError, match="tolerance"):
+        verify("whsec_old", b"{}", header, now=7 + 301)  # the replay window applies to both
+
+
+def test_without_a_previous_secret_the_header_is_unchanged():
+    assert sign(SECRET, b"{}", timestamp=5, previous_secret=None) == sign(SECRET, b"{}", timestamp=5)
+    assert len(parse_header(sign(SECRET, b"{}", timestamp=5, previous_secret=""))[1]) == 1

@@ -32,6 +32,11 @@ def secrets(api_for: Any, users: Any, service: Any, caplog: pytest.LogCaptureFix
                                                             "tier": "edge"}, format="json"))
     found["gateway token"] = gateway["token"]
     found["gateway signing secret"] = gateway["signing_secret"]
+    # a rotation with a grace window keeps the old ones usable (hashed / encrypted) next to the new
+    rotated = operator.post(f"/api/v1/gateways/{gateway['id']}/rotate/", {"grace_seconds": 600}, format="json")
+    assert rotated.status_code == 200, rotated.content[:500]
+    found["rotated gateway token"] = rotated.json()["token"]
+    found["rotated gateway signing secret"] = rotated.json()["signing_secret"]
     _created(admin.post("/api/v1/notification-channels/", {
         "name": "ops-hook", "kind": "generic_webhook", "url": "http://127.0.0.1:9/hook", "secret": CHANNEL_SECRET,
     }, format="json"))
@@ -49,10 +54,11 @@ def secrets(api_for: Any, users: Any, service: Any, caplog: pytest.LogCaptureFix
     # use the credentials, so code paths that handle them run (and could log them)
     from rest_framework.test import APIClient
 
-    gw = APIClient()
-    gw.credentials(HTTP_AUTHORIZATION=f"Bearer {found['gateway token']}")
-    gw.get(f"/api/v1/gateways/{gateway['id']}/config")
-    gw.post(f"/api/v1/gateways/{gateway['id']}/heartbeat", {"applied_revision": None}, format="json")
+    for name in ("gateway token", "rotated gateway token"):  # the old one is inside its grace window
+        gw = APIClient()
+        gw.credentials(HTTP_AUTHORIZATION=f"Bearer {found[name]}")
+        gw.get(f"/api/v1/gateways/{gateway['id']}/config")
+        gw.post(f"/api/v1/gateways/{gateway['id']}/heartbeat", {"applied_revision": None}, format="json")
     user_client = APIClient()
     user_client.credentials(HTTP_AUTHORIZATION=f"Bearer {found['api token']}")
     assert user_client.get("/api/v1/me/").status_code == 200

@@ -59,11 +59,11 @@ def test_an_operator_edits_a_gateway_and_the_change_is_audited(api_for, register
     assert api_for("operator").patch("/api/v1/gateways/999999/", {"region": "x"}, format="json").status_code == 404
 
 
-def test_rotation_returns_new_credentials_once_and_the_old_token_stops_working(api_for, register):
+def test_rotation_without_grace_returns_new_credentials_once_and_the_old_token_stops_working(api_for, register):
     credentials = register("edge-1")
     gateway = credentials.gateway
-    response = api_for("operator").post(f"/api/v1/gateways/{gateway.pk}/rotate/", {"signing_secret": False},
-                                        format="json")
+    response = api_for("operator").post(f"/api/v1/gateways/{gateway.pk}/rotate/",
+                                        {"signing_secret": False, "grace_seconds": 0}, format="json")
     assert response.status_code == 200
     body = response.json()
     assert body["token"].startswith("gw_") and body["token"] != credentials.token
