@@ -220,6 +220,14 @@ def _figures(bench: Bench, result_path: Path) -> dict[str, Any]:
             "result_mtime": datetime.fromtimestamp(result_path.stat().st_mtime, UTC).isoformat()}
 
 
+def _previous_entries() -> dict[str, dict[str, Any]]:
+    try:
+        report = json.loads((RESULTS / "all.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {e["name"]: e for e in report.get("benchmarks", []) if isinstance(e, dict) and "name" in e}
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
@@ -248,22 +256,25 @@ def write_markdown(report: dict[str, Any]) -> None:
         "",
         "Every load generator (wrk, the push receivers, Prometheus) runs on the same 2 cores as the "
         "system under test, so figures are pessimistic; anything else running on the machine (see the "
-        "load average above) makes them more so. Rerun one benchmark with `--only NAME`; rebuild this "
-        "table from the stored results with `--collect-only`.",
+        "load average above) makes them more so. Rerun one benchmark with `--only NAME` (the others keep "
+        "their last figures; the last column says when each was measured); rebuild this table from the "
+        "stored results with `--collect-only`.",
         "",
         "## Results",
         "",
-        "| benchmark | figure | value | target | pass |",
-        "|---|---|---|---|---|",
+        "| benchmark | figure | value | target | pass | measured (UTC) |",
+        "|---|---|---|---|---|---|",
     ]
     for entry in report["benchmarks"]:
         if entry.get("status") not in ("ok", "collected"):
-            lines.append(f"| {entry['name']} | script {entry.get('status')} | – | – | ✗ |")
+            lines.append(f"| {entry['name']} | script {entry.get('status')} | – | – | ✗ | – |")
             continue
         for fig in entry.get("figures", []):
             target = "–" if fig["target"] is None else f"{fig['direction']} {_fmt(fig['target'])} {fig['unit']}"
             verdict = {True: "✓", False: "✗", None: "(no target)"}[fig["passed"]]
-            lines.append(f"| {entry['name']} | {fig['label']} | {_fmt(fig['value'])} {fig['unit']} | {target} | {verdict} |")
+            measured = (entry.get("result_mtime") or "")[:16].replace("T", " ") or "–"
+            lines.append(f"| {entry['name']} | {fig['label']} | {_fmt(fig['value'])} {fig['unit']} | {target} | {verdict} "
+                         f"| {measured} |")
     lines += ["", "Scripts that failed or timed out keep their log under `benchmarks/results/logs/`."]
     failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected")]
     for entry in failed:
@@ -286,12 +297,21 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "benchmarks": []}
     if not args.collect_only and any(b.needs_db for b in selected):
         ensure_database(args.database_url)
-    for bench in selected:
-        if args.collect_only:
+    # With --only, the other benchmarks keep the figures of their last run (from all.json, which
+    # says when each was measured), so the table always lists every benchmark.
+    previous = _previous_entries()
+    for bench in BENCHES:
+        if bench not in selected or args.collect_only:
             path = RESULTS / f"{bench.name}.json"
-            entry = {"name": bench.name, "status": "collected" if path.exists() else "missing"}
-            if path.exists():
-                entry.update(_figures(bench, path))
+            entry = dict(previous.get(bench.name) or {"name": bench.name})
+            if entry.get("status") not in ("ok", "collected") or args.collect_only:
+                entry = {"name": bench.name, "status": "collected" if path.exists() else "missing"}
+                if path.exists():
+                    entry.update(_figures(bench, path))
+                    entry["result_mtime"] = (previous.get(bench.name) or {}).get("result_mtime", entry["result_mtime"])
+            entry["status"] = "collected" if entry.get("status") in ("ok", "collected") else entry.get("status")
+            report["benchmarks"].append(entry)
+            continue
         else:
             print(f"-> {bench.name} (timeout {bench.timeout_s} s)", flush=True)
             entry = run_one(bench, database_url=args.database_url, log_dir=log_dir)

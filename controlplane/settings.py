@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "controlplane.middleware.RequestIdMiddleware",
+    # gateways' config polls that changed nothing (304) skip the rest of the stack
+    "routing.api.fastpath.ConfigPollFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "controlplane.middleware.DatabaseUnavailableMiddleware",

@@ -48,6 +48,41 @@ def test_the_config_poll_serves_the_bundle_with_an_etag_and_304_in_one_query(
 
 
 @pytest.mark.django_db
+def test_the_304_answered_before_the_stack_carries_the_headers_the_stack_adds(users, register):
+    from django.urls import resolve
+
+    credentials = register("edge-1")
+    _desired(users, credentials.gateway, good_bundle(0))
+    path = f"/api/v1/gateways/{credentials.gateway.pk}/config"
+    assert resolve(path).func.__name__ == "gateway_config"  # the middleware's pattern is the route's
+    client = _client(credentials.token)
+    full = client.get(path, HTTP_X_REQUEST_ID="poll-200")  # no If-None-Match: through the whole stack
+    fast = client.get(path, HTTP_IF_NONE_MATCH='"rev-1"', HTTP_X_REQUEST_ID="poll-304")
+
+    assert (full.status_code, fast.status_code) == (200, 304)
+    assert fast["X-Request-ID"] == "poll-304" and fast["ETag"] == '"rev-1"' and fast.content == b""
+    content_headers = {"content-type", "content-length", "etag", "x-request-id", "vary", "allow"}
+    stack_headers = {name.lower() for name in full.headers} - content_headers
+    assert stack_headers <= {name.lower() for name in fast.headers}
+    for name in stack_headers:
+        assert fast[name] == full[name], name
+
+
+@pytest.mark.django_db
+def test_polls_the_fast_path_cannot_answer_go_through_the_stack(users, register):
+    one, two = register("edge-1"), register("edge-2")
+    _desired(users, one.gateway, good_bundle(0))
+    path = f"/api/v1/gateways/{one.gateway.pk}/config"
+    tag = {"HTTP_IF_NONE_MATCH": '"rev-1"'}
+    assert _client(two.token).get(path, **tag).status_code == 403  # another gateway's token
+    unknown = _client("gw_not-a-real-token").get(path, **tag)
+    assert unknown.status_code == 401 and unknown.json()["detail"]
+    assert _client(one.token).get(path, HTTP_IF_NONE_MATCH='"rev-9"').status_code == 200
+    assert _client(one.token).get(path + "/", **tag).status_code == 304  # the route's optional slash
+    assert _client(one.token).get(path + "x", **tag).status_code == 404  # not the config route
+
+
+@pytest.mark.django_db
 def test_gateway_endpoints_take_only_that_gateways_token(users, register, api_for):
     one, two = register("edge-1"), register("edge-2")
     path = f"/api/v1/gateways/{one.gateway.pk}/config"
