@@ -24,9 +24,18 @@ class GatewaySerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "service", "tier", "region", "labels", "push_url", "token_hint",
             "desired_revision", "applied_revision", "applied_etag", "last_heartbeat_at", "device_health",
-            "last_nack", "health", "created_at", "updated_at",
+            "last_nack", "health", "previous_token_expires_at", "previous_token_last_used_at",
+            "previous_signing_secret_expires_at", "created_at", "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "previous_token_expires_at": {"help_text": "end of the rotation grace window of the previous token"},
+            "previous_token_last_used_at": {
+                "help_text": "when the previous token last authenticated (to the minute): null since the rotation "
+                             "means the gateway moved to its new token"},
+            "previous_signing_secret_expires_at": {
+                "help_text": "until then pushes also carry a signature under the previous secret"},
+        }
 
     def get_health(self, gateway: Gateway) -> str:
         now = self.context.get("now") or timezone.now()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC
 from typing import Any
 
 import django_filters
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -306,13 +308,23 @@ def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
             [token_hash],
         )
         row = cursor.fetchone()
+        previous = False
         if row is None:
+            now = timezone.now()
             cursor.execute(
-                f"SELECT id, desired_revision FROM {_GATEWAY_TABLE} "  # noqa: S608 - fixed name
+                f"SELECT id, desired_revision, previous_token_last_used_at FROM {_GATEWAY_TABLE} "  # noqa: S608
                 "WHERE previous_token_hash = %s AND previous_token_expires_at > %s",
-                [token_hash, connection.ops.adapt_datetimefield_value(timezone.now())],
+                [token_hash, connection.ops.adapt_datetimefield_value(now)],
             )
             row = cursor.fetchone()
+            previous = row is not None
+    if previous:
+        last_used = row[2]
+        if isinstance(last_used, str):  # SQLite hands back text
+            last_used = parse_datetime(last_used)
+        if last_used is not None and timezone.is_naive(last_used):
+            last_used = timezone.make_aware(last_used, UTC)
+        services.previous_token_used(gateway_id=row[0], now=now, last_used_at=last_used)
     if row is not None and str(row[0]) == pk and row[1] is not None and row[1] in etag_revisions(tags):
         response = HttpResponse(status=304)
         response["ETag"] = bundle_etag(row[1])

@@ -64,14 +64,19 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             return None
         if not raw.startswith(GATEWAY_TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("a gateway token is required here")
+        token_hash, now = hash_gateway_token(raw), timezone.now()
         row = (
-            Gateway.objects.filter(token_matches(hash_gateway_token(raw), now=timezone.now()))
-            .values_list("pk", "name", "desired_revision")
+            Gateway.objects.filter(token_matches(token_hash, now=now))
+            .values_list("pk", "name", "desired_revision", "token_hash", "previous_token_last_used_at")
             .first()
         )
         if row is None:
             raise exceptions.AuthenticationFailed("invalid gateway token")
-        return GatewayPrincipal(*row), None
+        if row[3] != token_hash:  # the previous token, within its grace window
+            from routing.fleet.services import previous_token_used
+
+            previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
+        return GatewayPrincipal(*row[:3]), None
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="gateway"'

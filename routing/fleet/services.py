@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.audit import audit_record
@@ -200,6 +201,7 @@ def gateway_rotate(
             # The old token's hash (never the token) is what the grace window keeps.
             gateway.previous_token_hash = gateway.token_hash if grace_expires_at else ""
             gateway.previous_token_expires_at = grace_expires_at
+            gateway.previous_token_last_used_at = None
             gateway.token_hash = hash_gateway_token(new_token)
             gateway.token_hint = new_token[:8]
         if new_secret is not None:
@@ -220,11 +222,26 @@ def gateway_rotate(
     return GatewayCredentials(gateway, new_token, new_secret, grace_expires_at)
 
 
+PREVIOUS_TOKEN_USE_RESOLUTION = timedelta(seconds=60)
+
+
+def previous_token_used(*, gateway_id: int, now: datetime, last_used_at: datetime | None) -> None:
+    """Record that a gateway authenticated with its previous token (rotation grace): at most one
+    conditional UPDATE a minute per gateway, however often it polls (`last_used_at` is the value the
+    caller's read saw)."""
+    if last_used_at is not None and now - last_used_at < PREVIOUS_TOKEN_USE_RESOLUTION:
+        return
+    Gateway.objects.filter(pk=gateway_id).filter(
+        Q(previous_token_last_used_at__isnull=True) | Q(previous_token_last_used_at__lt=now - PREVIOUS_TOKEN_USE_RESOLUTION)
+    ).update(previous_token_last_used_at=now)
+
+
 def _clear_expired_previous(gateway: Gateway, now: datetime) -> None:
     """Drop previous credentials whose window has passed (housekeeping: readers check the expiry)."""
     if gateway.previous_token_expires_at is not None and gateway.previous_token_expires_at <= now:
         gateway.previous_token_hash = ""
         gateway.previous_token_expires_at = None
+        gateway.previous_token_last_used_at = None
     if gateway.previous_signing_secret_expires_at is not None and gateway.previous_signing_secret_expires_at <= now:
         gateway.previous_signing_secret_encrypted = ""
         gateway.previous_signing_secret_expires_at = None

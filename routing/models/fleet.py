@@ -42,6 +42,9 @@ class Gateway(models.Model):
     token_hint = models.CharField(max_length=12)
     previous_token_hash = models.CharField(max_length=64, blank=True)
     previous_token_expires_at = models.DateTimeField(null=True, blank=True)
+    # when the previous token last authenticated (at most once a minute): tells an operator whether
+    # the gateway has moved to its new token before the grace window ends
+    previous_token_last_used_at = models.DateTimeField(null=True, blank=True)
     previous_signing_secret_encrypted = models.TextField(blank=True)
     previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -72,6 +72,36 @@ def test_during_the_grace_window_the_old_and_the_new_token_both_work(users, regi
     assert cached.status_code == 304
 
 
+def test_the_fleet_view_tells_whether_a_gateway_still_uses_its_previous_token(users, register, api_for):
+    old = register("edge-1")
+    _desired(users, old.gateway)
+    new = _rotate(users, old.gateway, signing_secret=False, grace_seconds=600)
+
+    def view():
+        return next(g for g in api_for("viewer").get("/api/v1/fleet/").json()["results"] if g["id"] == old.gateway.pk)
+
+    assert view()["previous_token_expires_at"] is not None and view()["previous_token_last_used_at"] is None
+    assert _works(new.token, old.gateway) == OK
+    assert view()["previous_token_last_used_at"] is None  # the new token leaves no trace there
+
+    before = timezone.now()
+    # the 304 fast path alone records it too (the poll a gateway sends most)
+    assert _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config",
+                                  HTTP_IF_NONE_MATCH='"rev-1"').status_code == 304
+    used = Gateway.objects.get(pk=old.gateway.pk).previous_token_last_used_at
+    assert used is not None and used >= before
+    assert view()["previous_token_last_used_at"] is not None
+    assert _works(old.token, old.gateway) == OK  # within the minute: no new write
+    assert Gateway.objects.get(pk=old.gateway.pk).previous_token_last_used_at == used
+
+    # a minute later the heartbeat (DRF path) moves it on; a new rotation starts from nothing
+    Gateway.objects.filter(pk=old.gateway.pk).update(previous_token_last_used_at=used - timedelta(minutes=2))
+    assert _works(old.token, old.gateway) == OK
+    assert Gateway.objects.get(pk=old.gateway.pk).previous_token_last_used_at > used - timedelta(minutes=2)
+    _rotate(users, old.gateway, signing_secret=False, grace_seconds=600)
+    assert Gateway.objects.get(pk=old.gateway.pk).previous_token_last_used_at is None
+
+
 def test_after_the_grace_window_the_old_token_gets_401_like_any_unknown_token(users, register):
     old = register("edge-1")
     _desired(users, old.gateway)
