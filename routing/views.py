@@ -256,6 +256,23 @@ def health_q(health: str, *, now: datetime, stale_after_s: float = DEFAULT_STALE
     raise ValueError(f"unknown health {health!r}")
 
 
+def _rotation_state(gateway: Any, now: Any) -> dict[str, Any] | None:
+    """A credential rotation still in its grace window: until when, and whether the old token is
+    still used (so the operator knows the gateway has switched before it is cut off)."""
+    ends = [t for t in (gateway.previous_token_expires_at, gateway.previous_signing_secret_expires_at)
+            if t is not None and t > now]
+    if not ends:
+        return None
+    used = gateway.previous_token_last_used_at
+    token_window = gateway.previous_token_expires_at is not None and gateway.previous_token_expires_at > now
+    return {
+        "until": max(ends),
+        "old_token": (f"old token used {duration((now - used).total_seconds())} ago" if used
+                      else "old token not used since") if token_window else "",
+        "switched": token_window and used is None,
+    }
+
+
 @login_required
 @role_required(VIEWER)
 def fleet(request: HttpRequest) -> HttpResponse:
@@ -287,6 +304,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
             "gateway": gateway, "health": gateway_health_of(gateway, now=now),
             "heartbeat_age": duration(age) if age is not None else "never",
             "in_sync": gateway.desired_revision is None or gateway.desired_revision == gateway.applied_revision,
+            "rotation": _rotation_state(gateway, now),
         })
     query = request.GET.copy()
     query.pop("page", None)

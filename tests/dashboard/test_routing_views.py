@@ -111,6 +111,23 @@ def test_it_shows_the_fleet_by_tier_and_region(page_for: Any, gateways: dict[str
     assert response.context["summary"]["total"] == 4
 
 
+def test_the_fleet_shows_rotations_in_their_grace_window_and_whether_the_old_token_is_used(
+        page_for: Any, users: dict[str, Any], gateways: dict[str, Any], now: Any) -> None:
+    from routing.fleet.services import gateway_rotate
+    from routing.models.fleet import Gateway
+
+    gateway_rotate(actor=users["operator"], gateway_id=gateways["edge-ok"].pk, grace_seconds=3600, now=now)
+    gateway_rotate(actor=users["operator"], gateway_id=gateways["edge-drift"].pk, grace_seconds=3600, now=now)
+    Gateway.objects.filter(pk=gateways["edge-drift"].pk).update(previous_token_last_used_at=now)
+    gateway_rotate(actor=users["operator"], gateway_id=gateways["edge-nack"].pk, grace_seconds=0, now=now)
+
+    rows = {r["gateway"].name: r["rotation"] for r in page_for("viewer").get("/fleet/").context["rows"]}
+    assert rows["edge-ok"]["switched"] and rows["edge-ok"]["old_token"] == "old token not used since"
+    assert not rows["edge-drift"]["switched"] and rows["edge-drift"]["old_token"].startswith("old token used ")
+    assert rows["edge-ok"]["until"] == now + timedelta(hours=1)
+    assert rows["edge-nack"] is None and rows["cloud-new"] is None  # no window: nothing to watch
+
+
 @pytest.mark.parametrize("health", ["healthy", "drifted", "nacked", "pending", "stale"])
 def test_it_filters_the_fleet_by_health_like_the_health_function(page_for: Any, gateways: dict[str, Any],
                                                                  health: str) -> None:
