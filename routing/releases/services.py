@@ -868,8 +868,18 @@ def canary_measure(*, release: Release, now: datetime) -> tuple[canary.Measureme
     if stop <= done:
         return None  # no minute completed (and pushed) since the last measurement
     first = max(first_bake, stop - window)
-    slos = list(Slo.objects.filter(service=release.service, archived_at__isnull=True).order_by("name"))
-    canary_ids = [t.gateway_id for t in selectors.wave_targets(release_id=release.pk, wave=release.current_wave)]
+    targets = selectors.wave_targets(release_id=release.pk, wave=release.current_wave)
+    canary_ids = [t.gateway_id for t in targets]
+    # A tier-scoped SLO is measured from gateways of that tier only: a wave with none of them says
+    # nothing about it (not "no traffic"). Page-level burn on it still rolls the release back.
+    canary_tiers = {t.gateway.tier for t in targets}
+    slos, not_applicable = [], []
+    for slo in Slo.objects.filter(service=release.service, archived_at__isnull=True).order_by("name"):
+        if not slo.tier or slo.tier in canary_tiers:
+            slos.append(slo)
+        else:
+            not_applicable.append({"slo": slo.name, "tier": slo.tier,
+                                   "reason": f"no gateway of this wave runs on {slo.tier}"})
     baseline_ids = selectors.baseline_gateway_ids(release=release, exclude=canary_ids)
     canary_stats = selectors.group_stats(service=release.service.name, slos=slos, gateway_ids=canary_ids,
                                          first_minute=first, stop_minute=stop)
@@ -882,6 +892,7 @@ def canary_measure(*, release: Release, now: datetime) -> tuple[canary.Measureme
         **measurement.as_dict(),
         "window": {"start": minute_datetime(first).isoformat(), "end": minute_datetime(stop).isoformat()},
         "canary_gateways": canary_ids, "baseline_gateways": baseline_ids, "criteria": criteria.as_dict(),
+        "slos_not_applicable": not_applicable,
         "canary": {"requests": canary_stats.requests, "errors": canary_stats.errors, "p95_ms": canary_stats.p95_ms,
                    "slos": [vars(s) for s in canary_stats.slos]},
         "baseline": None if baseline_stats is None else {

@@ -225,3 +225,32 @@ def test_two_ticks_never_advance_a_release_twice(healthy, make_release, users):
     assert GatewayRevision.objects.filter(release_id=release.pk).count() == 1
     assert services.release_step(release_id=release.pk, now=T0).startswith("wave:0:waiting")
     assert GatewayRevision.objects.filter(release_id=release.pk).count() == 1
+
+
+def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(healthy, make_release, users, push,
+                                                                      evaluate):
+    from slo.services import slo_create
+
+    # an SLO of the service's public cloud tier, healthy, fed by a gateway outside the canary wave
+    slo_create(actor=users["operator"], data={
+        "name": "cloud-latency", "service": "shelf-vision", "tier": "public_cloud",
+        "sli": {"kind": "latency", "threshold_ms": 500}, "objective": 99.0, "window": {"type": "rolling", "days": 28}})
+    cloud_fed = healthy["gateways"][-1]
+    push(cloud_fed, T0 - timedelta(minutes=60), 60, ok_fast=300, tier="public_cloud", route="public_cloud")
+    evaluate(T0)
+    release = submitted_and_approved(make_release, users)
+    assert cloud_fed.pk not in wave_ids(release, 0)
+    services.release_step(release_id=release.pk, now=T0)
+    release.refresh_from_db()
+    ack(wave_ids(release, 0), T0 + timedelta(seconds=10))
+    services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
+
+    results = run_minutes(release, healthy, push, T0 + timedelta(minutes=1), 3)
+
+    release.refresh_from_db()
+    assert results == ["wave:0:baking", "wave:0:baking", "wave:1:delivering"], (results, release.paused_reason)  # not paused
+    measured = GateResult.objects.filter(release=release, gate="canary").order_by("at", "id").last()
+    assert measured.outcome == "pass"
+    assert measured.evidence["slos_not_applicable"] == [
+        {"slo": "cloud-latency", "tier": "public_cloud", "reason": "no gateway of this wave runs on public_cloud"}]
+    assert "cloud-latency" not in {s["name"] for s in measured.evidence["canary"]["slos"]}
