@@ -457,36 +457,21 @@ def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("dashboard:release", pk=release.pk)
 
 
-@login_required
-@require_POST
-@role_required(APPROVER)
-def release_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _release_action(request, pk, "approve")
+def _release_action_view(action: str, role: str) -> Any:
+    """A POST-only button view for one release action, for one role (the service checks again)."""
+
+    @login_required
+    @require_POST
+    @role_required(role)
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        return _release_action(request, pk, action)
+
+    view.__name__ = view.__qualname__ = f"release_{action}"
+    return view
 
 
-@login_required
-@require_POST
-@role_required(APPROVER)
-def release_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _release_action(request, pk, "reject")
-
-
-@login_required
-@require_POST
-@role_required(OPERATOR)
-def release_rollback(request: HttpRequest, pk: int) -> HttpResponse:
-    return _release_action(request, pk, "rollback")
-
-
-@login_required
-@require_POST
-@role_required(APPROVER)
-def release_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    return _release_action(request, pk, "resume")
-
-
-@login_required
-@require_POST
-@role_required(OPERATOR)
-def release_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    return _release_action(request, pk, "cancel")
+release_approve = _release_action_view("approve", APPROVER)
+release_reject = _release_action_view("reject", APPROVER)
+release_resume = _release_action_view("resume", APPROVER)  # never the author: the service refuses
+release_rollback = _release_action_view("rollback", OPERATOR)
+release_cancel = _release_action_view("cancel", OPERATOR)

@@ -198,10 +198,10 @@ def documents(users: dict[str, Any], service: Any, make_slo: Callable[..., Any])
             "cache_v1": cache.versions.get(version=1)}
 
 
-@pytest.fixture
-def pending_release(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime) -> Any:
-    """A release of policy v2 to two gateways running v1, written by the operator (`otto`) and
-    submitted through the real gates after an hour of good telemetry: pending approval."""
+def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime, *,
+                         title: str, gateway_prefix: str, telemetry_minutes: int) -> Any:
+    """A release of policy v2, written by the operator (`otto`), to two gateways running v1, with
+    `telemetry_minutes` of good pushed telemetry each, submitted through the real gates."""
     from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
     from routing.releases.services import release_create, release_settings_save, release_submit
     from slo.budget.evaluation import slo_evaluate_all
@@ -209,52 +209,43 @@ def pending_release(users: dict[str, Any], service: Any, documents: dict[str, An
     from slo.telemetry.services import telemetry_batch_ingest
 
     gateways = [gateway_register(actor=users["operator"], data={
-        "name": f"rel-edge-{i}", "service": service.name, "tier": "edge", "region": "eu-west"}).gateway
+        "name": f"{gateway_prefix}-{i}", "service": service.name, "tier": "edge", "region": "eu-west"}).gateway
         for i in range(2)]
     bundle = {"routing_policy": documents["policy_v1"].document, "cache_config": documents["cache_v1"].document,
               "model_version": None}
-    start = now - timedelta(minutes=62)
+    start = now - timedelta(minutes=telemetry_minutes + 2)
     gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways], bundle_for=bundle,
                         reason="initial", now=start)
     for gateway in gateways:
         gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)
-        minutes = [{"minute": (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "counters": telemetry_minute(0)} for i in range(60)]
-        telemetry_batch_ingest(source=f"gateway:{gateway.pk}",
-                               payload={"contract_version": 1, "gateway": gateway.name, "minutes": minutes}, now=now)
+        if telemetry_minutes:
+            minutes = [{"minute": (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "counters": telemetry_minute(0)} for i in range(telemetry_minutes)]
+            telemetry_batch_ingest(source=f"gateway:{gateway.pk}",
+                                   payload={"contract_version": 1, "gateway": gateway.name, "minutes": minutes},
+                                   now=now)
     budget_sync(now=now, minutes=180)
     slo_evaluate_all(now=now)
     release_settings_save(actor=users["admin"], service_name=service.name, data={"required_approvals": 1})
     release = release_create(actor=users["operator"], data={
-        "service": service.name, "title": "Describe v2", "reason": "ship v2",
+        "service": service.name, "title": title, "reason": "ship v2",
         "routing_policy_version": documents["policy_v2"].version,
         "waves": [{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}]}, now=now)
     return release_submit(actor=users["operator"], release_id=release.pk, now=now)
 
 
 @pytest.fixture
-def paused_release(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime) -> Any:
-    """A release of policy v2 by the operator (`otto`) to two gateways that never pushed telemetry:
-    its data-quality gate is inconclusive at submission, so it pauses for a person."""
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
-    from routing.releases.services import release_create, release_settings_save, release_submit
-    from slo.budget.evaluation import slo_evaluate_all
+def pending_release(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime) -> Any:
+    """After an hour of good telemetry: pending approval."""
+    return release_of_policy_v2(users, service, documents, now, title="Describe v2", gateway_prefix="rel-edge",
+                                telemetry_minutes=60)
 
-    gateways = [gateway_register(actor=users["operator"], data={
-        "name": f"quiet-edge-{i}", "service": service.name, "tier": "edge", "region": "eu-west"}).gateway
-        for i in range(2)]
-    bundle = {"routing_policy": documents["policy_v1"].document, "cache_config": documents["cache_v1"].document,
-              "model_version": None}
-    gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways], bundle_for=bundle,
-                        reason="initial", now=now - timedelta(minutes=5))
-    for gateway in gateways:
-        gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)
-    slo_evaluate_all(now=now)
-    release_settings_save(actor=users["admin"], service_name=service.name, data={"required_approvals": 1})
-    release = release_create(actor=users["operator"], data={
-        "service": service.name, "title": "Describe v2 (no data)", "reason": "ship v2",
-        "routing_policy_version": documents["policy_v2"].version,
-        "waves": [{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}]}, now=now)
-    release = release_submit(actor=users["operator"], release_id=release.pk, now=now)
+
+@pytest.fixture
+def paused_release(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime) -> Any:
+    """To gateways that never pushed telemetry: the data-quality gate is inconclusive at
+    submission, so it pauses for a person."""
+    release = release_of_policy_v2(users, service, documents, now, title="Describe v2 (no data)",
+                                   gateway_prefix="quiet-edge", telemetry_minutes=0)
     assert release.state == "paused", release.state
     return release
