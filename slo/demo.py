@@ -37,7 +37,8 @@ DEMO_SLOS: list[dict[str, Any]] = [
      "display_name": "Edge answers within 150 ms"},
     {"service": "shelf-vision", "name": "edge-availability", "tier": "edge",
      "sli": {"kind": "availability"}, "objective": 99.5, "window": {"type": "rolling", "days": 28}},
-    {"service": "shelf-vision", "name": "cloud-latency", "tier": "public_cloud",
+    # private cloud: the tier of the demo's cloud gateway, so the SLO has a live source
+    {"service": "shelf-vision", "name": "cloud-latency", "tier": "private_cloud",
      "sli": {"kind": "latency", "threshold_ms": 400}, "objective": 99.0, "window": {"type": "rolling", "days": 28}},
     {"service": "shelf-vision", "name": "fallback-success", "tier": "private_cloud",
      "sli": {"kind": "fallback_success"}, "objective": 99.0, "window": {"type": "rolling", "days": 28}},

@@ -67,3 +67,14 @@ def test_the_demo_gateways_meet_the_demo_slos_with_the_demo_policy(demo_gateways
         assert figures["fallback_success"] >= objectives["fallback-success"], (seeded["name"], figures)
         # healthy is not perfect: some requests do fall back, so the fallback SLO has events
         assert 0.01 < figures["fallback_share"] < 0.2, (seeded["name"], figures)
+
+
+def test_every_tier_scoped_demo_slo_has_a_live_demo_gateway_on_its_tier(demo_gateways: list[dict[str, Any]]) -> None:
+    """Gateways label their telemetry with their own tier: an SLO on a tier no demo gateway runs
+    would go `telemetry_missing` once the seeded history ends, and pause the demo release."""
+    from routing.models.fleet import Gateway
+    from slo.models import Slo
+
+    tiers = set(Gateway.objects.filter(pk__in=[g["id"] for g in demo_gateways]).values_list("tier", flat=True))
+    scoped = dict(Slo.objects.filter(service__name="shelf-vision").exclude(tier="").values_list("name", "tier"))
+    assert scoped and {name: tier for name, tier in scoped.items() if tier not in tiers} == {}
