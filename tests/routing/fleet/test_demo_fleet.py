@@ -78,3 +78,14 @@ def test_every_tier_scoped_demo_slo_has_a_live_demo_gateway_on_its_tier(demo_gat
     tiers = set(Gateway.objects.filter(pk__in=[g["id"] for g in demo_gateways]).values_list("tier", flat=True))
     scoped = dict(Slo.objects.filter(service__name="shelf-vision").exclude(tier="").values_list("name", "tier"))
     assert scoped and {name: tier for name, tier in scoped.items() if tier not in tiers} == {}
+
+
+def test_every_demo_latency_threshold_is_a_bucket_boundary_of_the_contract() -> None:
+    """A latency SLI is read from the bucket at its threshold: any other threshold never has data
+    from the gateways (docs/telemetry.md)."""
+    from slo.contract import LATENCY_BUCKETS_S
+    from slo.demo import DEMO_SLOS
+
+    thresholds = {(d["service"], d["name"]): d["sli"]["threshold_ms"] for d in DEMO_SLOS
+                  if d["sli"]["kind"] == "latency"}
+    assert thresholds and {k: ms for k, ms in thresholds.items() if ms / 1000 not in LATENCY_BUCKETS_S} == {}
