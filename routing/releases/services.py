@@ -921,16 +921,21 @@ def _bake(release: Release, now: datetime) -> str:
                       reason=f"canary analysis failed in wave {wave + 1} ({criteria.failure_limit} failing "
                              f"measurements in a row)", evidence={"measurement": info["evidence"]})
             return "rolled_back:canary"
-        if verdict == canary.INCONCLUSIVE and not accepted:
-            _pause(release, actor=SYSTEM, now=now, stage=f"canary:{wave}",
-                   reason=f"canary analysis inconclusive in wave {wave + 1}: "
-                          + "; ".join(f"{c['name']}: {c['detail']}" for c in info["evidence"]["checks"]
-                                      if c["outcome"] == canary.INCONCLUSIVE))
-            return f"paused:canary:{wave}"
+    # An inconclusive measurement (too few events yet: the first minutes of a bake, a quiet SLO) is
+    # not a verdict: the window fills as the bake goes on. Only a bake that ends inconclusive waits
+    # for a person.
     bake_s = release.waves[wave]["bake_s"]
     if release.bake_started_at is None or (now - release.bake_started_at).total_seconds() < bake_s:
         return f"wave:{wave}:baking"
     measured = [v for v in verdicts if v in canary.VERDICTS]
+    if measured and canary.overall(measured, criteria) == canary.INCONCLUSIVE and not accepted:
+        last = release.gate_results.filter(gate="canary", stage=f"canary:{wave}").order_by("-at", "-id").first()
+        checks = (last.evidence or {}).get("checks", []) if last is not None else []
+        _pause(release, actor=SYSTEM, now=now, stage=f"canary:{wave}",
+               reason=f"canary analysis inconclusive at the end of the bake of wave {wave + 1}: "
+                      + ("; ".join(f"{c['name']}: {c['detail']}" for c in checks if c["outcome"] == canary.INCONCLUSIVE)
+                         or "too little telemetry"))
+        return f"paused:canary:{wave}"
     if bake_s > 0 and not measured and not accepted:
         _pause(release, actor=SYSTEM, now=now, stage=f"canary:{wave}",
                reason=f"no canary telemetry during the bake of wave {wave + 1}")

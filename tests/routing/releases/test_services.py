@@ -254,3 +254,46 @@ def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(healthy, mak
     assert measured.evidence["slos_not_applicable"] == [
         {"slo": "cloud-latency", "tier": "public_cloud", "reason": "no gateway of this wave runs on public_cloud"}]
     assert "cloud-latency" not in {s["name"] for s in measured.evidence["canary"]["slos"]}
+
+
+def _bake_wave_one(release, healthy, push, *, canary_per_minute, minutes):
+    """Deliver wave 1, then push `minutes` minutes (canary: `canary_per_minute(i)` good answers;
+    the rest of the fleet 300) and tick after each; returns the step results."""
+    services.release_step(release_id=release.pk, now=T0)
+    release.refresh_from_db()
+    canary = set(wave_ids(release, 0))
+    ack(canary, T0 + timedelta(seconds=10))
+    services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
+    results = []
+    for i in range(minutes):
+        minute = T0 + timedelta(minutes=1 + i)
+        for gateway in healthy["gateways"]:
+            push(gateway, minute, 1, ok_fast=canary_per_minute(i) if gateway.pk in canary else 300)
+        results.append(services.release_step(release_id=release.pk, now=minute + timedelta(minutes=1)))
+        release.refresh_from_db()
+        if release.state != "rolling_out":
+            break
+    return results
+
+
+def test_a_quiet_start_of_the_bake_is_not_a_verdict(healthy, make_release, users, push):
+    release = submitted_and_approved(make_release, users)
+    # 60 events in the first minute (under min_valid_events 100), then normal traffic
+    results = _bake_wave_one(release, healthy, push, canary_per_minute=lambda i: 60 if i == 0 else 300, minutes=3)
+
+    assert results == ["wave:0:baking", "wave:0:baking", "wave:1:delivering"], results
+    verdicts = list(GateResult.objects.filter(release=release, gate="canary").order_by("at", "id")
+                    .values_list("outcome", flat=True))
+    assert verdicts[0] == "inconclusive" and verdicts[-1] == "pass"
+
+
+def test_a_bake_that_ends_inconclusive_waits_for_a_person(healthy, make_release, users, push):
+    release = submitted_and_approved(make_release, users)
+    results = _bake_wave_one(release, healthy, push, canary_per_minute=lambda i: 20, minutes=4)
+
+    # it keeps baking while the evidence may still come, and pauses once the bake time is over
+    assert results == ["wave:0:baking", "wave:0:baking", "paused:canary:0"], results
+    release.refresh_from_db()
+    assert release.state == "paused" and release.paused_stage == "canary:0"
+    assert "inconclusive at the end of the bake of wave 1" in release.paused_reason
+    assert "canary_traffic" in release.paused_reason
