@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC
 from typing import Any
 
 import django_filters
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -286,62 +283,47 @@ class FleetView(GenericAPIView):
         return response
 
 
-_config_view = GatewayConfigView.as_view()
+# The route's view. Its common answer, 304 to a gateway that runs its desired revision, is given
+# before the middleware stack by routing.api.fastpath (config_not_modified below); everything else
+# (200, 401, 403, 404) is this DRF view, which also documents the endpoint.
+gateway_config = GatewayConfigView.as_view()
 _GATEWAY_TABLE = Gateway._meta.db_table
 
 
 def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
     """The config poll's common case, a gateway that already runs its desired revision: 304 after
     one indexed read by token hash, or None when the request needs the full view (200, 401, 403,
-    404, or a token that is not current)."""
+    404)."""
     tags = request.META.get("HTTP_IF_NONE_MATCH")
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if not (request.method == "GET" and tags and scheme in ("Bearer", "Gateway") and raw.startswith(GATEWAY_TOKEN_PREFIX)):
         return None
     token_hash = hash_gateway_token(raw.strip())
+    # The current token is the hot path: one unique-index read, no ORM.
     with connection.cursor() as cursor:
-        # Same rule as routing.fleet.auth.token_matches: the current token, or the previous one
-        # until its grace window ends. The current token is the hot path (one unique-index read);
-        # only a token that is not current costs a second read.
         cursor.execute(
             f"SELECT id, desired_revision FROM {_GATEWAY_TABLE} WHERE token_hash = %s",  # noqa: S608 - fixed name
             [token_hash],
         )
         row = cursor.fetchone()
-        previous = False
-        if row is None:
-            now = timezone.now()
-            cursor.execute(
-                f"SELECT id, desired_revision, previous_token_last_used_at FROM {_GATEWAY_TABLE} "  # noqa: S608
-                "WHERE previous_token_hash = %s AND previous_token_expires_at > %s",
-                [token_hash, connection.ops.adapt_datetimefield_value(now)],
-            )
-            row = cursor.fetchone()
-            previous = row is not None
-    if previous:
-        last_used = row[2]
-        if isinstance(last_used, str):  # SQLite hands back text
-            last_used = parse_datetime(last_used)
-        if last_used is not None and timezone.is_naive(last_used):
-            last_used = timezone.make_aware(last_used, UTC)
-        services.previous_token_used(gateway_id=row[0], now=now, last_used_at=last_used)
-    if row is not None and str(row[0]) == pk and row[1] is not None and row[1] in etag_revisions(tags):
+    if row is None:
+        # Only a token that is not current costs a second read: the previous one, within its
+        # rotation grace window (the rule of routing.fleet.auth.token_matches).
+        now = timezone.now()
+        previous = (
+            Gateway.objects.filter(previous_token_hash=token_hash, previous_token_expires_at__gt=now)
+            .values_list("pk", "desired_revision", "previous_token_last_used_at")
+            .first()
+        )
+        if previous is None:
+            return None
+        services.previous_token_used(gateway_id=previous[0], now=now, last_used_at=previous[2])
+        row = previous[:2]
+    if str(row[0]) == pk and row[1] is not None and row[1] in etag_revisions(tags):
         response = HttpResponse(status=304)
         response["ETag"] = bundle_etag(row[1])
         return response
     return None
-
-
-@csrf_exempt
-def gateway_config(request: HttpRequest, pk: str) -> HttpResponse:
-    """The config poll: the 304 fast path (usually answered before the view by
-    ConfigPollFastPathMiddleware), else GatewayConfigView, which documents the endpoint."""
-    return config_not_modified(request, pk) or _config_view(request, pk=pk)
-
-
-# drf-spectacular documents the endpoint from these (the DRF view behind the fast path)
-for _attr in ("cls", "initkwargs", "view_class", "view_initkwargs"):
-    setattr(gateway_config, _attr, getattr(_config_view, _attr))
 
 
 class GatewayTokenScheme(OpenApiAuthenticationExtension):
