@@ -425,6 +425,15 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+_ACTION_DONE = {
+    "approve": "You approved release {pk}.",
+    "reject": "You rejected release {pk}.",
+    "resume": "You resumed release {pk}: your reason is recorded as an override.",
+    "cancel": "You cancelled release {pk}.",
+    "rollback": "Rollback of release {pk} started: rollbacks are delivered first.",
+}
+
+
 def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Call the release service for a button; its refusal becomes a message on the page."""
     from django.contrib import messages
@@ -435,22 +444,12 @@ def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
     release = _release_or_404(pk)
     comment = (request.POST.get("comment") or "").strip()[:2000]
+    # approvals take a comment, the other actions a reason: the same text box either way
+    argument = "comment" if action in ("approve", "reject") else "reason"
     try:
-        if action == "approve":
-            release_services.release_approve(actor=request.user, release_id=release.pk, comment=comment)
-            messages.success(request, f"You approved release {release.pk}.")
-        elif action == "reject":
-            release_services.release_reject(actor=request.user, release_id=release.pk, comment=comment)
-            messages.success(request, f"You rejected release {release.pk}.")
-        elif action == "resume":
-            release_services.release_resume(actor=request.user, release_id=release.pk, reason=comment)
-            messages.success(request, f"You resumed release {release.pk}: your reason is recorded as an override.")
-        elif action == "cancel":
-            release_services.release_cancel(actor=request.user, release_id=release.pk, reason=comment)
-            messages.success(request, f"You cancelled release {release.pk}.")
-        else:
-            release_services.release_rollback(actor=request.user, release_id=release.pk, reason=comment)
-            messages.success(request, f"Rollback of release {release.pk} started: rollbacks are delivered first.")
+        getattr(release_services, f"release_{action}")(
+            actor=request.user, release_id=release.pk, **{argument: comment})
+        messages.success(request, _ACTION_DONE[action].format(pk=release.pk))
     except DomainError as exc:
         details = "; ".join(p["message"] for p in _problems(exc) if p["message"] != str(exc))
         messages.error(request, f"{exc}{': ' + details if details else ''}")
