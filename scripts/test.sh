@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Install the test dependencies and run the whole suite: ruff, the migration check, pytest.
-# Uses DATABASE_URL / CELERY_BROKER_URL when set (CI sets PostgreSQL and Redis).
+# Uses DATABASE_URL / CELERY_BROKER_URL when set (CI sets them to the machine's PostgreSQL and Redis);
+# otherwise starts a throwaway PostgreSQL cluster and Redis for the run (scripts/_services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
+source scripts/_services.sh
 ensure_venv test
 for installer in scripts/install-prometheus.sh scripts/install-chromium.sh; do
   [ -f "$installer" ] && bash "$installer"
 done
 export DATA_DIR="${DATA_DIR:-$PWD/var/test}"
+services_start
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== migrations"
