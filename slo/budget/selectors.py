@@ -230,7 +230,10 @@ def slo_status_document(*, status: SloStatus, spec: SloSpec) -> dict[str, Any]:
         tiers.append({
             "severity": tier.severity, "budget_percent": tier.budget_percent,
             "long_window": tier.long_window, "short_window": tier.short_window,
+            # The effective threshold, never below 1x, and what scaling to the window gave.
             "burn_rate_threshold": tier.burn_rate_threshold,
+            "scaled_burn_rate_threshold": tier.scaled_burn_rate_threshold,
+            "threshold_raised": tier.threshold_raised,
             "long_burn_rate": long_w.get("burn_rate"), "short_burn_rate": short_w.get("burn_rate"),
             "long_data_quality": long_w.get("data_quality"), "short_data_quality": short_w.get("data_quality"),
             "status": TIER_STATUS[code],

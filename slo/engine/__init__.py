@@ -7,12 +7,14 @@ the results; see `evaluate.py` for the rules about missing data and time to exha
 from __future__ import annotations
 
 from .alerts import (
+    MIN_BURN_RATE_THRESHOLD,
     NOMINAL_CALENDAR_DAYS,
     BurnRateTier,
     alert_period_days,
     alert_tiers_for,
     burn_rate_threshold,
     default_alert_tiers,
+    scaled_burn_rate,
 )
 from .evaluate import (
     ALERT_STATES,
@@ -52,6 +54,7 @@ __all__ = [
     "DAY_MIN",
     "HOUR_MIN",
     "MINUTE_S",
+    "MIN_BURN_RATE_THRESHOLD",
     "NOMINAL_CALENDAR_DAYS",
     "PERIOD",
     "TIER_STATUS",
@@ -75,6 +78,7 @@ __all__ = [
     "evaluate_slo",
     "minutes_between",
     "period_minutes",
+    "scaled_burn_rate",
     "window_name",
     "window_sums",
     "window_sums_with_rollups",

@@ -35,6 +35,13 @@ def test_it_shows_an_slo_with_its_status_and_charts(page_for: Any, evaluated: di
     assert sli["layout"]["shapes"][0]["y0"] == 99.0
 
 
+def test_the_alert_tiers_table_shows_thresholds_raised_to_1x(page_for: Any, evaluated: dict[str, Any]) -> None:
+    body = page_for("viewer").get(f"/slos/{evaluated['burning'].pk}/").content.decode()
+    # 28 days: the 3-day ticket scales to 0.93x and fires at 1x; the 1-day one (2.8x) is untouched.
+    assert "1.00× <span" in body and "(scaled 0.93×, raised to 1×)" in body
+    assert body.count("raised to 1×") == 1
+
+
 def test_it_has_download_links_for_openslo_and_prometheus_rules(page_for: Any, evaluated: dict[str, Any]) -> None:
     slo = evaluated["healthy"]
     body = page_for("viewer").get(f"/slos/{slo.pk}/").content.decode()

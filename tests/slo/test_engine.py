@@ -288,12 +288,22 @@ def test_a_ticket_with_an_unknown_page_reports_unknown():
 
 
 @pytest.mark.parametrize(
-    ("days", "expected"),
-    [(30, [14.4, 6.0, 3.0, 1.0]), (28, [13.44, 5.6, 2.8, 0.9333333333333333])],
+    ("days", "scaled", "effective"),
+    [
+        (30, [14.4, 6.0, 3.0, 1.0], [14.4, 6.0, 3.0, 1.0]),
+        # The 3-day ticket scales to 0.933x and is raised to budget-neutral burn.
+        (28, [13.44, 5.6, 2.8, 0.9333333333333333], [13.44, 5.6, 2.8, 1.0]),
+        # The demo's doc-summarizer: 7 days would ticket at 0.7x and 0.233x.
+        (7, [3.36, 1.4, 0.7, 0.23333333333333334], [3.36, 1.4, 1.0, 1.0]),
+        # 1 day: even the fast page scales below 1x (0.48x).
+        (1, [0.48, 0.2, 0.1, 0.03333333333333333], [1.0, 1.0, 1.0, 1.0]),
+    ],
 )
-def test_thresholds_scale_with_the_slo_window(days, expected):
+def test_thresholds_scale_with_the_slo_window_and_never_go_below_1x(days, scaled, effective):
     tiers = default_alert_tiers(days)
-    assert [t.burn_rate_threshold for t in tiers] == pytest.approx(expected, abs=TOL)
+    assert [t.scaled_burn_rate_threshold for t in tiers] == pytest.approx(scaled, abs=TOL)
+    assert [t.burn_rate_threshold for t in tiers] == pytest.approx(effective, abs=TOL)
+    assert [t.threshold_raised for t in tiers] == [s < 1.0 for s in scaled]
     assert [(t.long_window, t.short_window) for t in tiers] == [
         ("1h", "5m"),
         ("6h", "30m"),
@@ -593,6 +603,61 @@ spec_strategy = st.builds(
     custom=st.booleans(),
     i=st.integers(0, 10**6),
 )
+
+
+def test_a_seven_day_slo_burning_at_budget_neutral_raises_no_ticket():
+    """59% of the budget left and burning at 0.8x: on course to meet the objective, so no alert.
+
+    Scaled to 7 days the workbook's ticket tiers would fire at 0.7x and 0.233x.
+    """
+    spec = make_spec(objective=99.0, window={"type": "rolling", "days": 7})
+    n = 7 * 1440
+    valid = np.full(n, 1000, dtype=np.int64)
+    # 0.8% errors = 0.8x burn over the last 3 days; the days before were clean.
+    good = np.where(np.arange(n) >= n - 3 * 1440, 992, 1000).astype(np.int64)
+    result = evaluate_slo(spec, good, valid)
+    assert result.windows["3d"].burn_rate == pytest.approx(0.8, abs=TOL)
+    assert [t.burn_rate_threshold for t in result.tiers] == pytest.approx([3.36, 1.4, 1.0, 1.0], abs=TOL)
+    assert [t.status for t in result.tiers] == ["not_firing"] * 4
+    assert result.alert_state == "none"
+
+    # 1.2x is over budget-neutral: the 3-day ticket fires (6h and 3d both 1.2x).
+    worse = np.where(np.arange(n) >= n - 3 * 1440, 988, 1000).astype(np.int64)
+    assert evaluate_slo(spec, worse, valid).alert_state == "ticket"
+
+
+tier_strategy = st.fixed_dictionaries(
+    {
+        "severity": st.sampled_from(["page", "ticket"]),
+        "budget_percent": st.floats(0.001, 100, allow_nan=False),
+        "long_window_s": st.integers(60, 30 * 86400),
+        "short_window_s": st.integers(60, 86400),
+    }
+)
+window_strategy = st.one_of(
+    st.builds(lambda days: {"type": "rolling", "days": days}, st.integers(1, 400)),
+    st.builds(lambda unit: {"type": "calendar", "unit": unit}, st.sampled_from(["week", "month"])),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    objective=st.floats(0.1, 99.999, allow_nan=False),
+    window=window_strategy,
+    tiers=st.none() | st.lists(tier_strategy, min_size=1, max_size=4),
+    bad_per_minute=st.integers(0, 50),
+)
+def test_no_tier_threshold_in_any_status_is_below_1x(objective, window, tiers, bad_per_minute):
+    spec = make_spec(objective=objective, window=window, alert_tiers=tiers)
+    n = 2 * 1440
+    valid = np.full(n, 50, dtype=np.int64)
+    good = valid - bad_per_minute
+    result = evaluate_slo(spec, good, valid, now=datetime(2025, 3, 20, 12, 0, tzinfo=UTC))
+    assert result.tiers, "every SLO has alert tiers"
+    for tier in result.tiers:
+        assert tier.burn_rate_threshold >= 1.0
+    for tier in result.as_dict()["tiers"]:
+        assert tier["burn_rate_threshold"] >= 1.0
 
 
 @settings(max_examples=60, deadline=None)

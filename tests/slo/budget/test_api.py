@@ -43,6 +43,22 @@ def test_status_shows_budget_burn_rates_alerts_and_data_quality(api_for, evaluat
     assert api_for("viewer").get("/api/v1/slos/999999/status/").status_code == 404
 
 
+def test_status_shows_effective_thresholds_never_below_1x(api_for, make_slo):
+    """A 7-day SLO: the ticket tiers scale to 0.7x and 0.233x; the status says 1x and why."""
+    slo = make_slo(window={"type": "rolling", "days": 7})
+    start = NOW - timedelta(hours=3)
+    load_minutes(slo, start, np.full(180, 99.2), np.full(180, 100.0), np.ones(180, dtype=bool))
+    slo_evaluate(slo_ids=[slo.pk], now=NOW)
+    tiers = api_for("viewer").get(f"/api/v1/slos/{slo.pk}/status/").json()["tiers"]
+    shown = [
+        (t["long_window"], t["burn_rate_threshold"], round(t["scaled_burn_rate_threshold"], 3), t["threshold_raised"])
+        for t in tiers
+    ]
+    assert shown == [("1h", 3.36, 3.36, False), ("6h", 1.4, 1.4, False), ("1d", 1.0, 0.7, True), ("3d", 1.0, 0.233, True)]
+    # 0.8x burn in the windows that have data: budget-neutral or better, nothing fires.
+    assert {t["status"] for t in tiers} <= {"not_firing", "unknown"}
+
+
 def test_timeseries_for_charts(api_for, evaluated):
     client = api_for("viewer")
     url = f"/api/v1/slos/{evaluated.pk}/timeseries/"
