@@ -45,6 +45,12 @@ PERIODIC_TASKS += [
         "description": "Per channel renotify_interval_s.",
     },
     {
+        "name": "budget: re-post alerts to Alertmanager",
+        "task": "slo.budget.alertmanager_repost",
+        "every_s": 60,
+        "description": "Firing alerts with endsAt 4 minutes ahead (resolved ones for 15 minutes), as Prometheus does.",
+    },
+    {
         "name": "budget: thin status history",
         "task": "slo.budget.history_prune",
         "every_s": 3600,

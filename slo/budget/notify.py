@@ -16,13 +16,14 @@ import hmac
 import json
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Q
+from django.utils import timezone
 
 from controlplane.crypto import SecretUnreadable, decrypt_secret
 from slo.models.budget import AlertEvent, Notification, NotificationChannel
@@ -97,6 +98,11 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
         raise DeliveryFailed(f"channel answered HTTP {response.status_code}")
 
 
+def post_json(url: str, payload: Any) -> None:
+    """POST a JSON body; raises DeliveryFailed on a network error or a non-2xx answer."""
+    _post(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+
 def deliver(channel: NotificationChannel, notification: Notification, *, now_s: int | None = None) -> None:
     """Send one notification through its channel; raises DeliveryFailed."""
     doc = event_document(notification)
@@ -129,7 +135,11 @@ def deliver(channel: NotificationChannel, notification: Notification, *, now_s: 
         }
         _post(channel.url, json.dumps(payload).encode(), headers)
     elif channel.kind == "alertmanager":
-        _post(channel.url.rstrip("/") + "/api/v2/alerts", json.dumps([_alertmanager_alert(doc)]).encode(), headers)
+        # The alert as it is now (see slo.budget.alertmanager), with endsAt from the send time.
+        from slo.budget.alertmanager import alertmanager_post, snapshot_of_event
+
+        sent_at = datetime.fromtimestamp(now_s, UTC) if now_s is not None else timezone.now()
+        alertmanager_post(channel, [snapshot_of_event(notification.alert_event)], now=sent_at)
     elif channel.kind == "email":
         try:
             send_mail(
@@ -142,29 +152,6 @@ def deliver(channel: NotificationChannel, notification: Notification, *, now_s: 
             raise DeliveryFailed(f"{exc.__class__.__name__} sending email") from None
     else:
         raise DeliveryFailed(f"unknown channel kind {channel.kind!r}")
-
-
-def _alertmanager_alert(doc: dict[str, Any]) -> dict[str, Any]:
-    """Alertmanager API v2 `postableAlert`: a resolved alert carries `endsAt` = resolution time."""
-    alert = doc["alert"]
-    labels = {
-        "alertname": "SLOErrorBudgetBurn" if alert["kind"] == "burn_rate" else "InferenceCacheAlert",
-        "severity": alert["severity"],
-        "slo_service": doc["service"],
-        "alert_kind": alert["kind"],
-    }
-    if doc["slo"]:
-        labels["slo_name"] = doc["slo"]["name"]
-    out: dict[str, Any] = {
-        "labels": labels,
-        "annotations": {"summary": _summary(doc), "alert_key": alert["key"]},
-        "generatorURL": doc["url"],
-    }
-    if alert["state"] == "resolved":
-        out["endsAt"] = alert["at"]
-    else:
-        out["startsAt"] = alert["at"]
-    return out
 
 
 def notification_send(*, notification_id: int, now: datetime) -> str:

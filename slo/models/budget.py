@@ -182,6 +182,9 @@ class NotificationChannel(models.Model):
     severities = models.JSONField(default=list, blank=True, help_text="page/ticket; empty = both")
     renotify_interval_s = models.PositiveIntegerField(default=0, help_text="0 = never remind")
     enabled = models.BooleanField(default=True)
+    reposted_at = models.DateTimeField(
+        null=True, blank=True, help_text="alertmanager: when the last re-post pass claimed this channel"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -58,6 +58,14 @@ def renotify() -> int:
     return alerts.alerts_renotify(now=timezone.now())
 
 
+@shared_task(name="slo.budget.alertmanager_repost")
+def alertmanager_repost() -> dict[str, int]:
+    """Re-post firing (and recently resolved) alerts to Alertmanager channels so they stay active."""
+    from slo.budget.alertmanager import alertmanager_repost as repost
+
+    return repost(now=timezone.now())
+
+
 @shared_task(name="slo.budget.history_prune")
 def status_history_prune() -> int:
     """Thin the status history and enforce bucket retention."""

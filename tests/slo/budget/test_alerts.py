@@ -120,8 +120,10 @@ def test_it_pages_at_the_first_evaluation_after_the_condition_and_resolves_once(
     assert len(slack) == 2 and "FIRING" in slack[0]["text"] and "resolved" in slack[1]["text"]
     am = [json.loads(r["body"]) for r in receiver.requests if r["path"] == "/api/v2/alerts"]
     page_am = [a[0] for a in am if a[0]["labels"]["severity"] == "page"]
-    assert "startsAt" in page_am[0] and "endsAt" in page_am[1]
-    assert page_am[0]["labels"]["slo_name"] == slo.name
+    # Both rows are sent after the alert resolved: each posts the alert as it is now (resolved).
+    fired, resolved = (start + timedelta(minutes=m) for m in (first_fire, first_resolve))
+    assert [(a["startsAt"], a["endsAt"]) for a in page_am] == [(fired.isoformat(), resolved.isoformat())] * 2
+    assert page_am[0]["labels"]["slo"] == page_am[0]["labels"]["slo_name"] == slo.name
     assert not [r for r in receiver.requests if r["path"] == "/other"]
     page_mail = [m for m in mail.outbox if "[page]" in m.subject]
     assert len(page_mail) == 2 and page_mail[0].to == ["sre@example.com"]
