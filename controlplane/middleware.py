@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +91,38 @@ class DatabaseUnavailableMiddleware:
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):
             logger.error("database unavailable: %s", exception.__class__.__name__)
-            response = JsonResponse(
-                {"errors": [{"path": "", "message": "database unavailable, retry later"}]}, status=503
-            )
+            # imported here: the logging config loads this module before DRF can be imported
+            from controlplane.api.errors import problem_response
+
+            response = problem_response(503, "database unavailable, retry later")
             response["Retry-After"] = "5"
             return response
         return None
+
+
+class RefuseNulMiddleware:
+    """400 for a NUL character in the path or the query string.
+
+    PostgreSQL refuses NUL in text, so such a value would fail as a 500 wherever it reaches a
+    query; bodies are checked by the API parsers (controlplane.api.parsers)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = ""
+        if "\x00" in request.path:
+            where = "path"
+        else:
+            for key, values in request.GET.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    where = key.replace("\x00", "\\u0000")
+                    break
+        if not where:
+            return self.get_response(request)
+        message = "must not contain the NUL character (%00)"
+        if request.path.startswith("/api/"):
+            from controlplane.api.errors import problem_response
+
+            return problem_response(400, "invalid input", [{"path": where, "message": message}])
+        return HttpResponse(f"{where}: {message}\n", status=400, content_type="text/plain; charset=utf-8")

@@ -27,9 +27,13 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "Every API error (controlplane.api.errors). Some errors add context keys next to "
-                   "`detail` and `errors`: a stale edit's `current_version`, a refused release's `gates`.",
+    "description": "Every API error (controlplane.api.errors): an RFC 9457 problem document, served as "
+                   "`application/problem+json`, with each field path in the `errors` extension member. "
+                   "Some errors add context keys: a stale edit's `current_version`, a refused release's `gates`.",
     "properties": {
+        "type": {"type": "string", "description": "`about:blank`: the status and title say what happened."},
+        "title": {"type": "string", "description": "The HTTP status phrase."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
         "detail": {"type": "string", "description": "One readable line."},
         "errors": {
             "type": "array",
@@ -41,16 +45,23 @@ ERROR_SCHEMA = {
             },
         },
     },
-    "required": ["detail", "errors"],
+    "required": ["type", "title", "status", "detail", "errors"],
 }
 
 _UNSAFE = {"post", "put", "patch", "delete"}
+# versioned documents: GET answers an ETag ("v3"), PUT/PATCH honour If-Match (controlplane.api.conditional)
+_CONDITIONAL_PATHS = ("/api/v1/slos/{id}/", "/api/v1/routing-policies/{id}/", "/api/v1/cache-configs/{id}/")
+_IF_MATCH = {
+    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+    "description": 'The ETag of the version this edit is based on, e.g. "v3"; 412 when it is no longer current.',
+}
 _ERRORS = {
     "400": "Invalid input: every problem with its field path; nothing was changed.",
     "401": "No valid credentials (a missing, unknown, expired or revoked token).",
     "403": "Authenticated, but the role does not allow this (or a CSRF failure on a session write).",
     "404": "No such object.",
     "409": "Conflict: a stale edit, a duplicate, or a transition the object's state does not allow.",
+    "412": "If-Match names a version that is no longer current (or is not an ETag this API sent).",
     "429": "Rate limited; retry after the `Retry-After` header's seconds.",
     "503": "The database is unreachable; retry after the `Retry-After` header's seconds.",
 }
@@ -75,9 +86,12 @@ def document_error_responses(result: dict[str, Any], generator: Any, request: An
                 wanted.add("400")  # bodies, query filters and malformed path values are validated
             if method in _UNSAFE:
                 wanted.add("409")
+            if method in {"put", "patch"} and path in _CONDITIONAL_PATHS:
+                wanted.add("412")
+                operation.setdefault("parameters", []).append(_IF_MATCH)
             for code in sorted(wanted):
                 responses.setdefault(code, {"description": _ERRORS[code]})
             for code, response in responses.items():
                 if code.startswith(("4", "5")) and "content" not in response:
-                    response["content"] = {"application/json": {"schema": ref}}
+                    response["content"] = {"application/problem+json": {"schema": ref}}
     return result

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from controlplane import services
+from controlplane.api.errors import problem_response
 from controlplane.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
@@ -117,7 +118,4 @@ def _broker_status() -> str:
 def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Any /api/ path no route matches (e.g. `/api/v1/tokens/abc/` where an id is a number): the
     API's JSON error envelope, not the HTML page browsers get."""
-    return JsonResponse(
-        {"detail": "not found", "errors": [{"path": "", "message": f"no API endpoint at {request.path}"}]},
-        status=404,
-    )
+    return problem_response(404, "not found", [{"path": "", "message": f"no API endpoint at {request.path}"}])

@@ -15,11 +15,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from controlplane.api.body import PlainTextParser, json_object_body
+from controlplane.api.conditional import check_if_match, with_etag
+from controlplane.api.parsers import JSONParser
 from controlplane.errors import NotFound, ValidationFailed
 from controlplane.roles import APPROVER, OPERATOR, VIEWER
 from routing.api.documents_serializers import (
@@ -166,7 +167,8 @@ class _DocumentViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(DocumentLineSerializer(page, many=True, context=context).data)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        return Response(self._line_data(self._line()))
+        line = self._line()
+        return with_etag(Response(self._line_data(line)), line.current_version)
 
     def create(self, request: Request) -> Response:
         document, meta = document_input(request)
@@ -176,17 +178,18 @@ class _DocumentViewSet(viewsets.GenericViewSet):
         service = selectors.service_get(ref=service_ref)
         create = services.routing_policy_create if self.kind is ROUTING_POLICY else services.cache_config_create
         line = create(actor=request.user, service=service, document=document, note=meta["note"])
-        return Response(self._line_data(line), status=201)
+        return with_etag(Response(self._line_data(line), status=201), line.current_version)
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         line = self._line()
+        matched = check_if_match(request, current_version=line.current_version)
         document, meta = document_input(request)
         update = services.routing_policy_update if self.kind is ROUTING_POLICY else services.cache_config_update
+        parent = meta["parent_version"] if meta["parent_version"] is not None else matched
         line, _created = update(
-            actor=request.user, line_id=line.pk, document=document, note=meta["note"],
-            parent_version=meta["parent_version"],
+            actor=request.user, line_id=line.pk, document=document, note=meta["note"], parent_version=parent,
         )
-        return Response(self._line_data(line))
+        return with_etag(Response(self._line_data(line)), line.current_version)
 
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:

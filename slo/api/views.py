@@ -8,12 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.api.body import PlainTextParser, json_object_body
+from controlplane.api.conditional import check_if_match, with_etag
+from controlplane.api.parsers import MultiPartParser
 from controlplane.errors import NotFound, ValidationFailed
 from controlplane.roles import OPERATOR, VIEWER
 from slo import selectors, services
@@ -91,11 +92,16 @@ class SloViewSet(viewsets.ModelViewSet):
         note = str(body.pop("note", "") or "")
         body.pop("parent_version", None)
         slo = services.slo_create(actor=request.user, data=body, note=note)
-        return Response(SloSerializer(slo).data, status=201)
+        return with_etag(Response(SloSerializer(slo).data, status=201), slo.version)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        slo = self.get_object()
+        return with_etag(Response(SloSerializer(slo).data), slo.version)
 
     @extend_schema(request=SloWriteSerializer, responses={200: SloSerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
         current = self.get_object()
+        matched = check_if_match(request, current_version=current.version)
         body = json_object_body(request)
         note = str(body.pop("note", "") or "")
         parent = body.pop("parent_version", None)
@@ -103,8 +109,9 @@ class SloViewSet(viewsets.ModelViewSet):
             raise ValidationFailed("invalid input", problems=[{"path": "parent_version", "message": "must be an integer"}])
         if partial:
             body = {**current.spec, **body}
-        slo = services.slo_update(actor=request.user, slo_id=current.pk, data=body, note=note, parent_version=parent)
-        return Response(SloSerializer(slo).data)
+        slo = services.slo_update(actor=request.user, slo_id=current.pk, data=body, note=note,
+                                  parent_version=parent if parent is not None else matched)
+        return with_etag(Response(SloSerializer(slo).data), slo.version)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         services.slo_archive(actor=request.user, slo_id=self.get_object().pk)

@@ -265,3 +265,18 @@ def test_the_json_schemas_are_served(api_for, db):
     assert "rules" in policy_schema["properties"]
     cache_schema = api_for("viewer").get("/api/v1/cache-configs/schema/").json()
     assert "layers" in cache_schema["properties"]
+
+
+def test_a_write_with_a_stale_if_match_answers_412_and_stores_nothing(api_for, policy, policy_doc):
+    client = api_for("operator")
+    url = f"{URL}{policy['id']}/"
+    assert client.get(url)["ETag"] == '"v1"'
+    second = edited(policy_doc)
+    second["rules"][-1]["chain"][0]["timeout_ms"] = 35
+    answer = client.put(url, {"document": second, "note": "v2"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert answer.status_code == 200 and answer["ETag"] == '"v2"'
+    third = edited(policy_doc)
+    third["rules"][-1]["chain"][0]["timeout_ms"] = 30
+    stale = client.put(url, {"document": third, "note": "v3"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert stale.status_code == 412 and stale.json()["current_version"] == 2
+    assert RoutingPolicyVersion.objects.count() == 2
