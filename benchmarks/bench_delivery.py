@@ -28,9 +28,9 @@ import django  # noqa: E402
 django.setup()
 
 from controlplane.crypto import encrypt_secret  # noqa: E402
+from controlplane.lib.signing import SIGNATURE_HEADER, SignatureError, verify  # noqa: E402
 from routing.fleet.delivery import delivery_dispatch_due  # noqa: E402
 from routing.fleet.services import gateway_set_desired  # noqa: E402
-from routing.fleet.signing import SIGNATURE_HEADER, SignatureError, verify  # noqa: E402
 from routing.models.fleet import Delivery, Gateway  # noqa: E402
 from routing.policy import default_cache_config, default_policy  # noqa: E402
 from slo.models import Service  # noqa: E402

@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from controlplane.lib.signing import SIGNATURE_HEADER, sign  # noqa: E402
 from gateway.launch import start_gateway, stop_gateways, wait_ready  # noqa: E402
 from routing.fleet.bundle import bundle_bytes  # noqa: E402
-from routing.fleet.signing import SIGNATURE_HEADER, sign  # noqa: E402
 from routing.policy import default_cache_config, default_policy  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "gateway_memory.json"

@@ -10,7 +10,7 @@ class ControlplaneConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from controlplane import checks  # noqa: F401  (registers system checks)
+        from controlplane import celery, checks  # noqa: F401  (the Celery app for shared_task; system checks)
         from controlplane.api import schema  # noqa: F401  (OpenAPI auth schemes)
         post_migrate.connect(_after_migrate, sender=self)
 

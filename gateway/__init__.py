@@ -2,5 +2,5 @@
 on simulated traffic, exposes the telemetry contract, and takes config from the control plane.
 
 No Django and no database: it imports only the pure cores (routing.policy, routing.fleet.bundle,
-routing.fleet.signing, slo.contract). Run it with `python -m gateway --config gateway.toml`.
+controlplane.lib.signing, slo.contract). Run it with `python -m gateway --config gateway.toml`.
 """

@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from controlplane.lib.signing import SIGNATURE_HEADER
 from gateway.app import MAX_CONFIG_BYTES, Gateway
-from routing.fleet.signing import SIGNATURE_HEADER
 
 logger = logging.getLogger("gateway.http")
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from controlplane.lib.histograms import histogram_quantile  # noqa: F401 - the dashboard's charts use it
+
 # Display states of an SLO, worst first. Colour is never the only signal: every state has a word.
 SLO_STATES = ("page", "ticket", "exhausted", "ok", "no_data", "stale", "not_evaluated", "unknown")
 STATE_LABELS = {
@@ -95,30 +97,6 @@ def duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
-
-
-def histogram_quantile(q: float, cumulative: Mapping[float, float]) -> float | None:
-    """The q-quantile of a cumulative histogram `{upper bound: count}` (with +Inf), interpolated
-    linearly inside the bucket like Prometheus. None without observations; the highest finite
-    bound when the quantile falls in the +Inf bucket (the true value is only known to be above)."""
-    bounds = sorted(cumulative)
-    if not bounds:
-        return None
-    total = cumulative[bounds[-1]]
-    if total <= 0:
-        return None
-    rank = q * total
-    lower_bound, lower_count = 0.0, 0.0
-    for bound in bounds:
-        count = cumulative[bound]
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            if count == lower_count:
-                return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
-        lower_bound, lower_count = bound, count
-    return lower_bound
 
 
 def _clean(values: Iterable[Any]) -> list[Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from routing.fleet.signing import SIGNATURE_HEADER, sign
+from controlplane.lib.signing import SIGNATURE_HEADER, sign
 
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 5.0

@@ -18,10 +18,11 @@ failing measurements, so one noisy minute does not roll back a healthy canary (a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from controlplane.lib.histograms import histogram_quantile
 
 PASS = "pass"
 FAIL = "fail"
@@ -164,23 +165,5 @@ def overall(verdicts: Sequence[str], criteria: Criteria) -> str:
 
 
 def histogram_p95(buckets: Mapping[float, float]) -> float | None:
-    """p95 in the bucket unit from cumulative bucket counts (`le` -> count), interpolated linearly
-    within the bucket the way Prometheus' histogram_quantile does. None without samples."""
-    if not buckets:
-        return None
-    items = sorted(buckets.items())
-    total = items[-1][1]
-    if total <= 0:
-        return None
-    rank = 0.95 * total
-    previous_le, previous_count = 0.0, 0.0
-    for le, count in items:
-        if count >= rank:
-            if math.isinf(le):
-                return previous_le  # the quantile is above the highest finite bucket
-            span = count - previous_count
-            if span <= 0:
-                return le
-            return previous_le + (le - previous_le) * (rank - previous_count) / span
-        previous_le, previous_count = le, count
-    return items[-1][0]
+    """p95 in the bucket unit from cumulative bucket counts (`le` -> count); None without samples."""
+    return histogram_quantile(0.95, buckets)

@@ -4,15 +4,15 @@ Delivery is at least once: a worker that dies after sending but before marking t
 it `sending`, and the sweep sends it again after `STALE_CLAIM`. Receivers deduplicate by the
 notification id (in the payload and the `X-Notification-Id` header).
 
-Generic webhooks are signed like Stripe's: header `X-Signature: t=<unix seconds>,v1=<hex>` where
-`v1 = HMAC-SHA256(secret, "<t>.<body>")`; receivers should reject a `t` older than 300 s and compare
-in constant time (`verify_signature`).
+Generic webhooks are signed twice over the same body (controlplane.lib.signing): the Stripe-style
+`X-Signature: t=<unix seconds>,v1=<hex>` (`v1 = HMAC-SHA256(secret, "<t>.<body>")`, as config pushes
+are signed) and the Standard Webhooks headers `webhook-id` (the notification id, stable across
+retries), `webhook-timestamp` and `webhook-signature`, so receivers can use the Standard Webhooks
+libraries. Receivers should reject a timestamp older than 300 s and compare in constant time.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.crypto import SecretUnreadable, decrypt_secret
+from controlplane.lib.signing import SIGNATURE_HEADER, sign, standard_webhook_headers
 from slo.models.budget import AlertEvent, Notification, NotificationChannel
 
 logger = logging.getLogger(__name__)
@@ -38,23 +39,6 @@ SIGNATURE_TOLERANCE_S = 300
 
 class DeliveryFailed(Exception):
     """The channel refused or could not be reached; the message is retried."""
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
-def verify_signature(secret: str, header: str, body: bytes, *, now_s: int, tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
-    """What a receiver does: parse, check freshness, constant-time compare."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(now_s - timestamp) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
 def event_document(notification: Notification) -> dict[str, Any]:
@@ -114,7 +98,10 @@ def deliver(channel: NotificationChannel, notification: Notification, *, now_s: 
                 secret = decrypt_secret(channel.secret_encrypted)
             except SecretUnreadable:
                 raise DeliveryFailed("the channel secret cannot be decrypted with the current key") from None
-            headers["X-Signature"] = sign(secret, int(time.time()) if now_s is None else now_s, body)
+            timestamp = int(time.time()) if now_s is None else now_s
+            headers[SIGNATURE_HEADER] = sign(secret, body, timestamp=timestamp)
+            headers.update(standard_webhook_headers(secret, body, message_id=f"notification-{notification.pk}",
+                                                    timestamp=timestamp))
         _post(channel.url, body, headers)
     elif channel.kind == "slack":
         alert = doc["alert"]

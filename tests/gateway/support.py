@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
+from controlplane.lib.signing import SIGNATURE_HEADER, sign
 from gateway.launch import start_gateway, stop_gateways, wait_ready
 from routing.fleet.bundle import bundle_bytes
-from routing.fleet.signing import SIGNATURE_HEADER, sign
 from routing.policy import default_cache_config, default_policy
 
 SERVICE = "shelf-vision"

@@ -39,8 +39,8 @@ def test_an_invalid_bundle_is_nacked_and_the_previous_config_keeps_serving(gatew
 def test_a_tampered_body_or_wrong_secret_is_refused(gateway_factory):
     gateway = gateway_factory()
     good = good_bundle(1)
+    from controlplane.lib.signing import sign
     from routing.fleet.bundle import bundle_bytes
-    from routing.fleet.signing import sign
 
     body = bundle_bytes(good)
     header = sign(gateway.secret, body, timestamp=int(time.time()))
@@ -53,8 +53,8 @@ def test_a_tampered_body_or_wrong_secret_is_refused(gateway_factory):
 
 def test_a_push_signed_under_two_secrets_is_accepted_by_a_gateway_holding_either(gateway_factory):
     """A secret rotation's grace window: the control plane signs under the new and the old secret."""
+    from controlplane.lib.signing import sign
     from routing.fleet.bundle import bundle_bytes
-    from routing.fleet.signing import sign
 
     on_old = gateway_factory("gw-old", secret="whsec_old-secret")
     on_new = gateway_factory("gw-new", secret="whsec_new-secret")
@@ -68,8 +68,8 @@ def test_a_push_signed_under_two_secrets_is_accepted_by_a_gateway_holding_either
 
 
 def test_a_tampered_or_foreign_dual_signature_is_refused(gateway_factory):
+    from controlplane.lib.signing import sign
     from routing.fleet.bundle import bundle_bytes
-    from routing.fleet.signing import sign
 
     gateway = gateway_factory(secret="whsec_old-secret")
     body = bundle_bytes(good_bundle(1))
@@ -91,8 +91,8 @@ def test_an_old_timestamp_and_a_replayed_push_are_refused(gateway_factory):
     old = gateway.push(good_bundle(1), timestamp=time.time() - 301)
     assert old.status_code == 401 and "tolerance" in old.json()["error"]
 
+    from controlplane.lib.signing import sign
     from routing.fleet.bundle import bundle_bytes
-    from routing.fleet.signing import sign
 
     body = bundle_bytes(good_bundle(1))
     header = sign(gateway.secret, body, timestamp=int(time.time()))

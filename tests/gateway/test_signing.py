@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routing.fleet.signing import SignatureError, parse_header, sign, verify
+from controlplane.lib.signing import SignatureError, parse_header, sign, verify
 
 SECRET = "whsec_unit"
 

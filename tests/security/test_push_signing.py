@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.lib.signing import SIGNATURE_HEADER, TOLERANCE_S, sign
 from routing.fleet.bundle import bundle_bytes
-from routing.fleet.signing import SIGNATURE_HEADER, TOLERANCE_S, sign
 from tests.gateway.support import GatewayProcess, free_port, good_bundle
 
 pytestmark = pytest.mark.slow

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.core import mail
 
+from controlplane.lib import signing
 from slo.budget import notify, services
 from slo.budget.alerts import alerts_renotify
 from slo.budget.cache_checks import CacheWindow
@@ -113,9 +114,14 @@ def test_it_pages_at_the_first_evaluation_after_the_condition_and_resolves_once(
     for r in hooks:
         header = r["headers"]["X-Signature"]
         ts = int(header.split(",")[0][2:])
-        assert notify.verify_signature(SECRET, header, r["body"], now_s=ts)
-        assert not notify.verify_signature("wrong-secret-0123456", header, r["body"], now_s=ts)
-        assert not notify.verify_signature(SECRET, header, r["body"], now_s=ts + 301)
+        assert signing.verify(SECRET, r["body"], header, now=ts)
+        signing.verify_standard_webhook(SECRET, r["body"], r["headers"], now=ts)
+        assert r["headers"]["webhook-id"] == f"notification-{r['headers']['X-Notification-Id']}"
+        for secret, now in (("wrong-secret-0123456", ts), (SECRET, ts + 301)):
+            with pytest.raises(signing.SignatureError):
+                signing.verify(secret, r["body"], header, now=now)
+            with pytest.raises(signing.SignatureError):
+                signing.verify_standard_webhook(secret, r["body"], r["headers"], now=now)
     slack = [json.loads(r["body"]) for r in receiver.requests if r["path"] == "/slack"]
     assert len(slack) == 2 and "FIRING" in slack[0]["text"] and "resolved" in slack[1]["text"]
     am = [json.loads(r["body"]) for r in receiver.requests if r["path"] == "/api/v2/alerts"]

@@ -1,6 +1,7 @@
-"""HMAC-SHA256 signatures for config pushes (pure: the reference gateway uses it too).
+"""HMAC-SHA256 request signing, written once for every sender and receiver (pure: the reference
+gateway uses it too).
 
-The signed message is `"{timestamp}.{body}"`, as Stripe does, so a captured body cannot be replayed
+**Config pushes** (control plane -> gateway, and the gateway's verification). The signed message is `"{timestamp}.{body}"`, as Stripe does, so a captured body cannot be replayed
 with a fresh timestamp. The header is `X-Signature: t=<unix seconds>,v1=<hex>`. Receivers reject
 timestamps outside a 300 s tolerance and compare in constant time.
 
@@ -10,13 +11,22 @@ secret and accepts the push if any `v1` matches it, so gateways still configured
 and gateways already moved to the new one both verify the same push (as Stripe's rolled webhook
 secrets do). Receivers that read only the first `v1` would reject pushes during a rotation: the
 contract is "any", which parse_header/verify implement.
+
+**Outbound webhooks** (notifications) carry the same `X-Signature` and, in addition, the Standard
+Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` over
+`"{id}.{timestamp}.{body}"`), so receivers can verify with the ready-made Standard Webhooks libraries.
+The key is the secret's base64 part when the secret is `whsec_<base64>` (as those libraries expect),
+otherwise the secret's UTF-8 bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
 SIGNATURE_HEADER = "X-Signature"
 TOLERANCE_S = 300
@@ -77,4 +87,55 @@ def verify(secret: str, body: bytes, header: str, *, now: float, tolerance_s: in
     for candidate in signatures:
         if hmac.compare_digest(expected, candidate):
             return timestamp, candidate
+    raise SignatureError("signature does not match")
+
+
+# -- Standard Webhooks ------------------------------------------------------------------------------
+
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+
+
+def _webhook_key(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[len("whsec_"):], validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret.encode()
+
+
+def _webhook_digest(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    message = f"{message_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(_webhook_key(secret), message, hashlib.sha256).digest()).decode()
+
+
+def standard_webhook_headers(secret: str, body: bytes, *, message_id: str, timestamp: int) -> dict[str, str]:
+    """The three Standard Webhooks headers for `body`; `message_id` is stable across retries so the
+    receiver can deduplicate."""
+    return {
+        WEBHOOK_ID_HEADER: message_id,
+        WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
+        WEBHOOK_SIGNATURE_HEADER: "v1," + _webhook_digest(secret, message_id, timestamp, body),
+    }
+
+
+def verify_standard_webhook(secret: str, body: bytes, headers: Mapping[str, str], *, now: float,
+                            tolerance_s: int = TOLERANCE_S) -> None:
+    """What a receiver does with the Standard Webhooks headers; raises SignatureError."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    try:
+        message_id = lowered[WEBHOOK_ID_HEADER]
+        timestamp = int(lowered[WEBHOOK_TIMESTAMP_HEADER])
+        signatures = lowered[WEBHOOK_SIGNATURE_HEADER].split()
+    except (KeyError, ValueError):
+        raise SignatureError("missing or malformed webhook-id, webhook-timestamp or webhook-signature") from None
+    if abs(now - timestamp) > tolerance_s:
+        raise SignatureError(f"timestamp outside the {tolerance_s} s tolerance")
+    expected = _webhook_digest(secret, message_id, timestamp, body)
+    for entry in signatures:
+        version, _, candidate = entry.partition(",")
+        if version == "v1" and hmac.compare_digest(expected, candidate):
+            return
     raise SignatureError("signature does not match")

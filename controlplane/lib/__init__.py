@@ -1,0 +1,2 @@
+"""Pure helpers shared by every app and by the reference gateway: no Django import here, ever
+(import-linter checks it)."""
