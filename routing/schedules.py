@@ -10,7 +10,7 @@ from typing import Any
 
 PERIODIC_TASKS: list[dict[str, Any]] = []
 
-# Fleet delivery (issue 6): the outbox dispatcher catches pushes whose on-commit enqueue was lost
+# Fleet delivery: the outbox dispatcher catches pushes whose on-commit enqueue was lost
 # (broker down) and retries due backoffs; reconcile re-sends drift found through heartbeats.
 PERIODIC_TASKS.append({
     "name": "routing: dispatch gateway deliveries",
@@ -25,7 +25,7 @@ PERIODIC_TASKS.append({
     "description": "Re-deliver desired revisions to drifted gateways (never a NACKed revision).",
 })
 
-# Releases (issue 7): advance waves, run canary analysis, roll back on triggers, confirm rollbacks.
+# Releases: advance waves, run canary analysis, roll back on triggers, confirm rollbacks.
 PERIODIC_TASKS.append({
     "name": "routing: advance releases",
     "task": "routing.tasks.releases.release_tick",
@@ -33,7 +33,7 @@ PERIODIC_TASKS.append({
     "description": "Advance rolling-out releases (ACKs, bake, canary analysis, burn triggers, rollbacks).",
 })
 
-# Model-version skew (issue 4): gateways of one service running different model versions.
+# Model-version skew: gateways of one service running different model versions.
 PERIODIC_TASKS.append({
     "name": "routing: model version skew",
     "task": "routing.tasks.delivery.model_skew",

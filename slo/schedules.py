@@ -10,7 +10,7 @@ from typing import Any
 
 PERIODIC_TASKS: list[dict[str, Any]] = []
 
-# Telemetry (issue 3): pull every Prometheus source each minute; enforce retention hourly.
+# Telemetry: pull every Prometheus source each minute; enforce retention hourly.
 PERIODIC_TASKS.append({
     "name": "slo: pull telemetry sources",
     "task": "slo.tasks.telemetry.pull_sources",
@@ -68,15 +68,7 @@ PERIODIC_TASKS += [
         "name": "budget: sync recent telemetry minutes",
         "task": "slo.budget.sync",
         "every_s": 60,
-        "kwargs_json": '{"minutes": 15}',
-        "description": "Copy the last 15 minutes of SLI minutes into budget buckets (changed ones only).",
-    },
-    {
-        "name": "budget: re-sync the last day of telemetry",
-        "task": "slo.budget.sync",
-        "every_s": 3600,
-        "kwargs_json": '{"minutes": 1440}',
-        "description": "Late pushes and backfills after an outage.",
+        "description": "Copy the SLI minutes ingests wrote (any age: late pushes, backfills) into budget buckets.",
     },
     {
         "name": "budget: hourly cost rollups",
@@ -94,7 +86,7 @@ PERIODIC_TASKS += [
     },
 ]
 
-# Reports (issue 9): each ReportSchedule owns its own crontab entry (created with the schedule);
+# Reports: each ReportSchedule owns its own crontab entry (created with the schedule);
 # this sweep only retries report emails and resends ones whose enqueue was lost.
 PERIODIC_TASKS.append({
     "name": "reports: send due report emails",

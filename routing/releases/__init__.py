@@ -1,1 +1,1 @@
-"""Releases: approval gates, staged rollout, canary analysis and automatic rollback (issue 7)."""
+"""Releases: approval gates, staged rollout, canary analysis and automatic rollback."""

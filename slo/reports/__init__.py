@@ -1,1 +1,1 @@
-"""Scheduled error-budget reports (issue 9): compute (pure), selectors, services, render."""
+"""Scheduled error-budget reports: compute (pure), selectors, services, render."""
