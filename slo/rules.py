@@ -1,4 +1,4 @@
-"""Prometheus recording and alerting rules for SLOs, comparable with what Sloth emits.
+"""Prometheus recording and alerting rules for SLOs, comparable with what Sloth and Pyrra emit.
 
 Per SLO, three rule groups:
 
@@ -12,24 +12,39 @@ Per SLO, three rule groups:
 - `slo-meta-recordings-<id>`: `slo:objective:ratio`, `slo:error_budget:ratio`,
   `slo:time_period:days`, `slo:current_burn_rate:ratio`, `slo:period_burn_rate:ratio`,
   `slo:period_error_budget_remaining:ratio`.
-- `slo-alerts-<id>`: `SLOErrorBudgetBurnPage` / `SLOErrorBudgetBurnTicket`, each the OR of its
-  multi-window tiers (long AND short window over the threshold; thresholds from
-  `slo.engine.alert_tiers_for`, so the engine and Prometheus agree), and `SLOTelemetryMissing`
-  when no total events were recorded for an hour: Prometheus cannot say "unknown", and an empty
-  vector would otherwise just not fire (no data is not good data).
+- `slo-alerts-<id>`: per alert tier one `SLOErrorBudgetBurnPage` / `SLOErrorBudgetBurnTicket` rule
+  (long AND short window over the threshold, with a `for:` of half the short window and `long` /
+  `short` labels, as Pyrra does; thresholds from `slo.engine.alert_tiers_for`, so the engine and
+  Prometheus agree, floor of 1x included); `SLOTelemetryAbsent` when the total counter has no
+  series at all; and `SLOTelemetryMissing` when no valid events were recorded for an hour.
+
+An outage must never silence the rules. A gateway restarted into a total outage never creates
+its good series (nothing succeeds), and a bad series may not exist until the first failure. So
+the good or bad side of every expression is `(sum(rate(side[w])) or sum(rate(total[w])) * 0)`:
+a missing side counts as zero events whenever the total exists, and both operands of `or` are
+label-less sums, so they match. Only a missing total makes the SLI absent, and then
+`SLOTelemetryAbsent` fires (absence is taken as a total outage, as Pyrra does: it fires after the
+time the fastest page tier would need at 100% errors). Counter resets are `rate()`'s business.
 
 Labels: `slo_service`, `slo_name`, `slo_tier` (the spec's tier, or `all`) on every rule, the SLO's
-own `labels` (names sanitised), and `slo_window` on the SLI ratio series: the window that ratio
-averages over (5m .. 3d, or the period), like Sloth's `sloth_window`. Calendar SLOs cannot be
-expressed with PromQL's fixed-length ranges; their rules use a rolling window of the nominal
-length (7d for a week, 30d for a month), and the engine stays authoritative for calendar budgets.
+own `labels` (names sanitised; import bookkeeping such as `openslo.*` names, display names and
+annotations is not a Prometheus label and is left out), and `slo_window` on the SLI ratio series:
+the window that ratio averages over (5m .. 3d, or the period), like Sloth's `sloth_window`.
+Calendar SLOs cannot be expressed with PromQL's fixed-length ranges; their rules use a rolling
+window of the nominal length (7d for a week, 30d for a month), and the engine stays authoritative
+for calendar budgets.
+
+SLOs whose metrics are not in Prometheus get no rules: the caller passes them as `skipped` with a
+reason, and a spec imported with a non-Prometheus metric source is skipped here. The YAML file
+lists every skipped SLO and why in its header comment.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -37,10 +52,12 @@ import yaml
 from slo.engine import BURN_WINDOWS_MIN, alert_period_days, alert_tiers_for, error_budget_ratio, window_name
 from slo.engine.alerts import BurnRateTier
 from slo.engine.windows import MINUTE_S
+from slo.openslo import LABEL_SOURCE_TYPE, PROMETHEUS, RESERVED_LABEL_PREFIX
 from slo.spec import SloSpec
 
-RESERVED_LABELS = ("slo_service", "slo_name", "slo_tier", "slo_window", "severity")
+RESERVED_LABELS = ("slo_service", "slo_name", "slo_tier", "slo_window", "severity", "long", "short")
 _LABEL_NAME_RE = re.compile(r"[^a-zA-Z0-9_]")
+ALERT_NAMES = {"page": "SLOErrorBudgetBurnPage", "ticket": "SLOErrorBudgetBurnTicket"}
 
 
 @dataclass(frozen=True)
@@ -67,12 +84,59 @@ class SliQueries:
                 raise ValueError(f"selector {selector!r} must not carry a range; the rules add it")
 
 
+@dataclass(frozen=True)
+class SkippedSlo:
+    """An SLO the rule file leaves out, and why."""
+
+    service: str
+    name: str
+    tier: str | None
+    reason: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.service}/{self.name}" + (f" (tier {self.tier})" if self.tier else "")
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """A Prometheus rule file's groups, plus the SLOs left out of it."""
+
+    groups: list[dict[str, Any]]
+    skipped: list[SkippedSlo] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"groups": self.groups}
+
+    def yaml(self) -> str:
+        """The rule file as YAML text (for `rule_files` and `promtool check rules`), with a header
+        comment naming every skipped SLO and the reason."""
+        n_slos = len(self.groups) // 3
+        header = [
+            f"# Prometheus rules for {n_slos} SLO{'s' if n_slos != 1 else ''}, from the SLO control plane."
+        ]
+        if self.skipped:
+            header.append("# Not exported, their metrics are not in Prometheus:")
+            header += [f"#   {s.title}: {' '.join(s.reason.split())}" for s in self.skipped]
+        body = yaml.dump(self.as_dict(), Dumper=_RulesDumper, sort_keys=False, width=1000, allow_unicode=True)
+        return "\n".join(header) + "\n" + body
+
+
 def sli_queries_from_spec(spec: SloSpec) -> SliQueries | None:
     """The queries a custom SLI carries in its spec; None for other kinds (the telemetry contract
     derives those)."""
     if spec.sli.kind != "custom" or not spec.sli.total_query:
         return None
     return SliQueries(total=spec.sli.total_query, good=spec.sli.good_query, bad=spec.sli.bad_query)
+
+
+def non_prometheus_source(spec: SloSpec) -> str | None:
+    """Why the spec's own metric source is not Prometheus (an OpenSLO import from e.g. Datadog),
+    or None."""
+    source_type = spec.labels.get(LABEL_SOURCE_TYPE)
+    if source_type and source_type.lower() != PROMETHEUS.lower():
+        return f"its metric source is {source_type!r}, not Prometheus"
+    return None
 
 
 def _num(value: float) -> str:
@@ -83,17 +147,22 @@ def _rate(selector: str, window: str) -> str:
     return f"sum(rate({selector}[{window}]))"
 
 
+def _side_or_zero(selector: str, queries: SliQueries, window: str) -> str:
+    """The good or bad events, zero when that series does not exist but the total does."""
+    return f"({_rate(selector, window)} or {_rate(queries.total, window)} * 0)"
+
+
 def _error_ratio_expr(queries: SliQueries, window: str) -> str:
     total = _rate(queries.total, window)
     if queries.bad:
-        return f"({_rate(queries.bad, window)})\n/\n({total})"
-    return f"1 - (\n  ({_rate(queries.good or '', window)})\n  /\n  ({total})\n)"
+        return f"{_side_or_zero(queries.bad, queries, window)}\n/\n{total}"
+    return f"1 - (\n  {_side_or_zero(queries.good or '', queries, window)}\n  /\n  {total}\n)"
 
 
 def _error_events_expr(queries: SliQueries, window: str) -> str:
     if queries.bad:
-        return _rate(queries.bad, window)
-    return f"{_rate(queries.total, window)} - {_rate(queries.good or '', window)}"
+        return _side_or_zero(queries.bad, queries, window)
+    return f"{_rate(queries.total, window)}\n-\n{_side_or_zero(queries.good or '', queries, window)}"
 
 
 def _selector(metric: str, labels: dict[str, str]) -> str:
@@ -106,9 +175,16 @@ def _escape(value: str) -> str:
 
 
 def _extra_labels(spec: SloSpec) -> dict[str, str]:
-    """The spec's own labels, with names made valid for Prometheus and never overriding ours."""
+    """The spec's own labels, with names made valid for Prometheus and never overriding ours.
+
+    Import bookkeeping (`openslo.*`: original names, display names, descriptions, annotations,
+    the metric source type) is kept for a faithful re-export, not for Prometheus: it would only
+    add long free-text label values to every series and alert.
+    """
     out = {}
     for key, value in sorted(spec.labels.items()):
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            continue
         name = _LABEL_NAME_RE.sub("_", key)
         if not name or name[0].isdigit():
             name = f"_{name}"
@@ -120,6 +196,20 @@ def _extra_labels(spec: SloSpec) -> dict[str, str]:
 
 def _period_window(spec: SloSpec) -> str:
     return f"{alert_period_days(spec)}d"
+
+
+def alert_for_minutes(tier: BurnRateTier) -> int:
+    """`for:` of a tier's alert: half its short window (Pyrra: 2m for 5m, 15m for 30m, 1h for 2h,
+    3h for 6h), whole minutes, at least one. A blip shorter than that does not page."""
+    return max(1, tier.short_window_min // 2)
+
+
+def absent_for_minutes(tier: BurnRateTier, budget: float) -> int:
+    """`for:` of the absent-telemetry alert: how long `tier` needs to fire at 100% errors (its long
+    window must reach the threshold's error ratio) plus its own `for:`. Absence is taken as a total
+    outage, so it alerts no sooner and no later than the outage itself would."""
+    error_share = min(1.0, tier.burn_rate_threshold * budget)
+    return max(1, math.ceil(error_share * tier.long_window_min)) + alert_for_minutes(tier)
 
 
 def slo_rule_groups(
@@ -194,28 +284,41 @@ def slo_rule_groups(
         },
     ]
 
-    alert_rules = []
-    for severity, alert in (("page", "SLOErrorBudgetBurnPage"), ("ticket", "SLOErrorBudgetBurnTicket")):
-        severity_tiers = [t for t in tiers if t.severity == severity]
-        if not severity_tiers:
-            continue
-        alert_rules.append(
-            {
-                "alert": alert,
-                "expr": "\nor\n".join(
-                    _tier_expr(t, id_labels, budget, spec.min_valid_events) for t in severity_tiers
+    alert_rules: list[dict[str, Any]] = [
+        {
+            "alert": ALERT_NAMES[tier.severity],
+            "expr": _tier_expr(tier, id_labels, budget, spec.min_valid_events),
+            "for": window_name(alert_for_minutes(tier)),
+            "labels": {
+                **labels,
+                "severity": tier.severity,
+                "long": tier.long_window,
+                "short": tier.short_window,
+            },
+            "annotations": {
+                "summary": f"{spec.service}/{spec.name} is burning its error budget too fast",
+                "description": f"{_tier_text(tier, budget)}. SLO {_num(spec.objective)}% over {period}.",
+            },
+        }
+        for tier in tiers
+    ]
+    # The most urgent tier decides how soon and how loudly missing counters are reported.
+    urgent = min(tiers, key=lambda t: (t.severity != "page", t.long_window_min))
+    alert_rules.append(
+        {
+            "alert": "SLOTelemetryAbsent",
+            "expr": f"absent({queries.total})",
+            "for": window_name(absent_for_minutes(urgent, budget)),
+            "labels": {**labels, "severity": urgent.severity},
+            "annotations": {
+                "summary": f"{spec.service}/{spec.name}: no series of its total counter exists",
+                "description": (
+                    "Prometheus has no series of the SLO's total counter: the gateways are down, not scraped, "
+                    "or never initialised the series. Burn-rate alerts cannot see an outage without it."
                 ),
-                "labels": {**labels, "severity": severity},
-                "annotations": {
-                    "summary": f"{spec.service}/{spec.name} is burning its error budget too fast",
-                    "description": (
-                        "Error ratio {{ $value | humanizePercentage }} over the long window. "
-                        + "; ".join(_tier_text(t) for t in severity_tiers)
-                        + f". SLO {_num(spec.objective)}% over {period}."
-                    ),
-                },
-            }
-        )
+            },
+        }
+    )
     total_5m = _selector("slo:sli_total_events:rate5m", id_labels)
     alert_rules.append(
         {
@@ -248,10 +351,10 @@ def _tier_expr(tier: BurnRateTier, id_labels: dict[str, str], budget: float, min
     bound = f"({_num(tier.burn_rate_threshold)} * {_num(budget)})"
     long_sel = _selector(f"slo:sli_error:ratio_rate{tier.long_window}", id_labels)
     short_sel = _selector(f"slo:sli_error:ratio_rate{tier.short_window}", id_labels)
-    # `max without (slo_window)` lets the long and short series (and the tiers) match each other.
+    # `max without (slo_window)` lets the long and short series match each other.
     expr = (
-        f"(\n  max without (slo_window) ({long_sel} > {bound})\n"
-        f"  and\n  max without (slo_window) ({short_sel} > {bound})"
+        f"max without (slo_window) ({long_sel} > {bound})\n"
+        f"and\nmax without (slo_window) ({short_sel} > {bound})"
     )
     if min_valid_events > 1:
         # Too few events in the short window is not a verdict (low-traffic noise, Pyrra #1925).
@@ -259,41 +362,64 @@ def _tier_expr(tier: BurnRateTier, id_labels: dict[str, str], budget: float, min
         total_5m = _selector("slo:sli_total_events:rate5m", id_labels)
         short_s = tier.short_window_min * MINUTE_S
         expr += (
-            f"\n  and\n  max without (slo_window) "
+            f"\nand\nmax without (slo_window) "
             f"(avg_over_time({total_5m}[{tier.short_window}]) * {short_s} >= {min_valid_events})"
         )
-    return expr + "\n)"
+    return expr
 
 
-def _tier_text(tier: BurnRateTier) -> str:
-    return (
-        f"{_num(tier.burn_rate_threshold)}x over {tier.long_window} and {tier.short_window} "
-        f"({_num(tier.budget_percent)}% of the budget)"
+def _tier_text(tier: BurnRateTier, budget: float) -> str:
+    """What a tier's alert means, without `$value`: the annotation is the same whenever it fires."""
+    text = (
+        f"Error ratio above {_num(round(tier.burn_rate_threshold * budget * 100, 6))}% over both "
+        f"{tier.long_window} and {tier.short_window}: {_num(tier.burn_rate_threshold)}x burn"
     )
+    if tier.threshold_raised:
+        return (
+            f"{text} (scaled to the SLO window {_num(round(tier.scaled_burn_rate_threshold, 4))}x, "
+            "raised to 1x: no alert below budget-neutral burn)"
+        )
+    return f"{text}, {_num(tier.budget_percent)}% of the budget in {tier.long_window}"
 
 
-def prometheus_rules(
-    slos: Sequence[tuple[SloSpec, SliQueries | None]], *, interval: str | None = None
-) -> dict[str, Any]:
-    """A Prometheus rule file (`{"groups": [...]}`) for the given SLOs.
+def rule_file(
+    slos: Sequence[tuple[SloSpec, SliQueries | None]],
+    *,
+    interval: str | None = None,
+    skipped: Sequence[SkippedSlo] = (),
+) -> RuleFile:
+    """The rule file for the given SLOs.
 
     Each entry pairs a spec with its `SliQueries`; None means "take them from the spec", which
-    only custom SLIs can do (other kinds get theirs from the telemetry contract).
+    only custom SLIs can do (other kinds get theirs from the telemetry contract). SLOs the caller
+    already left out come in `skipped`; a spec whose own metric source is not Prometheus joins them.
     """
     groups: list[dict[str, Any]] = []
+    left_out = list(skipped)
     seen: set[tuple[str, str, str | None]] = set()
     for spec, queries in slos:
         key = (spec.service, spec.name, spec.tier)
         if key in seen:
             raise ValueError(f"SLO {spec.service}/{spec.name} (tier {spec.tier}) appears twice")
         seen.add(key)
+        reason = non_prometheus_source(spec)
+        if reason:
+            left_out.append(SkippedSlo(spec.service, spec.name, spec.tier, reason))
+            continue
         queries = queries or sli_queries_from_spec(spec)
         if queries is None:
             raise ValueError(
                 f"SLO {spec.service}/{spec.name}: no SLI queries given for a {spec.sli.kind} SLI"
             )
         groups.extend(slo_rule_groups(spec, queries, interval=interval))
-    return {"groups": groups}
+    return RuleFile(groups, left_out)
+
+
+def prometheus_rules(
+    slos: Sequence[tuple[SloSpec, SliQueries | None]], *, interval: str | None = None
+) -> dict[str, Any]:
+    """A Prometheus rule file (`{"groups": [...]}`) for the given SLOs (see `rule_file`)."""
+    return rule_file(slos, interval=interval).as_dict()
 
 
 class _RulesDumper(yaml.SafeDumper):
@@ -312,7 +438,11 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _RulesDumper.add_representer(str, _str_representer)
 
 
-def rules_yaml(slos: Sequence[tuple[SloSpec, SliQueries | None]], *, interval: str | None = None) -> str:
-    """`prometheus_rules` as YAML text, ready for `rule_files` (and `promtool check rules`)."""
-    rules = prometheus_rules(slos, interval=interval)
-    return yaml.dump(rules, Dumper=_RulesDumper, sort_keys=False, width=1000, allow_unicode=True)
+def rules_yaml(
+    slos: Sequence[tuple[SloSpec, SliQueries | None]],
+    *,
+    interval: str | None = None,
+    skipped: Sequence[SkippedSlo] = (),
+) -> str:
+    """`rule_file` as YAML text, ready for `rule_files` (and `promtool check rules`)."""
+    return rule_file(slos, interval=interval, skipped=skipped).yaml()

@@ -100,21 +100,16 @@ class SloTimeseriesView(APIView):
 
 
 def _rules_response(slos: list[Slo], filename: str) -> HttpResponse:
-    from slo.contract import sli_queries
-    from slo.rules import rules_yaml
+    """The rule file; SLOs whose metrics are not in Prometheus are listed, with the reason, in its
+    header comment and counted in `X-Slos-Skipped`."""
+    from slo.rules_export import slo_rule_file
 
-    pairs = []
-    problems = []
-    for slo in slos:
-        spec = SloSpec.model_validate(slo.spec)
-        try:
-            pairs.append((spec, sli_queries(spec)))
-        except ValueError as exc:
-            problems.append({"path": f"slos[{slo.pk}]", "message": str(exc)})
-    if problems:
+    rules, problems = slo_rule_file(slos=slos)
+    if rules is None:
         raise ValidationFailed("cannot express these SLOs as Prometheus rules", problems=problems)
-    response = HttpResponse(rules_yaml(pairs), content_type="application/yaml; charset=utf-8")
+    response = HttpResponse(rules.yaml(), content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Slos-Skipped"] = str(len(rules.skipped))
     return response
 
 
