@@ -163,6 +163,11 @@ def slo_update(
         slo.save()
         _new_version(slo, actor=actor, note=note, restored_from=restored_from)
         audit_record(actor=actor, action="update", obj=slo, before=before, after=slo.spec, note=note)
+        # The budget holds minutes converted under the old spec (budgeting method, timeslice
+        # target): its feed re-reads every stored minute of this SLO.
+        from slo.telemetry.spans import telemetry_spans_mark
+
+        telemetry_spans_mark(slo_ids=[slo.pk])
     return slo
 
 

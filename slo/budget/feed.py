@@ -1,68 +1,209 @@
-"""Feeding the budget buckets from stored telemetry (`slo.telemetry.selectors.sli_minutes`).
+"""Feeding the budget buckets from stored telemetry (`slo.telemetry.selectors.minute_arrays`).
 
 Telemetry owns ingest (pull and push, several sources, coverage rules); the budget engine keeps
-its own buckets in budget units. A sync re-reads a recent span of minutes for every SLO, converts
-the present ones to budget units, and writes only the minutes that differ from what the buckets
-hold, so a re-run is cheap and harmless. The periodic task syncs the last 15 minutes every minute
-(pull lag plus the puller's 10-minute lookback) and the last day every hour (late pushes and
-backfills after an outage); an older backfill needs a manual run with a larger `minutes`.
+its own buckets in budget units. Every write of SLI minutes records the span it wrote
+(`SliSpan`, in the same transaction; also a retired feed and an SLO edit, see
+`slo.telemetry.spans`). `budget_sync_pending`, the periodic task, syncs exactly those spans,
+whatever their age within the minute retention: a Prometheus backfill of three days, a push of a
+minute two days old. A sync re-reads the spans' minutes, converts the present ones to budget
+units and writes only the minutes that differ from what the buckets hold, so a re-run is cheap
+and harmless.
+
+Claims: a transaction locks spans with `FOR UPDATE SKIP LOCKED` (oldest first), syncs them and
+deletes them before it commits. Two workers never take the same span; a crash rolls the deletes
+back with the writes, so the spans wait for the next run; a span committed after the claim (its
+minutes too) stays for the next run. `budget_sync` re-reads a recent window of every SLO (tests,
+benchmarks, manual repair).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 
-from slo.budget.buckets import MinuteCount, floor_minute, record_minutes, to_budget_units
+from slo.budget.buckets import MinuteCount, floor_minute, record_minutes
 from slo.budget.evaluation import parsed_spec
 from slo.models import Slo
 from slo.spec import SloSpec
 
 CHUNK = 2000
+# SLO x minute cells read at once (about 100 bytes each in the arrays below): bounds memory.
+MAX_READ_CELLS = 2_000_000
+# Spans claimed per transaction, and the cells one transaction syncs at most (claimed spans past
+# it are left for the next transaction): a 3-day backfill of 10,000 SLOs commits in steps that
+# each finish well inside the task time limit, so a retry never repeats an endless transaction.
+CLAIM_LIMIT = 50_000
+MAX_TRANSACTION_CELLS = 5_000_000
+# Two spans of one SLO this close are read as one (the minutes between are re-read harmlessly).
+MERGE_GAP_MINUTES = 15
+# Distinct time ranges read per transaction before ranges are widened to whole hours (spans from
+# many gateways' late minutes would otherwise cost one read each).
+MAX_RANGES = 64
+
+
+@dataclass(frozen=True)
+class SpanSync:
+    """What one `budget_sync_pending` run did."""
+
+    spans: int
+    minutes_read: int
+    minutes_written: int
 
 
 def budget_sync(*, now: datetime, minutes: int = 15) -> int:
     """Sync minutes `[now - minutes, now)` of every active SLO. Returns the minutes written."""
-    from slo.telemetry.selectors import sli_minutes
-
-    end = floor_minute(now)
-    start = end - timedelta(minutes=minutes)
+    end = _epoch_minute(floor_minute(now))
+    start = end - minutes
     slos = list(Slo.objects.filter(archived_at__isnull=True).order_by("pk").values_list("pk", "spec", "version"))
     written = 0
     for lo in range(0, len(slos), CHUNK):
         chunk = slos[lo : lo + CHUNK]
-        ids = [pk for pk, _spec, _version in chunk]
         specs = {pk: parsed_spec(pk, version, spec) for pk, spec, version in chunk}
-        data = sli_minutes(ids, start, end)
-        good = data.good.astype(np.float64)
-        valid = data.valid.astype(np.float64)
-        units = _units([specs[i] for i in ids], good, valid)
-        mine, mine_present = _current(ids, data.start, good.shape[1])
-        differs = (~mine_present) | (np.abs(units - mine) > 0).any(axis=2)
-        rows, cols = np.nonzero(data.present & differs)
-        changed = [
-            MinuteCount(ids[r], data.start + timedelta(minutes=c), good[r, c], valid[r, c])
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
-        ]
-        if changed:
-            with transaction.atomic():
-                written += record_minutes(changed, specs, now=now)
+        with transaction.atomic():
+            written += _sync_block([pk for pk, _spec, _version in chunk], specs, start, end, now)
     return written
 
 
+def budget_sync_pending(*, now: datetime, limit: int = CLAIM_LIMIT,
+                        max_cells: int = MAX_TRANSACTION_CELLS) -> SpanSync:
+    """Sync every recorded span (see the module docstring), one bounded transaction at a time,
+    until none is left or the rest is held by another worker."""
+    from slo.models.telemetry import SliSpan
+
+    spans = read = written = 0
+    while True:
+        with transaction.atomic():
+            claimed = list(
+                SliSpan.objects.select_for_update(skip_locked=True)
+                .order_by("id")
+                .values_list("id", "slo_id", "first_minute", "last_minute")[:limit]
+            )
+            if not claimed:
+                break
+            # Oldest first, up to the cell budget (at least one span); the rest stay for the next loop.
+            taken, cells = [], 0
+            for span in claimed:
+                cells += span[3] - span[2] + 1
+                if taken and cells > max_cells:
+                    break
+                taken.append(span)
+            minutes_read, minutes_written = _sync_spans([span[1:] for span in taken], now)
+            _spans_delete([span[0] for span in taken])
+        spans += len(taken)
+        read += minutes_read
+        written += minutes_written
+        if len(claimed) < limit and len(taken) == len(claimed):
+            break
+    return SpanSync(spans=spans, minutes_read=read, minutes_written=written)
+
+
+def _sync_spans(spans: Sequence[tuple[int, int, int]], now: datetime) -> tuple[int, int]:
+    """Sync `(slo id, first minute, last minute)` spans of active SLOs; minutes older than the
+    minute retention are skipped (`record_minutes` ignores them). Returns (cells read, written)."""
+    cutoff = _epoch_minute(now) - settings.TELEMETRY_MINUTE_RETENTION_DAYS * 1440
+    wanted: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for slo_id, lo, hi in spans:
+        if hi >= cutoff:
+            wanted[slo_id].append((max(lo, cutoff), hi))
+    specs = {
+        pk: parsed_spec(pk, version, spec)
+        for pk, spec, version in Slo.objects.filter(pk__in=list(wanted), archived_at__isnull=True).values_list(
+            "pk", "spec", "version"
+        )
+    }
+    ranges = _ranges({slo_id: wanted[slo_id] for slo_id in specs}, quantum=1)
+    if len(ranges) > MAX_RANGES:
+        ranges = _ranges({slo_id: wanted[slo_id] for slo_id in specs}, quantum=60)
+    read = written = 0
+    for (lo, hi), ids in sorted(ranges.items()):
+        stop = hi + 1
+        # Long ranges in day-long pieces, SLOs in chunks that keep each read under the cell bound.
+        for first in range(lo, stop, 1440):
+            last = min(first + 1440, stop)
+            per_read = max(1, min(CHUNK, MAX_READ_CELLS // (last - first)))
+            for k in range(0, len(ids), per_read):
+                chunk = ids[k : k + per_read]
+                written += _sync_block(chunk, specs, first, last, now)
+                read += len(chunk) * (last - first)
+    return read, written
+
+
+def _ranges(wanted: dict[int, list[tuple[int, int]]], *, quantum: int) -> dict[tuple[int, int], list[int]]:
+    """SLO ids by the (first, last) minute range to read: each SLO's spans widened to `quantum`
+    boundaries and merged when they overlap or nearly touch."""
+    out: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for slo_id, spans in wanted.items():
+        merged: list[list[int]] = []
+        for lo, hi in sorted((lo - lo % quantum, hi - hi % quantum + quantum - 1) for lo, hi in spans):
+            if merged and lo <= merged[-1][1] + MERGE_GAP_MINUTES + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        for lo, hi in merged:
+            out[(lo, hi)].append(slo_id)
+    return out
+
+
+def _spans_delete(ids: list[int]) -> None:
+    """Delete synced spans by id (one array parameter on PostgreSQL, chunks on SQLite)."""
+    from slo.models.telemetry import SliSpan
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {SliSpan._meta.db_table} WHERE id = ANY(%s)", [ids])
+        return
+    for start in range(0, len(ids), 10_000):
+        SliSpan.objects.filter(pk__in=ids[start : start + 10_000]).delete()
+
+
+def _sync_block(ids: list[int], specs: dict[int, SloSpec], first: int, stop: int, now: datetime) -> int:
+    """Write the present minutes `[first, stop)` (epoch minutes) of SLOs `ids` whose budget units
+    differ from the buckets. Returns the minutes written."""
+    from slo.telemetry.selectors import minute_arrays, minute_datetime
+
+    good, valid, present = minute_arrays(ids, first, stop)
+    good = good.astype(np.float64)
+    valid = valid.astype(np.float64)
+    start = minute_datetime(first)
+    units = _units([specs[i] for i in ids], good, valid)
+    mine, mine_present = _current(ids, start, good.shape[1])
+    differs = (~mine_present) | (np.abs(units - mine) > 0).any(axis=2)
+    rows, cols = np.nonzero(present & differs)
+    changed = [
+        MinuteCount(ids[r], start + timedelta(minutes=c), good[r, c], valid[r, c])
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+    ]
+    if not changed:
+        return 0
+    return record_minutes(changed, specs, now=now)
+
+
+def _epoch_minute(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
 def _units(specs: list[SloSpec], good: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(good units, valid units, events) per cell, shaped (n, minutes, 3); vectorised
-    `to_budget_units` (occurrences rows at once, timeslice rows one by one)."""
+    """(good units, valid units, events) per cell, shaped (n, minutes, 3): `to_budget_units` on
+    whole rows (a backfill reads days of minutes per SLO)."""
     out = np.empty((*good.shape, 3))
     capped = np.minimum(good, valid)
     out[:, :, 0], out[:, :, 1], out[:, :, 2] = capped, valid, valid
     for row, spec in enumerate(specs):
         if spec.budgeting_method == "occurrences":
             continue
-        for col in range(good.shape[1]):
-            out[row, col] = to_budget_units(spec, good[row, col], valid[row, col])
+        traffic = valid[row] > 0
+        ratio = np.divide(capped[row], valid[row], out=np.zeros_like(valid[row]), where=traffic)
+        if spec.budgeting_method == "timeslices":
+            target = spec.timeslice_target if spec.timeslice_target is not None else 1.0
+            ratio = (ratio >= target).astype(np.float64)
+        out[row, :, 0] = np.where(traffic, ratio, 0.0)
+        out[row, :, 1] = traffic.astype(np.float64)
     return out
 
 

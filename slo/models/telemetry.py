@@ -155,6 +155,27 @@ class SliHourPending(models.Model):
         return f"rollup of SLO {self.slo_id} hour {self.hour} pending"
 
 
+class SliSpan(models.Model):
+    """Minutes `[first_minute, last_minute]` of one SLO that an ingest (push, pull, import) wrote, or
+    whose coverage changed, and that the budget feed has not synced yet.
+
+    Written in the same transaction as the minutes it describes, so a committed minute always has
+    its span; consumed by `slo.budget.feed.budget_sync_pending`, which claims spans with SKIP
+    LOCKED and deletes them in the transaction that writes the budget buckets (a crash leaves them
+    for the next run). Rows are only inserted, never updated: an ingest never waits for the sync.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No index on slo: the table is a short queue read in id order; inserts stay cheap.
+    slo = models.ForeignKey(Slo, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    first_minute = models.BigIntegerField(help_text="minutes since the epoch, UTC")
+    last_minute = models.BigIntegerField(help_text="minutes since the epoch, UTC (inclusive)")
+    marked_at = models.FloatField(help_text="epoch seconds of the write")
+
+    def __str__(self) -> str:
+        return f"SLO {self.slo_id} minutes {self.first_minute}..{self.last_minute} to sync"
+
+
 class SeriesMinute(models.Model):
     """One pushed contract series' value in one minute: a counter increase (requests, fallbacks,
     cache lookups, compute seconds, egress bytes, histogram `_bucket`/`_count`/`_sum`) or a gauge.

@@ -76,11 +76,14 @@ def status_history_prune() -> int:
 
 
 @shared_task(name="slo.budget.sync")
-def budget_sync(minutes: int = 15) -> int:
-    """Copy recent telemetry minutes into the budget buckets (only what changed)."""
-    from slo.budget.feed import budget_sync as sync
+def budget_sync(minutes: int | None = None) -> dict[str, int]:
+    """Copy the telemetry minutes ingests recorded as written into the budget buckets (only what
+    changed), whatever their age. `minutes` is ignored: beat entries made when the sync re-read a
+    fixed window still pass it, and the recorded spans now say what to read."""
+    from slo.budget.feed import budget_sync_pending
 
-    return sync(now=timezone.now(), minutes=minutes)
+    done = budget_sync_pending(now=timezone.now())
+    return {"spans": done.spans, "minutes_read": done.minutes_read, "minutes_written": done.minutes_written}
 
 
 @shared_task(name="slo.budget.cost_rollups")

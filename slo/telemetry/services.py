@@ -51,6 +51,7 @@ from slo.spec import Problem, SloSpec
 from slo.telemetry import batch as push_batch
 from slo.telemetry.derive import SliRow, derive_sli_rows, sli_target
 from slo.telemetry.selectors import MINUTE_S, epoch_minute_floor, minute_arrays, minute_datetime
+from slo.telemetry.spans import feeds_retire, span_statements, written_spans
 from slo.telemetry.spec import parse_source_spec
 from slo.telemetry.sql import (
     Statement,
@@ -290,7 +291,7 @@ def _push_targets(source: str, batch: push_batch.PushBatch) -> list[Any]:
 def telemetry_source_retire(*, actor: Any = None, source: str) -> int:
     """Stop expecting minutes from a source (gateway removed): its past data stays. Returns feeds retired."""
     with transaction.atomic():
-        count = SliFeed.objects.filter(source=source).exclude(mode="retired").update(mode="retired")
+        count = feeds_retire(SliFeed.objects.filter(source=source), timezone.now())
         if count:
             audit_record(actor=actor, action="retire", object_type="telemetry.source", object_id=source,
                          object_repr=source, after={"feeds_retired": count})
@@ -316,6 +317,7 @@ def _store(source: str, mode: str, rows: Sequence[SliRow], now: datetime) -> int
             span[1] = max(span[1], r.minute)
         touched.add((r.slo_id, r.minute // 60))
     statements: list[Statement] = [
+        *span_statements(written_spans(rows), now),
         *upsert_statements(
             _SLI_TABLE,
             ("slo_id", "minute", "source", "good", "valid", "present"),
@@ -363,10 +365,29 @@ def telemetry_rollup_pending(*, limit: int = 20_000) -> int:
             for slo_id, hour in claimed:
                 touched[slo_id].add(hour)
             _rollup(touched)
-            SliHourPending.objects.filter(pk__in=claimed).delete()
+            _pending_delete(claimed)
         done += len(claimed)
         if len(claimed) < limit:
             return done
+
+
+def _pending_delete(claimed: Sequence[tuple[int, int]]) -> None:
+    """Delete claimed (slo, hour) marks. One statement joined against two arrays on PostgreSQL: a
+    row-value `IN` list of this size overflows its parser's stack (at about 8,000 pairs); SQLite
+    (one writer) deletes SLO by SLO."""
+    if is_postgres():
+        run_statements([(
+            f"DELETE FROM {_PENDING_TABLE} p USING unnest(%s::bigint[], %s::bigint[]) AS c(slo_id, hour) "
+            "WHERE p.slo_id = c.slo_id AND p.hour = c.hour",
+            [[slo_id for slo_id, _ in claimed], [hour for _, hour in claimed]],
+        )])
+        return
+    hours_of: dict[int, list[int]] = defaultdict(list)
+    for slo_id, hour in claimed:
+        hours_of[slo_id].append(hour)
+    for slo_id, hours in hours_of.items():
+        for start in range(0, len(hours), 10_000):
+            SliHourPending.objects.filter(slo_id=slo_id, hour__in=hours[start : start + 10_000]).delete()
 
 
 def _rollup(touched: dict[int, set[int]]) -> int:
@@ -495,9 +516,7 @@ def telemetry_source_pull(
         run_statements(lock_source_statement(key))
         _store(key, "pull", rows, now)
         # SLOs this source no longer serves (tier or service list changed): stop expecting them
-        SliFeed.objects.filter(source=key).exclude(slo_id__in=served_ids).exclude(mode="retired").update(
-            mode="retired"
-        )
+        feeds_retire(SliFeed.objects.filter(source=key).exclude(slo_id__in=served_ids), now)
         # everything before the watermark is pulled for every served SLO (a failed one: its feed's end)
         watermark = min((done.get(i, feeds[i] + 1 if i in feeds else end) for i in served_ids), default=end)
         updates: dict[str, Any] = {
@@ -609,7 +628,7 @@ def telemetry_source_update(*, actor: Any, source_id: int, data: dict[str, Any])
             source.updated_at = timezone.now()
             source.save()
             if not source.enabled:
-                SliFeed.objects.filter(source=source.source_key).update(mode="retired")
+                feeds_retire(SliFeed.objects.filter(source=source.source_key), timezone.now())
             after = source_document(source)
             if data.get("secret") is not None:
                 after["secret_changed"] = True
@@ -625,7 +644,7 @@ def telemetry_source_delete(*, actor: Any, source_id: int) -> None:
         source = TelemetrySource.objects.select_for_update().filter(pk=source_id).first()
         if source is None:
             raise NotFound("no such telemetry source")
-        SliFeed.objects.filter(source=source.source_key).update(mode="retired")
+        feeds_retire(SliFeed.objects.filter(source=source.source_key), timezone.now())
         audit_record(actor=actor, action="delete", obj=source, before=source_document(source))
         source.delete()
 

@@ -200,3 +200,26 @@ def delete_older(table: str, column: str, cutoff: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE {column} < %s", [cutoff])
         return max(cursor.rowcount, 0)
+
+
+def insert_statements(
+    table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, array_types: Sequence[str]
+) -> list[Statement]:
+    """Plain batched INSERTs (no conflict handling): one `unnest` of arrays on PostgreSQL (constant
+    statement text, see `upsert_statements`), multi-row VALUES on SQLite."""
+    if not rows:
+        return []
+    cols = ", ".join(columns)
+    if is_postgres():
+        arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in array_types)
+        return [(
+            f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays})",
+            [array_literal(column) for column in zip(*rows, strict=True)],
+        )]
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    per_statement = max(1, MAX_VARIABLES // len(columns))
+    return [
+        (f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}",
+         [value for row in chunk for value in row])
+        for chunk in (rows[i : i + per_statement] for i in range(0, len(rows), per_statement))
+    ]
