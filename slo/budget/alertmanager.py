@@ -32,16 +32,19 @@ from slo.models.budget import AlertEvent, AlertState, NotificationChannel
 
 logger = logging.getLogger(__name__)
 
-EVALUATION_INTERVAL_S = 60  # the "budget: evaluate every SLO" schedule
 RESEND_INTERVAL_S = 60  # the "budget: re-post alerts to Alertmanager" schedule
-# Prometheus' rule: endsAt = now + 4 * max(evaluation interval, resend delay).
-ENDS_AT_HORIZON = timedelta(seconds=4 * max(EVALUATION_INTERVAL_S, RESEND_INTERVAL_S))
 # Prometheus keeps sending a resolved alert for 15 minutes.
 RESOLVED_RETENTION = timedelta(minutes=15)
 # A channel claimed less than this ago is skipped: a duplicated or re-delivered task posts nothing,
 # while a beat tick that comes a few seconds early still runs.
 REPOST_MIN_GAP = timedelta(seconds=RESEND_INTERVAL_S // 2)
 POST_CHUNK = 500
+
+
+def ends_at_horizon() -> timedelta:
+    """How far ahead a firing alert's `endsAt` is set. Prometheus' rule: 4 x max(evaluation
+    interval, resend interval), so three lost re-posts in a row do not end the alert."""
+    return timedelta(seconds=4 * max(settings.EVALUATION_INTERVAL_S, RESEND_INTERVAL_S))
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def alert_summary(snapshot: AlertSnapshot) -> str:
 
 def postable_alert(snapshot: AlertSnapshot, *, now: datetime, public_url: str) -> dict[str, Any]:
     """Alertmanager API v2 `postableAlert` for the snapshot as of `now` (the send time)."""
-    ends_at = now + ENDS_AT_HORIZON if snapshot.firing else snapshot.resolved_at
+    ends_at = now + ends_at_horizon() if snapshot.firing else snapshot.resolved_at
     assert ends_at is not None
     out: dict[str, Any] = {
         "labels": alert_labels(snapshot),

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from controlplane.schedules import declared_periodic_tasks
 from slo.budget import notify, services
-from slo.budget.alertmanager import ENDS_AT_HORIZON, RESOLVED_RETENTION, alertmanager_repost
+from slo.budget.alertmanager import RESOLVED_RETENTION, alertmanager_repost, ends_at_horizon
 from slo.budget.evaluation import slo_evaluate
 from slo.models.budget import AlertState, NotificationChannel
 from tests.slo.budget.conftest import NOW, load_minutes
@@ -147,9 +147,9 @@ def test_the_repost_pass_posts_firing_alerts_ahead_and_resolutions_for_a_while(m
     first, second = posts[0][0], posts[1][0]
     assert first["labels"] == second["labels"]  # Alertmanager's identity of the alert
     assert first["startsAt"] == second["startsAt"] == NOW.isoformat()
-    assert first["endsAt"] == (later + ENDS_AT_HORIZON).isoformat()
-    assert second["endsAt"] == (later + timedelta(minutes=1) + ENDS_AT_HORIZON).isoformat()
-    assert ENDS_AT_HORIZON == timedelta(minutes=4)
+    assert first["endsAt"] == (later + ends_at_horizon()).isoformat()
+    assert second["endsAt"] == (later + timedelta(minutes=1) + ends_at_horizon()).isoformat()
+    assert ends_at_horizon() == timedelta(minutes=4)  # 4 x max(evaluation 60 s, re-send 60 s)
 
     # It resolves; an outbox row queued while it fired but sent only now posts the resolution,
     # and the pass re-posts the resolution until RESOLVED_RETENTION has passed.
@@ -186,7 +186,7 @@ def test_a_failed_repost_is_logged_and_retried_by_the_next_pass(make_slo, users,
 
 def test_the_repost_runs_every_minute_from_beat():
     [entry] = [e for e in declared_periodic_tasks() if e["task"] == "slo.budget.alertmanager_repost"]
-    assert timedelta(seconds=entry["every_s"]) * 3 < ENDS_AT_HORIZON  # three lost passes before endsAt
+    assert timedelta(seconds=entry["every_s"]) * 3 < ends_at_horizon()  # three lost passes before endsAt
     from slo.tasks.budget import alertmanager_repost as task
 
     assert task.name == "slo.budget.alertmanager_repost"
