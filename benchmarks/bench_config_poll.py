@@ -53,7 +53,8 @@ def free_port() -> int:
 
 
 def start_gunicorn(port: int) -> subprocess.Popen:
-    env = dict(os.environ, DEBUG="false", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + "x" * 40),
+    env = dict(os.environ, DEBUG="false", SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback
+               SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + "x" * 40),
                ALLOWED_HOSTS="127.0.0.1,localhost", LOG_LEVEL="WARNING")
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "controlplane.wsgi:application", "-b", f"127.0.0.1:{port}",

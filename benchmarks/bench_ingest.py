@@ -61,6 +61,7 @@ def setup_database() -> None:
         conn.execute(f"CREATE DATABASE {DB_NAME}")
     os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DB_NAME}"
     os.environ.setdefault("DEBUG", "false")  # DEBUG would record every query in memory
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP
     os.environ.setdefault("SECRET_KEY", "bench-ingest-" + "x" * 40)
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
     os.environ.setdefault("THROTTLE_INGEST", "1000000/min")

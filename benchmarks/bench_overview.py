@@ -40,6 +40,7 @@ def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
     os.environ.setdefault("CELERY_BROKER_URL", "memory://")
     os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijkl")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
     import django

@@ -8,6 +8,7 @@ secret may also come from a file: `NAME_FILE=/run/secrets/name`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -60,3 +61,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value.strip() == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_regex_list(name: str, default: list[str]) -> list[str]:
+    """Comma-separated regular expressions; each must compile."""
+    patterns = env_list(name, default)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{name}: {pattern!r} is not a regular expression ({exc})") from None
+    return patterns
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """`Header-Name=value` (e.g. `X-Forwarded-Proto=https`) as Django's `SECURE_PROXY_SSL_HEADER`
+    tuple (`("HTTP_X_FORWARDED_PROTO", "https")`); unset or empty gives None."""
+    value = _raw(name)
+    if value is None or value.strip() == "":
+        return None
+    header, sep, expected = (part.strip() for part in value.partition("="))
+    if not sep or not _HEADER_NAME.match(header) or not expected:
+        raise ConfigError(f"{name}={value!r}: expected <header name>=<value>, e.g. X-Forwarded-Proto=https")
+    return "HTTP_" + header.upper().replace("-", "_"), expected

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from controlplane.env import ConfigError, env_bool, env_int, env_list, env_str
+from controlplane.env import (
+    ConfigError,
+    env_bool,
+    env_int,
+    env_list,
+    env_proxy_ssl_header,
+    env_regex_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")) or "var").resolve()
@@ -62,9 +70,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "controlplane.middleware.RequestIdMiddleware",
+    # first after the request id: the HTTPS redirect and HSTS apply to every answer, the 304 fast path's too
+    "django.middleware.security.SecurityMiddleware",
     # gateways' config polls that changed nothing (304) skip the rest of the stack
     "routing.api.fastpath.ConfigPollFastPathMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "controlplane.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -150,6 +159,16 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# HTTPS (docs/configuration.md): with DEBUG off, plain-HTTP requests are redirected to https except
+# the paths in SECURE_REDIRECT_EXEMPT (a kube probe of /healthz, an in-cluster /metrics scrape), and
+# HTTPS answers carry HSTS. Behind a TLS-terminating proxy, SECURE_PROXY_SSL_HEADER names the header
+# the proxy sets (and strips from clients) to say the original request was HTTPS.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = env_regex_list("SECURE_REDIRECT_EXEMPT", [r"^healthz/?$", r"^metrics/?$"])
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 86400, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE_S", 12 * 3600, minimum=300)
 
 # Email: console/file by default, SMTP when EMAIL_HOST is set.

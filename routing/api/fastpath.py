@@ -3,9 +3,11 @@
 Every gateway polls `GET /api/v1/gateways/{id}/config` with `If-None-Match` every few seconds, and
 almost every answer is 304. Through the whole stack (sessions, CSRF, auth, messages, URL resolution
 across every app's routes) a 304 cost twice the CPU of the one indexed read it needs. This
-middleware sits right after RequestIdMiddleware (so the 304 still carries `X-Request-ID`), answers
-the 304 itself with the headers the stack would have added, and hands everything else (200, 401,
-403, 404, a previous token, a database error) to the stack unchanged.
+middleware sits after RequestIdMiddleware (so the 304 still carries `X-Request-ID`) and
+SecurityMiddleware (so a plain-HTTP poll is redirected to https and an HTTPS one gets HSTS, like any
+other answer), answers the 304 itself with the headers the rest of the stack would have added, and
+hands everything else (200, 401, 403, 404, a previous token, a database error) to the stack
+unchanged.
 """
 
 from __future__ import annotations
