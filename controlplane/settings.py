@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "controlplane.middleware.RequestIdMiddleware",
     # first after the request id: the HTTPS redirect and HSTS apply to every answer, the 304 fast path's too
     "django.middleware.security.SecurityMiddleware",
+    "controlplane.middleware.RefuseNulMiddleware",
     # gateways' config polls that changed nothing (304) skip the rest of the stack
     "routing.api.fastpath.ConfigPollFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -184,6 +185,11 @@ else:
     EMAIL_FILE_PATH = DATA_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "slo-controlplane@localhost")
 
+# Client addresses (failure limits, audit): REMOTE_ADDR, unless this many reverse proxies stand in
+# front and each appends the address it saw to TRUSTED_PROXY_HEADER (controlplane.throttling).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For") or "X-Forwarded-For"
+
 # REST API: deny by default. Every view declares the roles it allows.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -200,6 +206,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "controlplane.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # the limits of controlplane.safeload (nesting depth, no NUL) on every body
+    "DEFAULT_PARSER_CLASSES": [
+        "controlplane.api.parsers.JSONParser",
+        "controlplane.api.parsers.FormParser",
+        "controlplane.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["controlplane.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "login": env_str("THROTTLE_LOGIN", "10/min"),
@@ -207,6 +219,8 @@ REST_FRAMEWORK = {
         "ingest": env_str("THROTTLE_INGEST", "600/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # DRF's own address lookup (anonymous throttles) trusts X-Forwarded-For only this far
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Inference SLO control plane API",

@@ -31,6 +31,7 @@ from zoneinfo import available_timezones
 
 import yaml
 
+from controlplane import safeload
 from slo.spec import Problem, SloSpec, parse_slo_spec, slugify_name
 
 logger = logging.getLogger(__name__)
@@ -187,41 +188,13 @@ def import_openslo(text: str) -> ImportResult:
     return result
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML, with timestamps kept as text and duplicate keys refused."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"found duplicate key {key_node.value!r}", key_node.start_mark,
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
-# OpenSLO's calendar startTime is "date with time, no zone": keep the text rather than a datetime (and
-# an impossible date like 2022-02-30 stays a value we can report instead of a constructor crash).
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
-
-
 def _load_documents(text: str, report: _Report) -> list[Any] | None:
+    # controlplane.safeload: no aliases or merge keys, duplicate keys refused, timestamps kept as
+    # text (OpenSLO's calendar startTime has no zone), and a cap on documents, values and depth
     try:
-        return list(yaml.load_all(text, Loader=_Loader))  # _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        report.error("documents", f"invalid YAML{where}: {exc.problem or exc.context or 'parse error'}")
-    except yaml.YAMLError as exc:
-        report.error("documents", f"invalid YAML: {exc}")
-    except RecursionError:
-        report.error("documents", "invalid YAML: nested too deeply")
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        # PyYAML's safe constructors raise these for bad explicit tags (`!!int x`, `!!bool maybe`)
-        report.error("documents", f"invalid YAML value: {exc}")
+        return safeload.load_yaml_documents(text)
+    except safeload.InputRefused as exc:
+        report.error("documents", exc.message)
     return None
 
 

@@ -1,8 +1,9 @@
 """Documents from YAML or JSON text, safely (pure: no Django).
 
-YAML is read with a safe loader that refuses aliases (a few lines of nested aliases expand to
-gigabytes: the "billion laughs") and does not turn `2025-03-01` into a date, so what comes out is
-plain JSON data or a list of problems. Every stored document passes `json_problems` first: a NaN,
+YAML is read by controlplane.safeload, which refuses aliases and merge keys (a few lines of nested
+aliases expand to gigabytes: the "billion laughs"), NUL characters, deep nesting and oversized
+streams, and does not turn `2025-03-01` into a date, so what comes out is plain JSON data or a list
+of problems. Every stored document passes `json_problems` first: a NaN,
 a non-string key or a date would otherwise reach PostgreSQL's jsonb and fail as a 500.
 """
 
@@ -15,40 +16,18 @@ import json
 import math
 from typing import Any
 
-import yaml
-
+from controlplane import safeload
 from slo.spec import Problem
 
-MAX_DEPTH = 64
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without aliases and without implicit timestamps."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401 - PyYAML hook
-        if self.check_event(yaml.events.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted", event.start_mark)
-        return super().compose_node(parent, index)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+MAX_DEPTH = safeload.MAX_DEPTH
 
 
 def load_yaml(text: str) -> tuple[Any, list[Problem]]:
     """(data, []) or (None, problems). JSON is YAML, so this reads both."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [Problem("", f"invalid YAML{where}: {reason}")]
-    except RecursionError:
-        return None, [Problem("", "invalid YAML: nested too deeply")]
+        data = safeload.load_yaml(text)
+    except safeload.InputRefused as exc:
+        return None, [Problem(exc.path, exc.message)]
     problems = json_problems(data)
     return (data, []) if not problems else (None, problems)
 

@@ -308,10 +308,12 @@ def _custom_spec() -> dict[str, Any]:
 # ------------------------------------------------------------------------------ property: round trip
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
-# any text: control characters, NEL and line separators included (the exporter double-quotes those)
-text = st.text(max_size=30)
+# any text: control characters, NEL and line separators included (the exporter double-quotes those);
+# not NUL, which PostgreSQL cannot store and every input path refuses (controlplane.safeload)
+characters = st.characters(codec="utf-8", exclude_characters="\x00")
+text = st.text(characters, max_size=30)
 names = st.from_regex(NAME_RE, fullmatch=True)
-queries = st.text(min_size=1, max_size=60).filter(str.strip)
+queries = st.text(characters, min_size=1, max_size=60).filter(str.strip)
 label_keys = text.filter(lambda key: not key.strip().startswith("openslo."))
 
 
