@@ -9,10 +9,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from controlplane.models.tokens import TOKEN_PREFIX, ApiToken, hash_token
-from controlplane.throttling import FailureLimiter, client_ip
-
-# Failed bearer tokens count against the same budget as failed logins: both are guessing.
-_failures = FailureLimiter("login")
+from controlplane.throttling import bearer_refused
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -26,17 +23,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if scheme != self.keyword:
             return None
         raw = raw.strip()
-        ip = client_ip(request)
-        wait = _failures.retry_after(f"ip:{ip}")
-        if wait is not None:
-            raise exceptions.Throttled(wait=wait, detail="too many failed authentication attempts")
-        token = None
-        if raw.startswith(TOKEN_PREFIX):
-            token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
-        if token is None or not token.is_active or not token.user.is_active:
-            # Never log the value.
-            _failures.record(f"ip:{ip}")
+        if not raw.startswith(TOKEN_PREFIX):
+            # not a guess at a user token (a gateway's or Alertmanager's credential, or junk): nothing
+            # was looked up, so nothing is counted
             raise exceptions.AuthenticationFailed("invalid, expired or revoked token")
+        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        if token is None or not token.is_active or not token.user.is_active:
+            # Never log the value. A valid token is checked before any failure count: only
+            # refusals are counted, so others' failures never lock a valid token out.
+            raise bearer_refused(request, "invalid, expired or revoked token")
         now = timezone.now()
         # Touch at most once a minute: a write per request would serialise API traffic.
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:

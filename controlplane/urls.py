@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from controlplane.api.views import api_not_found, healthz
-from controlplane.login import LoginView
+from controlplane.login import admin_login_view, login_view
 
 api_v1 = [
     path("", include("controlplane.api.urls")),
@@ -25,8 +25,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     re_path(r"^api/(?P<rest>[\s\S]*)$", api_not_found),  # unmatched API paths answer JSON, never HTML
+    path("admin/login/", admin_login_view),  # before the admin's own route: same failure limits as /login/
     path("admin/", admin.site.urls),
-    path("login/", LoginView.as_view(), name="login"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("controlplane.metrics_urls")),
     path("", include("slo.reports_urls")),  # before the dashboard: /reports/ is the reports' own page

@@ -94,3 +94,14 @@ def _fast_password_hashing(request: pytest.FixtureRequest) -> None:
         return
     settings = request.getfixturevalue("settings")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(request: pytest.FixtureRequest) -> None:
+    """Rate limits and failed-credential counts live in the cache: each test starts with none, as
+    a test database starts empty (otherwise refusals in one test would throttle the next)."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    from django.core.cache import cache
+
+    cache.clear()

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from controlplane.api.body import json_object_body
 from controlplane.auth import BearerTokenAuthentication
 from controlplane.roles import ADMIN, APPROVER, OPERATOR, VIEWER, has_role
+from controlplane.throttling import bearer_refused
 from routing.api.release_serializers import (
     AlertmanagerResultSerializer,
     CommentSerializer,
@@ -252,8 +253,8 @@ class WebhookSecretAuthentication(authentication.BaseAuthentication):
         if scheme != "Bearer" or not raw.startswith(services.WEBHOOK_SECRET_PREFIX):
             return None
         row = WebhookSecret.objects.filter(secret_hash=hashlib.sha256(raw.encode()).hexdigest()).first()
-        if row is None:
-            raise exceptions.AuthenticationFailed("invalid webhook secret")
+        if row is None:  # counted per address; a valid secret is never refused for others' failures
+            raise bearer_refused(request, "invalid webhook secret")
         now = timezone.now()
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             WebhookSecret.objects.filter(pk=row.pk).update(last_used_at=now)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from controlplane.throttling import bearer_refused
 from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
 from routing.models.fleet import Gateway
 
@@ -63,6 +64,7 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         if raw is None:
             return None
         if not raw.startswith(GATEWAY_TOKEN_PREFIX):
+            # not counted as a guess: no gateway token was tried (a person's token is refused unread)
             raise exceptions.AuthenticationFailed("a gateway token is required here")
         token_hash, now = hash_gateway_token(raw), timezone.now()
         row = (
@@ -70,8 +72,8 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             .values_list("pk", "name", "desired_revision", "token_hash", "previous_token_last_used_at")
             .first()
         )
-        if row is None:
-            raise exceptions.AuthenticationFailed("invalid gateway token")
+        if row is None:  # counted per address; a valid token is never refused for others' failures
+            raise bearer_refused(request, "invalid gateway token")
         if row[3] != token_hash:  # the previous token, within its grace window
             from routing.fleet.services import previous_token_used
 

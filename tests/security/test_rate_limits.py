@@ -1,5 +1,8 @@
 """Rate limits on login, on token use and on telemetry ingest (settings: THROTTLE_LOGIN,
-THROTTLE_TOKEN, THROTTLE_INGEST; DRF scopes login, token and ingest)."""
+THROTTLE_TOKEN, THROTTLE_INGEST; DRF scopes login, token and ingest).
+
+Failed credentials (controlplane.throttling, controlplane.login) are the subject of
+test_credential_limits.py."""
 
 from __future__ import annotations
 
@@ -30,8 +33,7 @@ def low_rates() -> Iterator[dict[str, str]]:
 
 
 def test_login_attempts_are_rate_limited(users: Any, low_rates: dict[str, str]) -> None:
-    """A password guesser gets 429 (or at least no further checks) after THROTTLE_LOGIN attempts.
-    settings.THROTTLE_LOGIN exists, but django's LoginView (controlplane/urls.py) applies no throttle."""
+    """A password guesser gets 429 (and no further checks) after THROTTLE_LOGIN attempts."""
     client = Client()
     statuses = [client.post("/login/", {"username": "vera", "password": f"guess-{i}"}).status_code for i in range(6)]
     assert 429 in statuses, f"six wrong passwords in a row were all answered normally: {statuses}"
@@ -51,7 +53,7 @@ def test_guessing_tokens_is_rate_limited(low_rates: dict[str, str]) -> None:
     client = APIClient()
     statuses = []
     for i in range(6):
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer cp_guess{i:040d}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer slo_guess{i:040d}")
         statuses.append(client.get("/api/v1/me/").status_code)
     assert 429 in statuses, f"six invalid tokens in a row were all answered 401: {statuses}"
 
