@@ -47,6 +47,7 @@ from routing.fleet.auth import GatewayTokenAuthentication, IsPathGateway
 from routing.fleet.bundle import bundle_etag, etag_revisions
 from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
 from routing.fleet.health import HEALTH_STATES, gateway_health
+from routing.fleet.labels import LABEL_KEY_RULE, label_key_ok
 from routing.models.fleet import Gateway
 from slo.telemetry.batch import MAX_BATCH_BYTES, MAX_BATCH_MINUTES, MAX_BATCH_SAMPLES
 
@@ -60,8 +61,11 @@ class GatewayFilter(django_filters.FilterSet):
         fields = ["service", "tier", "region", "name"]
 
     def filter_label(self, queryset: Any, name: str, value: str) -> Any:
-        key, _, wanted = value.partition("=")
-        return queryset.filter(**{f"labels__{key}": wanted}) if key.isidentifier() else queryset.none()
+        key, separator, wanted = value.partition("=")
+        if not separator or not label_key_ok(key):
+            message = f"key=value, the key {LABEL_KEY_RULE}"
+            raise ValidationFailed("invalid input", problems=[{"path": "label", "message": message}])
+        return queryset.filter(labels__contains={key: wanted})
 
 
 def _created_body(credentials: services.GatewayCredentials) -> dict[str, Any]:

@@ -132,7 +132,10 @@ class ReleaseDetailSerializer(ReleaseSerializer):
 class TargetSelectorSerializer(serializers.Serializer):
     tier = serializers.ChoiceField(choices=["edge", "private_cloud", "public_cloud"], required=False)
     region = serializers.CharField(required=False)
-    labels = serializers.DictField(child=serializers.CharField(), required=False)
+    labels = serializers.DictField(
+        child=serializers.CharField(), required=False,
+        help_text="gateways carrying all these labels; keys are plain names (letters, digits, _ . -, no __)",
+    )
     gateways = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 

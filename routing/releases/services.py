@@ -29,6 +29,7 @@ from controlplane.errors import (
     ValidationFailed,
 )
 from controlplane.roles import APPROVER, has_role
+from routing.fleet.labels import LABEL_KEY_RULE, label_key_ok
 from routing.fleet.services import gateway_set_desired
 from routing.models.fleet import Gateway, GatewayRevision
 from routing.models.releases import (
@@ -248,6 +249,8 @@ def _parse_selector(raw: Any, problems: list[Problem]) -> dict[str, Any]:
     if labels is not None:
         if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
             problems.append(Problem("target.labels", "an object of string values"))
+        elif bad_keys := [key for key in labels if not label_key_ok(key)]:
+            problems += [Problem(f"target.labels.{key}", f"label key: {LABEL_KEY_RULE}") for key in bad_keys]
         else:
             out["labels"] = labels
     ids = raw.get("gateways")
@@ -349,8 +352,9 @@ def resolve_targets(*, release: Release) -> list[Gateway]:
         queryset = queryset.filter(tier=selector["tier"])
     if selector.get("region"):
         queryset = queryset.filter(region=selector["region"])
-    for key, value in (selector.get("labels") or {}).items():
-        queryset = queryset.filter(**{f"labels__{key}": value})
+    if selector.get("labels"):
+        # containment, not a lookup built from a key (`a__regex` would run a regex)
+        queryset = queryset.filter(labels__contains=selector["labels"])
     if selector.get("gateways"):
         queryset = queryset.filter(pk__in=selector["gateways"])
     gateways = list(queryset.order_by("name"))
