@@ -2,7 +2,7 @@
 
 A report is generated in one transaction with its audit event and, when it has recipients, its
 outbox row (`ReportDelivery`); the email task is enqueued on commit, so a rolled-back report never
-sends mail. A scheduled run claims its period with a conditional update of the schedule row, so a
+sends mail, and a broker that is down only delays the mail until the periodic sweep. A scheduled run claims its period with a conditional update of the schedule row, so a
 run delivered twice (acks_late, a second beat) generates and sends the period once.
 """
 
@@ -120,9 +120,19 @@ def _create(
 
 
 def _enqueue_send(delivery_id: int) -> None:
+    """After commit: ask a worker to send now. The delivery row is the outbox: with the broker down
+    the periodic `slo.reports.send_due` sends it, so the request that generated the report still
+    succeeds (a 500 here, after the commit, would make the client retry and generate it twice)."""
+    from kombu.exceptions import OperationalError as BrokerError
+
     from slo.tasks.reports import report_delivery_send
 
-    report_delivery_send.delay(delivery_id)
+    try:
+        # no publish retries: the sweep is the retry, and the request should not wait for it
+        report_delivery_send.apply_async((delivery_id,), retry=False)
+    except (BrokerError, OSError) as exc:
+        logger.warning("could not enqueue report delivery %s (%s); the periodic sweep will send it",
+                       delivery_id, type(exc).__name__)
 
 
 def report_generate(*, actor: Any, data: dict[str, Any], now: datetime | None = None, trigger: str = "api") -> Report:
