@@ -10,6 +10,8 @@ COPY templates ./templates
 COPY static ./static
 COPY manage.py ./
 RUN pip install --no-cache-dir . && DEBUG=true DATA_DIR=/tmp/build python manage.py collectstatic --noinput
-RUN useradd --system --uid 1000 app && mkdir -p /data && chown app /data
+# /data (app data) and /rules (the exported SLO rules, compose's rules-sync) seed their named volumes
+# with this ownership on first mount.
+RUN useradd --system --uid 1000 app && mkdir -p /data /rules && chown app /data /rules
 USER app
 EXPOSE 8000

@@ -1,0 +1,121 @@
+"""The compose stack's Alertmanager config, run locally by a real Alertmanager (no Docker), sends a
+page alert to the control plane's rollback webhook, authenticated with the secret the stack's
+bootstrap writes, and the rollout it is about is rolled back.
+
+Only addresses and mount paths of deploy/alertmanager.yml are changed: `http://web:8000` becomes the
+live server's URL, and /etc/alertmanager/secrets/ a tmp dir standing for the shared `secrets` volume,
+into which `manage.py ensure_webhook_secret` writes the secret exactly as the bootstrap service does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from routing.models.releases import AlertReceipt, Release, WebhookSecret
+from routing.releases import services
+from tests.deploy import stack
+from tests.support.alertmanager import AlertmanagerServer
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+SERVICE = "shelf-vision"
+# What the exported rules label a page alert with (slo/rules.py).
+PAGE = {
+    "alertname": "SLOErrorBudgetBurnPage",
+    "slo_service": SERVICE,
+    "slo_name": "latency",
+    "slo_tier": "edge",
+    "severity": "page",
+}
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, log: Callable[[], str]) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; alertmanager log:\n{log()}")
+
+
+def bootstrap_command(service: str) -> str:
+    return "\n".join(stack.services()[service]["command"])
+
+
+def test_a_page_alert_through_the_stacks_alertmanager_rolls_the_release_back(
+    live_server, tmp_path, healthy, push, evaluate, make_release, users
+):
+    # The release: rolling out on the edge gateways, with good telemetry before it.
+    now = timezone.now()
+    for gateway in healthy["gateways"]:
+        push(gateway, now.replace(second=0, microsecond=0) - timedelta(minutes=60), 60, ok_fast=300)
+    evaluate(now)
+    release = make_release(
+        kind="hotfix",
+        reason="ship v2",
+        target={"tier": "edge"},
+        waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
+    )
+    services.release_submit(actor=users["operator"], release_id=release.pk, now=now)
+    services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=now)
+    services.release_step(release_id=release.pk, now=now)
+    release.refresh_from_db()
+    assert release.state == "rolling_out"
+
+    # The shared secrets volume as Alertmanager mounts it; bootstrap's command fills it.
+    root = stack.mounted_tree("alertmanager", tmp_path / "mounts", {"secrets": {"alertmanager_webhook": ""}})
+    secret_file = root / "etc/alertmanager/secrets/alertmanager_webhook"
+    assert (
+        "ensure_webhook_secret --name alertmanager --file /run/controlplane-secrets/alertmanager_webhook"
+        in bootstrap_command("bootstrap")
+    )
+    call_command("ensure_webhook_secret", name="alertmanager", file=str(secret_file))
+    assert secret_file.read_text().startswith("amw_")
+    assert WebhookSecret.objects.filter(name="alertmanager").count() == 1
+
+    config = (root / "etc/alertmanager/alertmanager.yml").read_text()
+    assert "http://web:8000" in config
+    config = stack.relocate(config, "alertmanager", root).replace("http://web:8000", live_server.url)
+    server = AlertmanagerServer(tmp_path / "am")
+    (tmp_path / "am").mkdir()
+    try:
+        server.start(config)
+        server.post_alerts([{"labels": PAGE, "annotations": {"summary": "edge latency burning"}}])
+        wait_for(
+            lambda: Release.objects.get(pk=release.pk).state == "rolled_back", 45, "the rollback", server.log
+        )
+    finally:
+        server.stop()
+
+    receipt = AlertReceipt.objects.get(acted=True)
+    assert receipt.alertname == "SLOErrorBudgetBurnPage" and receipt.service == SERVICE
+    assert receipt.received_by == "alertmanager:alertmanager"  # the secret from the file
+    assert receipt.receiver == "controlplane-rollback"
+    rollback = Release.objects.get(pk=release.pk).rollbacks.get()
+    assert rollback.trigger == "alertmanager"
+    assert rollback.evidence["alerts"][0]["labels"]["severity"] == "page"
+
+
+def test_ensure_webhook_secret_keeps_a_registered_secret_and_replaces_a_lost_one(tmp_path, db):
+    path = tmp_path / "alertmanager_webhook"
+    call_command("ensure_webhook_secret", file=str(path))
+    first = path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    call_command("ensure_webhook_secret", file=str(path))
+    assert path.read_text() == first  # still registered: kept, not rotated
+
+    path.write_text("amw_not-a-registered-secret\n")
+    path.chmod(0o640)
+    call_command("ensure_webhook_secret", file=str(path))
+    second = path.read_text()
+    assert second != first and second.startswith("amw_")
+    assert oct(path.stat().st_mode & 0o777) == "0o640"  # rewritten in place: mode kept
+    assert WebhookSecret.objects.filter(name="alertmanager").count() == 1  # the lost one was replaced
