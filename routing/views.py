@@ -371,8 +371,10 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
     """Which buttons a user sees. The services enforce the same rules (and more, e.g. the budget
     freeze); this only keeps buttons off pages where they could never succeed."""
     from controlplane.roles import has_role
+    from routing.releases.selectors import content_authored_by
 
-    is_author = release.author_id is not None and release.author_id == user.pk
+    wrote = content_authored_by(release=release, user=user)
+    is_author = (release.author_id is not None and release.author_id == user.pk) or bool(wrote)
     decided = release.approvals.filter(approver_id=user.pk).exists() if user.is_authenticated else False
     can_decide = has_role(user, APPROVER) and release.state == "pending_approval" and not is_author and not decided
     touched = release.targets.filter(touched_at__isnull=False).exists()
@@ -387,6 +389,7 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
             # a paused release that touched no gateway is cancelled, not rolled back
             release.state != "paused" or touched),
         "is_author": is_author,
+        "wrote_content": wrote,
         "is_approver": has_role(user, APPROVER),
         "already_decided": decided,
     }
@@ -421,6 +424,7 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approvals": approvals, "approved": approved,
         "transitions": list(release.transitions.order_by("at", "id")),
         "rollbacks": list(release.rollbacks.order_by("-at", "-id")),
+        "alerts_received": list(release.alert_receipts.order_by("-received_at", "-id")[:50]),
         "actions": release_actions(release, request.user),
     })
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from routing.models.releases import (
     RELEASE_KINDS,
+    AlertReceipt,
     GateResult,
     ModelVersion,
     Release,
@@ -19,7 +21,10 @@ from routing.models.releases import (
     ReleaseTransition,
     WebhookSecret,
 )
-from routing.releases.machine import allowed_events
+from routing.releases import selectors
+from routing.releases.machine import DRAFT, allowed_events
+
+RECENT_ALERTS = 50
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -85,7 +90,8 @@ class RollbackSerializer(serializers.ModelSerializer):
 
 
 class WaveSerializer(serializers.Serializer):
-    percent = serializers.FloatField()
+    percent = serializers.FloatField(help_text="effective cumulative share of the target gateways")
+    requested_percent = serializers.FloatField(required=False, help_text="the share asked for")
     bake_s = serializers.IntegerField()
     gateway_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
 
@@ -117,16 +123,58 @@ class ReleaseSerializer(serializers.ModelSerializer):
         return allowed_events(release.state, paused_from=release.paused_from or None)
 
 
+class WaveSizeSerializer(serializers.Serializer):
+    requested_percent = serializers.FloatField()
+    percent = serializers.FloatField(help_text="effective cumulative share")
+    gateways = serializers.IntegerField(help_text="gateways in this wave (0 when dropped)")
+    cumulative_gateways = serializers.IntegerField()
+    bake_s = serializers.IntegerField()
+    dropped = serializers.BooleanField(help_text="earlier waves already reach every gateway")
+
+
+class WavePreviewSerializer(serializers.Serializer):
+    gateways = serializers.IntegerField(help_text="gateways the target matches now")
+    gateway_ids = serializers.ListField(child=serializers.IntegerField())
+    waves = WaveSizeSerializer(many=True)
+    first_wave_larger_than_requested = serializers.BooleanField()
+    confirmed = serializers.BooleanField()
+    problems = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class AlertReceiptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertReceipt
+        fields = ["id", "received_at", "received_by", "receiver", "status", "alertname", "service", "severity",
+                  "starts_at", "fingerprint", "labels", "annotations", "release", "acted", "reason", "rollback"]
+        read_only_fields = fields
+
+
 class ReleaseDetailSerializer(ReleaseSerializer):
     transitions = TransitionSerializer(many=True, read_only=True)
     gate_results = GateResultSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
     targets = TargetSerializer(many=True, read_only=True)
     rollbacks = RollbackSerializer(many=True, read_only=True)
+    wave_preview = serializers.SerializerMethodField(
+        help_text="drafts: the waves on the gateways the target matches now (null once submitted: see waves)")
+    alerts_received = serializers.SerializerMethodField(
+        help_text=f"the newest {RECENT_ALERTS} Alertmanager alerts judged against this release")
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [*ReleaseSerializer.Meta.fields, "transitions", "gate_results", "approvals", "targets", "rollbacks"]
+        fields = [*ReleaseSerializer.Meta.fields, "wave_sizes_confirmed_for", "wave_preview", "transitions",
+                  "gate_results", "approvals", "targets", "rollbacks", "alerts_received"]
         read_only_fields = fields
+
+    @extend_schema_field(WavePreviewSerializer(allow_null=True))
+    def get_wave_preview(self, release: Release) -> dict[str, Any] | None:
+        if release.state != DRAFT:
+            return None
+        return selectors.wave_preview(release=release, confirmed_for=release.wave_sizes_confirmed_for)
+
+    @extend_schema_field(AlertReceiptSerializer(many=True))
+    def get_alerts_received(self, release: Release) -> list[dict[str, Any]]:
+        rows = release.alert_receipts.order_by("-received_at", "-id")[:RECENT_ALERTS]
+        return AlertReceiptSerializer(rows, many=True).data
 
 
 class TargetSelectorSerializer(serializers.Serializer):
@@ -154,6 +202,15 @@ class ReleaseWriteSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(required=False, help_text="model registry id")
     target = TargetSelectorSerializer(required=False)
     waves = WavePlanSerializer(many=True, required=False, help_text="default 5%/600 s, 25%/900 s, 100%/0 s")
+    confirm_wave_sizes = serializers.BooleanField(
+        required=False, default=False,
+        help_text="accept a first wave bigger than asked (whole gateways, at least one); else 400")
+
+
+class SubmitSerializer(serializers.Serializer):
+    confirm_wave_sizes = serializers.BooleanField(
+        required=False, default=False,
+        help_text="accept a first wave bigger than asked on the gateways resolved now")
 
 
 class CommentSerializer(serializers.Serializer):
@@ -169,7 +226,7 @@ class ReleaseSettingsSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReleaseSettings
-        fields = ["service", "required_approvals", "canary", "updated_at"]
+        fields = ["service", "required_approvals", "canary", "alert_severities", "updated_at"]
         read_only_fields = ["service", "updated_at"]
 
 
@@ -192,10 +249,20 @@ class WebhookSecretWriteSerializer(serializers.Serializer):
     name = serializers.SlugField()
 
 
+class AlertDecisionSerializer(serializers.Serializer):
+    alertname = serializers.CharField()
+    service = serializers.CharField()
+    fingerprint = serializers.CharField()
+    release = serializers.IntegerField(allow_null=True)
+    acted = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
 class AlertmanagerResultSerializer(serializers.Serializer):
-    alerts = serializers.IntegerField()
+    alerts = serializers.IntegerField(help_text="alerts received (each recorded)")
     services = serializers.ListField(child=serializers.CharField())
     rolled_back = serializers.ListField(child=serializers.IntegerField())
+    decisions = AlertDecisionSerializer(many=True)
 
 
 class ProvenanceSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ router = SimpleRouter()
 router.register("releases", release_views.ReleaseViewSet, basename="release")
 router.register("models", release_views.ModelVersionViewSet, basename="model-version")
 router.register("alertmanager/secrets", release_views.WebhookSecretViewSet, basename="alertmanager-secret")
+router.register("alertmanager/alerts", release_views.AlertReceiptViewSet, basename="alertmanager-alert")
 
 urlpatterns = [
     path("release-settings/<slug:service>/", release_views.ReleaseSettingsView.as_view(), name="release-settings"),

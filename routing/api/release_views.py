@@ -25,10 +25,12 @@ from rest_framework.views import APIView
 
 from controlplane.api.body import json_object_body
 from controlplane.auth import BearerTokenAuthentication
+from controlplane.errors import ValidationFailed
 from controlplane.roles import ADMIN, APPROVER, OPERATOR, VIEWER, has_role
 from controlplane.throttling import bearer_refused
 from routing.api.release_serializers import (
     AlertmanagerResultSerializer,
+    AlertReceiptSerializer,
     CommentSerializer,
     ModelVersionSerializer,
     ModelVersionWriteSerializer,
@@ -40,12 +42,14 @@ from routing.api.release_serializers import (
     ReleaseSerializer,
     ReleaseSettingsSerializer,
     ReleaseWriteSerializer,
+    SubmitSerializer,
+    WavePreviewSerializer,
     WebhookSecretCreatedSerializer,
     WebhookSecretSerializer,
     WebhookSecretWriteSerializer,
 )
-from routing.models.releases import RELEASE_KINDS, ModelVersion, Release, WebhookSecret
-from routing.releases import provenance, selectors, services
+from routing.models.releases import RELEASE_KINDS, AlertReceipt, ModelVersion, Release, WebhookSecret
+from routing.releases import alertmanager, provenance, selectors, services
 from routing.releases.machine import STATES
 
 
@@ -75,7 +79,8 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     ordering_fields = ["created_at", "updated_at", "state"]
     read_role = VIEWER
     write_role = OPERATOR
-    action_roles = {"approve": APPROVER, "reject": APPROVER, "resume": APPROVER}
+    # a preview writes nothing: anyone who may read releases may ask what a plan would give
+    action_roles = {"approve": APPROVER, "reject": APPROVER, "resume": APPROVER, "preview": VIEWER}
 
     def get_queryset(self) -> Any:
         return selectors.release_queryset()
@@ -94,12 +99,24 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         release = services.release_create(actor=request.user, data=json_object_body(request))
         return self._detail(release.pk, status=201)
 
-    @extend_schema(request=None, responses={200: ReleaseDetailSerializer})
+    @extend_schema(request=ReleaseWriteSerializer, responses={200: WavePreviewSerializer})
+    @action(detail=False, methods=["post"])
+    def preview(self, request: Request) -> Response:
+        """What a create body would give, storing nothing: the gateways its target matches now and
+        each wave's effective gateway count and share (a wave is whole gateways, at least one)."""
+        return Response(services.release_preview(data=json_object_body(request)))
+
+    @extend_schema(request=SubmitSerializer, responses={200: ReleaseDetailSerializer})
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
-        """Resolve targets, plan waves, run the submission gates. 409 with the gate evidence when a
-        gate fails; a gate without data pauses the release for a person."""
-        services.release_submit(actor=request.user, release_id=_pk(self))
+        """Resolve targets, plan waves, run the submission gates. 400 when the first wave is bigger
+        than asked and not confirmed (`confirm_wave_sizes`); 409 with the gate evidence when a gate
+        fails; a gate without data pauses the release for a person."""
+        body = json_object_body(request)
+        confirm = body.get("confirm_wave_sizes", False)
+        if not isinstance(confirm, bool):
+            raise ValidationFailed("invalid input", problems=[{"path": "confirm_wave_sizes", "message": "true or false"}])
+        services.release_submit(actor=request.user, release_id=_pk(self), confirm_wave_sizes=confirm)
         return self._detail(_pk(self))
 
     @extend_schema(request=CommentSerializer, responses={200: ReleaseDetailSerializer})
@@ -275,8 +292,10 @@ class WebhookOrOperator(permissions.BasePermission):
 
 
 class AlertmanagerWebhookView(APIView):
-    """Alertmanager webhook receiver (payload version 4). A firing alert whose labels name a service
-    (`service` or `slo_service`) rolls back that service's releases in progress."""
+    """Alertmanager webhook receiver (payload version 4). Every alert is recorded with its verdict;
+    a firing alert of a rollback severity (default `page`) that began after a release's rollout
+    began, naming its service (`service` or `slo_service`) and, when labelled, a tier and region the
+    release runs on, rolls that release back (docs/releases.md)."""
 
     authentication_classes = [WebhookSecretAuthentication, BearerTokenAuthentication]
     permission_classes = [WebhookOrOperator]
@@ -288,8 +307,28 @@ class AlertmanagerWebhookView(APIView):
     def post(self, request: Request) -> Response:
         user = request.user
         actor = user.get_username() if isinstance(user, WebhookPrincipal) else user
-        result = services.alertmanager_webhook_handle(actor=actor, payload=json_object_body(request))
+        result = alertmanager.alertmanager_webhook_handle(actor=actor, payload=json_object_body(request))
         return Response(result)
+
+
+class AlertReceiptFilter(django_filters.FilterSet):
+    release = django_filters.NumberFilter(field_name="release_id")
+    acted = django_filters.BooleanFilter()
+
+    class Meta:
+        model = AlertReceipt
+        fields = ["release", "service", "alertname", "severity", "acted", "fingerprint"]
+
+
+class AlertReceiptViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Every alert the Alertmanager webhook received, newest first: per release it was judged
+    against, whether it rolled that release back, and why or why not."""
+
+    serializer_class = AlertReceiptSerializer
+    filterset_class = AlertReceiptFilter
+    read_role = VIEWER
+    write_role = None
+    queryset = AlertReceipt.objects.order_by("-received_at", "-id")
 
 
 class ProvenanceView(APIView):

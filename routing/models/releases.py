@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from routing.releases.alerts import DEFAULT_SEVERITIES
 from routing.releases.machine import DRAFT, STATES
 
 RELEASE_KINDS = ("normal", "hotfix", "rollback")
@@ -55,12 +56,18 @@ class ModelVersion(models.Model):
         return f"{self.name}:{self.version}"
 
 
+def default_alert_severities() -> list[str]:
+    return list(DEFAULT_SEVERITIES)
+
+
 class ReleaseSettings(models.Model):
     """Per-service release rules (a service without a row uses the defaults)."""
 
     service = models.OneToOneField("slo.Service", on_delete=models.CASCADE, related_name="release_settings")
     required_approvals = models.PositiveSmallIntegerField(default=1)
     canary = models.JSONField(default=dict, blank=True, help_text="overrides of the canary criteria")
+    alert_severities = models.JSONField(default=default_alert_severities,
+                                        help_text="severity labels of Alertmanager alerts that roll a release back")
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -95,7 +102,11 @@ class Release(models.Model):
                                       related_name="releases")
     target_selector = models.JSONField(default=dict, help_text="tier, region, labels, gateways")
     wave_plan = models.JSONField(default=list, help_text='[{"percent", "bake_s"}] as asked')
-    waves = models.JSONField(default=list, help_text='[{"percent", "bake_s", "gateway_ids"}] as resolved')
+    waves = models.JSONField(default=list, help_text='[{"percent", "requested_percent", "bake_s", "gateway_ids"}] '
+                                                     'as resolved')
+    # The target gateway count for which the author accepted a first wave bigger than asked (the
+    # smallest wave is one gateway); a different count at submission needs a new confirmation.
+    wave_sizes_confirmed_for = models.PositiveIntegerField(null=True, blank=True)
     required_approvals = models.PositiveSmallIntegerField(default=1)
     current_wave = models.IntegerField(default=-1)
     wave_phase = models.CharField(max_length=12, blank=True)
@@ -244,3 +255,40 @@ class WebhookSecret(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AlertReceipt(models.Model):
+    """One alert Alertmanager delivered to the webhook, and what it did.
+
+    An alert naming a service with releases rolling out gets one row per such release, saying
+    whether it rolled that release back (`acted`, with the rollback) and why or why not; any other
+    alert gets one row without a release saying why nothing was judged.
+    """
+
+    received_at = models.DateTimeField()
+    received_by = models.CharField(max_length=150, help_text="alertmanager:<secret name>, or the operator")
+    receiver = models.CharField(max_length=200, blank=True)
+    group_key = models.TextField(blank=True)
+    status = models.CharField(max_length=10)
+    alertname = models.CharField(max_length=200, blank=True)
+    service = models.CharField(max_length=200, blank=True, help_text="the service or slo_service label")
+    severity = models.CharField(max_length=63, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict, blank=True)
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_receipts")
+    acted = models.BooleanField(default=False)
+    reason = models.TextField()
+    rollback = models.ForeignKey(ReleaseRollback, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["release", "received_at"], name="alert_receipt_by_release"),
+            models.Index(fields=["service", "received_at"], name="alert_receipt_by_service"),
+        ]
+
+    def __str__(self) -> str:
+        verdict = "acted" if self.acted else "did not act"
+        return f"alert {self.alertname or '?'} for {self.service or '?'} ({verdict})"

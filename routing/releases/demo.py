@@ -3,9 +3,11 @@
 
 The release is written by `demo-operator` (an operator nobody logs in as: its password is
 unusable), never by `admin`: the author of a release may not approve it. It ships a new routing
-policy version (the current one with hot edge devices shedding load at 80 °C instead of 85 °C) with
-the approved cache config, to the demo gateways (label `demo=true`) in two waves, and goes
-through the real submission gates.
+policy version (the current one with hot edge devices shedding load at 80 °C instead of 85 °C),
+written by `demo-operator` and approved by `demo-reviewer` (an approver nobody logs in as: a
+release ships only approved versions, and a version's author never approves it), with the
+approved cache config, to the demo gateways (label `demo=true`) in two waves, and goes through
+the real submission gates.
 
 Idempotent: a release whose title starts with `DEMO_MARKER` is the demo release; when one exists
 nothing is written (a draft left by a refused submission is submitted again).
@@ -26,12 +28,13 @@ from django.utils import timezone
 
 from controlplane.audit import audit_record
 from controlplane.errors import NotFound, ValidationFailed
-from controlplane.roles import OPERATOR
+from controlplane.roles import APPROVER, OPERATOR
 from routing.documents import selectors as document_selectors
 from routing.documents import services as document_services
 from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY
 from routing.documents.simulation import route_stats_for
 from routing.fleet.demo import DEMO_ROUTES
+from routing.models.documents import DRAFT as DOCUMENT_DRAFT
 from routing.models.documents import CacheConfigDocument, RoutingPolicyDocument
 from routing.models.releases import Release
 from routing.releases import services
@@ -44,10 +47,12 @@ from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
 from slo.telemetry.services import telemetry_batch_ingest, telemetry_source_retire
 
 DEMO_OPERATOR = "demo-operator"
+DEMO_REVIEWER = "demo-reviewer"
 DEMO_MARKER = "[demo]"
 HOT_DEVICE_RULE = "edge-hot"
 HOT_DEVICE_C = 80
-# Wave 1 is one gateway of the three (33%: 34% of 3 rounds up to 2). Five minutes of bake is the
+# Wave 1 is one gateway of the three (33%, which is 1 gateway; 34% of 3 rounds up to 2 and would
+# need a confirmation). Five minutes of bake is the
 # shortest that always sees a complete canary minute after the default 2-minute telemetry lag.
 DEMO_WAVES = [{"percent": 33, "bake_s": 300}, {"percent": 100, "bake_s": 300}]
 ROUTE_HISTORY_SOURCE = "demo:route-history"
@@ -64,13 +69,14 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
     if service is None:
         raise NotFound(f"no such service: {service_name}")
     operator = demo_operator(actor=actor)
+    reviewer = demo_user(DEMO_REVIEWER, APPROVER, actor=actor, note="demo seed: reviewer of the demo policy change")
     release = Release.objects.filter(service=service, title__startswith=DEMO_MARKER).order_by("pk").first()
     if release is not None:
         if release.state == DRAFT:
             return services.release_submit(actor=operator, release_id=release.pk, now=now)
         return release
     _seed_route_history(service, now)
-    policy_version = _policy_change(service, operator, now)
+    policy_version = _policy_change(service, operator, reviewer, now)
     cache_line = CacheConfigDocument.objects.filter(service=service).first()
     if cache_line is None:
         raise NotFound(f"{service_name} has no cache config: run seed_demo first")
@@ -93,21 +99,26 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
 
 def demo_operator(*, actor: Any = "demo") -> Any:
     """The `demo-operator` user (operator role, unusable password), created when missing."""
+    return demo_user(DEMO_OPERATOR, OPERATOR, actor=actor, note="demo seed: author of the demo release")
+
+
+def demo_user(username: str, role: str, *, actor: Any = "demo", note: str) -> Any:
+    """A demo user with one role and an unusable password (nobody logs in as it), created when missing."""
     users = get_user_model().objects
     with transaction.atomic():
-        user = users.filter(username=DEMO_OPERATOR).first()
+        user = users.filter(username=username).first()
         if user is None:
-            user = users.create_user(username=DEMO_OPERATOR, password=None)  # None: unusable password
+            user = users.create_user(username=username, password=None)  # None: unusable password
             audit_record(actor=actor, action="create", obj=user,
-                         after={"username": DEMO_OPERATOR, "roles": [OPERATOR], "password": "unusable"},
-                         note="demo seed: author of the demo release")
-        if not user.groups.filter(name=OPERATOR).exists():
-            user.groups.add(Group.objects.get_or_create(name=OPERATOR)[0])
+                         after={"username": username, "roles": [role], "password": "unusable"}, note=note)
+        if not user.groups.filter(name=role).exists():
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
-def _policy_change(service: Service, operator: Any, now: datetime) -> int:
-    """A new routing policy version: the current one with hot devices shedding load earlier."""
+def _policy_change(service: Service, operator: Any, reviewer: Any, now: datetime) -> int:
+    """A new routing policy version, approved by the reviewer: the current one with hot devices
+    shedding load earlier."""
     line = RoutingPolicyDocument.objects.filter(service=service).first()
     if line is None:
         raise NotFound(f"{service.name} has no routing policy: run seed_demo first")
@@ -126,6 +137,9 @@ def _policy_change(service: Service, operator: Any, now: datetime) -> int:
         note=f"demo change: shed load from hot edge devices at {HOT_DEVICE_C} °C (was {was} °C); "
              "written by the demo seed",
     )
+    written = document_selectors.version_get(kind=ROUTING_POLICY, line=line, version=line.current_version)
+    if written.state == DOCUMENT_DRAFT:
+        document_services.routing_policy_approve(actor=reviewer, line_id=line.pk, version=written.version, now=now)
     return line.current_version
 
 

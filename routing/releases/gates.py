@@ -1,8 +1,8 @@
 """Release gates: each returns a `GateOutcome` (pass / fail / inconclusive / not_evaluated) with its
 evidence (values and thresholds). Services store every outcome as a `GateResult` row.
 
-* `documents`: every target version validates (and is not retired); every target gateway's new
-  bundle validates.
+* `documents`: every target version validates and is approved (not a draft, not retired); every
+  target gateway's new bundle validates.
 * `error_budget`: the error-budget policy of every affected service (slo's release_budget_check):
   exhausted freezes everything but hotfix and rollback; low asks for extra approvals.
 * `paging`: no affected SLO is paging (hotfix and rollback releases exist to fix that: recorded, not held).
@@ -23,7 +23,7 @@ from typing import Any
 
 from controlplane.errors import DomainError
 from routing.fleet.bundle import bundle_problems, errors_only
-from routing.models.documents import RETIRED
+from routing.models.documents import APPROVED, RETIRED
 from routing.models.releases import Release
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def gate_documents(*, release: Release, bundles: dict[int, dict[str, Any]], miss
                         "warnings": len(result.warnings)}
         if version.state == RETIRED:
             problems.append({"path": key, "message": f"version {version.version} is retired"})
+        elif version.state != APPROVED:  # a draft cannot ride along: only reviewed versions ship
+            problems.append({"path": key, "message": f"version {version.version} is {version.state}, not approved"})
         problems += [{"path": f"{key}.{p.path}".rstrip("."), "message": p.message} for p in result.errors]
     model = release.model_version
     if model is not None:

@@ -12,6 +12,9 @@ never both take the same edge.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 DRAFT = "draft"
 PENDING_APPROVAL = "pending_approval"
 APPROVED = "approved"
@@ -102,16 +105,11 @@ def allowed_events(state: str, *, paused_from: str | None = None) -> list[str]:
 DEFAULT_WAVES: tuple[tuple[float, int], ...] = ((5.0, 600), (25.0, 900), (100.0, 0))
 
 
-def plan_waves(gateway_count: int, plan: list[tuple[float, int]]) -> list[tuple[int, int, float]]:
-    """Split `gateway_count` ordered gateways into waves by cumulative percent.
-
-    Returns `(start, stop, bake_s)` index ranges into the ordered gateways. Every wave gets at least one gateway (a 5% wave of 3
-    gateways is 1 gateway, not 0); waves that would get none because earlier waves already took
-    every gateway are dropped; the last kept wave always reaches every gateway.
-    """
+def _plan(gateway_count: int, plan: list[tuple[float, int]]) -> list[tuple[int, int, int, float]]:
+    """`(index in plan, start, stop, bake_s)` of every kept wave (see `plan_waves`)."""
     if gateway_count <= 0:
         return []
-    waves: list[tuple[int, int, float]] = []
+    waves: list[tuple[int, int, int, float]] = []
     done = 0
     for index, (percent, bake_s) in enumerate(plan):
         last = index == len(plan) - 1
@@ -120,9 +118,64 @@ def plan_waves(gateway_count: int, plan: list[tuple[float, int]]) -> list[tuple[
         stop = min(stop, gateway_count)
         if stop <= done:
             continue
-        waves.append((done, stop, float(bake_s)))
+        waves.append((index, done, stop, float(bake_s)))
         done = stop
     if done < gateway_count:  # cumulative plan below 100%: the last wave takes the rest
-        start, _stop, bake_s = waves[-1]
-        waves[-1] = (start, gateway_count, bake_s)
+        index, start, _stop, bake_s = waves[-1]
+        waves[-1] = (index, start, gateway_count, bake_s)
     return waves
+
+
+def plan_waves(gateway_count: int, plan: list[tuple[float, int]]) -> list[tuple[int, int, float]]:
+    """Split `gateway_count` ordered gateways into waves by cumulative percent.
+
+    Returns `(start, stop, bake_s)` index ranges into the ordered gateways. Every wave gets at least one gateway (a 5% wave of 3
+    gateways is 1 gateway, not 0); waves that would get none because earlier waves already took
+    every gateway are dropped; the last kept wave always reaches every gateway.
+    """
+    return [(start, stop, bake_s) for _index, start, stop, bake_s in _plan(gateway_count, plan)]
+
+
+# Whole gateways make a wave bigger than asked. Up to this many percentage points it is rounding
+# (33% of 3 gateways is 1 gateway, 33.3%); beyond it (34% of 3 is 2 gateways, 66.7%; 5% of 3 is
+# 1 gateway, 33.3%) the first wave is not what was asked and the author must confirm it.
+WAVE_SIZE_TOLERANCE_POINTS = 1.0
+
+
+@dataclass(frozen=True)
+class WaveSize:
+    """What one requested wave becomes on `gateway_count` gateways."""
+
+    requested_percent: float
+    bake_s: int
+    gateways: int  # in this wave (0 when dropped)
+    cumulative_gateways: int
+    percent: float  # the effective cumulative share, rounded to 0.01
+    dropped: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requested_percent": self.requested_percent, "percent": self.percent, "gateways": self.gateways,
+                "cumulative_gateways": self.cumulative_gateways, "bake_s": self.bake_s, "dropped": self.dropped}
+
+
+def wave_sizes(gateway_count: int, plan: list[tuple[float, int]]) -> list[WaveSize]:
+    """Every requested wave with the gateways it really gets (one entry per requested wave)."""
+    kept = {index: (start, stop) for index, start, stop, _bake in _plan(gateway_count, plan)}
+    out, reached = [], 0
+    for index, (percent, bake_s) in enumerate(plan):
+        start, stop = kept.get(index, (reached, reached))
+        reached = stop
+        out.append(WaveSize(
+            requested_percent=float(percent), bake_s=int(bake_s), gateways=stop - start, cumulative_gateways=stop,
+            percent=round(100.0 * stop / gateway_count, 2) if gateway_count else 0.0,
+            dropped=index not in kept,
+        ))
+    return out
+
+
+def first_wave_oversize(sizes: list[WaveSize]) -> WaveSize | None:
+    """The first wave when it is bigger than asked beyond rounding, else None."""
+    if not sizes or sizes[0].dropped:
+        return None
+    first = sizes[0]
+    return first if first.percent > first.requested_percent + WAVE_SIZE_TOLERANCE_POINTS else None

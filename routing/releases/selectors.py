@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
@@ -21,6 +22,7 @@ from routing.models.releases import (
     ReleaseSettings,
     ReleaseTransition,
 )
+from routing.releases import machine
 from routing.releases.canary import GroupStats, SloWindow, histogram_p95
 from slo import contract
 from slo.models import Slo
@@ -51,6 +53,81 @@ def release_get(*, release_id: int) -> Release:
     if release is None:
         raise NotFound("no such release")
     return release
+
+
+def resolve_targets(*, release: Release) -> list[Gateway]:
+    """The selector as a concrete, ordered gateway list (order decides the waves: by region, then
+    name, so the first wave is not all from one region when the fleet is big enough to choose)."""
+    selector = release.target_selector or {}
+    queryset = Gateway.objects.filter(service_id=release.service_id)
+    if selector.get("tier"):
+        queryset = queryset.filter(tier=selector["tier"])
+    if selector.get("region"):
+        queryset = queryset.filter(region=selector["region"])
+    if selector.get("labels"):
+        # containment, not a lookup built from a key (`a__regex` would run a regex)
+        queryset = queryset.filter(labels__contains=selector["labels"])
+    if selector.get("gateways"):
+        queryset = queryset.filter(pk__in=selector["gateways"])
+    gateways = list(queryset.order_by("name"))
+    # Interleave regions: round-robin over regions keeps early waves representative.
+    by_region: dict[str, list[Gateway]] = {}
+    for gateway in gateways:
+        by_region.setdefault(gateway.region, []).append(gateway)
+    ordered: list[Gateway] = []
+    queues = [by_region[r] for r in sorted(by_region)]
+    while any(queues):
+        for queue in queues:
+            if queue:
+                ordered.append(queue.pop(0))
+    return ordered
+
+
+def wave_preview(*, release: Release, confirmed_for: int | None = None,
+                 gateways: list[Gateway] | None = None) -> dict[str, Any]:
+    """What the release's wave plan gives on the gateways its target matches now (or `gateways`):
+    per requested wave the gateways it gets and the effective share. `confirmed` says whether a
+    first wave bigger than asked was accepted for this many gateways."""
+    if gateways is None:
+        gateways = resolve_targets(release=release)
+    plan = [(w["percent"], w["bake_s"]) for w in release.wave_plan]
+    sizes = machine.wave_sizes(len(gateways), plan)
+    oversize = machine.first_wave_oversize(sizes)
+    return {
+        "gateways": len(gateways),
+        "gateway_ids": [g.pk for g in gateways],
+        "waves": [size.as_dict() for size in sizes],
+        "first_wave_larger_than_requested": oversize is not None,
+        "confirmed": oversize is not None and confirmed_for == len(gateways),
+    }
+
+
+def release_content_authors(*, release: Release) -> list[dict[str, Any]]:
+    """Who wrote what the release ships: each document version's author and the model version's
+    registrant. None of them may approve the release (four eyes across content and release)."""
+    out: list[dict[str, Any]] = []
+    for what, version in (("routing policy", release.routing_policy_version),
+                          ("cache config", release.cache_config_version)):
+        if version is not None:
+            out.append({"what": f"{what} v{version.version}", "user_id": version.author_id,
+                        "name": version.author_name})
+    if release.model_version is not None:
+        out.append({"what": f"model {release.model_version.label}", "user_id": None,
+                    "name": release.model_version.created_by_name})
+    return out
+
+
+def content_authored_by(*, release: Release, user: Any) -> list[str]:
+    """What of the release's content `user` wrote (empty when nothing)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    user_id = getattr(user, "pk", None)
+    username = user.get_username()
+    return [
+        row["what"] for row in release_content_authors(release=release)
+        if (row["user_id"] is not None and row["user_id"] == user_id)
+        or (row["user_id"] is None and row["name"] and row["name"] == username)
+    ]
 
 
 def release_settings_for(*, service_id: int) -> ReleaseSettings:

@@ -44,7 +44,7 @@ from routing.models.releases import (
     ReleaseTransition,
     WebhookSecret,
 )
-from routing.releases import canary, gates, machine, selectors
+from routing.releases import alerts, canary, gates, machine, selectors
 from routing.releases.machine import (
     ADVANCE,
     APPROVE,
@@ -263,7 +263,9 @@ def _parse_selector(raw: Any, problems: list[Problem]) -> dict[str, Any]:
 
 
 def _document_version(kind_key: str, service: Service, ref: Any, problems: list[Problem]) -> Any:
-    from routing.models.documents import CacheConfigVersion, RoutingPolicyVersion
+    """The service's document version by number; a release ships only versions that passed their
+    own review (`approved`): a draft cannot ride along, a retired one is withdrawn."""
+    from routing.models.documents import APPROVED, CacheConfigVersion, RoutingPolicyVersion
 
     if ref is None:
         return None
@@ -275,21 +277,17 @@ def _document_version(kind_key: str, service: Service, ref: Any, problems: list[
     row = model.objects.select_related("line__service").filter(line__service=service, version=number).first()
     if row is None:
         problems.append(Problem(kind_key, f"{service.name} has no version {number}"))
+    elif row.state != APPROVED:
+        problems.append(Problem(kind_key, f"version {number} is {row.state}: a release ships only approved versions "
+                                          "(an approver other than its author approves it first)"))
     return row
 
 
-def release_create(*, actor: Any, data: Mapping[str, Any], now: datetime | None = None) -> Release:
-    """A draft release. Nothing is resolved or checked against the fleet until it is submitted.
-
-    `{"service", "kind": normal|hotfix|rollback, "title", "reason", "routing_policy_version",
-    "cache_config_version", "model_version" (registry id), "target": {"tier", "region", "labels",
-    "gateways"}, "waves": [{"percent", "bake_s"}]}`. Hotfix and rollback releases need a reason:
-    they are the only changes allowed through a budget freeze.
-    """
-    now = now or timezone.now()
+def _draft_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a draft release from a create body, or a 400 naming every problem."""
     problems: list[Problem] = []
     allowed = {"service", "kind", "title", "reason", "routing_policy_version", "cache_config_version",
-               "model_version", "target", "waves"}
+               "model_version", "target", "waves", "confirm_wave_sizes"}
     for key in sorted(set(data) - allowed):
         problems.append(Problem(key, "unknown field"))
     ref = data.get("service")
@@ -326,15 +324,65 @@ def release_create(*, actor: Any, data: Mapping[str, Any], now: datetime | None 
     if all(data.get(k) is None for k in ("routing_policy_version", "cache_config_version", "model_version")):
         problems.append(Problem("", "a release needs a routing policy version, a cache config version or a model "
                                     "version"))
+    confirm = data.get("confirm_wave_sizes", False)
+    if not isinstance(confirm, bool):
+        problems.append(Problem("confirm_wave_sizes", "true or false"))
     selector = _parse_selector(data.get("target"), problems)
     waves = _parse_waves(data.get("waves"), problems)
     if problems:
         raise ValidationFailed("invalid release", problems=problems)
+    return {"service": service, "kind": kind, "title": title, "reason": reason.strip(),
+            "routing_policy_version": policy, "cache_config_version": cache, "model_version": model,
+            "target_selector": selector, "wave_plan": waves, "confirm": confirm is True}
+
+
+def _wave_size_problem(preview: dict[str, Any]) -> Problem | None:
+    """A first wave bigger than asked (beyond rounding) that nobody confirmed for this many gateways."""
+    if not preview["first_wave_larger_than_requested"] or preview["confirmed"]:
+        return None
+    first = preview["waves"][0]
+    return Problem("waves[0].percent", (
+        f"{first['requested_percent']:g}% of {preview['gateways']} gateways is {first['gateways']} gateway(s), "
+        f"{first['percent']:g}% of them (a wave is whole gateways, at least one): ask for {first['percent']:g}%, "
+        "or send confirm_wave_sizes: true to accept it"))
+
+
+def release_preview(*, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a create body would give, written nowhere: the gateways its target matches now and the
+    effective size of every wave, and whether the first wave needs a confirmation."""
+    fields = _draft_fields(data)
+    confirm = fields.pop("confirm")
+    draft = Release(**fields)
+    preview = selectors.wave_preview(release=draft)
+    preview["confirmed"] = preview["first_wave_larger_than_requested"] and confirm
+    problem = _wave_size_problem(preview)
+    preview["problems"] = [problem.as_dict()] if problem else []
+    return preview
+
+
+def release_create(*, actor: Any, data: Mapping[str, Any], now: datetime | None = None) -> Release:
+    """A draft release. Targets and waves are fixed when it is submitted.
+
+    `{"service", "kind": normal|hotfix|rollback, "title", "reason", "routing_policy_version",
+    "cache_config_version", "model_version" (registry id), "target": {"tier", "region", "labels",
+    "gateways"}, "waves": [{"percent", "bake_s"}], "confirm_wave_sizes"}`. Hotfix and rollback
+    releases need a reason: they are the only changes allowed through a budget freeze. Document
+    versions must be approved. A first wave bigger than asked on the gateways the target matches
+    now (whole gateways, at least one) is refused unless `confirm_wave_sizes` is true.
+    """
+    now = now or timezone.now()
+    fields = _draft_fields(data)
+    confirm = fields.pop("confirm")
+    draft = Release(**fields)
+    preview = selectors.wave_preview(release=draft)
+    if not confirm:
+        problem = _wave_size_problem(preview)
+        if problem is not None:
+            raise ValidationFailed("invalid release", problems=[problem], extra={"wave_preview": preview})
     with transaction.atomic():
         release = Release.objects.create(
-            service=service, kind=kind, title=title, reason=reason.strip(), author=_user(actor),
-            author_name=_actor_name(actor)[:150], routing_policy_version=policy, cache_config_version=cache,
-            model_version=model, target_selector=selector, wave_plan=waves, created_at=now, updated_at=now,
+            **fields, author=_user(actor), author_name=_actor_name(actor)[:150], created_at=now, updated_at=now,
+            wave_sizes_confirmed_for=preview["gateways"] if confirm else None,
         )
         audit_record(actor=actor, action="create", obj=release, after=release_view(release))
     return release
@@ -343,32 +391,7 @@ def release_create(*, actor: Any, data: Mapping[str, Any], now: datetime | None 
 # -- submit -------------------------------------------------------------------------------------------
 
 
-def resolve_targets(*, release: Release) -> list[Gateway]:
-    """The selector as a concrete, ordered gateway list (order decides the waves: by region, then
-    name, so the first wave is not all from one region when the fleet is big enough to choose)."""
-    selector = release.target_selector or {}
-    queryset = Gateway.objects.filter(service=release.service)
-    if selector.get("tier"):
-        queryset = queryset.filter(tier=selector["tier"])
-    if selector.get("region"):
-        queryset = queryset.filter(region=selector["region"])
-    if selector.get("labels"):
-        # containment, not a lookup built from a key (`a__regex` would run a regex)
-        queryset = queryset.filter(labels__contains=selector["labels"])
-    if selector.get("gateways"):
-        queryset = queryset.filter(pk__in=selector["gateways"])
-    gateways = list(queryset.order_by("name"))
-    # Interleave regions: round-robin over regions keeps early waves representative.
-    by_region: dict[str, list[Gateway]] = {}
-    for gateway in gateways:
-        by_region.setdefault(gateway.region, []).append(gateway)
-    ordered: list[Gateway] = []
-    queues = [by_region[r] for r in sorted(by_region)]
-    while any(queues):
-        for queue in queues:
-            if queue:
-                ordered.append(queue.pop(0))
-    return ordered
+resolve_targets = selectors.resolve_targets
 
 
 def _applied_bundles(gateways: list[Gateway]) -> dict[int, tuple[int | None, dict[str, Any] | None]]:
@@ -441,9 +464,12 @@ def _gate_problems(outcomes: list[gates.GateOutcome]) -> list[dict[str, str]]:
     return out
 
 
-def release_submit(*, actor: Any, release_id: int, now: datetime | None = None) -> Release:
+def release_submit(*, actor: Any, release_id: int, confirm_wave_sizes: bool = False,
+                   now: datetime | None = None) -> Release:
     """Resolve the targets, plan the waves and run the submission gates, storing every result.
 
+    A first wave bigger than asked on the resolved gateways is refused (400, the release stays a
+    draft) unless it was confirmed for this many gateways, at creation or with `confirm_wave_sizes`.
     A failing gate refuses the submission (409 with the evidence; the release stays a draft). An
     inconclusive one (no data) submits the release and pauses it at once for a person.
     """
@@ -462,12 +488,18 @@ def release_submit(*, actor: Any, release_id: int, now: datetime | None = None) 
     if busy:
         raise Conflict("gateways are in another open release", problems=[
             Problem(f"target.gateways[{g}]", f"in release {r}") for g, r in sorted(busy.items())])
+    confirmed_for = len(gateways) if confirm_wave_sizes else release.wave_sizes_confirmed_for
+    preview = selectors.wave_preview(release=release, confirmed_for=confirmed_for, gateways=gateways)
+    problem = _wave_size_problem(preview)
+    if problem is not None:
+        raise ValidationFailed("invalid release", problems=[problem], extra={"wave_preview": preview})
     plan = [(w["percent"], w["bake_s"]) for w in release.wave_plan]
     ranges = machine.plan_waves(len(gateways), plan)
+    kept = [size for size in machine.wave_sizes(len(gateways), plan) if not size.dropped]
     waves = [
-        {"percent": round(100.0 * stop / len(gateways), 2), "bake_s": int(bake_s),
+        {"percent": size.percent, "requested_percent": size.requested_percent, "bake_s": int(bake_s),
          "gateway_ids": [g.pk for g in gateways[start:stop]]}
-        for start, stop, bake_s in ranges
+        for (start, stop, bake_s), size in zip(ranges, kept, strict=True)
     ]
     bundles, missing = _bundles(release, gateways)
     outcomes = [gates.gate_documents(release=release, bundles=bundles, missing=missing)]
@@ -494,6 +526,7 @@ def release_submit(*, actor: Any, release_id: int, now: datetime | None = None) 
                 evidence={"gates": {o.gate: o.outcome for o in outcomes}, "gateways": len(gateways),
                           "waves": [len(w["gateway_ids"]) for w in waves]},
                 waves=waves, required_approvals=_required_approvals(locked, extra), submitted_at=now,
+                wave_sizes_confirmed_for=confirmed_for,
             )
             if inconclusive:
                 _pause(locked, actor=SYSTEM, now=now, stage="submission", outcomes=inconclusive)
@@ -519,6 +552,30 @@ def _pause(release: Release, *, actor: Any, now: datetime, stage: str, outcomes:
 # -- people's decisions --------------------------------------------------------------------------------
 
 
+def _content_four_eyes(release: Release, actor: Any, doing: str) -> None:
+    """Nobody who wrote a document version (or registered the model version) the release ships
+    decides on it: their own review would be the only one."""
+    wrote = selectors.content_authored_by(release=release, user=actor)
+    if wrote:
+        raise Forbidden(
+            f"you wrote {', '.join(wrote)}, which this release ships: someone else must {doing} (four eyes)",
+            problems=[Problem("", f"author of {what}") for what in wrote])
+
+
+def _unreviewed_versions(release: Release) -> list[Problem]:
+    """Shipped document versions that are not (or no longer) approved."""
+    from routing.models.documents import APPROVED
+
+    out = []
+    for key, version in (("routing_policy_version", release.routing_policy_version),
+                         ("cache_config_version", release.cache_config_version)):
+        if version is not None:
+            version.refresh_from_db(fields=["state"])
+            if version.state != APPROVED:
+                out.append(Problem(key, f"version {version.version} is {version.state}: only approved versions ship"))
+    return out
+
+
 def _decide(actor: Any, release_id: int, decision: str, comment: Any, now: datetime) -> Release:
     comment = _reason_required(comment, "comment")
     if not has_role(actor, APPROVER):
@@ -527,11 +584,15 @@ def _decide(actor: Any, release_id: int, decision: str, comment: Any, now: datet
         release = _locked_or_404(release_id)
         if release.author_id is not None and release.author_id == getattr(actor, "pk", None):
             raise Forbidden("the author of a release cannot approve or reject it (four eyes)")
+        _content_four_eyes(release, actor, "approve or reject it")
         event = APPROVE if decision == "approve" else REJECT
         if release.state != PENDING_APPROVAL:
             raise IllegalTransition(
                 f"cannot {decision} a release that is {release.state}", extra={"state": release.state, "event": event}
             )
+        unreviewed = _unreviewed_versions(release) if decision == "approve" else []
+        if unreviewed:
+            raise Conflict("the release ships document versions that are not approved", problems=unreviewed)
         try:
             with transaction.atomic():
                 ReleaseApproval.objects.create(release=release, approver=actor, approver_name=_actor_name(actor),
@@ -576,6 +637,7 @@ def release_resume(*, actor: Any, release_id: int, reason: Any, now: datetime | 
         release = _locked_or_404(release_id)
         if release.author_id is not None and release.author_id == getattr(actor, "pk", None):
             raise Forbidden("the author of a release cannot overrule its gates (four eyes)")
+        _content_four_eyes(release, actor, "decide whether it goes on")
         stage = release.paused_stage
         overrides = dict(release.overrides or {})
         if stage:
@@ -955,57 +1017,7 @@ def _bake(release: Release, now: datetime) -> str:
     return _begin_wave(release, wave + 1, now)
 
 
-# -- Alertmanager ----------------------------------------------------------------------------------------
-
-
-def alertmanager_alerts(payload: Any) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Firing alerts naming a service (`service` or `slo_service` label) from a v4 webhook body."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
-        return [], [Problem("alerts", "an Alertmanager webhook body (version 4) with an alerts list")]
-    if str(payload.get("version", "4")) != "4":
-        return [], [Problem("version", "only webhook payload version 4 is understood")]
-    out = []
-    for index, alert in enumerate(payload["alerts"][:1000]):
-        if not isinstance(alert, dict) or not isinstance(alert.get("labels", {}), dict):
-            return [], [Problem(f"alerts[{index}]", "an object with labels")]
-        if alert.get("status", payload.get("status")) != "firing":
-            continue
-        labels = alert.get("labels") or {}
-        service = labels.get("service") or labels.get("slo_service")
-        if isinstance(service, str) and service:
-            out.append({"service": service, "labels": labels, "annotations": alert.get("annotations") or {},
-                        "startsAt": alert.get("startsAt"), "fingerprint": alert.get("fingerprint"),
-                        "generatorURL": alert.get("generatorURL")})
-    return out, []
-
-
-def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | None = None) -> dict[str, Any]:
-    """Roll back every rolling-out (or paused mid-rollout) release of a service a firing alert names."""
-    now = now or timezone.now()
-    alerts, problems = alertmanager_alerts(payload)
-    if problems:
-        raise ValidationFailed("invalid Alertmanager payload", problems=problems)
-    rolled_back: list[int] = []
-    by_service: dict[str, list[dict[str, Any]]] = {}
-    for alert in alerts:
-        by_service.setdefault(alert["service"], []).append(alert)
-    for service, items in sorted(by_service.items()):
-        ids = list(Release.objects.filter(service__name=service, state__in=[ROLLING_OUT, PAUSED])
-                   .values_list("pk", flat=True))
-        for release_id in ids:
-            with transaction.atomic():
-                release = _lock(release_id)
-                if release is None or release.state not in (ROLLING_OUT, PAUSED):
-                    continue
-                if release.state == PAUSED and not selectors.touched_targets(release_id=release.pk):
-                    continue
-                names = ", ".join(sorted({str(a["labels"].get("alertname", "?")) for a in items}))
-                _rollback(release, trigger="alertmanager", actor=actor, now=now,
-                          reason=f"Alertmanager: {names} firing for {service}",
-                          evidence={"alerts": items[:20], "receiver": payload.get("receiver"),
-                                    "groupKey": payload.get("groupKey")})
-                rolled_back.append(release.pk)
-    return {"alerts": len(alerts), "services": sorted(by_service), "rolled_back": rolled_back}
+# -- Alertmanager secrets (the webhook is routing.releases.alertmanager) -------------------------------------------------------------------------------------
 
 
 def webhook_secret_create(*, actor: Any, name: Any) -> tuple[WebhookSecret, str]:
@@ -1155,13 +1167,16 @@ def model_version_delete(*, actor: Any, model_id: int) -> None:
 
 
 def release_settings_save(*, actor: Any, service_name: str, data: Mapping[str, Any]) -> ReleaseSettings:
-    """Required approvals (1..10) and canary criteria overrides for one service."""
+    """Required approvals (1..10), canary criteria overrides and the severities of Alertmanager
+    alerts that roll back a release (default `["page"]`) for one service."""
     service = Service.objects.filter(name=service_name).first()
     if service is None:
         raise NotFound("no such service")
     problems: list[Problem] = []
-    for key in sorted(set(data) - {"required_approvals", "canary"}):
+    for key in sorted(set(data) - {"required_approvals", "canary", "alert_severities"}):
         problems.append(Problem(key, "unknown field"))
+    severities = data.get("alert_severities", list(alerts.DEFAULT_SEVERITIES))
+    problems += [Problem("alert_severities", message) for message in alerts.severities_problems(severities)]
     approvals = data.get("required_approvals", 1)
     if isinstance(approvals, bool) or not isinstance(approvals, int) or not 1 <= approvals <= 10:
         problems.append(Problem("required_approvals", "an integer from 1 to 10"))
@@ -1179,15 +1194,18 @@ def release_settings_save(*, actor: Any, service_name: str, data: Mapping[str, A
         raise ValidationFailed("invalid release settings", problems=problems)
     with transaction.atomic():
         row = ReleaseSettings.objects.select_for_update().filter(service=service).first()
-        before = None if row is None else {"required_approvals": row.required_approvals, "canary": row.canary}
+        before = None if row is None else {"required_approvals": row.required_approvals, "canary": row.canary,
+                                           "alert_severities": row.alert_severities}
         if row is None:
             row = ReleaseSettings(service=service)
         row.required_approvals = approvals
         row.canary = canary_raw
+        row.alert_severities = severities
         row.updated_at = timezone.now()
         row.save()
         audit_record(actor=actor, action="update" if before else "create", obj=row, before=before,
-                     after={"required_approvals": row.required_approvals, "canary": row.canary})
+                     after={"required_approvals": row.required_approvals, "canary": row.canary,
+                            "alert_severities": row.alert_severities})
     return row
 
 

@@ -104,6 +104,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     # releases, model registry, provenance
     ("GET", "/api/v1/releases/"): READ,
     ("POST", "/api/v1/releases/"): WRITE,
+    ("POST", "/api/v1/releases/preview/"): READ,
     ("GET", "/api/v1/releases/{id}/"): READ,
     ("POST", "/api/v1/releases/{id}/submit/"): WRITE,
     ("POST", "/api/v1/releases/{id}/cancel/"): WRITE,
@@ -122,6 +123,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/alertmanager/secrets/"): ADMIN,
     ("DELETE", "/api/v1/alertmanager/secrets/{id}/"): ADMIN,
     ("POST", "/api/v1/alertmanager/webhook/"): WRITE,
+    ("GET", "/api/v1/alertmanager/alerts/"): READ,
     ("GET", "/api/v1/provenance/"): READ,
     ("POST", "/api/v1/provenance/route/"): READ,
     # reports

@@ -200,8 +200,9 @@ def documents(users: dict[str, Any], service: Any, make_slo: Callable[..., Any])
 
 def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[str, Any], now: datetime, *,
                          title: str, gateway_prefix: str, telemetry_minutes: int) -> Any:
-    """A release of policy v2, written by the operator (`otto`), to two gateways running v1, with
-    `telemetry_minutes` of good pushed telemetry each, submitted through the real gates."""
+    """A release of policy v2, written by the operator (`otto`) and approved by the admin, to two
+    gateways running v1, with `telemetry_minutes` of good pushed telemetry each, submitted through
+    the real gates."""
     from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
     from routing.releases.services import release_create, release_settings_save, release_submit
     from slo.budget.evaluation import slo_evaluate_all
@@ -227,6 +228,11 @@ def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[st
     budget_sync(now=now, minutes=180)
     slo_evaluate_all(now=now)
     release_settings_save(actor=users["admin"], service_name=service.name, data={"required_approvals": 1})
+    if documents["policy_v2"].state == "draft":  # a release ships only approved versions
+        from routing.documents.services import routing_policy_approve
+
+        routing_policy_approve(actor=users["admin"], line_id=documents["policy_v2"].line_id, version=2, now=now)
+        documents["policy_v2"].refresh_from_db()
     release = release_create(actor=users["operator"], data={
         "service": service.name, "title": title, "reason": "ship v2",
         "routing_policy_version": documents["policy_v2"].version,

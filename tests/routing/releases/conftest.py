@@ -68,14 +68,24 @@ def policy_doc() -> dict[str, Any]:
 
 @pytest.fixture
 def documents(users: dict[str, Any], service: Any, slos: list[Any], policy_doc: dict[str, Any]) -> dict[str, Any]:
-    """Routing policy v1 (running) and v2 (a described edit), cache config v1."""
-    from routing.documents.services import cache_config_create, routing_policy_create, routing_policy_update
+    """Routing policy v1 (running) and v2 (a described edit), cache config v1: written by the
+    operator, approved by the admin (a release ships only approved versions)."""
+    from routing.documents.services import (
+        cache_config_approve,
+        cache_config_create,
+        routing_policy_approve,
+        routing_policy_create,
+        routing_policy_update,
+    )
 
     line = routing_policy_create(actor=users["operator"], service=service, document=policy_doc)
     edited = copy.deepcopy(policy_doc)
     edited["description"] = "v2: same routes, new description"
     routing_policy_update(actor=users["operator"], line_id=line.pk, document=edited)
     cache_line = cache_config_create(actor=users["operator"], service=service, document=default_cache_config(SERVICE))
+    for version in (1, 2):
+        routing_policy_approve(actor=users["admin"], line_id=line.pk, version=version)
+    cache_config_approve(actor=users["admin"], line_id=cache_line.pk, version=1)
     policy_v1, policy_v2 = line.versions.get(version=1), line.versions.get(version=2)
     cache_v1 = cache_line.versions.get(version=1)
     return {"policy_v1": policy_v1, "policy_v2": policy_v2, "cache_v1": cache_v1}

@@ -57,8 +57,8 @@ def test_an_operator_creates_and_submits_and_an_approver_approves(live, api_for)
 
 
 def test_the_author_gets_403_on_their_own_release(healthy, api_for):
-    response = api_for("admin").post("/api/v1/releases/", {"service": "shelf-vision", "routing_policy_version": 2},
-                                     format="json")
+    response = api_for("admin").post("/api/v1/releases/", {"service": "shelf-vision", "routing_policy_version": 2,
+                                                           "waves": [{"percent": 100, "bake_s": 0}]}, format="json")
     release_id = response.json()["id"]
     api_for("admin").post(f"/api/v1/releases/{release_id}/submit/")
     refused = api_for("admin").post(f"/api/v1/releases/{release_id}/approve/", {"comment": "mine"})
@@ -126,8 +126,8 @@ def test_alertmanager_webhook_rolls_back_with_a_dedicated_secret(healthy, api_fo
     from rest_framework.test import APIClient
 
     payload = {"version": "4", "status": "firing", "receiver": "control-plane", "groupKey": "{}:{}", "alerts": [
-        {"status": "firing", "labels": {"alertname": "LatencyBurn", "slo_service": "shelf-vision"},
-         "annotations": {"summary": "burning"}, "startsAt": "2026-03-11T10:00:00Z", "fingerprint": "abc"},
+        {"status": "firing", "labels": {"alertname": "LatencyBurn", "slo_service": "shelf-vision", "severity": "page"},
+         "annotations": {"summary": "burning"}, "startsAt": "2026-03-11T10:01:00.123456789Z", "fingerprint": "abc"},
         {"status": "resolved", "labels": {"alertname": "Old", "service": "shelf-vision"}},
     ]}
     anonymous = APIClient()

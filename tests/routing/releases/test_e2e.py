@@ -209,8 +209,13 @@ def current_minute(world: World) -> int:
 
 def release_through_api(world: World, users: dict[str, Any], version: int, waves: list[dict[str, Any]],
                         now: datetime) -> int:
+    from routing.documents.services import routing_policy_approve
+    from routing.models.documents import RoutingPolicyVersion
     from routing.releases.services import release_approve, release_create, release_submit
 
+    written = RoutingPolicyVersion.objects.get(line__service__name=SERVICE, version=version)
+    if written.state == "draft":  # a release ships only approved versions; never approved by their author
+        routing_policy_approve(actor=users["admin"], line_id=written.line_id, version=version, now=now)
     release = release_create(actor=users["operator"], data={
         "service": SERVICE, "reason": f"policy v{version}", "routing_policy_version": version, "waves": waves},
         now=now)

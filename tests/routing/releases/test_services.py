@@ -111,7 +111,7 @@ def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_rea
     for gateway in gateways:
         push(gateway, T0 - timedelta(minutes=60), 60, ok_fast=100, timeouts=100)  # half bad: budget spent
     evaluate(T0)
-    release = make_release()
+    release = make_release(waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
     with pytest.raises(Conflict) as refused:
         services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
     assert {p["path"] for p in refused.value.problems} >= {"gates.error_budget"}
@@ -120,8 +120,8 @@ def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_rea
     budget = GateResult.objects.get(release=release, gate="error_budget")
     assert budget.outcome == "fail" and budget.evidence["state"] == "exhausted"
     with pytest.raises(ValidationFailed):
-        make_release(kind="hotfix", reason="")
-    hotfix = make_release(kind="hotfix", reason="fixes the timeouts")
+        make_release(kind="hotfix", reason="", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
+    hotfix = make_release(kind="hotfix", reason="fixes the timeouts", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
     services.release_submit(actor=users["operator"], release_id=hotfix.pk, now=T0)
     hotfix.refresh_from_db()
     assert hotfix.state == "pending_approval"
@@ -131,7 +131,7 @@ def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_rea
 def test_a_release_whose_slos_have_no_data_pauses_for_a_person(fleet, evaluate, make_release, users):
     fleet(2)
     evaluate(T0)  # SLOs exist but nothing was ever pushed
-    release = make_release()
+    release = make_release(waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
     services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
     release.refresh_from_db()
     assert release.state == "paused" and release.paused_from == "pending_approval"
@@ -173,7 +173,7 @@ def test_n_approvals_are_needed_and_one_rejection_stops(healthy, make_release, u
 
 def test_the_author_cannot_approve_even_as_an_approver(healthy, users, documents):
     release = services.release_create(actor=users["approver"], data={
-        "service": "shelf-vision", "routing_policy_version": 2}, now=T0)
+        "service": "shelf-vision", "routing_policy_version": 2, "waves": [{"percent": 100, "bake_s": 0}]}, now=T0)
     services.release_submit(actor=users["approver"], release_id=release.pk, now=T0)
     with pytest.raises(Forbidden):
         services.release_approve(actor=users["approver"], release_id=release.pk, comment="mine", now=T0)
