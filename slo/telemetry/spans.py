@@ -52,7 +52,8 @@ def span_statements(spans: Sequence[tuple[int, int, int]], now: datetime) -> lis
     """Record spans: plain inserts in the caller's transaction, so they commit with the minutes they
     describe, and an ingest never waits for a sync that holds older spans."""
     return insert_statements(
-        _SPAN_TABLE, ("slo_id", "first_minute", "last_minute", "marked_at"),
+        _SPAN_TABLE,
+        ("slo_id", "first_minute", "last_minute", "marked_at"),
         [(slo_id, lo, hi, now.timestamp()) for slo_id, lo, hi in spans],
         array_types=("bigint", "bigint", "bigint", "double precision"),
     )

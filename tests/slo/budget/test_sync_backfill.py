@@ -43,10 +43,14 @@ def backfill_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
     history = History(start_s=history_start_s(5), minutes=MINUTES)
     observed = np.ones(MINUTES, dtype=bool)
     observed[2000:2012] = False  # a scrape gap during the outage: missing minutes, never good ones
-    history.add(SeriesHistory(REQUESTS_TOTAL, {**LABELS, "outcome": "ok"}, rng.integers(50, 120, MINUTES), observed))
+    history.add(
+        SeriesHistory(REQUESTS_TOTAL, {**LABELS, "outcome": "ok"}, rng.integers(50, 120, MINUTES), observed)
+    )
     errors = rng.integers(0, 4, MINUTES)
     errors[3000:3090] = rng.integers(20, 60, 90)  # an incident on the third day
-    history.add(SeriesHistory(REQUESTS_TOTAL, {**LABELS, "outcome": "error"}, errors, np.ones(MINUTES, dtype=bool)))
+    history.add(
+        SeriesHistory(REQUESTS_TOTAL, {**LABELS, "outcome": "error"}, errors, np.ones(MINUTES, dtype=bool))
+    )
     server = start_with_history(tmp_path_factory.mktemp("prometheus-backfill"), history)
     try:
         yield LoadedPrometheus(server, history)
@@ -64,13 +68,27 @@ def test_a_three_day_backfill_reaches_the_budget_at_the_next_scheduled_sync(
     from slo.services import slo_create
 
     history = backfill_prometheus.history
-    slo = slo_create(actor=None, data={"name": "edge-availability", "service": "shelf-vision", "tier": "edge",
-                                       "sli": {"kind": "availability"}, "objective": 99.0,
-                                       "window": {"type": "rolling", "days": 28}})
-    source = telemetry_source_create(actor=None, data={
-        "name": "edge-prom", "url": backfill_prometheus.server.url, "tier": "edge", "scrape_lag_s": 0,
-        "backfill_minutes": FIRST_PULL,
-    })
+    slo = slo_create(
+        actor=None,
+        data={
+            "name": "edge-availability",
+            "service": "shelf-vision",
+            "tier": "edge",
+            "sli": {"kind": "availability"},
+            "objective": 99.0,
+            "window": {"type": "rolling", "days": 28},
+        },
+    )
+    source = telemetry_source_create(
+        actor=None,
+        data={
+            "name": "edge-prom",
+            "url": backfill_prometheus.server.url,
+            "tier": "edge",
+            "scrape_lag_s": 0,
+            "backfill_minutes": FIRST_PULL,
+        },
+    )
     ok = (REQUESTS_TOTAL, {**LABELS, "outcome": "ok"})
     error = (REQUESTS_TOTAL, {**LABELS, "outcome": "error"})
     good, good_present = expected_sum(history, [ok])
@@ -96,15 +114,23 @@ def test_a_three_day_backfill_reaches_the_budget_at_the_next_scheduled_sync(
     want = {i: (float(good[i]), float(valid[i])) for i in np.flatnonzero(present[:CAUGHT_UP]).tolist()}
     assert minutes == want
     # the rollups moved with the minutes
-    assert sum(BudgetHour.objects.filter(slo_id=slo.pk).values_list("valid", flat=True)) == valid[:CAUGHT_UP].sum()
-    assert sum(BudgetDay.objects.filter(slo_id=slo.pk).values_list("good", flat=True)) == good[:CAUGHT_UP].sum()
+    assert (
+        sum(BudgetHour.objects.filter(slo_id=slo.pk).values_list("valid", flat=True))
+        == valid[:CAUGHT_UP].sum()
+    )
+    assert (
+        sum(BudgetDay.objects.filter(slo_id=slo.pk).values_list("good", flat=True)) == good[:CAUGHT_UP].sum()
+    )
 
     now = at(history, CAUGHT_UP)
     doc = status_at(slo, now)
     # 3d: whole hours from ceil_hour(now - 3 days), then the current hour's minutes
     lo = int((ceil_hour(now - timedelta(days=3)) - at(history, 0)).total_seconds() // 60)
     window = doc["windows"]["3d"]
-    assert (window["good"], window["valid"]) == (float(good[lo:CAUGHT_UP].sum()), float(valid[lo:CAUGHT_UP].sum()))
+    assert (window["good"], window["valid"]) == (
+        float(good[lo:CAUGHT_UP].sum()),
+        float(valid[lo:CAUGHT_UP].sum()),
+    )
     assert window["missing_minutes"] == 3 * 1440 - int(present[lo:CAUGHT_UP].sum())
     bad, total = float(valid[lo:CAUGHT_UP].sum() - good[lo:CAUGHT_UP].sum()), float(valid[lo:CAUGHT_UP].sum())
     assert window["burn_rate"] == pytest.approx((bad / total) / 0.01, rel=1e-12)

@@ -40,7 +40,9 @@ def run_scheduled_sync() -> list[dict[str, int]]:
     entries = list(PeriodicTask.objects.filter(task="slo.budget.sync", enabled=True))
     assert entries, "no periodic budget sync is scheduled"
     return [
-        app.tasks[entry.task].apply(args=json.loads(entry.args or "[]"), kwargs=json.loads(entry.kwargs or "{}")).get()
+        app.tasks[entry.task]
+        .apply(args=json.loads(entry.args or "[]"), kwargs=json.loads(entry.kwargs or "{}"))
+        .get()
         for entry in entries
     ]
 
@@ -53,11 +55,19 @@ def status_at(slo: Any, now: datetime) -> dict[str, Any]:
 
 def buckets(slo: Any) -> dict[str, list[tuple]]:
     return {
-        "minutes": sorted(BudgetMinute.objects.filter(slo_id=slo.pk).values_list("minute", "good", "valid", "events")),
-        "hours": sorted(BudgetHour.objects.filter(slo_id=slo.pk).values_list(
-            "hour", "good", "valid", "events", "present_minutes")),
-        "days": sorted(BudgetDay.objects.filter(slo_id=slo.pk).values_list(
-            "day", "good", "valid", "events", "present_minutes")),
+        "minutes": sorted(
+            BudgetMinute.objects.filter(slo_id=slo.pk).values_list("minute", "good", "valid", "events")
+        ),
+        "hours": sorted(
+            BudgetHour.objects.filter(slo_id=slo.pk).values_list(
+                "hour", "good", "valid", "events", "present_minutes"
+            )
+        ),
+        "days": sorted(
+            BudgetDay.objects.filter(slo_id=slo.pk).values_list(
+                "day", "good", "valid", "events", "present_minutes"
+            )
+        ),
     }
 
 
@@ -84,15 +94,37 @@ def test_a_pushed_minute_two_days_old_changes_the_3d_burn_and_budget_at_the_next
     credentials = register("edge-late")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials.token}")
-    body = {"contract_version": 1, "gateway": "edge-late", "minutes": [{
-        "minute": old.isoformat().replace("+00:00", "Z"),
-        "counters": [
-            {"name": "inference_requests_total", "increase": 60,
-             "labels": {"service": "shelf-vision", "tier": "edge", "route": "local", "outcome": "ok"}},
-            {"name": "inference_requests_total", "increase": 40,
-             "labels": {"service": "shelf-vision", "tier": "edge", "route": "local", "outcome": "error"}},
+    body = {
+        "contract_version": 1,
+        "gateway": "edge-late",
+        "minutes": [
+            {
+                "minute": old.isoformat().replace("+00:00", "Z"),
+                "counters": [
+                    {
+                        "name": "inference_requests_total",
+                        "increase": 60,
+                        "labels": {
+                            "service": "shelf-vision",
+                            "tier": "edge",
+                            "route": "local",
+                            "outcome": "ok",
+                        },
+                    },
+                    {
+                        "name": "inference_requests_total",
+                        "increase": 40,
+                        "labels": {
+                            "service": "shelf-vision",
+                            "tier": "edge",
+                            "route": "local",
+                            "outcome": "error",
+                        },
+                    },
+                ],
+            }
         ],
-    }]}
+    }
     response = client.post(f"/api/v1/gateways/{credentials.gateway.pk}/telemetry/", body, format="json")
     assert response.status_code == 202, response.content
 
@@ -101,10 +133,16 @@ def test_a_pushed_minute_two_days_old_changes_the_3d_burn_and_budget_at_the_next
 
     after_buckets = buckets(slo)
     assert BudgetMinute.objects.filter(slo_id=slo.pk, minute=old).values_list(
-        "good", "valid", "events").get() == (60.0, 100.0, 100.0)
+        "good", "valid", "events"
+    ).get() == (60.0, 100.0, 100.0)
     hour_before = {h[0]: h for h in before_buckets["hours"]}[floor_hour(old)]
     hour_after = {h[0]: h for h in after_buckets["hours"]}[floor_hour(old)]
-    assert hour_after[1:] == (hour_before[1] + 60, hour_before[2] + 100, hour_before[3] + 100, hour_before[4] + 1)
+    assert hour_after[1:] == (
+        hour_before[1] + 60,
+        hour_before[2] + 100,
+        hour_before[3] + 100,
+        hour_before[4] + 1,
+    )
     day_before = {d[0]: d for d in before_buckets["days"]}[floor_day(old)]
     day_after = {d[0]: d for d in after_buckets["days"]}[floor_day(old)]
     assert day_after[1:] == (day_before[1] + 60, day_before[2] + 100, day_before[3] + 100, day_before[4] + 1)
@@ -131,7 +169,10 @@ def test_a_pushed_minute_two_days_old_changes_the_3d_burn_and_budget_at_the_next
 
     # (c) idempotent: a second run finds nothing; a replayed push is re-read and changes nothing.
     assert run_scheduled_sync() == [{"spans": 0, "minutes_read": 0, "minutes_written": 0}] * len(results)
-    assert client.post(f"/api/v1/gateways/{credentials.gateway.pk}/telemetry/", body, format="json").status_code == 202
+    assert (
+        client.post(f"/api/v1/gateways/{credentials.gateway.pk}/telemetry/", body, format="json").status_code
+        == 202
+    )
     replay = run_scheduled_sync()
     assert sum(r["spans"] for r in replay) >= 1 and sum(r["minutes_written"] for r in replay) == 0
     assert buckets(slo) == after_buckets
@@ -152,7 +193,9 @@ def test_it_syncs_in_bounded_transactions_and_skips_what_is_past_retention(make_
     current = epoch_minute(now)
     for k, slo in enumerate(slos):
         # an import of 3 days per SLO, and one older than the minute retention
-        telemetry_sli_rows_store(source="import:test", rows=minute_rows(slo, current - 3 * 1440, 3 * 1440, 90 + k, 100))
+        telemetry_sli_rows_store(
+            source="import:test", rows=minute_rows(slo, current - 3 * 1440, 3 * 1440, 90 + k, 100)
+        )
     stale = current - settings.TELEMETRY_MINUTE_RETENTION_DAYS * 1440 - 120
     telemetry_sli_rows_store(source="import:old", rows=minute_rows(slos[0], stale, 60, 1, 100))
     assert SliSpan.objects.count() == 4
@@ -163,7 +206,10 @@ def test_it_syncs_in_bounded_transactions_and_skips_what_is_past_retention(make_
         total = BudgetMinute.objects.filter(slo_id=slo.pk).values_list("good", "valid")
         assert len(total) == 3 * 1440 and set(total) == {(90.0 + k, 100.0)}
         hours = BudgetHour.objects.filter(slo_id=slo.pk)
-        assert sum(h.good for h in hours) == (90 + k) * 3 * 1440 and sum(h.present_minutes for h in hours) == 3 * 1440
+        assert (
+            sum(h.good for h in hours) == (90 + k) * 3 * 1440
+            and sum(h.present_minutes for h in hours) == 3 * 1440
+        )
     assert not SliSpan.objects.exists()
 
 
@@ -176,11 +222,17 @@ def test_an_slo_edit_reconverts_its_stored_minutes(make_slo, users):
     rows = minute_rows(slo, current - 2 * 1440, 10, 95, 100) + minute_rows(slo, current - 20, 10, 100, 100)
     telemetry_sli_rows_store(source="import:test", rows=rows)
     budget_sync_pending(now=now)
-    assert set(BudgetMinute.objects.filter(slo_id=slo.pk).values_list("good", "valid")) == {(95.0, 100.0), (100.0, 100.0)}
+    assert set(BudgetMinute.objects.filter(slo_id=slo.pk).values_list("good", "valid")) == {
+        (95.0, 100.0),
+        (100.0, 100.0),
+    }
 
     # timeslices: a minute is one slice, good when 99% of its requests were
-    slo_update(actor=users["operator"], slo_id=slo.pk, data={**slo.spec, "budgeting_method": "timeslices",
-                                                             "timeslice_target": 0.99})
+    slo_update(
+        actor=users["operator"],
+        slo_id=slo.pk,
+        data={**slo.spec, "budgeting_method": "timeslices", "timeslice_target": 0.99},
+    )
     done = budget_sync_pending(now=now)
     assert done.minutes_written == 20
     assert sorted(BudgetMinute.objects.filter(slo_id=slo.pk).values_list("good", "valid", "events")) == (
@@ -266,5 +318,6 @@ def test_spans_are_recorded_with_the_minutes_or_not_at_all(make_slo):
     telemetry_sli_rows_store(source="import:test", rows=rows)
     # minutes far apart are two spans, so the sync does not re-read the 8 hours between them
     assert sorted(SliSpan.objects.values_list("first_minute", "last_minute")) == [
-        (current - 500, current - 498), (current - 10, current - 6)
+        (current - 500, current - 498),
+        (current - 10, current - 6),
     ]

@@ -22,8 +22,9 @@ def test_it_rolls_up_and_clears_more_than_ten_thousand_pending_hours(slos: dict[
         batch_size=5_000,
     )
     first, last = FIRST_HOUR * 60, (FIRST_HOUR + 3_999) * 60
-    SliFeed.objects.create(slo_id=ids[0], source="push:gw", mode="retired", first_minute=first,
-                           last_minute=last + 59)
+    SliFeed.objects.create(
+        slo_id=ids[0], source="push:gw", mode="retired", first_minute=first, last_minute=last + 59
+    )
     SliMinute.objects.bulk_create(
         [SliMinute(slo_id=ids[0], minute=first + i, source="push:gw", good=9, valid=10) for i in range(60)]
         + [SliMinute(slo_id=ids[0], minute=last + i, source="push:gw", good=12, valid=10) for i in range(30)]
@@ -32,8 +33,12 @@ def test_it_rolls_up_and_clears_more_than_ten_thousand_pending_hours(slos: dict[
     assert telemetry_rollup_pending() == 12_000
     assert not SliHourPending.objects.exists()
     assert SliHour.objects.count() == 12_000
-    rolled = dict(((h.slo_id, h.hour), (h.good, h.valid, h.present_minutes)) for h in SliHour.objects.filter(
-        slo_id=ids[0], hour__in=[FIRST_HOUR, FIRST_HOUR + 1, FIRST_HOUR + 3_999]))
+    rolled = dict(
+        ((h.slo_id, h.hour), (h.good, h.valid, h.present_minutes))
+        for h in SliHour.objects.filter(
+            slo_id=ids[0], hour__in=[FIRST_HOUR, FIRST_HOUR + 1, FIRST_HOUR + 3_999]
+        )
+    )
     assert rolled == {
         (ids[0], FIRST_HOUR): (540, 600, 60),
         (ids[0], FIRST_HOUR + 1): (0, 0, 0),  # expected but nothing reported: missing
