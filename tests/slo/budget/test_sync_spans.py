@@ -321,3 +321,22 @@ def test_spans_are_recorded_with_the_minutes_or_not_at_all(make_slo):
         (current - 500, current - 498),
         (current - 10, current - 6),
     ]
+
+
+def test_late_minutes_of_many_slos_at_scattered_times_are_each_synced_once(make_slo):
+    # more distinct ranges than one run reads separately: they are widened to whole hours
+    slos = [make_slo() for _ in range(70)]
+    now = floor_minute(timezone.now())
+    current = epoch_minute(now)
+    for k, slo in enumerate(slos):
+        late = current - 2 * 1440 + 37 * k  # one minute each, 37 minutes apart
+        telemetry_sli_rows_store(source=f"gateway:{k}", rows=minute_rows(slo, late, 1, k, 100))
+    done = budget_sync_pending(now=now)
+    assert (done.spans, done.minutes_written) == (70, 70)
+    stored = BudgetMinute.objects.filter(slo_id__in=[s.pk for s in slos]).values_list(
+        "slo_id", "minute", "good"
+    )
+    assert sorted(stored) == sorted(
+        (slo.pk, datetime.fromtimestamp((current - 2 * 1440 + 37 * k) * 60, tz=UTC), float(k))
+        for k, slo in enumerate(slos)
+    )
