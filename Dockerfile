@@ -9,6 +9,7 @@ COPY gateway ./gateway
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./
+COPY deploy/prometheusrule.py ./deploy/prometheusrule.py
 RUN pip install --no-cache-dir . && DEBUG=true DATA_DIR=/tmp/build python manage.py collectstatic --noinput
 # /data (app data) and /rules (the exported SLO rules, compose's rules-sync) seed their named volumes
 # with this ownership on first mount.

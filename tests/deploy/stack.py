@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,77 @@ def environment(service: str) -> dict[str, str]:
         text = text.replace("$$", "$")
         out[key] = text
     return out
+
+
+def local_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A deployment's environment with only addresses and secret files moved to this machine: the
+    test database (pytest-django's), this run's Redis, a tmp data dir and generated secret files."""
+    from django.db import connection
+
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    (secrets_dir / "secret_key").write_text("k" * 50)
+    (secrets_dir / "metrics_token").write_text(METRICS_TOKEN + "\n")
+    db = connection.settings_dict
+    env = {key: value for key, value in env.items() if key not in ("SECRET_KEY", "METRICS_TOKEN")}
+    env.update(
+        {
+            "SECRET_KEY_FILE": str(secrets_dir / "secret_key"),
+            "METRICS_TOKEN_FILE": str(secrets_dir / "metrics_token"),
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+            "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/0"),
+            "DATA_DIR": str(tmp_path / "data"),
+        }
+    )
+    return {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}, **env}
+
+
+METRICS_TOKEN = "metrics-token-for-the-test"
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The web command (gunicorn controlplane.wsgi) with `env` on a free port; yields its base URL
+    once /healthz answers."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.support.prometheus import free_port
+
+    port = free_port()
+    binary = str(Path(sys.executable).with_name("gunicorn"))
+    log_path = tmp_path / "web.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=15)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def request(base: str, path: str, host: str, method: str = "GET", **kw: Any) -> Any:
+    """One request with an explicit Host header, redirects not followed."""
+    import requests
+
+    headers = {"Host": host, **kw.pop("headers", {})}
+    return requests.request(method, f"{base}{path}", headers=headers, allow_redirects=False, timeout=10, **kw)

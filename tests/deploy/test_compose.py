@@ -19,10 +19,9 @@ import pytest
 import requests
 import yaml
 from django.core.management import call_command
-from django.db import connection
 
 from tests.deploy import stack
-from tests.support.prometheus import PrometheusServer, free_port, require_prometheus
+from tests.support.prometheus import PrometheusServer, require_prometheus
 
 ONE_SHOT = ("secrets-init", "migrate", "bootstrap")
 COMPOSE_INSTALL = "apt-get install docker-compose (scripts/install-deploy-tools.sh)"
@@ -194,80 +193,28 @@ def test_the_mounted_alertmanager_config_passes_amtool_and_routes_only_pages_to_
 # -- the web service's environment, served for real ----------------------------------------------------
 
 
-def _env_for_local(service: str, tmp_path: Path) -> dict[str, str]:
-    """The service's compose environment with only addresses and file paths moved to this machine."""
-    env = stack.environment(service)
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    (secrets_dir / "secret_key").write_text("k" * 50)
-    (secrets_dir / "metrics_token").write_text("metrics-token-for-the-test\n")
-    db = connection.settings_dict
-    env.update(
-        {
-            "SECRET_KEY_FILE": str(secrets_dir / "secret_key"),
-            "METRICS_TOKEN_FILE": str(secrets_dir / "metrics_token"),
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
-            "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/0"),
-            "DATA_DIR": str(tmp_path / "data"),
-        }
-    )
-    return {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}, **env}
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_web_environment_answers_prometheus_and_alertmanager_at_web_8000(tmp_path):
-    port = free_port()
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    log = (tmp_path / "web.log").open("wb")
-    process = subprocess.Popen(
-        [gunicorn, "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=stack.REPO,
-        env=_env_for_local("web", tmp_path),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = requests.get(f"{base}/healthz", timeout=15)  # the web healthcheck's own request
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, (
-                    tmp_path / "web.log"
-                ).read_text()
-                time.sleep(0.2)
+    env = stack.local_env(stack.environment("web"), tmp_path)
+    with stack.gunicorn(env, tmp_path) as base:
+        # The web healthcheck's own request.
+        health = stack.request(base, "/healthz", "127.0.0.1:8000")
         assert health.status_code == 200, health.text
-
-        def get(path: str, host: str, **kw: Any) -> requests.Response:
-            return requests.request(
-                kw.pop("method", "GET"),
-                f"{base}{path}",
-                headers={"Host": host, **kw.pop("headers", {})},
-                allow_redirects=False,
-                timeout=5,
-                **kw,
-            )
-
         # Prometheus's scrape: Host web:8000, plain HTTP, the token from the mounted file.
-        scrape = get("/metrics", "web:8000", headers={"Authorization": "Bearer metrics-token-for-the-test"})
+        auth = {"Authorization": f"Bearer {stack.METRICS_TOKEN}"}
+        scrape = stack.request(base, "/metrics", "web:8000", headers=auth)
         assert scrape.status_code == 200, scrape.text[:300]
         assert "controlplane_ingested_minute_samples_total" in scrape.text
-        assert get("/metrics", "web:8000", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        wrong = stack.request(base, "/metrics", "web:8000", headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 401
         # Alertmanager's webhook call reaches the view (401 without the secret), not an HTTPS redirect.
-        hook = get("/api/v1/alertmanager/webhook/", "web:8000", method="POST", json={})
+        hook = stack.request(base, "/api/v1/alertmanager/webhook/", "web:8000", method="POST", json={})
         assert hook.status_code in (401, 403), hook.status_code
         # The gateway's config poll likewise.
-        assert get("/api/v1/gateways/1/config", "web:8000").status_code in (401, 403, 404)
+        assert stack.request(base, "/api/v1/gateways/1/config", "web:8000").status_code in (401, 403, 404)
         # Everything else keeps the HTTPS redirect; unknown hosts are still refused.
-        assert get("/", "web:8000").status_code == 301
-        assert get("/metrics", "evil.example:8000").status_code == 400
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
+        assert stack.request(base, "/", "web:8000").status_code == 301
+        assert stack.request(base, "/metrics", "evil.example:8000").status_code == 400
 
 
 # -- rules-sync against a real Prometheus ---------------------------------------------------------------
@@ -292,7 +239,7 @@ def test_rules_sync_loads_changed_slo_rules_into_prometheus_without_a_manual_rel
         stack.relocate((root / "etc/prometheus/prometheus.yml").read_text(), "prometheus", root)
     )
     slo_create(actor=users["operator"], data=slo_doc)
-    env = _env_for_local("rules-sync", tmp_path)
+    env = stack.local_env(stack.environment("rules-sync"), tmp_path)
     env.update(
         {
             "RULES_DIR": str(root / "etc/prometheus/rules"),
