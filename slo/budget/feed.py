@@ -12,7 +12,8 @@ and harmless.
 Claims: a transaction locks spans with `FOR UPDATE SKIP LOCKED` (oldest first), syncs them and
 deletes them before it commits. Two workers never take the same span; a crash rolls the deletes
 back with the writes, so the spans wait for the next run; a span committed after the claim (its
-minutes too) stays for the next run. `budget_sync` re-reads a recent window of every SLO (tests,
+minutes too) stays for the next run. Sync transactions also hold a try-lock, so only one runs at a
+time (`_sync_lock`); a second run finds it taken and leaves the spans to the first. `budget_sync` re-reads a recent window of every SLO (tests,
 benchmarks, manual repair).
 """
 
@@ -85,6 +86,8 @@ def budget_sync_pending(*, now: datetime, limit: int = CLAIM_LIMIT, max_cells: i
     spans = read = written = 0
     while max_seconds is None or time.monotonic() - started < max_seconds:
         with transaction.atomic():
+            if not _sync_lock():
+                break  # another worker is syncing: it takes the spans (ours would wait for it)
             claimed = list(
                 SliSpan.objects.select_for_update(skip_locked=True)
                 .order_by("id")
@@ -107,6 +110,18 @@ def budget_sync_pending(*, now: datetime, limit: int = CLAIM_LIMIT, max_cells: i
         if len(claimed) < limit and len(taken) == len(claimed):
             break
     return SpanSync(spans=spans, minutes_read=read, minutes_written=written)
+
+
+def _sync_lock() -> bool:
+    """One sync transaction at a time (PostgreSQL; SQLite has one writer). Disjoint claims alone
+    are not enough: two syncs holding different spans of one minute could read it before and
+    after a re-send, and the older read, written last, would stay in the buckets while its span
+    is gone. Under this lock a sync reads telemetry after every earlier sync committed."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('slo_budget_sync'))")
+        return bool(cursor.fetchone()[0])
 
 
 def _sync_spans(spans: Sequence[tuple[int, int, int]], now: datetime) -> tuple[int, int]:

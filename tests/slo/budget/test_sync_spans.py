@@ -340,3 +340,32 @@ def test_late_minutes_of_many_slos_at_scattered_times_are_each_synced_once(make_
         (slo.pk, datetime.fromtimestamp((current - 2 * 1440 + 37 * k) * 60, tz=UTC), float(k))
         for k, slo in enumerate(slos)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sync_leaves_while_one_is_running(make_slo):
+    slo = make_slo()
+    now = floor_minute(timezone.now())
+    telemetry_sli_rows_store(source="import:test", rows=minute_rows(slo, epoch_minute(now) - 50, 5, 9, 10))
+    running, release = threading.Event(), threading.Event()
+
+    def running_sync() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('slo_budget_sync'))")
+                assert cursor.fetchone()[0]
+                running.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=running_sync)
+    thread.start()
+    assert running.wait(30)
+    try:
+        assert budget_sync_pending(now=now).spans == 0  # it does not wait, and reads nothing
+        assert SliSpan.objects.count() == 1
+    finally:
+        release.set()
+        thread.join(30)
+    assert budget_sync_pending(now=now).minutes_written == 5
