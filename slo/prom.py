@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,8 +70,32 @@ class _Series:
     values: np.ndarray  # float64
 
 
+# Multi-tenant Prometheus-compatible stores: Mimir and Cortex read the tenant from this header
+# (Thanos uses THANOS-TENANT by default; VictoriaMetrics cluster puts the tenant in the URL path).
+TENANT_HEADER = "X-Scope-OrgID"
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# Set by the puller itself: credentials go through bearer_token/basic_auth, never as a header.
+_RESERVED_HEADERS = frozenset({"authorization", "content-type", "content-length", "host", "cookie"})
+
+
+def request_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Extra request headers (a tenant, a proxy's routing key), checked: a valid name, not one the
+    puller sets, no line breaks in the value. Raises ValueError naming the header."""
+    out: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ValueError(f"header {name!r}: not a valid header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"header {name!r}: set by the puller (credentials: bearer_token or basic_auth)")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r}: the value must be text on one line")
+        out[name] = value
+    return out
+
+
 class PrometheusPuller:
-    """Reads counter series from one Prometheus (or Thanos/Mimir query frontend) URL."""
+    """Reads counter series from one Prometheus-compatible query API: Prometheus, VictoriaMetrics,
+    or a Thanos/Mimir query frontend (a tenant header in `headers`, bearer or basic auth)."""
 
     def __init__(
         self,
@@ -78,6 +103,7 @@ class PrometheusPuller:
         *,
         bearer_token: str | None = None,
         basic_auth: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         verify_tls: bool | str = True,
         timeout_s: float = 30,
         max_points_per_request: int = PROMETHEUS_MAX_POINTS,
@@ -108,6 +134,7 @@ class PrometheusPuller:
             self._session.headers["Authorization"] = f"Bearer {bearer_token}"
         if basic_auth:
             self._session.auth = basic_auth
+        self._session.headers.update(request_headers(headers))
 
     def __repr__(self) -> str:  # never show credentials
         return f"PrometheusPuller({self.url!r})"
