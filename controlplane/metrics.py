@@ -1,7 +1,8 @@
 """The control plane's own Prometheus metrics, served at /metrics.
 
 Scraping needs either `Authorization: Bearer $METRICS_TOKEN` (compared in constant
-time) or an API token / session of a user with a role.
+time) or an API token / session of a user with a role. Refused bearer credentials count
+against the client address like everywhere else (429 past THROTTLE_LOGIN).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import hmac
 
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from controlplane.auth import BearerTokenAuthentication
 from controlplane.env import env_str
+from controlplane.models.tokens import TOKEN_PREFIX
 from controlplane.roles import user_roles
+from controlplane.throttling import bearer_refused
 
 INGESTED_SAMPLES = Counter(
     "controlplane_ingested_minute_samples_total", "Per-minute telemetry samples stored", ["path", "source"]
@@ -31,7 +34,13 @@ SOURCE_UP = Gauge("controlplane_telemetry_source_up", "1 when the last pull succ
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not _authorized(request):
+    try:
+        authorized = _authorized(request)
+    except Throttled as exc:
+        response = HttpResponse("too many failed authentication attempts\n", status=429, content_type="text/plain")
+        response["Retry-After"] = str(int(exc.wait or 1))
+        return response
+    if not authorized:
         response = HttpResponse("authentication required\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
@@ -39,12 +48,21 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 def _authorized(request: HttpRequest) -> bool:
+    """True for METRICS_TOKEN or a user with a role; raises Throttled when a refused bearer
+    credential is past the failure limit (controlplane.throttling)."""
     expected = env_str("METRICS_TOKEN", "")
     header = request.headers.get("Authorization", "")
-    if expected and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), expected):
+    bearer = header[7:].strip() if header.startswith("Bearer ") else None
+    if expected and bearer is not None and hmac.compare_digest(bearer, expected):
         return True
     if getattr(request, "user", None) is not None and user_roles(request.user):
         return True
+    if bearer is not None and not bearer.startswith(TOKEN_PREFIX):
+        # a wrong METRICS_TOKEN (an operator's choice, maybe short): counted like any refused secret
+        refusal = bearer_refused(request, "invalid metrics token")
+        if isinstance(refusal, Throttled):
+            raise refusal
+        return False
     try:
         result = BearerTokenAuthentication().authenticate(Request(request))
     except AuthenticationFailed:

@@ -215,3 +215,12 @@ def test_the_client_address_comes_from_the_configured_header_only(
     settings.TRUSTED_PROXY_HEADER = header
     meta = {"REMOTE_ADDR": "10.1.1.1", "HTTP_" + header.upper().replace("-", "_"): forwarded}
     assert client_ip(RequestFactory().get("/", **meta)) == expected
+
+
+def test_metrics_token_guesses_are_limited_and_the_right_token_still_scrapes(monkeypatch: Any) -> None:
+    monkeypatch.setenv("METRICS_TOKEN", "metrics-" + "m" * 32)
+    statuses = [
+        Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer guess-{i}").status_code for i in range(5)
+    ]
+    assert statuses == [401] * LIMIT + [429] * (5 - LIMIT), statuses
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-" + "m" * 32).status_code == 200
