@@ -30,20 +30,41 @@ def _scope(release: Release) -> alerts.RolloutScope | None:
         return None
     severities = selectors.release_settings_for(service_id=release.service_id).alert_severities
     return alerts.RolloutScope(
-        release_id=release.pk, service=release.service.name, rollout_started_at=release.rollout_started_at,
-        tiers=frozenset(t.gateway.tier for t in touched), regions=frozenset(t.gateway.region for t in touched),
+        release_id=release.pk,
+        service=release.service.name,
+        rollout_started_at=release.rollout_started_at,
+        tiers=frozenset(t.gateway.tier for t in touched),
+        regions=frozenset(t.gateway.region for t in touched),
         severities=frozenset(severities or alerts.DEFAULT_SEVERITIES),
     )
 
 
-def _receipt(alert: alerts.Alert, *, now: datetime, received_by: str, payload: dict[str, Any],
-             release: Release | None, acted: bool, reason: str) -> AlertReceipt:
+def _receipt(
+    alert: alerts.Alert,
+    *,
+    now: datetime,
+    received_by: str,
+    payload: dict[str, Any],
+    release: Release | None,
+    acted: bool,
+    reason: str,
+) -> AlertReceipt:
     return AlertReceipt(
-        received_at=now, received_by=received_by[:150], receiver=str(payload.get("receiver") or "")[:200],
-        group_key=str(payload.get("groupKey") or "")[:2000], status=alert.status, alertname=alert.alertname[:200],
-        service=alert.service[:200], severity=alert.severity[:63], starts_at=alert.starts_at,
-        fingerprint=alert.fingerprint, labels=alert.labels, annotations=alert.annotations, release=release,
-        acted=acted, reason=reason[:2000],
+        received_at=now,
+        received_by=received_by[:150],
+        receiver=str(payload.get("receiver") or "")[:200],
+        group_key=str(payload.get("groupKey") or "")[:2000],
+        status=alert.status,
+        alertname=alert.alertname[:200],
+        service=alert.service[:200],
+        severity=alert.severity[:63],
+        starts_at=alert.starts_at,
+        fingerprint=alert.fingerprint,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        release=release,
+        acted=acted,
+        reason=reason[:2000],
     )
 
 
@@ -64,8 +85,11 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
     rolled_back: list[int] = []
     with transaction.atomic():
         release_ids = list(
-            Release.objects.filter(service__name__in=[s for s in by_service if s], state__in=[ROLLING_OUT, PAUSED])
-            .order_by("pk").values_list("pk", flat=True)
+            Release.objects.filter(
+                service__name__in=[s for s in by_service if s], state__in=[ROLLING_OUT, PAUSED]
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         releases: dict[str, list[tuple[Release, alerts.RolloutScope]]] = defaultdict(list)
         for release_id in release_ids:  # locked in id order: two notifications never deadlock
@@ -78,17 +102,42 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
         for service, items in by_service.items():
             for alert in items:
                 if not service:
-                    receipts.append(_receipt(alert, now=now, received_by=received_by, payload=payload, release=None,
-                                             acted=False, reason="names no service (no service or slo_service label)"))
+                    receipts.append(
+                        _receipt(
+                            alert,
+                            now=now,
+                            received_by=received_by,
+                            payload=payload,
+                            release=None,
+                            acted=False,
+                            reason="names no service (no service or slo_service label)",
+                        )
+                    )
                     continue
                 if not releases.get(service):
-                    receipts.append(_receipt(alert, now=now, received_by=received_by, payload=payload, release=None,
-                                             acted=False, reason=f"no release of {service} is rolling out"))
+                    receipts.append(
+                        _receipt(
+                            alert,
+                            now=now,
+                            received_by=received_by,
+                            payload=payload,
+                            release=None,
+                            acted=False,
+                            reason=f"no release of {service} is rolling out",
+                        )
+                    )
                     continue
                 for release, scope in releases[service]:
                     verdict = alerts.judge(alert, scope)
-                    row = _receipt(alert, now=now, received_by=received_by, payload=payload, release=release,
-                                   acted=verdict.acts, reason=verdict.reason)
+                    row = _receipt(
+                        alert,
+                        now=now,
+                        received_by=received_by,
+                        payload=payload,
+                        release=release,
+                        acted=verdict.acts,
+                        reason=verdict.reason,
+                    )
                     receipts.append(row)
                     if verdict.acts:
                         acting[release.pk].append((alert, row))
@@ -99,11 +148,19 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
                     continue
                 names = ", ".join(sorted({alert.alertname or "?" for alert, _row in evidence}))
                 rollback = services._rollback(
-                    release, trigger="alertmanager", actor=actor, now=now,
+                    release,
+                    trigger="alertmanager",
+                    actor=actor,
+                    now=now,
                     reason=f"Alertmanager: {names} firing for {release.service.name} since the rollout began",
-                    evidence={"alerts": [{**alert.as_evidence(), "why": row.reason}
-                                         for alert, row in evidence[:MAX_EVIDENCE_ALERTS]],
-                              "receiver": payload.get("receiver"), "groupKey": payload.get("groupKey")},
+                    evidence={
+                        "alerts": [
+                            {**alert.as_evidence(), "why": row.reason}
+                            for alert, row in evidence[:MAX_EVIDENCE_ALERTS]
+                        ],
+                        "receiver": payload.get("receiver"),
+                        "groupKey": payload.get("groupKey"),
+                    },
                 )
                 for _alert, row in evidence:
                     row.rollback = rollback
@@ -113,6 +170,15 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
         "alerts": len(parsed),
         "services": sorted(s for s in by_service if s),
         "rolled_back": rolled_back,
-        "decisions": [{"alertname": r.alertname, "service": r.service, "fingerprint": r.fingerprint,
-                       "release": r.release_id, "acted": r.acted, "reason": r.reason} for r in receipts],
+        "decisions": [
+            {
+                "alertname": r.alertname,
+                "service": r.service,
+                "fingerprint": r.fingerprint,
+                "release": r.release_id,
+                "acted": r.acted,
+                "reason": r.reason,
+            }
+            for r in receipts
+        ],
     }

@@ -58,8 +58,14 @@ class Alert:
         return self.labels.get("alertname", "")
 
     def as_evidence(self) -> dict[str, Any]:
-        return {"labels": self.labels, "annotations": self.annotations, "startsAt": self.starts_at_text,
-                "status": self.status, "fingerprint": self.fingerprint, "generatorURL": self.generator_url}
+        return {
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "startsAt": self.starts_at_text,
+            "status": self.status,
+            "fingerprint": self.fingerprint,
+            "generatorURL": self.generator_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,9 @@ def parse_webhook(payload: Any) -> tuple[list[Alert], list[tuple[str, str]]]:
         return [], [("version", "only webhook payload version 4 is understood")]
     raw_alerts = payload["alerts"]
     if len(raw_alerts) > MAX_ALERTS:
-        return [], [("alerts", f"at most {MAX_ALERTS} alerts per notification (set max_alerts on the webhook)")]
+        return [], [
+            ("alerts", f"at most {MAX_ALERTS} alerts per notification (set max_alerts on the webhook)")
+        ]
     group_status = payload.get("status")
     alerts: list[Alert] = []
     problems: list[tuple[str, str]] = []
@@ -132,12 +140,18 @@ def parse_webhook(payload: Any) -> tuple[list[Alert], list[tuple[str, str]]]:
             problems.append((f"{path}.status", "firing or resolved"))
             continue
         starts_text = raw.get("startsAt") if isinstance(raw.get("startsAt"), str) else ""
-        alerts.append(Alert(
-            index=index, status=status, labels=labels, annotations=annotations,
-            starts_at=_parse_time(starts_text), starts_at_text=starts_text[:64],
-            fingerprint=str(raw.get("fingerprint") or "")[:64],
-            generator_url=str(raw.get("generatorURL") or "")[:2000],
-        ))
+        alerts.append(
+            Alert(
+                index=index,
+                status=status,
+                labels=labels,
+                annotations=annotations,
+                starts_at=_parse_time(starts_text),
+                starts_at_text=starts_text[:64],
+                fingerprint=str(raw.get("fingerprint") or "")[:64],
+                generator_url=str(raw.get("generatorURL") or "")[:2000],
+            )
+        )
     return alerts, problems
 
 
@@ -153,25 +167,41 @@ def judge(alert: Alert, scope: RolloutScope) -> Verdict:
         return Verdict(False, f"about service {alert.service or '(none)'}, not {scope.service}")
     if alert.severity not in scope.severities:
         wanted = ", ".join(sorted(scope.severities))
-        return Verdict(False, f"severity {alert.severity or '(none)'}: only {wanted} alerts roll back a release")
+        return Verdict(
+            False, f"severity {alert.severity or '(none)'}: only {wanted} alerts roll back a release"
+        )
     if alert.starts_at is None:
-        return Verdict(False, f"startsAt {alert.starts_at_text or '(missing)'} is not a time: cannot tell whether "
-                              "the alert began during the rollout")
+        return Verdict(
+            False,
+            f"startsAt {alert.starts_at_text or '(missing)'} is not a time: cannot tell whether "
+            "the alert began during the rollout",
+        )
     if scope.rollout_started_at is None:
         return Verdict(False, "the rollout has not started")
     if alert.starts_at < scope.rollout_started_at:
-        return Verdict(False, f"started {alert.starts_at.isoformat()}, before the rollout began "
-                              f"({scope.rollout_started_at.isoformat()}): not caused by it")
+        return Verdict(
+            False,
+            f"started {alert.starts_at.isoformat()}, before the rollout began "
+            f"({scope.rollout_started_at.isoformat()}): not caused by it",
+        )
     for name, value in _label_values(alert.labels, TIER_LABELS):
         if value != WHOLE_SERVICE and value not in scope.tiers:
-            return Verdict(False, f"{name}={value}: the release runs on {', '.join(sorted(scope.tiers)) or 'no tier'}")
+            return Verdict(
+                False, f"{name}={value}: the release runs on {', '.join(sorted(scope.tiers)) or 'no tier'}"
+            )
     for name, value in _label_values(alert.labels, REGION_LABELS):
         if value not in scope.regions:
-            return Verdict(False, f"{name}={value}: the release runs in {', '.join(sorted(scope.regions)) or 'no region'}")
+            return Verdict(
+                False,
+                f"{name}={value}: the release runs in {', '.join(sorted(scope.regions)) or 'no region'}",
+            )
     where = ", ".join(f"{k}={v}" for k, v in _label_values(alert.labels, (*TIER_LABELS, *REGION_LABELS)))
-    return Verdict(True, f"{alert.severity} alert {alert.alertname or '(no alertname)'} for {scope.service}"
-                         f"{' (' + where + ')' if where else ''} started {alert.starts_at.isoformat()}, "
-                         f"after the rollout began ({scope.rollout_started_at.isoformat()})")
+    return Verdict(
+        True,
+        f"{alert.severity} alert {alert.alertname or '(no alertname)'} for {scope.service}"
+        f"{' (' + where + ')' if where else ''} started {alert.starts_at.isoformat()}, "
+        f"after the rollout began ({scope.rollout_started_at.isoformat()})",
+    )
 
 
 def severities_problems(value: Any) -> list[str]:

@@ -32,8 +32,11 @@ AMTOOL_BIN = "/usr/bin/amtool"
 
 def alertmanager_binaries() -> tuple[str, str | None] | None:
     """(alertmanager, amtool or None), or None when Alertmanager is not installed."""
-    binary = (shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-              or (ALERTMANAGER_BIN if os.path.exists(ALERTMANAGER_BIN) else None))
+    binary = (
+        shutil.which("prometheus-alertmanager")
+        or shutil.which("alertmanager")
+        or (ALERTMANAGER_BIN if os.path.exists(ALERTMANAGER_BIN) else None)
+    )
     amtool = shutil.which("amtool") or (AMTOOL_BIN if os.path.exists(AMTOOL_BIN) else None)
     return (binary, amtool) if binary else None
 
@@ -49,13 +52,27 @@ def require_alertmanager() -> tuple[str, str | None]:
     return found
 
 
-def webhook_config(url: str, *, bearer: str | None = None, group_by: tuple[str, ...] = ("alertname",),
-                   group_wait_s: int = 1, group_interval_s: int = 1, repeat_interval_s: int = 2,
-                   resolve_timeout_s: int = 300, send_resolved: bool = True) -> str:
+def webhook_config(
+    url: str,
+    *,
+    bearer: str | None = None,
+    group_by: tuple[str, ...] = ("alertname",),
+    group_wait_s: int = 1,
+    group_interval_s: int = 1,
+    repeat_interval_s: int = 2,
+    resolve_timeout_s: int = 300,
+    send_resolved: bool = True,
+) -> str:
     """One route to one webhook receiver, with short timers so a test sees notifications (and
     re-sends, every `repeat_interval_s`) within seconds. `bearer` is sent as `Authorization: Bearer`."""
-    auth = (f"        http_config:\n          authorization:\n            type: Bearer\n"
-            f"            credentials: '{bearer}'\n") if bearer else ""
+    auth = (
+        (
+            f"        http_config:\n          authorization:\n            type: Bearer\n"
+            f"            credentials: '{bearer}'\n"
+        )
+        if bearer
+        else ""
+    )
     return (
         f"global:\n  resolve_timeout: {resolve_timeout_s}s\n"
         f"route:\n  receiver: hook\n  group_by: [{', '.join(group_by)}]\n"
@@ -87,9 +104,13 @@ class AlertmanagerServer:
         self.stop()
         self.config.write_text(config_yaml)
         if self.amtool:
-            checked = subprocess.run([self.amtool, "check-config", str(self.config)], capture_output=True, text=True)
+            checked = subprocess.run(
+                [self.amtool, "check-config", str(self.config)], capture_output=True, text=True
+            )
             if checked.returncode != 0:
-                raise RuntimeError(f"amtool refused the config:\n{checked.stdout}{checked.stderr}\n{config_yaml}")
+                raise RuntimeError(
+                    f"amtool refused the config:\n{checked.stdout}{checked.stderr}\n{config_yaml}"
+                )
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [

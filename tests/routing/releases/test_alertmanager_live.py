@@ -27,12 +27,27 @@ alertmanager = support.alertmanager
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 SERVICE = "shelf-vision"
-OLD_TICKET = {"alertname": "SLOErrorBudgetBurnTicket", "slo_service": SERVICE, "slo_name": "availability",
-              "slo_tier": "all", "severity": "ticket"}
-OLD_PAGE = {"alertname": "SLOErrorBudgetBurnPage", "slo_service": SERVICE, "slo_name": "availability",
-            "slo_tier": "all", "severity": "page"}
-FRESH_PAGE = {"alertname": "SLOErrorBudgetBurnPage", "slo_service": SERVICE, "slo_name": "latency",
-              "slo_tier": "edge", "severity": "page"}
+OLD_TICKET = {
+    "alertname": "SLOErrorBudgetBurnTicket",
+    "slo_service": SERVICE,
+    "slo_name": "availability",
+    "slo_tier": "all",
+    "severity": "ticket",
+}
+OLD_PAGE = {
+    "alertname": "SLOErrorBudgetBurnPage",
+    "slo_service": SERVICE,
+    "slo_name": "availability",
+    "slo_tier": "all",
+    "severity": "page",
+}
+FRESH_PAGE = {
+    "alertname": "SLOErrorBudgetBurnPage",
+    "slo_service": SERVICE,
+    "slo_name": "latency",
+    "slo_tier": "edge",
+    "severity": "page",
+}
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, log: Callable[[], str]) -> Any:
@@ -46,18 +61,26 @@ def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, log: Cal
 
 
 def receipts_of(alertname: str, slo_name: str) -> list[AlertReceipt]:
-    return [r for r in AlertReceipt.objects.filter(alertname=alertname).order_by("id")
-            if r.labels.get("slo_name") == slo_name]
+    return [
+        r
+        for r in AlertReceipt.objects.filter(alertname=alertname).order_by("id")
+        if r.labels.get("slo_name") == slo_name
+    ]
 
 
 def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_it_back(
-        live_server, alertmanager, healthy, push, evaluate, make_release, users, api_for):
+    live_server, alertmanager, healthy, push, evaluate, make_release, users, api_for
+):
     now = timezone.now()
     for gateway in healthy["gateways"]:
         push(gateway, now.replace(second=0, microsecond=0) - timedelta(minutes=60), 60, ok_fast=300)
     evaluate(now)
-    hotfix = make_release(kind="hotfix", reason="fix the availability incident", target={"tier": "edge"},
-                          waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}])
+    hotfix = make_release(
+        kind="hotfix",
+        reason="fix the availability incident",
+        target={"tier": "edge"},
+        waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
+    )
     services.release_submit(actor=users["operator"], release_id=hotfix.pk, now=now)
     services.release_approve(actor=users["approver"], release_id=hotfix.pk, comment="ship the fix", now=now)
     assert services.release_step(release_id=hotfix.pk, now=now) == "wave:0:delivering"
@@ -65,19 +88,40 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
     assert hotfix.state == "rolling_out" and hotfix.rollout_started_at == now
 
     _row, secret = services.webhook_secret_create(actor=users["admin"], name="am-live")
-    alertmanager.start(webhook_config(f"{live_server.url}/api/v1/alertmanager/webhook/", bearer=secret,
-                                      group_by=("alertname", "slo_service"), repeat_interval_s=2))
+    alertmanager.start(
+        webhook_config(
+            f"{live_server.url}/api/v1/alertmanager/webhook/",
+            bearer=secret,
+            group_by=("alertname", "slo_service"),
+            repeat_interval_s=2,
+        )
+    )
     three_days_ago = (now - timedelta(days=3)).isoformat()
-    alertmanager.post_alerts([
-        {"labels": OLD_TICKET, "annotations": {"summary": "ticket-level burn since the incident began"},
-         "startsAt": three_days_ago},
-        {"labels": OLD_PAGE, "annotations": {"summary": "the incident the hotfix fixes"}, "startsAt": three_days_ago},
-    ])
+    alertmanager.post_alerts(
+        [
+            {
+                "labels": OLD_TICKET,
+                "annotations": {"summary": "ticket-level burn since the incident began"},
+                "startsAt": three_days_ago,
+            },
+            {
+                "labels": OLD_PAGE,
+                "annotations": {"summary": "the incident the hotfix fixes"},
+                "startsAt": three_days_ago,
+            },
+        ]
+    )
 
     # Alertmanager sends both, then re-sends them every repeat_interval: each delivery is recorded.
-    wait_for(lambda: len(receipts_of("SLOErrorBudgetBurnTicket", "availability")) >= 2
-             and len(receipts_of("SLOErrorBudgetBurnPage", "availability")) >= 2,
-             30, "two deliveries of each old alert", alertmanager.log)
+    wait_for(
+        lambda: (
+            len(receipts_of("SLOErrorBudgetBurnTicket", "availability")) >= 2
+            and len(receipts_of("SLOErrorBudgetBurnPage", "availability")) >= 2
+        ),
+        30,
+        "two deliveries of each old alert",
+        alertmanager.log,
+    )
     hotfix.refresh_from_db()
     assert hotfix.state == "rolling_out"
     assert not hotfix.rollbacks.exists()
@@ -91,8 +135,9 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
 
     # A page that begins now (Alertmanager stamps startsAt), on the tier the hotfix runs on.
     alertmanager.post_alerts([{"labels": FRESH_PAGE, "annotations": {"summary": "edge latency burning"}}])
-    wait_for(lambda: Release.objects.get(pk=hotfix.pk).state == "rolled_back", 30, "the rollback",
-             alertmanager.log)
+    wait_for(
+        lambda: Release.objects.get(pk=hotfix.pk).state == "rolled_back", 30, "the rollback", alertmanager.log
+    )
     rollback = hotfix.rollbacks.get()
     assert rollback.trigger == "alertmanager" and rollback.actor_name == "alertmanager:am-live"
     assert [a["labels"]["slo_name"] for a in rollback.evidence["alerts"]] == ["latency"]
@@ -107,6 +152,9 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
     listed = api_for("viewer").get(f"/api/v1/alertmanager/alerts/?release={hotfix.pk}").json()
     assert listed["count"] == AlertReceipt.objects.filter(release=hotfix).count() >= 5
     assert {(r["alertname"], r["acted"]) for r in listed["results"]} >= {
-        ("SLOErrorBudgetBurnTicket", False), ("SLOErrorBudgetBurnPage", False), ("SLOErrorBudgetBurnPage", True)}
+        ("SLOErrorBudgetBurnTicket", False),
+        ("SLOErrorBudgetBurnPage", False),
+        ("SLOErrorBudgetBurnPage", True),
+    }
     detail = api_for("viewer").get(f"/api/v1/releases/{hotfix.pk}/").json()
     assert any(r["acted"] and r["rollback"] == rollback.pk for r in detail["alerts_received"])

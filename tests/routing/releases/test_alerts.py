@@ -8,14 +8,25 @@ from typing import Any
 from routing.releases.alerts import MAX_ALERTS, RolloutScope, judge, parse_webhook, severities_problems
 
 STARTED = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)
-SCOPE = RolloutScope(release_id=7, service="shelf-vision", rollout_started_at=STARTED,
-                     tiers=frozenset({"edge"}), regions=frozenset({"eu-west"}), severities=frozenset({"page"}))
+SCOPE = RolloutScope(
+    release_id=7,
+    service="shelf-vision",
+    rollout_started_at=STARTED,
+    tiers=frozenset({"edge"}),
+    regions=frozenset({"eu-west"}),
+    severities=frozenset({"page"}),
+)
 
 
-def alert(labels: dict[str, str] | None = None, starts_at: str | None = "2026-03-11T10:05:00Z",
-          status: str = "firing") -> Any:
-    raw: dict[str, Any] = {"status": status, "labels": {"alertname": "Burn", "service": "shelf-vision",
-                                                       "severity": "page", **(labels or {})}}
+def alert(
+    labels: dict[str, str] | None = None,
+    starts_at: str | None = "2026-03-11T10:05:00Z",
+    status: str = "firing",
+) -> Any:
+    raw: dict[str, Any] = {
+        "status": status,
+        "labels": {"alertname": "Burn", "service": "shelf-vision", "severity": "page", **(labels or {})},
+    }
     if starts_at is not None:
         raw["startsAt"] = starts_at
     alerts, problems = parse_webhook({"version": "4", "alerts": [raw]})
@@ -60,7 +71,9 @@ def test_each_reason_not_to_act_is_said():
 
 
 def test_an_unstarted_rollout_is_never_rolled_back_by_an_alert():
-    verdict = judge(alert(), RolloutScope(7, "shelf-vision", None, frozenset({"edge"}), frozenset(), frozenset({"page"})))
+    verdict = judge(
+        alert(), RolloutScope(7, "shelf-vision", None, frozenset({"edge"}), frozenset(), frozenset({"page"}))
+    )
     assert not verdict.acts and verdict.reason == "the rollout has not started"
 
 
@@ -70,11 +83,26 @@ def test_the_group_status_applies_to_alerts_without_their_own():
 
 
 def test_malformed_bodies_name_the_path():
-    assert parse_webhook([])[1] == [("alerts", "an Alertmanager webhook body (version 4) with an alerts list")]
+    assert parse_webhook([])[1] == [
+        ("alerts", "an Alertmanager webhook body (version 4) with an alerts list")
+    ]
     assert parse_webhook({"version": "3", "alerts": []})[1][0][0] == "version"
-    _, problems = parse_webhook({"alerts": [1, {"labels": {"a": 1}}, {"labels": {}, "annotations": "x"},
-                                            {"labels": {}, "status": "pending"}]})
-    assert [p for p, _ in problems] == ["alerts[0]", "alerts[1].labels", "alerts[2].annotations", "alerts[3].status"]
+    _, problems = parse_webhook(
+        {
+            "alerts": [
+                1,
+                {"labels": {"a": 1}},
+                {"labels": {}, "annotations": "x"},
+                {"labels": {}, "status": "pending"},
+            ]
+        }
+    )
+    assert [p for p, _ in problems] == [
+        "alerts[0]",
+        "alerts[1].labels",
+        "alerts[2].annotations",
+        "alerts[3].status",
+    ]
     too_many = {"alerts": [{"labels": {}}] * (MAX_ALERTS + 1)}
     assert parse_webhook(too_many)[1][0][0] == "alerts"
 

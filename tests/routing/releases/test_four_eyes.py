@@ -50,8 +50,11 @@ def test_the_author_of_a_shipped_version_cannot_overrule_a_paused_release(fleet,
     fleet(4)
     evaluate(T0)  # no telemetry: the data-quality gate pauses the release
     author = make_approver(users["operator"])
-    release = services.release_create(actor=users["approver2"], data={
-        "service": SERVICE, "reason": "ship", "routing_policy_version": 2, "waves": WAVES}, now=T0)
+    release = services.release_create(
+        actor=users["approver2"],
+        data={"service": SERVICE, "reason": "ship", "routing_policy_version": 2, "waves": WAVES},
+        now=T0,
+    )
     services.release_submit(actor=users["approver2"], release_id=release.pk, now=T0)
     assert Release.objects.get(pk=release.pk).state == "paused"
     with pytest.raises(Forbidden):
@@ -60,32 +63,52 @@ def test_the_author_of_a_shipped_version_cannot_overrule_a_paused_release(fleet,
 
 
 def test_the_registrant_of_a_shipped_model_cannot_approve(healthy, users):
-    model = services.model_version_create(actor=users["operator"], data={
-        "service": SERVICE, "name": "det", "version": "1", "training_data_snapshot": "d@1",
-        "artifact_digest": "sha256:" + "ab" * 32})
+    model = services.model_version_create(
+        actor=users["operator"],
+        data={
+            "service": SERVICE,
+            "name": "det",
+            "version": "1",
+            "training_data_snapshot": "d@1",
+            "artifact_digest": "sha256:" + "ab" * 32,
+        },
+    )
     release = release_by(users["approver2"], routing_policy_version=None, model_version=model.pk)
     with pytest.raises(Forbidden) as refused:
-        services.release_approve(actor=make_approver(users["operator"]), release_id=release.pk, comment="ok", now=T0)
+        services.release_approve(
+            actor=make_approver(users["operator"]), release_id=release.pk, comment="ok", now=T0
+        )
     assert "model det:1" in refused.value.message
 
 
 def test_a_draft_version_cannot_ride_along(healthy, users, documents, api_for):
     line_id = documents["policy_v2"].line_id
-    routing_policy_update(actor=users["operator"], line_id=line_id, document={
-        **documents["policy_v2"].document, "description": "v3: a draft"})
-    response = api_for("operator").post("/api/v1/releases/", {
-        "service": SERVICE, "routing_policy_version": 3, "waves": WAVES}, format="json")
+    routing_policy_update(
+        actor=users["operator"],
+        line_id=line_id,
+        document={**documents["policy_v2"].document, "description": "v3: a draft"},
+    )
+    response = api_for("operator").post(
+        "/api/v1/releases/", {"service": SERVICE, "routing_policy_version": 3, "waves": WAVES}, format="json"
+    )
     assert response.status_code == 400
-    assert response.json()["errors"] == [{
-        "path": "routing_policy_version", "severity": "error",
-        "message": "version 3 is draft: a release ships only approved versions (an approver other than its "
-                   "author approves it first)"}]
+    assert response.json()["errors"] == [
+        {
+            "path": "routing_policy_version",
+            "severity": "error",
+            "message": "version 3 is draft: a release ships only approved versions (an approver other than its "
+            "author approves it first)",
+        }
+    ]
     assert not Release.objects.exists()
 
 
 def test_the_documents_gate_refuses_a_release_whose_version_is_not_approved(healthy, users):
-    release = services.release_create(actor=users["operator"], data={
-        "service": SERVICE, "routing_policy_version": 2, "waves": WAVES}, now=T0)
+    release = services.release_create(
+        actor=users["operator"],
+        data={"service": SERVICE, "routing_policy_version": 2, "waves": WAVES},
+        now=T0,
+    )
     # a draft written before versions needed approval to ship
     RoutingPolicyVersion.objects.filter(line__service__name=SERVICE, version=2).update(state="draft")
     with pytest.raises(Conflict) as refused:
@@ -93,7 +116,9 @@ def test_the_documents_gate_refuses_a_release_whose_version_is_not_approved(heal
     assert {p["path"] for p in refused.value.problems} == {"gates.documents"}
     gate = GateResult.objects.get(release=release, gate="documents")
     assert gate.outcome == "fail"
-    assert {"path": "routing_policy", "message": "version 2 is draft, not approved"} in gate.evidence["problems"]
+    assert {"path": "routing_policy", "message": "version 2 is draft, not approved"} in gate.evidence[
+        "problems"
+    ]
 
 
 def test_a_version_retired_after_submission_cannot_be_approved(healthy, users):
@@ -101,8 +126,13 @@ def test_a_version_retired_after_submission_cannot_be_approved(healthy, users):
     routing_policy_retire(actor=users["admin"], line_id=release.routing_policy_version.line_id, version=2)
     with pytest.raises(Conflict) as refused:
         services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
-    assert refused.value.problems == [{"path": "routing_policy_version", "severity": "error",
-                                       "message": "version 2 is retired: only approved versions ship"}]
+    assert refused.value.problems == [
+        {
+            "path": "routing_policy_version",
+            "severity": "error",
+            "message": "version 2 is retired: only approved versions ship",
+        }
+    ]
     assert Release.objects.get(pk=release.pk).state == "pending_approval" and not release.approvals.exists()
 
 

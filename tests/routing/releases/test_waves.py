@@ -30,8 +30,11 @@ def test_the_effective_size_of_every_wave_is_computed():
     assert machine.first_wave_oversize(machine.wave_sizes(100, list(machine.DEFAULT_WAVES))) is None
     # a wave that earlier waves already cover is listed as dropped, with no gateway
     dropped = machine.wave_sizes(2, [(50, 1), (60, 2), (100, 3)])
-    assert [(s.gateways, s.cumulative_gateways, s.dropped) for s in dropped] == [(1, 1, False), (1, 2, False),
-                                                                                (0, 2, True)]
+    assert [(s.gateways, s.cumulative_gateways, s.dropped) for s in dropped] == [
+        (1, 1, False),
+        (1, 2, False),
+        (0, 2, True),
+    ]
 
 
 @pytest.fixture
@@ -77,18 +80,31 @@ def test_a_confirmed_first_wave_is_created_shown_and_submitted_as_confirmed(thre
     submitted = api_for("viewer").get(f"/api/v1/releases/{release['id']}/").json()
     assert submitted["state"] == "pending_approval", submitted["paused_reason"]
     assert [(w["requested_percent"], w["percent"], len(w["gateway_ids"])) for w in submitted["waves"]] == [
-        (34.0, 66.67, 2), (100.0, 100.0, 1)]
+        (34.0, 66.67, 2),
+        (100.0, 100.0, 1),
+    ]
     assert submitted["wave_preview"] is None  # the resolved waves say it now
 
 
 def test_a_confirmation_holds_for_the_fleet_it_was_given_for(three, documents, api_for, users):
     from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
 
-    release_id = api_for("operator").post("/api/v1/releases/", body(confirm_wave_sizes=True), format="json").json()["id"]
-    added = gateway_register(actor=users["operator"], data={"name": "edge-new", "service": SERVICE, "tier": "edge",
-                                                            "region": "eu-west"}).gateway
-    bundle = {"routing_policy": documents["policy_v1"].document, "cache_config": documents["cache_v1"].document}
-    gateway_set_desired(actor=users["operator"], gateway_ids=[added.pk], bundle_for=bundle, reason="join", now=T0)
+    release_id = (
+        api_for("operator")
+        .post("/api/v1/releases/", body(confirm_wave_sizes=True), format="json")
+        .json()["id"]
+    )
+    added = gateway_register(
+        actor=users["operator"],
+        data={"name": "edge-new", "service": SERVICE, "tier": "edge", "region": "eu-west"},
+    ).gateway
+    bundle = {
+        "routing_policy": documents["policy_v1"].document,
+        "cache_config": documents["cache_v1"].document,
+    }
+    gateway_set_desired(
+        actor=users["operator"], gateway_ids=[added.pk], bundle_for=bundle, reason="join", now=T0
+    )
     gateway_heartbeat(gateway_id=added.pk, data={"applied_revision": 1}, now=T0)
     # 34% of 4 is 2 gateways, 50%: not what was confirmed for 3
     with pytest.raises(ValidationFailed) as refused:
@@ -100,7 +116,9 @@ def test_a_confirmation_holds_for_the_fleet_it_was_given_for(three, documents, a
     submitted = Release.objects.get(pk=release_id)
     assert submitted.state != "draft" and submitted.wave_sizes_confirmed_for == 4
     assert [len(w["gateway_ids"]) for w in submitted.waves] == [2, 2]
-    bad = api_for("operator").post(f"/api/v1/releases/{release_id}/submit/", {"confirm_wave_sizes": 1}, format="json")
+    bad = api_for("operator").post(
+        f"/api/v1/releases/{release_id}/submit/", {"confirm_wave_sizes": 1}, format="json"
+    )
     assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "confirm_wave_sizes"
 
 
@@ -111,12 +129,19 @@ def test_the_preview_shows_the_plan_and_stores_nothing(three, api_for):
     assert preview["gateways"] == 3 and len(preview["gateway_ids"]) == 3
     assert preview["first_wave_larger_than_requested"] and not preview["confirmed"]
     assert preview["problems"][0]["path"] == "waves[0].percent"
-    exact = api_for("viewer").post("/api/v1/releases/preview/", body(waves=[{"percent": 33, "bake_s": 0},
-                                                                          {"percent": 100, "bake_s": 0}]),
-                                   format="json").json()
+    exact = (
+        api_for("viewer")
+        .post(
+            "/api/v1/releases/preview/",
+            body(waves=[{"percent": 33, "bake_s": 0}, {"percent": 100, "bake_s": 0}]),
+            format="json",
+        )
+        .json()
+    )
     assert exact["problems"] == [] and exact["waves"][0]["gateways"] == 1
-    invalid = api_for("viewer").post("/api/v1/releases/preview/", {"service": SERVICE, "waves": [{"percent": 0}]},
-                                     format="json")
+    invalid = api_for("viewer").post(
+        "/api/v1/releases/preview/", {"service": SERVICE, "waves": [{"percent": 0}]}, format="json"
+    )
     assert invalid.status_code == 400 and "waves[0].percent" in {e["path"] for e in invalid.json()["errors"]}
     assert api_for("outsider").post("/api/v1/releases/preview/", body(), format="json").status_code == 403
     assert not Release.objects.exists()
