@@ -16,6 +16,8 @@ from routing.models.fleet import TIER_CHOICES, Delivery, Gateway, GatewayRevisio
 
 class GatewaySerializer(serializers.ModelSerializer):
     service = serializers.CharField(source="service.name", read_only=True)
+    # a URL, or blank for a poll-only gateway (a plain string in the schema: "" is no "uri")
+    push_url = serializers.CharField(read_only=True, help_text="where signed config pushes go; blank: poll only")
     health = serializers.SerializerMethodField()
     last_nack = serializers.SerializerMethodField()
 

@@ -49,7 +49,10 @@ def _instant(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
-    value = parse_datetime(raw.replace(" ", "+"))
+    try:
+        value = parse_datetime(raw.replace(" ", "+"))
+    except ValueError:  # well formed but impossible, e.g. minute 60
+        value = None
     if value is None or value.tzinfo is None:
         raise ValidationFailed("invalid input", problems=[{"path": name, "message": "ISO 8601 date-time with a zone"}])
     return value

@@ -30,6 +30,8 @@ class ServiceWriteSerializer(serializers.Serializer):
 
 class SloSerializer(serializers.ModelSerializer):
     service = serializers.CharField(source="service.name", read_only=True)
+    tier = serializers.ChoiceField(choices=["edge", "private_cloud", "public_cloud", ""], read_only=True,
+                                   help_text="blank: the SLO covers every tier of the service")
 
     class Meta:
         model = Slo

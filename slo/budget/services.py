@@ -208,7 +208,10 @@ def cost_model_create(*, actor: Any, data: dict[str, Any]) -> CostModel:
     else:
         from django.utils.dateparse import parse_datetime
 
-        effective_at = parse_datetime(effective) if isinstance(effective, str) else None
+        try:
+            effective_at = parse_datetime(effective) if isinstance(effective, str) else None
+        except ValueError:  # well formed but impossible, e.g. minute 60
+            effective_at = None
         if effective_at is None or effective_at.tzinfo is None:
             problems.append({"path": "effective_from", "message": "an ISO 8601 date-time with a zone"})
     if problems or prices is None:
