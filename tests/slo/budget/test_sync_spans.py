@@ -260,7 +260,7 @@ def test_retiring_a_gateway_counts_the_minutes_it_was_still_expected_for(make_sl
     assert BudgetMinute.objects.filter(slo_id=slo.pk, valid=100).count() == 30
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_claimed_span_is_skipped_by_a_second_worker_and_survives_a_crash(make_slo):
     slo = make_slo()
     now = floor_minute(timezone.now())
@@ -342,7 +342,7 @@ def test_late_minutes_of_many_slos_at_scattered_times_are_each_synced_once(make_
     )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_second_sync_leaves_while_one_is_running(make_slo):
     slo = make_slo()
     now = floor_minute(timezone.now())
