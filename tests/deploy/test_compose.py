@@ -97,20 +97,77 @@ def test_exactly_one_beat():
         assert not ("worker" in text and (" -B" in text or "--beat" in text)), name
 
 
-def test_bootstrap_creates_the_admin_the_webhook_secret_and_registers_the_demo_gateway():
+@pytest.mark.django_db(transaction=True)
+def test_bootstrap_creates_the_admin_the_webhook_secret_and_the_demo_gateway_and_can_run_again(
+    tmp_path, settings
+):
+    """deploy/bootstrap.sh run for real with the bootstrap service's environment (addresses and
+    volume paths moved to tmp dirs), twice: the second run changes nothing."""
+    import hashlib
+    import tomllib
+
+    from django.contrib.auth.models import User
+
+    from routing.models.fleet import Gateway
+    from routing.models.releases import WebhookSecret
+
     services = stack.services()
-    script = command_text(services["bootstrap"])
-    assert "manage.py ensure_admin" in script
-    assert (
-        "manage.py ensure_webhook_secret --name alertmanager --file /run/controlplane-secrets/alertmanager_webhook"
-        in script
-    )
-    assert "manage.py seed_gateways --state-dir /data/gateways --control-plane-url http://web:8000" in script
-    gateway = command_text(services["gateway"])
-    assert gateway.startswith("python -m gateway --config /data/gateways/edge-1/gateway.toml")
+    assert ("./deploy/bootstrap.sh", "/usr/local/bin/bootstrap.sh") in stack.mounts("bootstrap")
+    assert services["bootstrap"]["command"] == ["sh", "/usr/local/bin/bootstrap.sh"]
+    gateway_command = command_text(services["gateway"])
+    assert gateway_command.startswith("python -m gateway --config /data/gateways/edge-1/gateway.toml")
     assert ("appdata", "/data") in stack.mounts("gateway") and ("appdata", "/data") in stack.mounts(
         "bootstrap"
     )
+
+    env = stack.local_env(stack.environment("bootstrap"), tmp_path)
+    secrets_dir, gateways_dir = tmp_path / "secrets", tmp_path / "data" / "gateways"
+    (secrets_dir / "alertmanager_webhook").write_text("")  # as secrets-init leaves it
+    env.update(
+        {
+            "SECRETS_DIR": str(secrets_dir),
+            "GATEWAYS_DIR": str(gateways_dir),
+            "DEMO_DAYS": "1",
+            "ADMIN_PASSWORD": "a-long-admin-password",
+            "PATH": f"{Path(sys.executable).parent}:{env['PATH']}",
+        }
+    )
+
+    def run() -> str:
+        done = subprocess.run(
+            ["sh", str(stack.REPO / "deploy/bootstrap.sh")],
+            cwd=stack.REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        return done.stdout
+
+    run()
+    admin = User.objects.get(is_superuser=True)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]  # what the script used
+    assert admin.check_password("a-long-admin-password")
+    secret = (secrets_dir / "alertmanager_webhook").read_text().strip()
+    assert (
+        WebhookSecret.objects.get(name="alertmanager").secret_hash
+        == hashlib.sha256(secret.encode()).hexdigest()
+    )
+    config_path = gateways_dir / "edge-1" / "gateway.toml"
+    config = tomllib.loads(config_path.read_text())
+    assert config["control_plane"]["url"] == "http://web:8000" and config["control_plane"]["push_telemetry"]
+    pushes = dict(
+        Gateway.objects.filter(name__in=["edge-1", "edge-2", "cloud-1"]).values_list("name", "push_url")
+    )
+    assert pushes == {"edge-1": "http://edge-1.gateways.internal:9101/config", "edge-2": "", "cloud-1": ""}
+    assert "edge-1.gateways.internal" in services["gateway"]["networks"]["default"]["aliases"]
+
+    before = config_path.read_text()
+    run()  # every `docker-compose up` runs it again
+    assert (secrets_dir / "alertmanager_webhook").read_text().strip() == secret
+    assert config_path.read_text() == before  # the running gateway's keys were not rotated
+    assert User.objects.filter(is_superuser=True).count() == 1
 
 
 def test_secrets_reach_prometheus_and_alertmanager_through_the_shared_volume():
