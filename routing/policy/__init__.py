@@ -40,7 +40,14 @@ from .schema import (
     parse_policy,
     routing_policy_json_schema,
 )
-from .simulate import RouteStats, SimulationReport, VersionReport, generate_contexts, simulate
+from .simulate import (
+    RouteStats,
+    SimulationReport,
+    VersionReport,
+    draw_recorded_contexts,
+    generate_contexts,
+    simulate,
+)
 from .threshold import Recommendation, ThresholdRow, recommend_threshold
 from .validate import chain_worst_case_ms, validate_policy
 
@@ -77,6 +84,7 @@ __all__ = [
     "decide",
     "default_cache_config",
     "default_policy",
+    "draw_recorded_contexts",
     "evaluate_autoscale",
     "generate_contexts",
     "parse_cache_config",

@@ -77,6 +77,9 @@ class VersionReport:
     budget_burn: float | None
     cost_per_1000_usd: float
     attempts_per_request: float
+    # share of requests decided by each rule (by name; `admission:<outcome>` when admission control
+    # decided): shows which rules the contexts exercised
+    rule_mix: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,12 +136,14 @@ def _run(
     rng = random.Random(seed)
     samplers = {name: s.sampler(rng) for name, s in stats.items()}
     routes: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
     latencies: dict[str, list[float]] = defaultdict(list)
     all_latencies: list[float] = []
     bad = failed = attempts_total = 0
     cost_total = 0.0
     for context in contexts:
         decision = decide(compiled, context)
+        rules[decision.rule if decision.rule is not None else f"admission:{decision.admission}"] += 1
         missing = {h.route for h in decision.chain if h.route != FAILED and h.route not in stats}
         if missing:
             raise ValueError(f"route_stats has no entry for {', '.join(sorted(missing))}")
@@ -169,6 +174,7 @@ def _run(
         budget_burn=burn,
         cost_per_1000_usd=1000 * cost_total / count if count else 0.0,
         attempts_per_request=attempts_total / count if count else 0.0,
+        rule_mix={rule: n / count for rule, n in sorted(rules.items())} if count else {},
     )
 
 
@@ -248,3 +254,28 @@ def generate_contexts(distribution: Mapping[str, Any], n: int, seed: int = 0) ->
     rng = random.Random(seed)
     fields = sorted(distribution)
     return [{name: _draw(distribution[name], rng) for name in fields} for _ in range(n)]
+
+
+def draw_recorded_contexts(
+    samples: Sequence[tuple[float, Sequence[Mapping[str, Any]]]], n: int, seed: int = 0
+) -> list[dict[str, Any]]:
+    """`n` request contexts drawn with replacement from recorded samples, in proportion to the
+    traffic each context stands for.
+
+    Each sample is (requests, contexts): a uniform sample of the requests one gateway decided in one
+    minute, so each of its contexts stands for requests / len(contexts) requests (a busy gateway's
+    minute weighs more than a quiet one's). The draw follows the order given, so a seed reproduces
+    it. No usable sample gives [].
+    """
+    pool: list[Mapping[str, Any]] = []
+    weights: list[float] = []
+    for requests, contexts in samples:
+        if not contexts or requests <= 0:
+            continue
+        share = float(requests) / len(contexts)
+        pool.extend(contexts)
+        weights.extend([share] * len(contexts))
+    if not pool or n <= 0:
+        return []
+    rng = random.Random(seed)
+    return [dict(context) for context in rng.choices(pool, weights=weights, k=n)]

@@ -82,3 +82,48 @@ def test_generate_contexts_is_seeded() -> None:
     assert all(0 <= c["temperature_c"] <= 90 and c["active_workers"] == 2 for c in first)
     with pytest.raises(ValueError):
         generate_contexts({"x": {"zipf": 2}}, 1)
+
+
+# A conditional rule that sends low-confidence requests to an 8 ms local hop that fails them all
+# (the local model answers in about 20 ms): the only bad rule of the candidate.
+GOOD = {"service": "s", "rules": [{"name": "default", "chain": [hop("local", 60), hop("private_cloud", 200)]}]}
+CONDITIONAL_BAD = {"service": "s", "rules": [
+    {"name": "low-confidence", "when": {"confidence_max": 0.9},
+     "chain": [hop("local", 8, on_exhausted="fail")]},
+    {"name": "default", "chain": [hop("local", 60), hop("private_cloud", 200)]},
+]}
+# one gateway's recorded minutes: (requests, sampled contexts)
+RECORDED = [
+    (600, [{"confidence": 0.4, "service_class": "interactive"}, {"confidence": 0.95, "service_class": "interactive"},
+           {"confidence": 0.7, "service_class": "interactive"}]),
+    (300, [{"confidence": 0.97, "service_class": "interactive"}]),
+]
+
+
+def test_a_conditional_rule_is_exercised_by_recorded_contexts_and_not_by_empty_ones() -> None:
+    from routing.policy import draw_recorded_contexts
+
+    contexts = draw_recorded_contexts(RECORDED, 2000, seed=3)
+    report = simulate(GOOD, CONDITIONAL_BAD, contexts, ROUTE_STATS, latency_threshold_ms=150, objective=99.0)
+    # two of the four sampled contexts (each standing for 200 or 300 requests) are below 0.9: 400 of 900
+    assert report.b.rule_mix["low-confidence"] == pytest.approx(400 / 900, abs=0.04)
+    assert report.b.failed_ratio == pytest.approx(400 / 900, abs=0.04)
+    assert report.b.budget_burn > 30 > 1 > report.a.budget_burn
+    # the same rule on contexts that carry no confidence never matches: the blind spot this closes
+    blind = simulate(GOOD, CONDITIONAL_BAD, [{}] * 2000, ROUTE_STATS, latency_threshold_ms=150, objective=99.0)
+    assert "low-confidence" not in blind.b.rule_mix
+    assert blind.b.budget_burn == pytest.approx(blind.a.budget_burn)
+
+
+def test_recorded_contexts_are_drawn_by_the_traffic_they_stand_for() -> None:
+    from routing.policy import draw_recorded_contexts
+
+    # minute one: 1 context for 900 requests; minute two: 3 contexts for 100 requests
+    samples = [(900, [{"region": "a"}]), (100, [{"region": "b"}, {"region": "b"}, {"region": "b"}]), (50, [])]
+    drawn = draw_recorded_contexts(samples, 10_000, seed=1)
+    assert len(drawn) == 10_000
+    assert sum(c["region"] == "a" for c in drawn) / 10_000 == pytest.approx(0.9, abs=0.02)
+    assert drawn == draw_recorded_contexts(samples, 10_000, seed=1)  # seeded
+    drawn[0]["region"] = "changed"
+    assert samples[0][1][0] == {"region": "a"}  # copies: the caller may add fields
+    assert draw_recorded_contexts([], 10) == [] and draw_recorded_contexts([(0, [{"x": 1}])], 10) == []
