@@ -399,6 +399,8 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
 @role_required(VIEWER)
 def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One release: what it changes, gate evidence, approvals, wave progress and rollbacks."""
+    from routing.releases import selectors as release_selectors
+
     release = _release_or_404(pk)
     targets = list(release.targets.order_by("wave").values("wave", "touched_at", "gateway_id"))
     waves = []
@@ -412,7 +414,8 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             status = "waiting"
         waves.append({
-            "number": index + 1, "percent": wave.get("percent"), "bake": duration(wave.get("bake_s")),
+            "number": index + 1, "percent": wave.get("percent"), "requested": wave.get("requested_percent"),
+            "bake": duration(wave.get("bake_s")),
             "gateways": len(in_wave), "touched": touched, "status": status,
             "progress": round(100 * touched / len(in_wave)) if in_wave else 0,
         })
@@ -425,6 +428,8 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "transitions": list(release.transitions.order_by("at", "id")),
         "rollbacks": list(release.rollbacks.order_by("-at", "-id")),
         "alerts_received": list(release.alert_receipts.order_by("-received_at", "-id")[:50]),
+        "wave_preview": release_selectors.wave_preview(release=release, confirmed_for=release.wave_sizes_confirmed_for)
+        if release.state == "draft" else None,
         "actions": release_actions(release, request.user),
     })
 

@@ -145,3 +145,18 @@ def test_the_preview_shows_the_plan_and_stores_nothing(three, api_for):
     assert invalid.status_code == 400 and "waves[0].percent" in {e["path"] for e in invalid.json()["errors"]}
     assert api_for("outsider").post("/api/v1/releases/preview/", body(), format="json").status_code == 403
     assert not Release.objects.exists()
+
+
+def test_the_release_page_shows_the_sizes_before_and_after_submission(three, api_for, users, client):
+    release_id = (
+        api_for("operator")
+        .post("/api/v1/releases/", body(confirm_wave_sizes=True), format="json")
+        .json()["id"]
+    )
+    client.force_login(users["viewer"])
+    draft = client.get(f"/releases/{release_id}/").content.decode()
+    assert "On the 3 gateways its target matches now the first wave is bigger than asked (confirmed)" in draft
+    assert '<td class="num">34%</td><td class="num">66.67%</td><td class="num">2 (2 so far)</td>' in draft
+    services.release_submit(actor=users["operator"], release_id=release_id, now=T0)
+    submitted = client.get(f"/releases/{release_id}/").content.decode()
+    assert "66.67% (asked 34%)" in submitted
