@@ -97,6 +97,47 @@ def test_exactly_one_beat():
         assert not ("worker" in text and (" -B" in text or "--beat" in text)), name
 
 
+def test_secrets_init_writes_each_secret_once_readable_only_by_who_needs_it(tmp_path):
+    """The secrets-init script, run for real as root (as compose runs it) on tmp dirs."""
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("secrets-init changes file owners: run as root")
+    service = stack.services()["secrets-init"]
+    assert service["user"] == "0:0" and service["command"][:2] == ["sh", "-ec"]
+    secrets_dir, rules_dir = tmp_path / "secrets", tmp_path / "rules"
+    secrets_dir.mkdir()
+    rules_dir.mkdir()
+    script = service["command"][2].replace("$$", "$")  # compose's escape for a literal $
+    script = script.replace("/run/controlplane-secrets", str(secrets_dir)).replace("/rules", str(rules_dir))
+
+    def run(**env: str) -> None:
+        done = subprocess.run(
+            ["sh", "-ec", script],
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+
+    run(SECRET_KEY="", METRICS_TOKEN="chosen-metrics-token")
+    key = (secrets_dir / "secret_key").read_text().strip()
+    assert len(key) >= 32
+    assert (secrets_dir / "metrics_token").read_text().strip() == "chosen-metrics-token"
+    modes = {
+        p.name: (p.stat().st_uid, p.stat().st_gid, oct(p.stat().st_mode & 0o777))
+        for p in secrets_dir.iterdir()
+    }
+    assert modes == {
+        "secret_key": (1000, 1000, "0o600"),
+        "metrics_token": (1000, 65534, "0o640"),
+        "alertmanager_webhook": (1000, 65534, "0o640"),
+    }
+    assert (rules_dir.stat().st_uid, rules_dir.stat().st_gid) == (1000, 1000)
+    run(SECRET_KEY="", METRICS_TOKEN="another")  # a restart keeps what exists
+    assert (secrets_dir / "secret_key").read_text().strip() == key
+    assert (secrets_dir / "metrics_token").read_text().strip() == "chosen-metrics-token"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_bootstrap_creates_the_admin_the_webhook_secret_and_the_demo_gateway_and_can_run_again(
     tmp_path, settings
