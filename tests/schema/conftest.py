@@ -1,0 +1,4 @@
+"""The schema run shares the live-server fixtures of the security probes (gunicorn, DEBUG off,
+PostgreSQL test database, Redis)."""
+
+from tests.security.live.conftest import server_factory, tokens, users  # noqa: F401 - fixtures
