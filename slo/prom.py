@@ -40,6 +40,7 @@ from slo.counters import (
     to_counts,
     to_epoch_minute,
 )
+from slo.promql import UnsupportedQuery, counter_selector
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,12 @@ class PrometheusPuller:
 
     def _fetch_last_values(self, selector: str, first: int, stop: int) -> list[_Series]:
         """Per-minute last raw sample of each series for epoch minutes [first, stop)."""
-        # `selector` must be a plain instant-vector selector: a range needs a selector, not an expression
+        # a range needs a plain selector, not an expression: `sum(rate(sel[5m]))` and the other counter
+        # forms slo.promql understands are pulled through their inner selector (the same count, exact)
+        try:
+            selector = counter_selector(selector)
+        except UnsupportedQuery as exc:
+            raise PrometheusQueryError(f"query {selector[:200]!r} cannot be pulled exactly: {exc}") from None
         query = f"last_over_time({selector}[59999ms])"
         chunks: dict[tuple[tuple[str, str], ...], list[tuple[np.ndarray, np.ndarray]]] = {}
         chunk_start = first

@@ -53,6 +53,7 @@ from slo.engine import BURN_WINDOWS_MIN, alert_period_days, alert_tiers_for, err
 from slo.engine.alerts import BurnRateTier
 from slo.engine.windows import MINUTE_S
 from slo.openslo import LABEL_SOURCE_TYPE, PROMETHEUS, RESERVED_LABEL_PREFIX
+from slo.promql import UnsupportedQuery, counter_selector
 from slo.spec import SloSpec
 
 RESERVED_LABELS = ("slo_service", "slo_name", "slo_tier", "slo_window", "severity", "long", "short")
@@ -127,7 +128,20 @@ def sli_queries_from_spec(spec: SloSpec) -> SliQueries | None:
     derives those)."""
     if spec.sli.kind != "custom" or not spec.sli.total_query:
         return None
-    return SliQueries(total=spec.sli.total_query, good=spec.sli.good_query, bad=spec.sli.bad_query)
+    sli = spec.sli
+    return SliQueries(total=_selector_of(sli.total_query), good=_selector_of(sli.good_query),
+                      bad=_selector_of(sli.bad_query))
+
+
+def _selector_of(query: str | None) -> str | None:
+    """The counter selector of `sum(rate(sel[5m]))` and the other forms slo.promql understands (the
+    rules wrap it in rate() themselves); a query it refuses is left as written."""
+    if not query:
+        return query
+    try:
+        return counter_selector(query)
+    except UnsupportedQuery:
+        return query
 
 
 def non_prometheus_source(spec: SloSpec) -> str | None:

@@ -155,9 +155,26 @@ def parse_slo_spec(data: Any) -> tuple[SloSpec | None, list[Problem]]:
     if not isinstance(data, dict):
         return None, [Problem("spec", "must be an object")]
     try:
-        return SloSpec.model_validate(data), []
+        spec = SloSpec.model_validate(data)
     except ValidationError as exc:
         return None, problems_from_validation_error(exc)
+    problems = custom_query_problems(spec)
+    return (None, problems) if problems else (spec, [])
+
+
+def custom_query_problems(spec: SloSpec) -> list[Problem]:
+    """A custom SLI's queries must have an exact per-minute count (see slo.promql): anything else
+    would be accepted into permanent no data, so it is refused with the reason and an exact form."""
+    from slo.promql import query_problem
+
+    if spec.sli.kind != "custom":
+        return []
+    out = []
+    for field_name in ("good_query", "bad_query", "total_query"):
+        query = getattr(spec.sli, field_name)
+        if query and (problem := query_problem(query)):
+            out.append(Problem(f"sli.{field_name}", problem))
+    return out
 
 
 def slo_spec_json_schema() -> dict[str, Any]:

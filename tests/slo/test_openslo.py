@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -313,7 +314,23 @@ ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/L
 characters = st.characters(codec="utf-8", exclude_characters="\x00")
 text = st.text(characters, max_size=30)
 names = st.from_regex(NAME_RE, fullmatch=True)
-queries = st.text(characters, min_size=1, max_size=60).filter(str.strip)
+# counter queries in the forms slo.promql pulls exactly: any matcher values, several wrappings
+metric_names = st.from_regex(r"m_[a-zA-Z0-9_:]{0,20}", fullmatch=True)
+label_names = st.from_regex(r"l_[a-zA-Z0-9_]{0,10}", fullmatch=True)
+matchers = st.one_of(
+    st.builds(lambda k, op, v: f"{k}{op}{json.dumps(v, ensure_ascii=False)}", label_names,
+              st.sampled_from(["=", "!="]), text),
+    st.builds(lambda k, op, v: f"{k}{op}{json.dumps(v)}", label_names, st.sampled_from(["=~", "!~"]),
+              st.sampled_from(["5..", "ok|error", ".+", "a\\.b"])),
+)
+selectors = st.builds(lambda name, ms: f"{name}{{{', '.join(ms)}}}" if ms else name, metric_names,
+                      st.lists(matchers, max_size=3))
+queries = st.builds(
+    lambda form, sel: form.format(sel=sel),
+    st.sampled_from(["{sel}", "sum(rate({sel}[5m]))", "sum by (route) (increase({sel}[1h]))",
+                     "sum(irate({sel}[2m])) without (pod)", "sum(sum by (a) (rate({sel}[30s])))"]),
+    selectors,
+)
 label_keys = text.filter(lambda key: not key.strip().startswith("openslo."))
 
 

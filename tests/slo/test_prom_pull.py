@@ -171,9 +171,38 @@ def test_a_bad_query_is_not_retried(
     sleeps: list[float] = []
     puller = PrometheusPuller(prometheus_server.url, sleep=sleeps.append)
     start, _ = window(prometheus_history)
-    with pytest.raises(PrometheusQueryError):
-        puller.pull_minutes("sum(rate(x[5m]))", start, start + timedelta(minutes=5))
+    # a regex our parser (Rust syntax) accepts and this Prometheus (Go RE2 before 1.22) refuses
+    with pytest.raises(PrometheusQueryError, match="HTTP 400"):
+        puller.pull_minutes('sum(rate(x{a=~"(?<n>a)"}[5m]))', start, start + timedelta(minutes=5))
     assert sleeps == []
+
+
+@pytest.mark.prometheus
+def test_the_queries_people_write_are_pulled_exactly_through_their_selector(
+    prometheus_server: PrometheusServer, prometheus_history: LoadedPrometheus
+) -> None:
+    puller = PrometheusPuller(prometheus_server.url)
+    start, end = window(prometheus_history)
+    sel = 'gateway_requests_total{service="shelf-vision", tier="edge", outcome=~"ok|error"}'.replace(
+        "gateway_requests_total", REQUESTS_TOTAL
+    )
+    want = expected(
+        prometheus_history,
+        [req("local", "ok"), req("local", "error"), req("cache", "ok"), req("private_cloud", "ok")],
+    )
+    for query in (f"sum(rate({sel}[5m]))", f"sum by (route) (increase({sel}[1h]))",
+                  f"sum(irate({sel}[2m])) without (route)", f"({sel})"):
+        assert_same(puller.pull_minutes(query, start, end), want)
+
+
+def test_a_query_without_an_exact_count_is_refused_before_any_request() -> None:
+    session = ScriptedSession([])
+    puller = PrometheusPuller("http://prometheus.invalid", session=session)
+    start = from_epoch_minute(29_000_000)
+    for query in ("histogram_quantile(0.9, sum(rate(x_bucket[5m])) by (le))", "sum(rate(a[5m])) / sum(rate(b[5m]))"):
+        with pytest.raises(PrometheusQueryError, match="cannot be pulled exactly"):
+            puller.pull_minutes(query, start, start + timedelta(minutes=5))
+    assert session.calls == []
 
 
 # -- without a server: scripted HTTP answers ----------------------------------------------------

@@ -1,0 +1,234 @@
+"""OpenSLO v1 export: SloSpecs (and services) to YAML, with a report of what was not written (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from slo.openslo.mapping import (
+    _BUDGETING_OUT,
+    ANNOTATION_ALERT_TIERS,
+    ANNOTATION_MIN_VALID_EVENTS,
+    ANNOTATION_SLI,
+    ANNOTATION_TIER,
+    API_VERSION,
+    DEFAULT_CALENDAR_START,
+    LABEL_ANNOTATION_PREFIX,
+    LABEL_CALENDAR_START,
+    LABEL_INDICATOR_DESCRIPTION,
+    LABEL_INDICATOR_DISPLAY_NAME,
+    LABEL_INDICATOR_NAME,
+    LABEL_NAME,
+    LABEL_OBJECTIVE_DISPLAY_NAME,
+    LABEL_SERVICE,
+    LABEL_SOURCE_TYPE,
+    LABEL_THRESHOLD_OP,
+    LABEL_THRESHOLD_QUERY,
+    PROMETHEUS,
+    RESERVED_LABEL_PREFIX,
+    QueriesFor,
+    _Report,
+)
+from slo.openslo.windows import _percent_from_target
+from slo.spec import Problem, SloSpec
+
+
+def export_openslo(
+    slos: list[SloSpec], services: list[dict[str, Any]] | None = None, queries_for: QueriesFor | None = None
+) -> str:
+    """OpenSLO v1 YAML for the SLOs (Service documents first). Raises ValueError if one can't be exported."""
+    text, problems = export_openslo_with_report(slos, services, queries_for)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise ValueError("; ".join(f"{p.path}: {p.message}" for p in errors))
+    return text
+
+
+def export_openslo_with_report(
+    slos: list[SloSpec], services: list[dict[str, Any]] | None = None, queries_for: QueriesFor | None = None
+) -> tuple[str, list[Problem]]:
+    """OpenSLO v1 YAML plus problems: errors for SLOs left out, warnings for fields not written.
+
+    `queries_for(spec)` gives the PromQL (good, bad, total) of a native SLI kind (latency, availability...),
+    e.g. slo.contract.sli_queries; without it only custom SLIs and latency SLIs imported from a
+    thresholdMetric can be exported.
+    """
+    report = _Report()
+    documents = []
+    for index, service in enumerate(services or []):
+        document = _export_service(service, f"services[{index}]", report)
+        if document is not None:
+            documents.append(document)
+    for index, spec in enumerate(slos):
+        document = _export_slo(spec, f"slos[{index}]", queries_for, report)
+        if document is not None:
+            documents.append(document)
+    text = yaml.dump_all(
+        documents, Dumper=_Dumper, sort_keys=False, allow_unicode=True, explicit_start=True, width=120
+    )
+    return text, report.errors + report.drops
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML that keeps every string intact.
+
+    PyYAML may put a NEL or a Unicode line/paragraph separator inside a single-quoted or plain
+    scalar, where YAML folds it into a space on reading; double quotes escape them instead.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(char in value for char in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _export_service(service: dict[str, Any], path: str, report: _Report) -> dict[str, Any] | None:
+    name = service.get("name")
+    if not isinstance(name, str) or not name:
+        report.error(f"{path}.name", "required")
+        return None
+    labels = dict(service.get("labels") or {})
+    metadata = _export_metadata(labels.pop(LABEL_NAME, name), service.get("display_name") or "", labels, {}, path, report)
+    spec = {"description": service["description"]} if service.get("description") else {}
+    return {"apiVersion": API_VERSION, "kind": "Service", "metadata": metadata, "spec": spec}
+
+
+def _export_metadata(
+    name: str, display_name: str, labels: dict[str, str], annotations: dict[str, str], path: str, report: _Report
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if display_name:
+        metadata["displayName"] = display_name
+    plain, foreign = {}, {}
+    for key, value in labels.items():
+        if key.startswith(LABEL_ANNOTATION_PREFIX):
+            foreign[key.removeprefix(LABEL_ANNOTATION_PREFIX)] = value
+        elif key.startswith(RESERVED_LABEL_PREFIX):
+            report.drop(f"{path}.labels.{key}", "reserved bookkeeping label not used by the export: not written")
+        else:
+            plain[key] = value
+    if plain:
+        metadata["labels"] = plain
+    if foreign or annotations:
+        metadata["annotations"] = {**foreign, **annotations}
+    return metadata
+
+
+def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report: _Report) -> dict[str, Any] | None:
+    labels = dict(spec.labels)
+    name = labels.pop(LABEL_NAME, spec.name)
+    service = labels.pop(LABEL_SERVICE, spec.service)
+    indicator_name = labels.pop(LABEL_INDICATOR_NAME, f"{name}-sli")
+    indicator_display_name = labels.pop(LABEL_INDICATOR_DISPLAY_NAME, "")
+    indicator_description = labels.pop(LABEL_INDICATOR_DESCRIPTION, "")
+    objective_display_name = labels.pop(LABEL_OBJECTIVE_DISPLAY_NAME, "")
+    source_type = labels.pop(LABEL_SOURCE_TYPE, PROMETHEUS)
+    threshold_query = labels.pop(LABEL_THRESHOLD_QUERY, None)
+    threshold_op = labels.pop(LABEL_THRESHOLD_OP, None)
+    calendar_start = labels.pop(LABEL_CALENDAR_START, DEFAULT_CALENDAR_START)
+
+    annotations: dict[str, str] = {}
+    if spec.tier is not None:
+        annotations[ANNOTATION_TIER] = spec.tier
+    if spec.min_valid_events != 1:
+        annotations[ANNOTATION_MIN_VALID_EVENTS] = str(spec.min_valid_events)
+    if spec.alert_tiers is not None:
+        annotations[ANNOTATION_ALERT_TIERS] = json.dumps([tier.model_dump() for tier in spec.alert_tiers])
+
+    objective: dict[str, Any] = {}
+    if objective_display_name:
+        objective["displayName"] = objective_display_name
+    sli = spec.sli
+    if sli.kind == "custom":
+        numerator = "good" if sli.good_query else "bad"
+        metric = {"ratioMetric": {
+            "counter": True,
+            numerator: _export_source(source_type, sli.good_query or sli.bad_query),
+            "total": _export_source(source_type, sli.total_query),
+        }}
+    elif sli.kind == "latency" and threshold_op is not None:
+        # imported from a thresholdMetric: give it back in that form
+        metric = {"thresholdMetric": _export_source(source_type, threshold_query)}
+        objective["op"] = threshold_op or "lte"
+        objective["value"] = _plain_number(sli.threshold_ms or 0)
+    else:
+        queries = _native_queries(spec, queries_for)
+        if queries is None:
+            report.error(path, f"a {sli.kind} SLI needs queries_for (the telemetry contract's queries) to be exported")
+            return None
+        numerator, query, total = queries
+        annotations[ANNOTATION_SLI] = json.dumps(sli.model_dump(exclude_none=True), sort_keys=True)
+        metric = {"ratioMetric": {
+            "counter": True, numerator: _export_source(PROMETHEUS, query), "total": _export_source(PROMETHEUS, total),
+        }}
+
+    target = spec.objective / 100
+    if _percent_from_target(target) == spec.objective:
+        objective["target"] = target
+    else:  # a percentage that does not survive the division: write it as is
+        objective["targetPercent"] = spec.objective
+    if spec.budgeting_method == "timeslices":
+        objective["timeSliceTarget"] = spec.timeslice_target
+    elif spec.timeslice_target is not None:
+        report.drop(f"{path}.timeslice_target", f"used only with timeslices budgeting: not written for {spec.budgeting_method}")
+    if spec.budgeting_method != "occurrences":
+        objective["timeSliceWindow"] = "1m"
+
+    if spec.window.type == "rolling":
+        window: dict[str, Any] = {"duration": f"{spec.window.days}d", "isRolling": True}
+    else:
+        window = {
+            "duration": "1w" if spec.window.unit == "week" else "1M",
+            "isRolling": False,
+            "calendar": {"startTime": calendar_start, "timeZone": spec.window.timezone},
+        }
+    indicator_metadata = {"name": indicator_name}
+    if indicator_display_name:
+        indicator_metadata["displayName"] = indicator_display_name
+    indicator_spec = {"description": indicator_description} if indicator_description else {}
+    indicator_spec.update(metric)
+
+    slo_spec: dict[str, Any] = {}
+    if spec.description:
+        slo_spec["description"] = spec.description
+    slo_spec.update({
+        "service": service,
+        "indicator": {"metadata": indicator_metadata, "spec": indicator_spec},
+        "timeWindow": [window],
+        "budgetingMethod": _BUDGETING_OUT[spec.budgeting_method],
+        "objectives": [objective],
+    })
+    metadata = _export_metadata(name, spec.display_name, labels, annotations, path, report)
+    return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": slo_spec}
+
+
+def _native_queries(spec: SloSpec, queries_for: QueriesFor | None) -> tuple[str, str, str] | None:
+    """(numerator name, its query, total query) from the callback, or None."""
+    if queries_for is None:
+        return None
+    queries = queries_for(spec)
+    if queries is None:
+        return None
+    if hasattr(queries, "total"):
+        good, bad, total = getattr(queries, "good", None), getattr(queries, "bad", None), queries.total
+    else:
+        good, bad, total = queries
+    if not total or not (good or bad):
+        return None
+    return ("good", good, total) if good else ("bad", bad, total)
+
+
+def _export_source(source_type: str, query: str | None) -> dict[str, Any]:
+    source: dict[str, Any] = {"type": source_type}
+    if query is not None:
+        source["spec"] = {"query": query}
+    return {"metricSource": source}
+
+
+def _plain_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
