@@ -83,8 +83,9 @@ def _counter(expr: Any, query: str) -> Any:
         if name in _COUNTER_FUNCTIONS and len(expr.args) == 1:
             arg = expr.args[0]
             if type(arg).__name__ == "SubqueryExpr":
-                raise UnsupportedQuery(f"{name}() over a subquery has no exact per-minute count",
-                                       _suggest_from(arg, query))
+                raise UnsupportedQuery(
+                    f"{name}() over a subquery has no exact per-minute count", _suggest_from(arg, query)
+                )
             if type(arg).__name__ == "MatrixSelector":
                 _no_modifiers(arg.vector_selector, query)
                 return arg.vector_selector
@@ -96,23 +97,27 @@ def _counter(expr: Any, query: str) -> Any:
             )
         raise UnsupportedQuery(
             f"{name}() gives no exact per-minute count (only rate, increase or irate of a counter, "
-            "optionally summed, do)", _suggest_from(expr, query),
+            "optionally summed, do)",
+            _suggest_from(expr, query),
         )
     if kind == "AggregateExpr":
         op = str(expr.op)
         if op != "sum":
-            raise UnsupportedQuery(f"{op}() does not add up events: only sum() of counters does",
-                                   _suggest_from(expr, query))
+            raise UnsupportedQuery(
+                f"{op}() does not add up events: only sum() of counters does", _suggest_from(expr, query)
+            )
         return _counter(expr.expr, query)
     if kind == "BinaryExpr":
         raise UnsupportedQuery(
             f"arithmetic ({expr.op}) has no exact per-minute count: give the numerator and the "
-            "denominator as separate good (or bad) and total counter queries", _suggest_from(expr, query),
+            "denominator as separate good (or bad) and total counter queries",
+            _suggest_from(expr, query),
         )
     if kind in ("NumberLiteral", "StringLiteral"):
         raise UnsupportedQuery("a constant is not a count")
-    raise UnsupportedQuery(f"{_KIND_NAMES.get(kind, kind)} has no exact per-minute count",
-                           _suggest_from(expr, query))
+    raise UnsupportedQuery(
+        f"{_KIND_NAMES.get(kind, kind)} has no exact per-minute count", _suggest_from(expr, query)
+    )
 
 
 _KIND_NAMES = {"SubqueryExpr": "a subquery", "UnaryExpr": "a negation"}
@@ -133,7 +138,12 @@ def render_selector(selector: Any) -> str:
     matchers = ", ".join(
         f"{m.name}{_OPS[str(m.op).rsplit('.', 1)[-1]]}{json.dumps(m.value, ensure_ascii=False)}"
         for m in selector.matchers.matchers
-        if not (selector.name and m.name == "__name__" and str(m.op).endswith(".Equal") and m.value == selector.name)
+        if not (
+            selector.name
+            and m.name == "__name__"
+            and str(m.op).endswith(".Equal")
+            and m.value == selector.name
+        )
     )
     name = selector.name or ""
     return f"{name}{{{matchers}}}" if matchers or not name else name
@@ -181,9 +191,12 @@ def _suggest_quantile(expr: Any, query: str) -> str:
         if name.endswith("_bucket"):
             base = name.removesuffix("_bucket")
             others = [m for m in selector.matchers.matchers if m.name not in ("__name__", "le")]
-            extra = "".join(f", {m.name}{_OPS[str(m.op).rsplit('.', 1)[-1]]}{json.dumps(m.value, ensure_ascii=False)}"
-                            for m in others)
-            return (f'good: sum(rate({name}{{le="<threshold>"{extra}}}[5m])), '
-                    f"total: sum(rate({base}_count{{{extra.removeprefix(', ')}}}[5m]))"
-                    .replace("{}", ""))
+            extra = "".join(
+                f", {m.name}{_OPS[str(m.op).rsplit('.', 1)[-1]]}{json.dumps(m.value, ensure_ascii=False)}"
+                for m in others
+            )
+            return (
+                f'good: sum(rate({name}{{le="<threshold>"{extra}}}[5m])), '
+                f"total: sum(rate({base}_count{{{extra.removeprefix(', ')}}}[5m]))".replace("{}", "")
+            )
     return ""

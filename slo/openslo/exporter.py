@@ -20,18 +20,25 @@ from slo.openslo.mapping import (
     LABEL_INDICATOR_DESCRIPTION,
     LABEL_INDICATOR_DISPLAY_NAME,
     LABEL_INDICATOR_NAME,
+    LABEL_LIST_LABELS,
     LABEL_NAME,
     LABEL_OBJECTIVE_DISPLAY_NAME,
+    LABEL_OBJECTIVE_OP,
     LABEL_SERVICE,
+    LABEL_SOURCE_REF,
     LABEL_SOURCE_TYPE,
     LABEL_THRESHOLD_OP,
     LABEL_THRESHOLD_QUERY,
+    LABEL_THRESHOLD_SOURCE_SPEC,
+    LABEL_TIER_LIST,
+    LABEL_WINDOW_DURATION,
     PROMETHEUS,
     RESERVED_LABEL_PREFIX,
+    TIER_LABEL,
     QueriesFor,
     _Report,
 )
-from slo.openslo.windows import _percent_from_target
+from slo.openslo.windows import _percent_from_target, _window_days
 from slo.spec import Problem, SloSpec
 
 
@@ -104,9 +111,13 @@ def _export_metadata(
     metadata: dict[str, Any] = {"name": name}
     if display_name:
         metadata["displayName"] = display_name
-    plain, foreign = {}, {}
+    plain: dict[str, Any] = {}
+    foreign = {}
+    lists = set(labels.pop(LABEL_LIST_LABELS, "").split(",")) - {""}
     for key, value in labels.items():
-        if key.startswith(LABEL_ANNOTATION_PREFIX):
+        if key in lists:
+            plain[key] = value.split(",") if value else []
+        elif key.startswith(LABEL_ANNOTATION_PREFIX):
             foreign[key.removeprefix(LABEL_ANNOTATION_PREFIX)] = value
         elif key.startswith(RESERVED_LABEL_PREFIX):
             report.drop(f"{path}.labels.{key}", "reserved bookkeeping label not used by the export: not written")
@@ -131,10 +142,21 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     threshold_query = labels.pop(LABEL_THRESHOLD_QUERY, None)
     threshold_op = labels.pop(LABEL_THRESHOLD_OP, None)
     calendar_start = labels.pop(LABEL_CALENDAR_START, DEFAULT_CALENDAR_START)
+    source_ref = labels.pop(LABEL_SOURCE_REF, None)
+    window_duration = labels.pop(LABEL_WINDOW_DURATION, None)
+    objective_op = labels.pop(LABEL_OBJECTIVE_OP, None)
+    tier_as_list = labels.pop(LABEL_TIER_LIST, None) == "list"
+    threshold_spec = labels.pop(LABEL_THRESHOLD_SOURCE_SPEC, None)
 
     annotations: dict[str, str] = {}
     if spec.tier is not None:
-        annotations[ANNOTATION_TIER] = spec.tier
+        if TIER_LABEL in labels:
+            annotations[ANNOTATION_TIER] = spec.tier  # a free label of that name is already there
+        else:
+            labels[TIER_LABEL] = spec.tier
+            if tier_as_list:
+                lists = [key for key in labels.get(LABEL_LIST_LABELS, "").split(",") if key]
+                labels[LABEL_LIST_LABELS] = ",".join([*lists, TIER_LABEL])
     if spec.min_valid_events != 1:
         annotations[ANNOTATION_MIN_VALID_EVENTS] = str(spec.min_valid_events)
     if spec.alert_tiers is not None:
@@ -143,17 +165,19 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     objective: dict[str, Any] = {}
     if objective_display_name:
         objective["displayName"] = objective_display_name
+    if objective_op in ("lt", "lte", "gt", "gte") and spec.sli.kind != "latency":
+        objective["op"] = objective_op
     sli = spec.sli
     if sli.kind == "custom":
         numerator = "good" if sli.good_query else "bad"
         metric = {"ratioMetric": {
             "counter": True,
-            numerator: _export_source(source_type, sli.good_query or sli.bad_query),
-            "total": _export_source(source_type, sli.total_query),
+            numerator: _export_source(source_type, sli.good_query or sli.bad_query, source_ref),
+            "total": _export_source(source_type, sli.total_query, source_ref),
         }}
     elif sli.kind == "latency" and threshold_op is not None:
         # imported from a thresholdMetric: give it back in that form
-        metric = {"thresholdMetric": _export_source(source_type, threshold_query)}
+        metric = {"thresholdMetric": _export_source(source_type, threshold_query, source_ref, threshold_spec)}
         objective["op"] = threshold_op or "lte"
         objective["value"] = _plain_number(sli.threshold_ms or 0)
     else:
@@ -180,7 +204,10 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
         objective["timeSliceWindow"] = "1m"
 
     if spec.window.type == "rolling":
-        window: dict[str, Any] = {"duration": f"{spec.window.days}d", "isRolling": True}
+        duration = f"{spec.window.days}d"
+        if window_duration and _window_days(window_duration) == spec.window.days:
+            duration = window_duration  # `2w` stays `2w`
+        window: dict[str, Any] = {"duration": duration, "isRolling": True}
     else:
         window = {
             "duration": "1w" if spec.window.unit == "week" else "1M",
@@ -223,10 +250,23 @@ def _native_queries(spec: SloSpec, queries_for: QueriesFor | None) -> tuple[str,
     return ("good", good, total) if good else ("bad", bad, total)
 
 
-def _export_source(source_type: str, query: str | None) -> dict[str, Any]:
-    source: dict[str, Any] = {"type": source_type}
+def _export_source(
+    source_type: str, query: str | None, ref: str | None = None, extra_json: str | None = None
+) -> dict[str, Any]:
+    source: dict[str, Any] = {"metricSourceRef": ref} if ref else {}
+    source["type"] = source_type
+    spec: dict[str, Any] = {}
     if query is not None:
-        source["spec"] = {"query": query}
+        spec["query"] = query
+    if extra_json:
+        try:
+            extra = json.loads(extra_json)
+        except ValueError:
+            extra = None
+        if isinstance(extra, dict):
+            spec.update(extra)
+    if spec:
+        source["spec"] = spec
     return {"metricSource": source}
 
 

@@ -23,13 +23,15 @@ from slo.openslo.mapping import (
     LABEL_INDICATOR_DESCRIPTION,
     LABEL_INDICATOR_DISPLAY_NAME,
     LABEL_INDICATOR_NAME,
+    LABEL_LIST_LABELS,
     LABEL_NAME,
     LABEL_OBJECTIVE_DISPLAY_NAME,
+    LABEL_OBJECTIVE_OP,
     LABEL_SERVICE,
-    LABEL_SOURCE_TYPE,
     LABEL_THRESHOLD_OP,
     LABEL_THRESHOLD_QUERY,
-    PROMETHEUS,
+    LABEL_TIER_LIST,
+    TIER_LABEL,
     ImportResult,
     _annotations,
     _Context,
@@ -39,17 +41,17 @@ from slo.openslo.mapping import (
     _Object,
     _Report,
     _show,
-    _Source,
     _string,
     _type_name,
     _unknown_keys,
 )
+from slo.openslo.sources import _import_datasource, _metric_source, _source_problems, _source_type_label
 from slo.openslo.windows import (
     _budgeting_method,
     _objectives,
     _time_window,
 )
-from slo.spec import SloSpec, parse_slo_spec, slugify_name
+from slo.spec import TIERS, SloSpec, parse_slo_spec, slugify_name
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +93,16 @@ def _import(text: str, report: _Report) -> ImportResult:
     for index, document in enumerate(documents):
         if document is None:  # an empty document, e.g. after a trailing `---`: nothing to import
             continue
-        obj = _envelope(document, f"documents[{index}]", report)
-        if obj is not None:
-            objects.append(obj)
+        # the list form (oslo, the OpenSLO SDK): one YAML document holding a list of objects
+        items = enumerate(document) if isinstance(document, list) else [(None, document)]
+        for item_index, item in items:
+            item_path = f"documents[{index}]" if item_index is None else f"documents[{index}][{item_index}]"
+            if item is None and item_index is not None:
+                report.drop(item_path, "an empty list item: nothing to import")
+                continue
+            obj = _envelope(item, item_path, report)
+            if obj is not None:
+                objects.append(obj)
 
     service_paths: dict[str, str] = {}
     for obj in objects:
@@ -110,8 +119,11 @@ def _import(text: str, report: _Report) -> ImportResult:
             else:
                 ctx.slis[obj.name] = obj
         elif obj.kind == "DataSource":
+            if obj.name in ctx.datasources:
+                report.error(f"{obj.path}.metadata.name", f"DataSource {obj.name!r} is already defined in {ctx.datasources[obj.name].path}")
+                continue
             ctx.datasources[obj.name] = obj
-            report.drop(obj.path, f"DataSource {obj.name!r} not imported: connections are configured as telemetry sources; SLOs keep their queries")
+            result.datasources.append(_import_datasource(obj, report))
         elif obj.kind in ALERT_KINDS:
             report.drop(obj.path, f"{obj.kind} {obj.name!r} not imported: burn-rate alerts come from each SLO's alert tiers")
 
@@ -174,15 +186,23 @@ def _metadata(obj: _Object, report: _Report) -> _Meta:
     path = f"{obj.path}.metadata"
     _unknown_keys(obj.metadata, _METADATA_KEYS, path, report)
     display_name = _string(obj.metadata, "displayName", path, report) or ""
-    labels = _labels(obj.metadata.get("labels"), f"{path}.labels", report)
+    lists: list[str] = []
+    labels = _labels(obj.metadata.get("labels"), f"{path}.labels", report, lists)
     annotations = _annotations(obj.metadata.get("annotations"), f"{path}.annotations", report)
-    return _Meta(obj.name, display_name, labels, annotations)
+    return _Meta(obj.name, display_name, labels, annotations, lists)
+
+
+def _list_labels(meta: _Meta, labels: dict[str, str]) -> None:
+    kept = [key for key in meta.list_labels if key in labels]
+    if kept:
+        labels[LABEL_LIST_LABELS] = ",".join(kept)
 
 
 def _import_service(obj: _Object, report: _Report) -> dict[str, Any]:
     meta = _metadata(obj, report)
     _unknown_keys(obj.spec, {"description"}, f"{obj.path}.spec", report)
     labels = dict(meta.labels)
+    _list_labels(meta, labels)
     for key, value in meta.annotations.items():
         if key.startswith(ANNOTATION_PREFIX):
             report.drop(f"{obj.path}.metadata.annotations.{key}", "annotation not used on a Service: dropped")
@@ -223,6 +243,12 @@ def _import_slo(obj: _Object, ctx: _Context) -> list[SloSpec]:
 
     service_name = slugify_name(service)
     base_labels = dict(meta.labels)
+    tier = _tier_label(meta, base_labels, f"{path}.metadata.labels.{TIER_LABEL}", ours, report)
+    if tier is False:
+        return []
+    if tier:
+        ours["tier"] = tier
+    _list_labels(meta, base_labels)
     if service_name != service:
         base_labels[LABEL_SERVICE] = service
     for key, value in meta.annotations.items():
@@ -252,6 +278,8 @@ def _import_slo(obj: _Object, ctx: _Context) -> list[SloSpec]:
             labels[LABEL_INDICATOR_NAME] = indicator.name
         if objective.display_name:
             labels[LABEL_OBJECTIVE_DISPLAY_NAME] = objective.display_name
+        if not threshold and objective.op is not None:
+            labels[LABEL_OBJECTIVE_OP] = objective.op
         if threshold:
             # marks a latency SLI that came from a thresholdMetric, so the export gives that form back
             labels[LABEL_THRESHOLD_OP] = objective.op or "lte"
@@ -414,63 +442,33 @@ def _ratio_metric(ratio: Any, path: str, labels: dict[str, str], ctx: _Context) 
     ]
     if None in sources:
         return None
-    _source_type_label([s for s in sources if s is not None], labels, report)
     good_or_bad, total = sources
     assert good_or_bad is not None and total is not None
+    if not _source_problems([good_or_bad, total], labels, ctx):
+        return None
+    _source_type_label([good_or_bad, total], labels, report)
     return {"kind": "custom", f"{numerator}_query": good_or_bad.query, "total_query": total.query}
 
 
-def _metric_source(node: Any, path: str, ctx: _Context, *, need_query: bool) -> _Source | None:
-    report = ctx.report
-    if not isinstance(node, dict):
-        report.error(path, "must be a mapping with a metricSource")
+def _tier_label(meta: _Meta, labels: dict[str, str], path: str, ours: dict[str, Any], report: _Report) -> str | None | bool:
+    """`labels.tier` (a string or a one-item list) naming one of our tiers scopes the SLO to it: the
+    tier, None when there is no such label, False when the SLO must be refused."""
+    value = labels.get(TIER_LABEL)
+    if value is None:
         return None
-    _unknown_keys(node, {"metricSource"}, path, report)
-    source = node.get("metricSource")
-    path = f"{path}.metricSource"
-    if not isinstance(source, dict):
-        report.error(path, "required: a mapping with type and spec.query")
+    items = value.split(",") if TIER_LABEL in meta.list_labels else [value]
+    tiers = [item for item in items if item in TIERS]
+    if not tiers:
+        report.drop(path, f"{value!r} is not one of our tiers ({', '.join(TIERS)}): kept as a plain label; the SLO covers every tier its service runs on")
         return None
-    _unknown_keys(source, {"metricSourceRef", "type", "spec"}, path, report)
-    source_type = _string(source, "type", path, report)
-    ref = source.get("metricSourceRef")
-    if ref is not None:
-        datasource = ctx.datasources.get(ref) if isinstance(ref, str) else None
-        if source_type is None and datasource is not None and isinstance(datasource.spec.get("type"), str):
-            source_type = datasource.spec["type"]
-        report.drop(f"{path}.metricSourceRef", f"reference to DataSource {_show(ref)} dropped: connections are configured as telemetry sources")
-    source_spec = source.get("spec")
-    if not isinstance(source_spec, dict):
-        if need_query:
-            report.error(f"{path}.spec", "required: a mapping with a query")
-            return None
-        if source_spec is not None:
-            report.drop(f"{path}.spec", "metric source spec not imported")
-        return _Source(path, None, source_type)
-    query = source_spec.get("query")
-    if query is not None and not (isinstance(query, str) and query.strip()):
-        report.error(f"{path}.spec.query", "must be a non-empty string")
-        return None
-    if query is None and need_query:
-        report.error(f"{path}.spec.query", f"required: we need the query string (source type {source_type or 'not given'})")
-        return None
-    for key in source_spec:
-        if key != "query":
-            report.drop(f"{path}.spec.{key}", "metric source field not imported: only the query is kept")
-    return _Source(path, query or None, source_type)
-
-
-def _source_type_label(sources: list[_Source], labels: dict[str, str], report: _Report) -> None:
-    types = []
-    for source in sources:
-        if source.type is None:
-            report.drop(source.path, "no metric source type: the query is taken as PromQL")
-        elif source.type.lower() != PROMETHEUS.lower():
-            report.drop(f"{source.path}.type", f"metric source type {source.type!r} is not Prometheus: the query is imported unchanged as a custom query and must be PromQL to be measured")
-        if source.type is not None and source.type not in types:
-            types.append(source.type)
-    if len(types) > 1:
-        report.drop(sources[0].path, f"mixed metric source types {types}: exported back as {types[-1]!r}")
-    if types and types[-1] != PROMETHEUS:
-        labels[LABEL_SOURCE_TYPE] = types[-1]
-
+    if len(items) > 1:
+        report.error(path, f"an SLO here covers one tier, or every tier of its service: {value!r} names {len(items)}; import one SLO per tier or remove the label")
+        return False
+    if "tier" in ours and ours["tier"] != tiers[0]:
+        report.error(path, f"tier {tiers[0]!r} disagrees with annotation {ANNOTATION_PREFIX}tier ({ours['tier']!r})")
+        return False
+    del labels[TIER_LABEL]
+    if TIER_LABEL in meta.list_labels:
+        meta.list_labels = [key for key in meta.list_labels if key != TIER_LABEL]
+        labels[LABEL_TIER_LIST] = "list"
+    return tiers[0]

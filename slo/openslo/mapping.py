@@ -28,6 +28,15 @@ LABEL_THRESHOLD_QUERY = "openslo.threshold.query"
 LABEL_THRESHOLD_OP = "openslo.threshold.op"
 LABEL_CALENDAR_START = "openslo.calendar.start-time"
 LABEL_ANNOTATION_PREFIX = "openslo.annotation."
+LABEL_SOURCE_REF = "openslo.metric-source.ref"
+LABEL_THRESHOLD_SOURCE_SPEC = "openslo.threshold.source-spec"
+LABEL_WINDOW_DURATION = "openslo.time-window.duration"
+LABEL_OBJECTIVE_OP = "openslo.objective.op"
+# names of the OpenSLO labels that were lists (our labels hold one string: the items joined by ",")
+LABEL_LIST_LABELS = "openslo.list-labels"
+# OpenSLO `labels.tier` scopes the SLO to one of our tiers
+TIER_LABEL = "tier"
+LABEL_TIER_LIST = LABEL_LIST_LABELS + ".tier"  # "list" when labels.tier was a one-item list
 
 # Our annotations: fields of SloSpec that OpenSLO cannot hold.
 ANNOTATION_PREFIX = "inference-slo-controlplane/"
@@ -72,6 +81,8 @@ class ImportResult:
     """What an OpenSLO file turned into. Refuse the import when `problems` is not empty."""
 
     services: list[dict[str, Any]] = field(default_factory=list)
+    # DataSource documents: name, type, url (when the connection details give one), path
+    datasources: list[dict[str, Any]] = field(default_factory=list)
     slos: list[SloSpec] = field(default_factory=list)
     # errors: an object (or the whole file) could not be imported; such an SLO is left out of `slos`
     problems: list[Problem] = field(default_factory=list)
@@ -110,6 +121,8 @@ class _Meta:
     display_name: str
     labels: dict[str, str]
     annotations: dict[str, str]
+    # labels given as lists (their items are joined with "," in `labels`)
+    list_labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +130,9 @@ class _Source:
     path: str
     query: str | None
     type: str | None
+    ref: str | None = None
+    # a threshold source's fields other than the query (CloudWatch's metricName...), kept for export
+    extra: dict[str, Any] | None = None
 
 
 @dataclass
@@ -146,8 +162,12 @@ class _Context:
     used_slis: set[str] = field(default_factory=set)
 
 
-def _labels(node: Any, path: str, report: _Report) -> dict[str, str]:
-    """OpenSLO labels (string or list-of-strings values) as our flat string labels."""
+def _labels(node: Any, path: str, report: _Report, lists: list[str] | None = None) -> dict[str, str]:
+    """OpenSLO labels (string or list-of-strings values) as our flat string labels.
+
+    A list's items are joined with ","; the label's name is appended to `lists` so the export can
+    give the list back (items that hold a comma themselves cannot come back apart: reported).
+    """
     if node is None:
         return {}
     if not isinstance(node, dict):
@@ -164,8 +184,11 @@ def _labels(node: Any, path: str, report: _Report) -> dict[str, str]:
         elif (text := _scalar_text(value)) is not None:
             out[key] = text
         elif isinstance(value, list) and all(_scalar_text(item) is not None for item in value):
-            out[key] = ",".join(str(_scalar_text(item)) for item in value)
-            if len(value) != 1:
+            items = [str(_scalar_text(item)) for item in value]
+            out[key] = ",".join(items)
+            if lists is not None and "," not in key:
+                lists.append(key)
+            if any("," in item for item in items) or not items or lists is None or "," in key:
                 report.drop(key_path, f"a list of values is flattened to {out[key]!r} (our labels hold one string)")
         else:
             report.drop(key_path, "a label value must be a string or a list of strings: dropped")

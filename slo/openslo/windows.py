@@ -15,6 +15,7 @@ from slo.openslo.mapping import (
     _OBJECTIVE_KEYS,
     _WINDOW_KEYS,
     LABEL_CALENDAR_START,
+    LABEL_WINDOW_DURATION,
     _is_number,
     _Objective,
     _Report,
@@ -57,6 +58,9 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
         if calendar is not None:
             report.drop(f"{path}.calendar", "a rolling window has no calendar: ignored")
         minutes = count * _MINUTES.get(unit, 0)
+        if unit in "MQY":
+            report.error(f"{path}.duration", f"a rolling {_show(duration)} has no fixed length (months differ): give it in days (e.g. 30d) or use a calendar window (isRolling: false, 1M)")
+            return None, {}
         if not minutes or minutes % 1440:
             report.error(f"{path}.duration", f"rolling windows are whole days (e.g. 28d, 4w): {_show(duration)} is not")
             return None, {}
@@ -64,7 +68,8 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
         if days > 400:
             report.error(f"{path}.duration", "rolling windows are at most 400 days")
             return None, {}
-        return {"type": "rolling", "days": days}, {}
+        # `2w` stays `2w` on export
+        return {"type": "rolling", "days": days}, ({} if duration == f"{days}d" else {LABEL_WINDOW_DURATION: duration})
 
     if duration == "1w":
         calendar_unit = "week"
@@ -175,9 +180,11 @@ def _objective(node: Any, path: str, method: str | None, threshold: bool, report
         else:
             threshold_ms = float(value)
     else:
-        for key in ("op", "value"):
-            if node.get(key) is not None:
-                report.drop(f"{path}.{key}", f"{key} applies only to a thresholdMetric: ignored")
+        if op is not None and op not in ("lt", "lte", "gt", "gte"):
+            report.error(f"{path}.op", f"unknown op {_show(op)}: lt, lte, gt or gte")
+        # a ratio objective's op has no meaning here (the ratio is compared to the target): kept for export
+        if value is not None:
+            report.drop(f"{path}.value", "value applies only to a thresholdMetric: ignored")
 
     timeslice_target = node.get("timeSliceTarget")
     if timeslice_target is not None and method != "timeslices":
@@ -206,6 +213,15 @@ def _slice_minutes(value: Any) -> float | None:
     if match is None or match[2] not in _MINUTES:
         return None
     return int(match[1]) * _MINUTES[match[2]]
+
+
+def _window_days(duration: str) -> int | None:
+    """Whole days of a rolling duration like 28d or 2w, else None."""
+    match = _DURATION_RE.match(duration)
+    if match is None or match[2] not in _MINUTES:
+        return None
+    minutes = int(match[1]) * _MINUTES[match[2]]
+    return minutes // 1440 if minutes % 1440 == 0 else None
 
 
 def _percent_from_target(target: float) -> float:

@@ -10,7 +10,7 @@ from slo.models import Service, Slo
 from slo.openslo import import_openslo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openslo"
-EXAMPLES = FIXTURES / "spec-examples"
+EXAMPLES = FIXTURES / "shapes"
 
 
 def _post_yaml(client, text, **params):
@@ -45,7 +45,7 @@ def test_the_readme_ratio_slo_imports_and_exports_back_equivalent(api_for):
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
-def test_the_shared_examples_import_through_the_api(api_for, name):
+def test_the_example_shapes_import_through_the_api(api_for, name):
     response = _post_yaml(api_for("operator"), (EXAMPLES / name).read_text())
     assert response.status_code == 201, response.json()
     assert response.json()["created"]
