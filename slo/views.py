@@ -35,11 +35,12 @@ from controlplane.dashboard.charts import (
     ratio,
     slo_state,
 )
+from controlplane.dashboard.markers import chart_markers
 from controlplane.dashboard.overview import stale_after_s
 from controlplane.errors import ValidationFailed
 from controlplane.roles import VIEWER
 from slo import contract
-from slo.budget.selectors import slo_status_document, slo_timeseries
+from slo.budget.selectors import policy_rules_for, slo_status_document, slo_timeseries
 from slo.diff import diff_documents
 from slo.models import Service, Slo, SloVersion
 from slo.models.budget import AlertEvent, AlertState, CostRollup, SloStatusPoint
@@ -110,6 +111,20 @@ def _threshold_lines(tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for value, label in ordered]
 
 
+def _policy_lines(slo: Slo) -> list[dict[str, Any]]:
+    """Budget spent (0%) and the budget policy's thresholds for releases, as dashed lines in %."""
+    rules, source = policy_rules_for(service=slo.service)
+    lines = {0.0: "budget spent"}
+    exhausted = rules.exhausted_remaining_ratio * 100
+    lines[exhausted] = (f"{lines[exhausted]}; " if exhausted in lines else "") + f"releases frozen ({source} policy)"
+    low = rules.low_remaining_ratio * 100
+    extra = rules.low_extra_approvals
+    lines[low] = (f"{lines[low]}; " if low in lines else "") + (
+        f"low: {extra} extra approval{'s' if extra != 1 else ''}" if extra else "low")
+    return [{"value": value, "label": label, "color": "#cf222e" if value <= exhausted else "#9a6700"}
+            for value, label in sorted(lines.items(), reverse=True)]
+
+
 @login_required
 @role_required(VIEWER)
 def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -143,18 +158,26 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationFailed as exc:  # a range the selector refuses: show why, not a 500
         burndown, sli_points, burn_points = [], [], []
         notes.append(f"Charts unavailable for this range: {exc}")
+    markers = chart_markers(service=slo.service.name, start=min(window_start, start), end=now, slo_id=slo.pk)
+    window_markers = [m for m in markers if m["at"] >= window_start]
+    range_markers = [m for m in markers if m["at"] >= start]
     x, y = _series(burndown, 100)
     charts["burndown"] = Chart("chart-burndown", line_figure(
         title="Error budget remaining over the SLO window", series=[{"name": "budget remaining", "x": x, "y": y}],
-        y_title="% of budget left", thresholds=[{"value": 0, "label": "budget spent", "color": "#cf222e"}],
-    ), caption="From the budget engine's status history (a point every 5 minutes, last one per hour). "
-               "Below 0% the budget is overspent.", empty_hint="The budget engine has not recorded history yet.")
+        y_title="% of budget left", thresholds=_policy_lines(slo), x_range=(window_start, now), markers=window_markers,
+    ), caption="Each point is the budget the engine computed from its buckets at that hour (its last "
+               "evaluation of the hour). Below 0% the budget is overspent; dashed lines are the budget "
+               "policy's thresholds for releases.", empty_hint="The budget engine has not recorded history yet.",
+        few_hint="The budget engine records a point every 5 minutes; this chart keeps one an hour, so "
+                 "the line appears within a few hours of the first evaluation.", markers=window_markers)
     x, y = _series(sli_points, 100)
     charts["sli"] = Chart("chart-sli", line_figure(
         title=f"SLI per {resolution}", series=[{"name": "SLI", "x": x, "y": y, "mode": "lines"}],
         y_title="% good", thresholds=[{"value": slo.objective, "label": f"objective {slo.objective}%"}],
+        x_range=(start, now), markers=range_markers,
     ), caption=f"Each point is that {resolution}'s good / valid events; gaps are minutes without telemetry.",
-        empty_hint="No telemetry in this range.")
+        empty_hint="No telemetry in this range.", few_hint=f"Each {resolution} with telemetry adds a point.",
+        markers=range_markers)
     document = _status_document(slo, status)
     thresholds = _threshold_lines(document["tiers"] if document else [])
     history = list(
@@ -168,10 +191,11 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
                             "y": [h[1] for h in history]})
     charts["burn"] = Chart("chart-burn", line_figure(
         title="Burn rate with alert thresholds", series=burn_series, y_title="× budget rate",
-        thresholds=thresholds,
+        thresholds=thresholds, x_range=(start, now), markers=range_markers,
     ), caption="1.0 spends the budget exactly over the window. Dashed lines are this SLO's multi-window "
                "alert thresholds; an alert needs both its long and short window above the line.",
-        empty_hint="No telemetry in this range.")
+        empty_hint="No telemetry in this range.", few_hint=f"Each {resolution} with telemetry adds a point.",
+        markers=range_markers)
 
     alert_events = list(AlertEvent.objects.filter(slo=slo).order_by("-at", "-id")[:ALERT_EVENTS_SHOWN])
     firing = list(AlertState.objects.filter(slo=slo, firing=True).order_by("severity"))
@@ -258,10 +282,12 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def service_charts(
-    *, service: Service, start: datetime, end: datetime, step_min: int
+    *, service: Service, start: datetime, end: datetime, step_min: int, markers: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Chart], list[dict[str, Any]]]:
     """Latency, route mix, cache, fallbacks, cost and the stage decomposition of one service, and
-    the per-stage table (mean and p95 per tier and stage)."""
+    the per-stage table (mean and p95 per tier and stage). `markers` (releases, alerts) go on every
+    time chart."""
+    marks = {"x_range": (start, end), "markers": markers or []}
     buckets = _bucket_times(start, end, step_min)
     times = [datetime.fromtimestamp(b * 60, tz=UTC) for b in buckets]
     index = {b: i for i, b in enumerate(buckets)}
@@ -318,13 +344,13 @@ def service_charts(
         if isinstance((s.spec or {}).get("sli", {}).get("threshold_ms"), int | float)
     ]
     charts["latency"] = Chart("chart-latency", line_figure(
-        title="p95 latency by tier and route", series=latency_series, y_title="ms", thresholds=slo_lines[:3],
-    ), caption="p95 from the request-duration histograms (interpolated within buckets, like Prometheus).")
+        title="p95 latency by tier and route", series=latency_series, y_title="ms", thresholds=slo_lines[:3], **marks,
+    ), markers=marks["markers"], caption="p95 from the request-duration histograms (interpolated within buckets, like Prometheus).")
     charts["routes"] = Chart("chart-routes", line_figure(
         title="Route mix (requests answered per route)",
         series=[{"name": route, "x": times, "y": ys} for route, ys in sorted(routes.items())],
-        y_title="requests", stacked=True,
-    ))
+        y_title="requests", stacked=True, **marks,
+    ), markers=marks["markers"])
     lookups = [sum(cache[r][c] for r in cache) for c in range(len(buckets))]
     hits = [cache["hit"][c] + cache["semantic_hit"][c] if "hit" in cache or "semantic_hit" in cache else 0.0
             for c in range(len(buckets))]
@@ -337,13 +363,13 @@ def service_charts(
             {"name": "stale-hit rate", "x": times,
              "y": [stale[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))]},
         ],
-        y_title="% of lookups",
-    ), caption="All cache layers together; a bucket without lookups has no rate.")
+        y_title="% of lookups", **marks,
+    ), markers=marks["markers"], caption="All cache layers together; a bucket without lookups has no rate.")
     charts["fallbacks"] = Chart("chart-fallbacks", line_figure(
         title="Fallbacks (from → to route)",
         series=[{"name": key, "x": times, "y": ys} for key, ys in sorted(fallbacks.items())],
-        y_title="fallbacks",
-    ))
+        y_title="fallbacks", **marks,
+    ), markers=marks["markers"])
 
     # hourly rollups: at most 168 points for the 7-day range
     resolution = "hour"
@@ -363,8 +389,8 @@ def service_charts(
                    if isinstance((r[2] or {}).get("cost_per_cache_hit_usd"), int | float) else None for r in cost_rows],
              "mode": "lines+markers"},
         ],
-        y_title="USD",
-    ), caption="From the cost model's rollups (all routes). Cost per hit is scaled to 1,000 hits.",
+        y_title="USD", **marks,
+    ), markers=marks["markers"], caption="From the cost model's rollups (all routes). Cost per hit is scaled to 1,000 hits.",
         empty_hint="Cost rollups appear once a cost model exists and usage is reported.")
 
     tiers = sorted({tier for tier, _stage in stage_count})
@@ -401,7 +427,9 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     range_key = request.GET.get("range", "24h")
     range_key = range_key if range_key in SERVICE_RANGES else "24h"
     span, step_min = SERVICE_RANGES[range_key]
-    charts, stage_table = service_charts(service=service, start=now - span, end=now, step_min=step_min)
+    markers = chart_markers(service=service.name, start=now - span, end=now)
+    charts, stage_table = service_charts(service=service, start=now - span, end=now, step_min=step_min,
+                                         markers=markers)
     slos = list(Slo.objects.filter(service=service, archived_at__isnull=True).select_related("status").order_by("name"))
     limit = stale_after_s()
     slo_rows = []

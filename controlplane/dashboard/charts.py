@@ -140,14 +140,24 @@ def line_figure(
     y_range: Sequence[float] | None = None,
     thresholds: Sequence[Mapping[str, Any]] = (),
     stacked: bool = False,
+    x_range: Sequence[datetime] | None = None,
+    markers: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Lines over time. `series`: `{name, x, y}`; `thresholds`: `{value, label}` drawn as dashed
-    horizontal lines with their label (an alert threshold, an SLO objective)."""
+    horizontal lines with their label (an alert threshold, an SLO objective). `x_range` fixes the
+    time axis (the whole SLO window, however much of it has data); `markers` (`{at, kind, label}`,
+    see `event_markers`) are events drawn as vertical lines with their label.
+
+    A series with fewer than `FEW_POINTS` values is drawn with dots too: a single point on a
+    line-only trace is invisible."""
     data = []
     for index, item in enumerate(series):
+        mode = item.get("mode", "lines")
+        if mode == "lines" and count_points({"data": [item]}) < FEW_POINTS:
+            mode = "lines+markers"
         trace: dict[str, Any] = {
             "type": "scatter",
-            "mode": item.get("mode", "lines"),
+            "mode": mode,
             "name": item["name"],
             "x": list(item["x"]),
             "y": _clean(item["y"]),
@@ -169,10 +179,72 @@ def line_figure(
             "xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": line["value"], "yanchor": "bottom",
             "text": line["label"], "showarrow": False, "font": {"size": 11, "color": colour},
         })
+    if x_range is not None:
+        layout["xaxis"]["range"] = [_iso(x_range[0]), _iso(x_range[1])]
+        layout["xaxis"]["type"] = "date"
+    marker_shapes, marker_notes = _marker_shapes(markers)
+    shapes += marker_shapes
+    annotations += marker_notes
     if shapes:
         layout["shapes"] = shapes
         layout["annotations"] = annotations
     return {"data": data, "layout": layout}
+
+
+# Events marked on time charts. Colour is never the only signal: every marker has a word and a dash.
+MARKER_STYLES = {
+    "release": {"color": "#0072B2", "dash": "dot", "word": "release"},
+    "release_done": {"color": "#009E73", "dash": "dot", "word": "release done"},
+    "rollback": {"color": "#cf222e", "dash": "solid", "word": "rollback"},
+    "alert_firing": {"color": "#D55E00", "dash": "dashdot", "word": "alert"},
+    "alert_resolved": {"color": "#56B4E9", "dash": "dashdot", "word": "resolved"},
+}
+MAX_MARKERS = 40
+
+
+def _iso(moment: datetime | str) -> str:
+    return moment if isinstance(moment, str) else moment.isoformat()
+
+
+def _marker_shapes(markers: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Vertical lines at each marker's time with a short rotated label along the top."""
+    shapes, annotations = [], []
+    for marker in list(markers)[-MAX_MARKERS:]:
+        style = MARKER_STYLES.get(marker.get("kind", ""), MARKER_STYLES["release"])
+        at = _iso(marker["at"])
+        shapes.append({
+            "type": "line", "xref": "x", "x0": at, "x1": at, "yref": "paper", "y0": 0, "y1": 1,
+            "line": {"color": style["color"], "width": 1.5, "dash": style["dash"]},
+        })
+        annotations.append({
+            "xref": "x", "x": at, "yref": "paper", "y": 1, "yanchor": "top", "xanchor": "left",
+            "text": marker.get("short") or style["word"], "hovertext": marker.get("label", ""),
+            "showarrow": False, "textangle": -90, "font": {"size": 10, "color": style["color"]},
+        })
+    return shapes, annotations
+
+
+def event_markers(
+    *, releases: Iterable[Mapping[str, Any]] = (), alerts: Iterable[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Release and alert events as chart markers `{at, kind, short, label}`, oldest first.
+
+    `releases`: `{at, kind ("release" | "release_done" | "rollback"), release_id, label}` (see
+    routing's `release_markers`); `alerts`: `{at, state ("firing" | "resolved"), severity}`."""
+    out = []
+    for item in releases:
+        kind = item.get("kind", "release")
+        word = MARKER_STYLES.get(kind, MARKER_STYLES["release"])["word"]
+        out.append({"at": item["at"], "kind": kind if kind in MARKER_STYLES else "release",
+                    "short": f"{word} #{item.get('release_id')}", "label": item.get("label") or word})
+    for item in alerts:
+        firing = item.get("state") == "firing"
+        severity = item.get("severity") or "alert"
+        out.append({"at": item["at"], "kind": "alert_firing" if firing else "alert_resolved",
+                    "short": f"{severity} {'fires' if firing else 'resolved'}",
+                    "label": f"{severity} alert {'fired' if firing else 'resolved'}"})
+    out.sort(key=lambda m: _iso(m["at"]))
+    return out
 
 
 def bar_figure(
@@ -203,14 +275,35 @@ def has_points(figure: Mapping[str, Any]) -> bool:
     return any(value is not None for trace in figure.get("data", []) for value in trace.get("y", []))
 
 
+# Below this many values a line says little: the page says how many points there are and why.
+FEW_POINTS = 3
+
+
+def count_points(figure: Mapping[str, Any]) -> int:
+    """The most non-null values any one trace has."""
+    return max((sum(value is not None for value in trace.get("y", [])) for trace in figure.get("data", [])),
+               default=0)
+
+
 class Chart:
     """A figure with what the page needs around it: an element id, an accessible title, and the
     "no data yet" state (a chart without a single value is not drawn as an empty grid)."""
 
-    def __init__(self, chart_id: str, figure: dict[str, Any], *, caption: str = "", empty_hint: str = "") -> None:
+    def __init__(self, chart_id: str, figure: dict[str, Any], *, caption: str = "", empty_hint: str = "",
+                 few_hint: str = "", markers: Sequence[Mapping[str, Any]] = ()) -> None:
         self.id = chart_id
         self.figure = figure
         self.title = str(figure.get("layout", {}).get("title", {}).get("text", chart_id))
         self.caption = caption
         self.empty_hint = empty_hint
         self.has_data = has_points(figure)
+        self.points = count_points(figure)
+        # Too few points: still drawn (with dots), and the page says so, and why.
+        self.too_few = self.has_data and self.points < FEW_POINTS
+        self.few_hint = few_hint
+        # The markers in words too, for readers who cannot see the lines.
+        self.markers = [
+            {"at": m["at"], "kind": MARKER_STYLES.get(m.get("kind", ""), MARKER_STYLES["release"])["word"],
+             "label": m.get("label", "")}
+            for m in list(markers)[-MAX_MARKERS:]
+        ]

@@ -248,3 +248,30 @@ def minute_bounds(start: datetime, end: datetime) -> tuple[int, int]:
     first = -(-int(start.timestamp()) // 60)  # ceil: a minute that began before `start` is not in
     stop = int(end.timestamp()) // 60
     return first, stop
+
+
+# What a release's state changes mean on a time chart: it began rolling out, finished, was rolled back.
+MARKER_EVENTS = {machine.START: "release", machine.COMPLETE: "release_done", machine.ROLLBACK: "rollback"}
+MAX_MARKERS = 200
+
+
+def release_markers(*, service: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Release starts, completions and rollbacks of one service (by name) in `[start, end)`, oldest
+    first, for time charts: `{at, kind ("release" | "release_done" | "rollback"), release_id, label}`."""
+    rows = (
+        ReleaseTransition.objects.filter(
+            release__service__name=service, event__in=list(MARKER_EVENTS), at__gte=start, at__lt=end
+        )
+        .order_by("-at", "-id")
+        .values("at", "event", "release_id", "release__title", "reason")[:MAX_MARKERS]
+    )
+    out = []
+    for row in reversed(list(rows)):
+        kind = MARKER_EVENTS[row["event"]]
+        what = {"release": "started rolling out", "release_done": "completed", "rollback": "rolled back"}[kind]
+        title = f" ({row['release__title']})" if row["release__title"] else ""
+        label = f"release #{row['release_id']}{title} {what}"
+        if kind == "rollback" and row["reason"]:
+            label += f": {row['reason']}"
+        out.append({"at": row["at"], "kind": kind, "release_id": row["release_id"], "label": label})
+    return out

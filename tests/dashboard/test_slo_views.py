@@ -92,7 +92,8 @@ def test_it_draws_per_minute_sli_points(page_for: Any, evaluated: dict[str, Any]
 def test_it_reads_an_slo_page_in_bounded_queries(page_for: Any, evaluated: dict[str, Any],
                                                  django_assert_max_num_queries: Any) -> None:
     client = page_for("viewer")
-    with django_assert_max_num_queries(14):
+    # 18: the budget policy (service's, then the default) and the chart markers (releases, alerts)
+    with django_assert_max_num_queries(18):
         assert client.get(f"/slos/{evaluated['burning'].pk}/").status_code == 200
 
 
@@ -147,7 +148,8 @@ def test_it_shows_cost_per_1000_from_rollups(page_for: Any, service: Any, now: A
 def test_it_reads_a_service_page_in_bounded_queries(page_for: Any, telemetry: int, evaluated: dict[str, Any],
                                                     django_assert_max_num_queries: Any) -> None:
     client = page_for("viewer")
-    with django_assert_max_num_queries(12):
+    # 14: with the chart markers (releases, alerts)
+    with django_assert_max_num_queries(14):
         assert client.get("/services/shelf-vision/?range=7d").status_code == 200
 
 
