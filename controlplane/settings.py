@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files (our CSP allows no CDN)
     "django_celery_beat",
     "controlplane",
     "slo",
@@ -229,7 +230,19 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["controlplane.permissions.AnyRole"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TierEnum": ["edge", "private_cloud", "public_cloud"]},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One name per choice set; fields of the same name with different choices (kind, state, tier,
+    # trigger) would otherwise get hash-suffixed names and a warning on every schema generation.
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": ["edge", "private_cloud", "public_cloud"],
+        "GatewayTierEnum": "routing.models.fleet.TIER_CHOICES",
+        "ReleaseKindEnum": "routing.models.releases.Release.KIND_CHOICES",
+        "ReleaseStateEnum": "routing.models.releases.Release.STATE_CHOICES",
+        "NotificationChannelKindEnum": "slo.models.budget.CHANNEL_KINDS",
+        "SeverityEnum": "slo.models.budget.SEVERITIES",
+        "ReportTriggerEnum": "slo.models.reports.TRIGGERS",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controlplane.api.schema.document_error_responses",

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from controlplane.api.docs import login_for_people
 from controlplane.api.views import api_not_found, healthz
 from controlplane.login import admin_login_view, login_view
 
@@ -18,7 +19,9 @@ api_v1 = [
     path("", include("routing.api.release_urls")),
     path("", include("slo.api.reports_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    # The API reference (Swagger UI from our static files, its script a separate file for the CSP): a
+    # page for people, so anonymous visits go to the login page (the schema keeps its API behaviour).
+    path("docs/", login_for_people(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
 ]
 
 urlpatterns = [
