@@ -261,7 +261,8 @@ CACHES = {
 
 # Celery: lose nothing. Late acks + reject on worker loss re-queue a task whose worker
 # died; tasks are written to be idempotent so a second run is harmless.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://") or "filesystem://"
+# The filesystem transport ignores the host; naming one spares a kombu warning per process.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//") or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
     for sub in ("queue", "processed", "control"):

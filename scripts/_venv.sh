@@ -13,8 +13,13 @@ ensure_venv() {
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-$extras}"
   if [ ! -f "$stamp" ]; then
+    echo "   installing the project and its dependencies into .venv (a few minutes the first time)"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    # One line per package pip fetches, then what it installed: progress without pip's noise.
+    .venv/bin/python -m pip install --progress-bar off -e ".${extras:+[$extras]}" \
+      | sed -un 's/^Collecting \([^ ]*\).*/   collecting \1/p; s/^Successfully installed /   installed: /p'
     touch "$stamp"
+  else
+    echo "   .venv is up to date with pyproject.toml"
   fi
 }
