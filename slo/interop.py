@@ -91,6 +91,7 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
                         for p in exc.problems
                     ],
                 ) from None
+        datasources = _map_datasources(actor, result)
         if dry_run:
             transaction.set_rollback(True)
     return {
@@ -98,5 +99,65 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
         "services_created": services_created,
         "created": created,
         "updated": updated,
+        "datasources": datasources,
         "unsupported": unsupported,
     }
+
+
+def _map_datasources(actor: Any, result: Any) -> list[dict[str, Any]]:
+    """Each DataSource of the file, and each metricSourceRef, mapped to the telemetry source of that
+    name: matched when it exists, created when the file gives a Prometheus URL and a tier (the
+    DataSource's `labels.tier`, or the one tier of the SLOs using it), otherwise reported with why."""
+    from slo.models.telemetry import TelemetrySource
+    from slo.openslo import LABEL_SOURCE_REF, PROMETHEUS
+    from slo.spec import slugify_name
+    from slo.telemetry.services import telemetry_source_create
+
+    documents = {doc["name"]: doc for doc in result.datasources}
+    users: dict[str, list[SloSpec]] = {}
+    for spec in result.slos:
+        if spec.labels.get(LABEL_SOURCE_REF):
+            users.setdefault(spec.labels[LABEL_SOURCE_REF], []).append(spec)
+    out = []
+    for ref in [*documents, *sorted(set(users) - set(documents))]:
+        doc, slos = documents.get(ref), users.get(ref, [])
+        name = slugify_name(ref)
+        entry: dict[str, Any] = {"name": ref, "telemetry_source": name, "slos": [f"{s.service}/{s.name}" for s in slos]}
+        existing = TelemetrySource.objects.filter(name=name).first()
+        tiers = sorted({s.tier for s in slos if s.tier})
+        if existing is not None:
+            entry["action"] = "matched"
+            missed = [f"{s.service}/{s.name}" for s in slos if not _serves(existing, s)]
+            if missed:
+                entry["reason"] = (f"telemetry source {name!r} (tier {existing.tier}, services "
+                                   f"{existing.services or 'all'}) does not serve {', '.join(missed)}")
+        elif doc is None:
+            entry.update(action="not created", reason=f"no DataSource {ref!r} in the file and no telemetry source named {name!r}: create it")
+        elif (doc["type"] or "").lower() != PROMETHEUS.lower():
+            entry.update(action="not created", reason=f"type {doc['type'] or 'not given'!r}: only Prometheus-compatible sources are pulled")
+        elif not doc["url"]:
+            entry.update(action="not created", reason="connectionDetails give no url")
+        elif not (doc["tier"] or len(tiers) == 1):
+            entry.update(action="not created", reason="no tier: give the DataSource (or the SLOs using it) labels.tier")
+        else:
+            data = {"name": name, "url": doc["url"], "tier": doc["tier"] or tiers[0],
+                    "services": sorted({s.service for s in slos})}
+            try:
+                telemetry_source_create(actor=actor, data=data)
+            except ValidationFailed as exc:
+                raise ValidationFailed("the OpenSLO document cannot be imported", problems=[
+                    Problem(f"{doc['path']}.spec.connectionDetails", f"DataSource {ref!r}: {p['path']}: {p['message']}")
+                    for p in exc.problems
+                ]) from None
+            entry.update(action="created", tier=data["tier"])
+        out.append(entry)
+    return out
+
+
+def _serves(source: Any, spec: SloSpec) -> bool:
+    if source.services and spec.service not in source.services:
+        return False
+    if spec.tier:
+        return source.tier == spec.tier
+    service = Service.objects.filter(name=spec.service).first()
+    return service is not None and source.tier in (service.tiers or [])

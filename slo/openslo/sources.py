@@ -27,13 +27,14 @@ from slo.openslo.mapping import (
     _unknown_keys,
 )
 from slo.promql import query_problem
+from slo.spec import TIERS
 
 
 def _import_datasource(obj: _Object, report: _Report) -> dict[str, Any]:
     """name, type, url (from connectionDetails, a mapping or a list of one-key mappings), path."""
     path = f"{obj.path}.spec"
     _unknown_keys(obj.spec, {"type", "connectionDetails", "description"}, path, report)
-    _labels(obj.metadata.get("labels"), f"{obj.path}.metadata.labels", report, [])
+    labels = _labels(obj.metadata.get("labels"), f"{obj.path}.metadata.labels", report, [])
     source_type = _string(obj.spec, "type", path, report) or ""
     details = obj.spec.get("connectionDetails")
     merged: dict[str, Any] = {}
@@ -51,7 +52,8 @@ def _import_datasource(obj: _Object, report: _Report) -> dict[str, Any]:
             f"{path}.connectionDetails",
             f"not imported: {', '.join(other)} (set credentials on the telemetry source)",
         )
-    return {"name": obj.name, "type": source_type, "url": url, "path": obj.path}
+    tier = labels.get("tier") if labels.get("tier") in TIERS else None
+    return {"name": obj.name, "type": source_type, "url": url, "path": obj.path, "tier": tier}
 
 
 def _metric_source(node: Any, path: str, ctx: _Context, *, need_query: bool) -> _Source | None:

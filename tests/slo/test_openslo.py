@@ -183,7 +183,7 @@ def test_it_reports_everything_it_drops_from_the_kitchen_sink() -> None:
     assert service["name"] == "checkout-api"
     assert service["labels"] == {"team": "payments,sre", "tier": "1", LABEL_NAME: "Checkout_API", LABEL_LIST_LABELS: "team"}
     assert result.datasources == [
-        {"name": "prom", "type": "Prometheus", "url": "http://prometheus:9090", "path": "documents[1]"}
+        {"name": "prom", "type": "Prometheus", "url": "http://prometheus:9090", "path": "documents[1]", "tier": None}
     ]
     internal, contract = result.slos
     assert (internal.name, internal.objective) == ("checkout-availability", 99.95)
