@@ -15,17 +15,17 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
+from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.state import load_state, save_state
 from gateway.traffic import CacheModel, Outcome, TrafficModel, cache_model, summarize
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
-from routing.fleet.signing import TOLERANCE_S, SignatureError, verify
 from routing.policy import CacheConfig, CompiledPolicy, compile_policy, default_cache_config, default_policy
 from routing.policy.schema import FAILED
 from slo import contract as c
@@ -61,6 +61,7 @@ class Gateway:
         self._minutes: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
         self._minute_gauges: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
         self._ticks = 0
+        self._last_sent_at_us = 0
         self.poll_results: Counter[str] = Counter()
         self.stop = threading.Event()
         self.session = requests.Session()
@@ -398,10 +399,19 @@ class Gateway:
                                 "counters": counters, "gauges": gauges})
         return minutes, {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "minutes": entries}
 
+    def _sent_at(self) -> str:
+        """The push's `sent_at`: the wall clock, strictly increasing within this process even if the
+        clock steps back, so the control plane keeps this push over any earlier one of a minute."""
+        with self._lock:
+            stamp_us = max(time.time_ns() // 1000, self._last_sent_at_us + 1)
+            self._last_sent_at_us = stamp_us
+        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=stamp_us)).isoformat()
+
     def push_telemetry_once(self, *, now: float | None = None) -> str:
         minutes, batch = self.telemetry_batch(now=time.time() if now is None else now)
         if not minutes:
             return "nothing"
+        batch["sent_at"] = self._sent_at()
         try:
             response = self.session.post(self._url("telemetry/"), json=batch, headers=self._headers(), timeout=(2, 10))
         except requests.RequestException as exc:

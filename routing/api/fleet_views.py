@@ -50,6 +50,7 @@ from routing.fleet.health import HEALTH_STATES, gateway_health
 from routing.fleet.labels import LABEL_KEY_RULE, label_key_ok
 from routing.models.fleet import Gateway
 from slo.telemetry.batch import MAX_BATCH_BYTES, MAX_BATCH_MINUTES, MAX_BATCH_SAMPLES
+from slo.telemetry.scope import PushScope
 
 
 class GatewayFilter(django_filters.FilterSet):
@@ -211,7 +212,10 @@ class GatewayTelemetryView(_GatewayFacing):
                                                           413: OpenApiResponse(description="batch too large")})
     def post(self, request: Request, pk: str) -> Response:
         """A per-minute telemetry batch from this gateway (format: docs/telemetry.md), ingested
-        with source `gateway:<id>`. Rate-limited per gateway (throttle scope `ingest`)."""
+        with source `gateway:<id>`. Only series of the gateway's own service and tier: any other
+        answers 403 naming the label, and nothing is stored. Minutes whose stored write is newer
+        (a later `sent_at`) are left as they are and listed in `result.stale_minutes`.
+        Rate-limited per gateway (throttle scope `ingest`)."""
         # Refuse an oversized body before reading it: the limits are the ingest service's own.
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -226,7 +230,7 @@ class GatewayTelemetryView(_GatewayFacing):
             raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
         try:
             payload = json.loads(raw or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
             payload = None
         if not isinstance(payload, dict):
             raise ValidationFailed("invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}])
@@ -237,7 +241,9 @@ class GatewayTelemetryView(_GatewayFacing):
                 f"minutes and {MAX_BATCH_SAMPLES} samples; send several batches, oldest first"
             )
         module = _telemetry_service()
-        result = module.telemetry_batch_ingest(source=f"gateway:{int(pk)}", payload=payload)
+        gateway = request.user  # IsPathGateway: the gateway of this URL
+        scope = PushScope(gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region)
+        result = module.telemetry_batch_ingest(source=f"gateway:{int(pk)}", payload=payload, scope=scope)
         return Response({"accepted": True, "result": _jsonable(result)}, status=202)
 
 

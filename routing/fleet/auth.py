@@ -24,11 +24,15 @@ from routing.models.fleet import Gateway
 
 @dataclass
 class GatewayPrincipal:
-    """Stands in for request.user on gateway endpoints."""
+    """Stands in for request.user on gateway endpoints. `service`, `tier` and `region` are the
+    gateway's registration: what it may report telemetry about (empty: nothing)."""
 
     gateway_id: int
     name: str
     desired_revision: int | None
+    service: str = ""
+    tier: str = ""
+    region: str = ""
 
     is_authenticated = True
     is_active = True
@@ -57,7 +61,8 @@ def token_matches(token_hash: str, *, now: datetime) -> Q:
 
 
 class GatewayTokenAuthentication(authentication.BaseAuthentication):
-    """One indexed read: the token's hash -> (id, name, desired_revision)."""
+    """One indexed read: the token's hash -> the gateway's id, name, desired revision and
+    registration (service, tier, region)."""
 
     def authenticate(self, request: Request) -> tuple[GatewayPrincipal, None] | None:
         raw = _raw_token(request)
@@ -69,7 +74,8 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         token_hash, now = hash_gateway_token(raw), timezone.now()
         row = (
             Gateway.objects.filter(token_matches(token_hash, now=now))
-            .values_list("pk", "name", "desired_revision", "token_hash", "previous_token_last_used_at")
+            .values_list("pk", "name", "desired_revision", "token_hash", "previous_token_last_used_at",
+                         "service__name", "tier", "region")
             .first()
         )
         if row is None:  # counted per address; a valid token is never refused for others' failures
@@ -78,7 +84,7 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             from routing.fleet.services import previous_token_used
 
             previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
-        return GatewayPrincipal(*row[:3]), None
+        return GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7]), None
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="gateway"'

@@ -20,6 +20,7 @@ from django.utils import timezone
 from controlplane.audit import audit_record
 from controlplane.crypto import encrypt_secret
 from controlplane.errors import NotFound, ValidationFailed
+from controlplane.lib.signing import new_signing_secret
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.fleet.credentials import (
     DEFAULT_ROTATION_GRACE_S,
@@ -27,7 +28,6 @@ from routing.fleet.credentials import (
     hash_gateway_token,
     new_gateway_token,
 )
-from routing.fleet.signing import new_signing_secret
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from slo.models import Service
 from slo.spec import NAME_RE, TIERS, Problem
@@ -366,6 +366,14 @@ def _enqueue_dispatch() -> None:
         logger.warning("could not enqueue delivery dispatch; the periodic dispatcher will pick it up", exc_info=True)
 
 
+# Revisions are stored in PositiveIntegerField columns (a 32-bit integer on PostgreSQL).
+MAX_REVISION = 2**31 - 1
+
+
+def _is_revision(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REVISION
+
+
 def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime | None = None) -> Gateway:
     """Record a heartbeat: applied revision, config etag, device health and an optional NACK.
 
@@ -375,8 +383,8 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
     now = now or timezone.now()
     problems: list[Problem] = []
     applied = data.get("applied_revision")
-    if applied is not None and (not isinstance(applied, int) or isinstance(applied, bool) or applied < 0):
-        problems.append(Problem("applied_revision", "a non-negative integer or null"))
+    if applied is not None and not _is_revision(applied):
+        problems.append(Problem("applied_revision", f"an integer from 0 to {MAX_REVISION}, or null"))
     etag = data.get("config_etag", "")
     if not isinstance(etag, str) or len(etag) > 40:
         problems.append(Problem("config_etag", "a string of at most 40 characters"))
@@ -385,9 +393,9 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
         problems.append(Problem("health", "an object (at most 4 KB)"))
     nack = data.get("nack")
     if nack is not None and not (
-        isinstance(nack, dict) and isinstance(nack.get("revision"), int) and isinstance(nack.get("error", ""), str)
+        isinstance(nack, dict) and _is_revision(nack.get("revision")) and isinstance(nack.get("error", ""), str)
     ):
-        problems.append(Problem("nack", "an object with revision (integer) and error (string)"))
+        problems.append(Problem("nack", f"an object with revision (integer from 0 to {MAX_REVISION}) and error (string)"))
     if problems:
         raise ValidationFailed("invalid heartbeat", problems=problems)
     with transaction.atomic():

@@ -200,3 +200,26 @@ class SeriesMinute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{{{self.labels}}} minute {self.minute} from {self.source}"
+
+
+class PushedMinute(models.Model):
+    """The stamp of the write that holds one pushed minute of one source: the newest write wins.
+
+    A gateway's batch carries `sent_at` (else the time the control plane received it). A minute is
+    stored only if its stamp is not older than the stored one (`INSERT ... ON CONFLICT DO UPDATE
+    ... WHERE stored.stamp <= new.stamp`, in the ingest's transaction), so replaying an old captured
+    batch never undoes a later correction. The minute is the unit, not the series: a listed minute
+    is complete, and a series dropped by a correction must not come back from an older batch.
+    """
+
+    pk = models.CompositePrimaryKey("source", "minute")
+    source = models.CharField(max_length=100)
+    minute = models.BigIntegerField(help_text="minutes since the epoch, UTC")
+    stamp = models.BigIntegerField(help_text="sent_at of the write, microseconds since the epoch")
+
+    class Meta:
+        # retention deletes by time
+        indexes = [models.Index(fields=["minute"], name="pushed_minute_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.source} minute {self.minute} stamped {self.stamp}"

@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Container
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from slo import contract as c
@@ -36,6 +36,13 @@ MAX_BATCH_SAMPLES = 100_000
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 MAX_PROBLEMS = 50
 MAX_FREE_LABEL_LEN = 128
+# Bounds of one value. Events per series and minute: a billion (~16.7 million a second) is far
+# beyond any gateway, and keeps every per-minute sum of a batch (at most MAX_BATCH_SAMPLES values)
+# exact in float64 (< 2**53) and inside the bigint columns it is stored in.
+MAX_EVENT_INCREASE = 10**9
+# Seconds, bytes, histogram sums and gauges (absolute value): a petabyte of egress in one minute
+# still fits, and every sum the cost model forms stays finite.
+MAX_VALUE = 1e15
 
 _ANY = None  # a free label: any value within the length and character rules
 
@@ -145,6 +152,8 @@ class PushBatch:
     minutes: list[int] = field(default_factory=list)
     points: list[Point] = field(default_factory=list)
     gateway: str = ""
+    # `sent_at` in microseconds since the epoch, or None when the batch has none
+    sent_at_us: int | None = None
 
     @property
     def samples(self) -> list[Sample]:
@@ -188,6 +197,22 @@ def parse_le(text: str) -> float | None:
     return value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_sent_at(text: Any) -> int | None:
+    """Microseconds since the epoch of an ISO 8601 timestamp with a UTC offset, or None."""
+    if not isinstance(text, str) or len(text) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            return None
+        return (moment - _EPOCH) // timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        return None
+
+
 def parse_minute(text: Any) -> int | None:
     """Epoch minute of an ISO 8601 UTC-offset timestamp aligned to a minute, or None."""
     if not isinstance(text, str):
@@ -228,7 +253,8 @@ def parse_push_batch(
     Checks: the shape and types; `contract_version`; minutes aligned, unique, ended (with
     CLOCK_SKEW_S of tolerance) and not older than `oldest_minute`; known metric names, exact label
     names, closed label values, known services; finite non-negative increases (integers for event
-    counters); no duplicate series in a minute; cumulative histogram buckets that never decrease
+    counters) within MAX_EVENT_INCREASE / MAX_VALUE, gauges within MAX_VALUE; `sent_at`, when given,
+    an ISO 8601 timestamp not ahead of `now_s` by more than CLOCK_SKEW_S; no duplicate series in a minute; cumulative histogram buckets that never decrease
     with `le` and never exceed `_count`; at most `max_minutes` minutes and `max_samples` samples.
     """
     batch = _parse_lean(payload, known_services, now_s, oldest_minute, max_minutes, max_samples)
@@ -248,7 +274,7 @@ def parse_push_batch(
         if ref is None:
             ref = refs[(s.name, tuple(s.labels.items()))] = SeriesRef(s.name, s.labels, (s.series, s.service, s.tier, s.le))
         points.append((s.minute, ref, s.value))
-    return PushBatch(minutes=checked.minutes, points=points, gateway=checked.gateway), []
+    return PushBatch(minutes=checked.minutes, points=points, gateway=checked.gateway, sent_at_us=checked.sent_at_us), []
 
 
 @dataclass
@@ -256,6 +282,7 @@ class _Checked:
     minutes: list[int] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     gateway: str = ""
+    sent_at_us: int | None = None
 
 
 def _finite(value: int | float) -> bool:
@@ -267,9 +294,8 @@ def _finite(value: int | float) -> bool:
 
 # -- the lean pass ------------------------------------------------------------------------------
 
-_BATCH_KEYS = frozenset({"contract_version", "gateway", "minutes"})
+_BATCH_KEYS = frozenset({"contract_version", "gateway", "sent_at", "minutes"})
 _MINUTE_KEYS = frozenset({"minute", "counters", "gauges"})
-_INF = math.inf
 # Validated series by (name, label names..., label values...) as sent, in order. Series do not carry
 # the gateway, so gateways of one service share entries (a few hundred per service). Bounded: free
 # labels (accelerator, device, model version) could otherwise grow it without end; it is cleared
@@ -340,6 +366,11 @@ def _parse_lean(
         or len(minutes) > max_minutes
     ):
         return None
+    sent_at_us = None
+    if "sent_at" in payload:
+        sent_at_us = parse_sent_at(payload["sent_at"])
+        if sent_at_us is None or sent_at_us > (now_s + CLOCK_SKEW_S) * 1_000_000:
+            return None
     latest_minute_start = now_s + CLOCK_SKEW_S - MINUTE_S
     batch_minutes: list[int] = []
     points: list[Point] = []
@@ -378,9 +409,9 @@ def _parse_lean(
                 return None
             value_type = type(value)
             if value_type is float:
-                if not 0.0 <= value < _INF:  # NaN fails too
+                if not 0.0 <= value <= MAX_VALUE:  # NaN fails too
                     return None
-            elif value_type is not int or value < 0 or value > 1e300:
+            elif value_type is not int or value < 0 or value > MAX_VALUE:
                 return None
             if type(labels) is not dict:
                 return None
@@ -392,7 +423,7 @@ def _parse_lean(
                 ref = _series_ref(name, labels, True)
                 if ref is None:
                     return None
-            if ref.is_event and value_type is float and not value.is_integer():
+            if ref.is_event and (value > MAX_EVENT_INCREASE or (value_type is float and not value.is_integer())):
                 return None
             key = ref.key
             if key in seen:
@@ -423,11 +454,8 @@ def _parse_lean(
                 except KeyError:
                     return None
                 value_type = type(value)
-                if value_type is float:
-                    if not -_INF < value < _INF:
-                        return None
-                elif value_type is not int or not -1e300 < value < 1e300:
-                    return None
+                if (value_type is not float and value_type is not int) or not -MAX_VALUE <= value <= MAX_VALUE:
+                    return None  # NaN fails too
                 if type(labels) is not dict:
                     return None
                 ref = _series_ref(name, labels, False)
@@ -442,7 +470,7 @@ def _parse_lean(
         for group_key, entries in buckets.items():
             if not _histogram_ok(entries, counts.get(group_key)):
                 return None
-    return PushBatch(minutes=batch_minutes, points=points, gateway=gateway)
+    return PushBatch(minutes=batch_minutes, points=points, gateway=gateway, sent_at_us=sent_at_us)
 
 
 def _histogram_ok(entries: list[tuple[float, float]], count: float | None) -> bool:
@@ -474,7 +502,7 @@ def _parse_checked(
     problems = _Problems()
     if not isinstance(payload, dict):
         return None, [Problem("", "the batch must be a JSON object")]
-    unknown = sorted(set(payload) - {"contract_version", "gateway", "minutes"})
+    unknown = sorted(set(payload) - _BATCH_KEYS)
     for key in unknown:
         problems.add(key, "unknown field")
     version = payload.get("contract_version")
@@ -484,6 +512,13 @@ def _parse_checked(
     if not isinstance(gateway, str) or len(gateway) > 200:
         problems.add("gateway", "must be a string of at most 200 characters")
         gateway = ""
+    sent_at_us = None
+    if "sent_at" in payload:
+        sent_at_us = parse_sent_at(payload["sent_at"])
+        if sent_at_us is None:
+            problems.add("sent_at", "must be an ISO 8601 timestamp with a UTC offset")
+        elif sent_at_us > (now_s + CLOCK_SKEW_S) * 1_000_000:
+            problems.add("sent_at", f"is ahead of the control plane's clock by more than {CLOCK_SKEW_S} s")
     minutes = payload.get("minutes")
     if not isinstance(minutes, list) or not minutes:
         problems.add("minutes", "must be a non-empty list")
@@ -494,7 +529,7 @@ def _parse_checked(
 
     known = known_services
     latest_minute_start = now_s + CLOCK_SKEW_S - MINUTE_S
-    batch = _Checked(gateway=gateway)
+    batch = _Checked(gateway=gateway, sent_at_us=sent_at_us)
     label_cache: dict[Any, tuple[str, str, str, float | None]] = {}
     seen_minutes: set[int] = set()
     sample_count = 0
@@ -579,9 +614,16 @@ def _parse_items(
             if value < 0:
                 problems.add(f"{where}[{j}].{value_key}", "must not be negative (send per-minute increases)")
                 continue
-            if name in EVENT_COUNTERS and value != int(value):
-                problems.add(f"{where}[{j}].{value_key}", "counts events: must be a whole number")
-                continue
+            if name in EVENT_COUNTERS:
+                if value != int(value):
+                    problems.add(f"{where}[{j}].{value_key}", "counts events: must be a whole number")
+                    continue
+                if value > MAX_EVENT_INCREASE:
+                    problems.add(f"{where}[{j}].{value_key}", f"at most {MAX_EVENT_INCREASE:,} events per series and minute")
+                    continue
+        if abs(value) > MAX_VALUE:
+            problems.add(f"{where}[{j}].{value_key}", f"must be at most {MAX_VALUE:g} in absolute value")
+            continue
         labels = item["labels"]
         if not isinstance(labels, dict):
             problems.add(f"{where}[{j}].labels", "must be an object")

@@ -40,16 +40,24 @@ from django.utils import timezone
 
 from controlplane.audit import audit_record
 from controlplane.crypto import SecretUnreadable, decrypt_secret, encrypt_secret
-from controlplane.errors import NotFound, ValidationFailed
+from controlplane.errors import Forbidden, NotFound, ValidationFailed
 from controlplane.metrics import INGEST_ERRORS, INGESTED_SAMPLES, SOURCE_UP
 from slo.contract import sli_queries
 from slo.counters import DEFAULT_LOOKBACK_MINUTES
 from slo.models import Service, Slo
-from slo.models.telemetry import SeriesMinute, SliFeed, SliHour, SliHourPending, SliMinute, TelemetrySource
+from slo.models.telemetry import (
+    SeriesMinute,
+    SliFeed,
+    SliHour,
+    SliHourPending,
+    SliMinute,
+    TelemetrySource,
+)
 from slo.prom import PrometheusPuller, PrometheusQueryError, PromPullError
 from slo.spec import Problem, SloSpec
 from slo.telemetry import batch as push_batch
 from slo.telemetry.derive import SliRow, derive_sli_rows, sli_target
+from slo.telemetry.scope import PushScope, scope_problems
 from slo.telemetry.selectors import MINUTE_S, epoch_minute_floor, minute_arrays, minute_datetime
 from slo.telemetry.spans import feeds_retire, span_statements, written_spans
 from slo.telemetry.spec import parse_source_spec
@@ -63,10 +71,11 @@ from slo.telemetry.sql import (
     is_postgres,
     lock_source_statement,
     run_statements,
-    run_statements_fetch_last,
+    run_statements_fetch_each,
     upsert,
     upsert_statements,
 )
+from slo.telemetry.stamps import batch_stamp, claim_statement, keep_minutes, stamps_delete_older
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +109,9 @@ class IngestResult:
     slo_minutes: int
     slo_ids: tuple[int, ...]
     hours_pending: int
+    # listed minutes not stored because a newer write of them is stored (a replayed older batch)
+    stale_minutes_ignored: int = 0
+    stale_minutes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,12 +130,18 @@ class PullResult:
 # -- push ---------------------------------------------------------------------------------------
 
 
-def telemetry_batch_ingest(*, source: str, payload: dict[str, Any], now: datetime | None = None) -> IngestResult:
+def telemetry_batch_ingest(
+    *, source: str, payload: dict[str, Any], now: datetime | None = None, scope: PushScope | None = None
+) -> IngestResult:
     """Validate a pushed batch whole, then store it in one transaction.
 
     `source` is the stable sender, e.g. `gateway:<id>` (the adapter authenticates it). Any problem
-    raises ValidationFailed with every problem's path and stores nothing. Re-sending a minute
-    replaces what this source said about it (series and SLI minutes), so retries never double-count.
+    raises ValidationFailed with every problem's path and stores nothing. `scope` is what the
+    authenticated sender may report about (its service and tier): a series outside it raises
+    Forbidden with its path and stores nothing. Only trusted internal writers (demo, importers,
+    tests) pass None. Re-sending a minute replaces what this source said about it (series and SLI
+    minutes), so retries never double-count; unless the stored write of that minute is newer (a
+    later `sent_at`): then the minute is left as it is and reported in `stale_minutes`.
     """
     now = now or timezone.now()
     if not isinstance(source, str) or not SOURCE_RE.match(source):
@@ -135,38 +153,59 @@ def telemetry_batch_ingest(*, source: str, payload: dict[str, Any], now: datetim
     if batch is None:
         INGEST_ERRORS.labels(path="push", reason="invalid").inc()
         raise ValidationFailed("invalid telemetry batch", problems=problems)
+    if scope is not None:
+        problems = scope_problems(payload, batch, scope)
+        if problems:
+            INGEST_ERRORS.labels(path="push", reason="scope").inc()
+            logger.warning("telemetry push from %s (gateway %s) refused: %d series outside its scope, first %s",
+                           source, scope.gateway, len(problems), problems[0].path)
+            raise Forbidden(f"gateway {scope.gateway} may push only service {scope.service} on tier {scope.tier}",
+                            problems=problems)
     postgres = is_postgres()
+    stamp = batch_stamp(batch, now)
     with transaction.atomic():
-        # Replace the minutes whole: a series the gateway no longer lists for a minute is gone.
-        first = [
-            *lock_source_statement(source),
-            *delete_source_minutes_statements(_SERIES_TABLE, source, batch.minutes),
-        ]
+        # Claim the minutes (a newer stored write keeps its minute) and replace the claimed ones
+        # whole: a series the gateway no longer lists for a minute is gone.
         if postgres:
-            # the SLOs it feeds come back in the same round trip as the lock and the delete
-            targets = _push_targets_from_rows(
-                run_statements_fetch_last([*first, _push_targets_statement(source, batch)]), batch
-            )
-            copy_text(_SERIES_TABLE, _SERIES_COPY_COLUMNS, _series_copy_text(source, batch))
+            # the claim, the delete and the SLOs it feeds: one round trip with the lock
+            *_, claimed_rows, target_rows = run_statements_fetch_each([
+                *lock_source_statement(source),
+                claim_statement(source, batch.minutes, stamp, clear_table=_SERIES_TABLE),
+                _push_targets_statement(source, batch),
+            ])
+            claimed = {row[0] for row in claimed_rows}
+            targets = _push_targets_from_rows(target_rows, batch)
         else:
-            run_statements(first)
+            run_statements(lock_source_statement(source))
+            claimed = {row[0] for row in run_statements_fetch_each([claim_statement(source, batch.minutes, stamp)])[0]}
+            run_statements(delete_source_minutes_statements(_SERIES_TABLE, source, sorted(claimed)))
             targets = _push_targets(source, batch)
+        stale = sorted(set(batch.minutes) - claimed)
+        stored = keep_minutes(batch, claimed) if stale else batch
+        if postgres:
+            copy_text(_SERIES_TABLE, _SERIES_COPY_COLUMNS, _series_copy_text(source, stored))
+        else:
             copy_insert(_SERIES_TABLE, _SERIES_COLUMNS, [
                 (minute, source, ref.name, ref.service, ref.tier, ref.stored_labels, value)
-                for minute, ref, value in batch.points
+                for minute, ref, value in stored.points
             ])
-        sli_rows = derive_sli_rows(batch, targets)
+        sli_rows = derive_sli_rows(stored, targets)
         hours = _store(source, "push", sli_rows, now)
         transaction.on_commit(_schedule_rollup)
-    sample_count = len(batch.points)
+    sample_count = len(stored.points)
     INGESTED_SAMPLES.labels(path="push", source=source).inc(sample_count)
+    if stale:
+        INGEST_ERRORS.labels(path="push", reason="stale_minute").inc(len(stale))
+        logger.info("telemetry push from %s: %d minutes ignored, a newer write of them is stored", source, len(stale))
     return IngestResult(
         source=source,
-        minutes=len(batch.minutes),
+        minutes=len(stored.minutes),
         samples=sample_count,
         slo_minutes=len(sli_rows),
         slo_ids=tuple(sorted({t.slo_id for t in targets})),
         hours_pending=hours,
+        stale_minutes_ignored=len(stale),
+        stale_minutes=tuple(minute_datetime(m).isoformat().replace("+00:00", "Z") for m in stale),
     )
 
 
@@ -661,6 +700,8 @@ def telemetry_retention_enforce(*, now: datetime | None = None) -> dict[str, int
     deleted = {
         "sli_minutes": delete_older(_SLI_TABLE, "minute", minute_cutoff),
         "series_minutes": delete_older(_SERIES_TABLE, "minute", minute_cutoff),
+        # a stamp outlives no minute: minutes older than the cutoff are refused at ingest
+        "pushed_minutes": stamps_delete_older(minute_cutoff),
         "sli_hours": delete_older(_HOUR_TABLE, "hour", hour_cutoff),
         "feeds": SliFeed.objects.filter(last_minute__lt=minute_cutoff).exclude(mode="pull").delete()[0],
     }

@@ -7,7 +7,7 @@
 - `lock_source_statement`: a transaction-scoped advisory lock per source on PostgreSQL, so two
   ingests from one source never interleave their delete-then-insert; SQLite serialises writers.
 - `run_statements`: several statements in one round trip on PostgreSQL (`run_statements_fetch_last`
-  also returns the rows of the last one).
+  also returns the rows of the last one, `run_statements_fetch_each` those of each).
 - `copy_text`: PostgreSQL COPY of rows the caller already rendered in COPY's text format (one write
   instead of one call per row: the push path's largest per-sample cost), `copy_field` escapes a value.
 
@@ -171,6 +171,24 @@ def run_statements_fetch_last(statements: Sequence[Statement]) -> list[tuple[Any
         for sql, params in statements:
             cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def run_statements_fetch_each(statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+    """Run statements in order (one round trip where `run_statements` manages it) and return the
+    rows of each ([] for a statement that returns none)."""
+    results: list[list[tuple[Any, ...]]] = []
+    with connection.cursor() as cursor:
+        if is_postgres() and len(statements) > 1 and _client_side_binding(cursor):
+            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            raw = cursor.cursor
+            while True:
+                results.append(raw.fetchall() if raw.description is not None else [])
+                if not raw.nextset():
+                    return results
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            results.append(cursor.fetchall() if cursor.description is not None else [])
+    return results
 
 
 def _client_side_binding(cursor: Any) -> bool:

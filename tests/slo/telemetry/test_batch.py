@@ -31,6 +31,7 @@ def assert_agree(payload: Any, known: set[str] = KNOWN) -> None:
     assert (parsed is None) == (checked is None)
     if parsed is not None:
         assert parsed.minutes == checked.minutes and parsed.gateway == checked.gateway
+        assert parsed.sent_at_us == checked.sent_at_us
         assert parsed.samples == checked.samples
 
 
@@ -43,7 +44,10 @@ def base_payload() -> dict[str, Any]:
     return payload
 
 
-BAD_VALUES = [-1, 1.5, "5", True, None, math.nan, math.inf, -math.inf, 10**400, 0, 2.0, 10**20, -0.0]
+BAD_VALUES = [-1, 1.5, "5", True, None, math.nan, math.inf, -math.inf, 10**400, 0, 2.0, 10**20, -0.0,
+              1e308, 10**9, 10**9 + 1, 1e9 + 1, 1e15, 1e15 + 1, -1e15, -1e16]
+SENT_AT = ["2025-03-01T12:00:00Z", "2025-03-01T12:02:30.5+00:00", "2025-03-01T12:02:31Z", "2025-03-01T12:00:00",
+           "yesterday", 1740830400, None, "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-14:00"]
 BAD_TEXT = ["", "nope", "teleport", "0.150", "+Inf", "a,b", "x=y", "tab\there", "π", 7, None, ["edge"]]
 
 
@@ -55,8 +59,12 @@ def mutated(draw: Any) -> dict[str, Any]:
         minute = draw(st.sampled_from(payload["minutes"]))
         items = minute["counters"]
         kind = draw(st.sampled_from(
-            ["value", "label", "drop_label", "add_label", "duplicate", "name", "minute", "field", "item", "gauge"]
+            ["value", "label", "drop_label", "add_label", "duplicate", "name", "minute", "field", "item", "gauge",
+             "sent_at"]
         ))
+        if kind == "sent_at":
+            payload["sent_at"] = draw(st.sampled_from(SENT_AT))
+            continue
         if not items:
             continue
         i = draw(st.integers(0, len(items) - 1))
@@ -150,3 +158,55 @@ def test_the_cache_does_not_alias_the_payload() -> None:
     assert parsed is not None and parsed.samples[0].labels["route"] == "local"
     again, _ = parse_push_batch(batch({0: [requests("local", "ok", 1)]}), known_services=KNOWN, now_s=NOW.timestamp())
     assert again is not None and again.samples[0].labels["route"] == "local"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1e308, "at most 1,000,000,000 events"),  # a float bigint cannot hold: 400, never a 500
+        (10**9 + 1, "at most 1,000,000,000 events"),
+        (10**19, "at most 1,000,000,000 events"),
+        (-3, "must not be negative"),
+        (2.5, "whole number"),
+        (math.nan, "finite"),
+        (math.inf, "finite"),
+        (True, "finite number"),
+        ("7", "finite number"),
+    ],
+)
+def test_an_event_count_out_of_bounds_is_a_problem_with_its_path(value: Any, message: str) -> None:
+    parsed, problems = parse_push_batch(batch({0: [requests("local", "ok", 1), requests("local", "error", value)]}),
+                                        known_services=KNOWN, now_s=NOW.timestamp())
+    assert parsed is None
+    assert [p.path for p in problems] == ["minutes[0].counters[1].increase"] and message in problems[0].message
+    assert_agree(batch({0: [requests("local", "error", value)]}))
+
+
+def test_the_largest_event_count_is_accepted() -> None:
+    parsed, problems = parse_push_batch(batch({0: [requests("local", "ok", 10**9)]}), known_services=KNOWN,
+                                        now_s=NOW.timestamp())
+    assert problems == [] and parsed is not None and parsed.points[0][2] == 1e9
+
+
+def test_amounts_and_gauges_are_bounded_too() -> None:
+    seconds = {"name": "inference_compute_seconds_total",
+               "labels": {"service": "shelf-vision", "tier": "edge", "accelerator": "npu"}, "increase": 1e308}
+    payload = batch({0: [seconds]})
+    payload["minutes"][0]["gauges"] = [
+        {"name": "inference_queue_depth", "labels": {"service": "shelf-vision", "tier": "edge"}, "value": -1e300}]
+    parsed, problems = parse_push_batch(payload, known_services=KNOWN, now_s=NOW.timestamp())
+    assert parsed is None
+    assert [p.path for p in problems] == ["minutes[0].counters[0].increase", "minutes[0].gauges[0].value"]
+    assert_agree(payload)
+
+
+def test_sent_at_is_parsed_to_microseconds_and_may_not_run_ahead_of_our_clock() -> None:
+    payload = batch({0: standard_minute(0)}, sent_at="2025-03-01T12:00:29.000001+00:00")
+    parsed, problems = parse_push_batch(payload, known_services=KNOWN, now_s=NOW.timestamp())
+    assert problems == [] and parsed is not None
+    assert parsed.sent_at_us == int(NOW.timestamp() - 1) * 1_000_000 + 1
+    assert parse_push_batch(batch({0: []}), known_services=KNOWN, now_s=NOW.timestamp())[0].sent_at_us is None
+    for bad, message in [("2025-03-01T12:02:31Z", "ahead of the control plane's clock"),
+                         ("2025-03-01T12:00:00", "UTC offset"), (1740830400, "ISO 8601")]:
+        parsed, problems = parse_push_batch(batch({0: []}, sent_at=bad), known_services=KNOWN, now_s=NOW.timestamp())
+        assert parsed is None and [p.path for p in problems] == ["sent_at"] and message in problems[0].message

@@ -62,3 +62,44 @@ def test_push_ingest_works_on_sqlite(tmp_path: Path) -> None:
     assert result["good"] == [expected_standard(k)["edge-availability"][0] for k in range(3)]
     assert result["present"] == [True, True, True]
     assert result["hour_good"] == sum(result["good"]) and result["hour_present"] == 3
+
+
+STAMPS_SCRIPT = r"""
+import json
+import django
+django.setup()
+from django.db import connection
+from slo.services import service_create, slo_create
+from slo.models.telemetry import SeriesMinute, SliMinute
+from slo.telemetry.services import telemetry_batch_ingest
+from tests.slo.telemetry.conftest import NOW, batch, requests
+
+assert connection.vendor == "sqlite"
+service_create(actor=None, data={"name": "shelf-vision", "service_class": "interactive", "tiers": ["edge"]})
+base = {"service": "shelf-vision", "tier": "edge", "objective": 99, "window": {"type": "rolling", "days": 28}}
+slo_create(actor=None, data={**base, "name": "avail", "sli": {"kind": "availability"}})
+old = batch({0: [requests("local", "ok", 1)], 1: [requests("local", "ok", 1)]}, sent_at="2025-03-01T12:00:01Z")
+new = batch({0: [requests("local", "ok", 2)]}, sent_at="2025-03-01T12:00:02Z")
+telemetry_batch_ingest(source="gateway:1", payload=old, now=NOW)
+telemetry_batch_ingest(source="gateway:1", payload=new, now=NOW)
+replay = telemetry_batch_ingest(source="gateway:1", payload=old, now=NOW)
+print(json.dumps({
+    "stale": replay.stale_minutes_ignored, "stored": replay.minutes,
+    "valid": [v for _, v in sorted(SliMinute.objects.values_list("minute", "valid"))],
+    "series": [v for _, v in sorted(SeriesMinute.objects.values_list("minute", "value"))],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_the_newest_write_of_a_minute_wins_on_sqlite(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}", "DATA_DIR": str(tmp_path),
+           "CELERY_BROKER_URL": "memory://", "DJANGO_SETTINGS_MODULE": "controlplane.settings"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", STAMPS_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # the replay re-stores minute 1 (its own stamp) and leaves the corrected minute 0 alone
+    assert result == {"stale": 1, "stored": 1, "valid": [2, 1], "series": [2.0, 1.0]}
