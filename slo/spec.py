@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -78,8 +79,24 @@ class RollingWindow(_Strict):
 class CalendarWindow(_Strict):
     type: Literal["calendar"]
     unit: Literal["week", "month"]
-    # calendar periods start at local midnight in this zone
+    # calendar periods start at local midnight in this zone (weeks on Monday, months on the 1st)...
     timezone: str = "UTC"
+    # ...or at this local wall time ("2022-01-01 12:00:00"): every 7 days from it, or each month on
+    # its day and time (OpenSLO's calendar startTime)
+    start: str | None = None
+
+    @model_validator(mode="after")
+    def _start_is_a_wall_time(self) -> CalendarWindow:
+        if self.start is not None:
+            try:
+                parsed = datetime.fromisoformat(self.start)
+            except ValueError:
+                raise ValueError(f"start {self.start!r} is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
+            if parsed.tzinfo is not None:
+                raise ValueError("start is a local wall time in the window's timezone: no UTC offset")
+            if not 1 <= parsed.year <= 9998:
+                raise ValueError("start is out of range")
+        return self
 
 
 class AlertTier(_Strict):

@@ -115,7 +115,7 @@ def period_minutes(spec: SloSpec, now: datetime | None) -> tuple[int, int, tuple
         return minutes, minutes, None
     if now is None:
         raise ValueError(f"{spec.service}/{spec.name}: a calendar window needs `now`")
-    start, end = calendar_period_bounds(spec.window.unit, spec.window.timezone, now)
+    start, end = calendar_period_bounds(spec.window.unit, spec.window.timezone, now, spec.window.start)
     return minutes_between(start, now), minutes_between(start, end), (start, end)
 
 

@@ -46,17 +46,21 @@ def window_name(minutes: int) -> str:
 
 
 def calendar_period_bounds(
-    unit: Literal["week", "month"], tz_name: str, now: datetime
+    unit: Literal["week", "month"], tz_name: str, now: datetime, start: str | None = None
 ) -> tuple[datetime, datetime]:
     """The calendar week or month containing `now`, as `[start, end)` in the zone `tz_name`.
 
-    Periods start at local midnight; weeks start on Monday (ISO 8601). The bounds are aware
-    datetimes in `tz_name`. Subtract them only after `.astimezone(UTC)`: Python subtracts two
-    datetimes that share a tzinfo as wall times, which is an hour off across a DST change.
+    Periods start at local midnight; weeks start on Monday (ISO 8601). With `start` (a local wall
+    time, e.g. "2022-01-01 12:00:00", OpenSLO's calendar startTime) periods start there instead:
+    every 7 days from it, or each month on its day (the month's last day when shorter) at its time.
+    The bounds are aware datetimes in `tz_name`. Subtract them only after `.astimezone(UTC)`: Python
+    subtracts two datetimes that share a tzinfo as wall times, which is an hour off across a DST change.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     tz = ZoneInfo(tz_name)
+    if start is not None:
+        return _anchored_bounds(unit, tz, now, datetime.fromisoformat(start).replace(tzinfo=None))
     today = now.astimezone(tz).date()
     if unit == "week":
         start_day = today - timedelta(days=today.weekday())
@@ -70,6 +74,35 @@ def calendar_period_bounds(
     else:
         raise ValueError(f"unknown calendar unit {unit!r}")
     return _local_midnight(start_day, tz), _local_midnight(end_day, tz)
+
+
+def _anchored_bounds(
+    unit: Literal["week", "month"], tz: ZoneInfo, now: datetime, anchor: datetime
+) -> tuple[datetime, datetime]:
+    wall = now.astimezone(tz).replace(tzinfo=None)
+    if unit == "week":
+        begin = anchor + timedelta(days=7 * ((wall - anchor) // timedelta(days=7)))
+        end = begin + timedelta(days=7)
+    elif unit == "month":
+        year, month = wall.year, wall.month
+        begin = _month_anchor(anchor, year, month)
+        if begin > wall:
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+            begin = _month_anchor(anchor, year, month)
+        end = _month_anchor(anchor, year + 1, 1) if month == 12 else _month_anchor(anchor, year, month + 1)
+    else:
+        raise ValueError(f"unknown calendar unit {unit!r}")
+    return _local_wall(begin, tz), _local_wall(end, tz)
+
+
+def _month_anchor(anchor: datetime, year: int, month: int) -> datetime:
+    last = (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
+    return anchor.replace(year=year, month=month, day=min(anchor.day, last.day))
+
+
+def _local_wall(wall: datetime, tz: ZoneInfo) -> datetime:
+    # as _local_midnight: a wall time skipped by DST maps to the first real instant after the jump
+    return wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:

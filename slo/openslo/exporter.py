@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -38,7 +39,7 @@ from slo.openslo.mapping import (
     QueriesFor,
     _Report,
 )
-from slo.openslo.windows import _percent_from_target, _window_days
+from slo.openslo.windows import _aligned, _percent_from_target, _start_wall_time, _window_days
 from slo.spec import Problem, SloSpec
 
 
@@ -141,7 +142,7 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     source_type = labels.pop(LABEL_SOURCE_TYPE, PROMETHEUS)
     threshold_query = labels.pop(LABEL_THRESHOLD_QUERY, None)
     threshold_op = labels.pop(LABEL_THRESHOLD_OP, None)
-    calendar_start = labels.pop(LABEL_CALENDAR_START, DEFAULT_CALENDAR_START)
+    calendar_start = _calendar_start(spec, labels.pop(LABEL_CALENDAR_START, None))
     source_ref = labels.pop(LABEL_SOURCE_REF, None)
     window_duration = labels.pop(LABEL_WINDOW_DURATION, None)
     objective_op = labels.pop(LABEL_OBJECTIVE_OP, None)
@@ -232,6 +233,20 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     })
     metadata = _export_metadata(name, spec.display_name, labels, annotations, path, report)
     return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": slo_spec}
+
+
+def _calendar_start(spec: SloSpec, written: str | None) -> str:
+    """startTime: the text the file gave when it still means the window's start, else ours."""
+    if spec.window.type != "calendar":
+        return DEFAULT_CALENDAR_START
+    ours = spec.window.start or DEFAULT_CALENDAR_START
+    if written is not None:
+        wall = _start_wall_time(written, spec.window.timezone)
+        if wall is not None and (
+            wall == datetime.fromisoformat(spec.window.start) if spec.window.start else _aligned(wall, spec.window.unit)
+        ):
+            return written
+    return ours
 
 
 def _native_queries(spec: SloSpec, queries_for: QueriesFor | None) -> tuple[str, str, str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from typing import Any
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from slo.openslo.mapping import (
     _BUDGETING,
@@ -14,6 +14,7 @@ from slo.openslo.mapping import (
     _MINUTES,
     _OBJECTIVE_KEYS,
     _WINDOW_KEYS,
+    DEFAULT_CALENDAR_START,
     LABEL_CALENDAR_START,
     LABEL_WINDOW_DURATION,
     _is_number,
@@ -92,22 +93,41 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
         report.error(f"{path}.calendar.timeZone", f"unknown time zone {timezone!r} (an IANA name like Europe/Paris)")
         return None, {}
     labels = {}
+    window: dict[str, Any] = {"type": "calendar", "unit": calendar_unit, "timezone": timezone}
     start = calendar.get("startTime")
     if start is not None:
         start_text = str(start).strip()
+        wall = _start_wall_time(start_text, timezone)
+        if wall is None:
+            report.error(f"{path}.calendar.startTime", f"{_show(start_text)} is not a date and time (e.g. 2022-01-01 12:00:00)")
+            return None, {}
+        if not _aligned(wall, calendar_unit):
+            window["start"] = wall.isoformat(sep=" ")  # periods start there (see slo.engine.windows)
+        if start_text != window.get("start", DEFAULT_CALENDAR_START):
+            labels[LABEL_CALENDAR_START] = start_text  # the text as written, for export
+    return window, labels
+
+
+def _start_wall_time(text: str, timezone: str) -> datetime | None:
+    """OpenSLO's startTime as a local wall time in the window's zone (an offset, if given, converted)."""
+    try:
+        start_at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if start_at.tzinfo is not None:
         try:
-            start_at = datetime.fromisoformat(start_text)
-        except ValueError:
-            report.drop(f"{path}.calendar.startTime", f"{_show(start_text)} is not a date and time: ignored")
-        else:
-            aligned = (start_at.hour, start_at.minute, start_at.second, start_at.microsecond) == (0, 0, 0, 0) and (
-                start_at.day == 1 if calendar_unit == "month" else start_at.isoweekday() == 1
-            )
-            if not aligned:
-                labels[LABEL_CALENDAR_START] = start_text
-                first = "the first of the month" if calendar_unit == "month" else "Monday (ISO weeks)"
-                report.drop(f"{path}.calendar.startTime", f"not applied: our calendar {calendar_unit}s start at local midnight on {first} (kept for export)")
-    return {"type": "calendar", "unit": calendar_unit, "timezone": timezone}, labels
+            start_at = start_at.astimezone(ZoneInfo(timezone))
+        except (ValueError, OverflowError, ZoneInfoNotFoundError):
+            return None
+    if not 1 <= start_at.year <= 9998:
+        return None
+    return start_at.replace(tzinfo=None)
+
+
+def _aligned(wall: datetime, unit: str) -> bool:
+    """A start our default periods already have: local midnight on a Monday, or on the 1st."""
+    midnight = (wall.hour, wall.minute, wall.second, wall.microsecond) == (0, 0, 0, 0)
+    return midnight and (wall.day == 1 if unit == "month" else wall.isoweekday() == 1)
 
 
 @functools.cache

@@ -124,7 +124,8 @@ def _window_at_end(spec: SloSpec, end: datetime) -> tuple[int, int, tuple[dateti
         return minutes, minutes, None, f"rolling {spec.window.days}d"
     # A calendar SLO at `end` has just started a new period: report the one that ends with `end`'s
     # last instant (the status an evaluation one tick before `end` would hold, plus that tick).
-    start, stop = calendar_period_bounds(spec.window.unit, spec.window.timezone, end - timedelta(microseconds=1))
+    start, stop = calendar_period_bounds(spec.window.unit, spec.window.timezone, end - timedelta(microseconds=1),
+                                         spec.window.start)
     return (engine_minutes_between(start, end), engine_minutes_between(start, stop), (start, stop),
             f"calendar {spec.window.unit} ({spec.window.timezone})")
 
