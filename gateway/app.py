@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import threading
 import time
 from collections import Counter, defaultdict
@@ -24,7 +25,7 @@ from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.state import load_state, save_state
-from gateway.traffic import CacheModel, Outcome, TrafficModel, cache_model, summarize
+from gateway.traffic import CacheModel, ContextReservoir, Outcome, TrafficModel, cache_model, summarize
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.policy import CacheConfig, CompiledPolicy, compile_policy, default_cache_config, default_policy
 from routing.policy.schema import FAILED
@@ -36,6 +37,9 @@ logger = logging.getLogger("gateway")
 MAX_CONFIG_BYTES = 1024 * 1024
 # minutes kept for telemetry push while the control plane is unreachable (3 hours)
 MAX_PENDING_MINUTES = 180
+# request contexts sampled per minute for the control plane's simulation, and minutes per push
+CONTEXTS_PER_MINUTE = 30
+CONTEXT_BATCH_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class Gateway:
         self._outcomes_window: list[Outcome] = []
         self._minutes: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
         self._minute_gauges: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        self._context_samples: dict[int, ContextReservoir] = {}
+        self._context_minute: int | None = None  # the minute traffic last ticked in (still filling)
+        self._context_rng = random.Random(config.seed + 7919)
         self._ticks = 0
         self._last_sent_at_us = 0
         self.poll_results: Counter[str] = Counter()
@@ -296,6 +303,7 @@ class Gateway:
         active = self.active  # one consistent snapshot for the whole tick
         contexts = generate_contexts(cfg.context, count, seed=self._contexts_rng_seed + self._ticks)
         outcomes = []
+        decided = []
         minute = int(now // 60) * 60
         counters = self._minutes.setdefault(minute, defaultdict(float))
         for context in contexts:
@@ -305,12 +313,21 @@ class Gateway:
             outcome = self.traffic.play(active.compiled, active.cache, context)
             self._record(outcome, counters)
             outcomes.append(outcome)
+            decided.append(context)
         self._record_gauges(health, minute, contexts)
         with self._lock:
             self._outcomes_window = (self._outcomes_window + outcomes)[-5000:]
             for old in [m for m in self._minutes if m < minute - MAX_PENDING_MINUTES * 60]:
                 self._minutes.pop(old, None)
                 self._minute_gauges.pop(old, None)
+            reservoir = self._context_samples.get(minute)
+            if reservoir is None:
+                reservoir = self._context_samples[minute] = ContextReservoir(CONTEXTS_PER_MINUTE, self._context_rng)
+            for context in decided:
+                reservoir.add(context)
+            self._context_minute = minute
+            for old in [m for m in self._context_samples if m < minute - MAX_PENDING_MINUTES * 60]:
+                self._context_samples.pop(old, None)
         return outcomes
 
     def _record(self, o: Outcome, counters: dict) -> None:
@@ -426,6 +443,37 @@ class Gateway:
         logger.warning("telemetry push answered HTTP %s", response.status_code)
         return f"http_{response.status_code}"
 
+    def context_batch(self) -> tuple[list[int], dict[str, Any]]:
+        """Sampled request contexts per minute, oldest first, in the push format. The minute still
+        filling is included (the control plane keeps the fuller of two samples of a minute)."""
+        with self._lock:
+            minutes = sorted(self._context_samples)[:CONTEXT_BATCH_MINUTES]
+            entries = [
+                {"minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "requests": self._context_samples[minute].seen,
+                 "contexts": list(self._context_samples[minute].contexts)}
+                for minute in minutes
+            ]
+        return minutes, {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "minutes": entries}
+
+    def push_contexts_once(self) -> str:
+        minutes, batch = self.context_batch()
+        if not minutes:
+            return "nothing"
+        try:
+            response = self.session.post(self._url("contexts/"), json=batch, headers=self._headers(), timeout=(2, 10))
+        except requests.RequestException as exc:
+            logger.info("context push failed (%s); %d minutes kept", exc.__class__.__name__, len(minutes))
+            return "unreachable"
+        if response.status_code in (200, 202):
+            with self._lock:
+                for minute in minutes:
+                    if minute != self._context_minute:  # the minute in progress is sent again, fuller
+                        self._context_samples.pop(minute, None)
+            return "accepted"
+        logger.warning("context push answered HTTP %s: %s", response.status_code, response.text[:500])
+        return f"http_{response.status_code}"
+
     # -- loops --------------------------------------------------------------------------------
     def _every(self, interval_s: float, work: Any, name: str) -> threading.Thread | None:
         if interval_s <= 0:
@@ -451,3 +499,4 @@ class Gateway:
             self._every(cfg.heartbeat_interval_s, self.heartbeat_once, "heartbeat")
             if cfg.push_telemetry:
                 self._every(cfg.telemetry_interval_s, self.push_telemetry_once, "telemetry")
+                self._every(cfg.telemetry_interval_s, self.push_contexts_once, "contexts")

@@ -168,6 +168,32 @@ class TrafficModel:
         return Outcome(route, outcome, elapsed, cost, resolved, lookups, compute, egress, data_age_s)
 
 
+class ContextReservoir:
+    """A uniform sample of at most `size` of one minute's request contexts (reservoir sampling,
+    Algorithm R) and `seen`, how many contexts the minute had. The control plane replays these to
+    simulate a routing policy on real traffic; its own RNG keeps sampling from changing the traffic."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size, self.rng = size, rng
+        self.seen = 0
+        self.contexts: list[dict[str, Any]] = []
+
+    def add(self, context: Mapping[str, Any]) -> None:
+        self.seen += 1
+        if len(self.contexts) < self.size:
+            self.contexts.append(compact_context(context))
+            return
+        slot = self.rng.randrange(self.seen)
+        if slot < self.size:
+            self.contexts[slot] = compact_context(context)
+
+
+def compact_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context as pushed: fields without a value left out, fractions to 4 decimals."""
+    return {name: round(value, 4) if isinstance(value, float) else value
+            for name, value in context.items() if value is not None}
+
+
 def summarize(outcomes: list[Outcome], *, latency_threshold_ms: float | None = None) -> dict[str, Any]:
     """Route mix, outcome mix, p95 and cost of a list of outcomes (for tests and /status)."""
     served = [o for o in outcomes if o.outcome != "shed"]

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from controlplane.dashboard.access import role_required
 from controlplane.dashboard.charts import duration
-from controlplane.errors import NotFound, ValidationFailed
+from controlplane.errors import DomainError, NotFound, ValidationFailed
 from controlplane.roles import APPROVER, OPERATOR, VIEWER
 from routing.documents import selectors as documents
 from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY, Kind
@@ -158,28 +158,38 @@ def _explain(request: HttpRequest, line: Any) -> dict[str, Any]:
 
 
 def _simulate(request: HttpRequest, line: Any, active: dict[int, int]) -> dict[str, Any]:
+    """The Simulate form. By default it replays recorded traffic with the release gate's defaults
+    (`routing_policy_simulate`), so it shows the figure the gate saw; a distribution is a what-if."""
+    from routing.documents.simulation import RECORDED_REQUESTS, routing_policy_simulate
+
     text = request.GET.get("distribution", "")
+    traffic = "distribution" if request.GET.get("traffic") == "distribution" else "recorded"
     out: dict[str, Any] = {
-        "simulate_text": text or '{"confidence": {"uniform": [0, 1]}, "payload_kb": {"int_uniform": [10, 500]}}',
-        "simulation": None, "simulate_errors": [], "simulate_n": _int(request.GET.get("n"), 2000),
+        "simulate_text": text or '{"confidence": {"uniform": [0, 1]}, "payload_bytes": {"int_uniform": [2000, 60000]}}',
+        "simulation": None, "simulate_errors": [], "simulate_n": _int(request.GET.get("n"), RECORDED_REQUESTS),
         "simulate_seed": _int(request.GET.get("seed"), 0), "baseline_hint": max(active, key=active.get) if active else None,
+        "simulate_traffic": traffic, "simulate_tier": request.GET.get("tier", ""),
+        "simulate_region": request.GET.get("region", ""), "simulate_tiers": TIERS,
     }
     if "simulate" in request.GET:
-        from routing.documents.simulation import routing_policy_simulate
-
         try:
-            distribution = _json_field(text, "distribution") if text else {}
-            body: dict[str, Any] = {
-                "candidate_version": _int(request.GET.get("candidate"), line.current_version),
-                "generate": {"n": out["simulate_n"], "seed": out["simulate_seed"], "distribution": distribution},
-            }
+            body: dict[str, Any] = {"candidate_version": _int(request.GET.get("candidate"), line.current_version)}
+            if traffic == "distribution":
+                distribution = _json_field(text, "distribution") if text else {}
+                body["generate"] = {"n": out["simulate_n"], "seed": out["simulate_seed"], "distribution": distribution}
+            else:
+                recorded: dict[str, Any] = {"n": out["simulate_n"], "seed": out["simulate_seed"]}
+                for key in ("tier", "region"):
+                    if out[f"simulate_{key}"]:
+                        recorded[key] = out[f"simulate_{key}"]
+                body["recorded"] = recorded
             baseline = _int(request.GET.get("baseline"))
             if baseline:
                 body["baseline_version"] = baseline
             result = routing_policy_simulate(line=line, body=body)
             out["simulation"] = result
             out["simulation_rows"] = simulation_rows(result)
-        except (ValidationFailed, NotFound) as exc:
+        except DomainError as exc:
             out["simulate_errors"] = _problems(exc)
     return out
 
@@ -210,6 +220,11 @@ def simulation_rows(result: dict[str, Any]) -> list[dict[str, str]]:
     for route in sorted(set(mix_a) | set(mix_b)):
         a, b = mix_a.get(route, 0.0), mix_b.get(route, 0.0)
         rows.append({"label": f"route mix: {route}", "baseline": f"{a * 100:.1f}%", "candidate": f"{b * 100:.1f}%",
+                     "shift": f"{(b - a) * 100:+.1f} pts"})
+    rules_a, rules_b = base.get("rule_mix") or {}, cand.get("rule_mix") or {}
+    for rule in sorted(set(rules_a) | set(rules_b)):
+        a, b = rules_a.get(rule, 0.0), rules_b.get(rule, 0.0)
+        rows.append({"label": f"rule matched: {rule}", "baseline": f"{a * 100:.1f}%", "candidate": f"{b * 100:.1f}%",
                      "shift": f"{(b - a) * 100:+.1f} pts"})
     return rows
 

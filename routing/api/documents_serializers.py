@@ -143,8 +143,11 @@ class SimulateSerializer(serializers.Serializer):
     baseline_version = serializers.IntegerField(
         required=False, min_value=1, help_text="default: the version on most gateways, else the newest approved"
     )
-    contexts = serializers.ListField(child=serializers.DictField(), required=False)
-    generate = serializers.DictField(required=False, help_text='{"n": 5000, "distribution": {...}, "seed": 1}')
+    recorded = serializers.DictField(required=False, help_text=(
+        'the default: request contexts the gateways recorded, {"n": 2000, "window_minutes": 60, "seed": 0, '
+        '"tier": "edge", "region": "eu-west"} (all optional); 409 when fewer than 100 were recorded'))
+    contexts = serializers.ListField(child=serializers.DictField(), required=False, help_text="a what-if: given contexts")
+    generate = serializers.DictField(required=False, help_text='a what-if: {"n": 5000, "distribution": {...}, "seed": 1}')
     seed = serializers.IntegerField(required=False)
 
 

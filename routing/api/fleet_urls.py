@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from routing.api import fleet_views
+from routing.api import context_views, fleet_views
 
 router = SimpleRouter()
 router.register("gateways", fleet_views.GatewayViewSet, basename="gateway")
@@ -15,6 +15,8 @@ urlpatterns = [
             name="gateway-heartbeat"),
     re_path(r"^gateways/(?P<pk>[0-9]+)/telemetry/?$", fleet_views.GatewayTelemetryView.as_view(),
             name="gateway-telemetry"),
+    re_path(r"^gateways/(?P<pk>[0-9]+)/contexts/?$", context_views.GatewayContextsView.as_view(),
+            name="gateway-contexts"),
     path("fleet/", fleet_views.FleetView.as_view(), name="fleet"),
     *router.urls,
 ]

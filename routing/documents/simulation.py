@@ -12,6 +12,14 @@ otherwise; the answer says which is which for every number (no data is not good 
   requests. The simulator charges it per attempt (a timed-out attempt is still paid for).
 
 A route figure is *measured* only with at least `MIN_REQUESTS` events in the window.
+
+Request contexts (what the traffic looks like, which decides which rule each request meets) are by
+default *recorded*: drawn from the context samples the service's gateways pushed over the last hour
+(`slo.telemetry.context_selectors.recorded_contexts`), weighted by the traffic each stands for.
+Without at least `MIN_RECORDED_CONTEXTS` of them the simulation refuses (`NoRecordedTraffic`)
+instead of predicting from contexts nobody saw. `contexts` (given) and `generate` (a distribution)
+are what-if modes. The release gate and the policy page call `routing_policy_simulate` with the
+same defaults, so they give the same figures for the same data.
 """
 
 from __future__ import annotations
@@ -21,24 +29,47 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from controlplane.errors import ValidationFailed
+from controlplane.errors import DomainError, ValidationFailed
 from routing.documents import selectors
 from routing.documents.kinds import ROUTING_POLICY
 from routing.documents.validation import context_problems
-from routing.policy import ROUTES, RouteStats, generate_contexts, simulate
-from slo.spec import Problem
+from routing.policy import (
+    ROUTES,
+    CompiledPolicy,
+    RouteStats,
+    draw_recorded_contexts,
+    generate_contexts,
+    simulate,
+)
+from routing.policy.conditions import context_value
+from slo.spec import TIERS, Problem
+from slo.telemetry.context_selectors import recorded_contexts
 
 logger = logging.getLogger(__name__)
 
 MIN_REQUESTS = 100
 MAX_CONTEXTS = 50_000
 DEFAULT_WINDOW = timedelta(days=7)
+# Recorded traffic: the window read and the requests drawn from it. The release gate and the page
+# use these defaults, so both show the same prediction for the same data.
+RECORDED_WINDOW_MINUTES = 60
+RECORDED_REQUESTS = 2000
+# Fewer recorded contexts than this do not describe the traffic: the answer is "unknown".
+MIN_RECORDED_CONTEXTS = 100
+
+
+class NoRecordedTraffic(DomainError):
+    """Too few recorded request contexts to say what real traffic looks like: a simulation would
+    predict from contexts nobody saw. A gate reads this as unknown (waits for a person)."""
+
+    status = 409
+
 
 # Documented assumptions when a route has no (or too little) telemetry. Ballpark figures for a
 # small vision/LLM model: an edge NPU, a result cache, a private GPU cluster one metro hop away,
@@ -192,10 +223,74 @@ def route_stats_for(*, service: Any, now: datetime, window: timedelta = DEFAULT_
     return out
 
 
-def _contexts(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    contexts, generate = body.get("contexts"), body.get("generate")
-    if (contexts is None) == (generate is None):
-        raise ValidationFailed("invalid input", problems=[Problem("contexts", "give contexts or generate (one)")])
+def _clock(minute: int | None) -> str:
+    return datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%d %H:%M") if minute is not None else "-"
+
+
+def _recorded(spec: Any, body: Mapping[str, Any], service: Any, now: datetime,
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if spec is None or spec is True:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        raise ValidationFailed("invalid input", problems=[Problem(
+            "recorded", "an object with n, window_minutes, seed, tier, region (all optional)")])
+    n = spec.get("n", RECORDED_REQUESTS)
+    window_minutes = spec.get("window_minutes", RECORDED_WINDOW_MINUTES)
+    seed = spec.get("seed", body.get("seed", 0))
+    tier, region = spec.get("tier") or None, spec.get("region") or None
+    problems = []
+    for key in sorted(set(spec) - {"n", "window_minutes", "seed", "tier", "region"}):
+        problems.append(Problem(f"recorded.{key}", "unknown field"))
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CONTEXTS:
+        problems.append(Problem("recorded.n", f"an integer from 1 to {MAX_CONTEXTS}"))
+    if isinstance(window_minutes, bool) or not isinstance(window_minutes, int) or not 1 <= window_minutes <= 1440:
+        problems.append(Problem("recorded.window_minutes", "an integer from 1 to 1440"))
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        problems.append(Problem("recorded.seed", "an integer"))
+    if tier is not None and tier not in TIERS:
+        problems.append(Problem("recorded.tier", f"one of {', '.join(TIERS)}"))
+    if region is not None and not isinstance(region, str):
+        problems.append(Problem("recorded.region", "a region name"))
+    if problems:
+        raise ValidationFailed("invalid input", problems=problems)
+    start = now - timedelta(minutes=window_minutes)
+    recorded = recorded_contexts(service=service.name, start=start, end=now, tier=tier, region=region)
+    scope = " ".join(part for part in (service.name, tier, region) if part)
+    window = f"{_clock(int(start.timestamp() // 60))}-{_clock(int(now.timestamp() // 60))[-5:]} UTC"
+    if recorded.contexts < MIN_RECORDED_CONTEXTS:
+        raise NoRecordedTraffic(
+            f"no recorded traffic to simulate: {recorded.contexts} request contexts recorded for {scope} in "
+            f"{window} (at least {MIN_RECORDED_CONTEXTS} needed)",
+            problems=[Problem("recorded", f"{recorded.contexts} request contexts recorded by gateways of {scope} "
+                                          f"in {window}; at least {MIN_RECORDED_CONTEXTS} are needed to say what "
+                                          "real traffic looks like. Gateways push them with their telemetry "
+                                          "(docs/telemetry.md, Request contexts); for a what-if, give a "
+                                          "distribution (generate) or contexts")],
+            extra={"recorded_contexts": recorded.contexts, "window": {"start": start, "end": now}},
+        )
+    contexts = draw_recorded_contexts(recorded.samples, n, seed)
+    gateways = sum(1 for source in recorded.sources if source.startswith("gateway:"))
+    others = [source for source in recorded.sources if not source.startswith("gateway:")]
+    from_what = f"{gateways} gateway{'s' if gateways != 1 else ''}" + (
+        f" and {', '.join(others)}" if others else "")
+    summary = (f"{recorded.contexts:,} recorded contexts ({recorded.requests:,} requests) from {from_what}, "
+               f"{_clock(recorded.first_minute)}-{_clock(recorded.last_minute + 1)[-5:]} UTC")
+    return contexts, {
+        "source": "recorded", "n": n, "seed": seed, "summary": summary,
+        "recorded_contexts": recorded.contexts, "recorded_requests": recorded.requests,
+        "sources": recorded.sources, "tier": tier, "region": region, "window_minutes": window_minutes,
+        "first_minute": datetime.fromtimestamp(recorded.first_minute * 60, tz=UTC) if recorded.first_minute is not None else None,
+        "last_minute": datetime.fromtimestamp(recorded.last_minute * 60, tz=UTC) if recorded.last_minute is not None else None,
+    }
+
+
+def _contexts(body: Mapping[str, Any], service: Any, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    contexts, generate, recorded = body.get("contexts"), body.get("generate"), body.get("recorded")
+    if sum(x is not None for x in (contexts, generate, recorded)) > 1:
+        raise ValidationFailed("invalid input", problems=[Problem(
+            "contexts", "give one of recorded (the default), generate or contexts")])
+    if contexts is None and generate is None:
+        return _recorded(recorded, body, service, now)
     if contexts is not None:
         if not isinstance(contexts, list) or not contexts:
             raise ValidationFailed("invalid input", problems=[Problem("contexts", "a non-empty list of objects")])
@@ -255,8 +350,8 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
         if baseline is None:
             raise ValidationFailed("invalid input", problems=[Problem(
                 "baseline_version", "no version is active or approved: give baseline_version")])
-    contexts, contexts_info = _contexts(body)
     service = line.service
+    contexts, contexts_info = _contexts(body, service, now)
     context = selectors.validation_context_for(service=service)
     slo = context.whole_chain_slo
     figures = route_stats_for(service=service, now=now)
@@ -266,9 +361,13 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
     seed = body.get("seed", contexts_info.get("seed", 0))
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValidationFailed("invalid input", problems=[Problem("seed", "an integer")])
+    compiled_baseline = selectors.compiled_policy(version=baseline, service_class=service_class)
+    compiled_candidate = selectors.compiled_policy(version=candidate, service_class=service_class)
+    unseen = {**_unseen_condition_fields(compiled_baseline, contexts),
+              **_unseen_condition_fields(compiled_candidate, contexts)}
     report = simulate(
-        selectors.compiled_policy(version=baseline, service_class=service_class),
-        selectors.compiled_policy(version=candidate, service_class=service_class),
+        compiled_baseline,
+        compiled_candidate,
         contexts,
         {route: RouteStats.of(entry["stats"]) for route, entry in figures.items()},
         latency_threshold_ms=slo.threshold_ms if slo else None,
@@ -296,10 +395,30 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
         "budget_burn_shift": burn_shift,
         "route_stats": figures,
         "window": {"start": now - DEFAULT_WINDOW, "end": now},
+        "unseen_condition_fields": unseen,
         "assumptions": [
+            *([f"rules {', '.join(sorted(unseen))} test fields no simulated request carries "
+               f"({', '.join(sorted({f for fields in unseen.values() for f in fields}))}): they never match here"]
+              if unseen else []),
             *([f"route figures marked 'assumed' are defaults (docs/routing.md, API): telemetry had fewer than "
                f"{MIN_REQUESTS} events for them in the window"] if any_assumed else []),
             *([] if slo else ["the service has no latency SLO: bad events are failures only and no burn is given"]),
             "budget burn is the predicted bad-event ratio over the allowed one (1.0 spends the budget exactly)",
         ],
     }
+
+
+def _unseen_condition_fields(compiled: CompiledPolicy, contexts: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """rule name -> the context fields its conditions test that no context carries: such a rule
+    never matches in this simulation (nor on a gateway that does not report the field)."""
+    present = {name for context in contexts for name, value in context.items() if value is not None}
+    out: dict[str, list[str]] = {}
+    for rule in compiled.rules:
+        missing = sorted({
+            cond.field for cond in rule.conditions
+            if cond.field not in present and context_value({}, cond.field, compiled.defaults) is None
+            and not (cond.field == "queue_ratio" and {"queue_depth", "active_workers"} <= present)
+        })
+        if missing:
+            out[rule.name] = missing
+    return out

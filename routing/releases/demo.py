@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -32,17 +32,21 @@ from controlplane.roles import APPROVER, OPERATOR
 from routing.documents import selectors as document_selectors
 from routing.documents import services as document_services
 from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY
-from routing.documents.simulation import route_stats_for
+from routing.documents.simulation import MIN_RECORDED_CONTEXTS, RECORDED_WINDOW_MINUTES, route_stats_for
 from routing.fleet.demo import DEMO_ROUTES
 from routing.models.documents import DRAFT as DOCUMENT_DRAFT
 from routing.models.documents import CacheConfigDocument, RoutingPolicyDocument
 from routing.models.releases import Release
+from routing.policy import generate_contexts
 from routing.releases import services
 from routing.releases.machine import DRAFT, PENDING_APPROVAL
 from slo import contract as c
 from slo.models import Service
 from slo.spec import Problem
 from slo.telemetry.batch import le_label
+from slo.telemetry.context_selectors import recorded_contexts
+from slo.telemetry.context_services import context_minutes_store
+from slo.telemetry.contexts import ContextMinute
 from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
 from slo.telemetry.services import telemetry_batch_ingest, telemetry_source_retire
 
@@ -76,6 +80,7 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
             return services.release_submit(actor=operator, release_id=release.pk, now=now)
         return release
     _seed_route_history(service, now)
+    _seed_context_samples(service, now)
     policy_version = _policy_change(service, operator, reviewer, now)
     cache_line = CacheConfigDocument.objects.filter(service=service).first()
     if cache_line is None:
@@ -208,6 +213,48 @@ def _route_minute(service: str, minute: int, rng: np.random.Generator) -> dict[s
     counters.append({"name": c.CACHE_LOOKUPS_TOTAL, "labels": {**layer, "result": "hit"}, "increase": hits})
     counters.append({"name": c.CACHE_LOOKUPS_TOTAL, "labels": {**layer, "result": "miss"}, "increase": misses})
     return {"minute": minute_datetime(minute).strftime("%Y-%m-%dT%H:%M:%SZ"), "counters": counters, "gauges": []}
+
+
+# -- request contexts ---------------------------------------------------------------------------------
+#
+# The simulation gate replays the request contexts the service's gateways recorded over the last
+# hour, and without them it waits for a person. The demo gateways start after this hook, so the
+# hook stores an hour of synthetic samples under a source that says so, drawn like the demo
+# gateways draw their traffic (the reference gateway's default context distribution, gateway/config.py,
+# plus the device health it simulates: edge devices at 48-72 °C, below either hot-device threshold).
+
+CONTEXT_SOURCE = "demo:synthetic-contexts"
+CONTEXTS_PER_MINUTE = 30
+CONTEXT_REQUESTS_PER_MINUTE = 3600  # three gateways at 20 requests/s
+DEMO_CONTEXT: dict[str, Any] = {
+    "confidence": {"normal": {"mean": 0.82, "sd": 0.14, "min": 0.0, "max": 1.0}},
+    "priority": {"choices": {"critical": 0.02, "high": 0.18, "normal": 0.7, "low": 0.1}},
+    "network_quality": {"choices": {"good": 0.92, "fair": 0.06, "poor": 0.015, "offline": 0.005}},
+    "privacy": {"bernoulli": 0.05},
+    "payload_bytes": {"int_uniform": [2_000, 60_000]},
+    "temperature_c": {"uniform": [48.0, 72.0]},
+    "memory_headroom_pct": {"uniform": [25.0, 45.0]},
+    "queue_depth": {"int_uniform": [1, 3]},
+    "active_workers": 2,
+    "region": {"choices": {"eu-west": 2, "eu-central": 1}},
+}
+
+
+def _seed_context_samples(service: Service, now: datetime) -> int:
+    """Store the last hour of synthetic request-context samples (source `demo:synthetic-contexts`)
+    when the gateways recorded too few for the simulation gate. Returns the minutes stored."""
+    start = now - timedelta(minutes=RECORDED_WINDOW_MINUTES)
+    if recorded_contexts(service=service.name, start=start, end=now).contexts >= MIN_RECORDED_CONTEXTS:
+        return 0
+    stop = epoch_minute_floor(now)
+    distribution = {**DEMO_CONTEXT, "service_class": service.service_class}
+    minutes = [
+        ContextMinute(minute, CONTEXT_REQUESTS_PER_MINUTE,
+                      generate_contexts(distribution, CONTEXTS_PER_MINUTE, seed=20261206 + minute))
+        for minute in range(stop - RECORDED_WINDOW_MINUTES, stop)
+    ]
+    context_minutes_store(source=CONTEXT_SOURCE, service=service.name, tier="", region="", minutes=minutes)
+    return len(minutes)
 
 
 def demo_release_line(release: Release, *, base_url: str = "") -> str:

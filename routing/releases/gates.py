@@ -8,9 +8,11 @@ evidence (values and thresholds). Services store every outcome as a `GateResult`
 * `paging`: no affected SLO is paging (hotfix and rollback releases exist to fix that: recorded, not held).
 * `data_quality`: an SLO without a verdict (no data, too little traffic, stale or never evaluated)
   makes the gate *inconclusive*: the release pauses for a person. Never a silent pass.
-* `simulation`: the candidate routing policy, simulated against measured route behaviour, must not
-  predict a burn above 1 (spending budget faster than the SLO allows). Marked `not_evaluated`, with
-  the reason, when it cannot run (no policy in the release, no baseline version, no latency SLO).
+* `simulation`: the candidate routing policy, replayed on the request contexts the service's gateways
+  recorded over the last hour and played against measured route behaviour, must not predict a burn
+  above 1 (spending budget faster than the SLO allows). No recorded traffic (or a simulator failure)
+  makes it *inconclusive*: never a pass by default. Marked `not_evaluated`, with the reason, when
+  it does not apply (no policy in the release, no baseline version, no latency SLO).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ logger = logging.getLogger(__name__)
 PASS, FAIL, INCONCLUSIVE, NOT_EVALUATED = "pass", "fail", "inconclusive", "not_evaluated"
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 NO_VERDICT = frozenset({"no_data", "insufficient_traffic", "stale", "not_evaluated"})
-SIMULATED_REQUESTS = 2000
 MAX_PROBLEMS = 20
 
 
@@ -136,24 +137,40 @@ def gate_data_quality(*, release: Release, check: dict[str, Any]) -> GateOutcome
     return GateOutcome("data_quality", INCONCLUSIVE, evidence)
 
 
+def simulation_body(*, release: Release) -> dict[str, Any]:
+    """What the simulation gate asks `routing_policy_simulate`: the release's candidate version
+    against the baseline, on the traffic its targets' tier and region recorded, with the page's
+    defaults otherwise (so the policy page's Simulate shows the same figures for the same data)."""
+    selector = release.target_selector or {}
+    recorded = {key: selector[key] for key in ("tier", "region") if selector.get(key)}
+    assert release.routing_policy_version is not None
+    return {"candidate_version": release.routing_policy_version.version, "recorded": recorded}
+
+
 def gate_simulation(*, release: Release, now: datetime) -> GateOutcome:
+    """The candidate routing policy replayed on recorded traffic (docs/releases.md, Gates). No
+    recorded traffic, or a simulator failure, is *inconclusive*: it never passes by default."""
     version = release.routing_policy_version
     if version is None:
         return GateOutcome("simulation", NOT_EVALUATED, {"reason": "the release changes no routing policy"})
-    from routing.documents.simulation import routing_policy_simulate
+    from routing.documents.simulation import NoRecordedTraffic, routing_policy_simulate
 
+    body = simulation_body(release=release)
     try:
-        report = routing_policy_simulate(
-            line=version.line, body={"candidate_version": version.version,
-                                     "generate": {"n": SIMULATED_REQUESTS, "seed": release.pk or 0}}, now=now,
-        )
+        report = routing_policy_simulate(line=version.line, body=body, now=now)
+    except NoRecordedTraffic as exc:
+        return GateOutcome("simulation", INCONCLUSIVE, {"reason": exc.message, "problems": exc.problems,
+                                                        "request": body})
     except DomainError as exc:
-        return GateOutcome("simulation", NOT_EVALUATED, {"reason": exc.message, "problems": exc.problems})
+        return GateOutcome("simulation", NOT_EVALUATED, {"reason": exc.message, "problems": exc.problems,
+                                                         "request": body})
     except Exception as exc:  # noqa: BLE001 - a simulator bug must not block or pass silently
         logger.exception("simulation of release %s failed", release.pk)
-        return GateOutcome("simulation", NOT_EVALUATED, {"reason": f"simulation failed: {exc.__class__.__name__}"})
+        return GateOutcome("simulation", INCONCLUSIVE, {"reason": f"simulation failed: {exc.__class__.__name__}",
+                                                        "request": body})
     candidate, baseline = report["candidate"], report["baseline"]
     burn = candidate.get("budget_burn")
+    contexts = report["contexts"]
     evidence = {
         "baseline_version": report["baseline_version"],
         "candidate_version": report["candidate_version"],
@@ -162,14 +179,29 @@ def gate_simulation(*, release: Release, now: datetime) -> GateOutcome:
         "baseline_budget_burn": baseline.get("budget_burn"),
         "p95_shift_ms": report["p95_shift_ms"],
         "bad_ratio_shift": report["bad_ratio_shift"],
+        "candidate_rule_mix": candidate.get("rule_mix", {}),
         "threshold": "candidate budget burn <= 1.0",
+        # the verified signal: which recorded traffic the prediction replayed
+        "traffic": contexts.get("summary"),
+        "contexts": {k: contexts.get(k) for k in ("source", "n", "seed", "recorded_contexts", "recorded_requests",
+                                                   "sources", "tier", "region", "window_minutes")},
+        "request": body,
         "route_sources": {route: entry["source"] for route, entry in report["route_stats"].items()},
         "assumptions": report["assumptions"],
     }
     if burn is None:
         evidence["reason"] = "no latency SLO to predict a breach against"
         return GateOutcome("simulation", NOT_EVALUATED, evidence)
-    return GateOutcome("simulation", FAIL if burn > 1.0 else PASS, evidence)
+    if burn > 1.0:
+        evidence["reason"] = (f"predicted budget burn {burn:.2f}x (baseline v{report['baseline_version']}: "
+                              f"{_burn_text(baseline.get('budget_burn'))}) is above 1.0, replaying "
+                              f"{contexts.get('n')} requests drawn from {contexts.get('summary')}")
+        return GateOutcome("simulation", FAIL, evidence)
+    return GateOutcome("simulation", PASS, evidence)
+
+
+def _burn_text(burn: float | None) -> str:
+    return f"{burn:.2f}x" if burn is not None else "no burn"
 
 
 def budget_gates(*, release: Release, now: datetime) -> tuple[list[GateOutcome], int]:

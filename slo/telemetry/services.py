@@ -704,9 +704,16 @@ def telemetry_retention_enforce(*, now: datetime | None = None) -> dict[str, int
         "pushed_minutes": stamps_delete_older(minute_cutoff),
         "sli_hours": delete_older(_HOUR_TABLE, "hour", hour_cutoff),
         "feeds": SliFeed.objects.filter(last_minute__lt=minute_cutoff).exclude(mode="pull").delete()[0],
+        "context_samples": _context_samples_retention(now),
     }
     logger.info("telemetry retention: %s", deleted)
     return deleted
+
+
+def _context_samples_retention(now: datetime) -> int:
+    from slo.telemetry.context_services import context_samples_retention_enforce  # it imports this module
+
+    return context_samples_retention_enforce(now=now)
 
 
 __all__ = [

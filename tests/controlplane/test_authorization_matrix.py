@@ -149,6 +149,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/gateways/{id}/config/"): GATEWAY,
     ("POST", "/api/v1/gateways/{id}/heartbeat/"): GATEWAY,
     ("POST", "/api/v1/gateways/{id}/telemetry/"): GATEWAY,
+    ("POST", "/api/v1/gateways/{id}/contexts/"): GATEWAY,
     ("POST", "/api/v1/routing-policies/{id}/explain/"): READ,
     ("POST", "/api/v1/routing-policies/{id}/simulate/"): READ,
     ("POST", "/api/v1/cache-configs/{id}/explain-key/"): READ,

@@ -207,6 +207,7 @@ def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[st
     from routing.releases.services import release_create, release_settings_save, release_submit
     from slo.budget.evaluation import slo_evaluate_all
     from slo.budget.feed import budget_sync
+    from slo.telemetry.context_services import context_samples_ingest
     from slo.telemetry.services import telemetry_batch_ingest
 
     gateways = [gateway_register(actor=users["operator"], data={
@@ -225,6 +226,13 @@ def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[st
             telemetry_batch_ingest(source=f"gateway:{gateway.pk}",
                                    payload={"contract_version": 1, "gateway": gateway.name, "minutes": minutes},
                                    now=now)
+            # what the gateway's traffic looked like: the simulation gate replays it
+            context_samples_ingest(source=f"gateway:{gateway.pk}", service=service.name, tier="edge",
+                                   region="eu-west", now=now, payload={
+                                       "contract_version": 1, "gateway": gateway.name,
+                                       "minutes": [{"minute": m["minute"], "requests": 100, "contexts": [
+                                           {"confidence": 0.5 + 0.05 * k, "priority": "normal"} for k in range(10)]}
+                                           for m in minutes]})
     budget_sync(now=now, minutes=180)
     slo_evaluate_all(now=now)
     release_settings_save(actor=users["admin"], service_name=service.name, data={"required_approvals": 1})

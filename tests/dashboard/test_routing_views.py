@@ -62,7 +62,7 @@ def test_it_shows_explain_errors_on_the_page(page_for: Any, documents: dict[str,
 def test_it_simulates_a_candidate_against_the_active_version(page_for: Any, documents: dict[str, Any]) -> None:
     line_id = documents["policy_v1"].line_id
     response = page_for("viewer").get(f"/policies/routing-policies/{line_id}/", {
-        "simulate": "1", "candidate": "2", "baseline": "1", "n": "200", "seed": "1",
+        "simulate": "1", "candidate": "2", "baseline": "1", "n": "200", "seed": "1", "traffic": "distribution",
         "distribution": '{"confidence": {"uniform": [0, 1]}}'})
     assert response.status_code == 200, response.context.get("simulate_errors")
     assert response.context["simulate_errors"] == []
@@ -70,6 +70,19 @@ def test_it_simulates_a_candidate_against_the_active_version(page_for: Any, docu
     assert simulation["candidate_version"] == 2 and simulation["baseline_version"] == 1
     labels = [row["label"] for row in response.context["simulation_rows"]]
     assert "p95 latency (ms)" in labels and any(label.startswith("route mix") for label in labels)
+    assert simulation["contexts"]["source"] == "generated"
+    assert "a what-if, not recorded traffic" in response.content.decode()
+
+
+def test_it_simulates_recorded_traffic_by_default_and_says_when_there_is_none(
+        page_for: Any, documents: dict[str, Any]) -> None:
+    line_id = documents["policy_v1"].line_id
+    response = page_for("viewer").get(f"/policies/routing-policies/{line_id}/", {
+        "simulate": "1", "candidate": "2", "baseline": "1"})
+    assert response.status_code == 200
+    assert response.context["simulation"] is None  # no prediction from contexts nobody saw
+    [problem] = response.context["simulate_errors"]
+    assert problem["path"] == "recorded" and "0 request contexts recorded" in problem["message"]
 
 
 def test_it_reports_a_simulation_without_baseline(page_for: Any, documents: dict[str, Any]) -> None:

@@ -71,3 +71,26 @@ def test_a_telemetry_batch_lists_complete_minutes_in_the_push_format(tmp_path):
     assert "inference_requests_total" in names and "inference_request_duration_seconds_bucket" in names
     parsed, problems = parse_push_batch(batch, known_services={SERVICE}, now_s=1_700_000_040 + 125)
     assert problems == [] and parsed is not None
+
+
+def test_it_samples_the_request_contexts_its_policy_decided_in_the_push_format(tmp_path, monkeypatch):
+    import gateway.app as gateway_app
+    from slo.telemetry.contexts import parse_context_batch
+
+    gateway = _gateway(tmp_path)
+    outcomes = [o for second in range(0, 120, 10) for o in gateway.tick(now=1_700_000_070 + second, requests_count=20)]
+    monkeypatch.setattr(gateway_app, "CONTEXTS_PER_MINUTE", 1)  # samples draw far more random numbers
+    other = _gateway(tmp_path / "b")
+    again = [o for second in range(0, 120, 10) for o in other.tick(now=1_700_000_070 + second, requests_count=20)]
+    assert [o.elapsed_ms for o in outcomes] == [o.elapsed_ms for o in again]  # sampling does not move the traffic
+    monkeypatch.undo()
+    minutes, batch = gateway.context_batch()
+    assert len(minutes) == 3  # from 30 s into a minute: three minutes, the last one in progress
+    counts = [(m["requests"], len(m["contexts"])) for m in batch["minutes"]]
+    assert counts == [(60, 30), (120, 30), (60, 30)]  # at most 30 per minute, each a uniform sample
+    context = batch["minutes"][1]["contexts"][0]
+    # what decide() saw: the drawn request plus the device's health and the service's class
+    assert {"confidence", "priority", "temperature_c", "queue_depth", "service_class"} <= set(context)
+    assert "region" not in context  # no region configured: left out, not null
+    parsed, problems = parse_context_batch(batch, now_s=1_700_000_070 + 125)
+    assert problems == [] and parsed.dropped_fields == []

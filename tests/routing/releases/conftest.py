@@ -114,16 +114,31 @@ def fleet(users: dict[str, Any], documents: dict[str, Any]) -> Callable[..., lis
     return build
 
 
+# The request contexts every pushed minute records (the simulation gate replays them): ordinary
+# interactive traffic on a cool device.
+CONTEXTS = [{"confidence": 0.5 + 0.05 * i, "priority": "normal", "network_quality": "good", "temperature_c": 60.0,
+             "memory_headroom_pct": 35.0, "queue_depth": 1, "active_workers": 2, "service_class": "interactive"}
+            for i in range(10)]
+
+
 @pytest.fixture
 def push() -> Callable[..., None]:
-    """push(gateway, start, minutes, **counts) -> ingest `minutes` minutes from the gateway's source."""
+    """push(gateway, start, minutes, **counts) -> ingest `minutes` minutes from the gateway's source,
+    with a sample of their request contexts."""
+    from slo.telemetry.context_services import context_samples_ingest
     from slo.telemetry.services import telemetry_batch_ingest
 
     def send(gateway: Any, start: datetime, minutes: int, **counts: Any) -> None:
         batch = {"contract_version": c.CONTRACT_VERSION, "gateway": gateway.name,
                  "minutes": [minute_batch(gateway=gateway.name, minute=start + timedelta(minutes=i), **counts)
                              for i in range(minutes)]}
-        telemetry_batch_ingest(source=f"gateway:{gateway.pk}", payload=batch, now=start + timedelta(minutes=minutes + 1))
+        now = start + timedelta(minutes=minutes + 1)
+        telemetry_batch_ingest(source=f"gateway:{gateway.pk}", payload=batch, now=now)
+        context_samples_ingest(source=f"gateway:{gateway.pk}", service=SERVICE, tier=gateway.tier, region=gateway.region,
+                               now=now, payload={
+                                   "contract_version": c.CONTRACT_VERSION, "gateway": gateway.name,
+                                   "minutes": [{"minute": m["minute"], "requests": 300, "contexts": CONTEXTS}
+                                               for m in batch["minutes"]]})
 
     return send
 
