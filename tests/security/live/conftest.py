@@ -20,6 +20,14 @@ BEHIND_PROXY = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every live probe needs a gunicorn: `slow` (deselect with -m "not slow"; CI runs them)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+
+
 def _database_url() -> str:
     from django.db import connection
 
