@@ -374,6 +374,12 @@ def _slo_indicator(spec: dict[Any, Any], spec_path: str, ctx: _Context, *, nativ
         for key in (*meta.labels, *meta.annotations):
             report.drop(f"{obj.path}.metadata", f"SLI labels and annotations are not imported ({key!r} dropped)")
         return _indicator(obj.spec, f"{obj.path}.spec", ref, meta.display_name or None, ctx, native=native)
+    objectives = spec.get("objectives")
+    if isinstance(objectives, list) and any(
+        isinstance(o, dict) and ({"indicator", "indicatorRef", "compositeWeight"} & set(o)) for o in objectives
+    ):
+        report.error(f"{spec_path}.objectives", "a composite SLO (objectives with their own indicator and compositeWeight) is not supported: import each objective's indicator as its own SLO")
+        return None
     report.error(f"{spec_path}.indicator", "required: give indicator or indicatorRef")
     return None
 

@@ -35,6 +35,13 @@ def _import_datasource(obj: _Object, report: _Report) -> dict[str, Any]:
     path = f"{obj.path}.spec"
     _unknown_keys(obj.spec, {"type", "connectionDetails", "description"}, path, report)
     labels = _labels(obj.metadata.get("labels"), f"{obj.path}.metadata.labels", report, [])
+    for key in labels:
+        if key != "tier":
+            report.drop(f"{obj.path}.metadata.labels.{key}", "DataSource labels other than tier are not imported")
+    if obj.metadata.get("annotations"):
+        report.drop(f"{obj.path}.metadata.annotations", "DataSource annotations are not imported")
+    if obj.metadata.get("displayName"):
+        report.drop(f"{obj.path}.metadata.displayName", "DataSource display names are not imported")
     source_type = _string(obj.spec, "type", path, report) or ""
     details = obj.spec.get("connectionDetails")
     merged: dict[str, Any] = {}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Import every OpenSLO file under ../shared/real-world/openslo (files other tools and the OpenSLO
+# project wrote; kept outside the repository) and print, per file, what was imported or why it was
+# refused. Exits non-zero only when a file crashes the importer or loses data silently (a value of
+# the file found neither in the export nor in a reported warning). See slo/openslo/check.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+dir="${REAL_WORLD_DIR:-../shared/real-world}/openslo"
+if [ ! -d "$dir" ]; then
+  echo "error: $dir not found" >&2
+  exit 2
+fi
+ensure_venv test >/dev/null
+echo "== OpenSLO files in $dir"
+.venv/bin/python -m slo.openslo.check "$dir"
