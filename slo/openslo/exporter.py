@@ -40,7 +40,7 @@ from slo.openslo.mapping import (
     _Report,
 )
 from slo.openslo.windows import _aligned, _percent_from_target, _start_wall_time, _window_days
-from slo.spec import Problem, SloSpec
+from slo.spec import TIERS, Problem, SloSpec
 
 
 def export_openslo(
@@ -150,6 +150,8 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     threshold_spec = labels.pop(LABEL_THRESHOLD_SOURCE_SPEC, None)
 
     annotations: dict[str, str] = {}
+    if spec.tier is None and labels.get(TIER_LABEL) in TIERS:
+        annotations[ANNOTATION_TIER] = ""  # a plain label that only looks like a tier: no scoping
     if spec.tier is not None:
         if TIER_LABEL in labels:
             annotations[ANNOTATION_TIER] = spec.tier  # a free label of that name is already there

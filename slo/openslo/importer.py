@@ -337,6 +337,8 @@ def _our_annotations(annotations: dict[str, str], path: str, report: _Report) ->
                 out[field_name] = json.loads(value)
             except ValueError as exc:
                 report.error(f"{path}.{key}", f"must be JSON: {exc}")
+        elif field_name == "tier" and value == "":
+            out["tier"] = None  # written by our export: no tier, and a `tier` label is a plain label
         else:
             out[field_name] = value
     return out
@@ -460,8 +462,8 @@ def _tier_label(meta: _Meta, labels: dict[str, str], path: str, ours: dict[str, 
     """`labels.tier` (a string or a one-item list) naming one of our tiers scopes the SLO to it: the
     tier, None when there is no such label, False when the SLO must be refused."""
     value = labels.get(TIER_LABEL)
-    if value is None:
-        return None
+    if value is None or "tier" in ours:
+        return None  # no label, or our own annotation says which tier (the label is then a plain one)
     items = value.split(",") if TIER_LABEL in meta.list_labels else [value]
     tiers = [item for item in items if item in TIERS]
     if not tiers:
@@ -469,9 +471,6 @@ def _tier_label(meta: _Meta, labels: dict[str, str], path: str, ours: dict[str, 
         return None
     if len(items) > 1:
         report.error(path, f"an SLO here covers one tier, or every tier of its service: {value!r} names {len(items)}; import one SLO per tier or remove the label")
-        return False
-    if "tier" in ours and ours["tier"] != tiers[0]:
-        report.error(path, f"tier {tiers[0]!r} disagrees with annotation {ANNOTATION_PREFIX}tier ({ours['tier']!r})")
         return False
     del labels[TIER_LABEL]
     if TIER_LABEL in meta.list_labels:

@@ -267,3 +267,31 @@ def test_durations_ops_lists_references_and_the_tier_come_back_on_export(db: Any
     again = openslo_import(actor=None, text=exported)
     assert [s["name"] for s in again["updated"]] == ["shelf-answers"] and again["unsupported"] == []
     assert Slo.objects.get().spec == before
+
+
+@pytest.mark.parametrize(
+    ("tier", "labels"),
+    [("edge", {}), (None, {"tier": "edge"}), ("edge", {"tier": "public_cloud"})],
+    ids=["scoped", "plain-label-that-looks-like-a-tier", "scoped-with-a-plain-label"],
+)
+def test_the_tier_survives_a_round_trip_whatever_the_labels_say(
+    tier: str | None, labels: dict[str, str]
+) -> None:
+    from slo.openslo import export_openslo, import_openslo
+    from slo.spec import SloSpec
+
+    spec = SloSpec.model_validate(
+        {
+            "name": "answers",
+            "service": "shelf-vision",
+            "objective": 99,
+            "window": {"days": 28},
+            "tier": tier,
+            "labels": labels,
+            "sli": {"kind": "custom", "good_query": GOOD, "total_query": TOTAL},
+        }
+    )
+    result = import_openslo(export_openslo([spec]))
+
+    assert result.problems == [] and result.unsupported == []
+    assert result.slos == [spec]
