@@ -157,16 +157,20 @@ class LiveServer:
 
 class Client:
     """requests against a live server, as a given client: a bearer credential, and an address the
-    trusted proxy reports. Every request says it came over https (the proxy terminated TLS)."""
+    trusted proxy reports. By default every request says it came over https (the proxy terminated
+    TLS); `https=False` is a client speaking plain http straight to the server."""
 
-    def __init__(self, server: LiveServer, *, token: str | None = None, ip: str | None = None) -> None:
+    def __init__(
+        self, server: LiveServer, *, token: str | None = None, ip: str | None = None, https: bool = True
+    ) -> None:
         self.server = server
         self.token = token
         self.ip = ip
+        self.https = https
         self.session = requests.Session()
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {PROTO_HEADER: "https"}
+        headers = {PROTO_HEADER: "https"} if self.https else {}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if self.ip:

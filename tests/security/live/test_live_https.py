@@ -27,14 +27,9 @@ def defaults(server_factory: Callable[..., LiveServer], users: dict[str, Any]) -
     return server_factory("defaults")
 
 
-def plain(server: LiveServer, token: str | None = None, **headers: str) -> Client:
-    client = Client(server, token=token)
-    client.headers = lambda extra=None: {  # type: ignore[method-assign]
-        **({"Authorization": f"Bearer {token}"} if token else {}),
-        **headers,
-        **(extra or {}),
-    }
-    return client
+def plain(server: LiveServer, token: str | None = None) -> Client:
+    """A client speaking plain http to the server, with no proxy in between."""
+    return Client(server, token=token, https=False)
 
 
 @pytest.mark.parametrize("path", ["/login/", "/", "/api/v1/me/", "/api/v1/schema/", "/admin/login/"])
@@ -58,11 +53,10 @@ def test_a_write_over_plain_http_is_redirected_and_stores_nothing(
 def test_a_client_cannot_claim_https_without_a_configured_proxy(
     defaults: LiveServer, tokens: dict[str, str]
 ) -> None:
-    forged = plain(
-        defaults,
-        tokens["viewer"],
-        **{"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "Forwarded": "proto=https"},
-    ).get("/api/v1/me/")
+    forged = plain(defaults, tokens["viewer"]).get(
+        "/api/v1/me/",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "Forwarded": "proto=https"},
+    )
     assert forged.status_code == 301
 
 
