@@ -221,13 +221,42 @@ def check_paths(roots: list[Path]) -> list[FileCheck]:
     return checks
 
 
+def through_the_catalog(checks: list[FileCheck]) -> None:
+    """Import each file the pure check imported through the catalog too (slo.interop, dry run: the
+    database is not changed): a refusal there is a refusal with its reason, any other exception the
+    crash an API client would see as a 500. Needs Django settings and a migrated database."""
+    import django
+
+    django.setup()
+    from controlplane.errors import ValidationFailed
+    from slo.interop import openslo_import
+
+    for check in checks:
+        if check.status != "imported":
+            continue
+        try:
+            result = openslo_import(actor=None, text=Path(check.path).read_text(encoding="utf-8"), dry_run=True)
+        except ValidationFailed as exc:
+            problems = [Problem(p["path"], p["message"]) for p in exc.problems]
+            check.status, check.summary = "refused", "catalog: " + _problems(problems, 3)
+        except Exception as exc:  # noqa: BLE001 -- what the API would answer with a 500
+            check.status, check.summary = "crash", f"catalog import raised {type(exc).__name__}: {exc}"
+        else:
+            for source in result["datasources"]:
+                reason = f" ({source['reason']})" if source.get("reason") else ""
+                check.details.append(f"DataSource {source['name']}: {source['action']}{reason}")
+
+
 def main(argv: list[str]) -> int:
     verbose = "-v" in argv
-    roots = [Path(a) for a in argv if a != "-v"]
+    catalog = "--catalog" in argv
+    roots = [Path(a) for a in argv if a not in ("-v", "--catalog")]
     if not roots:
-        print("usage: python -m slo.openslo.check [-v] DIR_OR_FILE...", file=sys.stderr)
+        print("usage: python -m slo.openslo.check [-v] [--catalog] DIR_OR_FILE...", file=sys.stderr)
         return 2
     checks = check_paths(roots)
+    if catalog:
+        through_the_catalog(checks)
     for check in checks:
         print(f"{check.status:10} {check.path}: {check.summary}")
         for line in check.details if (verbose or check.failed) else []:
