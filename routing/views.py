@@ -1,7 +1,7 @@
 """Dashboard pages of the routing app: routing policies and cache configs, the fleet, releases.
 
 Reads go through `routing.documents.selectors`, `routing.fleet.selectors` and the release
-selectors; the release buttons call `routing.releases.services` (which enforce every rule again:
+selectors; the release buttons call `routing.releases.lifecycle` (which enforce every rule again:
 a hidden button is a courtesy, not the check). Explain and simulate are reads, so their forms are
 GET forms whose answers can be bookmarked and shared.
 """
@@ -464,7 +464,7 @@ def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     from django.shortcuts import redirect
 
     from controlplane.errors import DomainError
-    from routing.releases import services as release_services
+    from routing.releases import lifecycle as release_services
 
     release = _release_or_404(pk)
     comment = (request.POST.get("comment") or "").strip()[:2000]

@@ -1,5 +1,5 @@
 """Serializers of the release API: read shapes, and request shapes for the OpenAPI schema only
-(writes are validated by routing.releases.services)."""
+(writes are validated by the routing.releases services: lifecycle, model_versions, service_settings)."""
 
 from __future__ import annotations
 

@@ -49,7 +49,15 @@ from routing.api.release_serializers import (
     WebhookSecretWriteSerializer,
 )
 from routing.models.releases import RELEASE_KINDS, AlertReceipt, ModelVersion, Release, WebhookSecret
-from routing.releases import alertmanager, provenance, selectors, services
+from routing.releases import (
+    alertmanager,
+    inputs,
+    lifecycle,
+    model_versions,
+    provenance,
+    selectors,
+    service_settings,
+)
 from routing.releases.machine import STATES
 
 
@@ -96,7 +104,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=ReleaseWriteSerializer, responses={201: ReleaseDetailSerializer})
     def create(self, request: Request) -> Response:
         """A draft release (nothing runs until it is submitted)."""
-        release = services.release_create(actor=request.user, data=json_object_body(request))
+        release = lifecycle.release_create(actor=request.user, data=json_object_body(request))
         return self._detail(release.pk, status=201)
 
     @extend_schema(request=ReleaseWriteSerializer, responses={200: WavePreviewSerializer})
@@ -104,7 +112,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def preview(self, request: Request) -> Response:
         """What a create body would give, storing nothing: the gateways its target matches now and
         each wave's effective gateway count and share (a wave is whole gateways, at least one)."""
-        return Response(services.release_preview(data=json_object_body(request)))
+        return Response(lifecycle.release_preview(data=json_object_body(request)))
 
     @extend_schema(request=SubmitSerializer, responses={200: ReleaseDetailSerializer})
     @action(detail=True, methods=["post"])
@@ -116,7 +124,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         confirm = body.get("confirm_wave_sizes", False)
         if not isinstance(confirm, bool):
             raise ValidationFailed("invalid input", problems=[{"path": "confirm_wave_sizes", "message": "true or false"}])
-        services.release_submit(actor=request.user, release_id=_pk(self), confirm_wave_sizes=confirm)
+        lifecycle.release_submit(actor=request.user, release_id=_pk(self), confirm_wave_sizes=confirm)
         return self._detail(_pk(self))
 
     @extend_schema(request=CommentSerializer, responses={200: ReleaseDetailSerializer})
@@ -124,7 +132,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def approve(self, request: Request, pk: str | None = None) -> Response:
         """One approval with a comment (approvers; never the author: 403)."""
         body = json_object_body(request)
-        services.release_approve(actor=request.user, release_id=_pk(self), comment=body.get("comment"))
+        lifecycle.release_approve(actor=request.user, release_id=_pk(self), comment=body.get("comment"))
         return self._detail(_pk(self))
 
     @extend_schema(request=CommentSerializer, responses={200: ReleaseDetailSerializer})
@@ -132,7 +140,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def reject(self, request: Request, pk: str | None = None) -> Response:
         """A rejection with a comment: one stops the release."""
         body = json_object_body(request)
-        services.release_reject(actor=request.user, release_id=_pk(self), comment=body.get("comment"))
+        lifecycle.release_reject(actor=request.user, release_id=_pk(self), comment=body.get("comment"))
         return self._detail(_pk(self))
 
     @extend_schema(request=ReasonSerializer, responses={200: ReleaseDetailSerializer})
@@ -140,7 +148,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def resume(self, request: Request, pk: str | None = None) -> Response:
         """Go on after an inconclusive verdict (approvers; not the author), with a reason."""
         body = json_object_body(request)
-        services.release_resume(actor=request.user, release_id=_pk(self), reason=body.get("reason"))
+        lifecycle.release_resume(actor=request.user, release_id=_pk(self), reason=body.get("reason"))
         return self._detail(_pk(self))
 
     @extend_schema(request=ReasonSerializer, responses={200: ReleaseDetailSerializer})
@@ -148,7 +156,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Stop a release no gateway runs yet, with a reason."""
         body = json_object_body(request)
-        services.release_cancel(actor=request.user, release_id=_pk(self), reason=body.get("reason"))
+        lifecycle.release_cancel(actor=request.user, release_id=_pk(self), reason=body.get("reason"))
         return self._detail(_pk(self))
 
     @extend_schema(request=ReasonSerializer, responses={200: ReleaseDetailSerializer})
@@ -157,7 +165,7 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Restore every touched gateway's last-known-good (delivered first), with a reason.
         Allowed during a budget freeze."""
         body = json_object_body(request)
-        services.release_rollback(actor=request.user, release_id=_pk(self), reason=body.get("reason"))
+        lifecycle.release_rollback(actor=request.user, release_id=_pk(self), reason=body.get("reason"))
         return self._detail(_pk(self))
 
 
@@ -183,19 +191,19 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(request=ModelVersionWriteSerializer, responses={201: ModelVersionSerializer})
     def create(self, request: Request) -> Response:
-        model = services.model_version_create(actor=request.user, data=json_object_body(request))
+        model = model_versions.model_version_create(actor=request.user, data=json_object_body(request))
         return Response(ModelVersionSerializer(model).data, status=201)
 
     @extend_schema(request=ModelVersionWriteSerializer, responses={200: ModelVersionSerializer})
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         """Only `description` and `rollback_target` change; provenance is fixed."""
-        model = services.model_version_update(actor=request.user, model_id=_pk(self), data=json_object_body(request))
+        model = model_versions.model_version_update(actor=request.user, model_id=_pk(self), data=json_object_body(request))
         return Response(ModelVersionSerializer(model).data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Only a version never released (released ones stay for provenance: 409)."""
-        services.model_version_delete(actor=request.user, model_id=_pk(self))
+        model_versions.model_version_delete(actor=request.user, model_id=_pk(self))
         return Response(status=204)
 
 
@@ -218,7 +226,7 @@ class ReleaseSettingsView(APIView):
 
     @extend_schema(request=ReleaseSettingsSerializer, responses={200: ReleaseSettingsSerializer})
     def put(self, request: Request, service: str) -> Response:
-        row = services.release_settings_save(actor=request.user, service_name=service, data=json_object_body(request))
+        row = service_settings.release_settings_save(actor=request.user, service_name=service, data=json_object_body(request))
         return Response(ReleaseSettingsSerializer(row).data)
 
 
@@ -232,13 +240,13 @@ class WebhookSecretViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=WebhookSecretWriteSerializer, responses={201: WebhookSecretCreatedSerializer})
     def create(self, request: Request) -> Response:
-        row, raw = services.webhook_secret_create(actor=request.user, name=json_object_body(request).get("name"))
+        row, raw = alertmanager.webhook_secret_create(actor=request.user, name=json_object_body(request).get("name"))
         row.secret = raw  # type: ignore[attr-defined]
         return Response(WebhookSecretCreatedSerializer(row).data, status=201)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        services.webhook_secret_delete(actor=request.user, secret_id=_pk(self))
+        alertmanager.webhook_secret_delete(actor=request.user, secret_id=_pk(self))
         return Response(status=204)
 
 
@@ -267,7 +275,7 @@ class WebhookSecretAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         scheme, _, raw = header.partition(" ")
         raw = raw.strip()
-        if scheme != "Bearer" or not raw.startswith(services.WEBHOOK_SECRET_PREFIX):
+        if scheme != "Bearer" or not raw.startswith(alertmanager.WEBHOOK_SECRET_PREFIX):
             return None
         row = WebhookSecret.objects.filter(secret_hash=hashlib.sha256(raw.encode()).hexdigest()).first()
         if row is None:  # counted per address; a valid secret is never refused for others' failures
@@ -344,7 +352,7 @@ class ProvenanceView(APIView):
     )
     def get(self, request: Request) -> Response:
         raw_at = request.query_params.get("at")
-        at = services.parse_at(raw_at) if raw_at else timezone.now()
+        at = inputs.parse_at(raw_at) if raw_at else timezone.now()
         return Response(provenance.provenance_at(gateway_id=request.query_params.get("gateway"), at=at))
 
 
@@ -358,7 +366,7 @@ class ProvenanceRouteView(APIView):
     @extend_schema(request=ProvenanceRouteRequestSerializer, responses={200: ProvenanceRouteSerializer})
     def post(self, request: Request) -> Response:
         body = json_object_body(request)
-        at = services.parse_at(body.get("at")) if body.get("at") is not None else timezone.now()
+        at = inputs.parse_at(body.get("at")) if body.get("at") is not None else timezone.now()
         return Response(provenance.provenance_route(gateway_id=body.get("gateway"), at=at,
                                                     context=body.get("context")))
 

@@ -1,4 +1,4 @@
-"""The Alertmanager webhook as a rollback trigger: every received alert is judged against every
+"""The Alertmanager webhook as a rollback trigger, and the bearer secrets it authenticates with: every received alert is judged against every
 release of its service that is rolling out (routing.releases.alerts says which alerts are about a
 rollout), recorded as an `AlertReceipt` with the verdict and its reason, and a release with at
 least one acting alert is rolled back with those alerts as the evidence. One transaction per
@@ -7,20 +7,26 @@ notification: the receipts and the rollbacks they caused are stored together or 
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from controlplane.errors import ValidationFailed
-from routing.models.releases import AlertReceipt, Release
-from routing.releases import alerts, selectors, services
+from controlplane.audit import audit_record
+from controlplane.errors import NotFound, ValidationFailed
+from routing.models.releases import AlertReceipt, Release, WebhookSecret
+from routing.releases import alerts, selectors
 from routing.releases.machine import PAUSED, ROLLING_OUT
+from routing.releases.transitions import actor_name, release_lock, rollback_issue
 from slo.spec import Problem
 
 MAX_EVIDENCE_ALERTS = 20
+WEBHOOK_SECRET_PREFIX = "amw_"
 
 
 def _scope(release: Release) -> alerts.RolloutScope | None:
@@ -76,7 +82,7 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
     parsed, problems = alerts.parse_webhook(payload)
     if problems:
         raise ValidationFailed("invalid Alertmanager payload", problems=[Problem(p, m) for p, m in problems])
-    received_by = services._actor_name(actor)
+    received_by = actor_name(actor)
     by_service: dict[str, list[alerts.Alert]] = defaultdict(list)
     for alert in parsed:
         by_service[alert.service].append(alert)
@@ -93,7 +99,7 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
         )
         releases: dict[str, list[tuple[Release, alerts.RolloutScope]]] = defaultdict(list)
         for release_id in release_ids:  # locked in id order: two notifications never deadlock
-            release = services._lock(release_id)
+            release = release_lock(release_id)
             if release is None or release.state not in (ROLLING_OUT, PAUSED):
                 continue
             scope = _scope(release)
@@ -147,7 +153,7 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
                 if not evidence:
                     continue
                 names = ", ".join(sorted({alert.alertname or "?" for alert, _row in evidence}))
-                rollback = services._rollback(
+                rollback = rollback_issue(
                     release,
                     trigger="alertmanager",
                     actor=actor,
@@ -182,3 +188,27 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
             for r in receipts
         ],
     }
+
+
+def webhook_secret_create(*, actor: Any, name: Any) -> tuple[WebhookSecret, str]:
+    """A new Alertmanager bearer secret; the raw value is returned this once, only its hash is kept."""
+    if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", name):
+        raise ValidationFailed("invalid input", problems=[Problem("name", "lowercase letters, digits and dashes")])
+    raw = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            row = WebhookSecret.objects.create(name=name, secret_hash=hashlib.sha256(raw.encode()).hexdigest(),
+                                               hint=raw[:8], created_by_name=actor_name(actor)[:150])
+            audit_record(actor=actor, action="create", obj=row, after={"name": name, "hint": row.hint})
+    except IntegrityError:
+        raise ValidationFailed("invalid input", problems=[Problem("name", "a secret with this name exists")]) from None
+    return row, raw
+
+
+def webhook_secret_delete(*, actor: Any, secret_id: int) -> None:
+    with transaction.atomic():
+        row = WebhookSecret.objects.select_for_update().filter(pk=secret_id).first()
+        if row is None:
+            raise NotFound("no such webhook secret")
+        audit_record(actor=actor, action="delete", obj=row, before={"name": row.name, "hint": row.hint})
+        row.delete()

@@ -38,7 +38,7 @@ from routing.models.documents import DRAFT as DOCUMENT_DRAFT
 from routing.models.documents import CacheConfigDocument, RoutingPolicyDocument
 from routing.models.releases import Release
 from routing.policy import generate_contexts
-from routing.releases import services
+from routing.releases import lifecycle
 from routing.releases.machine import DRAFT, PENDING_APPROVAL
 from slo import contract as c
 from slo.models import Service
@@ -77,7 +77,7 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
     release = Release.objects.filter(service=service, title__startswith=DEMO_MARKER).order_by("pk").first()
     if release is not None:
         if release.state == DRAFT:
-            return services.release_submit(actor=operator, release_id=release.pk, now=now)
+            return lifecycle.release_submit(actor=operator, release_id=release.pk, now=now)
         return release
     _seed_route_history(service, now)
     _seed_context_samples(service, now)
@@ -86,7 +86,7 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
     if cache_line is None:
         raise NotFound(f"{service_name} has no cache config: run seed_demo first")
     cache_version = document_selectors.baseline_version(kind=CACHE_CONFIG, line=cache_line)
-    release = services.release_create(actor=operator, now=now, data={
+    release = lifecycle.release_create(actor=operator, now=now, data={
         "service": service.name,
         "title": f"{DEMO_MARKER} Shed load from hot edge devices at {HOT_DEVICE_C} °C",
         "reason": (f"Edge devices throttle above {HOT_DEVICE_C} °C: move their traffic to the cache and the "
@@ -99,7 +99,7 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
         "target": {"labels": {"demo": "true"}},
         "waves": DEMO_WAVES,
     })
-    return services.release_submit(actor=operator, release_id=release.pk, now=now)
+    return lifecycle.release_submit(actor=operator, release_id=release.pk, now=now)
 
 
 def demo_operator(*, actor: Any = "demo") -> Any:

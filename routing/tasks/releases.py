@@ -10,16 +10,16 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from routing.releases import services
+from routing.releases import rollout
 
 
 @shared_task(name="routing.tasks.releases.release_tick")
 def release_tick() -> dict[str, Any]:
-    report = services.release_tick(now=timezone.now())
+    report = rollout.release_tick(now=timezone.now())
     return {"stepped": {str(k): v for k, v in report["stepped"].items()},
             "rollbacks_acknowledged": report["rollbacks_acknowledged"]}
 
 
 @shared_task(name="routing.tasks.releases.release_step_task")
 def release_step_task(release_id: int) -> str:
-    return services.release_step(release_id=int(release_id), now=timezone.now())
+    return rollout.release_step(release_id=int(release_id), now=timezone.now())

@@ -204,7 +204,8 @@ def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[st
     gateways running v1, with `telemetry_minutes` of good pushed telemetry each, submitted through
     the real gates."""
     from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
-    from routing.releases.services import release_create, release_settings_save, release_submit
+    from routing.releases.lifecycle import release_create, release_submit
+    from routing.releases.service_settings import release_settings_save
     from slo.budget.evaluation import slo_evaluate_all
     from slo.budget.feed import budget_sync
     from slo.telemetry.context_services import context_samples_ingest

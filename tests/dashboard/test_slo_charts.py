@@ -110,7 +110,8 @@ def test_a_chart_with_too_few_points_says_so(page_for: Any, make_slo: Any, now: 
 def test_release_and_rollback_markers_appear_on_the_slo_charts(
     page_for: Any, users: dict[str, Any], pending_release: Any, now: datetime
 ) -> None:
-    from routing.releases.services import release_approve, release_rollback, release_step
+    from routing.releases.lifecycle import release_approve, release_rollback
+    from routing.releases.rollout import release_step
     from slo.budget.buckets import MinuteCount
     from slo.budget.evaluation import budget_minutes_record
     from slo.demo_history import status_history_backfill

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from routing.models.releases import AlertReceipt, Release, WebhookSecret
-from routing.releases import services
+from routing.releases import lifecycle, rollout
 from tests.deploy import stack
 from tests.support.alertmanager import AlertmanagerServer
 
@@ -65,9 +65,9 @@ def test_a_page_alert_through_the_stacks_alertmanager_rolls_the_release_back(
         target={"tier": "edge"},
         waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
     )
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=now)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=now)
-    services.release_step(release_id=release.pk, now=now)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=now)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=now)
+    rollout.release_step(release_id=release.pk, now=now)
     release.refresh_from_db()
     assert release.state == "rolling_out"
 

@@ -163,7 +163,7 @@ def test_gateway_tokens_are_limited_and_a_valid_one_still_works(users: Any, serv
 
 
 def test_alertmanager_secrets_are_limited_and_a_valid_one_still_works(users: Any, service: Any) -> None:
-    from routing.releases.services import webhook_secret_create
+    from routing.releases.alertmanager import webhook_secret_create
 
     _secret, raw = webhook_secret_create(actor=users["admin"], name="am")
     payload = {"version": "4", "status": "resolved", "receiver": "cp", "groupKey": "{}:{}", "alerts": []}

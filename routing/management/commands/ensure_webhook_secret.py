@@ -20,13 +20,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controlplane.errors import DomainError
 from routing.models.releases import WebhookSecret
-from routing.releases import services
+from routing.releases import alertmanager
 
 ACTOR = "ensure_webhook_secret"
 
 
 def _registered(raw: str) -> bool:
-    if not raw.startswith(services.WEBHOOK_SECRET_PREFIX):
+    if not raw.startswith(alertmanager.WEBHOOK_SECRET_PREFIX):
         return False
     return WebhookSecret.objects.filter(secret_hash=hashlib.sha256(raw.encode()).hexdigest()).exists()
 
@@ -57,13 +57,13 @@ class Command(BaseCommand):
         try:
             existing = WebhookSecret.objects.filter(name=name).first()
             if existing is not None:  # its raw value is lost with the file: replace it
-                services.webhook_secret_delete(actor=ACTOR, secret_id=existing.pk)
-            row, raw = services.webhook_secret_create(actor=ACTOR, name=name)
+                alertmanager.webhook_secret_delete(actor=ACTOR, secret_id=existing.pk)
+            row, raw = alertmanager.webhook_secret_create(actor=ACTOR, name=name)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         try:
             _write(path, raw)
         except OSError as exc:
-            services.webhook_secret_delete(actor=ACTOR, secret_id=row.pk)  # nobody could ever use it
+            alertmanager.webhook_secret_delete(actor=ACTOR, secret_id=row.pk)  # nobody could ever use it
             raise CommandError(f"cannot write {path}: {exc.strerror}") from None
         self.stdout.write(f"webhook secret {name!r} ({row.hint}...) written to {path}")

@@ -160,7 +160,7 @@ def evaluate() -> Callable[[datetime], None]:
 def healthy(fleet: Callable[..., list[Any]], push: Callable[..., None], evaluate: Callable[[datetime], None],
             users: dict[str, Any]) -> dict[str, Any]:
     """A 4-gateway fleet with an hour of good telemetry, evaluated at T0."""
-    from routing.releases.services import release_settings_save
+    from routing.releases.service_settings import release_settings_save
 
     gateways = fleet(4)
     for gateway in gateways:
@@ -174,7 +174,7 @@ def healthy(fleet: Callable[..., list[Any]], push: Callable[..., None], evaluate
 
 @pytest.fixture
 def make_release(users: dict[str, Any], documents: dict[str, Any]) -> Callable[..., Any]:
-    from routing.releases.services import release_create
+    from routing.releases.lifecycle import release_create
 
     def build(**data: Any) -> Any:
         body = {"service": SERVICE, "reason": "ship v2", "routing_policy_version": documents["policy_v2"].version,

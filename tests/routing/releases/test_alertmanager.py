@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from routing.models.releases import AlertReceipt, Release
-from routing.releases import services
+from routing.releases import alertmanager, lifecycle, rollout
 from routing.releases.alertmanager import alertmanager_webhook_handle
 from tests.routing.releases.conftest import T0
 
@@ -50,7 +50,7 @@ def page(starts_at: Any = T0 + timedelta(minutes=2), **labels: str) -> dict[str,
 @pytest.fixture
 def rolling(fleet: Any, push: Any, evaluate: Any, make_release: Any, users: dict[str, Any]) -> Release:
     """A hotfix rolling out on the edge: wave 1 is one gateway (eu-central) of three regions."""
-    from routing.releases.services import release_settings_save
+    from routing.releases.service_settings import release_settings_save
 
     gateways = fleet(4, regions=("eu-west", "eu-central", "us-east"))
     for gateway in gateways:
@@ -62,9 +62,9 @@ def rolling(fleet: Any, push: Any, evaluate: Any, make_release: Any, users: dict
         data={"required_approvals": 1, "canary": {"lag_minutes": 0}},
     )
     release = make_release(kind="hotfix", reason="fix the incident", target={"tier": "edge"})
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
-    assert services.release_step(release_id=release.pk, now=T0) == "wave:0:delivering"
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
+    assert rollout.release_step(release_id=release.pk, now=T0) == "wave:0:delivering"
     release.refresh_from_db()
     assert [t.gateway.region for t in release.targets.filter(wave=0)] == ["eu-central"]
     return release
@@ -174,7 +174,7 @@ def test_the_service_chooses_which_severities_roll_back(rolling, api_for):
 
 
 def test_received_alerts_are_listed_by_the_api_and_on_the_release_page(rolling, api_for, users, client):
-    _row, secret = services.webhook_secret_create(actor=users["admin"], name="am")
+    _row, secret = alertmanager.webhook_secret_create(actor=users["admin"], name="am")
     webhook = APIClient()
     webhook.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     body = notification(page(T0 - timedelta(days=1), fingerprint="old"), page(fingerprint="new"))

@@ -18,7 +18,8 @@ import pytest
 from django.utils import timezone
 
 from routing.models.releases import AlertReceipt, Release
-from routing.releases import services
+from routing.releases import alertmanager as alertmanager_service
+from routing.releases import lifecycle, rollout
 from tests.support import alertmanager as support
 from tests.support.alertmanager import webhook_config
 
@@ -81,13 +82,13 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
         target={"tier": "edge"},
         waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
     )
-    services.release_submit(actor=users["operator"], release_id=hotfix.pk, now=now)
-    services.release_approve(actor=users["approver"], release_id=hotfix.pk, comment="ship the fix", now=now)
-    assert services.release_step(release_id=hotfix.pk, now=now) == "wave:0:delivering"
+    lifecycle.release_submit(actor=users["operator"], release_id=hotfix.pk, now=now)
+    lifecycle.release_approve(actor=users["approver"], release_id=hotfix.pk, comment="ship the fix", now=now)
+    assert rollout.release_step(release_id=hotfix.pk, now=now) == "wave:0:delivering"
     hotfix.refresh_from_db()
     assert hotfix.state == "rolling_out" and hotfix.rollout_started_at == now
 
-    _row, secret = services.webhook_secret_create(actor=users["admin"], name="am-live")
+    _row, secret = alertmanager_service.webhook_secret_create(actor=users["admin"], name="am-live")
     alertmanager.start(
         webhook_config(
             f"{live_server.url}/api/v1/alertmanager/webhook/",

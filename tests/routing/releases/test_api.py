@@ -11,7 +11,7 @@ from controlplane.models import AuditEvent
 from routing.fleet.services import gateway_heartbeat
 from routing.models.fleet import Gateway
 from routing.models.releases import ModelVersion, Release, WebhookSecret
-from routing.releases import services
+from routing.releases import lifecycle, rollout
 from tests.routing.releases.conftest import T0
 
 pytestmark = pytest.mark.django_db
@@ -113,9 +113,9 @@ def test_the_release_list_has_no_n_plus_one(healthy, api_for, django_assert_max_
 
 def test_alertmanager_webhook_rolls_back_with_a_dedicated_secret(healthy, api_for, users):
     release = Release.objects.get(pk=create(api_for)["id"])
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
-    services.release_step(release_id=release.pk, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     assert api_for("operator").post("/api/v1/alertmanager/secrets/", {"name": "am"}).status_code == 403
     created = api_for("admin").post("/api/v1/alertmanager/secrets/", {"name": "am"})
     assert created.status_code == 201
@@ -154,9 +154,9 @@ def test_alertmanager_webhook_rolls_back_with_a_dedicated_secret(healthy, api_fo
 
 def test_provenance_names_versions_and_the_release_that_put_them_there(healthy, api_for, users):
     release = Release.objects.get(pk=create(api_for)["id"])
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
-    services.release_step(release_id=release.pk, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     gateway = Gateway.objects.get(pk=release.waves[0]["gateway_ids"][0])
     gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 2}, now=T0 + timedelta(seconds=30))
@@ -212,13 +212,13 @@ def test_a_model_release_marks_the_model_deployed(healthy, api_for, users):
         "artifact_digest": DIGEST}, format="json").json()
     release = Release.objects.get(pk=create(api_for, routing_policy_version=None, model_version=model["id"],
                                             waves=[{"percent": 100, "bake_s": 0}])["id"])
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
-    services.release_step(release_id=release.pk, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     for gateway in Gateway.objects.all():
         gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": gateway.desired_revision}, now=T0)
         assert Gateway.objects.get(pk=gateway.pk).desired_revision == 2
-    assert services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)) == "completed"
+    assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)) == "completed"
     assert ModelVersion.objects.get(pk=model["id"]).deployed_at is not None
     assert api_for("operator").delete(f"/api/v1/models/{model['id']}/").status_code == 409
 

@@ -96,7 +96,7 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
     from routing.documents.services import cache_config_create, routing_policy_create, routing_policy_update
     from routing.fleet.delivery import delivery_dispatch_due
     from routing.fleet.services import gateway_register, gateway_set_desired
-    from routing.releases.services import release_settings_save
+    from routing.releases.service_settings import release_settings_save
     from slo.services import slo_create
 
     slos = [
@@ -185,7 +185,7 @@ def wait_for_minute(world: World, minute: int, timeout_s: float = 20.0) -> None:
 def cycle(world: World, minute: int, *, extra: Callable[[datetime], None] | None = None) -> dict[str, Any]:
     """One evaluation interval at the end of `minute`: evaluate, tick, deliver, tick again."""
     from routing.fleet.delivery import delivery_dispatch_due
-    from routing.releases.services import release_tick
+    from routing.releases.rollout import release_tick
     from slo.budget.evaluation import slo_evaluate_all
     from slo.budget.feed import budget_sync
 
@@ -211,7 +211,7 @@ def release_through_api(world: World, users: dict[str, Any], version: int, waves
                         now: datetime) -> int:
     from routing.documents.services import routing_policy_approve
     from routing.models.documents import RoutingPolicyVersion
-    from routing.releases.services import release_approve, release_create, release_submit
+    from routing.releases.lifecycle import release_approve, release_create, release_submit
 
     written = RoutingPolicyVersion.objects.get(line__service__name=SERVICE, version=version)
     if written.state == "draft":  # a release ships only approved versions; never approved by their author

@@ -47,7 +47,7 @@ def _wait_for_live_minute(w: World, minute: int, live: set[int], timeout_s: floa
 def _cycle(w: World, minute: int, live: set[int]) -> str:
     """One evaluation interval, with the production order: evaluate, tick, reconcile, deliver, tick."""
     from routing.fleet.delivery import delivery_dispatch_due, fleet_reconcile
-    from routing.releases.services import release_tick
+    from routing.releases.rollout import release_tick
     from slo.budget.evaluation import slo_evaluate_all
     from slo.budget.feed import budget_sync
 
@@ -79,7 +79,7 @@ def test_a_gateway_killed_during_a_rollout_pauses_the_wave_and_converges_after_i
 ) -> None:
     from routing.models.fleet import Gateway
     from routing.models.releases import Release
-    from routing.releases.services import release_resume
+    from routing.releases.lifecycle import release_resume
 
     live = {g.pk for g in world.gateways}
     minute = current_minute(world) + 1

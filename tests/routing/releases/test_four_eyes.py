@@ -13,7 +13,7 @@ from controlplane.errors import Conflict, Forbidden
 from routing.documents.services import routing_policy_retire, routing_policy_update
 from routing.models.documents import RoutingPolicyVersion
 from routing.models.releases import GateResult, Release
-from routing.releases import services
+from routing.releases import lifecycle, model_versions
 from tests.routing.releases.conftest import SERVICE, T0
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +27,8 @@ def make_approver(user: Any) -> Any:
 
 def release_by(user: Any, **data: Any) -> Release:
     body = {"service": SERVICE, "reason": "ship", "routing_policy_version": 2, "waves": WAVES, **data}
-    release = services.release_create(actor=user, data=body, now=T0)
-    services.release_submit(actor=user, release_id=release.pk, now=T0)
+    release = lifecycle.release_create(actor=user, data=body, now=T0)
+    lifecycle.release_submit(actor=user, release_id=release.pk, now=T0)
     release.refresh_from_db()
     assert release.state == "pending_approval", release.paused_reason
     return release
@@ -37,12 +37,12 @@ def release_by(user: Any, **data: Any) -> Release:
 def test_the_author_of_a_shipped_version_cannot_approve_reject_or_resume(healthy, users):
     author = make_approver(users["operator"])  # wrote policy v2 (conftest), and approves releases too
     release = release_by(users["approver2"])  # someone else wrote the release
-    for decide in (services.release_approve, services.release_reject):
+    for decide in (lifecycle.release_approve, lifecycle.release_reject):
         with pytest.raises(Forbidden) as refused:
             decide(actor=author, release_id=release.pk, comment="looks fine to me", now=T0)
         assert "you wrote routing policy v2, which this release ships" in refused.value.message
     assert not release.approvals.exists()
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="reviewed", now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="reviewed", now=T0)
     assert Release.objects.get(pk=release.pk).state == "approved"
 
 
@@ -50,20 +50,20 @@ def test_the_author_of_a_shipped_version_cannot_overrule_a_paused_release(fleet,
     fleet(4)
     evaluate(T0)  # no telemetry: the data-quality gate pauses the release
     author = make_approver(users["operator"])
-    release = services.release_create(
+    release = lifecycle.release_create(
         actor=users["approver2"],
         data={"service": SERVICE, "reason": "ship", "routing_policy_version": 2, "waves": WAVES},
         now=T0,
     )
-    services.release_submit(actor=users["approver2"], release_id=release.pk, now=T0)
+    lifecycle.release_submit(actor=users["approver2"], release_id=release.pk, now=T0)
     assert Release.objects.get(pk=release.pk).state == "paused"
     with pytest.raises(Forbidden):
-        services.release_resume(actor=author, release_id=release.pk, reason="I know it is fine", now=T0)
-    services.release_resume(actor=users["approver"], release_id=release.pk, reason="new service", now=T0)
+        lifecycle.release_resume(actor=author, release_id=release.pk, reason="I know it is fine", now=T0)
+    lifecycle.release_resume(actor=users["approver"], release_id=release.pk, reason="new service", now=T0)
 
 
 def test_the_registrant_of_a_shipped_model_cannot_approve(healthy, users):
-    model = services.model_version_create(
+    model = model_versions.model_version_create(
         actor=users["operator"],
         data={
             "service": SERVICE,
@@ -75,7 +75,7 @@ def test_the_registrant_of_a_shipped_model_cannot_approve(healthy, users):
     )
     release = release_by(users["approver2"], routing_policy_version=None, model_version=model.pk)
     with pytest.raises(Forbidden) as refused:
-        services.release_approve(
+        lifecycle.release_approve(
             actor=make_approver(users["operator"]), release_id=release.pk, comment="ok", now=T0
         )
     assert "model det:1" in refused.value.message
@@ -104,7 +104,7 @@ def test_a_draft_version_cannot_ride_along(healthy, users, documents, api_for):
 
 
 def test_the_documents_gate_refuses_a_release_whose_version_is_not_approved(healthy, users):
-    release = services.release_create(
+    release = lifecycle.release_create(
         actor=users["operator"],
         data={"service": SERVICE, "routing_policy_version": 2, "waves": WAVES},
         now=T0,
@@ -112,7 +112,7 @@ def test_the_documents_gate_refuses_a_release_whose_version_is_not_approved(heal
     # a draft written before versions needed approval to ship
     RoutingPolicyVersion.objects.filter(line__service__name=SERVICE, version=2).update(state="draft")
     with pytest.raises(Conflict) as refused:
-        services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+        lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
     assert {p["path"] for p in refused.value.problems} == {"gates.documents"}
     gate = GateResult.objects.get(release=release, gate="documents")
     assert gate.outcome == "fail"
@@ -125,7 +125,7 @@ def test_a_version_retired_after_submission_cannot_be_approved(healthy, users):
     release = release_by(users["operator"])
     routing_policy_retire(actor=users["admin"], line_id=release.routing_policy_version.line_id, version=2)
     with pytest.raises(Conflict) as refused:
-        services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
+        lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
     assert refused.value.problems == [
         {
             "path": "routing_policy_version",
@@ -149,5 +149,5 @@ def test_the_release_page_hides_approve_from_a_content_author(healthy, users, cl
 def test_approving_stays_allowed_for_whoever_reviewed_the_content(healthy, users):
     # the admin approved policy v2 (conftest): reviewing content is not writing it
     release = release_by(users["operator"])
-    services.release_approve(actor=users["admin"], release_id=release.pk, comment="reviewed twice", now=T0)
+    lifecycle.release_approve(actor=users["admin"], release_id=release.pk, comment="reviewed twice", now=T0)
     assert Release.objects.get(pk=release.pk).state == "approved"

@@ -14,7 +14,7 @@ from controlplane.models import AuditEvent
 from routing.fleet.services import gateway_heartbeat
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from routing.models.releases import GateResult, Release, ReleaseRollback, ReleaseTransition
-from routing.releases import services
+from routing.releases import lifecycle, rollout, service_settings, transitions
 from tests.routing.releases.conftest import T0
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +27,8 @@ def ack(gateway_ids: list[int], now: Any) -> None:
 
 def submitted_and_approved(make_release: Any, users: dict[str, Any], **data: Any) -> Release:
     release = make_release(**data)
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="looks right", now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="looks right", now=T0)
     return Release.objects.get(pk=release.pk)
 
 
@@ -47,7 +47,7 @@ def run_minutes(release: Release, healthy: dict[str, Any], push: Any, start: Any
                 push(gateway, minute, 1, ok_fast=100, timeouts=200)
             else:
                 push(gateway, minute, 1, ok_fast=300)
-        results.append(services.release_step(release_id=release.pk, now=minute + timedelta(minutes=1)))
+        results.append(rollout.release_step(release_id=release.pk, now=minute + timedelta(minutes=1)))
         release.refresh_from_db()
         if release.state not in ("rolling_out",):
             break
@@ -57,15 +57,15 @@ def run_minutes(release: Release, healthy: dict[str, Any], push: Any, start: Any
 def test_a_good_release_completes_every_wave_and_every_transition_is_audited(healthy, make_release, users, push):
     release = submitted_and_approved(make_release, users)
     assert release.state == "approved" and [len(w["gateway_ids"]) for w in release.waves] == [1, 3]
-    assert services.release_step(release_id=release.pk, now=T0) == "wave:0:delivering"
+    assert rollout.release_step(release_id=release.pk, now=T0) == "wave:0:delivering"
     release.refresh_from_db()
     canary = wave_ids(release, 0)
     revision = GatewayRevision.objects.get(gateway_id=canary[0], release_id=release.pk)
     assert revision.bundle["routing_policy"]["description"].startswith("v2")
     # no ACK yet: the wave waits
-    assert services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)).startswith("wave:0:waiting")
+    assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)).startswith("wave:0:waiting")
     ack(canary, T0 + timedelta(seconds=10))
-    assert services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20)) == "wave:0:baking"
+    assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20)) == "wave:0:baking"
     results = run_minutes(release, healthy, push, T0 + timedelta(minutes=1), 3)
     assert results == ["wave:0:baking", "wave:0:baking", "wave:1:delivering"], results  # bake: 180 s
     release.refresh_from_db()
@@ -83,11 +83,11 @@ def test_a_good_release_completes_every_wave_and_every_transition_is_audited(hea
 
 def test_a_bad_canary_is_rolled_back_to_the_last_known_good_with_rollback_priority(healthy, make_release, users, push):
     release = submitted_and_approved(make_release, users)
-    services.release_step(release_id=release.pk, now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     canary = wave_ids(release, 0)
     ack(canary, T0 + timedelta(seconds=10))
-    services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
+    rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
     results = run_minutes(release, healthy, push, T0 + timedelta(minutes=1), 5, bad=set(canary))
     release.refresh_from_db()
     assert release.state == "rolled_back", results
@@ -102,7 +102,7 @@ def test_a_bad_canary_is_rolled_back_to_the_last_known_good_with_rollback_priori
     # gateways of the later wave were never touched
     assert not GatewayRevision.objects.filter(gateway_id__in=wave_ids(release, 1), release_id=release.pk).exists()
     ack(canary, T0 + timedelta(minutes=8))
-    assert services.rollback_confirm(now=T0 + timedelta(minutes=8)) == [rollback.pk]
+    assert rollout.rollback_confirm(now=T0 + timedelta(minutes=8)) == [rollback.pk]
 
 
 def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_reason(
@@ -113,7 +113,7 @@ def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_rea
     evaluate(T0)
     release = make_release(waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
     with pytest.raises(Conflict) as refused:
-        services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+        lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
     assert {p["path"] for p in refused.value.problems} >= {"gates.error_budget"}
     release.refresh_from_db()
     assert release.state == "draft"
@@ -122,7 +122,7 @@ def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_rea
     with pytest.raises(ValidationFailed):
         make_release(kind="hotfix", reason="", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
     hotfix = make_release(kind="hotfix", reason="fixes the timeouts", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
-    services.release_submit(actor=users["operator"], release_id=hotfix.pk, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=hotfix.pk, now=T0)
     hotfix.refresh_from_db()
     assert hotfix.state == "pending_approval"
     assert GateResult.objects.get(release=hotfix, gate="error_budget").outcome == "pass"
@@ -132,98 +132,98 @@ def test_a_release_whose_slos_have_no_data_pauses_for_a_person(fleet, evaluate, 
     fleet(2)
     evaluate(T0)  # SLOs exist but nothing was ever pushed
     release = make_release(waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
     release.refresh_from_db()
     assert release.state == "paused" and release.paused_from == "pending_approval"
     assert "data_quality" in release.paused_reason
     assert GateResult.objects.get(release=release, gate="data_quality").outcome == "inconclusive"
     with pytest.raises(IllegalTransition):
-        services.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
+        lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
     with pytest.raises(Forbidden):  # the author cannot overrule the gate
-        services.release_resume(actor=users["operator"], release_id=release.pk, reason="fine", now=T0)
-    services.release_resume(actor=users["approver"], release_id=release.pk, reason="new service, no traffic yet",
+        lifecycle.release_resume(actor=users["operator"], release_id=release.pk, reason="fine", now=T0)
+    lifecycle.release_resume(actor=users["approver"], release_id=release.pk, reason="new service, no traffic yet",
                             now=T0)
     release.refresh_from_db()
     assert release.state == "pending_approval" and "submission" in release.overrides
 
 
 def test_n_approvals_are_needed_and_one_rejection_stops(healthy, make_release, users):
-    services.release_settings_save(actor=users["admin"], service_name="shelf-vision",
+    service_settings.release_settings_save(actor=users["admin"], service_name="shelf-vision",
                                    data={"required_approvals": 2, "canary": {"lag_minutes": 0}})
     release = make_release()
-    services.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
-    services.release_approve(actor=users["approver"], release_id=release.pk, comment="one", now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
+    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="one", now=T0)
     release.refresh_from_db()
     assert release.state == "pending_approval" and release.required_approvals == 2
     with pytest.raises(Conflict):
-        services.release_approve(actor=users["approver"], release_id=release.pk, comment="again", now=T0)
-    services.release_approve(actor=users["approver2"], release_id=release.pk, comment="two", now=T0)
+        lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="again", now=T0)
+    lifecycle.release_approve(actor=users["approver2"], release_id=release.pk, comment="two", now=T0)
     release.refresh_from_db()
     assert release.state == "approved"
 
     other = make_release()
-    services.release_cancel(actor=users["operator"], release_id=release.pk, reason="make room", now=T0)
-    services.release_submit(actor=users["operator"], release_id=other.pk, now=T0)
-    services.release_reject(actor=users["approver"], release_id=other.pk, comment="not now", now=T0)
+    lifecycle.release_cancel(actor=users["operator"], release_id=release.pk, reason="make room", now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=other.pk, now=T0)
+    lifecycle.release_reject(actor=users["approver"], release_id=other.pk, comment="not now", now=T0)
     other.refresh_from_db()
     assert other.state == "rejected"
     with pytest.raises(IllegalTransition):
-        services.release_approve(actor=users["approver2"], release_id=other.pk, comment="too late", now=T0)
+        lifecycle.release_approve(actor=users["approver2"], release_id=other.pk, comment="too late", now=T0)
 
 
 def test_the_author_cannot_approve_even_as_an_approver(healthy, users, documents):
-    release = services.release_create(actor=users["approver"], data={
+    release = lifecycle.release_create(actor=users["approver"], data={
         "service": "shelf-vision", "routing_policy_version": 2, "waves": [{"percent": 100, "bake_s": 0}]}, now=T0)
-    services.release_submit(actor=users["approver"], release_id=release.pk, now=T0)
+    lifecycle.release_submit(actor=users["approver"], release_id=release.pk, now=T0)
     with pytest.raises(Forbidden):
-        services.release_approve(actor=users["approver"], release_id=release.pk, comment="mine", now=T0)
+        lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="mine", now=T0)
 
 
 def test_a_person_rolls_back_a_release_during_a_freeze(healthy, make_release, users, push, evaluate):
     release = submitted_and_approved(make_release, users)
-    services.release_step(release_id=release.pk, now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     for gateway in healthy["gateways"]:  # the budget is spent meanwhile: frozen
         push(gateway, T0, 30, ok_fast=100, timeouts=200)
     evaluate(T0 + timedelta(minutes=31))
-    services.release_rollback(actor=users["operator"], release_id=release.pk, reason="budget spent",
+    lifecycle.release_rollback(actor=users["operator"], release_id=release.pk, reason="budget spent",
                               now=T0 + timedelta(minutes=31))
     release.refresh_from_db()
     assert release.state == "rolled_back"
     assert ReleaseRollback.objects.get(release=release).trigger == "manual"
     with pytest.raises(IllegalTransition):
-        services.release_rollback(actor=users["operator"], release_id=release.pk, reason="again")
+        lifecycle.release_rollback(actor=users["operator"], release_id=release.pk, reason="again")
 
 
 def test_page_level_burn_rolls_back_a_release_in_progress(healthy, make_release, users, push, evaluate):
     release = submitted_and_approved(make_release, users)
-    services.release_step(release_id=release.pk, now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     for gateway in healthy["gateways"]:
         push(gateway, T0, 10, ok_fast=10, timeouts=300)
     evaluate(T0 + timedelta(minutes=10))
-    assert services.release_step(release_id=release.pk, now=T0 + timedelta(minutes=10)) == "rolled_back:burn"
+    assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(minutes=10)) == "rolled_back:burn"
     rollback = ReleaseRollback.objects.get(release=release)
     assert rollback.evidence["alert"]["slo"] in ("latency", "availability")
 
 
 def test_a_gateway_in_another_open_release_cannot_be_targeted_twice(healthy, make_release, users):
     first = make_release()
-    services.release_submit(actor=users["operator"], release_id=first.pk, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=first.pk, now=T0)
     second = make_release()
     with pytest.raises(Conflict):
-        services.release_submit(actor=users["operator"], release_id=second.pk, now=T0)
+        lifecycle.release_submit(actor=users["operator"], release_id=second.pk, now=T0)
 
 
 def test_two_ticks_never_advance_a_release_twice(healthy, make_release, users):
     release = submitted_and_approved(make_release, users)
     stale = Release.objects.get(pk=release.pk)
-    services.release_step(release_id=release.pk, now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     # A second worker that read the row before the first claimed it: its claim updates nothing.
     with pytest.raises(Conflict):
-        services._claim(stale, T0, wave_phase="delivering")
+        transitions.release_claim(stale, T0, wave_phase="delivering")
     assert GatewayRevision.objects.filter(release_id=release.pk).count() == 1
-    assert services.release_step(release_id=release.pk, now=T0).startswith("wave:0:waiting")
+    assert rollout.release_step(release_id=release.pk, now=T0).startswith("wave:0:waiting")
     assert GatewayRevision.objects.filter(release_id=release.pk).count() == 1
 
 
@@ -240,10 +240,10 @@ def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(healthy, mak
     evaluate(T0)
     release = submitted_and_approved(make_release, users)
     assert cloud_fed.pk not in wave_ids(release, 0)
-    services.release_step(release_id=release.pk, now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     ack(wave_ids(release, 0), T0 + timedelta(seconds=10))
-    services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
+    rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
 
     results = run_minutes(release, healthy, push, T0 + timedelta(minutes=1), 3)
 
@@ -259,17 +259,17 @@ def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(healthy, mak
 def _bake_wave_one(release, healthy, push, *, canary_per_minute, minutes):
     """Deliver wave 1, then push `minutes` minutes (canary: `canary_per_minute(i)` good answers;
     the rest of the fleet 300) and tick after each; returns the step results."""
-    services.release_step(release_id=release.pk, now=T0)
+    rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     canary = set(wave_ids(release, 0))
     ack(canary, T0 + timedelta(seconds=10))
-    services.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
+    rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20))
     results = []
     for i in range(minutes):
         minute = T0 + timedelta(minutes=1 + i)
         for gateway in healthy["gateways"]:
             push(gateway, minute, 1, ok_fast=canary_per_minute(i) if gateway.pk in canary else 300)
-        results.append(services.release_step(release_id=release.pk, now=minute + timedelta(minutes=1)))
+        results.append(rollout.release_step(release_id=release.pk, now=minute + timedelta(minutes=1)))
         release.refresh_from_db()
         if release.state != "rolling_out":
             break

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from routing.models.releases import Release
-from routing.releases.services import resolve_targets
+from routing.releases.selectors import resolve_targets
 
 pytestmark = pytest.mark.django_db
 

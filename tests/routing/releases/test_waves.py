@@ -11,7 +11,7 @@ import pytest
 
 from controlplane.errors import ValidationFailed
 from routing.models.releases import Release
-from routing.releases import machine, services
+from routing.releases import lifecycle, machine
 from tests.routing.releases.conftest import SERVICE, T0
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_a_confirmed_first_wave_is_created_shown_and_submitted_as_confirmed(thre
     preview = release["wave_preview"]
     assert preview["gateways"] == 3 and preview["confirmed"] and preview["first_wave_larger_than_requested"]
     assert preview["waves"][0].items() >= {"requested_percent": 34.0, "gateways": 2, "percent": 66.67}.items()
-    services.release_submit(actor=users["operator"], release_id=release["id"], now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release["id"], now=T0)
     submitted = api_for("viewer").get(f"/api/v1/releases/{release['id']}/").json()
     assert submitted["state"] == "pending_approval", submitted["paused_reason"]
     assert [(w["requested_percent"], w["percent"], len(w["gateway_ids"])) for w in submitted["waves"]] == [
@@ -108,11 +108,11 @@ def test_a_confirmation_holds_for_the_fleet_it_was_given_for(three, documents, a
     gateway_heartbeat(gateway_id=added.pk, data={"applied_revision": 1}, now=T0)
     # 34% of 4 is 2 gateways, 50%: not what was confirmed for 3
     with pytest.raises(ValidationFailed) as refused:
-        services.release_submit(actor=users["operator"], release_id=release_id, now=T0)
+        lifecycle.release_submit(actor=users["operator"], release_id=release_id, now=T0)
     assert refused.value.problems[0]["path"] == "waves[0].percent"
     assert refused.value.extra["wave_preview"]["gateways"] == 4
     assert Release.objects.get(pk=release_id).state == "draft"
-    services.release_submit(actor=users["operator"], release_id=release_id, confirm_wave_sizes=True, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release_id, confirm_wave_sizes=True, now=T0)
     submitted = Release.objects.get(pk=release_id)
     assert submitted.state != "draft" and submitted.wave_sizes_confirmed_for == 4
     assert [len(w["gateway_ids"]) for w in submitted.waves] == [2, 2]
@@ -157,6 +157,6 @@ def test_the_release_page_shows_the_sizes_before_and_after_submission(three, api
     draft = client.get(f"/releases/{release_id}/").content.decode()
     assert "On the 3 gateways its target matches now the first wave is bigger than asked (confirmed)" in draft
     assert '<td class="num">34%</td><td class="num">66.67%</td><td class="num">2 (2 so far)</td>' in draft
-    services.release_submit(actor=users["operator"], release_id=release_id, now=T0)
+    lifecycle.release_submit(actor=users["operator"], release_id=release_id, now=T0)
     submitted = client.get(f"/releases/{release_id}/").content.decode()
     assert "66.67% (asked 34%)" in submitted

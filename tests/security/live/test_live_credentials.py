@@ -97,7 +97,7 @@ def _bearer_cases(
 
 @pytest.fixture
 def am_secret(users: dict[str, Any]) -> str:
-    from routing.releases.services import webhook_secret_create
+    from routing.releases.alertmanager import webhook_secret_create
 
     return webhook_secret_create(actor=users["admin"], name="am")[1]
 

@@ -29,7 +29,7 @@ def shipped(
     telemetry up to now; one approval needed."""
     from routing.documents.services import cache_config_update, routing_policy_approve, routing_policy_update
     from routing.policy import default_cache_config
-    from routing.releases.services import release_settings_save
+    from routing.releases.service_settings import release_settings_save
 
     line = documents["policy_v1"].line
     for author, description in ((users["admin"], "v3: written by ada"), (users["operator"], "v4: a draft")):
