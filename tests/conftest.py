@@ -105,3 +105,34 @@ def _empty_cache(request: pytest.FixtureRequest) -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+def _serialized_rollback(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("serialized_rollback"))
+
+
+def _transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    names = getattr(item, "fixturenames", ())
+    return bool(
+        (marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
+        or "transactional_db" in names or "live_server" in names
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Among the transactional tests (pytest-django groups them together), run the ones with
+    `serialized_rollback` first. A plain transactional test's closing flush re-runs post_migrate,
+    which re-creates content types under new ids; a serialized test after it would then restore
+    the originals next to them and fail on the unique (app_label, model) key. After a serialized
+    test the flush leaves the tables empty instead, which every test copes with."""
+    flags = [_transactional(item) for item in items]
+    if True not in flags:
+        return
+    start = flags.index(True)
+    end = len(flags) - flags[::-1].index(True)
+    block = items[start:end]
+    block.sort(key=lambda item: not (_transactional(item) and _serialized_rollback(item)))
+    items[start:end] = block
