@@ -277,7 +277,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Longer than the hard time limit, so a slow task is never handed out twice.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-elif not CELERY_BROKER_URL.startswith(("amqp://", "pyamqp://", "sqla+", "memory://")):
+elif not CELERY_BROKER_URL.startswith(("amqp://", "pyamqp://", "memory://")):
     raise ConfigError(f"CELERY_BROKER_URL={CELERY_BROKER_URL!r}: unsupported scheme")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

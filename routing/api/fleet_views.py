@@ -185,7 +185,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 def _telemetry_service() -> Any:
-    from slo.telemetry import services as telemetry_services  # helper-5's ingest service
+    from slo.telemetry import services as telemetry_services
 
     return telemetry_services
 

@@ -25,7 +25,6 @@ same defaults, so they give the same figures for the same data.
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -36,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controlplane.errors import DomainError, ValidationFailed
+from controlplane.lib.histograms import histogram_quantile as quantile_of
 from routing.documents import selectors
 from routing.documents.kinds import ROUTING_POLICY
 from routing.documents.validation import context_problems
@@ -93,26 +93,9 @@ def _labels(text: str) -> dict[str, str]:
 
 
 def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
-    """The q-quantile (ms) of cumulative `le` (seconds) -> count buckets, interpolated linearly
-    inside the bucket like Prometheus; in the +Inf bucket, the highest finite bound."""
-    bounds = sorted(buckets)
-    if not bounds:
-        return None
-    total = buckets[bounds[-1]]
-    if total <= 0:
-        return None
-    rank = q * total
-    previous_bound, previous_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if math.isinf(bound):
-                return previous_bound * 1000
-            span = count - previous_count
-            share = (rank - previous_count) / span if span > 0 else 1.0
-            return (previous_bound + (bound - previous_bound) * share) * 1000
-        previous_bound, previous_count = bound, count
-    return previous_bound * 1000
+    """The q-quantile in ms of cumulative `le` (seconds) -> count buckets."""
+    seconds = quantile_of(q, buckets)
+    return None if seconds is None else seconds * 1000
 
 
 def _measured_from_telemetry(service: str, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
