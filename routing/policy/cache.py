@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
@@ -25,6 +25,7 @@ MAX_TTL_S = 90 * 86_400  # Portkey's max_age ceiling; older entries are almost s
 KEY_FIELD_RE = r"^[a-z][a-z0-9_]*$"
 
 LayerKind = Literal["edge_result", "regional_embedding", "regional_feature", "semantic"]
+InvalidateOn = Literal["model_version", "source_data_version", "prompt_template_version", "policy_version"]
 # what a cached value of each kind depends on, so what its key must contain
 REQUIRED_KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "edge_result": ("model_version", "prompt_template_version", "feature_schema_version", "policy_version"),
@@ -81,8 +82,8 @@ class CacheLayer(_Strict):
     semantic: SemanticThresholds | None = None
     # a hit must come from the model version now serving: model_version must be in the key
     model_version_match_required: bool = True
-    invalidate_on: list[Literal["model_version", "source_data_version", "prompt_template_version", "policy_version"]] = (
-        Field(default_factory=lambda: ["model_version"])
+    invalidate_on: list[InvalidateOn] = (
+        Field(default_factory=lambda: cast(list[InvalidateOn], ["model_version"]))
     )
 
 

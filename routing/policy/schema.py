@@ -8,7 +8,7 @@ is plain pydantic: no Django, so the reference gateway can load the same documen
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -139,12 +139,12 @@ class Admission(_Strict):
     """
 
     enabled: bool = True
-    always_admit_priorities: list[Priority] = Field(default_factory=lambda: ["critical"])
+    always_admit_priorities: list[Priority] = Field(default_factory=lambda: cast(list[Priority], ["critical"]))
     # the gateway measures the service's request rate; above this, non-exempt requests get 429
     rate_limit_rps: Annotated[float, Field(gt=0)] | None = None
     # above this load (percent of capacity, reported by the gateway) shed these priorities
     shed_load_pct: Annotated[float, Field(gt=0, le=100)] = 90
-    shed_priorities: list[Priority] = Field(default_factory=lambda: ["low"])
+    shed_priorities: list[Priority] = Field(default_factory=lambda: cast(list[Priority], ["low"]))
     # identical in-flight requests share one inference
     collapse_requests: bool = False
     # instead of shedding, send shed-eligible requests to public cloud on a best-effort basis

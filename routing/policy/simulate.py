@@ -198,9 +198,8 @@ def simulate(
     stats = {name: RouteStats.of(value) for name, value in route_stats.items()}
     compiled_a = policy_a if isinstance(policy_a, CompiledPolicy) else compile_policy(policy_a)
     compiled_b = policy_b if isinstance(policy_b, CompiledPolicy) else compile_policy(policy_b)
-    options = {"seed": seed, "latency_threshold_ms": latency_threshold_ms, "objective": objective}
-    a = _run(compiled_a, contexts, stats, **options)
-    b = _run(compiled_b, contexts, stats, **options)
+    a = _run(compiled_a, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective)
+    b = _run(compiled_b, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective)
     routes = sorted(set(a.route_mix) | set(b.route_mix))
     classes = sorted(set(a.p95_ms_by_class) & set(b.p95_ms_by_class))
     p95_shift = {cls: b.p95_ms_by_class[cls] - a.p95_ms_by_class[cls] for cls in classes}

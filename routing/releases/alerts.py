@@ -139,7 +139,8 @@ def parse_webhook(payload: Any) -> tuple[list[Alert], list[tuple[str, str]]]:
         if status not in ("firing", "resolved"):
             problems.append((f"{path}.status", "firing or resolved"))
             continue
-        starts_text = raw.get("startsAt") if isinstance(raw.get("startsAt"), str) else ""
+        starts_at = raw.get("startsAt")
+        starts_text = starts_at if isinstance(starts_at, str) else ""
         alerts.append(
             Alert(
                 index=index,

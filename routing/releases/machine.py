@@ -121,8 +121,8 @@ def _plan(gateway_count: int, plan: list[tuple[float, int]]) -> list[tuple[int, 
         waves.append((index, done, stop, float(bake_s)))
         done = stop
     if done < gateway_count:  # cumulative plan below 100%: the last wave takes the rest
-        index, start, _stop, bake_s = waves[-1]
-        waves[-1] = (index, start, gateway_count, bake_s)
+        last_index, last_start, _stop, last_bake_s = waves[-1]
+        waves[-1] = (last_index, last_start, gateway_count, last_bake_s)
     return waves
 
 
