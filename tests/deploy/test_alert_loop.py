@@ -9,10 +9,7 @@ into which `manage.py ensure_webhook_secret` writes the secret exactly as the bo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -34,16 +31,6 @@ PAGE = {
     "slo_tier": "edge",
     "severity": "page",
 }
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, log: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; alertmanager log:\n{log()}")
 
 
 def bootstrap_script() -> str:
@@ -89,9 +76,7 @@ def test_a_page_alert_through_the_stacks_alertmanager_rolls_the_release_back(
     try:
         server.start(config)
         server.post_alerts([{"labels": PAGE, "annotations": {"summary": "edge latency burning"}}])
-        wait_for(
-            lambda: Release.objects.get(pk=release.pk).state == "rolled_back", 45, "the rollback", server.log
-        )
+        server.wait_for(lambda: Release.objects.get(pk=release.pk).state == "rolled_back", 45, "the rollback")
     finally:
         server.stop()
 

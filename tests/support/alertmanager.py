@@ -7,24 +7,22 @@
 
 or the `alertmanager` fixture (stopped after the test). The config is checked with
 `amtool check-config` first, so a bad config fails with amtool's reason rather than a dead process.
-Clustering is off (no gossip port to collide on). Like tests/support/prometheus.py, a missing binary
-fails the test on CI (`CI=true`) and skips it on a developer machine.
+Clustering is off (no gossip port to collide on). A missing binary fails the test on CI (`CI=true`)
+and skips it on a developer machine (tests/support/servers.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.support.prometheus import free_port
+from tests.support.servers import ServerProcess, find_binary, missing_binary
 
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 AMTOOL_BIN = "/usr/bin/amtool"
@@ -32,23 +30,15 @@ AMTOOL_BIN = "/usr/bin/amtool"
 
 def alertmanager_binaries() -> tuple[str, str | None] | None:
     """(alertmanager, amtool or None), or None when Alertmanager is not installed."""
-    binary = (
-        shutil.which("prometheus-alertmanager")
-        or shutil.which("alertmanager")
-        or (ALERTMANAGER_BIN if os.path.exists(ALERTMANAGER_BIN) else None)
-    )
-    amtool = shutil.which("amtool") or (AMTOOL_BIN if os.path.exists(AMTOOL_BIN) else None)
-    return (binary, amtool) if binary else None
+    binary = find_binary("prometheus-alertmanager", "alertmanager", path=ALERTMANAGER_BIN)
+    return (binary, find_binary("amtool", path=AMTOOL_BIN)) if binary else None
 
 
 def require_alertmanager() -> tuple[str, str | None]:
     """The binaries, or fail on CI (the image must have them) / skip on a developer machine."""
     found = alertmanager_binaries()
     if found is None:
-        msg = "prometheus-alertmanager not installed: apt-get install prometheus-alertmanager"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing_binary("prometheus-alertmanager not installed: apt-get install prometheus-alertmanager")
     return found
 
 
@@ -85,20 +75,16 @@ def webhook_config(
     )
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(ServerProcess):
     """An Alertmanager process over a tmp dir; `start(config_yaml)` returns its URL."""
+
+    name = "alertmanager"
+    stop_timeout_s = 15
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.binary, self.amtool = require_alertmanager()
-        self.workdir = workdir
-        self.port = port or free_port()
+        super().__init__(workdir, port)
         self.config = workdir / "alertmanager.yml"
-        self.log_path = workdir / "alertmanager.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, config_yaml: str, timeout_s: float = 30) -> str:
         self.stop()
@@ -111,8 +97,7 @@ class AlertmanagerServer:
                 raise RuntimeError(
                     f"amtool refused the config:\n{checked.stdout}{checked.stderr}\n{config_yaml}"
                 )
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.launch(
             [
                 self.binary,
                 f"--config.file={self.config}",
@@ -121,37 +106,20 @@ class AlertmanagerServer:
                 "--cluster.listen-address=",  # no gossip: nothing to collide with
                 "--log.level=warn",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
+            "/-/ready",
+            timeout_s,
         )
-        log.close()
+        return self.url
+
+    def wait_for(self, condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+        """Poll `condition` until it is truthy (returned); on timeout fail with this server's log."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"alertmanager exited: {self.log()}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self.url
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"alertmanager not ready after {timeout_s}s: {self.log()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-
-    def log(self) -> str:
-        return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; alertmanager log:\n{self.log()}")
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """POST /api/v2/alerts (postableAlerts: labels, annotations, startsAt, endsAt, generatorURL)."""

@@ -8,9 +8,6 @@ overlap the server's in-memory head.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from slo.contract import REQUEST_DURATION, REQUESTS_TOTAL
+from tests.support.servers import ServerProcess, find_binary, missing_binary
+from tests.support.servers import free_port as free_port  # re-exported: tests import it from here
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 PROMTOOL_BIN = "/usr/bin/promtool"
@@ -30,8 +28,8 @@ SHIFTED_OFFSETS_S = (7, 22, 37, 52)
 
 
 def prometheus_binaries() -> tuple[str, str] | None:
-    prom = shutil.which("prometheus") or (PROMETHEUS_BIN if os.path.exists(PROMETHEUS_BIN) else None)
-    tool = shutil.which("promtool") or (PROMTOOL_BIN if os.path.exists(PROMTOOL_BIN) else None)
+    prom = find_binary("prometheus", path=PROMETHEUS_BIN)
+    tool = find_binary("promtool", path=PROMTOOL_BIN)
     return (prom, tool) if prom and tool else None
 
 
@@ -39,17 +37,8 @@ def require_prometheus() -> tuple[str, str]:
     """The binaries, or fail on CI (the install script must have run) / skip on a developer machine."""
     found = prometheus_binaries()
     if found is None:
-        msg = "prometheus/promtool not installed: run scripts/install-prometheus.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing_binary("prometheus/promtool not installed: run scripts/install-prometheus.sh")
     return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- history ----------------------------------------------------------------------------------------
@@ -217,29 +206,23 @@ def expected_sum(
 # -- server -----------------------------------------------------------------------------------------
 
 
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """A Prometheus process over a data dir, on 127.0.0.1:<port>; stop()/start() for outage tests."""
+
+    name = "prometheus"
 
     def __init__(self, workdir: Path, datadir: Path, port: int | None = None) -> None:
         self.binary, self.promtool = require_prometheus()
-        self.workdir = workdir
+        super().__init__(workdir, port)
         self.datadir = datadir
-        self.port = port or free_port()
         self.config = workdir / "prometheus.yml"
         # no scrape jobs: the only data is the backfilled history
         self.config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
-        self.log_path = workdir / "prometheus.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60) -> PrometheusServer:
-        if self.process is not None and self.process.poll() is None:
+        if self.running():
             return self
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.launch(
             [
                 self.binary,
                 f"--config.file={self.config}",
@@ -249,38 +232,10 @@ class PrometheusServer:
                 "--web.enable-lifecycle",
                 "--log.level=warn",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
+            "/-/ready",
+            timeout_s,
         )
-        log.close()
-        self.wait_ready(timeout_s)
         return self
-
-    def wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready after {timeout_s}s: {self.log_path.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
 
 
 def create_blocks(promtool: str, openmetrics_path: Path, datadir: Path) -> None:

@@ -11,43 +11,31 @@ a developer machine (scripts/install-deploy-tools.sh installs it).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
-from tests.support.prometheus import History, free_port
+from tests.support.prometheus import History
+from tests.support.servers import ServerProcess, find_binary, missing_binary
 
 VICTORIA_METRICS_BIN = "/usr/bin/victoria-metrics"
 
 
 def require_victoria_metrics() -> str:
-    binary = shutil.which("victoria-metrics") or (
-        VICTORIA_METRICS_BIN if os.path.exists(VICTORIA_METRICS_BIN) else None)
+    binary = find_binary("victoria-metrics", path=VICTORIA_METRICS_BIN)
     if binary is None:
-        msg = "victoria-metrics not installed: run scripts/install-deploy-tools.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing_binary("victoria-metrics not installed: run scripts/install-deploy-tools.sh")
     return binary
 
 
-class VictoriaMetricsServer:
+class VictoriaMetricsServer(ServerProcess):
+    name = "victoria-metrics"
+
     def __init__(self, workdir: Path, *, basic_auth: tuple[str, str] | None = None) -> None:
         self.binary = require_victoria_metrics()
-        self.workdir = workdir
-        self.port = free_port()
+        super().__init__(workdir)
         self.basic_auth = basic_auth
-        self.log_path = workdir / "victoria-metrics.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 30) -> VictoriaMetricsServer:
         args = [
@@ -59,35 +47,8 @@ class VictoriaMetricsServer:
         ]
         if self.basic_auth:
             args += [f"-httpAuth.username={self.basic_auth[0]}", f"-httpAuth.password={self.basic_auth[1]}"]
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited: {self.log()}")
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"victoria-metrics not ready after {timeout_s}s: {self.log()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-
-    def log(self) -> str:
-        return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""
+        self.launch(args, "/health", timeout_s)
+        return self
 
     def load(self, history: History, timeout_s: float = 60) -> None:
         """Import every sample of `history`, flush, and wait until all its series answer a query."""

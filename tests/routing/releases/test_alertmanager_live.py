@@ -9,10 +9,7 @@ the alert as the rollback's evidence.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -49,16 +46,6 @@ FRESH_PAGE = {
     "slo_tier": "edge",
     "severity": "page",
 }
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, log: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; alertmanager log:\n{log()}")
 
 
 def receipts_of(alertname: str, slo_name: str) -> list[AlertReceipt]:
@@ -114,14 +101,13 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
     )
 
     # Alertmanager sends both, then re-sends them every repeat_interval: each delivery is recorded.
-    wait_for(
+    alertmanager.wait_for(
         lambda: (
             len(receipts_of("SLOErrorBudgetBurnTicket", "availability")) >= 2
             and len(receipts_of("SLOErrorBudgetBurnPage", "availability")) >= 2
         ),
         30,
         "two deliveries of each old alert",
-        alertmanager.log,
     )
     hotfix.refresh_from_db()
     assert hotfix.state == "rolling_out"
@@ -136,9 +122,7 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
 
     # A page that begins now (Alertmanager stamps startsAt), on the tier the hotfix runs on.
     alertmanager.post_alerts([{"labels": FRESH_PAGE, "annotations": {"summary": "edge latency burning"}}])
-    wait_for(
-        lambda: Release.objects.get(pk=hotfix.pk).state == "rolled_back", 30, "the rollback", alertmanager.log
-    )
+    alertmanager.wait_for(lambda: Release.objects.get(pk=hotfix.pk).state == "rolled_back", 30, "the rollback")
     rollback = hotfix.rollbacks.get()
     assert rollback.trigger == "alertmanager" and rollback.actor_name == "alertmanager:am-live"
     assert [a["labels"]["slo_name"] for a in rollback.evidence["alerts"]] == ["latency"]

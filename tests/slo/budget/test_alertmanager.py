@@ -19,7 +19,7 @@ from slo.budget.alertmanager import RESOLVED_RETENTION, alertmanager_repost, end
 from slo.budget.evaluation import slo_evaluate
 from slo.models.budget import AlertState, NotificationChannel
 from tests.slo.budget.conftest import NOW, load_minutes
-from tests.support.alertmanager_process import AlertmanagerServer, require_alertmanager
+from tests.support.alertmanager import AlertmanagerServer, require_alertmanager, webhook_config
 
 pytestmark = pytest.mark.django_db
 
@@ -66,9 +66,12 @@ def test_a_real_alertmanager_keeps_our_alert_active_past_resolve_timeout_until_w
     make_slo, users, receiver, tmp_path
 ):
     require_alertmanager()
-    am = AlertmanagerServer(
-        tmp_path, resolve_timeout_s=RESOLVE_TIMEOUT_S, webhook_url=receiver.url + "/am-hook"
-    ).start()
+    am = AlertmanagerServer(tmp_path)
+    am.start(
+        webhook_config(
+            receiver.url + "/am-hook", resolve_timeout_s=RESOLVE_TIMEOUT_S, repeat_interval_s=3600
+        )
+    )
     try:
         page_channel(users, am.url)
         slo = make_slo()
@@ -80,7 +83,7 @@ def test_a_real_alertmanager_keeps_our_alert_active_past_resolve_timeout_until_w
         assert AlertState.objects.get(key=f"slo:{slo.pk}:page").firing
         # A control alert posted the way a one-shot sender does (no endsAt): Alertmanager ends it
         # after resolve_timeout. It shows this Alertmanager really resolves what is not re-posted.
-        am.post([{"labels": {"alertname": "OneShotControl", "service": "shelf-vision"}}])
+        am.post_alerts([{"labels": {"alertname": "OneShotControl", "service": "shelf-vision"}}])
 
         assert notify.notifications_send_due(now=timezone.now()) == {"sent": 1}
         [active] = ours(am.alerts())
