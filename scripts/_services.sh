@@ -6,21 +6,11 @@ _services_sudo() {
   if [ "$(id -u)" = "0" ]; then "$@"; else sudo "$@"; fi
 }
 
-# Debian's postinst scripts would start the packaged servers on their default ports; policy-rc.d
-# exit 101 tells invoke-rc.d not to, so installing never starts a second PostgreSQL or Redis.
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+
 _services_apt_install() {
-  local created=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | _services_sudo tee /usr/sbin/policy-rc.d >/dev/null
-    _services_sudo chmod +x /usr/sbin/policy-rc.d
-    created=1
-  fi
   echo "== installing $* (Debian packages) for the test services"
-  export DEBIAN_FRONTEND=noninteractive
-  _services_sudo apt-get update -qq >/dev/null
-  _services_sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  [ "$created" = "1" ] && _services_sudo rm -f /usr/sbin/policy-rc.d
-  return 0
+  apt_install_no_start "$@"
 }
 
 _services_pg_bin() {

@@ -9,27 +9,8 @@ if command -v docker-compose >/dev/null 2>&1 && [ -x /usr/bin/victoria-metrics ]
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" != "0" ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-policy_created=0
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-    policy_created=1
-fi
-cleanup() {
-    if [ "$policy_created" = "1" ]; then
-        $SUDO rm -f /usr/sbin/policy-rc.d
-    fi
-}
-trap cleanup EXIT
-
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends docker-compose victoria-metrics >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+apt_install_no_start docker-compose victoria-metrics
 
 docker-compose version >/dev/null
 /usr/bin/victoria-metrics -version >/dev/null 2>&1

@@ -18,23 +18,8 @@ if [ "$(id -u)" != "0" ]; then
     SUDO="sudo"
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-# policy-rc.d exit code 101 tells invoke-rc.d "do not start services" during the install.
-policy_created=0
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-    policy_created=1
-fi
-cleanup() {
-    if [ "$policy_created" = "1" ]; then
-        $SUDO rm -f /usr/sbin/policy-rc.d
-    fi
-}
-trap cleanup EXIT
-
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+apt_install_no_start prometheus prometheus-alertmanager
 
 # Belt and braces: if a service manager started it anyway, stop it (never by a broad process name).
 for unit in prometheus prometheus-alertmanager; do
