@@ -25,7 +25,6 @@ from rest_framework.views import APIView
 
 from controlplane.api.body import json_object_body
 from controlplane.auth import BearerTokenAuthentication
-from controlplane.errors import ValidationFailed
 from controlplane.roles import ADMIN, APPROVER, OPERATOR, VIEWER, has_role
 from controlplane.throttling import bearer_refused
 from routing.api.release_serializers import (
@@ -120,11 +119,8 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Resolve targets, plan waves, run the submission gates. 400 when the first wave is bigger
         than asked and not confirmed (`confirm_wave_sizes`); 409 with the gate evidence when a gate
         fails; a gate without data pauses the release for a person."""
-        body = json_object_body(request)
-        confirm = body.get("confirm_wave_sizes", False)
-        if not isinstance(confirm, bool):
-            raise ValidationFailed("invalid input", problems=[{"path": "confirm_wave_sizes", "message": "true or false"}])
-        lifecycle.release_submit(actor=request.user, release_id=_pk(self), confirm_wave_sizes=confirm)
+        body = inputs.parse_input(inputs.SubmitInput, json_object_body(request), detail="invalid input")
+        lifecycle.release_submit(actor=request.user, release_id=_pk(self), confirm_wave_sizes=body.confirm_wave_sizes)
         return self._detail(_pk(self))
 
     @extend_schema(request=CommentSerializer, responses={200: ReleaseDetailSerializer})

@@ -8,7 +8,6 @@ notification: the receipts and the rollbacks they caused are stored together or 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections import defaultdict
 from datetime import datetime
@@ -21,6 +20,7 @@ from controlplane.audit import audit_record
 from controlplane.errors import NotFound, ValidationFailed
 from routing.models.releases import AlertReceipt, Release, WebhookSecret
 from routing.releases import alerts, selectors
+from routing.releases.inputs import WebhookSecretInput, parse_input
 from routing.releases.machine import PAUSED, ROLLING_OUT
 from routing.releases.transitions import actor_name, release_lock, rollback_issue
 from slo.spec import Problem
@@ -192,8 +192,7 @@ def alertmanager_webhook_handle(*, actor: Any, payload: Any, now: datetime | Non
 
 def webhook_secret_create(*, actor: Any, name: Any) -> tuple[WebhookSecret, str]:
     """A new Alertmanager bearer secret; the raw value is returned this once, only its hash is kept."""
-    if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", name):
-        raise ValidationFailed("invalid input", problems=[Problem("name", "lowercase letters, digits and dashes")])
+    name = parse_input(WebhookSecretInput, {"name": name}, detail="invalid input").name
     raw = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
     try:
         with transaction.atomic():

@@ -15,10 +15,10 @@ from django.utils import timezone
 from controlplane.audit import audit_record
 from controlplane.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from controlplane.roles import APPROVER, has_role
-from routing.models.releases import RELEASE_KINDS, ModelVersion, Release, ReleaseApproval, ReleaseGateway
+from routing.models.releases import ModelVersion, Release, ReleaseApproval, ReleaseGateway
 from routing.releases import gates, machine, selectors
 from routing.releases.bundles import release_bundles
-from routing.releases.inputs import int_or_none, parse_selector, parse_waves
+from routing.releases.inputs import ReleaseDraftInput, parse_partial, wave_plan_problems
 from routing.releases.machine import (
     APPROVE,
     APPROVED,
@@ -52,16 +52,12 @@ from slo.models import Service
 from slo.spec import Problem
 
 
-def _document_version(kind_key: str, service: Service, ref: Any, problems: list[Problem]) -> Any:
+def _document_version(kind_key: str, service: Service, number: int | None, problems: list[Problem]) -> Any:
     """The service's document version by number; a release ships only versions that passed their
     own review (`approved`): a draft cannot ride along, a retired one is withdrawn."""
     from routing.models.documents import APPROVED, CacheConfigVersion, RoutingPolicyVersion
 
-    if ref is None:
-        return None
-    number = int_or_none(ref)
-    if number is None or number < 1:
-        problems.append(Problem(kind_key, "a version number of the service's document"))
+    if number is None:
         return None
     model = RoutingPolicyVersion if kind_key == "routing_policy_version" else CacheConfigVersion
     row = model.objects.select_related("line__service").filter(line__service=service, version=number).first()
@@ -78,78 +74,59 @@ def _document_version(kind_key: str, service: Service, ref: Any, problems: list[
     return row
 
 
+def _service(ref: str | int | None) -> Service | None:
+    if isinstance(ref, str):
+        return Service.objects.filter(name=ref).first() if ref else None
+    return Service.objects.filter(pk=ref).first() if ref is not None else None
+
+
 def _draft_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a draft release from a create body, or a 400 naming every problem."""
-    problems: list[Problem] = []
-    allowed = {
-        "service",
-        "kind",
-        "title",
-        "reason",
-        "routing_policy_version",
-        "cache_config_version",
-        "model_version",
-        "target",
-        "waves",
-        "confirm_wave_sizes",
-    }
-    for key in sorted(set(data) - allowed):
-        problems.append(Problem(key, "unknown field"))
-    ref = data.get("service")
-    service = None
-    if isinstance(ref, str) and ref:
-        service = Service.objects.filter(name=ref).first()
-    elif int_or_none(ref) is not None:
-        service = Service.objects.filter(pk=int_or_none(ref)).first()
+    """The fields of a draft release from a create body (`ReleaseDraftInput`), or a 400 naming every
+    problem: those of its shape and those only the database can find."""
+    body, problems = parse_partial(ReleaseDraftInput, data)
+    service = _service(body.service)
     if service is None:
-        raise ValidationFailed("invalid release", problems=[*problems, Problem("service", "unknown service")])
-    kind = data.get("kind", "normal")
-    if kind not in RELEASE_KINDS:
-        problems.append(Problem("kind", f"one of {', '.join(RELEASE_KINDS)}"))
-    reason = data.get("reason", "")
-    if not isinstance(reason, str):
-        problems.append(Problem("reason", "a string"))
-        reason = ""
-    if kind in ("hotfix", "rollback") and not reason.strip():
-        problems.append(Problem("reason", f"a {kind} release needs a reason (it may pass a budget freeze)"))
-    title = data.get("title", "")
-    if not isinstance(title, str) or len(title) > 200:
-        problems.append(Problem("title", "a string of at most 200 characters"))
-        title = ""
-    policy = _document_version(
-        "routing_policy_version", service, data.get("routing_policy_version"), problems
-    )
-    cache = _document_version("cache_config_version", service, data.get("cache_config_version"), problems)
+        if not any(p.path == "service" for p in problems):
+            problems.append(Problem("service", "unknown service"))
+        raise ValidationFailed("invalid release", problems=problems)
+    reason = body.reason.strip()
+    if body.kind in ("hotfix", "rollback") and not reason:
+        problems.append(
+            Problem("reason", f"a {body.kind} release needs a reason (it may pass a budget freeze)")
+        )
+    policy = _document_version("routing_policy_version", service, body.routing_policy_version, problems)
+    cache = _document_version("cache_config_version", service, body.cache_config_version, problems)
     model = None
-    if data.get("model_version") is not None:
-        model_id = int_or_none(data["model_version"])
-        model = ModelVersion.objects.filter(pk=model_id).first() if model_id is not None else None
+    if body.model_version is not None:
+        model = ModelVersion.objects.filter(pk=body.model_version).first()
         if model is None:
             problems.append(Problem("model_version", "unknown model version id"))
         elif model.service_id != service.pk:
             problems.append(Problem("model_version", f"belongs to another service, not {service.name}"))
-    if all(data.get(k) is None for k in ("routing_policy_version", "cache_config_version", "model_version")):
+    if isinstance(data, Mapping) and all(
+        data.get(k) is None for k in ("routing_policy_version", "cache_config_version", "model_version")
+    ):
         problems.append(
             Problem("", "a release needs a routing policy version, a cache config version or a model version")
         )
-    confirm = data.get("confirm_wave_sizes", False)
-    if not isinstance(confirm, bool):
-        problems.append(Problem("confirm_wave_sizes", "true or false"))
-    selector = parse_selector(data.get("target"), problems)
-    waves = parse_waves(data.get("waves"), problems)
+    if body.waves is None:
+        waves = [{"percent": float(percent), "bake_s": bake_s} for percent, bake_s in machine.DEFAULT_WAVES]
+    else:
+        waves, order_problems = wave_plan_problems(body.waves)
+        problems += order_problems
     if problems:
         raise ValidationFailed("invalid release", problems=problems)
     return {
         "service": service,
-        "kind": kind,
-        "title": title,
-        "reason": reason.strip(),
+        "kind": body.kind,
+        "title": body.title,
+        "reason": reason,
         "routing_policy_version": policy,
         "cache_config_version": cache,
         "model_version": model,
-        "target_selector": selector,
+        "target_selector": body.target.selector() if body.target is not None else {},
         "wave_plan": waves,
-        "confirm": confirm is True,
+        "confirm": body.confirm_wave_sizes,
     }
 
 

@@ -12,8 +12,7 @@ from django.utils import timezone
 from controlplane.audit import audit_record
 from controlplane.errors import Conflict, NotFound, ValidationFailed
 from routing.models.releases import ModelVersion
-from routing.releases import gates
-from routing.releases.inputs import int_or_none
+from routing.releases.inputs import MODEL_MESSAGES, ModelVersionChange, ModelVersionInput, parse_partial
 from routing.releases.transitions import actor_name
 from slo.models import Service
 from slo.spec import Problem
@@ -50,65 +49,38 @@ def model_version_view(model: ModelVersion) -> dict[str, Any]:
 
 
 def _model_fields(data: Mapping[str, Any], *, existing: ModelVersion | None) -> dict[str, Any]:
-    import re
-
-    problems: list[Problem] = []
-    allowed = MODEL_MUTABLE if existing is not None else MODEL_FIELDS
-    for key in sorted(set(data) - set(allowed)):
-        message = (
-            "fixed once created (provenance): register a new version"
-            if key in MODEL_FIELDS
-            else "unknown field"
-        )
-        problems.append(Problem(key, message))
+    """The fields to store from a create (`ModelVersionInput`) or change (`ModelVersionChange`) body,
+    or a 400 naming every problem."""
+    schema = ModelVersionChange if existing is not None else ModelVersionInput
+    body, problems = parse_partial(schema, data, messages=MODEL_MESSAGES)
+    for index, problem in enumerate(problems):
+        if existing is not None and problem.message == "unknown field" and problem.path in MODEL_FIELDS:
+            problems[index] = Problem(problem.path, "fixed once created (provenance): register a new version")
+    given = body.model_fields_set
     out: dict[str, Any] = {}
     service = existing.service if existing is not None else None
     if existing is None:
-        ref = data.get("service")
-        service = (
-            Service.objects.filter(name=ref).first()
-            if isinstance(ref, str)
-            else (
-                Service.objects.filter(pk=int_or_none(ref)).first() if int_or_none(ref) is not None else None
-            )
-        )
-        if service is None:
+        ref = getattr(body, "service", None)
+        if isinstance(ref, str):
+            service = Service.objects.filter(name=ref).first()
+        elif ref is not None:
+            service = Service.objects.filter(pk=ref).first()
+        if service is None and "service" in given:
             problems.append(Problem("service", "unknown service"))
         out["service"] = service
-        name = data.get("name")
-        if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", name):
-            problems.append(Problem("name", "required: lowercase letters, digits and dashes"))
-        out["name"] = name
-        version = data.get("version")
-        if not isinstance(version, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$", version):
-            problems.append(Problem("version", "required: letters, digits, . _ + - (max 63)"))
-        out["version"] = version
-        snapshot = data.get("training_data_snapshot")
-        if not isinstance(snapshot, str) or not snapshot.strip() or len(snapshot) > 300:
-            problems.append(Problem("training_data_snapshot", "required: the dataset and its snapshot id"))
-        out["training_data_snapshot"] = snapshot
-        source = data.get("fine_tuning_source", "")
-        if not isinstance(source, str) or len(source) > 300:
-            problems.append(Problem("fine_tuning_source", "a string of at most 300 characters"))
-        out["fine_tuning_source"] = source
-        quantization = data.get("quantization", {})
-        if not isinstance(quantization, dict) or len(str(quantization)) > 4000:
-            problems.append(Problem("quantization", "an object (at most 4 KB)"))
-        out["quantization"] = quantization
-        digest = data.get("artifact_digest")
-        if not isinstance(digest, str) or not gates.DIGEST_RE.match(digest):
-            problems.append(Problem("artifact_digest", "required: sha256:<64 lowercase hex>"))
-        out["artifact_digest"] = digest
-    if "description" in data:
-        if not isinstance(data["description"], str):
-            problems.append(Problem("description", "a string"))
-        out["description"] = data["description"]
-    if "rollback_target" in data and data["rollback_target"] is not None:
-        target = (
-            ModelVersion.objects.filter(pk=int_or_none(data["rollback_target"])).first()
-            if int_or_none(data["rollback_target"]) is not None
-            else None
-        )
+        for key in (
+            "name",
+            "version",
+            "training_data_snapshot",
+            "fine_tuning_source",
+            "quantization",
+            "artifact_digest",
+        ):
+            out[key] = getattr(body, key, None)
+    if "description" in given:
+        out["description"] = body.description
+    if "rollback_target" in given and body.rollback_target is not None:
+        target = ModelVersion.objects.filter(pk=body.rollback_target).first()
         if target is None:
             problems.append(Problem("rollback_target", "unknown model version id"))
         elif service is not None and target.service_id != service.pk:
@@ -116,7 +88,7 @@ def _model_fields(data: Mapping[str, Any], *, existing: ModelVersion | None) -> 
         elif existing is not None and target.pk == existing.pk:
             problems.append(Problem("rollback_target", "cannot be the version itself"))
         out["rollback_target"] = target
-    elif "rollback_target" in data:
+    elif "rollback_target" in given:
         out["rollback_target"] = None
     if problems:
         raise ValidationFailed("invalid model version", problems=problems)

@@ -15,14 +15,13 @@ from typing import Any
 from controlplane.errors import NotFound, ValidationFailed
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from routing.models.releases import ModelVersion, Release
+from routing.releases.inputs import GatewayRef, parse_input
 from slo.spec import Problem
 
 
 def _gateway(gateway_id: Any) -> Gateway:
-    if isinstance(gateway_id, bool) or not (isinstance(gateway_id, int) or (isinstance(gateway_id, str)
-                                                                              and gateway_id.isdigit())):
-        raise ValidationFailed("invalid input", problems=[Problem("gateway", "a gateway id")])
-    gateway = Gateway.objects.select_related("service").filter(pk=int(gateway_id)).first()
+    gateway_id = parse_input(GatewayRef, {"gateway": gateway_id}, detail="invalid input").gateway
+    gateway = Gateway.objects.select_related("service").filter(pk=gateway_id).first()
     if gateway is None:
         raise NotFound("no such gateway")
     return gateway
