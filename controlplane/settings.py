@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "controlplane",
     "slo",
     "routing",
+    "web",  # the browser UI and `manage.py serve`: the top layer, over slo and routing
 ]
 
 MIDDLEWARE = [
@@ -147,7 +148,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "controlplane.dashboard.staticfinders.PlotlyFinder",
+    "web.staticfinders.PlotlyFinder",
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,7 +1,7 @@
 """Presenting a stored report: the HTML page's context and charts, the CSV export and the email.
 
 Everything renders from `Report.numbers` alone, so a page or an email of an old report shows
-exactly what was computed then. Charts are plain Plotly figures (`controlplane.dashboard.charts`)
+exactly what was computed then. Charts are plain Plotly figures (`controlplane.lib.charts`)
 handed to the page with `json_script` and drawn by `static/js/charts.js` (the CSP forbids inline
 scripts).
 """
@@ -17,7 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from controlplane.dashboard.charts import Chart, bar_figure, duration, line_figure, percent, ratio
+from controlplane.lib.charts import Chart, bar_figure, duration, line_figure, percent, ratio
 from slo.models.reports import Report
 from slo.reports.compute import CSV_HEADER, csv_rows
 

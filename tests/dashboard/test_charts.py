@@ -1,4 +1,4 @@
-"""controlplane/dashboard/charts.py: pure helpers (no database)."""
+"""controlplane/lib/charts.py: pure helpers (no database)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controlplane.dashboard.charts import (
+from controlplane.lib.charts import (
     Chart,
     duration,
-    histogram_quantile,
     line_figure,
     percent,
     ratio,
     slo_state,
 )
+from controlplane.lib.histograms import histogram_quantile
 
 NOW = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 

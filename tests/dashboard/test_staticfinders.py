@@ -1,4 +1,4 @@
-"""controlplane/dashboard/staticfinders.py: Plotly's JS served from the installed package."""
+"""web/staticfinders.py: Plotly's JS served from the installed package."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.staticfiles import finders
 
-from controlplane.dashboard.staticfinders import STATIC_PATH, PlotlyFinder
+from web.staticfinders import STATIC_PATH, PlotlyFinder
 
 
 def test_it_finds_plotly_in_the_installed_package() -> None:

@@ -79,7 +79,7 @@ def test_it_adds_nothing_when_run_again(demo: dict[str, Any]) -> None:
 
 
 def test_serve_prints_where_the_release_waits(demo: dict[str, Any]) -> None:
-    from controlplane.management.commands.serve import Command
+    from web.management.commands.serve import Command
 
     out = io.StringIO()
     Command(stdout=out)._demo_release("127.0.0.1:8131")

@@ -20,9 +20,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from controlplane.dashboard.access import role_required
-from controlplane.dashboard.charts import duration
 from controlplane.errors import DomainError, NotFound, ValidationFailed
+from controlplane.lib.charts import duration
 from controlplane.roles import APPROVER, OPERATOR, VIEWER
 from routing.documents import selectors as documents
 from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY, Kind
@@ -31,6 +30,7 @@ from routing.fleet.selectors import fleet_summary, gateway_health_of
 from routing.models.fleet import Gateway
 from slo.diff import diff_documents
 from slo.spec import TIERS
+from web.access import role_required
 
 KINDS = {"routing-policies": ROUTING_POLICY, "cache-configs": CACHE_CONFIG}
 VERSIONS_SHOWN = 50

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from controlplane.dashboard import views
-from routing import views as routing_views
-from slo import views as slo_views
+from web.views import overview as views
+from web.views import routing as routing_views
+from web.views import slos as slo_views
 
 app_name = "dashboard"
 

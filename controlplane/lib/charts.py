@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from controlplane.lib.histograms import histogram_quantile  # noqa: F401 - the dashboard's charts use it
-
 # Display states of an SLO, worst first. Colour is never the only signal: every state has a word.
 SLO_STATES = ("page", "ticket", "exhausted", "ok", "no_data", "stale", "not_evaluated", "unknown")
 STATE_LABELS = {

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from controlplane.dashboard.charts import STATE_CSS, STATE_LABELS, STATE_RANK, percent, ratio, slo_state
+from controlplane.lib.charts import STATE_CSS, STATE_LABELS, STATE_RANK, percent, ratio, slo_state
 from slo.models import Service, Slo
 from slo.models.budget import AlertState
 from slo.spec import SERVICE_CLASSES, TIERS

@@ -1,8 +1,7 @@
 """Server-rendered pages of the dashboard shell: the overview, reports and the audit log.
 
-Domain pages live in `slo/views.py` and `routing/views.py`. This package is the composition root
-of the browser UI (like `controlplane/urls.py` for the API), so it may read from both apps; the
-core modules of `controlplane` (roles, audit, tokens) never import it.
+The SLO and service pages are in `web/views/slos.py`, documents, fleet and releases in
+`web/views/routing.py`, the reports in `web/views/reports.py`.
 """
 
 from __future__ import annotations
@@ -16,22 +15,22 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from controlplane.dashboard import releases
-from controlplane.dashboard.access import role_required
-from controlplane.dashboard.charts import SLO_STATES, STATE_LABELS
-from controlplane.dashboard.overview import (
-    BURN_COLUMNS,
-    OverviewFilters,
-    overview_rows,
-    rows_html,
-    service_summaries,
-)
+from controlplane.lib.charts import SLO_STATES, STATE_LABELS
 from controlplane.models import AuditEvent
 from controlplane.roles import VIEWER
 from routing.fleet.selectors import fleet_summary
 from routing.models.fleet import Gateway
 from slo.models import Service
 from slo.spec import SERVICE_CLASSES, TIERS
+from web import releases
+from web.access import role_required
+from web.overview import (
+    BURN_COLUMNS,
+    OverviewFilters,
+    overview_rows,
+    rows_html,
+    service_summaries,
+)
 
 SORTABLE_COLUMNS = (
     ("state", "State"), ("service", "Service"), ("slo", "SLO"), ("tier", "Tier"), ("class", "Class"),

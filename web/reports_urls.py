@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from slo import views_reports as views
+from web.views import reports as views
 
 app_name = "reports"
 

@@ -22,22 +22,19 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from controlplane.dashboard.access import role_required
-from controlplane.dashboard.charts import (
+from controlplane.errors import ValidationFailed
+from controlplane.lib.charts import (
     STATE_CSS,
     STATE_LABELS,
     Chart,
     bar_figure,
     duration,
-    histogram_quantile,
     line_figure,
     percent,
     ratio,
     slo_state,
 )
-from controlplane.dashboard.markers import chart_markers
-from controlplane.dashboard.overview import stale_after_s
-from controlplane.errors import ValidationFailed
+from controlplane.lib.histograms import histogram_quantile
 from controlplane.roles import VIEWER
 from slo import contract
 from slo.budget.selectors import policy_rules_for, slo_status_document, slo_timeseries
@@ -46,6 +43,9 @@ from slo.models import Service, Slo, SloVersion
 from slo.models.budget import AlertEvent, AlertState, CostRollup, SloStatusPoint
 from slo.models.telemetry import SeriesMinute
 from slo.spec import SloSpec
+from web.access import role_required
+from web.markers import chart_markers
+from web.overview import stale_after_s
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from controlplane.dashboard.access import role_required
 from controlplane.errors import NotFound
 from controlplane.roles import VIEWER
 from slo.models.reports import PERIOD_UNITS
 from slo.reports import selectors
 from slo.reports.render import report_page_context
+from web.access import role_required
 
 PAGE_SIZE = 50
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from controlplane.dashboard.charts import event_markers
+from controlplane.lib.charts import event_markers
 from routing.releases.selectors import release_markers
 from slo.budget.selectors import alert_events
 
