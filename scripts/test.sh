@@ -14,6 +14,10 @@ export DATA_DIR="${DATA_DIR:-$PWD/var/test}"
 services_start
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== architecture (import-linter: layers, a Django-free gateway, pure cores)"
+.venv/bin/lint-imports
+echo "== types (mypy over the pure cores)"
+.venv/bin/mypy
 echo "== migrations"
 .venv/bin/python manage.py makemigrations --check --dry-run
 echo "== pytest"

@@ -99,7 +99,7 @@ def duration(seconds: float | None) -> str:
 
 def _clean(values: Iterable[Any]) -> list[Any]:
     """Non-finite floats become None: Plotly draws a gap, and JSON stays valid."""
-    out = []
+    out: list[Any] = []
     for value in values:
         if isinstance(value, float) and not math.isfinite(value):
             out.append(None)

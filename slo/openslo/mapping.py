@@ -7,9 +7,20 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from slo.spec import Problem, SloSpec
+
+__all__ = [  # the public names, re-exported by slo.openslo
+    "ALERT_KINDS", "ANNOTATION_ALERT_TIERS", "ANNOTATION_MIN_VALID_EVENTS", "ANNOTATION_PREFIX",
+    "ANNOTATION_SLI", "ANNOTATION_TIER", "API_VERSION", "DEFAULT_CALENDAR_START", "KINDS",
+    "LABEL_ANNOTATION_PREFIX", "LABEL_CALENDAR_START", "LABEL_INDICATOR_DESCRIPTION",
+    "LABEL_INDICATOR_DISPLAY_NAME", "LABEL_INDICATOR_NAME", "LABEL_LIST_LABELS", "LABEL_NAME",
+    "LABEL_OBJECTIVE_DISPLAY_NAME", "LABEL_OBJECTIVE_OP", "LABEL_SERVICE", "LABEL_SOURCE_REF",
+    "LABEL_SOURCE_TYPE", "LABEL_THRESHOLD_OP", "LABEL_THRESHOLD_QUERY", "LABEL_TIER_LIST",
+    "LABEL_WINDOW_DURATION", "PROMETHEUS", "RESERVED_LABEL_PREFIX", "TIER_LABEL", "ImportResult",
+    "QueriesFor",
+]
 
 API_VERSION = "openslo/v1"
 KINDS = ("Service", "SLO", "SLI", "DataSource", "AlertPolicy", "AlertCondition", "AlertNotificationTarget")
@@ -242,7 +253,7 @@ def _unknown_keys(node: dict[Any, Any], known: set[str], path: str, report: _Rep
             report.drop(f"{path}.{_key(key)}", "unknown field: ignored")
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     """A finite int or float (YAML gives NaN, .inf and arbitrarily large ints too)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False

@@ -36,7 +36,7 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
     for index in range(1, len(node)):
         report.drop(f"{path}[{index}]", "only one time window per SLO: dropped")
     path = f"{path}[0]"
-    window = node[0]
+    window: Any = node[0]
     if not isinstance(window, dict):
         report.error(path, "must be a mapping with duration")
         return None, {}
@@ -70,7 +70,7 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
             report.error(f"{path}.duration", "rolling windows are at most 400 days")
             return None, {}
         # `2w` stays `2w` on export
-        return {"type": "rolling", "days": days}, ({} if duration == f"{days}d" else {LABEL_WINDOW_DURATION: duration})
+        return {"type": "rolling", "days": days}, ({} if duration == f"{days}d" else {LABEL_WINDOW_DURATION: str(duration)})
 
     if duration == "1w":
         calendar_unit = "week"
@@ -93,7 +93,7 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
         report.error(f"{path}.calendar.timeZone", f"unknown time zone {timezone!r} (an IANA name like Europe/Paris)")
         return None, {}
     labels = {}
-    window: dict[str, Any] = {"type": "calendar", "unit": calendar_unit, "timezone": timezone}
+    window = {"type": "calendar", "unit": calendar_unit, "timezone": timezone}
     start = calendar.get("startTime")
     if start is not None:
         start_text = str(start).strip()
