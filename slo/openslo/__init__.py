@@ -18,47 +18,9 @@ The mapping table is in docs/openslo.md.
 
 from __future__ import annotations
 
+from slo.openslo import mapping
 from slo.openslo.exporter import export_openslo, export_openslo_with_report
 from slo.openslo.importer import import_openslo
-from slo.openslo.mapping import (
-    ALERT_KINDS,
-    ANNOTATION_ALERT_TIERS,
-    ANNOTATION_MIN_VALID_EVENTS,
-    ANNOTATION_PREFIX,
-    ANNOTATION_SLI,
-    ANNOTATION_TIER,
-    API_VERSION,
-    DEFAULT_CALENDAR_START,
-    KINDS,
-    LABEL_ANNOTATION_PREFIX,
-    LABEL_CALENDAR_START,
-    LABEL_INDICATOR_DESCRIPTION,
-    LABEL_INDICATOR_DISPLAY_NAME,
-    LABEL_INDICATOR_NAME,
-    LABEL_LIST_LABELS,
-    LABEL_NAME,
-    LABEL_OBJECTIVE_DISPLAY_NAME,
-    LABEL_OBJECTIVE_OP,
-    LABEL_SERVICE,
-    LABEL_SOURCE_REF,
-    LABEL_SOURCE_TYPE,
-    LABEL_THRESHOLD_OP,
-    LABEL_THRESHOLD_QUERY,
-    LABEL_TIER_LIST,
-    LABEL_WINDOW_DURATION,
-    PROMETHEUS,
-    RESERVED_LABEL_PREFIX,
-    TIER_LABEL,
-    ImportResult,
-    QueriesFor,
-)
+from slo.openslo.mapping import *  # noqa: F403 - the public names are mapping.__all__
 
-__all__ = [
-    "ALERT_KINDS", "ANNOTATION_ALERT_TIERS", "ANNOTATION_MIN_VALID_EVENTS", "ANNOTATION_PREFIX", "ANNOTATION_SLI",
-    "ANNOTATION_TIER", "API_VERSION", "DEFAULT_CALENDAR_START", "KINDS", "LABEL_ANNOTATION_PREFIX",
-    "LABEL_CALENDAR_START", "LABEL_INDICATOR_DESCRIPTION", "LABEL_INDICATOR_DISPLAY_NAME", "LABEL_INDICATOR_NAME",
-    "LABEL_NAME", "LABEL_OBJECTIVE_DISPLAY_NAME", "LABEL_SERVICE", "LABEL_SOURCE_TYPE", "LABEL_THRESHOLD_OP",
-    "LABEL_THRESHOLD_QUERY", "LABEL_LIST_LABELS", "LABEL_SOURCE_REF", "LABEL_TIER_LIST", "LABEL_WINDOW_DURATION",
-    "LABEL_OBJECTIVE_OP", "TIER_LABEL", "PROMETHEUS", "RESERVED_LABEL_PREFIX", "ImportResult", "QueriesFor",
-    "export_openslo", "export_openslo_with_report", "import_openslo",
-]
+__all__ = [*mapping.__all__, "export_openslo", "export_openslo_with_report", "import_openslo"]
