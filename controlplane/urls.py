@@ -33,6 +33,6 @@ urlpatterns = [
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("controlplane.metrics_urls")),
-    path("", include("web.reports_urls")),  # before the dashboard: /reports/ is the reports' own page
+    path("", include("web.reports_urls")),
     path("", include("web.urls")),
 ]

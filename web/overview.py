@@ -13,18 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from controlplane.lib.charts import STATE_CSS, STATE_LABELS, STATE_RANK, percent, ratio, slo_state
-from slo.models import Service, Slo
-from slo.models.budget import AlertState
+from slo import selectors as catalog
+from slo.budget.selectors import firing_alerts, status_stale_after_s
 from slo.spec import SERVICE_CLASSES, TIERS
 
-# Matches slo.budget.selectors.STALE_INTERVALS: a status older than five evaluation intervals is stale.
-STALE_INTERVALS = 5
 BURN_COLUMNS = ("1h", "6h", "3d")
 SORT_KEYS = ("state", "service", "slo", "tier", "class", "sli", "objective", "budget", "burn_1h", "burn_6h",
              "burn_3d", "alerts")
@@ -117,10 +114,6 @@ class OverviewFilters:
         return f"-{self.sort}" if self.descending else self.sort
 
 
-def stale_after_s() -> float:
-    return STALE_INTERVALS * settings.EVALUATION_INTERVAL_S
-
-
 def _sort_value(row: OverviewRow, key: str) -> tuple[Any, ...]:
     # Missing numbers sort last in ascending order (and first when reversed): "no data" is not 0.
     numeric = {
@@ -143,7 +136,7 @@ def _sort_value(row: OverviewRow, key: str) -> tuple[Any, ...]:
 
 def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRow]:
     """Active SLOs with their display state, filtered and sorted. Two queries."""
-    slos = Slo.objects.filter(archived_at__isnull=True)
+    slos = catalog.active_slos()
     if filters.service:
         slos = slos.filter(service__name=filters.service)
     if filters.tier == "all":
@@ -160,10 +153,10 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
         alert_state=F("status__alert_state"),
     )
     firing: dict[int, list[str]] = defaultdict(list)
-    alert_filter = Q(firing=True, slo__isnull=False, slo__archived_at__isnull=True)
-    for slo_id, severity, kind in AlertState.objects.filter(alert_filter).values_list("slo_id", "severity", "kind"):
+    alerts = firing_alerts().filter(slo__isnull=False, slo__archived_at__isnull=True)
+    for slo_id, severity, kind in alerts.values_list("slo_id", "severity", "kind"):
         firing[slo_id].append(f"{severity}: {kind.replace('_', ' ')}")
-    limit = stale_after_s()
+    limit = status_stale_after_s()
     rows = []
     for item in values:
         burn_rates = item["burn_rates"] or {}
@@ -219,7 +212,7 @@ class ServiceSummary:
 
 def service_summaries(*, rows: list[OverviewRow], filters: OverviewFilters) -> list[ServiceSummary]:
     """Every service (also those without SLOs), with the states of the rows shown. Two queries."""
-    services = Service.objects.all().order_by("name")
+    services = catalog.service_queryset()
     if filters.service:
         services = services.filter(name=filters.service)
     if filters.service_class:
@@ -228,7 +221,7 @@ def service_summaries(*, rows: list[OverviewRow], filters: OverviewFilters) -> l
     for row in rows:
         by_service[row.service][row.state] += 1
     alerts: dict[int, list[str]] = defaultdict(list)
-    firing = AlertState.objects.filter(firing=True).values_list("service_id", "severity", "kind", "key")
+    firing = firing_alerts().values_list("service_id", "severity", "kind", "key")
     for service_id, severity, kind, key in firing:
         alerts[service_id].append(f"{severity}: {kind.replace('_', ' ')} ({key})")
     return [

@@ -1,4 +1,4 @@
-"""Dashboard URLs of the reports (included before the dashboard's own, so `/reports/` is ours)."""
+"""Dashboard URLs of the reports: the list at `/reports/` and one report's page."""
 
 from __future__ import annotations
 

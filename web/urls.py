@@ -11,7 +11,6 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("audit/", views.audit_log, name="audit"),
-    path("reports/", views.reports, name="reports"),
     path("slos/<int:pk>/", slo_views.slo_detail, name="slo"),
     path("services/<slug:name>/", slo_views.service_detail, name="service"),
     path("policies/", routing_views.policies, name="policies"),

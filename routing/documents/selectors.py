@@ -81,6 +81,16 @@ def service_get(*, ref: Any) -> Service:
     return service
 
 
+def line_list(*, kind: Kind) -> list[Any]:
+    """Every line of a kind with its service, by service name."""
+    return list(kind.line_model.objects.select_related("service").order_by("service__name"))
+
+
+def version_list(*, kind: Kind, line: Any, limit: int) -> list[Any]:
+    """The newest `limit` versions of a line, newest first."""
+    return list(kind.version_model.objects.filter(line=line).order_by("-version")[:limit])
+
+
 def line_get(*, kind: Kind, ref: str) -> Any:
     """A document line by id or by its service's name."""
     queryset = kind.line_model.objects.select_related("service")

@@ -23,6 +23,7 @@ from slo.models.budget import (
     BudgetMinute,
     BudgetPolicy,
     CostModel,
+    CostRollup,
     SloStatus,
     SloStatusPoint,
 )
@@ -35,6 +36,12 @@ STALE_INTERVALS = 5
 # has no current verdict. 5 minutes is beyond the usual pull lag (2 minutes) and push interval; a
 # young SLO with little history but fresh minutes is not affected.
 RECENT_WINDOW = "5m"
+
+
+def status_stale_after_s() -> float:
+    """Seconds after which an SLO's status is stale (`STALE_INTERVALS` evaluation intervals): the
+    release gate and the dashboard's pages both go by it."""
+    return STALE_INTERVALS * settings.EVALUATION_INTERVAL_S
 
 
 def policy_rules_for(*, service: Service | None) -> tuple[PolicyRules, str]:
@@ -81,7 +88,7 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
         AlertState.objects.filter(service=service, kind="burn_rate", severity="page", firing=True)
         .values_list("slo_id", flat=True)
     )
-    stale_before = now - timedelta(seconds=STALE_INTERVALS * settings.EVALUATION_INTERVAL_S)
+    stale_before = now - timedelta(seconds=status_stale_after_s())
     budgets, rows = [], []
     for slo in slos:
         status = getattr(slo, "status", None)
@@ -143,6 +150,29 @@ def release_budget_check(*, service_name: str, change_kind: str = "normal", now:
 
 def slo_status_get(*, slo_id: int) -> SloStatus | None:
     return SloStatus.objects.filter(slo_id=slo_id).first()
+
+
+def firing_alerts(*, slo_id: int | None = None, service: Service | None = None) -> QuerySet[AlertState]:
+    """Alerts firing now (of one SLO or one service when given)."""
+    alerts = AlertState.objects.filter(firing=True)
+    if slo_id is not None:
+        alerts = alerts.filter(slo_id=slo_id)
+    if service is not None:
+        alerts = alerts.filter(service=service)
+    return alerts
+
+
+def status_points(*, slo_id: int, start: datetime, end: datetime) -> QuerySet[SloStatusPoint]:
+    """An SLO's status history in `[start, end)`, oldest first."""
+    return SloStatusPoint.objects.filter(slo_id=slo_id, at__gte=start, at__lt=end).order_by("at")
+
+
+def cost_rollups(*, service: Service, route: str, resolution: str, start: datetime,
+                 end: datetime) -> QuerySet[CostRollup]:
+    """A service's cost rollups of one route and resolution in `[start, end)`, oldest first."""
+    return CostRollup.objects.filter(
+        service=service, route=route, resolution=resolution, bucket_start__gte=start, bucket_start__lt=end
+    ).order_by("bucket_start")
 
 
 def alert_events(*, service: str | None = None) -> QuerySet[AlertEvent]:

@@ -1,4 +1,4 @@
-"""Server-rendered pages of the dashboard shell: the overview, reports and the audit log.
+"""Server-rendered pages of the dashboard shell: the overview and the audit log.
 
 The SLO and service pages are in `web/views/slos.py`, documents, fleet and releases in
 `web/views/routing.py`, the reports in `web/views/reports.py`.
@@ -6,21 +6,18 @@ The SLO and service pages are in `web/views/slos.py`, documents, fleet and relea
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from controlplane.lib.charts import SLO_STATES, STATE_LABELS
 from controlplane.models import AuditEvent
 from controlplane.roles import VIEWER
-from routing.fleet.selectors import fleet_summary
-from routing.models.fleet import Gateway
-from slo.models import Service
+from routing.fleet.selectors import fleet_summary, gateway_queryset
+from slo.selectors import service_queryset
 from slo.spec import SERVICE_CLASSES, TIERS
 from web import releases
 from web.access import role_required
@@ -66,12 +63,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         "columns": columns,
         "filters": filters,
         "services": service_summaries(rows=rows, filters=filters),
-        "service_names": list(Service.objects.order_by("name").values_list("name", flat=True)),
+        "service_names": list(service_queryset().values_list("name", flat=True)),
         "tiers": TIERS,
         "classes": SERVICE_CLASSES,
         "states": [(s, STATE_LABELS[s]) for s in SLO_STATES],
         "burn_columns": BURN_COLUMNS,
-        "fleet": fleet_summary(gateways=Gateway.objects.all(), now=now),
+        "fleet": fleet_summary(gateways=gateway_queryset(), now=now),
         "releases": releases.in_progress(limit=10),
         "now": now,
     }
@@ -94,31 +91,3 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "dashboard/audit.html", {"nav": "audit", "page": page, "query": query.urlencode()})
-
-
-def _link(name: str, pk: int) -> str | None:
-    try:
-        return reverse(name, args=[pk])
-    except NoReverseMatch:  # the reports API is not wired in (yet)
-        return None
-
-
-@login_required
-@role_required(VIEWER)
-def reports(request: HttpRequest) -> HttpResponse:
-    """Report snapshots (slo.reports), newest period first, with links to their API documents.
-    The heavy `numbers` JSON stays in the database: the list only needs the labels."""
-    try:
-        from slo.reports.selectors import report_queryset
-    except ImportError:  # reports are an optional feature of this code base's history
-        report_queryset = None
-    page = None
-    rows: list[dict[str, Any]] = []
-    if report_queryset is not None:
-        queryset = report_queryset().defer("numbers")
-        scope = request.GET.get("scope", "")[:200]
-        if scope:
-            queryset = queryset.filter(scope_value=scope)
-        page = Paginator(queryset, 50).get_page(request.GET.get("page"))
-        rows = [{"report": r, "json": _link("report-detail", r.pk), "csv": _link("report-csv", r.pk)} for r in page]
-    return render(request, "dashboard/reports.html", {"nav": "reports", "page": page, "rows": rows})

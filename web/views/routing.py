@@ -26,8 +26,9 @@ from controlplane.roles import APPROVER, OPERATOR, VIEWER
 from routing.documents import selectors as documents
 from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY, Kind
 from routing.fleet.health import DEFAULT_STALE_AFTER_S, HEALTH_STATES
-from routing.fleet.selectors import fleet_summary, gateway_health_of
-from routing.models.fleet import Gateway
+from routing.fleet.selectors import fleet_summary, gateway_health_of, gateway_queryset
+from routing.releases import machine
+from routing.releases import selectors as release_selectors
 from slo.diff import diff_documents
 from slo.spec import TIERS
 from web.access import role_required
@@ -68,7 +69,7 @@ def _int(value: str | None, default: int | None = None) -> int | None:
 
 
 def _line_rows(kind: Kind) -> list[dict[str, Any]]:
-    lines = list(kind.line_model.objects.select_related("service").order_by("service__name"))
+    lines = documents.line_list(kind=kind)
     current = documents.current_versions(kind=kind, line_ids=[line.pk for line in lines])
     active = documents.active_by_line(kind=kind, lines=lines)
     rows = []
@@ -108,14 +109,16 @@ def document_detail(request: HttpRequest, kind_slug: str, pk: int) -> HttpRespon
         line = documents.line_get(kind=kind, ref=str(pk))
     except NotFound:
         raise Http404("no such document") from None
-    versions = list(kind.version_model.objects.filter(line=line).order_by("-version")[:VERSIONS_SHOWN])
+    versions = documents.version_list(kind=kind, line=line, limit=VERSIONS_SHOWN)
     numbers = [v.version for v in versions]
     active = documents.line_active_versions(kind=kind, line=line)
     selected_number = _int(request.GET.get("v"), line.current_version)
     selected = next((v for v in versions if v.version == selected_number), None)
     if selected is None:
-        selected = kind.version_model.objects.filter(line=line, version=selected_number).first() or (
-            versions[0] if versions else None)
+        try:
+            selected = documents.version_get(kind=kind, line=line, version=selected_number)
+        except NotFound:
+            selected = versions[0] if versions else None
 
     # the diff: ?from=&to=, default the previous version against the newest
     diff_to = _int(request.GET.get("to"), line.current_version)
@@ -293,7 +296,7 @@ def _rotation_state(gateway: Any, now: Any) -> dict[str, Any] | None:
 def fleet(request: HttpRequest) -> HttpResponse:
     """Gateways by tier and region: desired vs applied revision, heartbeat age, NACKs."""
     now = timezone.now()
-    gateways = Gateway.objects.select_related("service").order_by("tier", "region", "name")
+    gateways = gateway_queryset().order_by("tier", "region", "name")
     filters = {
         "service": request.GET.get("service", "")[:63], "tier": request.GET.get("tier", ""),
         "region": request.GET.get("region", "")[:63], "health": request.GET.get("health", ""),
@@ -323,7 +326,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
         })
     query = request.GET.copy()
     query.pop("page", None)
-    all_gateways = Gateway.objects.order_by()
+    all_gateways = gateway_queryset().order_by()
     return render(request, "routing/fleet.html", {
         "nav": "fleet", "summary": summary, "page": page, "rows": rows, "filters": filters,
         "query": query.urlencode(), "tiers": TIERS, "healths": HEALTH_STATES,
@@ -334,25 +337,27 @@ def fleet(request: HttpRequest) -> HttpResponse:
 
 # --- releases ----------------------------------------------------------------------------------
 
-OPEN_STATES = ("draft", "pending_approval", "approved", "rolling_out", "paused")
-ROLLBACK_FROM = ("rolling_out", "paused", "completed")
-CANCEL_FROM = ("draft", "pending_approval", "approved", "paused")
+# The "open" filter: every state a release can still leave (the machine's non-final states).
+OPEN_STATES = tuple(state for state in machine.STATES if state not in machine.FINAL_STATES)
+
+
+def _accepts(release: Any, event: str) -> bool:
+    """Whether the state machine takes `event` from the release's state (a paused release resumes
+    only to where it paused from)."""
+    return event in machine.allowed_events(release.state, paused_from=release.paused_from or None)
 
 
 @login_required
 @role_required(VIEWER)
 def releases(request: HttpRequest) -> HttpResponse:
     """Releases, newest first, filterable by state and service."""
-    from routing.models.releases import Release
-    from routing.releases.machine import STATES
-
-    queryset = Release.objects.select_related("service").annotate(
+    queryset = release_selectors.release_queryset().annotate(
         approvals_given=Count("approvals", filter=Q(approvals__decision="approve")),
     ).order_by("-created_at", "-id")
     state = request.GET.get("state", "")
     if state == "open":
         queryset = queryset.filter(state__in=OPEN_STATES)
-    elif state in STATES:
+    elif state in machine.STATES:
         queryset = queryset.filter(state=state)
     else:
         state = ""
@@ -363,18 +368,16 @@ def releases(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "routing/releases.html", {
-        "nav": "releases", "page": page, "state": state, "service": service, "states": STATES,
+        "nav": "releases", "page": page, "state": state, "service": service, "states": machine.STATES,
         "query": query.urlencode(),
-        "service_names": sorted(Release.objects.order_by().values_list("service__name", flat=True).distinct()),
+        "service_names": sorted(release_selectors.release_queryset().order_by().values_list("service__name", flat=True).distinct()),
     })
 
 
 def _release_or_404(pk: int) -> Any:
-    from routing.models.releases import Release
-
     release = (
-        Release.objects.select_related(
-            "service", "author", "routing_policy_version__line", "cache_config_version__line", "model_version")
+        release_selectors.release_queryset().select_related(
+            "author", "routing_policy_version__line", "cache_config_version__line")
         .filter(pk=pk).first()
     )
     if release is None:
@@ -386,23 +389,23 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
     """Which buttons a user sees. The services enforce the same rules (and more, e.g. the budget
     freeze); this only keeps buttons off pages where they could never succeed."""
     from controlplane.roles import has_role
-    from routing.releases.selectors import content_authored_by
 
-    wrote = content_authored_by(release=release, user=user)
+    wrote = release_selectors.content_authored_by(release=release, user=user)
     is_author = (release.author_id is not None and release.author_id == user.pk) or bool(wrote)
     decided = release.approvals.filter(approver_id=user.pk).exists() if user.is_authenticated else False
-    can_decide = has_role(user, APPROVER) and release.state == "pending_approval" and not is_author and not decided
+    can_decide = (has_role(user, APPROVER) and _accepts(release, machine.APPROVE) and _accepts(release, machine.REJECT)
+                  and not is_author and not decided)
     touched = release.targets.filter(touched_at__isnull=False).exists()
     return {
         "can_approve": can_decide,
         "can_reject": can_decide,
         # a paused release waits for a person: an approver other than its author goes on...
-        "can_resume": has_role(user, APPROVER) and release.state == "paused" and not is_author,
+        "can_resume": has_role(user, APPROVER) and _accepts(release, machine.RESUME) and not is_author,
         # ...or an operator stops it, as long as no gateway runs it (then it is rolled back)
-        "can_cancel": has_role(user, OPERATOR) and release.state in CANCEL_FROM and not touched,
-        "can_rollback": has_role(user, OPERATOR) and release.state in ROLLBACK_FROM and (
+        "can_cancel": has_role(user, OPERATOR) and _accepts(release, machine.CANCEL) and not touched,
+        "can_rollback": has_role(user, OPERATOR) and _accepts(release, machine.ROLLBACK) and (
             # a paused release that touched no gateway is cancelled, not rolled back
-            release.state != "paused" or touched),
+            release.state != machine.PAUSED or touched),
         "is_author": is_author,
         "wrote_content": wrote,
         "is_approver": has_role(user, APPROVER),
@@ -414,15 +417,13 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
 @role_required(VIEWER)
 def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One release: what it changes, gate evidence, approvals, wave progress and rollbacks."""
-    from routing.releases import selectors as release_selectors
-
     release = _release_or_404(pk)
     targets = list(release.targets.order_by("wave").values("wave", "touched_at", "gateway_id"))
     waves = []
     for index, wave in enumerate(release.waves or []):
         in_wave = [t for t in targets if t["wave"] == index]
         touched = sum(1 for t in in_wave if t["touched_at"] is not None)
-        if index < release.current_wave or release.state == "completed":
+        if index < release.current_wave or release.state == machine.COMPLETED:
             status = "done"
         elif index == release.current_wave:
             status = release.wave_phase or "current"
@@ -444,7 +445,7 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rollbacks": list(release.rollbacks.order_by("-at", "-id")),
         "alerts_received": list(release.alert_receipts.order_by("-received_at", "-id")[:50]),
         "wave_preview": release_selectors.wave_preview(release=release, confirmed_for=release.wave_sizes_confirmed_for)
-        if release.state == "draft" else None,
+        if release.state == machine.DRAFT else None,
         "actions": release_actions(release, request.user),
     })
 

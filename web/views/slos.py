@@ -37,15 +37,15 @@ from controlplane.lib.charts import (
 from controlplane.lib.histograms import histogram_quantile
 from controlplane.roles import VIEWER
 from slo import contract
-from slo.budget.selectors import policy_rules_for, slo_status_document, slo_timeseries
+from slo import selectors as catalog
+from slo.budget import selectors as budget
+from slo.budget.selectors import policy_rules_for, slo_status_document, slo_timeseries, status_stale_after_s
 from slo.diff import diff_documents
-from slo.models import Service, Slo, SloVersion
-from slo.models.budget import AlertEvent, AlertState, CostRollup, SloStatusPoint
+from slo.models import Service, Slo
 from slo.models.telemetry import SeriesMinute
 from slo.spec import SloSpec
 from web.access import role_required
 from web.markers import chart_markers
-from web.overview import stale_after_s
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _policy_lines(slo: Slo) -> list[dict[str, Any]]:
 def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One SLO: status, budget burn-down, SLI and burn-rate charts, alerts, versions and diffs."""
     now = timezone.now()
-    slo = Slo.objects.select_related("service", "status").filter(pk=pk).first()
+    slo = catalog.slo_with_status(slo_id=pk)
     if slo is None:
         raise Http404("no such SLO")
     status = getattr(slo, "status", None)
@@ -148,7 +148,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     state = slo_state(
         evaluated_at=status.evaluated_at if status else None, data_quality=status.data_quality if status else None,
         alert_state=status.alert_state if status else None,
-        remaining=status.error_budget_remaining if status else None, now=now, stale_after_s=stale_after_s(),
+        remaining=status.error_budget_remaining if status else None, now=now, stale_after_s=status_stale_after_s(),
     )
     charts = {}
     try:
@@ -181,8 +181,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     document = _status_document(slo, status)
     thresholds = _threshold_lines(document["tiers"] if document else [])
     history = list(
-        SloStatusPoint.objects.filter(slo_id=slo.pk, at__gte=start, at__lt=now).order_by("at")
-        .values_list("at", "burn_rate_1h")
+        budget.status_points(slo_id=slo.pk, start=start, end=now).values_list("at", "burn_rate_1h")
     )
     x, y = _series(burn_points)
     burn_series = [{"name": f"burn rate per {resolution}", "x": x, "y": y}]
@@ -197,9 +196,9 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         empty_hint="No telemetry in this range.", few_hint=f"Each {resolution} with telemetry adds a point.",
         markers=range_markers)
 
-    alert_events = list(AlertEvent.objects.filter(slo=slo).order_by("-at", "-id")[:ALERT_EVENTS_SHOWN])
-    firing = list(AlertState.objects.filter(slo=slo, firing=True).order_by("severity"))
-    versions = list(SloVersion.objects.filter(slo=slo).order_by("-version")[: VERSIONS_SHOWN + 1])
+    alert_events = list(budget.alert_events().filter(slo=slo).order_by("-at", "-id")[:ALERT_EVENTS_SHOWN])
+    firing = list(budget.firing_alerts(slo_id=slo.pk).order_by("severity"))
+    versions = catalog.slo_versions(slo_id=slo.pk, limit=VERSIONS_SHOWN + 1)
     version_rows = []
     for index, version in enumerate(versions[:VERSIONS_SHOWN]):
         previous = versions[index + 1] if index + 1 < len(versions) else None
@@ -340,7 +339,7 @@ def service_charts(
     slo_lines = [
         {"value": s.spec["sli"]["threshold_ms"],
          "label": f"{s.name}: {s.spec['sli']['threshold_ms']:g} ms ({s.tier or 'chain'})"}
-        for s in Slo.objects.filter(service=service, sli_kind="latency", archived_at__isnull=True).order_by("name")
+        for s in catalog.active_slos(service=service).filter(sli_kind="latency")
         if isinstance((s.spec or {}).get("sli", {}).get("threshold_ms"), int | float)
     ]
     charts["latency"] = Chart("chart-latency", line_figure(
@@ -374,9 +373,8 @@ def service_charts(
     # hourly rollups: at most 168 points for the 7-day range
     resolution = "hour"
     cost_rows = list(
-        CostRollup.objects.filter(service=service, route="all", resolution=resolution, bucket_start__gte=start,
-                                  bucket_start__lt=end)
-        .order_by("bucket_start").values_list("bucket_start", "cost_per_request_usd", "figures")
+        budget.cost_rollups(service=service, route="all", resolution=resolution, start=start, end=end)
+        .values_list("bucket_start", "cost_per_request_usd", "figures")
     )
     cost_x = [r[0] for r in cost_rows]
     charts["cost"] = Chart("chart-cost", line_figure(
@@ -420,7 +418,7 @@ def service_charts(
 @role_required(VIEWER)
 def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     """One service: its SLOs and the telemetry and cost charts over 6 hours, a day or a week."""
-    service = Service.objects.filter(name=name).first()
+    service = catalog.service_by_name(name=name)
     if service is None:
         raise Http404("no such service")
     now = timezone.now()
@@ -430,8 +428,8 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     markers = chart_markers(service=service.name, start=now - span, end=now)
     charts, stage_table = service_charts(service=service, start=now - span, end=now, step_min=step_min,
                                          markers=markers)
-    slos = list(Slo.objects.filter(service=service, archived_at__isnull=True).select_related("status").order_by("name"))
-    limit = stale_after_s()
+    slos = list(catalog.active_slos(service=service))
+    limit = status_stale_after_s()
     slo_rows = []
     for slo in slos:
         status = getattr(slo, "status", None)
@@ -446,7 +444,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             "sli": percent(status.sli) if status and fresh else "—",
             "remaining": percent(status.error_budget_remaining, 1) if status and fresh else "—",
         })
-    alerts = list(AlertState.objects.filter(service=service, firing=True).select_related("slo").order_by("key"))
+    alerts = list(budget.firing_alerts(service=service).select_related("slo").order_by("key"))
     return render(request, "slo/service_detail.html", {
         "nav": "overview", "service": service, "charts": charts, "slo_rows": slo_rows, "alerts": alerts,
         "range_key": range_key, "ranges": list(SERVICE_RANGES), "stage_table": stage_table,
