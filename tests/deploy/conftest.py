@@ -8,5 +8,6 @@ from tests.routing.releases.conftest import (  # noqa: F401 - fixtures, found by
     make_release,
     policy_doc,
     push,
+    rolling_edge_hotfix,
     slos,
 )

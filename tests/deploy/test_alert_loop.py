@@ -9,14 +9,10 @@ into which `manage.py ensure_webhook_secret` writes the secret exactly as the bo
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from routing.models.releases import AlertReceipt, Release, WebhookSecret
-from routing.releases import lifecycle, rollout
 from tests.deploy import stack
 from tests.support.alertmanager import AlertmanagerServer
 
@@ -39,24 +35,9 @@ def bootstrap_script() -> str:
 
 
 def test_a_page_alert_through_the_stacks_alertmanager_rolls_the_release_back(
-    live_server, tmp_path, healthy, push, evaluate, make_release, users
+    live_server, tmp_path, rolling_edge_hotfix
 ):
-    # The release: rolling out on the edge gateways, with good telemetry before it.
-    now = timezone.now()
-    for gateway in healthy["gateways"]:
-        push(gateway, now.replace(second=0, microsecond=0) - timedelta(minutes=60), 60, ok_fast=300)
-    evaluate(now)
-    release = make_release(
-        kind="hotfix",
-        reason="ship v2",
-        target={"tier": "edge"},
-        waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
-    )
-    lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=now)
-    lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=now)
-    rollout.release_step(release_id=release.pk, now=now)
-    release.refresh_from_db()
-    assert release.state == "rolling_out"
+    release = rolling_edge_hotfix
 
     # The shared secrets volume as Alertmanager mounts it; bootstrap's command fills it.
     root = stack.mounted_tree("alertmanager", tmp_path / "mounts", {"secrets": {"alertmanager_webhook": ""}})

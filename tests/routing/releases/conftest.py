@@ -182,3 +182,27 @@ def make_release(users: dict[str, Any], documents: dict[str, Any]) -> Callable[.
         return release_create(actor=users["operator"], data=body, now=T0)
 
     return build
+
+
+@pytest.fixture
+def rolling_edge_hotfix(healthy: dict[str, Any], push: Callable[..., None], evaluate: Callable[[datetime], None],
+                        make_release: Callable[..., Any], users: dict[str, Any]) -> Any:
+    """A hotfix on the edge tier (50% then 100%) rolling out since now on the wall clock, after an hour of
+    good telemetry up to now: submitted, approved and delivering its first wave. For tests where a real
+    Alertmanager stamps alerts with the wall clock."""
+    from django.utils import timezone
+
+    from routing.releases import lifecycle, rollout
+
+    now = timezone.now()
+    for gateway in healthy["gateways"]:
+        push(gateway, now.replace(second=0, microsecond=0) - timedelta(minutes=60), 60, ok_fast=300)
+    evaluate(now)
+    hotfix = make_release(kind="hotfix", reason="fix the incident", target={"tier": "edge"},
+                          waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}])
+    lifecycle.release_submit(actor=users["operator"], release_id=hotfix.pk, now=now)
+    lifecycle.release_approve(actor=users["approver"], release_id=hotfix.pk, comment="ship the fix", now=now)
+    assert rollout.release_step(release_id=hotfix.pk, now=now) == "wave:0:delivering"
+    hotfix.refresh_from_db()
+    assert hotfix.state == "rolling_out" and hotfix.rollout_started_at == now
+    return hotfix

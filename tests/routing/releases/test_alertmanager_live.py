@@ -12,11 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from routing.models.releases import AlertReceipt, Release
 from routing.releases import alertmanager as alertmanager_service
-from routing.releases import lifecycle, rollout
 from tests.support import alertmanager as support
 from tests.support.alertmanager import webhook_config
 
@@ -57,23 +55,10 @@ def receipts_of(alertname: str, slo_name: str) -> list[AlertReceipt]:
 
 
 def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_it_back(
-    live_server, alertmanager, healthy, push, evaluate, make_release, users, api_for
+    live_server, alertmanager, rolling_edge_hotfix, users, api_for
 ):
-    now = timezone.now()
-    for gateway in healthy["gateways"]:
-        push(gateway, now.replace(second=0, microsecond=0) - timedelta(minutes=60), 60, ok_fast=300)
-    evaluate(now)
-    hotfix = make_release(
-        kind="hotfix",
-        reason="fix the availability incident",
-        target={"tier": "edge"},
-        waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
-    )
-    lifecycle.release_submit(actor=users["operator"], release_id=hotfix.pk, now=now)
-    lifecycle.release_approve(actor=users["approver"], release_id=hotfix.pk, comment="ship the fix", now=now)
-    assert rollout.release_step(release_id=hotfix.pk, now=now) == "wave:0:delivering"
-    hotfix.refresh_from_db()
-    assert hotfix.state == "rolling_out" and hotfix.rollout_started_at == now
+    hotfix = rolling_edge_hotfix
+    now = hotfix.rollout_started_at
 
     _row, secret = alertmanager_service.webhook_secret_create(actor=users["admin"], name="am-live")
     alertmanager.start(

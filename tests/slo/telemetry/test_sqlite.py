@@ -4,32 +4,19 @@ subprocess, since this test session is bound to PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.embedded_sqlite import run_on_sqlite
 
 SCRIPT = r"""
-import json
 from datetime import UTC, datetime
-import django
-django.setup()
-from django.db import connection
-from slo.services import service_create, slo_create
 from slo.models.telemetry import SeriesMinute, SliMinute
 from slo.telemetry.selectors import sli_hours, sli_minutes
 from slo.telemetry.services import telemetry_batch_ingest, telemetry_rollup_pending
 from tests.slo.telemetry.conftest import NOW, at, batch, standard_minute
 
-assert connection.vendor == "sqlite"
-service_create(actor=None, data={"name": "shelf-vision", "service_class": "interactive", "tiers": ["edge"]})
-base = {"service": "shelf-vision", "tier": "edge", "objective": 99, "window": {"type": "rolling", "days": 28}}
-avail = slo_create(actor=None, data={**base, "name": "avail", "sli": {"kind": "availability"}})
 payload = batch({k: standard_minute(k) for k in range(3)})
 telemetry_batch_ingest(source="gateway:1", payload=payload, now=NOW)
 first = sorted(SliMinute.objects.values_list("minute", "good", "valid"))
@@ -47,14 +34,7 @@ print(json.dumps({
 
 @pytest.mark.slow
 def test_push_ingest_works_on_sqlite(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}", "DATA_DIR": str(tmp_path),
-           "CELERY_BROKER_URL": "memory://", "DJANGO_SETTINGS_MODULE": "controlplane.settings"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_sqlite(tmp_path, SCRIPT)
     from tests.slo.telemetry.conftest import expected_standard, standard_minute
 
     assert result["same_after_resend"] is True
@@ -65,19 +45,10 @@ def test_push_ingest_works_on_sqlite(tmp_path: Path) -> None:
 
 
 STAMPS_SCRIPT = r"""
-import json
-import django
-django.setup()
-from django.db import connection
-from slo.services import service_create, slo_create
 from slo.models.telemetry import SeriesMinute, SliMinute
 from slo.telemetry.services import telemetry_batch_ingest
 from tests.slo.telemetry.conftest import NOW, batch, requests
 
-assert connection.vendor == "sqlite"
-service_create(actor=None, data={"name": "shelf-vision", "service_class": "interactive", "tiers": ["edge"]})
-base = {"service": "shelf-vision", "tier": "edge", "objective": 99, "window": {"type": "rolling", "days": 28}}
-slo_create(actor=None, data={**base, "name": "avail", "sli": {"kind": "availability"}})
 old = batch({0: [requests("local", "ok", 1)], 1: [requests("local", "ok", 1)]}, sent_at="2025-03-01T12:00:01Z")
 new = batch({0: [requests("local", "ok", 2)]}, sent_at="2025-03-01T12:00:02Z")
 telemetry_batch_ingest(source="gateway:1", payload=old, now=NOW)
@@ -93,13 +64,6 @@ print(json.dumps({
 
 @pytest.mark.slow
 def test_the_newest_write_of_a_minute_wins_on_sqlite(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}", "DATA_DIR": str(tmp_path),
-           "CELERY_BROKER_URL": "memory://", "DJANGO_SETTINGS_MODULE": "controlplane.settings"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)
-    done = subprocess.run([sys.executable, "-c", STAMPS_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_sqlite(tmp_path, STAMPS_SCRIPT)
     # the replay re-stores minute 1 (its own stamp) and leaves the corrected minute 0 alone
     assert result == {"stale": 1, "stored": 1, "valid": [2, 1], "series": [2.0, 1.0]}
