@@ -14,6 +14,7 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,8 @@ MAX_PENDING_MINUTES = 180
 # request contexts sampled per minute for the control plane's simulation, and minutes per push
 CONTEXTS_PER_MINUTE = 30
 CONTEXT_BATCH_MINUTES = 60
+# decision records kept for the push while the control plane is unreachable, at most
+MAX_PENDING_DECISIONS = 5000
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Gateway:
         self._context_samples: dict[int, ContextReservoir] = {}
         self._context_minute: int | None = None  # the minute traffic last ticked in (still filling)
         self._context_rng = random.Random(config.seed + 7919)
+        self._decisions = ContextReservoir(config.decision_sample, random.Random(config.seed + 104729))
+        self._decisions_pending: list[dict[str, Any]] = []
         self._ticks = 0
         self._last_sent_at_us = 0
         self.poll_results: Counter[str] = Counter()
@@ -314,6 +319,7 @@ class Gateway:
             self._record(outcome, counters)
             outcomes.append(outcome)
             decided.append(context)
+        records = self._decision_records(active, outcomes, now) if cfg.decision_sample else []
         self._record_gauges(health, minute, contexts)
         with self._lock:
             self._outcomes_window = (self._outcomes_window + outcomes)[-5000:]
@@ -325,10 +331,27 @@ class Gateway:
                 reservoir = self._context_samples[minute] = ContextReservoir(CONTEXTS_PER_MINUTE, self._context_rng)
             for context in decided:
                 reservoir.add(context)
+            for record in records:
+                self._decisions.add(record)
             self._context_minute = minute
             for old in [m for m in self._context_samples if m < minute - MAX_PENDING_MINUTES * 60]:
                 self._context_samples.pop(old, None)
         return outcomes
+
+    def _decision_records(self, active: ActiveConfig, outcomes: list[Outcome], now: float) -> list[dict[str, Any]]:
+        """One decision record per request (the reservoir keeps a sample): what the policy did."""
+        key_fields = {LAYER_LABEL.get(layer.get("kind"), "result"): layer.get("key", [])
+                      for layer in (active.bundle.get("cache_config") or {}).get("layers", [])}
+        at = datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds")
+        model_version = active.bundle.get("model_version")
+        return [
+            {"request_id": uuid.uuid4().hex[:20], "at": at, "rule": o.rule, "admission": o.admission,
+             "chain": list(o.chain) or [o.route], "route": o.route,
+             "cache": [{"layer": layer, "result": result, "key": key_fields.get(layer, [])} for layer, result in o.cache],
+             "model_version": model_version, "revision": active.revision, "outcome": o.outcome,
+             "latency_ms": round(o.elapsed_ms, 3)}
+            for o in outcomes
+        ]
 
     def _record(self, o: Outcome, counters: dict) -> None:
         m, s, t = self.metrics, self.config.service, self.config.tier
@@ -474,6 +497,36 @@ class Gateway:
         logger.warning("context push answered HTTP %s: %s", response.status_code, response.text[:500])
         return f"http_{response.status_code}"
 
+    def push_decisions_once(self) -> str:
+        """Close this interval's sample of decision records, log each (so a request id in this log
+        can be looked up in the control plane), and push every pending record."""
+        with self._lock:
+            sampled = self._decisions.contexts
+            self._decisions = ContextReservoir(self.config.decision_sample, self._decisions.rng)
+            self._decisions_pending = (self._decisions_pending + sampled)[-MAX_PENDING_DECISIONS:]
+            pending = list(self._decisions_pending)
+        for record in sampled:
+            logger.info("decision request_id=%s rule=%s route=%s chain=%s outcome=%s latency_ms=%s revision=%s",
+                        record["request_id"], record.get("rule"), record["route"], ",".join(record["chain"]),
+                        record["outcome"], record["latency_ms"], record.get("revision"))
+        if not pending:
+            return "nothing"
+        batch = {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "records": pending}
+        try:
+            response = self.session.post(self._url("decisions/"), json=batch, headers=self._headers(), timeout=(2, 10))
+        except requests.RequestException as exc:
+            logger.info("decision push failed (%s); %d records kept", exc.__class__.__name__, len(pending))
+            return "unreachable"
+        if response.status_code in (200, 202, 400):
+            # a refused batch would be refused again: it is logged and dropped, not retried forever
+            with self._lock:
+                sent = {record["request_id"] for record in pending}
+                self._decisions_pending = [r for r in self._decisions_pending if r["request_id"] not in sent]
+            if response.status_code != 400:
+                return "accepted"
+        logger.warning("decision push answered HTTP %s: %s", response.status_code, response.text[:500])
+        return f"http_{response.status_code}"
+
     # -- loops --------------------------------------------------------------------------------
     def _every(self, interval_s: float, work: Any, name: str) -> threading.Thread | None:
         if interval_s <= 0:
@@ -500,3 +553,5 @@ class Gateway:
             if cfg.push_telemetry:
                 self._every(cfg.telemetry_interval_s, self.push_telemetry_once, "telemetry")
                 self._every(cfg.telemetry_interval_s, self.push_contexts_once, "contexts")
+                if cfg.decision_sample:
+                    self._every(cfg.telemetry_interval_s, self.push_decisions_once, "decisions")

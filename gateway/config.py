@@ -52,6 +52,8 @@ class GatewayConfig:
     heartbeat_interval_s: float = 15.0
     push_telemetry: bool = False
     telemetry_interval_s: float = 60.0
+    # requests sampled per telemetry interval as decision records (reservoir); 0 sends none
+    decision_sample: int = 20
     rps: float = 20.0
     tick_s: float = 1.0
     cache_hit_ratio: float = 0.3
@@ -70,6 +72,8 @@ class GatewayConfig:
                 raise ConfigError(f"routes.{route}: needs 0 < p50_ms <= p95_ms")
             if not 0 <= profile.get("error_ratio", 0) <= 1:
                 raise ConfigError(f"routes.{route}.error_ratio: within [0, 1]")
+        if not 0 <= self.decision_sample <= 1000:
+            raise ConfigError("control_plane.decision_sample: within [0, 1000]")
         if self.rps < 0 or self.tick_s <= 0:
             raise ConfigError("traffic.rps must be >= 0 and traffic.tick_s > 0")
 
@@ -107,6 +111,7 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
         "heartbeat_interval_s": cp.get("heartbeat_interval_s"),
         "push_telemetry": cp.get("push_telemetry"),
         "telemetry_interval_s": cp.get("telemetry_interval_s"),
+        "decision_sample": cp.get("decision_sample"),
         "rps": traffic.get("rps"),
         "tick_s": traffic.get("tick_s"),
         "cache_hit_ratio": traffic.get("cache_hit_ratio"),

@@ -73,6 +73,10 @@ class Outcome:
     compute_s: dict[str, float] = field(default_factory=dict)
     egress_bytes: int = 0
     data_age_s: float = 0.0
+    # what the policy decided (for decision records): the matched rule, admission and route chain
+    rule: str | None = None
+    admission: str | None = None
+    chain: tuple[str, ...] = ()
 
 
 class TrafficModel:
@@ -92,6 +96,11 @@ class TrafficModel:
 
     def play(self, compiled: CompiledPolicy, cache: CacheModel, context: Mapping[str, Any]) -> Outcome:
         decision = decide(compiled, context)
+        outcome = self._play(decision, cache, context)
+        outcome.rule, outcome.admission, outcome.chain = decision.rule, str(decision.admission), decision.routes
+        return outcome
+
+    def _play(self, decision: Any, cache: CacheModel, context: Mapping[str, Any]) -> Outcome:
         if not decision.admitted and decision.admission in ("shed", "rejected"):
             return Outcome(FAILED, "shed", 0.0, 0.0)
         rng = self.rng

@@ -51,3 +51,11 @@ PERIODIC_TASKS.append({
     "description": "Hit-rate drop (last 15 min vs the day before) and stale-hit alerts per service, "
                    "with the thresholds of its cache config.",
 })
+
+# Per-request decision records: kept DECISION_RECORD_RETENTION_DAYS (docs/decisions.md).
+PERIODIC_TASKS.append({
+    "name": "routing: decision record retention",
+    "task": "routing.tasks.decisions.enforce_retention",
+    "every_s": 3600,
+    "description": "Delete per-request decision records past their retention.",
+})

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from routing.api import context_views, fleet_views
+from routing.api import context_views, decision_views, fleet_views
 
 router = SimpleRouter()
 router.register("gateways", fleet_views.GatewayViewSet, basename="gateway")
@@ -17,6 +17,9 @@ urlpatterns = [
             name="gateway-telemetry"),
     re_path(r"^gateways/(?P<pk>[0-9]+)/contexts/?$", context_views.GatewayContextsView.as_view(),
             name="gateway-contexts"),
+    re_path(r"^gateways/(?P<pk>[0-9]+)/decisions/?$", decision_views.GatewayDecisionsView.as_view(),
+            name="gateway-decisions"),
+    path("decisions/", decision_views.DecisionListView.as_view(), name="decisions"),
     path("fleet/", fleet_views.FleetView.as_view(), name="fleet"),
     *router.urls,
 ]

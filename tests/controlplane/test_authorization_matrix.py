@@ -75,6 +75,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/telemetry-sources/{id}/"): WRITE,
     ("PATCH", "/api/v1/telemetry-sources/{id}/"): WRITE,
     ("DELETE", "/api/v1/telemetry-sources/{id}/"): WRITE,
+    ("GET", "/api/v1/telemetry-sources/{source_id}/discovery/"): READ,
     ("GET", "/api/v1/slos/{slo_id}/minutes/"): READ,
     # budget, alerts, cost
     ("GET", "/api/v1/slos/{id}/status/"): READ,
@@ -150,6 +151,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/gateways/{id}/heartbeat/"): GATEWAY,
     ("POST", "/api/v1/gateways/{id}/telemetry/"): GATEWAY,
     ("POST", "/api/v1/gateways/{id}/contexts/"): GATEWAY,
+    ("POST", "/api/v1/gateways/{id}/decisions/"): GATEWAY,
+    ("GET", "/api/v1/decisions/"): READ,
     ("POST", "/api/v1/routing-policies/{id}/explain/"): READ,
     ("POST", "/api/v1/routing-policies/{id}/simulate/"): READ,
     ("POST", "/api/v1/cache-configs/{id}/explain-key/"): READ,
