@@ -152,7 +152,7 @@ def test_it_filters_the_fleet_by_health_like_the_health_function(page_for: Any, 
 
 def test_it_counts_silent_gateways_as_stale(page_for: Any, gateways: dict[str, Any], now: Any) -> None:
     from routing.models.fleet import Gateway
-    from web.views.routing import health_q
+    from web.views.fleet import health_q
 
     later = now + timedelta(minutes=5)
     assert set(Gateway.objects.filter(health_q("stale", now=later)).values_list("name", flat=True)) == {

@@ -1,7 +1,7 @@
 """Server-rendered pages of the dashboard shell: the overview and the audit log.
 
-The SLO and service pages are in `web/views/slos.py`, documents, fleet and releases in
-`web/views/routing.py`, the reports in `web/views/reports.py`.
+The other pages: `slos.py` (SLO, service), `documents.py` (policies and cache configs),
+`fleet.py`, `releases.py` and `reports.py` beside this module.
 """
 
 from __future__ import annotations
