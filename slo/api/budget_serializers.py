@@ -35,6 +35,9 @@ class SloStatusSerializer(serializers.Serializer):
     time_to_exhaustion_basis = serializers.CharField()
     period_start = serializers.DateTimeField(allow_null=True)
     period_end = serializers.DateTimeField(allow_null=True)
+    no_data_reason = serializers.DictField(
+        allow_null=True, help_text="why there is no data (or no traffic): {code, message, since}; null with data"
+    )
     alerts = serializers.DictField(child=serializers.DictField(), help_text="severity -> {firing, since}")
 
 

@@ -29,6 +29,7 @@ from slo.api.serializers import (
 )
 from slo.models import Service, Slo, SloVersion
 from slo.spec import slo_spec_json_schema
+from slo.telemetry.discovery import slo_threshold_warnings
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
@@ -92,7 +93,9 @@ class SloViewSet(viewsets.ModelViewSet):
         note = str(body.pop("note", "") or "")
         body.pop("parent_version", None)
         slo = services.slo_create(actor=request.user, data=body, note=note)
-        return with_etag(Response(SloSerializer(slo).data, status=201), slo.version)
+        # Accepted, but said now rather than as a silent no data later (see slo.telemetry.discovery).
+        warnings = slo_threshold_warnings(slo)
+        return with_etag(Response({**SloSerializer(slo).data, "warnings": warnings}, status=201), slo.version)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         slo = self.get_object()

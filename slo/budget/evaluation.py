@@ -22,6 +22,7 @@ from django.db.models import Q
 
 from slo.budget import alerts
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes, window_sums_for
+from slo.budget.nodata import no_data_reasons_write
 from slo.engine import ALERT_STATES, DATA_QUALITY, TIER_STATUS, BatchResult, batch_params, evaluate_batch
 from slo.engine.evaluate import TIER_ABSENT, TIER_FIRING, TIER_NOT_FIRING
 from slo.models import Slo
@@ -159,6 +160,7 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         report.seconds["engine"] = time.perf_counter() - clock
         clock = time.perf_counter()
         report.queries += _write_statuses(ids, versions, result, now)
+        report.queries += no_data_reasons_write(ids, specs, result, now)
         report.evaluated = len(ids)
         report.seconds["write"] = time.perf_counter() - clock
         clock = time.perf_counter()

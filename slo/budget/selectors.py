@@ -276,4 +276,5 @@ def slo_status_document(*, status: SloStatus, spec: SloSpec) -> dict[str, Any]:
         "windows": windows, "tiers": tiers, "alert_state": status.alert_state,
         "time_to_exhaustion_s": status.time_to_exhaustion_s, "time_to_exhaustion_basis": status.time_to_exhaustion_basis,
         "period_start": status.period_start, "period_end": status.period_end,
+        "no_data_reason": status.no_data_reason,
     }

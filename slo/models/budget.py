@@ -92,6 +92,9 @@ class SloStatus(models.Model):
     time_to_exhaustion_basis = models.CharField(max_length=16, default="no_data")
     period_start = models.DateTimeField(null=True)
     period_end = models.DateTimeField(null=True)
+    # Why the SLO has no data (or no traffic), when it has none: {code, message, since}; see
+    # `slo.budget.nodata`. Null while the SLO has data.
+    no_data_reason = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"status of SLO {self.slo_id} at {self.evaluated_at}"
