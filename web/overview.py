@@ -46,6 +46,7 @@ class OverviewRow:
     burn: dict[str, float | None]
     evaluated_at: datetime | None
     alerts: list[str] = field(default_factory=list)
+    no_data_reason: dict[str, Any] | None = None  # slo.budget.nodata's {code, message, since}
 
     @property
     def state_label(self) -> str:
@@ -150,7 +151,7 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
         service_name=F("service__name"), service_class=F("service__service_class"),
         evaluated_at=F("status__evaluated_at"), sli=F("status__sli"), data_quality=F("status__data_quality"),
         remaining=F("status__error_budget_remaining"), burn_rates=F("status__burn_rates"),
-        alert_state=F("status__alert_state"),
+        alert_state=F("status__alert_state"), no_data_reason=F("status__no_data_reason"),
     )
     firing: dict[int, list[str]] = defaultdict(list)
     alerts = firing_alerts().filter(slo__isnull=False, slo__archived_at__isnull=True)
@@ -170,6 +171,7 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
             sli=item["sli"], remaining=item["remaining"],
             burn={window: burn_rates.get(window) for window in BURN_COLUMNS},
             evaluated_at=item["evaluated_at"], alerts=sorted(firing.get(item["id"], [])),
+            no_data_reason=item["no_data_reason"],
         )
         if row.state in ("stale", "not_evaluated"):
             # an old verdict is shown as no verdict: the numbers would look current
@@ -246,8 +248,13 @@ def rows_html(rows: list[OverviewRow], *, slo_url: str, service_url: str) -> Saf
         alerts = " ".join(f'<span class="badge status-bad">{escape(a)}</span>' for a in row.alerts) or (
             '<span class="muted">none</span>')
         spent = " status-bad" if row.remaining is not None and row.remaining <= 0 else ""
+        why = ""
+        if row.state == "no_data" and row.no_data_reason:
+            reason = row.no_data_reason
+            why = (f' <span class="small" title="{escape(reason.get("message", ""))}">'
+                   f'{escape(str(reason.get("code", "")).replace("_", " "))}</span>')
         parts.append(
-            f'<tr><td><span class="badge status-{row.state_css}">{escape(row.state_label)}</span></td>'
+            f'<tr><td><span class="badge status-{row.state_css}">{escape(row.state_label)}</span>{why}</td>'
             f'<td><a href="{escape(service_url)}{escape(row.service)}/">{escape(row.service)}</a></td>'
             f'<td><a href="{escape(slo_url)}{row.id}/">{escape(row.name)}</a></td>'
             f"<td>{escape(row.tier or 'chain')}</td><td>{escape(row.service_class)}</td>"

@@ -33,7 +33,7 @@ from slo.budget.selectors import cost_model_current
 from slo.engine import DATA_QUALITY, batch_params, calendar_period_bounds, error_budget_ratio, evaluate_batch
 from slo.engine import minutes_between as engine_minutes_between
 from slo.models import Service, Slo, SloVersion
-from slo.models.budget import AlertEvent, BudgetHour, CostRollup
+from slo.models.budget import AlertEvent, BudgetHour, CostRollup, SloStatus
 from slo.models.reports import Report, ReportDelivery, ReportSchedule
 from slo.models.telemetry import SeriesMinute, TelemetrySource
 from slo.reports import compute, sections
@@ -67,6 +67,18 @@ def report_schedule_queryset() -> QuerySet[ReportSchedule]:
 
 def report_deliveries(*, report: Report) -> list[ReportDelivery]:
     return list(report.deliveries.order_by("created_at", "id"))
+
+
+def _no_data_reason(figures: compute.BudgetFigures, minutes: int, status_reason: Any) -> dict[str, Any] | None:
+    """Why a report period has no SLI: no traffic (minutes present, no events), else the status's
+    current reason, else the missing minutes."""
+    if figures.sli is not None:
+        return None
+    if figures.missing_minutes < minutes and figures.valid_events <= 0:
+        return {"code": "no_traffic", "message": "telemetry is there but recorded no events: no traffic", "since": None}
+    if isinstance(status_reason, dict):
+        return status_reason
+    return {"code": "missing", "message": f"{figures.missing_minutes} of {minutes} minutes without telemetry", "since": None}
 
 
 def scope_services(*, scope_kind: str, scope_value: str) -> list[Service]:
@@ -310,6 +322,8 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
     prices = Prices.model_validate(model.prices) if model is not None else None
     period_hours = period.minutes / 60
     slo_names = {slo.pk: slo.name for slo, _, _ in rows}
+    # why a period without data has none: the status's reason as of this report (slo.budget.nodata)
+    status_reasons = dict(SloStatus.objects.filter(slo_id__in=ids).values_list("slo_id", "no_data_reason"))
 
     out_services = []
     for service in services:
@@ -331,6 +345,7 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
                 "slo_version": version, "objective_percent": spec.objective,
                 "budgeting_method": spec.budgeting_method,
                 "period": current.as_dict(objective_ratio),
+                "no_data_reason": _no_data_reason(current, period.minutes, status_reasons.get(slo.pk)),
                 "previous_period": before.as_dict(objective_ratio),
                 "burn_trend": compute.burn_trend(current.burn_rate, before.burn_rate),
                 "window_at_end": {

@@ -204,3 +204,22 @@ def test_discovery_lists_metrics_labels_and_bucket_boundaries(
     prometheus_server.stop()
     down = api.get(url)
     assert down.status_code == 502 and "edge-prom did not answer" in down.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_the_pages_show_the_reason_next_to_no_data(
+    client: Any, api_for: Any, users: Any, service: Any, slo_doc: dict[str, Any]
+) -> None:
+    from django.urls import reverse
+
+    api = api_for("operator")
+    created = create(api, {**slo_doc, "sli": {"kind": "availability"}})
+    reason = reason_after_evaluation(api, created["id"])
+    client.force_login(users["viewer"])
+    detail = client.get(reverse("dashboard:slo", args=[created["id"]])).content.decode()
+    assert 'data-no-data-reason="no_source"' in detail
+    assert "no telemetry source serves service shelf-vision on tier edge" in detail
+    service_page = client.get(reverse("dashboard:service", args=["shelf-vision"])).content.decode()
+    assert reason["message"] in service_page
+    overview = client.get(reverse("dashboard:overview")).content.decode()
+    assert f'title="{reason["message"]}">no source</span>' in overview
