@@ -36,6 +36,7 @@ from controlplane.lib.charts import (
 )
 from controlplane.lib.histograms import histogram_quantile
 from controlplane.roles import VIEWER
+from routing.fleet.decision_selectors import decision_record_queryset
 from slo import contract
 from slo import selectors as catalog
 from slo.budget import selectors as budget
@@ -44,6 +45,7 @@ from slo.diff import diff_documents
 from slo.models import Service, Slo
 from slo.models.telemetry import SeriesMinute
 from slo.spec import SloSpec
+from web import presenters
 from web.access import role_required
 from web.markers import chart_markers
 
@@ -197,6 +199,10 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         markers=range_markers)
 
     alert_events = list(budget.alert_events().filter(slo=slo).order_by("-at", "-id")[:ALERT_EVENTS_SHOWN])
+    for event in alert_events:
+        event.name = presenters.alert_name(slo_name=slo.name, severity=event.severity, kind=event.kind)
+        event.view = presenters.alert_evidence(kind=event.kind, severity=event.severity, state=event.state,
+                                               evidence=event.evidence)
     firing = list(budget.firing_alerts(slo_id=slo.pk).order_by("severity"))
     versions = catalog.slo_versions(slo_id=slo.pk, limit=VERSIONS_SHOWN + 1)
     version_rows = []
@@ -445,7 +451,9 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             "remaining": percent(status.error_budget_remaining, 1) if status and fresh else "—",
         })
     alerts = list(budget.firing_alerts(service=service).select_related("slo").order_by("key"))
+    decisions = list(decision_record_queryset(service=service.name, since=now - span)[:20])
     return render(request, "slo/service_detail.html", {
         "nav": "overview", "service": service, "charts": charts, "slo_rows": slo_rows, "alerts": alerts,
         "range_key": range_key, "ranges": list(SERVICE_RANGES), "stage_table": stage_table,
+        "decisions": decisions,
     })
