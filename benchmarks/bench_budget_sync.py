@@ -2,7 +2,7 @@
 
 Creates its own database `cp_bench_sync` (dropped and re-created), `--slos` SLOs, 16 minutes of
 SLI minutes per SLO from one push feed, the first 15 already in the budget buckets; then one new
-minute per SLO is stored through the ingest's storage step (`_store`, which records the spans
+minute per SLO is stored through the ingest's storage step (`sli_rows_write`, which records the spans
 it writes) and the scheduled sync runs: `budget_sync_pending` where it exists,
 else the former fixed 15-minute re-read (`budget_sync(minutes=15)`), so one script measures both.
 
@@ -50,7 +50,7 @@ def main() -> None:
     from slo.budget import feed
     from slo.models import Service, Slo
     from slo.telemetry.derive import SliRow
-    from slo.telemetry.services import _store
+    from slo.telemetry.storage import sli_rows_write
 
     call_command("migrate", verbosity=0)
     service = Service.objects.create(name="svc", service_class="interactive", tiers=["edge"])
@@ -96,11 +96,11 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE slo_sliminute")
         cursor.execute("VACUUM ANALYZE slo_budgetminute")
 
-    # The new minute goes through the ingest's storage step (`_store`: SLI minutes, feeds, pending
+    # The new minute goes through the ingest's storage step (`sli_rows_write`: SLI minutes, feeds, pending
     # hours and, where they exist, spans); the hourly rollup it enqueues is not part of this.
     clock = time.perf_counter()
     with transaction.atomic():
-        _store("push:bench", "push", [SliRow(i, end - 1, 97, 100, True) for i in ids], NOW)
+        sli_rows_write("push:bench", "push", [SliRow(i, end - 1, 97, 100, True) for i in ids], NOW)
     ingest_s = time.perf_counter() - clock
     pending = getattr(feed, "budget_sync_pending", None)
 

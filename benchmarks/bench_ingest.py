@@ -170,7 +170,7 @@ def backend_cpu_s() -> float | None:
 
 
 def run_service(batches: list[tuple[str, dict[str, Any], int]]) -> dict[str, Any]:
-    from slo.telemetry.services import telemetry_batch_ingest
+    from slo.telemetry.ingest import telemetry_batch_ingest
 
     latencies = []
     samples = 0
@@ -201,7 +201,7 @@ def _worker(batches: list[tuple[str, dict[str, Any], int]], out: Any, start: Any
     from django.db import connections
 
     connections.close_all()  # a forked child must not share the parent's connection
-    from slo.telemetry.services import telemetry_batch_ingest
+    from slo.telemetry.ingest import telemetry_batch_ingest
 
     telemetry_batch_ingest(source=batches[0][0], payload=batches[0][1])  # connect, warm up
     start.wait()
@@ -370,7 +370,7 @@ def main() -> None:
                for _ in range(args.repeat)]
         loads[f"after_{args.workers}_processes"] = _load()
         results = {"one_process": _summary(one), f"{args.workers}_processes": _summary(two)}
-        from slo.telemetry.services import telemetry_rollup_pending
+        from slo.telemetry.storage import telemetry_rollup_pending
 
         t0 = time.perf_counter()
         hours = telemetry_rollup_pending()

@@ -31,7 +31,7 @@ from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.policy import CacheConfig, CompiledPolicy, compile_policy, default_cache_config, default_policy
 from routing.policy.schema import FAILED
 from slo import contract as c
-from slo.telemetry.batch import le_label
+from slo.telemetry.batch_format import le_label
 
 logger = logging.getLogger("gateway")
 

@@ -31,7 +31,7 @@ from slo.models.budget import SloStatusPoint
 from slo.models.telemetry import SliFeed
 from slo.telemetry.derive import SliRow
 from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
-from slo.telemetry.services import telemetry_sli_rows_store
+from slo.telemetry.storage import telemetry_sli_rows_store
 
 SOURCE = "demo:history"
 

@@ -111,7 +111,7 @@ def _map_datasources(actor: Any, result: Any) -> list[dict[str, Any]]:
     from slo.models.telemetry import TelemetrySource
     from slo.openslo import LABEL_SOURCE_REF, PROMETHEUS
     from slo.spec import slugify_name
-    from slo.telemetry.services import telemetry_source_create
+    from slo.telemetry.sources import telemetry_source_create
 
     documents = {doc["name"]: doc for doc in result.datasources}
     users: dict[str, list[SloSpec]] = {}

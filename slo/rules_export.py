@@ -22,7 +22,7 @@ PUSH_ONLY_REASON = "fed only by gateway pushes: no Prometheus telemetry source s
 
 
 def _prometheus_served_ids(slos: Sequence[Slo]) -> set[int]:
-    """SLOs an enabled telemetry source serves (same rule as `slo.telemetry.services.served_slos`:
+    """SLOs an enabled telemetry source serves (same rule as `slo.telemetry.pull.served_slos`:
     the source's tier, or any tier of the service for an SLO without one; `services` narrows it)."""
     served = set()
     for source in TelemetrySource.objects.filter(enabled=True).only("tier", "services"):

@@ -49,7 +49,7 @@ from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
 from routing.fleet.health import HEALTH_STATES, gateway_health
 from routing.fleet.labels import LABEL_KEY_RULE, label_key_ok
 from routing.models.fleet import Gateway
-from slo.telemetry.batch import MAX_BATCH_BYTES, MAX_BATCH_MINUTES, MAX_BATCH_SAMPLES
+from slo.telemetry.batch_format import MAX_BATCH_BYTES, MAX_BATCH_MINUTES, MAX_BATCH_SAMPLES
 from slo.telemetry.scope import PushScope
 
 
@@ -184,10 +184,10 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-def _telemetry_service() -> Any:
-    from slo.telemetry import services as telemetry_services
+def _telemetry_ingest() -> Any:
+    from slo.telemetry import ingest
 
-    return telemetry_services
+    return ingest
 
 
 def _batch_samples(payload: dict[str, Any]) -> tuple[int, int]:
@@ -240,7 +240,7 @@ class GatewayTelemetryView(_GatewayFacing):
                 f"batch of {minutes} minutes and {samples} samples is above the limits of {MAX_BATCH_MINUTES} "
                 f"minutes and {MAX_BATCH_SAMPLES} samples; send several batches, oldest first"
             )
-        module = _telemetry_service()
+        module = _telemetry_ingest()
         gateway = request.user  # IsPathGateway: the gateway of this URL
         scope = PushScope(gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region)
         result = module.telemetry_batch_ingest(source=f"gateway:{int(pk)}", payload=payload, scope=scope)

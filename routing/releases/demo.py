@@ -43,12 +43,12 @@ from routing.releases.machine import DRAFT, PENDING_APPROVAL
 from slo import contract as c
 from slo.models import Service
 from slo.spec import Problem
-from slo.telemetry.batch import le_label
+from slo.telemetry.batch_format import le_label
 from slo.telemetry.context_selectors import recorded_contexts
 from slo.telemetry.context_services import context_minutes_store
 from slo.telemetry.contexts import ContextMinute
+from slo.telemetry.ingest import telemetry_batch_ingest, telemetry_source_retire
 from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
-from slo.telemetry.services import telemetry_batch_ingest, telemetry_source_retire
 
 DEMO_OPERATOR = "demo-operator"
 DEMO_REVIEWER = "demo-reviewer"

@@ -23,7 +23,7 @@ from slo.api.telemetry_serializers import (
 )
 from slo.models import Slo
 from slo.models.telemetry import TelemetrySource
-from slo.telemetry import selectors, services
+from slo.telemetry import selectors, sources
 
 # The per-minute endpoint is for charts and debugging; longer ranges belong to the hourly rollups.
 MAX_MINUTES_RANGE = timedelta(days=3)
@@ -47,18 +47,18 @@ class TelemetrySourceViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=TelemetrySourceWriteSerializer, responses={201: TelemetrySourceSerializer})
     def create(self, request: Request) -> Response:
-        source = services.telemetry_source_create(actor=request.user, data=json_object_body(request))
+        source = sources.telemetry_source_create(actor=request.user, data=json_object_body(request))
         return Response(TelemetrySourceSerializer(source).data, status=201)
 
     @extend_schema(request=TelemetrySourceWriteSerializer, responses={200: TelemetrySourceSerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
-        source = services.telemetry_source_update(
+        source = sources.telemetry_source_update(
             actor=request.user, source_id=self.get_object().pk, data=json_object_body(request)
         )
         return Response(TelemetrySourceSerializer(source).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        services.telemetry_source_delete(actor=request.user, source_id=self.get_object().pk)
+        sources.telemetry_source_delete(actor=request.user, source_id=self.get_object().pk)
         return Response(status=204)
 
 

@@ -19,7 +19,7 @@ from slo.spec import TIERS
 class TelemetrySource(models.Model):
     """A Prometheus (or Thanos/Mimir query frontend) the control plane pulls SLIs from.
 
-    It serves the SLOs of its tier (see `slo.telemetry.services.served_slos`). The secret (a
+    It serves the SLOs of its tier (see `slo.telemetry.pull.served_slos`). The secret (a
     bearer token or a basic-auth password) is stored encrypted and never returned. `pulling_since`
     is the claim: a pull sets it with a conditional update, so two workers never pull one source
     at once; a claim older than the lease is treated as abandoned by a dead worker.

@@ -18,8 +18,8 @@ from controlplane.errors import ValidationFailed
 from slo.models.contexts import ContextSample
 from slo.spec import Problem
 from slo.telemetry.contexts import ContextMinute, parse_context_batch
+from slo.telemetry.ingest import SOURCE_RE
 from slo.telemetry.selectors import epoch_minute_floor
-from slo.telemetry.services import SOURCE_RE
 from slo.telemetry.sql import lock_source_statement, run_statements
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 
 from slo import contract as c
 from slo.spec import Problem
-from slo.telemetry.batch import CLOCK_SKEW_S, MINUTE_S, parse_minute
+from slo.telemetry.batch_format import CLOCK_SKEW_S, MINUTE_S, parse_minute
 
 MAX_CONTEXTS_PER_MINUTE = 200
 MAX_BATCH_MINUTES = 180

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from slo import contract as c
-from slo.telemetry.batch import PushBatch, SeriesRef
+from slo.telemetry.batch_format import PushBatch, SeriesRef
 
 DERIVABLE_KINDS = ("latency", "availability", "fallback_success", "freshness", "correctness")
 _VALID = frozenset(c.VALID_OUTCOMES)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slo.spec import Problem
-from slo.telemetry.batch import MAX_PROBLEMS, PushBatch
+from slo.telemetry.batch_format import MAX_PROBLEMS, PushBatch
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from slo.models.telemetry import PushedMinute
-from slo.telemetry.batch import PushBatch
+from slo.telemetry.batch_format import PushBatch
 from slo.telemetry.sql import Statement, array_literal, delete_older, is_postgres
 
 _STAMP_TABLE = PushedMinute._meta.db_table

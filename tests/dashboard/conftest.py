@@ -140,7 +140,7 @@ def telemetry_minute(k: int) -> list[dict[str, Any]]:
 @pytest.fixture
 def telemetry(service: Any, now: datetime) -> int:
     """Ten minutes of pushed telemetry from one gateway, ending two minutes ago."""
-    from slo.telemetry.services import telemetry_batch_ingest
+    from slo.telemetry.ingest import telemetry_batch_ingest
 
     minutes = [now - timedelta(minutes=12 - i) for i in range(10)]
     payload = {
@@ -209,7 +209,7 @@ def release_of_policy_v2(users: dict[str, Any], service: Any, documents: dict[st
     from slo.budget.evaluation import slo_evaluate_all
     from slo.budget.feed import budget_sync
     from slo.telemetry.context_services import context_samples_ingest
-    from slo.telemetry.services import telemetry_batch_ingest
+    from slo.telemetry.ingest import telemetry_batch_ingest
 
     gateways = [gateway_register(actor=users["operator"], data={
         "name": f"{gateway_prefix}-{i}", "service": service.name, "tier": "edge", "region": "eu-west"}).gateway

@@ -17,8 +17,9 @@ from slo.budget.evaluation import slo_evaluate_all
 from slo.budget.feed import budget_sync
 from slo.budget.selectors import release_budget_check
 from slo.counters import from_epoch_minute
+from slo.telemetry.pull import telemetry_source_pull
 from slo.telemetry.selectors import sli_minutes
-from slo.telemetry.services import telemetry_source_create, telemetry_source_pull
+from slo.telemetry.sources import telemetry_source_create
 from tests.support import prometheus as support
 from tests.support.prometheus import LoadedPrometheus, PrometheusServer
 

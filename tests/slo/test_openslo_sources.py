@@ -17,8 +17,9 @@ from slo.counters import from_epoch_minute
 from slo.interop import openslo_export_text, openslo_import
 from slo.models import Service, Slo
 from slo.models.telemetry import TelemetrySource
+from slo.telemetry.pull import telemetry_source_pull
 from slo.telemetry.selectors import sli_minutes
-from slo.telemetry.services import telemetry_source_create, telemetry_source_pull
+from slo.telemetry.sources import telemetry_source_create
 from tests.support import prometheus as support
 from tests.support.prometheus import LoadedPrometheus, PrometheusServer, expected_sum
 

@@ -106,7 +106,7 @@ def test_only_the_gateway_itself_may_push_its_contexts(register, api_for):
 def test_the_telemetry_retention_deletes_old_samples_of_every_source():
     from slo.models.contexts import ContextSample
     from slo.telemetry.context_services import CONTEXT_RETENTION
-    from slo.telemetry.services import telemetry_retention_enforce
+    from slo.telemetry.retention import telemetry_retention_enforce
 
     now = timezone.now()
     newest_old = int((now - CONTEXT_RETENTION).timestamp() // 60) - 1

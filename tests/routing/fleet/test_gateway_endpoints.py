@@ -165,7 +165,7 @@ def test_telemetry_push_accepts_the_gateways_token_only(live_server, users, regi
 
 @pytest.mark.django_db
 def test_telemetry_push_over_the_size_limit_gets_413(register):
-    from slo.telemetry.batch import MAX_BATCH_MINUTES
+    from slo.telemetry.batch_format import MAX_BATCH_MINUTES
 
     credentials = register("edge-1")
     client = _client(credentials.token)

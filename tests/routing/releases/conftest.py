@@ -14,7 +14,7 @@ import pytest
 
 from routing.policy import default_cache_config, default_policy
 from slo import contract as c
-from slo.telemetry.batch import le_label
+from slo.telemetry.batch_format import le_label
 
 SERVICE = "shelf-vision"
 LATENCY_THRESHOLD_MS = 500
@@ -126,7 +126,7 @@ def push() -> Callable[..., None]:
     """push(gateway, start, minutes, **counts) -> ingest `minutes` minutes from the gateway's source,
     with a sample of their request contexts."""
     from slo.telemetry.context_services import context_samples_ingest
-    from slo.telemetry.services import telemetry_batch_ingest
+    from slo.telemetry.ingest import telemetry_batch_ingest
 
     def send(gateway: Any, start: datetime, minutes: int, **counts: Any) -> None:
         batch = {"contract_version": c.CONTRACT_VERSION, "gateway": gateway.name,

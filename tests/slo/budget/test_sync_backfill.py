@@ -16,7 +16,8 @@ from slo.contract import REQUESTS_TOTAL
 from slo.counters import from_epoch_minute
 from slo.models.budget import BudgetDay, BudgetHour, BudgetMinute
 from slo.models.telemetry import SliSpan
-from slo.telemetry.services import telemetry_source_create, telemetry_source_pull
+from slo.telemetry.pull import telemetry_source_pull
+from slo.telemetry.sources import telemetry_source_create
 from tests.slo.budget.test_sync_spans import buckets, run_scheduled_sync, status_at
 from tests.support.prometheus import (
     History,

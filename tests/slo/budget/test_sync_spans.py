@@ -23,7 +23,8 @@ from slo.models.budget import BudgetDay, BudgetHour, BudgetMinute, SloStatus
 from slo.models.telemetry import SliSpan
 from slo.spec import SloSpec
 from slo.telemetry.derive import SliRow
-from slo.telemetry.services import telemetry_sli_rows_store, telemetry_source_retire
+from slo.telemetry.ingest import telemetry_source_retire
+from slo.telemetry.storage import telemetry_sli_rows_store
 from tests.gateway.support import register  # noqa: F401 - fixture
 from tests.slo.budget.conftest import load_minutes
 

@@ -14,7 +14,8 @@ from datetime import timedelta
 from slo.budget.feed import budget_sync_pending
 from slo.models.budget import BudgetHour, BudgetMinute
 from slo.models.telemetry import SliHourPending, SliSpan
-from slo.telemetry.services import telemetry_batch_ingest, telemetry_rollup_pending
+from slo.telemetry.ingest import telemetry_batch_ingest
+from slo.telemetry.storage import telemetry_rollup_pending
 from tests.slo.telemetry.conftest import NOW, batch, requests
 
 # minutes 0..2 of the fixture's hour, pushed two days late

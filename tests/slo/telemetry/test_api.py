@@ -10,7 +10,7 @@ import pytest
 from controlplane.crypto import decrypt_secret
 from controlplane.models.audit import AuditEvent
 from slo.models.telemetry import SliFeed, TelemetrySource
-from slo.telemetry.services import telemetry_batch_ingest
+from slo.telemetry.ingest import telemetry_batch_ingest
 from tests.slo.telemetry.conftest import NOW, at, batch, requests
 
 pytestmark = pytest.mark.django_db

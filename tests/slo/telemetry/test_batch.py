@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from slo.telemetry import batch as push_batch
 from slo.telemetry.batch import parse_push_batch
+from slo.telemetry.batch_check import parse_checked
 from tests.slo.telemetry.conftest import NOW, batch, histogram, requests, standard_minute
 
 KNOWN = {"shelf-vision"}
@@ -21,7 +22,7 @@ KNOWN = {"shelf-vision"}
 def both(payload: Any, known: set[str] = KNOWN) -> tuple[Any, Any]:
     """(public result, full-check result) of one payload."""
     public = parse_push_batch(payload, known_services=known, now_s=NOW.timestamp())
-    checked = push_batch._parse_checked(payload, known_services=known, now_s=NOW.timestamp())
+    checked = parse_checked(payload, known_services=known, now_s=NOW.timestamp())
     return public, checked
 
 

@@ -12,8 +12,9 @@ from prometheus_client import REGISTRY
 from slo.contract import REQUEST_DURATION, REQUESTS_TOTAL
 from slo.counters import from_epoch_minute
 from slo.models.telemetry import SliMinute, TelemetrySource
+from slo.telemetry.pull import PULL_CLAIM_LEASE, telemetry_source_pull
 from slo.telemetry.selectors import sli_minutes
-from slo.telemetry.services import PULL_CLAIM_LEASE, telemetry_source_create, telemetry_source_pull
+from slo.telemetry.sources import telemetry_source_create
 from tests.support import prometheus as support
 from tests.support.prometheus import LoadedPrometheus, PrometheusServer, expected_sum
 

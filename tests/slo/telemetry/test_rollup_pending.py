@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from slo.models.telemetry import SliFeed, SliHour, SliHourPending, SliMinute
-from slo.telemetry.services import telemetry_rollup_pending
+from slo.telemetry.storage import telemetry_rollup_pending
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from controlplane.errors import Forbidden
 from slo.models.telemetry import PushedMinute, SeriesMinute, SliFeed, SliMinute
 from slo.telemetry.batch import parse_push_batch
+from slo.telemetry.ingest import telemetry_batch_ingest
 from slo.telemetry.scope import PushScope, scope_problems
-from slo.telemetry.services import telemetry_batch_ingest
 from tests.slo.telemetry.conftest import NOW, batch, requests, standard_minute
 
 SCOPE = PushScope(gateway="edge-1", service="shelf-vision", tier="edge", region="eu-west")

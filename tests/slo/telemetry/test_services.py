@@ -11,14 +11,11 @@ import pytest
 
 from controlplane.errors import ValidationFailed
 from slo.models.telemetry import SeriesMinute, SliFeed, SliHour, SliHourPending, SliMinute
+from slo.telemetry.ingest import telemetry_batch_ingest, telemetry_source_retire
 from slo.telemetry.presence import PUSH_SILENCE_MINUTES
+from slo.telemetry.retention import telemetry_retention_enforce
 from slo.telemetry.selectors import contract_series, sli_hours, sli_minutes
-from slo.telemetry.services import (
-    telemetry_batch_ingest,
-    telemetry_retention_enforce,
-    telemetry_rollup_pending,
-    telemetry_source_retire,
-)
+from slo.telemetry.storage import telemetry_rollup_pending
 from tests.slo.telemetry.conftest import (
     NOW,
     at,
@@ -243,7 +240,7 @@ def test_a_minute_in_the_future_beyond_the_clock_skew_is_rejected(slos: dict[str
 
 
 def test_too_many_minutes_or_too_old_minutes_are_rejected(slos: dict[str, Any]) -> None:
-    from slo.telemetry.batch import MAX_BATCH_MINUTES
+    from slo.telemetry.batch_format import MAX_BATCH_MINUTES
 
     many = {"contract_version": 1, "minutes": [{"minute": iso(-k), "counters": []} for k in range(MAX_BATCH_MINUTES + 1)]}
     assert "at most" in _bad(many)[0]["message"]
@@ -289,7 +286,7 @@ def test_free_label_text_is_stored_verbatim(slos: dict[str, Any]) -> None:
 def test_the_sql_targets_match_the_orm_targets(slos: dict[str, Any], slo_doc: dict[str, Any]) -> None:
     from slo.models import Slo
     from slo.services import service_create, slo_create
-    from slo.telemetry import services as telemetry
+    from slo.telemetry import ingest as telemetry
     from slo.telemetry.batch import parse_push_batch
     from slo.telemetry.sql import run_statements_fetch_last
 

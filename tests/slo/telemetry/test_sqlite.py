@@ -14,7 +14,8 @@ SCRIPT = r"""
 from datetime import UTC, datetime
 from slo.models.telemetry import SeriesMinute, SliMinute
 from slo.telemetry.selectors import sli_hours, sli_minutes
-from slo.telemetry.services import telemetry_batch_ingest, telemetry_rollup_pending
+from slo.telemetry.ingest import telemetry_batch_ingest
+from slo.telemetry.storage import telemetry_rollup_pending
 from tests.slo.telemetry.conftest import NOW, at, batch, standard_minute
 
 payload = batch({k: standard_minute(k) for k in range(3)})
@@ -46,7 +47,7 @@ def test_push_ingest_works_on_sqlite(tmp_path: Path) -> None:
 
 STAMPS_SCRIPT = r"""
 from slo.models.telemetry import SeriesMinute, SliMinute
-from slo.telemetry.services import telemetry_batch_ingest
+from slo.telemetry.ingest import telemetry_batch_ingest
 from tests.slo.telemetry.conftest import NOW, batch, requests
 
 old = batch({0: [requests("local", "ok", 1)], 1: [requests("local", "ok", 1)]}, sent_at="2025-03-01T12:00:01Z")

@@ -11,7 +11,8 @@ import pytest
 from django.db import connection, transaction
 
 from slo.models.telemetry import PushedMinute, SeriesMinute, SliMinute
-from slo.telemetry.services import telemetry_batch_ingest, telemetry_retention_enforce
+from slo.telemetry.ingest import telemetry_batch_ingest
+from slo.telemetry.retention import telemetry_retention_enforce
 from tests.slo.telemetry.conftest import NOW, batch, iso, requests
 
 GW = "gateway:7"

@@ -9,7 +9,7 @@ import pytest
 from controlplane.schedules import declared_periodic_tasks, ensure_periodic_tasks
 from slo.models.telemetry import SliMinute, TelemetrySource
 from slo.tasks import telemetry as tasks
-from slo.telemetry.services import telemetry_batch_ingest
+from slo.telemetry.ingest import telemetry_batch_ingest
 from tests.slo.telemetry.conftest import NOW, batch, requests
 
 pytestmark = pytest.mark.django_db
@@ -39,8 +39,8 @@ def test_pull_sources_fans_out_one_task_per_enabled_idle_source(monkeypatch: Any
 
 def test_pull_source_reports_a_failed_pull(monkeypatch: Any) -> None:
     source = TelemetrySource.objects.create(name="down", url="http://127.0.0.1:9", tier="edge", timeout_s=1)
-    monkeypatch.setattr("slo.telemetry.services.PULL_MAX_RETRIES", 0)
-    from slo.telemetry.services import served_slos
+    monkeypatch.setattr("slo.telemetry.pull.PULL_MAX_RETRIES", 0)
+    from slo.telemetry.pull import served_slos
 
     assert served_slos(source) == []
     result = tasks.pull_source(source.pk)  # no SLOs served: nothing to ask, still a success
