@@ -104,6 +104,8 @@ BENCHES: tuple[Bench, ...] = (
     Bench("decisions", "bench_decisions.py", 300, (
         Figure("decision-record ingest (validate + COPY), batches of 5,000", "records_per_s", "records/s",
                target_path="target_records_per_s", higher_is_better=True),
+        Figure("decision-record ingest over HTTP, gunicorn", "http.records_per_s", "records/s",
+               target_path="target_records_per_s", higher_is_better=True),
     ), needs_db=True),
     Bench("decide", "bench_decide.py", 300, (
         Figure("routing `decide` (20 rules)", "decisions_per_s", "decisions/s", target_path="target_decisions_per_s",
