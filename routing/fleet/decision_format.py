@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from slo import contract as c
@@ -72,8 +72,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# Names seen valid (routes, layers, key fields repeat in every record): a set lookup instead of
+# a regex match on the ingest path. Bounded; only ever holds strings that passed NAME_RE.
+_VALID_NAMES: set[str] = set()
+
+
 def _name(value: Any) -> bool:
-    return isinstance(value, str) and bool(NAME_RE.match(value))
+    if type(value) is not str:
+        return False
+    if value in _VALID_NAMES:
+        return True
+    if NAME_RE.match(value) is None:
+        return False
+    if len(_VALID_NAMES) < 4096:
+        _VALID_NAMES.add(value)
+    return True
 
 
 def parse_instant(text: Any) -> float | None:
@@ -86,7 +99,7 @@ def parse_instant(text: Any) -> float | None:
         return None
     if moment.tzinfo is None:
         return None
-    return moment.astimezone(UTC).timestamp()
+    return moment.timestamp()
 
 
 def _cache(raw: Any, path: str, problems: list[Problem]) -> tuple[dict[str, Any], ...]:
@@ -101,8 +114,9 @@ def _cache(raw: Any, path: str, problems: list[Problem]) -> tuple[dict[str, Any]
         if not isinstance(lookup, dict):
             problems.append(Problem(where, "must be an object with layer, result and key"))
             continue
-        for key in sorted(set(lookup) - _CACHE_KEYS, key=str):
-            problems.append(Problem(f"{where}.{key}", "unknown field"))
+        if not lookup.keys() <= _CACHE_KEYS:
+            for key in sorted(set(lookup) - _CACHE_KEYS, key=str):
+                problems.append(Problem(f"{where}.{key}", "unknown field"))
         ok = True
         for name in ("layer", "result"):
             if not _name(lookup.get(name)):
@@ -128,8 +142,9 @@ def _record(
         problems.append(Problem(path, "must be an object"))
         return None
     before = len(problems)
-    for key in sorted(set(raw) - _RECORD_KEYS, key=str):
-        problems.append(Problem(f"{path}.{key}", "unknown field"))
+    if not raw.keys() <= _RECORD_KEYS:
+        for key in sorted(set(raw) - _RECORD_KEYS, key=str):
+            problems.append(Problem(f"{path}.{key}", "unknown field"))
     for key in _REQUIRED:
         if raw.get(key) is None:
             problems.append(Problem(f"{path}.{key}", "required"))

@@ -131,7 +131,7 @@ def decision_records_store(*, registration: Registration, records: Sequence[Pars
                     copy.write_row((*row[:9], json.dumps(row[9]), row[10], json.dumps(row[11]), *row[12:]))
             cursor.execute(
                 f"INSERT INTO {_TABLE} ({cols}) SELECT {cols} FROM decision_incoming "
-                "ON CONFLICT (gateway_id, request_id) DO NOTHING"
+                "ON CONFLICT (request_id, gateway_id) DO NOTHING"
             )
             stored = cursor.rowcount
             cursor.execute("TRUNCATE decision_incoming")
