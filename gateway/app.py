@@ -26,7 +26,15 @@ from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.state import load_state, save_state
-from gateway.traffic import CacheModel, ContextReservoir, Outcome, TrafficModel, cache_model, summarize
+from gateway.traffic import (
+    LAYER_LABEL,
+    CacheModel,
+    ContextReservoir,
+    Outcome,
+    TrafficModel,
+    cache_model,
+    summarize,
+)
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.policy import CacheConfig, CompiledPolicy, compile_policy, default_cache_config, default_policy
 from routing.policy.schema import FAILED
