@@ -21,6 +21,7 @@ from controlplane.lib.charts import STATE_CSS, STATE_LABELS, STATE_RANK, percent
 from slo import selectors as catalog
 from slo.budget.selectors import firing_alerts, status_stale_after_s
 from slo.spec import SERVICE_CLASSES, TIERS
+from web.presenters import alert_name
 
 BURN_COLUMNS = ("1h", "6h", "3d")
 SORT_KEYS = ("state", "service", "slo", "tier", "class", "sli", "objective", "budget", "burn_1h", "burn_6h",
@@ -156,7 +157,7 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
     firing: dict[int, list[str]] = defaultdict(list)
     alerts = firing_alerts().filter(slo__isnull=False, slo__archived_at__isnull=True)
     for slo_id, severity, kind in alerts.values_list("slo_id", "severity", "kind"):
-        firing[slo_id].append(f"{severity}: {kind.replace('_', ' ')}")
+        firing[slo_id].append(f"{severity} ({kind.replace('_', ' ')})")
     limit = status_stale_after_s()
     rows = []
     for item in values:
@@ -193,7 +194,7 @@ class ServiceSummary:
     service_class: str
     tiers: list[str]
     states: Counter[str]
-    alerts: list[str]
+    alerts: list[dict[str, Any]]
 
     @property
     def worst_state(self) -> str | None:
@@ -222,14 +223,17 @@ def service_summaries(*, rows: list[OverviewRow], filters: OverviewFilters) -> l
     by_service: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         by_service[row.service][row.state] += 1
-    alerts: dict[int, list[str]] = defaultdict(list)
-    firing = firing_alerts().values_list("service_id", "severity", "kind", "key")
-    for service_id, severity, kind, key in firing:
-        alerts[service_id].append(f"{severity}: {kind.replace('_', ' ')} ({key})")
+    alerts: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    firing = firing_alerts().values_list("service_id", "severity", "kind", "slo_id", "slo__name", "service__name")
+    for service_id, severity, kind, slo_id, slo_name, service_name in firing:
+        # named by SLO and severity (the SLO page has its evidence); a cache alert by its service
+        alerts[service_id].append({"text": alert_name(slo_name=slo_name, severity=severity, kind=kind,
+                                                      service=service_name), "slo_id": slo_id})
     return [
         ServiceSummary(
             id=s.pk, name=s.name, display_name=s.display_name, service_class=s.service_class,
-            tiers=list(s.tiers or []), states=by_service.get(s.name, Counter()), alerts=sorted(alerts.get(s.pk, [])),
+            tiers=list(s.tiers or []), states=by_service.get(s.name, Counter()),
+            alerts=sorted(alerts.get(s.pk, []), key=lambda a: a["text"]),
         )
         for s in services.only("id", "name", "display_name", "service_class", "tiers")
     ]

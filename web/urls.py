@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import documents, fleet, releases
+from web.views import documents, fleet, profile, releases
 from web.views import overview as views
 from web.views import slos as slo_views
 
@@ -11,6 +11,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("audit/", views.audit_log, name="audit"),
+    path("profile/", profile.profile, name="profile"),
     path("slos/<int:pk>/", slo_views.slo_detail, name="slo"),
     path("services/<slug:name>/", slo_views.service_detail, name="service"),
     path("policies/", documents.policies, name="policies"),

@@ -57,7 +57,8 @@ def test_every_dashboard_page_passes_axe_at_desktop_and_tablet_width(browse: Any
         seen.add(path)
         page.goto(path)
         queue += [link for link in internal_links(page) if link not in seen]
-    expected = {"/", "/fleet/", "/policies/", "/releases/", "/reports/", "/audit/", f"/releases/{release.pk}/"}
+    expected = {"/", "/fleet/", "/policies/", "/releases/", "/reports/", "/audit/", "/profile/",
+                f"/releases/{release.pk}/"}
     assert expected <= seen
     assert any(p.startswith("/slos/") for p in seen) and any(p.startswith("/services/") for p in seen)
     assert any(p.startswith("/policies/") and p != "/policies/" for p in seen)

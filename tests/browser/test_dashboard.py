@@ -18,7 +18,7 @@ def test_it_logs_in_and_shows_the_overview_and_an_slo_chart(browse: Any, evaluat
         session.login("vera")
         page = session.page
         assert page.get_by_role("heading", name="Overview").is_visible()
-        assert page.get_by_role("link", name="burning-availability").is_visible()
+        assert page.get_by_role("link", name="burning-availability", exact=True).is_visible()
         assert page.locator("span.badge", has_text="paging").first.is_visible()
         # the filter form works from the keyboard-accessible labels
         page.get_by_label("State").select_option("page")
@@ -29,7 +29,7 @@ def test_it_logs_in_and_shows_the_overview_and_an_slo_chart(browse: Any, evaluat
         page.goto("/")
         session.screenshot(f"overview-{width}")
 
-        page.get_by_role("link", name="burning-availability").click()
+        page.get_by_role("link", name="burning-availability", exact=True).click()
         page.wait_for_selector("[data-chart='chart-burn'] .main-svg", timeout=20_000)
         assert page.locator("[data-chart='chart-sli'] .main-svg").count() >= 1
         assert page.locator("[data-chart='chart-burndown'] .main-svg").count() >= 1

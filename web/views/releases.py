@@ -22,6 +22,7 @@ from controlplane.lib.charts import duration
 from controlplane.roles import APPROVER, OPERATOR, VIEWER
 from routing.releases import machine
 from routing.releases import selectors as release_selectors
+from web import presenters
 from web.access import role_required
 from web.views.documents import problem_lines
 
@@ -125,12 +126,20 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
         })
     approvals = list(release.approvals.order_by("at", "id"))
     approved = sum(1 for a in approvals if a.decision == "approve")
+    gate_rows = list(release.gate_results.order_by("-at", "-id")[:200])
+    for g in gate_rows:
+        g.view = presenters.gate_evidence(g.gate, g.outcome, g.evidence)
+        g.title = presenters.gate_title(g.gate)
+        g.stage_text = presenters.stage_label(g.stage)
+    rollbacks = list(release.rollbacks.order_by("-at", "-id"))
+    for rb in rollbacks:
+        rb.view = presenters.rollback_evidence(trigger=rb.trigger, reason=rb.reason, evidence=rb.evidence)
     return render(request, "routing/release_detail.html", {
         "nav": "releases", "release": release, "waves": waves,
-        "gates": list(release.gate_results.order_by("-at", "-id")[:200]),
+        "gates": gate_rows,
         "approvals": approvals, "approved": approved,
         "transitions": list(release.transitions.order_by("at", "id")),
-        "rollbacks": list(release.rollbacks.order_by("-at", "-id")),
+        "rollbacks": rollbacks,
         "alerts_received": list(release.alert_receipts.order_by("-received_at", "-id")[:50]),
         "wave_preview": release_selectors.wave_preview(release=release, confirmed_for=release.wave_sizes_confirmed_for)
         if release.state == machine.DRAFT else None,
