@@ -11,12 +11,13 @@ ensure_venv() {
   fi
   if [ -z "$python" ]; then echo "error: Python 3.11 or newer is required" >&2; exit 1; fi
   [ -x .venv/bin/python ] || "$python" -m venv .venv
-  local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-$extras}"
+  # Exact versions from constraints.txt, so a fresh machine installs what the suite passed with.
+  local stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)${extras:+-$extras}"
   if [ ! -f "$stamp" ]; then
     echo "   installing the project and its dependencies into .venv (a few minutes the first time)"
     .venv/bin/python -m pip install --quiet --upgrade pip
     # One line per package pip fetches, then what it installed: progress without pip's noise.
-    .venv/bin/python -m pip install --progress-bar off -e ".${extras:+[$extras]}" \
+    .venv/bin/python -m pip install --progress-bar off -c constraints.txt -e ".${extras:+[$extras]}" \
       | sed -un 's/^Collecting \([^ ]*\).*/   collecting \1/p; s/^Successfully installed /   installed: /p'
     touch "$stamp"
   else
