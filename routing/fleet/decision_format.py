@@ -185,20 +185,21 @@ def _record(
     if latency is not None and not (_is_number(latency) and 0 <= latency <= MAX_LATENCY_MS):
         problems.append(Problem(f"{path}.latency_ms", f"a number from 0 to {MAX_LATENCY_MS:.0f}"))
     cache = _cache(raw.get("cache"), f"{path}.cache", problems)
-    if len(problems) > before:
+    if len(problems) > before or at is None:
         return None
+    # every required field is present and checked: a missing one is a problem above
     return DecisionRecord(
-        request_id=request_id,
-        at=at,  # type: ignore[arg-type]  # checked above
+        request_id=raw["request_id"],
+        at=at,
         rule=raw.get("rule"),
         admission=raw.get("admission"),
-        chain=tuple(chain),
-        route=route,
+        chain=tuple(raw["chain"]),
+        route=raw["route"],
         cache=cache,
         model_version=raw.get("model_version"),
         revision=revision,
-        outcome=outcome,
-        latency_ms=float(latency),
+        outcome=raw["outcome"],
+        latency_ms=float(raw["latency_ms"]),
     )
 
 
