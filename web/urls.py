@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from web.live import live_json
 from web.views import documents, fleet, profile, releases
 from web.views import overview as views
 from web.views import slos as slo_views
@@ -10,15 +11,20 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    # each live page's JSON twin (web/live.py): the page's own figures, for static/js/live.js
+    path("live/", live_json(views.overview), name="overview-live"),
     path("audit/", views.audit_log, name="audit"),
     path("profile/", profile.profile, name="profile"),
     path("slos/<int:pk>/", slo_views.slo_detail, name="slo"),
+    path("slos/<int:pk>/live/", live_json(slo_views.slo_detail), name="slo-live"),
     path("services/<slug:name>/", slo_views.service_detail, name="service"),
     path("policies/", documents.policies, name="policies"),
     path("policies/<slug:kind_slug>/<int:pk>/", documents.document_detail, name="document"),
     path("fleet/", fleet.fleet, name="fleet"),
+    path("fleet/live/", live_json(fleet.fleet), name="fleet-live"),
     path("releases/", releases.releases, name="releases"),
     path("releases/<int:pk>/", releases.release_detail, name="release"),
+    path("releases/<int:pk>/live/", live_json(releases.release_detail), name="release-live"),
     path("releases/<int:pk>/approve/", releases.release_approve, name="release-approve"),
     path("releases/<int:pk>/reject/", releases.release_reject, name="release-reject"),
     path("releases/<int:pk>/rollback/", releases.release_rollback, name="release-rollback"),

@@ -8,6 +8,7 @@ the check.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from controlplane.errors import DomainError
@@ -102,6 +104,18 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
     }
 
 
+def _bake(release: Any, *, now: datetime) -> dict[str, Any] | None:
+    """The current wave's bake: when it ends and how long is left (None unless a wave is baking)."""
+    waves = release.waves or []
+    if release.state != machine.ROLLING_OUT or release.wave_phase != "baking" or release.bake_started_at is None:
+        return None
+    if not 0 <= release.current_wave < len(waves):
+        return None
+    ends = release.bake_started_at + timedelta(seconds=float(waves[release.current_wave].get("bake_s") or 0))
+    left = max(0.0, (ends - now).total_seconds())
+    return {"wave": release.current_wave + 1, "ends": ends, "left_s": left, "left": duration(left)}
+
+
 @login_required
 @role_required(VIEWER)
 def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -125,6 +139,7 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "progress": round(100 * touched / len(in_wave)) if in_wave else 0,
         })
     approvals = list(release.approvals.order_by("at", "id"))
+    bake = _bake(release, now=timezone.now())
     approved = sum(1 for a in approvals if a.decision == "approve")
     gate_rows = list(release.gate_results.order_by("-at", "-id")[:200])
     for g in gate_rows:
@@ -135,7 +150,7 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for rb in rollbacks:
         rb.view = presenters.rollback_evidence(trigger=rb.trigger, reason=rb.reason, evidence=rb.evidence)
     return render(request, "routing/release_detail.html", {
-        "nav": "releases", "release": release, "waves": waves,
+        "nav": "releases", "release": release, "waves": waves, "bake": bake,
         "gates": gate_rows,
         "approvals": approvals, "approved": approved,
         "transitions": list(release.transitions.order_by("at", "id")),
