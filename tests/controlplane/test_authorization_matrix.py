@@ -27,6 +27,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/audit-events/{id}/"): READ,
     ("GET", "/api/v1/services/"): READ,
     ("POST", "/api/v1/services/"): WRITE,
+    ("POST", "/api/v1/services/from-template/"): WRITE,
+    ("GET", "/api/v1/service-templates/"): READ,
     ("GET", "/api/v1/services/{id}/"): READ,
     ("PUT", "/api/v1/services/{id}/"): WRITE,
     ("PATCH", "/api/v1/services/{id}/"): WRITE,

@@ -1,0 +1,39 @@
+"""LiteLLM proxy: `litellm_*` metrics from prometheus_client (counters exposed with `_total`, as
+the project's FAQ says to consume them). Request counters carry `requested_model`; the
+time-to-first-token histogram carries `model` and is only emitted for streaming requests.
+"""
+
+from __future__ import annotations
+
+from slo.templates.base import Counter, LatencySli, RatioSli, Template
+
+TEMPLATE = Template(
+    name="litellm",
+    title="LiteLLM proxy",
+    project="LiteLLM",
+    reference="litellm docs/my-website/docs/proxy/prometheus.md",
+    slis=(
+        RatioSli(
+            key="availability",
+            title="Proxy requests answered with success",
+            bad=Counter(("litellm_proxy_failed_requests_metric_total",)),
+            total=Counter(("litellm_proxy_total_requests_metric_total",)),
+            model_label="requested_model",
+        ),
+        LatencySli(
+            key="e2e-latency",
+            title="Total request latency through the proxy",
+            histograms=("litellm_request_total_latency_metric",),
+            default_threshold_ms=10_000,
+            model_label="requested_model",
+        ),
+        LatencySli(
+            key="ttft",
+            title="Time to first token of the LLM API call (streaming)",
+            histograms=("litellm_llm_api_time_to_first_token_metric",),
+            default_threshold_ms=500,
+            model_label="model",
+        ),
+    ),
+    notes=("LiteLLM exposes no queue-time histogram.",),
+)
