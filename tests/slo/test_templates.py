@@ -246,3 +246,18 @@ def test_the_builder_picks_the_nearest_boundary_lower_on_a_tie() -> None:
     )
     ttft = plan.thresholds[0]
     assert (ttft["threshold_ms"], ttft["le"], ttft["exact"]) == (500.0, "500", False)
+
+
+@pytest.mark.django_db
+def test_a_source_that_does_not_answer_gives_502_and_stores_nothing(api_for: Any) -> None:
+    telemetry_source_create(
+        actor=None,
+        data={"name": "down-prom", "url": f"http://127.0.0.1:{support.free_port()}", "tier": "edge"},
+    )
+    response = api_for("operator").post(
+        "/api/v1/services/from-template/",
+        {"template": "tgi", "source": "down-prom", "service_name": "tgi-chat"},
+        format="json",
+    )
+    assert response.status_code == 502 and "down-prom did not answer" in response.json()["detail"]
+    assert not Service.objects.exists() and not Slo.objects.exists()
