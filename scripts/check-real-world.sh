@@ -4,7 +4,7 @@
 # refused. Exits non-zero only when a file crashes the importer or loses data silently (a value of
 # the file found neither in the export nor in a reported warning). With DATABASE_URL set, each file
 # is also imported through the catalog in a dry run (a crash there is what the API answers with 500).
-# See slo/openslo/check.py.
+# See slo/openslo/check.py; the inference-server templates are checked by slo/templates/check.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -23,3 +23,6 @@ if [ -n "${DATABASE_URL:-}" ]; then
 fi
 echo "== OpenSLO files in $dir"
 .venv/bin/python -m slo.openslo.check "${args[@]}" "$dir"
+# every inference-server template reads only metric and label names its project documents
+echo "== inference-server templates against ${REAL_WORLD_DIR:-../shared/real-world}/inference-metrics"
+.venv/bin/python -m slo.templates.check "${REAL_WORLD_DIR:-../shared/real-world}/inference-metrics"
