@@ -9,6 +9,7 @@
   var source = null;
   var timer = null;
   var busy = false;
+  var ticking = null;
   var reduceMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   function setState(text) {
@@ -29,6 +30,7 @@
           return; // do not pull the focus from under the keyboard
         }
         node.innerHTML = regions[name];
+        startTicking(); // a countdown may have arrived with it
         if (!reduceMotion && name !== "as-of") {
           node.classList.remove("live-changed");
           void node.offsetWidth; // restart the highlight
@@ -36,7 +38,6 @@
         }
       });
     });
-    tick();
   }
 
   function refresh() {
@@ -93,12 +94,16 @@
     });
   }
 
+  function startTicking() {
+    tick();
+    if (ticking === null && document.querySelector("[data-countdown-until]")) {
+      ticking = window.setInterval(tick, 1000);
+    }
+  }
+
   function init() {
     window.dashboardLive = { refresh: refresh, updates: 0 };
-    tick();
-    if (document.querySelector("[data-countdown-until]")) {
-      window.setInterval(tick, 1000);
-    }
+    startTicking();
     source = document.querySelector("[data-live-src]");
     if (!source || typeof window.fetch !== "function") {
       return;
