@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,7 +35,18 @@ class ServiceFromTemplateView(APIView):
     read_role = OPERATOR
     write_role = OPERATOR
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=inline_serializer(
+            "ServiceFromTemplate",
+            {
+                "template": serializers.ChoiceField(choices=sorted(TEMPLATES)),
+                "source": serializers.CharField(help_text="telemetry source name"),
+                "service_name": serializers.CharField(),
+                "params": serializers.DictField(required=False, help_text="template parameters"),
+            },
+        ),
+        responses={201: OpenApiTypes.OBJECT, 502: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request) -> Response:
         body = json_object_body(request)
         problems = []
