@@ -43,11 +43,11 @@ def _decode(path: str, raw: bytes) -> str:
         raise _refuse(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _checked(files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _checked(files: list[tuple[str, str]], where: str) -> list[tuple[str, str]]:
     if not files:
-        raise _refuse("", "no .yaml or .yml files found")
+        raise _refuse(where, "no .yaml or .yml files found")
     if len(files) > MAX_FILES:
-        raise _refuse("", f"{len(files)} files: at most {MAX_FILES}")
+        raise _refuse(where, f"{len(files)} files: at most {MAX_FILES}")
     return sorted(files)
 
 
@@ -73,7 +73,7 @@ def read_directory(root: str | Path) -> list[tuple[str, str]]:
         if total > MAX_BYTES:
             raise _refuse(str(path), f"the files together exceed {MAX_BYTES} bytes")
         files.append((str(path), _decode(str(path), raw)))
-    return _checked(files)
+    return _checked(files, str(root))
 
 
 def read_tarball(raw: bytes, *, name: str = "archive") -> list[tuple[str, str]]:
@@ -112,7 +112,7 @@ def read_tarball(raw: bytes, *, name: str = "archive") -> list[tuple[str, str]]:
                 files.append((path, _decode(f"{name}:{path}", handle.read())))
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise _refuse(name, f"not a readable tar archive ({exc})") from None
-    return _checked(files)
+    return _checked(files, name)
 
 
 def desired_state(

@@ -40,7 +40,7 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def _files(request: Request) -> list[tuple[str, str]]:
-    from slo.apply import MAX_BYTES, read_tarball
+    from slo.apply import MAX_BYTES, MAX_FILES, read_tarball
 
     archive = request.FILES.get("archive")
     uploads = request.FILES.getlist("files")
@@ -63,6 +63,14 @@ def _files(request: Request) -> list[tuple[str, str]]:
                     "send the directory as a multipart .tar.gz named `archive`, or its files as `files`",
                 )
             ],
+        )
+    if len(uploads) > MAX_FILES:
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("files", f"{len(uploads)} files: at most {MAX_FILES}")]
+        )
+    if sum(upload.size for upload in uploads) > MAX_BYTES:
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("files", f"larger than {MAX_BYTES} bytes together")]
         )
     out: dict[str, str] = {}
     for index, upload in enumerate(uploads):

@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
+from controlplane.errors import ValidationFailed
 from controlplane.models import AuditEvent
 from slo.interop import openslo_import
 from slo.models import Slo
@@ -216,3 +217,36 @@ def test_the_api_takes_files_and_answers_400_with_the_path_on_bad_input(repo, ap
     assert response.status_code == 400 and response.json()["errors"][0]["path"] == "slos.tar.gz"
     response = client.post("/api/v1/openslo/apply/", {"files": files[:1]}, format="multipart")
     assert response.status_code == 400 and response.json()["errors"][0]["path"] == "source"
+
+
+def test_the_api_refuses_an_slo_it_does_not_manage_and_stores_nothing(repo, api_for, users):
+    openslo_import(actor=users["operator"], text="---\n".join([SERVICE, _slo_yaml("availability", 0.9)]))
+    events = _events()
+    upload = SimpleUploadedFile("slos.tar.gz", _tarball(repo))
+    response = api_for("operator").post(
+        "/api/v1/openslo/apply/?source=shelf-repo", {"archive": upload}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "caption-api/availability"
+    assert "adopt" in response.json()["errors"][0]["message"]
+    assert set(_live()) == {"availability"} and _events() == events
+
+
+def test_an_archive_skips_hidden_files_and_links_and_is_capped(repo, monkeypatch):
+    from slo import apply
+
+    (repo / ".git").mkdir()
+    (repo / ".git" / "x.yaml").write_text("not: openslo")
+    (repo / "link.yaml").symlink_to(repo / "service.yaml")
+    files = apply.read_tarball(_tarball(repo), name="slos.tar.gz")
+    assert [path for path, _ in files] == [
+        "caption/availability.yaml",
+        "caption/freshness.yml",
+        "service.yaml",
+    ]
+    monkeypatch.setattr(apply, "MAX_UNPACKED", 1000)
+    with pytest.raises(ValidationFailed) as caught:
+        apply.read_tarball(_tarball(repo), name="slos.tar.gz")
+    assert (
+        caught.value.problems[0]["path"] == "slos.tar.gz" and "bytes" in caught.value.problems[0]["message"]
+    )
