@@ -1,6 +1,11 @@
 """LiteLLM proxy: `litellm_*` metrics from prometheus_client (counters exposed with `_total`, as
 the project's FAQ says to consume them). Request counters carry `requested_model`; the
 time-to-first-token histogram carries `model` and is only emitted for streaming requests.
+
+Availability counts the 2xx `status_code` series of `litellm_proxy_total_requests_metric` rather
+than `litellm_proxy_failed_requests_metric`: prometheus_client creates a labelled series at its
+first increment, so a proxy that never failed has no failure series, and a bad query matching no
+series would leave the SLO without data instead of at 100%.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ TEMPLATE = Template(
     slis=(
         RatioSli(
             key="availability",
-            title="Proxy requests answered with success",
-            bad=Counter(("litellm_proxy_failed_requests_metric_total",)),
+            title="Proxy requests answered with a 2xx status",
+            good=Counter(("litellm_proxy_total_requests_metric_total",), (("status_code", "~2.."),)),
             total=Counter(("litellm_proxy_total_requests_metric_total",)),
             model_label="requested_model",
         ),

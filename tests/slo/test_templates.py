@@ -135,7 +135,7 @@ def test_vllm_one_command_gives_ttft_and_availability_matching_the_fixture(
         (
             "litellm",
             {
-                "availability": ("litellm_avail", "bad"),
+                "availability": ("litellm_avail", "good"),
                 "e2e-latency": ("litellm_e2e", "good"),
                 "ttft": ("litellm_ttft", "good"),
             },

@@ -25,7 +25,7 @@ def write_docs(root: Path, tgi_text: str) -> None:
             "litellm",
             "litellm_proxy_failed_requests_metric litellm_proxy_total_requests_metric "
             "litellm_request_total_latency_metric litellm_llm_api_time_to_first_token_metric "
-            "requested_model model",
+            "requested_model status_code model",
         ),
         ("tgi", tgi_text),
     ):

@@ -186,6 +186,7 @@ def litellm_history(start_s: int, minutes: int, seed: int = 14) -> Generated:
                 {**key, "status_code": status},
                 *((40, 120) if status == "200" else (0, 4)),
                 f"{prefix}_avail_total",
+                *([f"{prefix}_avail_good"] if status == "200" else []),
             )
         for status, cls in (("429", "RateLimitError"), ("500", "InternalServerError")):
             w.counter(
