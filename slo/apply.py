@@ -147,13 +147,15 @@ def desired_state(
 
 
 def _current() -> tuple[dict[str, Current], dict[str, Slo]]:
-    slos = Slo.objects.filter(archived_at__isnull=True).select_related("service", "managed_by__source")
+    """Live SLOs as plan input, and every SLO (archived ones too: names stay taken) by key."""
+    slos = Slo.objects.select_related("service", "managed_by__source")
     current, by_key = {}, {}
     for slo in slos:
         key = f"{slo.service.name}/{slo.name}"
-        managed = getattr(slo, "managed_by", None)
-        current[key] = Current(slo.spec, managed.source.name if managed else "")
         by_key[key] = slo
+        if slo.archived_at is None:
+            managed = getattr(slo, "managed_by", None)
+            current[key] = Current(slo.spec, managed.source.name if managed else "")
     return current, by_key
 
 
@@ -187,7 +189,8 @@ def slo_apply(
         if source_row is not None and not dry_run:
             SloSource.objects.select_for_update().get(pk=source_row.pk)
         current, by_key = _current()
-        actions = plan_apply(desired, current, source=source, adopt=adopt, prune=prune)
+        archived = {key for key, slo in by_key.items() if slo.archived_at is not None}
+        actions = plan_apply(desired, current, source=source, adopt=adopt, prune=prune, archived=archived)
         refused = [a for a in actions if a.kind == "refuse"]
         report = {
             "source": source,
@@ -251,7 +254,13 @@ def _carry_out(
     note: str,
 ) -> None:
     try:
-        if action.kind == "create":
+        if action.kind == "create" and action.key in by_key:  # archived: it comes back
+            slo = services.slo_unarchive(actor=actor, slo_id=by_key[action.key].pk, note=note)
+            services.slo_update(
+                actor=actor, slo_id=slo.pk, data=desired[action.key], note=note, parent_version=slo.version
+            )
+            SloManagedBy.objects.update_or_create(slo=slo, defaults={"source": source})
+        elif action.kind == "create":
             slo = services.slo_create(actor=actor, data=desired[action.key], note=note)
             SloManagedBy.objects.create(slo=slo, source=source)
         elif action.kind == "update":

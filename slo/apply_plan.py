@@ -4,7 +4,8 @@ Keys are "service/name". `desired` maps each key to the SLO document a directory
 maps each live SLO's key to its document and the apply source managing it ("" when it was made
 outside any directory). Each key gets one action:
 
-- create: the directory holds it, the catalog does not;
+- create: the directory holds it, the catalog does not (when `archived` holds its key, the archived
+  SLO of that name comes back, updated to the directory's document);
 - update: both hold it and the documents differ (`changes` says how), or `adopt` takes over an
   SLO made outside this source (then `adopted` is true, even with no change);
 - unchanged: both hold it, equal, and this source manages it;
@@ -66,13 +67,15 @@ def plan_apply(
     source: str,
     adopt: bool = False,
     prune: bool = False,
+    archived: frozenset[str] | set[str] = frozenset(),
 ) -> list[Action]:
     """Actions turning the catalog into the directory, sorted by kind then key."""
     actions: list[Action] = []
     for key in sorted(desired):
         now = current.get(key)
         if now is None:
-            actions.append(Action("create", key))
+            reason = "brings back the archived SLO of this name" if key in archived else ""
+            actions.append(Action("create", key, reason=reason))
             continue
         changes = diff_documents(now.doc, desired[key])
         if now.managed_by == source:

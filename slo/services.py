@@ -189,3 +189,16 @@ def slo_archive(*, actor: Any, slo_id: int) -> None:
         slo.archived_at = timezone.now()
         slo.save(update_fields=["archived_at"])
         audit_record(actor=actor, action="archive", obj=slo, before=slo.spec)
+
+
+def slo_unarchive(*, actor: Any, slo_id: int, note: str = "") -> Slo:
+    """Bring an archived SLO back (its name is still taken by it); its versions carry on."""
+    with transaction.atomic():
+        slo = Slo.objects.select_for_update().filter(pk=slo_id, archived_at__isnull=False).first()
+        if slo is None:
+            raise NotFound("no such archived SLO")
+        slo.archived_at = None
+        slo.updated_at = timezone.now()
+        slo.save(update_fields=["archived_at", "updated_at"])
+        audit_record(actor=actor, action="unarchive", obj=slo, after=slo.spec, note=note)
+    return slo

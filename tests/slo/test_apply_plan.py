@@ -55,3 +55,9 @@ def test_only_slos_of_this_source_are_pruned_and_only_with_prune():
     assert plan_differs(kept)
     pruned = plan_apply({"svc/a": A}, current, source="repo", prune=True)
     assert _kinds(pruned) == [("unchanged", "svc/a"), ("prune", "svc/b")]
+
+
+def test_an_archived_slo_of_the_same_name_is_created_back_and_says_so():
+    actions = plan_apply({"svc/a": A}, {}, source="repo", archived={"svc/a"})
+    assert _kinds(actions) == [("create", "svc/a")]
+    assert actions[0].line() == "create svc/a: brings back the archived SLO of this name"

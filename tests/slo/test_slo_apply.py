@@ -132,6 +132,15 @@ def test_a_deleted_file_is_archived_only_with_prune_and_check_fails_meanwhile(re
     assert _events()[-1] == ("archive", "caption-api/freshness")
     _apply(repo, "--check")  # in step again
 
+    # the file comes back, with another objective: the archived SLO returns (its name stays taken)
+    (repo / "caption" / "freshness.yml").write_text(_slo_yaml("freshness", 0.96))
+    out = _apply(repo)
+    assert "create caption-api/freshness: brings back the archived SLO of this name" in out
+    slo = _live()["freshness"]
+    assert slo.objective == 96.0 and slo.version == 2 and slo.managed_by.source.name == "shelf-repo"
+    assert [a for a, _ in _events()[-2:]] == ["unarchive", "update"]
+    _apply(repo, "--check")
+
 
 def test_an_slo_made_outside_the_directory_is_refused_then_adopted(repo, users):
     # made by hand (an import through the API), not by this directory
