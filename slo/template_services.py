@@ -17,10 +17,10 @@ from controlplane.errors import DomainError, NotFound, ValidationFailed
 from slo.models.telemetry import TelemetrySource
 from slo.services import service_create, slo_create
 from slo.spec import Problem
-from slo.telemetry.discovery import DiscoveryFailed, histogram_boundaries
+from slo.telemetry.discovery import DiscoveryFailed, histogram_boundaries, metrics_found
 from slo.telemetry.sources import source_document
 from slo.templates import TEMPLATES
-from slo.templates.builder import TemplateProblems, build_plan
+from slo.templates.builder import TemplateProblems, build_plan, counter_names, missing_counter_warnings
 
 
 class SourceUnavailable(DomainError):
@@ -52,8 +52,8 @@ def service_from_template(
     service_name: str,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """The created service and SLOs, the thresholds picked (requested vs boundary found) and the
-    SLIs skipped with their reason. Raises ValidationFailed (400), NotFound or SourceUnavailable."""
+    """The created service and SLOs, the thresholds picked (requested vs boundary found), the
+    SLIs skipped with their reason and warnings (counters with no series on the source yet). Raises ValidationFailed (400), NotFound or SourceUnavailable."""
     spec = TEMPLATES.get(template)
     if spec is None:
         raise NotFound(f"no template {template!r}; templates: {', '.join(sorted(TEMPLATES))}")
@@ -65,6 +65,7 @@ def service_from_template(
                 boundaries[histogram] = histogram_boundaries(src, histogram)
                 if boundaries[histogram]:
                     break
+        counters = metrics_found(src, counter_names(spec))
     except DiscoveryFailed as exc:
         raise SourceUnavailable(f"source {src.name} did not answer: {exc}") from None
     try:
@@ -98,4 +99,5 @@ def service_from_template(
         "slos": [{"id": s.pk, "name": s.name, "sli": s.spec["sli"], "objective": s.objective} for s in slos],
         "thresholds": plan.thresholds,
         "skipped": plan.skipped,
+        "warnings": missing_counter_warnings(spec, service.name, counters),
     }

@@ -86,6 +86,15 @@ def histogram_boundaries(source: TelemetrySource, metric: str) -> list[float]:
     return found
 
 
+def metrics_found(source: TelemetrySource, names: list[str]) -> set[str]:
+    """Which of these metric names have series on the source (one request)."""
+    if not names:
+        return set()
+    pattern = "|".join(re.escape(name) for name in names)
+    found = _call(_connect(source).get_label_values, "__name__", params={"match[]": f'{{__name__=~"{pattern}"}}'})
+    return set(found) & set(names)
+
+
 def cached_boundaries(keys: list[tuple[int, str]]) -> dict[tuple[int, str], list[float]]:
     """Boundaries last discovered per (source id, metric); absent keys were never discovered."""
     names = {_boundaries_key(source_id, metric): (source_id, metric) for source_id, metric in keys}

@@ -228,3 +228,36 @@ def build_plan(
     if not plan.slos:
         raise TemplateProblems([Problem("source", "none of the template's metrics were found on the source")])
     return plan
+
+
+def counter_names(template: Template) -> list[str]:
+    """Every counter name the template's ratio SLIs read."""
+    names: list[str] = []
+    for sli in template.slis:
+        if isinstance(sli, RatioSli):
+            for counter in (sli.good, sli.bad, sli.total):
+                if counter is not None:
+                    names += counter.names
+    return list(dict.fromkeys(names))
+
+
+def missing_counter_warnings(template: Template, service_name: str, found: set[str]) -> list[dict[str, str]]:
+    """Ratio SLOs whose counters have no series on the source yet: created all the same (a new
+    deployment without traffic has none), but they show no data until the series appear."""
+    out = []
+    for sli in template.slis:
+        if not isinstance(sli, RatioSli):
+            continue
+        part = sli.good or sli.bad
+        assert part is not None
+        missing = [n for n in part.names if n not in found]
+        if not any(n in found for n in sli.total.names):
+            missing += [n for n in sli.total.names if n not in missing]
+        if missing:
+            out.append(
+                {
+                    "slo": f"{service_name}-{sli.key}"[:63].strip("-"),
+                    "message": f"no series of {', '.join(missing)} on the source yet: no data until they appear",
+                }
+            )
+    return out

@@ -18,11 +18,12 @@ from controlplane.models import AuditEvent
 from slo.counters import from_epoch_minute
 from slo.models import Service, Slo
 from slo.models.telemetry import TelemetrySource
+from slo.telemetry.discovery import metrics_found
 from slo.telemetry.pull import telemetry_source_pull
 from slo.telemetry.selectors import sli_minutes
 from slo.telemetry.sources import telemetry_source_create
 from slo.templates import TEMPLATES
-from slo.templates.builder import build_plan, nearest_boundary
+from slo.templates.builder import build_plan, missing_counter_warnings, nearest_boundary
 from tests.support import prometheus as support
 from tests.support.inference_metrics import VLLM_MODEL, Generated, all_histories, merged
 
@@ -211,6 +212,9 @@ def test_the_api_creates_audited_in_one_go_and_refuses_bad_input_storing_nothing
     )
     assert ok.status_code == 201, ok.content
     body = ok.json()
+    assert body["warnings"] == []  # every counter the availability SLO reads has series on the source
+    names = ["vllm:request_success_total", "tgi_request_count", "vllm:no_such_total"]
+    assert metrics_found(source, names) == {"vllm:request_success_total", "tgi_request_count"}
     ttft = next(t for t in body["thresholds"] if t["slo"] == "chat-ttft")
     assert ttft["exact"] and ttft["threshold_ms"] == 500 and 250 in ttft["boundaries_ms"]
     assert Slo.objects.filter(service__name="chat").count() == 4
@@ -261,3 +265,16 @@ def test_a_source_that_does_not_answer_gives_502_and_stores_nothing(api_for: Any
     )
     assert response.status_code == 502 and "down-prom did not answer" in response.json()["detail"]
     assert not Service.objects.exists() and not Slo.objects.exists()
+
+
+def test_counters_without_series_are_warned_about() -> None:
+    assert missing_counter_warnings(TEMPLATES["tgi"], "t", {"tgi_request_success", "tgi_request_count"}) == []
+    assert missing_counter_warnings(TEMPLATES["tgi"], "t", {"tgi_request_count"}) == [
+        {
+            "slo": "t-availability",
+            "message": "no series of tgi_request_success on the source yet: no data until they appear",
+        }
+    ]
+    # Triton's total sums success and failure: one of them is enough
+    found = {"nv_inference_request_success"}
+    assert missing_counter_warnings(TEMPLATES["triton"], "t", found) == []

@@ -52,5 +52,7 @@ class Command(BaseCommand):
             )
         for s in result["skipped"]:
             self.stdout.write(f"  skipped {s['slo']}: {s['reason']}")
+        for w in result["warnings"]:
+            self.stderr.write(f"warning: {w['slo']}: {w['message']}")
         if result["source"]["services_extended"]:
             self.stdout.write(f"  source {source} now also serves {service}")
