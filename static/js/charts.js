@@ -30,6 +30,9 @@
     });
   }
 
+  // live.js redraws the charts of a region it refreshed
+  window.dashboardCharts = { draw: draw };
+
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), draw);
     confirmForms();

@@ -23,15 +23,21 @@
     Object.keys(regions).forEach(function (name) {
       var nodes = document.querySelectorAll('[data-live="' + name.replace(/["\\]/g, "") + '"]');
       Array.prototype.forEach.call(nodes, function (node) {
-        if (node.innerHTML === regions[name]) {
-          return;
+        if (node.liveHtml === regions[name]) {
+          return; // compared with the server's last HTML: a drawn chart changes the DOM, not the data
         }
         if (document.activeElement && node !== document.body && node.contains(document.activeElement)) {
           return; // do not pull the focus from under the keyboard
         }
+        var seen = node.liveSeen;
         node.innerHTML = regions[name];
+        node.liveHtml = regions[name];
+        node.liveSeen = true;
+        if (window.dashboardCharts) {
+          Array.prototype.forEach.call(node.querySelectorAll("[data-chart]"), window.dashboardCharts.draw);
+        }
         startTicking(); // a countdown may have arrived with it
-        if (!reduceMotion && name !== "as-of") {
+        if (seen && !reduceMotion && name !== "as-of") {
           node.classList.remove("live-changed");
           void node.offsetWidth; // restart the highlight
           node.classList.add("live-changed");
@@ -103,6 +109,11 @@
 
   function init() {
     window.dashboardLive = { refresh: refresh, updates: 0 };
+    // the server's HTML of each region, taken before charts.js draws into it (live.js loads first)
+    Array.prototype.forEach.call(document.querySelectorAll("[data-live]"), function (node) {
+      node.liveHtml = node.innerHTML;
+      node.liveSeen = false; // the browser's serialisation may differ: the first swap is silent
+    });
     startTicking();
     source = document.querySelector("[data-live-src]");
     if (!source || typeof window.fetch !== "function") {

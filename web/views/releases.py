@@ -26,6 +26,7 @@ from routing.releases import machine
 from routing.releases import selectors as release_selectors
 from web import presenters
 from web.access import role_required
+from web.canary_charts import canary_charts
 from web.views.documents import problem_lines
 
 # The "open" filter: every state a release can still leave (the machine's non-final states).
@@ -140,6 +141,8 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
         })
     approvals = list(release.approvals.order_by("at", "id"))
     bake = _bake(release, now=timezone.now())
+    canary = canary_charts(
+        release.gate_results.filter(gate="canary").order_by("at", "id").values_list("stage", "at", "evidence"))
     approved = sum(1 for a in approvals if a.decision == "approve")
     gate_rows = list(release.gate_results.order_by("-at", "-id")[:200])
     for g in gate_rows:
@@ -150,7 +153,7 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for rb in rollbacks:
         rb.view = presenters.rollback_evidence(trigger=rb.trigger, reason=rb.reason, evidence=rb.evidence)
     return render(request, "routing/release_detail.html", {
-        "nav": "releases", "release": release, "waves": waves, "bake": bake,
+        "nav": "releases", "release": release, "waves": waves, "bake": bake, "canary": canary,
         "gates": gate_rows,
         "approvals": approvals, "approved": approved,
         "transitions": list(release.transitions.order_by("at", "id")),
