@@ -65,5 +65,18 @@ def test_release_page_follows_the_rollout_and_counts_the_bake_down(browse: Any, 
     page.wait_for_function(
         f"document.querySelector('[data-countdown-until]').textContent !== {first!r}", timeout=5_000
     )
+    # a canary measurement arrives: its wave's chart is drawn in place
+    from routing.releases import gates
+    from routing.releases.transitions import store_gate_results
+    from tests.dashboard.test_canary_charts import _evidence
+
+    store_gate_results(
+        pending_release,
+        [gates.GateOutcome("canary", "pass", _evidence(100, 100, 1, 5))],
+        stage="canary:0",
+        now=timezone.now(),
+    )
+    page.evaluate("window.dashboardLive.refresh()")
+    page.wait_for_selector("[data-chart='chart-canary-1-p95'] .main-svg", timeout=20_000)
     assert page.evaluate("window.liveMarker") == 1
     assert session.errors == [], session.errors
