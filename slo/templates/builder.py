@@ -140,6 +140,9 @@ def build_plan(
             )
     if not re.fullmatch(NAME_RE, service_name or ""):
         problems.append(Problem("service_name", "lowercase letters, digits and dashes, at most 63"))
+    longest = max(len(sli.key) for sli in template.slis) + 1
+    if len(service_name or "") + longest > 63:
+        problems.append(Problem("service_name", f"at most {63 - longest} characters (SLO names add -<sli>)"))
     if tier not in TIERS:
         problems.append(Problem("source", f"the source's tier {tier!r} is not one of {', '.join(TIERS)}"))
     model = params.get("model")
@@ -178,7 +181,7 @@ def build_plan(
         "labels": {"template": template.name},
     }
     for sli in template.slis:
-        slo_name = f"{service_name}-{sli.key}"[:63].strip("-")
+        slo_name = f"{service_name}-{sli.key}"
         doc = {**base, "name": slo_name, "display_name": sli.title, "objective": objective or sli.objective}
         if isinstance(sli, RatioSli):
             counter = sli.good or sli.bad
@@ -256,7 +259,7 @@ def missing_counter_warnings(template: Template, service_name: str, found: set[s
         if missing:
             out.append(
                 {
-                    "slo": f"{service_name}-{sli.key}"[:63].strip("-"),
+                    "slo": f"{service_name}-{sli.key}",
                     "message": f"no series of {', '.join(missing)} on the source yet: no data until they appear",
                 }
             )

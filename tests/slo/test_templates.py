@@ -23,7 +23,7 @@ from slo.telemetry.pull import telemetry_source_pull
 from slo.telemetry.selectors import sli_minutes
 from slo.telemetry.sources import telemetry_source_create
 from slo.templates import TEMPLATES
-from slo.templates.builder import build_plan, missing_counter_warnings, nearest_boundary
+from slo.templates.builder import TemplateProblems, build_plan, missing_counter_warnings, nearest_boundary
 from tests.support import prometheus as support
 from tests.support.inference_metrics import VLLM_MODEL, Generated, all_histories, merged
 
@@ -249,6 +249,8 @@ def test_the_builder_picks_the_nearest_boundary_lower_on_a_tie() -> None:
         boundaries={"nv_inference_first_response_histogram_ms": [100.0, 500.0, 2000.0]},
     )
     ttft = plan.thresholds[0]
+    with pytest.raises(TemplateProblems, match="service_name: at most 43 characters"):
+        build_plan(TEMPLATES["vllm"], service_name="s" * 44, tier="edge", params={}, boundaries={})
     assert (ttft["threshold_ms"], ttft["le"], ttft["exact"]) == (500.0, "500", False)
 
 
