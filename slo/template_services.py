@@ -53,7 +53,8 @@ def service_from_template(
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """The created service and SLOs, the thresholds picked (requested vs boundary found), the
-    SLIs skipped with their reason and warnings (counters with no series on the source yet). Raises ValidationFailed (400), NotFound or SourceUnavailable."""
+    SLIs skipped with their reason and warnings (counters with no series on the source yet).
+    Raises ValidationFailed (400), NotFound or SourceUnavailable (502)."""
     spec = TEMPLATES.get(template)
     if spec is None:
         raise NotFound(f"no template {template!r}; templates: {', '.join(sorted(TEMPLATES))}")
