@@ -35,6 +35,21 @@ def test_overview_shows_a_new_slo_and_the_new_as_of_without_reloading(
     assert page.evaluate("window.liveMarker") == "still the same document"
     # (the installed clock fakes `performance`, so the surviving marker is the no-reload proof)
     assert page.evaluate("window.dashboardLive.updates") >= 1
+
+    # a hidden tab does not poll; it catches up as soon as it is visible again
+    page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})")
+    updates = page.evaluate("window.dashboardLive.updates")
+    make_slo("later-availability")
+    page.clock.fast_forward(31_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.dashboardLive.updates") == updates and count.inner_text() == "(4)"
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    page.wait_for_function(
+        "document.querySelector(\"[data-live='slo-count']\").textContent === '(5)'", timeout=10_000
+    )
     assert session.errors == [], session.errors
 
 
