@@ -53,13 +53,33 @@ def free_port() -> int:
 
 
 def start_gunicorn(port: int) -> subprocess.Popen:
-    env = dict(os.environ, DEBUG="false", SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback
-               SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + "x" * 40),
-               ALLOWED_HOSTS="127.0.0.1,localhost", LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        DEBUG="false",
+        SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + "x" * 40),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+    )
     process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "controlplane.wsgi:application", "-b", f"127.0.0.1:{port}",
-         "-w", str(WORKERS), "--worker-class", "gthread", "--threads", "4", "--keep-alive", "5",
-         "--log-level", "warning"], cwd=ROOT, env=env,
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "controlplane.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(WORKERS),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -85,8 +105,12 @@ def run_wrk(url: str, headers: dict[str, str]) -> dict:
 
     non_3xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
-        "client": "wrk", "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": ms("50"), "p99_ms": ms("99"), "errors": int(non_3xx.group(1)) if non_3xx else 0, "raw": out,
+        "client": "wrk",
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "errors": int(non_3xx.group(1)) if non_3xx else 0,
+        "raw": out,
     }
 
 
@@ -115,19 +139,32 @@ def run_threads(url: str, headers: dict[str, str]) -> dict:
     for thread in threads:
         thread.join()
     latencies.sort()
-    return {"client": "python threads", "requests_per_s": len(latencies) / DURATION_S,
-            "p50_ms": statistics.median(latencies), "p99_ms": latencies[int(0.99 * len(latencies))], "errors": errors}
+    return {
+        "client": "python threads",
+        "requests_per_s": len(latencies) / DURATION_S,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(0.99 * len(latencies))],
+        "errors": errors,
+    }
 
 
 def main() -> None:
-    service, _ = Service.objects.get_or_create(name="bench-poll", defaults={"service_class": "interactive",
-                                                                           "tiers": ["edge"]})
+    service, _ = Service.objects.get_or_create(
+        name="bench-poll", defaults={"service_class": "interactive", "tiers": ["edge"]}
+    )
     Gateway.objects.filter(name="bench-poll-gw").delete()
-    credentials = gateway_register(actor="bench", data={"name": "bench-poll-gw", "service": service.name,
-                                                        "tier": "edge"})
-    gateway_set_desired(actor="bench", gateway_ids=[credentials.gateway.pk], reason="bench", bundle_for={
-        "routing_policy": default_policy(service.name, "interactive", None),
-        "cache_config": default_cache_config(service.name)})
+    credentials = gateway_register(
+        actor="bench", data={"name": "bench-poll-gw", "service": service.name, "tier": "edge"}
+    )
+    gateway_set_desired(
+        actor="bench",
+        gateway_ids=[credentials.gateway.pk],
+        reason="bench",
+        bundle_for={
+            "routing_policy": default_policy(service.name, "interactive", None),
+            "cache_config": default_cache_config(service.name),
+        },
+    )
     port = free_port()
     process = start_gunicorn(port)
     try:
@@ -143,10 +180,16 @@ def main() -> None:
     raw = measured.pop("raw", "")
     result = {
         **{k: round(v, 3) if isinstance(v, float) else v for k, v in measured.items()},
-        "gunicorn_workers": WORKERS, "connections": CONNECTIONS, "duration_s": DURATION_S,
-        "target_requests_per_s": 1500, "met": measured["requests_per_s"] >= 1500 and measured["errors"] == 0,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "note": "client and server share 2 cores with other engineers' test runs: pessimistic"},
+        "gunicorn_workers": WORKERS,
+        "connections": CONNECTIONS,
+        "duration_s": DURATION_S,
+        "target_requests_per_s": 1500,
+        "met": measured["requests_per_s"] >= 1500 and measured["errors"] == 0,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "note": "client and server share 2 cores with other engineers' test runs: pessimistic",
+        },
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -57,7 +57,9 @@ class Responder(BaseHTTPRequestHandler):
         with Responder.lock:
             Responder.pushes += 1
         try:
-            verify(f"{SECRET_PREFIX}{gateway_id}", body, self.headers.get(SIGNATURE_HEADER, ""), now=time.time())
+            verify(
+                f"{SECRET_PREFIX}{gateway_id}", body, self.headers.get(SIGNATURE_HEADER, ""), now=time.time()
+            )
         except SignatureError:
             with Responder.lock:
                 Responder.bad_signatures += 1
@@ -85,20 +87,33 @@ def main() -> None:
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
-    service, _ = Service.objects.get_or_create(name="bench-delivery", defaults={
-        "service_class": "interactive", "tiers": ["edge"]})
+    service, _ = Service.objects.get_or_create(
+        name="bench-delivery", defaults={"service_class": "interactive", "tiers": ["edge"]}
+    )
     Gateway.objects.filter(name__startswith="bench-gw-").delete()
-    rows = [Gateway(name=f"bench-gw-{i}", service=service, tier="edge", region=f"r{i % 5}",
-                    token_hash=f"bench{i:059d}", token_hint="bench", signing_secret_encrypted="")
-            for i in range(GATEWAYS)]
+    rows = [
+        Gateway(
+            name=f"bench-gw-{i}",
+            service=service,
+            tier="edge",
+            region=f"r{i % 5}",
+            token_hash=f"bench{i:059d}",
+            token_hint="bench",
+            signing_secret_encrypted="",
+        )
+        for i in range(GATEWAYS)
+    ]
     created = Gateway.objects.bulk_create(rows)
     for gateway in created:
         gateway.signing_secret_encrypted = encrypt_secret(f"{SECRET_PREFIX}{gateway.pk}")
         gateway.push_url = f"http://127.0.0.1:{port}/{gateway.pk}/config"
     Gateway.objects.bulk_update(created, ["signing_secret_encrypted", "push_url"], batch_size=500)
     ids = [g.pk for g in created]
-    bundle = {"routing_policy": default_policy(service.name, "interactive", None),
-              "cache_config": default_cache_config(service.name), "model_version": "v2"}
+    bundle = {
+        "routing_policy": default_policy(service.name, "interactive", None),
+        "cache_config": default_cache_config(service.name),
+        "model_version": "v2",
+    }
 
     start = time.perf_counter()
     gateway_set_desired(actor="bench", gateway_ids=ids, bundle_for=bundle, reason="bench", validate=True)
@@ -113,8 +128,11 @@ def main() -> None:
         if time.perf_counter() - start > 120:
             break
     total = time.perf_counter() - start
-    states = dict(Delivery.objects.filter(gateway_id__in=ids).values_list("state").annotate(
-        n=django.db.models.Count("id")))
+    states = dict(
+        Delivery.objects.filter(gateway_id__in=ids)
+        .values_list("state")
+        .annotate(n=django.db.models.Count("id"))
+    )
     applied = Gateway.objects.filter(pk__in=ids, applied_revision=1).count()
     result = {
         "gateways": GATEWAYS,
@@ -128,8 +146,11 @@ def main() -> None:
         "gateways_applied": applied,
         "target_s": 10,
         "met": total <= 10 and applied == GATEWAYS,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "note": "2 cores shared with other engineers' test runs: figures are pessimistic"},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "note": "2 cores shared with other engineers' test runs: figures are pessimistic",
+        },
     }
     Gateway.objects.filter(name__startswith="bench-gw-").delete()
     server.shutdown()

@@ -58,12 +58,20 @@ def main() -> None:
 
     policy = default_policy("shelf-vision", "interactive", 150)
     escalating = json.loads(json.dumps(policy))
-    escalating["rules"][-1]["chain"] = [{"route": "public_cloud", "timeout_ms": 100},
-                                        {"route": "local", "timeout_ms": 40}]
-    context = build_context(service="shelf-vision", service_class="interactive",
-                            tiers=["edge", "private_cloud", "public_cloud"], multi_tenant=False,
-                            latency_slos=[LatencySlo("edge-latency", "edge", 150, 99.0),
-                                          LatencySlo("cloud-latency", "public_cloud", 400, 99.0)])
+    escalating["rules"][-1]["chain"] = [
+        {"route": "public_cloud", "timeout_ms": 100},
+        {"route": "local", "timeout_ms": 40},
+    ]
+    context = build_context(
+        service="shelf-vision",
+        service_class="interactive",
+        tiers=["edge", "private_cloud", "public_cloud"],
+        multi_tenant=False,
+        latency_slos=[
+            LatencySlo("edge-latency", "edge", 150, 99.0),
+            LatencySlo("cloud-latency", "public_cloud", 400, 99.0),
+        ],
+    )
     text = yaml.safe_dump(policy)
     compiled_a = compile_policy(policy, service_class="interactive")
     compiled_b = compile_policy(escalating, service_class="interactive")
@@ -71,19 +79,31 @@ def main() -> None:
     results = {
         "validate_policy_ms": _median_ms(lambda: policy_problems(policy, context), args.repeat * 10),
         "yaml_load_ms": _median_ms(lambda: load_yaml(text), args.repeat * 10),
-        "explain_us": _median_ms(lambda: [decide(compiled_a, one, explain=True) for _ in range(1000)],
-                                 args.repeat),
+        "explain_us": _median_ms(
+            lambda: [decide(compiled_a, one, explain=True) for _ in range(1000)], args.repeat
+        ),
     }
     for n in (args.contexts, 50_000):
         contexts = generate_contexts(TRAFFIC, n, seed=1)
         results[f"simulate_{n}_ms"] = _median_ms(
-            lambda contexts=contexts: simulate(compiled_a, compiled_b, contexts, ASSUMED_ROUTE_STATS,
-                                               latency_threshold_ms=150, objective=99.0, seed=1),
+            lambda contexts=contexts: simulate(
+                compiled_a,
+                compiled_b,
+                contexts,
+                ASSUMED_ROUTE_STATS,
+                latency_threshold_ms=150,
+                objective=99.0,
+                seed=1,
+            ),
             max(1, args.repeat // (5 if n > 10_000 else 1)),
         )
         results[f"generate_{n}_ms"] = _median_ms(lambda n=n: generate_contexts(TRAFFIC, n, seed=1), 1)
-    report = {"python": platform.python_version(), "machine": platform.machine(), "results": results,
-              "note": "medians on a shared 2-core machine; explain_us is per 1,000 explains in ms = us each"}
+    report = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "results": results,
+        "note": "medians on a shared 2-core machine; explain_us is per 1,000 explains in ms = us each",
+    }
     for name, value in results.items():
         print(f"{name:28s} {value:10.2f}")
     out = Path(__file__).resolve().parent / "results" / "documents.json"

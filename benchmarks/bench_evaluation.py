@@ -73,7 +73,10 @@ def load(n_slos: int, minute_hours: int) -> dict[str, float]:
     clock = time.perf_counter()
     call_command("migrate", verbosity=0)
     services = Service.objects.bulk_create(
-        [Service(name=f"svc-{i:03d}", service_class="interactive", tiers=["edge", "public_cloud"]) for i in range(100)]
+        [
+            Service(name=f"svc-{i:03d}", service_class="interactive", tiers=["edge", "public_cloud"])
+            for i in range(100)
+        ]
     )
     slos = []
     for k in range(n_slos):
@@ -83,9 +86,22 @@ def load(n_slos: int, minute_hours: int) -> dict[str, float]:
         elif k % 10 == 9:
             window = {"type": "calendar", "unit": "month", "timezone": "UTC"}
         service = services[k % 100]
-        spec = {"name": f"slo-{k}", "service": service.name, "sli": {"kind": "availability"},
-                "objective": 99.9 if k % 2 else 99.0, "window": window}
-        slos.append(Slo(service=service, name=spec["name"], sli_kind="availability", objective=spec["objective"], spec=spec))
+        spec = {
+            "name": f"slo-{k}",
+            "service": service.name,
+            "sli": {"kind": "availability"},
+            "objective": 99.9 if k % 2 else 99.0,
+            "window": window,
+        }
+        slos.append(
+            Slo(
+                service=service,
+                name=spec["name"],
+                sli_kind="availability",
+                objective=spec["objective"],
+                spec=spec,
+            )
+        )
     ids = np.array([s.pk for s in Slo.objects.bulk_create(slos, batch_size=2000)], dtype=np.int64)
     timings = {"catalog_s": time.perf_counter() - clock}
     rng = np.random.default_rng(5)
@@ -118,16 +134,23 @@ def load(n_slos: int, minute_hours: int) -> dict[str, float]:
             count += len(frame)
         loaded["minute_rows"] = count
         first_hour = (NOW - timedelta(days=32)).replace(minute=0)
-        hours = [first_hour + timedelta(hours=h) for h in range(int((NOW - first_hour).total_seconds() // 3600) + 1)]
+        hours = [
+            first_hour + timedelta(hours=h)
+            for h in range(int((NOW - first_hour).total_seconds() // 3600) + 1)
+        ]
         count = 0
         for start in range(0, len(hours), 48):
             frame = rows(hours[start : start + 48], 1200.0, 60)
-            _copy_frame(raw, "slo_budgethour", ["slo_id", "hour", "good", "valid", "events", "present_minutes"], frame)
+            _copy_frame(
+                raw, "slo_budgethour", ["slo_id", "hour", "good", "valid", "events", "present_minutes"], frame
+            )
             count += len(frame)
         loaded["hour_rows"] = count
         days = [NOW.replace(hour=0, minute=0) - timedelta(days=d) for d in range(32, -1, -1)]
         frame = rows(days, 28800.0, 1440)
-        _copy_frame(raw, "slo_budgetday", ["slo_id", "day", "good", "valid", "events", "present_minutes"], frame)
+        _copy_frame(
+            raw, "slo_budgetday", ["slo_id", "day", "good", "valid", "events", "present_minutes"], frame
+        )
         loaded["day_rows"] = len(frame)
         cursor.execute("VACUUM ANALYZE slo_budgetminute")
         cursor.execute("VACUUM ANALYZE slo_budgethour")
@@ -176,18 +199,33 @@ def evaluate_child() -> None:
             report = slo_evaluate_all(now=NOW + timedelta(minutes=offset))
             seconds = time.perf_counter() - clock
             db_used = None if db_cpu is None else round(backend_cpu_s() - db_cpu, 3)
-            cycles.append({
-                "now": report.now.isoformat(), "seconds": round(seconds, 3), "evaluated": report.evaluated,
-                "queries": queries["n"], "transitions": report.transitions,
-                "client_cpu_s": round(time.process_time() - cpu, 3), "postgres_backend_cpu_s": db_used,
-                "load_average_1m": os.getloadavg()[0],
-                "phase_seconds": {k: round(v, 3) for k, v in report.seconds.items()},
-            })
+            cycles.append(
+                {
+                    "now": report.now.isoformat(),
+                    "seconds": round(seconds, 3),
+                    "evaluated": report.evaluated,
+                    "queries": queries["n"],
+                    "transitions": report.transitions,
+                    "client_cpu_s": round(time.process_time() - cpu, 3),
+                    "postgres_backend_cpu_s": db_used,
+                    "load_average_1m": os.getloadavg()[0],
+                    "phase_seconds": {k: round(v, 3) for k, v in report.seconds.items()},
+                }
+            )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     statuses = SloStatus.objects.filter(evaluated_at=NOW + timedelta(minutes=1)).count()
     sync = measure_sync()
-    print(json.dumps({"cycles": cycles, "peak_rss_mib": round(peak_mib, 1), "statuses_written": statuses,
-                      "alert_events": AlertEvent.objects.count(), "steady_state_sync": sync}))
+    print(
+        json.dumps(
+            {
+                "cycles": cycles,
+                "peak_rss_mib": round(peak_mib, 1),
+                "statuses_written": statuses,
+                "alert_events": AlertEvent.objects.count(),
+                "steady_state_sync": sync,
+            }
+        )
+    )
 
 
 def measure_sync() -> dict[str, float]:
@@ -223,8 +261,12 @@ def measure_sync() -> dict[str, float]:
     seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     again = budget_sync(now=end, minutes=15)
-    return {"minutes_written": written, "seconds": round(seconds, 3), "rerun_minutes_written": again,
-            "rerun_seconds": round(time.perf_counter() - clock, 3)}
+    return {
+        "minutes_written": written,
+        "seconds": round(seconds, 3),
+        "rerun_minutes_written": again,
+        "rerun_seconds": round(time.perf_counter() - clock, 3),
+    }
 
 
 def main() -> None:
@@ -243,20 +285,31 @@ def main() -> None:
         recreate_database()
         _setup_django()
         loading = load(args.slos, args.minute_hours)
-    print(f"loaded {loading['minute_rows']:,} minute, {loading['hour_rows']:,} hour, {loading['day_rows']:,} day rows "
-          f"in {loading['copy_s']:.1f} s ({loading['copy_rows_per_s']:,.0f} rows/s)")
-    child = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, check=True,
-                           env={**os.environ, "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}"})
+    print(
+        f"loaded {loading['minute_rows']:,} minute, {loading['hour_rows']:,} hour, {loading['day_rows']:,} day rows "
+        f"in {loading['copy_s']:.1f} s ({loading['copy_rows_per_s']:,.0f} rows/s)"
+    )
+    child = subprocess.run(
+        [sys.executable, __file__, "--child"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}"},
+    )
     measured = json.loads(child.stdout.strip().splitlines()[-1])
     for cycle in measured["cycles"]:
-        print(f"cycle at {cycle['now']}: {cycle['seconds']:.2f} s for {cycle['evaluated']:,} SLOs, "
-              f"{cycle['queries']} queries, CPU: client {cycle['client_cpu_s']} s + PostgreSQL backend "
-              f"{cycle['postgres_backend_cpu_s']} s (load average {cycle['load_average_1m']:.1f}), "
-              f"phases {cycle['phase_seconds']}")
+        print(
+            f"cycle at {cycle['now']}: {cycle['seconds']:.2f} s for {cycle['evaluated']:,} SLOs, "
+            f"{cycle['queries']} queries, CPU: client {cycle['client_cpu_s']} s + PostgreSQL backend "
+            f"{cycle['postgres_backend_cpu_s']} s (load average {cycle['load_average_1m']:.1f}), "
+            f"phases {cycle['phase_seconds']}"
+        )
     print(f"peak RSS of the evaluating process: {measured['peak_rss_mib']:.0f} MiB")
     sync = measured["steady_state_sync"]
-    print(f"steady-state sync (1 new minute x {args.slos:,} SLOs, 15-minute lookback): {sync['seconds']:.2f} s "
-          f"for {sync['minutes_written']:,} minutes; re-run {sync['rerun_seconds']:.2f} s")
+    print(
+        f"steady-state sync (1 new minute x {args.slos:,} SLOs, 15-minute lookback): {sync['seconds']:.2f} s "
+        f"for {sync['minutes_written']:,} minutes; re-run {sync['rerun_seconds']:.2f} s"
+    )
     worst = max(c["seconds"] for c in measured["cycles"])
     complete = all(c["evaluated"] == args.slos for c in measured["cycles"])
     if not complete:
@@ -272,7 +325,11 @@ def main() -> None:
         "complete": complete,
         "loading": loading,
         **measured,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "note": "2 cores shared with other engineers' test runs while measured: figures may be pessimistic.",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

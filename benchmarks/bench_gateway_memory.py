@@ -55,12 +55,20 @@ def main() -> None:
     try:
         assert wait_ready("127.0.0.1", port, process=process), (folder / "gateway.log").read_text()
         started_rss = rss_mb(process.pid)
-        bundle = {"revision": 1, "service": "shelf-vision",
-                  "routing_policy": default_policy("shelf-vision", "interactive", None),
-                  "cache_config": default_cache_config("shelf-vision"), "model_version": "v1"}
+        bundle = {
+            "revision": 1,
+            "service": "shelf-vision",
+            "routing_policy": default_policy("shelf-vision", "interactive", None),
+            "cache_config": default_cache_config("shelf-vision"),
+            "model_version": "v1",
+        }
         body = bundle_bytes(bundle)
-        ack = requests.post(f"http://127.0.0.1:{port}/config", data=body,
-                            headers={SIGNATURE_HEADER: sign(SECRET, body, timestamp=int(time.time()))}, timeout=10)
+        ack = requests.post(
+            f"http://127.0.0.1:{port}/config",
+            data=body,
+            headers={SIGNATURE_HEADER: sign(SECRET, body, timestamp=int(time.time()))},
+            timeout=10,
+        )
         assert ack.status_code == 200, ack.text
         samples, scrape_ms = [], []
         for _ in range(DURATION_S):
@@ -82,8 +90,11 @@ def main() -> None:
         "metrics_scrape_ms_median": round(sorted(scrape_ms)[len(scrape_ms) // 2], 2),
         "target_mb": 150,
         "met": max(samples) <= 150,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "note": "shared 2-core machine; RSS does not depend on load"},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "note": "shared 2-core machine; RSS does not depend on load",
+        },
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -88,7 +88,9 @@ def drop_database() -> None:
 def seed() -> None:
     from slo.services import service_create, slo_create
 
-    service_create(actor=None, data={"name": SERVICE, "service_class": "interactive", "tiers": ["edge", "public_cloud"]})
+    service_create(
+        actor=None, data={"name": SERVICE, "service_class": "interactive", "tiers": ["edge", "public_cloud"]}
+    )
     base = {"service": SERVICE, "tier": "edge", "objective": 99.5, "window": {"type": "rolling", "days": 28}}
     for name, sli in (
         ("latency", {"kind": "latency", "threshold_ms": 150}),
@@ -99,8 +101,40 @@ def seed() -> None:
         slo_create(actor=None, data={**base, "name": name, "sli": sli})
 
 
-LATENCY_LE = ("0.025", "0.05", "0.1", "0.15", "0.2", "0.25", "0.3", "0.5", "0.75", "1", "1.5", "2", "3", "5", "10")
-AGE_LE = ("1", "5", "10", "30", "60", "120", "300", "600", "900", "1800", "3600", "7200", "21600", "43200", "86400")
+LATENCY_LE = (
+    "0.025",
+    "0.05",
+    "0.1",
+    "0.15",
+    "0.2",
+    "0.25",
+    "0.3",
+    "0.5",
+    "0.75",
+    "1",
+    "1.5",
+    "2",
+    "3",
+    "5",
+    "10",
+)
+AGE_LE = (
+    "1",
+    "5",
+    "10",
+    "30",
+    "60",
+    "120",
+    "300",
+    "600",
+    "900",
+    "1800",
+    "3600",
+    "7200",
+    "21600",
+    "43200",
+    "86400",
+)
 
 
 def minute_counters(k: int) -> list[dict[str, Any]]:
@@ -113,10 +147,20 @@ def minute_counters(k: int) -> list[dict[str, Any]]:
 
     for route in ("local", "cache", "public_cloud", "private_cloud", "failed"):
         for outcome in ("ok", "error", "timeout"):
-            add("inference_requests_total", (k * 7 + len(route) * 3 + len(outcome)) % 50, route=route, outcome=outcome)
+            add(
+                "inference_requests_total",
+                (k * 7 + len(route) * 3 + len(outcome)) % 50,
+                route=route,
+                outcome=outcome,
+            )
     for layer in ("result", "embedding", "semantic"):
         for result in ("hit", "miss", "stale_hit", "semantic_hit"):
-            add("inference_cache_lookups_total", (k + len(layer) + len(result)) % 20, layer=layer, result=result)
+            add(
+                "inference_cache_lookups_total",
+                (k + len(layer) + len(result)) % 20,
+                layer=layer,
+                result=result,
+            )
     for route, outcome in (("local", "ok"), ("cache", "ok"), ("local", "timeout")):
         running = 0
         for i, le in enumerate(LATENCY_LE):
@@ -148,7 +192,11 @@ def make_batch(b: int, first_minute: datetime) -> tuple[str, dict[str, Any], int
         samples += len(counters)
         minute = first_minute + timedelta(minutes=offset + m)
         minutes.append({"minute": minute.isoformat().replace("+00:00", "Z"), "counters": counters})
-    return f"gateway:{gateway + 1}", {"contract_version": 1, "gateway": f"gw-{gateway}", "minutes": minutes}, samples
+    return (
+        f"gateway:{gateway + 1}",
+        {"contract_version": 1, "gateway": f"gw-{gateway}", "minutes": minutes},
+        samples,
+    )
 
 
 def make_batches(n_batches: int, first_minute: datetime) -> list[tuple[str, dict[str, Any], int]]:
@@ -232,8 +280,12 @@ def run_parallel(batches: list[tuple[str, dict[str, Any], int]], workers: int) -
     elapsed = time.perf_counter() - started
     for proc in procs:
         proc.join()
-    figures = _figures(sum(r[0] for r in results), elapsed, [x for r in results for x in r[1]],
-                       sum(len(r[1]) for r in results))
+    figures = _figures(
+        sum(r[0] for r in results),
+        elapsed,
+        [x for r in results for x in r[1]],
+        sum(len(r[1]) for r in results),
+    )
     return {"workers": workers, **figures}
 
 
@@ -255,8 +307,12 @@ def _http_child(n_batches: int, first_minute: datetime, tokens: dict[str, tuple[
         gateway_id, token = tokens[source]
         body = json.dumps(payload)
         t0 = time.perf_counter()
-        response = client.post(f"/api/v1/gateways/{gateway_id}/telemetry/", body, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = client.post(
+            f"/api/v1/gateways/{gateway_id}/telemetry/",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
         latency = time.perf_counter() - t0
         elapsed += latency
         latencies.append(latency)
@@ -295,7 +351,9 @@ def run_http(n_batches: int, first_minute: datetime) -> dict[str, Any]:
         return {"skipped": f"routing push endpoint not available: {exc}"}
     tokens = {}
     for g in range(GATEWAYS):
-        creds = gateway_register(actor=None, data={"name": f"bench-gw-{g}", "service": SERVICE, "tier": "edge"})
+        creds = gateway_register(
+            actor=None, data={"name": f"bench-gw-{g}", "service": SERVICE, "tier": "edge"}
+        )
         tokens[f"gateway:{g + 1}"] = (creds.gateway.pk, creds.token)
     connections.close_all()
     ctx = mp.get_context("spawn")
@@ -324,8 +382,12 @@ def _figures(samples: int, elapsed: float, latencies: list[float], batches: int)
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     rates = [r["samples_per_s"] for r in runs]
-    return {"median_samples_per_s": round(statistics.median(rates)), "best_samples_per_s": max(rates),
-            "meets_target_median": statistics.median(rates) >= TARGET_PER_S, "runs": runs}
+    return {
+        "median_samples_per_s": round(statistics.median(rates)),
+        "best_samples_per_s": max(rates),
+        "meets_target_median": statistics.median(rates) >= TARGET_PER_S,
+        "runs": runs,
+    }
 
 
 def _progress(label: str, figures: dict[str, Any]) -> dict[str, Any]:
@@ -364,10 +426,17 @@ def main() -> None:
 
         for model in (SeriesMinute, SliMinute, SliHour, SliFeed):
             model.objects.all().delete()
-        one = [_progress("one process", run_service(make_batches(args.batches, fresh()))) for _ in range(args.repeat)]
+        one = [
+            _progress("one process", run_service(make_batches(args.batches, fresh())))
+            for _ in range(args.repeat)
+        ]
         loads["after_one_process"] = _load()
-        two = [_progress(f"{args.workers} processes", run_parallel(make_batches(args.batches, fresh()), args.workers))
-               for _ in range(args.repeat)]
+        two = [
+            _progress(
+                f"{args.workers} processes", run_parallel(make_batches(args.batches, fresh()), args.workers)
+            )
+            for _ in range(args.repeat)
+        ]
         loads[f"after_{args.workers}_processes"] = _load()
         results = {"one_process": _summary(one), f"{args.workers}_processes": _summary(two)}
         from slo.telemetry.storage import telemetry_rollup_pending
@@ -375,8 +444,11 @@ def main() -> None:
         t0 = time.perf_counter()
         hours = telemetry_rollup_pending()
         rollup = {"hours": hours, "seconds": round(time.perf_counter() - t0, 3)}
-        rows = {"series_minutes": SeriesMinute.objects.count(), "sli_minutes": SliMinute.objects.count(),
-                "sli_hours": SliHour.objects.count()}
+        rows = {
+            "series_minutes": SeriesMinute.objects.count(),
+            "sli_minutes": SliMinute.objects.count(),
+            "sli_hours": SliHour.objects.count(),
+        }
         first = fresh()
         run_service(make_batches(args.batches // 5, first))
         before = SeriesMinute.objects.count()

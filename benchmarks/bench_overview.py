@@ -72,23 +72,42 @@ def load(n_slos: int) -> dict[str, float]:
     migrate_s = time.perf_counter() - clock
     clock = time.perf_counter()
     classes = ("interactive", "near_real_time", "batch", "privacy_sensitive", "safety_critical")
-    services = Service.objects.bulk_create([
-        Service(name=f"svc-{i:02d}", service_class=classes[i % len(classes)], tiers=["edge", "public_cloud"])
-        for i in range(50)
-    ])
+    services = Service.objects.bulk_create(
+        [
+            Service(
+                name=f"svc-{i:02d}", service_class=classes[i % len(classes)], tiers=["edge", "public_cloud"]
+            )
+            for i in range(50)
+        ]
+    )
     tiers = ("", "edge", "public_cloud")
     slos = []
     for k in range(n_slos):
         service = services[k % len(services)]
-        spec = {"name": f"slo-{k:04d}", "service": service.name, "sli": {"kind": "availability"},
-                "objective": 99.0 if k % 2 else 99.9, "window": {"type": "rolling", "days": 28}}
+        spec = {
+            "name": f"slo-{k:04d}",
+            "service": service.name,
+            "sli": {"kind": "availability"},
+            "objective": 99.0 if k % 2 else 99.9,
+            "window": {"type": "rolling", "days": 28},
+        }
         if tiers[k % 3]:
             spec["tier"] = tiers[k % 3]
         spec = SloSpec.model_validate(spec).model_dump(mode="json", exclude_none=True)
-        slos.append(Slo(service=service, name=spec["name"], tier=tiers[k % 3], sli_kind="availability",
-                        objective=spec["objective"], spec=spec))
+        slos.append(
+            Slo(
+                service=service,
+                name=spec["name"],
+                tier=tiers[k % 3],
+                sli_kind="availability",
+                objective=spec["objective"],
+                spec=spec,
+            )
+        )
     slos = Slo.objects.bulk_create(slos)
-    SloVersion.objects.bulk_create([SloVersion(slo=s, version=1, spec=s.spec, author_name="bench") for s in slos])
+    SloVersion.objects.bulk_create(
+        [SloVersion(slo=s, version=1, spec=s.spec, author_name="bench") for s in slos]
+    )
     now = timezone.now().replace(second=0, microsecond=0)
     rows = []
     for index, slo in enumerate(slos):
@@ -98,16 +117,31 @@ def load(n_slos: int) -> dict[str, float]:
             rows.append(MinuteCount(slo.pk, now - timedelta(minutes=60 - minute), 1000.0 - bad, 1000.0))
     budget_minutes_record(rows=rows)
     report = slo_evaluate_all(now=now)
-    Gateway.objects.bulk_create([
-        Gateway(name=f"gw-{i:03d}", service=services[i % len(services)], tier="edge" if i % 4 else "public_cloud",
-                region=("eu-west", "us-east", "ap-south")[i % 3], signing_secret_encrypted="x", token_hash=f"{i:064d}",
-                token_hint="bench", desired_revision=3, applied_revision=3 if i % 7 else 2, last_heartbeat_at=now)
-        for i in range(200)
-    ])
+    Gateway.objects.bulk_create(
+        [
+            Gateway(
+                name=f"gw-{i:03d}",
+                service=services[i % len(services)],
+                tier="edge" if i % 4 else "public_cloud",
+                region=("eu-west", "us-east", "ap-south")[i % 3],
+                signing_secret_encrypted="x",
+                token_hash=f"{i:064d}",
+                token_hint="bench",
+                desired_revision=3,
+                applied_revision=3 if i % 7 else 2,
+                last_heartbeat_at=now,
+            )
+            for i in range(200)
+        ]
+    )
     viewer = User.objects.create_user(username="bench-viewer", password="bench-viewer-pw-123")
     viewer.groups.add(Group.objects.get(name="viewer"))
-    return {"migrate_s": migrate_s, "load_s": time.perf_counter() - clock, "evaluated": report.evaluated,
-            "alert_transitions": report.transitions}
+    return {
+        "migrate_s": migrate_s,
+        "load_s": time.perf_counter() - clock,
+        "evaluated": report.evaluated,
+        "alert_transitions": report.transitions,
+    }
 
 
 def measure(path: str, renders: int) -> dict[str, object]:
@@ -151,8 +185,11 @@ def main() -> None:
     recreate_database()
     _setup_django()
     loaded = load(args.slos)
-    results = [measure("/", args.renders), measure("/?service=svc-07&sort=-burn_1h", args.renders),
-               measure("/?state=page&sort=-budget", args.renders)]
+    results = [
+        measure("/", args.renders),
+        measure("/?service=svc-07&sort=-burn_1h", args.renders),
+        measure("/?state=page&sort=-budget", args.renders),
+    ]
     full = results[0]
     out = {
         "benchmark": "overview",
@@ -161,14 +198,20 @@ def main() -> None:
         "passed": full["p95_ms"] <= TARGET_MS,
         "load": loaded,
         "results": results,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
         "note": "2 cores shared with other engineers' test runs at measurement time: figures may be pessimistic.",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     for item in results:
-        print(f"{item['path']:<40} rows={item['rows']:>5} queries={item['queries']:>3} "
-              f"p50={item['p50_ms']:>7.1f} ms p95={item['p95_ms']:>7.1f} ms bytes={item['bytes']}")
+        print(
+            f"{item['path']:<40} rows={item['rows']:>5} queries={item['queries']:>3} "
+            f"p50={item['p50_ms']:>7.1f} ms p95={item['p95_ms']:>7.1f} ms bytes={item['bytes']}"
+        )
     print(f"target p95 <= {TARGET_MS} ms: {'PASS' if out['passed'] else 'FAIL'}  (written to {RESULTS})")
 
 

@@ -68,31 +68,82 @@ def main() -> None:
     clock = time.perf_counter()
     slo_ids = []
     for s in range(args.services):
-        service = service_create(actor="bench", data={"name": f"svc-{s}", "service_class": "interactive",
-                                                      "owner": "bench-team", "tiers": ["edge", "public_cloud"]})
+        service = service_create(
+            actor="bench",
+            data={
+                "name": f"svc-{s}",
+                "service_class": "interactive",
+                "owner": "bench-team",
+                "tiers": ["edge", "public_cloud"],
+            },
+        )
         for k in range(args.slos):
             kind = {"kind": "availability"} if k % 2 else {"kind": "latency", "threshold_ms": 150}
-            slo = slo_create(actor="bench", data={"name": f"slo-{k}", "service": service.name, "sli": kind,
-                                                  "objective": 99.5, "tier": "edge",
-                                                  "window": {"type": "rolling", "days": 28}})
+            slo = slo_create(
+                actor="bench",
+                data={
+                    "name": f"slo-{k}",
+                    "service": service.name,
+                    "sli": kind,
+                    "objective": 99.5,
+                    "tier": "edge",
+                    "window": {"type": "rolling", "days": 28},
+                },
+            )
             slo_ids.append(slo.pk)
-        AlertEvent.objects.bulk_create([
-            AlertEvent(state_key=f"slo:{slo_ids[-1]}:page", service=service, slo_id=slo_ids[-1], kind="burn_rate",
-                       severity="page", state=state, at=MONTH_START + timedelta(days=d, hours=h))
-            for d in range(0, 30, 3) for state, h in (("firing", 1), ("resolved", 3))
-        ])
-        CostRollup.objects.bulk_create([
-            CostRollup(service=service, route=route, resolution="hour", bucket_start=MONTH_START + timedelta(hours=h),
-                       cost_model_version=1, requests=1000.0, cost_usd=1.0,
-                       figures={"cost_per_cache_hit_usd": 0.0001, "saved_per_hit_usd": 0.001, "net_saving_usd": 0.1})
-            for h in range(31 * 24) for route in ("all", "local", "cache", "public_cloud")
-        ])
+        AlertEvent.objects.bulk_create(
+            [
+                AlertEvent(
+                    state_key=f"slo:{slo_ids[-1]}:page",
+                    service=service,
+                    slo_id=slo_ids[-1],
+                    kind="burn_rate",
+                    severity="page",
+                    state=state,
+                    at=MONTH_START + timedelta(days=d, hours=h),
+                )
+                for d in range(0, 30, 3)
+                for state, h in (("firing", 1), ("resolved", 3))
+            ]
+        )
+        CostRollup.objects.bulk_create(
+            [
+                CostRollup(
+                    service=service,
+                    route=route,
+                    resolution="hour",
+                    bucket_start=MONTH_START + timedelta(hours=h),
+                    cost_model_version=1,
+                    requests=1000.0,
+                    cost_usd=1.0,
+                    figures={
+                        "cost_per_cache_hit_usd": 0.0001,
+                        "saved_per_hit_usd": 0.001,
+                        "net_saving_usd": 0.1,
+                    },
+                )
+                for h in range(31 * 24)
+                for route in ("all", "local", "cache", "public_cloud")
+            ]
+        )
         first = int((MONTH_END - timedelta(days=1)).timestamp() // 60)
-        SeriesMinute.objects.bulk_create([
-            SeriesMinute(minute=first + m, source=f"gateway:{g}", name="inference_requests_total", service=service.name,
-                         tier="edge", labels=f"outcome={outcome},route=local", value=float(rng.poisson(50)))
-            for m in range(1440) for g in range(3) for outcome in ("ok", "error")
-        ], batch_size=5000)
+        SeriesMinute.objects.bulk_create(
+            [
+                SeriesMinute(
+                    minute=first + m,
+                    source=f"gateway:{g}",
+                    name="inference_requests_total",
+                    service=service.name,
+                    tier="edge",
+                    labels=f"outcome={outcome},route=local",
+                    value=float(rng.poisson(50)),
+                )
+                for m in range(1440)
+                for g in range(3)
+                for outcome in ("ok", "error")
+            ],
+            batch_size=5000,
+        )
     SloVersion.objects.update(created_at=MONTH_START - timedelta(days=90))
     # Hourly and daily budget rollups for two months, loaded in SQL.
     hours_start = MONTH_START - timedelta(days=31)
@@ -119,8 +170,12 @@ def main() -> None:
     timings = []
     for _ in range(3):
         clock = time.perf_counter()
-        report = report_generate(actor="bench", now=NOW, trigger="command",
-                                 data={"team": "bench-team", "period": "month", "time_zone": "UTC"})
+        report = report_generate(
+            actor="bench",
+            now=NOW,
+            trigger="command",
+            data={"team": "bench-team", "period": "month", "time_zone": "UTC"},
+        )
         timings.append(time.perf_counter() - clock)
     clock = time.perf_counter()
     report_page_context(report)
@@ -130,15 +185,20 @@ def main() -> None:
     csv_s = time.perf_counter() - clock
     result = {
         "benchmark": "reports",
-        "services": args.services, "slos": args.services * args.slos,
+        "services": args.services,
+        "slos": args.services * args.slos,
         "load_s": round(load_s, 2),
         "generate_s": [round(t, 3) for t in timings],
         "generate_best_s": round(min(timings), 3),
         "page_context_s": round(render_s, 3),
-        "csv_s": round(csv_s, 3), "csv_rows": csv_text.count("\n"),
+        "csv_s": round(csv_s, 3),
+        "csv_rows": csv_text.count("\n"),
         "numbers_json_bytes": len(json.dumps(report.numbers)),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "note": "2 cores shared with other engineers' test runs: figures may be pessimistic"},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "note": "2 cores shared with other engineers' test runs: figures may be pessimistic",
+        },
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

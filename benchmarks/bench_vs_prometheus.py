@@ -73,7 +73,11 @@ def write_openmetrics(path: Path, start_s: int, good: np.ndarray, valid: np.ndar
             cumulative = np.cumsum(data, axis=1)
             for k in range(N_SLOS):
                 prefix = f'{name}{{slo="{k}"}} '
-                out.write("\n".join(prefix + f"{v} {t}" for v, t in zip(cumulative[k].tolist(), stamps, strict=True)))
+                out.write(
+                    "\n".join(
+                        prefix + f"{v} {t}" for v, t in zip(cumulative[k].tolist(), stamps, strict=True)
+                    )
+                )
                 out.write("\n")
                 samples += MINUTES
         out.write("# EOF\n")
@@ -101,14 +105,24 @@ def prometheus_side(start_s: int, good: np.ndarray, valid: np.ndarray) -> dict:
                         f"(sum by (slo) (rate(bench_valid_total[{name}])) - sum by (slo) (rate(bench_good_total[{name}])))"
                         f" / sum by (slo) (rate(bench_valid_total[{name}]))"
                     )
-                    response = requests.get(f"{server.url}/api/v1/query", params={"query": query, "time": at}, timeout=120)
+                    response = requests.get(
+                        f"{server.url}/api/v1/query", params={"query": query, "time": at}, timeout=120
+                    )
                     response.raise_for_status()
-                    answers[name] = {int(r["metric"]["slo"]): float(r["value"][1]) for r in response.json()["data"]["result"]}
+                    answers[name] = {
+                        int(r["metric"]["slo"]): float(r["value"][1])
+                        for r in response.json()["data"]["result"]
+                    }
                 runs.append(time.perf_counter() - clock)
         finally:
             server.stop()
-    return {"samples": samples, "load_s": round(load_s, 1), "cold_s": round(runs[0], 3), "warm_s": round(runs[1], 3),
-            "answers": answers}
+    return {
+        "samples": samples,
+        "load_s": round(load_s, 1),
+        "cold_s": round(runs[0], 3),
+        "warm_s": round(runs[1], 3),
+        "answers": answers,
+    }
 
 
 def ours_side(start: datetime, good: np.ndarray, valid: np.ndarray) -> dict:
@@ -132,16 +146,30 @@ def ours_side(start: datetime, good: np.ndarray, valid: np.ndarray) -> dict:
 
     call_command("migrate", verbosity=0)
     service = Service.objects.create(name="bench", service_class="interactive", tiers=["edge"])
-    slos = Slo.objects.bulk_create([
-        Slo(service=service, name=f"slo-{k}", sli_kind="availability", objective=99.0,
-            spec={"name": f"slo-{k}", "service": "bench", "sli": {"kind": "availability"}, "objective": 99.0,
-                  "window": {"type": "rolling", "days": 28}})
-        for k in range(N_SLOS)
-    ])
+    slos = Slo.objects.bulk_create(
+        [
+            Slo(
+                service=service,
+                name=f"slo-{k}",
+                sli_kind="availability",
+                objective=99.0,
+                spec={
+                    "name": f"slo-{k}",
+                    "service": "bench",
+                    "sli": {"kind": "availability"},
+                    "objective": 99.0,
+                    "window": {"type": "rolling", "days": 28},
+                },
+            )
+            for k in range(N_SLOS)
+        ]
+    )
     ids = [s.pk for s in slos]
     clock = time.perf_counter()
     with connection.cursor() as cursor:
-        with cursor.cursor.copy("COPY slo_budgetminute (slo_id, minute, good, valid, events) FROM STDIN") as copy:
+        with cursor.cursor.copy(
+            "COPY slo_budgetminute (slo_id, minute, good, valid, events) FROM STDIN"
+        ) as copy:
             stamps = [start + timedelta(minutes=i) for i in range(MINUTES)]
             for k, slo_id in enumerate(ids):
                 g, v = good[k].tolist(), valid[k].tolist()
@@ -168,10 +196,19 @@ def ours_side(start: datetime, good: np.ndarray, valid: np.ndarray) -> dict:
         runs.append(time.perf_counter() - clock)
         if offset == 0:
             first = {slo_id: burn for slo_id, burn in SloStatus.objects.values_list("slo_id", "burn_rates")}
-    answers = {name: {k: first[slo_id][name] * 0.01 for k, slo_id in enumerate(ids) if first[slo_id][name] is not None}
-               for name in WINDOWS}
-    return {"load_s": round(load_s, 1), "cold_s": round(runs[0], 3), "warm_s": round(runs[1], 3),
-            "evaluated": report.evaluated, "answers": answers}
+    answers = {
+        name: {
+            k: first[slo_id][name] * 0.01 for k, slo_id in enumerate(ids) if first[slo_id][name] is not None
+        }
+        for name in WINDOWS
+    }
+    return {
+        "load_s": round(load_s, 1),
+        "cold_s": round(runs[0], 3),
+        "warm_s": round(runs[1], 3),
+        "evaluated": report.evaluated,
+        "answers": answers,
+    }
 
 
 def main() -> None:
@@ -179,11 +216,15 @@ def main() -> None:
     start = datetime.fromtimestamp(start_s, tz=UTC)
     good, valid = generate()
     prom = prometheus_side(start_s, good, valid)
-    print(f"prometheus: {prom['samples']:,} samples loaded in {prom['load_s']} s; 7 window queries x 1,000 SLOs: "
-          f"cold {prom['cold_s']} s, warm {prom['warm_s']} s")
+    print(
+        f"prometheus: {prom['samples']:,} samples loaded in {prom['load_s']} s; 7 window queries x 1,000 SLOs: "
+        f"cold {prom['cold_s']} s, warm {prom['warm_s']} s"
+    )
     ours = ours_side(start, good, valid)
-    print(f"ours: loaded in {ours['load_s']} s; full evaluation of {ours['evaluated']} SLOs: "
-          f"cold {ours['cold_s']} s, warm {ours['warm_s']} s")
+    print(
+        f"ours: loaded in {ours['load_s']} s; full evaluation of {ours['evaluated']} SLOs: "
+        f"cold {ours['cold_s']} s, warm {ours['warm_s']} s"
+    )
     # Exact error ratios from the generated data, to see how far each side is from the truth.
     diffs = {}
     for name, minutes in WINDOWS.items():
@@ -201,16 +242,22 @@ def main() -> None:
         "ratio_prometheus_over_ours_cold": round(prom["cold_s"] / ours["cold_s"], 2),
         "ratio_prometheus_over_ours_warm": round(prom["warm_s"] / ours["warm_s"], 2),
         "error_ratio_accuracy": diffs,
-        "prometheus_version": subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
+        "prometheus_version": subprocess.run(
+            ["prometheus", "--version"], capture_output=True, text=True
+        ).stdout.split("\n")[0],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "note": "2 cores shared with other engineers' runs: figures may be pessimistic. Ours includes the 28-day "
-                "period, alert tiers and status writes; Prometheus answers only the 7 burn-rate windows.",
+        "period, alert tiers and status writes; Prometheus answers only the 7 burn-rate windows.",
     }
     for name, d in diffs.items():
-        print(f"  {name}: max |error ratio - exact|: ours {d['ours_max_abs_error']:.2e}, "
-              f"prometheus {d['prometheus_max_abs_error']:.2e}")
-    print(f"ratio prometheus/ours: cold {result['ratio_prometheus_over_ours_cold']}, "
-          f"warm {result['ratio_prometheus_over_ours_warm']}")
+        print(
+            f"  {name}: max |error ratio - exact|: ours {d['ours_max_abs_error']:.2e}, "
+            f"prometheus {d['prometheus_max_abs_error']:.2e}"
+        )
+    print(
+        f"ratio prometheus/ours: cold {result['ratio_prometheus_over_ours_cold']}, "
+        f"warm {result['ratio_prometheus_over_ours_warm']}"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

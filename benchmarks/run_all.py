@@ -63,8 +63,14 @@ class Figure:
         passed: bool | None = None
         if isinstance(value, int | float) and isinstance(target, int | float):
             passed = value >= target if self.higher_is_better else value <= target
-        return {"label": self.label, "value": value, "unit": self.unit, "target": target,
-                "direction": ">=" if self.higher_is_better else "<=", "passed": passed}
+        return {
+            "label": self.label,
+            "value": value,
+            "unit": self.unit,
+            "target": target,
+            "direction": ">=" if self.higher_is_better else "<=",
+            "passed": passed,
+        }
 
 
 def _overview_root(data: dict[str, Any]) -> Any:
@@ -83,64 +89,169 @@ class Bench:
 
 
 BENCHES: tuple[Bench, ...] = (
-    Bench("engine_core", "bench_engine_core.py", 600, (
-        Figure("budget engine core, 10,000 SLOs (windows + evaluate)", "seconds.end_to_end_from_served_data", "s",
-               target=10.0),
-        Figure("engine core peak RSS", "peak_rss_mib", "MiB", target=1024),
-    )),
-    Bench("evaluation", "bench_evaluation.py", 1500, (
-        Figure("evaluation of 10,000 SLOs, worst cycle (DB read + engine + writes)", "worst_cycle_s", "s",
-               target_path="target_s"),
-        Figure("evaluation peak RSS", "peak_rss_mib", "MiB", target_path="target_peak_rss_mib"),
-    )),
-    Bench("ingest", "bench_ingest.py", 900, (
-        Figure("telemetry ingest, 2 processes, median",
-               "service.2_processes.median_samples_per_s|service.synchronous_commit.2_processes.median_samples_per_s",
-               "samples/s", target_path="target_samples_per_s", higher_is_better=True),
-        Figure("telemetry ingest, 1 process, median",
-               "service.one_process.median_samples_per_s|service.synchronous_commit.one_process.median_samples_per_s",
-               "samples/s", target_path="target_samples_per_s", higher_is_better=True),
-    )),
-    Bench("decisions", "bench_decisions.py", 300, (
-        Figure("decision-record ingest (validate + COPY), batches of 5,000", "records_per_s", "records/s",
-               target_path="target_records_per_s", higher_is_better=True),
-        Figure("decision-record ingest over HTTP, gunicorn", "http.records_per_s", "records/s",
-               target_path="target_records_per_s", higher_is_better=True),
-    ), needs_db=True),
-    Bench("decide", "bench_decide.py", 300, (
-        Figure("routing `decide` (20 rules)", "decisions_per_s", "decisions/s", target_path="target_decisions_per_s",
-               higher_is_better=True),
-    )),
-    Bench("validate", "bench_validate.py", 300, (
-        Figure("policy validation, median", "median_ms", "ms", target_path="target_ms"),
-    )),
-    Bench("documents", "bench_documents.py", 300, (
-        Figure("simulate 5,000 requests", "results.simulate_5000_ms", "ms"),
-    )),
-    Bench("delivery", "bench_delivery.py", 600, (
-        Figure("delivery fan-out to 1,000 gateways (5% fail once)", "total_s", "s", target_path="target_s"),
-    ), needs_db=True),
-    Bench("config_poll", "bench_config_poll.py", 600, (
-        Figure("gateway config poll (304), gunicorn", "requests_per_s", "req/s", target_path="target_requests_per_s",
-               higher_is_better=True),
-        Figure("config poll p99", "p99_ms", "ms"),
-    ), needs_db=True),
-    Bench("overview", "bench_overview.py", 900, (
-        Figure("overview page, 1,000 SLOs, p95", "overview_root_p95_ms", "ms", target_path="target_ms"),
-    ), derived=lambda d: {"overview_root_p95_ms": _overview_root(d)}),
-    Bench("prom_pull", "bench_prom_pull.py", 600, (
-        Figure("Prometheus pull (~1M raw samples), cold", "pull_cold_s", "s", target_path="target_s"),
-    )),
-    Bench("vs_prometheus", "bench_vs_prometheus.py", 900, (
-        Figure("window queries vs Prometheus, cold (ratio Prometheus/ours)", "ratio_prometheus_over_ours_cold", "x",
-               target=1.0, higher_is_better=True),
-    )),
-    Bench("gateway_memory", "bench_gateway_memory.py", 300, (
-        Figure("reference gateway RSS", "rss_mb_at_start", "MB", target_path="target_mb"),
-    )),
-    Bench("reports", "bench_reports.py", 600, (
-        Figure("error-budget report generation", "generate_best_s", "s"),
-    )),
+    Bench(
+        "engine_core",
+        "bench_engine_core.py",
+        600,
+        (
+            Figure(
+                "budget engine core, 10,000 SLOs (windows + evaluate)",
+                "seconds.end_to_end_from_served_data",
+                "s",
+                target=10.0,
+            ),
+            Figure("engine core peak RSS", "peak_rss_mib", "MiB", target=1024),
+        ),
+    ),
+    Bench(
+        "evaluation",
+        "bench_evaluation.py",
+        1500,
+        (
+            Figure(
+                "evaluation of 10,000 SLOs, worst cycle (DB read + engine + writes)",
+                "worst_cycle_s",
+                "s",
+                target_path="target_s",
+            ),
+            Figure("evaluation peak RSS", "peak_rss_mib", "MiB", target_path="target_peak_rss_mib"),
+        ),
+    ),
+    Bench(
+        "ingest",
+        "bench_ingest.py",
+        900,
+        (
+            Figure(
+                "telemetry ingest, 2 processes, median",
+                "service.2_processes.median_samples_per_s|service.synchronous_commit.2_processes.median_samples_per_s",
+                "samples/s",
+                target_path="target_samples_per_s",
+                higher_is_better=True,
+            ),
+            Figure(
+                "telemetry ingest, 1 process, median",
+                "service.one_process.median_samples_per_s|service.synchronous_commit.one_process.median_samples_per_s",
+                "samples/s",
+                target_path="target_samples_per_s",
+                higher_is_better=True,
+            ),
+        ),
+    ),
+    Bench(
+        "decisions",
+        "bench_decisions.py",
+        300,
+        (
+            Figure(
+                "decision-record ingest (validate + COPY), batches of 5,000",
+                "records_per_s",
+                "records/s",
+                target_path="target_records_per_s",
+                higher_is_better=True,
+            ),
+            Figure(
+                "decision-record ingest over HTTP, gunicorn",
+                "http.records_per_s",
+                "records/s",
+                target_path="target_records_per_s",
+                higher_is_better=True,
+            ),
+        ),
+        needs_db=True,
+    ),
+    Bench(
+        "decide",
+        "bench_decide.py",
+        300,
+        (
+            Figure(
+                "routing `decide` (20 rules)",
+                "decisions_per_s",
+                "decisions/s",
+                target_path="target_decisions_per_s",
+                higher_is_better=True,
+            ),
+        ),
+    ),
+    Bench(
+        "validate",
+        "bench_validate.py",
+        300,
+        (Figure("policy validation, median", "median_ms", "ms", target_path="target_ms"),),
+    ),
+    Bench(
+        "documents",
+        "bench_documents.py",
+        300,
+        (Figure("simulate 5,000 requests", "results.simulate_5000_ms", "ms"),),
+    ),
+    Bench(
+        "delivery",
+        "bench_delivery.py",
+        600,
+        (
+            Figure(
+                "delivery fan-out to 1,000 gateways (5% fail once)", "total_s", "s", target_path="target_s"
+            ),
+        ),
+        needs_db=True,
+    ),
+    Bench(
+        "config_poll",
+        "bench_config_poll.py",
+        600,
+        (
+            Figure(
+                "gateway config poll (304), gunicorn",
+                "requests_per_s",
+                "req/s",
+                target_path="target_requests_per_s",
+                higher_is_better=True,
+            ),
+            Figure("config poll p99", "p99_ms", "ms"),
+        ),
+        needs_db=True,
+    ),
+    Bench(
+        "overview",
+        "bench_overview.py",
+        900,
+        (Figure("overview page, 1,000 SLOs, p95", "overview_root_p95_ms", "ms", target_path="target_ms"),),
+        derived=lambda d: {"overview_root_p95_ms": _overview_root(d)},
+    ),
+    Bench(
+        "prom_pull",
+        "bench_prom_pull.py",
+        600,
+        (Figure("Prometheus pull (~1M raw samples), cold", "pull_cold_s", "s", target_path="target_s"),),
+    ),
+    Bench(
+        "vs_prometheus",
+        "bench_vs_prometheus.py",
+        900,
+        (
+            Figure(
+                "window queries vs Prometheus, cold (ratio Prometheus/ours)",
+                "ratio_prometheus_over_ours_cold",
+                "x",
+                target=1.0,
+                higher_is_better=True,
+            ),
+        ),
+    ),
+    Bench(
+        "gateway_memory",
+        "bench_gateway_memory.py",
+        300,
+        (Figure("reference gateway RSS", "rss_mb_at_start", "MB", target_path="target_mb"),),
+    ),
+    Bench(
+        "reports",
+        "bench_reports.py",
+        600,
+        (Figure("error-budget report generation", "generate_best_s", "s"),),
+    ),
 )
 
 
@@ -163,14 +274,22 @@ def machine() -> dict[str, Any]:
     try:
         import psycopg
 
-        with psycopg.connect(DEFAULT_PG.replace("postgres://", "postgresql://") + "/postgres", connect_timeout=3) as conn:
+        with psycopg.connect(
+            DEFAULT_PG.replace("postgres://", "postgresql://") + "/postgres", connect_timeout=3
+        ) as conn:
             postgres = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
     except Exception as exc:  # noqa: BLE001 - the description is best effort
         postgres = f"unknown ({exc.__class__.__name__})"
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": ram_gib, "python": platform.python_version(),
-            "postgresql": postgres, "os": f"{platform.system()} {platform.release()}",
-            "load_average_at_start": [round(x, 2) for x in load] if load else None}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": ram_gib,
+        "python": platform.python_version(),
+        "postgresql": postgres,
+        "os": f"{platform.system()} {platform.release()}",
+        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+    }
 
 
 def ensure_database(url: str) -> None:
@@ -178,11 +297,18 @@ def ensure_database(url: str) -> None:
     import psycopg
 
     server, _, name = url.rpartition("/")
-    with psycopg.connect(server.replace("postgres://", "postgresql://") + "/postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        server.replace("postgres://", "postgresql://") + "/postgres", autocommit=True
+    ) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, check=True,
-                   env={**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "memory://"}, timeout=600)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPO_ROOT,
+        check=True,
+        env={**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "memory://"},
+        timeout=600,
+    )
 
 
 def run_one(bench: Bench, *, database_url: str, log_dir: Path) -> dict[str, Any]:
@@ -200,14 +326,22 @@ def run_one(bench: Bench, *, database_url: str, log_dir: Path) -> dict[str, Any]
     log_path = log_dir / f"{bench.name}.log"
     with log_path.open("wb") as log:
         try:
-            process = subprocess.run([sys.executable, str(script), *bench.args], cwd=REPO_ROOT, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT, timeout=bench.timeout_s)
+            process = subprocess.run(
+                [sys.executable, str(script), *bench.args],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=bench.timeout_s,
+            )
             entry["exit_code"] = process.returncode
             entry["status"] = "ok" if process.returncode == 0 else "failed"
         except subprocess.TimeoutExpired:
             entry["status"] = "timeout"
     entry["wall_s"] = round(time.monotonic() - started, 1)
-    entry["log"] = str(log_path.relative_to(REPO_ROOT)) if log_path.is_relative_to(REPO_ROOT) else str(log_path)
+    entry["log"] = (
+        str(log_path.relative_to(REPO_ROOT)) if log_path.is_relative_to(REPO_ROOT) else str(log_path)
+    )
     fresh = result_path.exists() and (before is None or result_path.stat().st_mtime > before)
     if entry["status"] == "ok" and not fresh:
         entry["status"] = "no_result"
@@ -222,8 +356,11 @@ def _figures(bench: Bench, result_path: Path) -> dict[str, Any]:
     data = json.loads(result_path.read_text())
     if bench.derived:
         data = {**data, **bench.derived(data)}
-    return {"result_file": f"benchmarks/results/{result_path.name}", "figures": [f.read(data) for f in bench.figures],
-            "result_mtime": datetime.fromtimestamp(result_path.stat().st_mtime, UTC).isoformat()}
+    return {
+        "result_file": f"benchmarks/results/{result_path.name}",
+        "figures": [f.read(data) for f in bench.figures],
+        "result_mtime": datetime.fromtimestamp(result_path.stat().st_mtime, UTC).isoformat(),
+    }
 
 
 def _previous_entries() -> dict[str, dict[str, Any]]:
@@ -276,16 +413,26 @@ def write_markdown(report: dict[str, Any]) -> None:
             lines.append(f"| {entry['name']} | script {entry.get('status')} | – | – | ✗ | – |")
             continue
         for fig in entry.get("figures", []):
-            target = "–" if fig["target"] is None else f"{fig['direction']} {_fmt(fig['target'])} {fig['unit']}"
+            target = (
+                "–" if fig["target"] is None else f"{fig['direction']} {_fmt(fig['target'])} {fig['unit']}"
+            )
             verdict = {True: "✓", False: "✗", None: "(no target)"}[fig["passed"]]
             measured = (entry.get("result_mtime") or "")[:16].replace("T", " ") or "–"
-            lines.append(f"| {entry['name']} | {fig['label']} | {_fmt(fig['value'])} {fig['unit']} | {target} | {verdict} "
-                         f"| {measured} |")
+            lines.append(
+                f"| {entry['name']} | {fig['label']} | {_fmt(fig['value'])} {fig['unit']} | {target} | {verdict} "
+                f"| {measured} |"
+            )
     lines += ["", "Scripts that failed or timed out keep their log under `benchmarks/results/logs/`."]
     failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected")]
     for entry in failed:
-        lines += ["", f"### {entry['name']}: {entry.get('status')}", "", "```",
-                  (entry.get("log_tail") or "").strip()[-1200:], "```"]
+        lines += [
+            "",
+            f"### {entry['name']}: {entry.get('status')}",
+            "",
+            "```",
+            (entry.get("log_tail") or "").strip()[-1200:],
+            "```",
+        ]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines) + "\n")
 
@@ -293,14 +440,20 @@ def write_markdown(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", f"{DEFAULT_PG}/cp_bench_all"))
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", f"{DEFAULT_PG}/cp_bench_all")
+    )
     parser.add_argument("--collect-only", action="store_true", help="do not run; read the existing results")
     args = parser.parse_args(argv)
     selected = [b for b in BENCHES if not args.only or b.name in args.only]
     log_dir = RESULTS / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "benchmarks": []}
+    report: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "benchmarks": [],
+    }
     if not args.collect_only and any(b.needs_db for b in selected):
         ensure_database(args.database_url)
     # With --only, the other benchmarks keep the figures of their last run (from all.json, which
@@ -314,8 +467,12 @@ def main(argv: list[str] | None = None) -> int:
                 entry = {"name": bench.name, "status": "collected" if path.exists() else "missing"}
                 if path.exists():
                     entry.update(_figures(bench, path))
-                    entry["result_mtime"] = (previous.get(bench.name) or {}).get("result_mtime", entry["result_mtime"])
-            entry["status"] = "collected" if entry.get("status") in ("ok", "collected") else entry.get("status")
+                    entry["result_mtime"] = (previous.get(bench.name) or {}).get(
+                        "result_mtime", entry["result_mtime"]
+                    )
+            entry["status"] = (
+                "collected" if entry.get("status") in ("ok", "collected") else entry.get("status")
+            )
             report["benchmarks"].append(entry)
             continue
         else:
@@ -323,8 +480,10 @@ def main(argv: list[str] | None = None) -> int:
             entry = run_one(bench, database_url=args.database_url, log_dir=log_dir)
         report["benchmarks"].append(entry)
         for fig in entry.get("figures", []):
-            print(f"   {fig['label']}: {_fmt(fig['value'])} {fig['unit']} (target {fig['direction']} "
-                  f"{_fmt(fig['target'])}) {'' if fig['passed'] is None else ('PASS' if fig['passed'] else 'FAIL')}")
+            print(
+                f"   {fig['label']}: {_fmt(fig['value'])} {fig['unit']} (target {fig['direction']} "
+                f"{_fmt(fig['target'])}) {'' if fig['passed'] is None else ('PASS' if fig['passed'] else 'FAIL')}"
+            )
         if entry.get("status") not in ("ok", "collected"):
             print(f"   status: {entry.get('status')}")
     report["finished_at"] = datetime.now(UTC).isoformat()

@@ -43,7 +43,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             return  # tokens are immutable; revoke with the action
         token, raw = services.api_token_create(
-            actor=request.user, user=form.cleaned_data["user"], name=form.cleaned_data["name"],
+            actor=request.user,
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
             expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk = token.pk

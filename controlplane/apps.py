@@ -12,6 +12,7 @@ class ControlplaneConfig(AppConfig):
 
         from controlplane import celery, checks  # noqa: F401  (the Celery app for shared_task; system checks)
         from controlplane.api import schema  # noqa: F401  (OpenAPI auth schemes)
+
         post_migrate.connect(_after_migrate, sender=self)
 
 

@@ -14,7 +14,9 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
     engine = settings.DATABASES["default"]["ENGINE"]
     if not settings.DEBUG and engine.endswith("sqlite3"):
         problems.append(
-            Warning("SQLite with DEBUG off", hint="set DATABASE_URL to PostgreSQL for production", id="cp.W001")
+            Warning(
+                "SQLite with DEBUG off", hint="set DATABASE_URL to PostgreSQL for production", id="cp.W001"
+            )
         )
     if not settings.DEBUG and settings.CELERY_BROKER_URL.startswith("filesystem://"):
         problems.append(

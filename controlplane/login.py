@@ -49,7 +49,11 @@ def _device(request: HttpRequest, username: str) -> str | None:
         value = signing.loads(raw, salt=_DEVICE_SALT, max_age=DEVICE_MAX_AGE_S)
     except signing.BadSignature:
         return None
-    if not isinstance(value, dict) or value.get("user") != username or not isinstance(value.get("device"), str):
+    if (
+        not isinstance(value, dict)
+        or value.get("user") != username
+        or not isinstance(value.get("device"), str)
+    ):
         return None
     return value["device"]
 
@@ -90,10 +94,16 @@ def limited_login(view: View, throttled: Callable[[HttpRequest], HttpResponse]) 
             return response
         response = view(request, *args, **kwargs)
         if _signed_in(request, response, username):
-            device = keys[0].removeprefix("device:") if keys[0].startswith("device:") else secrets.token_hex(16)
+            device = (
+                keys[0].removeprefix("device:") if keys[0].startswith("device:") else secrets.token_hex(16)
+            )
             response.set_cookie(
-                DEVICE_COOKIE, signing.dumps({"user": username, "device": device}, salt=_DEVICE_SALT),
-                max_age=DEVICE_MAX_AGE_S, httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE,
+                DEVICE_COOKIE,
+                signing.dumps({"user": username, "device": device}, salt=_DEVICE_SALT),
+                max_age=DEVICE_MAX_AGE_S,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
             )
         else:  # the form was redisplayed: wrong credentials (or not staff, on the admin site)
             for key in keys:
@@ -104,7 +114,9 @@ def limited_login(view: View, throttled: Callable[[HttpRequest], HttpResponse]) 
 
 
 def _login_throttled(request: HttpRequest) -> HttpResponse:
-    return render(request, "login.html", {"throttled": True, "form": auth_views.LoginView.form_class(request)})
+    return render(
+        request, "login.html", {"throttled": True, "form": auth_views.LoginView.form_class(request)}
+    )
 
 
 def _admin_throttled(request: HttpRequest) -> HttpResponse:
@@ -112,8 +124,12 @@ def _admin_throttled(request: HttpRequest) -> HttpResponse:
 
     messages.error(request, THROTTLED_MESSAGE)
     context = {
-        **admin.site.each_context(request), "title": "Log in", "subtitle": None, "app_path": request.get_full_path(),
-        "username": request.user.get_username(), "form": AdminAuthenticationForm(request),
+        **admin.site.each_context(request),
+        "title": "Log in",
+        "subtitle": None,
+        "app_path": request.get_full_path(),
+        "username": request.user.get_username(),
+        "form": AdminAuthenticationForm(request),
         "next": request.POST.get("next", ""),
     }
     return TemplateResponse(request, "admin/login.html", context).render()

@@ -23,9 +23,12 @@ from controlplane.throttling import bearer_refused
 INGESTED_SAMPLES = Counter(
     "controlplane_ingested_minute_samples_total", "Per-minute telemetry samples stored", ["path", "source"]
 )
-INGEST_ERRORS = Counter("controlplane_ingest_errors_total", "Rejected or failed telemetry batches", ["path", "reason"])
+INGEST_ERRORS = Counter(
+    "controlplane_ingest_errors_total", "Rejected or failed telemetry batches", ["path", "reason"]
+)
 EVALUATION_SECONDS = Histogram(
-    "controlplane_evaluation_seconds", "Duration of one budget evaluation cycle",
+    "controlplane_evaluation_seconds",
+    "Duration of one budget evaluation cycle",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 EVALUATED_SLOS = Gauge("controlplane_evaluated_slos", "SLOs in the last evaluation cycle")
@@ -37,7 +40,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     try:
         authorized = _authorized(request)
     except Throttled as exc:
-        response = HttpResponse("too many failed authentication attempts\n", status=429, content_type="text/plain")
+        response = HttpResponse(
+            "too many failed authentication attempts\n", status=429, content_type="text/plain"
+        )
         response["Retry-After"] = str(int(exc.wait or 1))
         return response
     if not authorized:

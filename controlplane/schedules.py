@@ -28,9 +28,14 @@ def ensure_periodic_tasks(**kwargs: Any) -> int:
     for entry in declared_periodic_tasks():
         if PeriodicTask.objects.filter(name=entry["name"]).exists():
             continue
-        interval, _ = IntervalSchedule.objects.get_or_create(every=entry["every_s"], period=IntervalSchedule.SECONDS)
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=entry["every_s"], period=IntervalSchedule.SECONDS
+        )
         PeriodicTask.objects.create(
-            name=entry["name"], task=entry["task"], interval=interval, kwargs=entry.get("kwargs_json", "{}"),
+            name=entry["name"],
+            task=entry["task"],
+            interval=interval,
+            kwargs=entry.get("kwargs_json", "{}"),
             description=entry.get("description", ""),
         )
         created += 1

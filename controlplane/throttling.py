@@ -57,7 +57,9 @@ def client_ip(request: Any) -> str:
     count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if count <= 0:
         return remote
-    header = "HTTP_" + str(getattr(settings, "TRUSTED_PROXY_HEADER", "X-Forwarded-For")).upper().replace("-", "_")
+    header = "HTTP_" + str(getattr(settings, "TRUSTED_PROXY_HEADER", "X-Forwarded-For")).upper().replace(
+        "-", "_"
+    )
     entries = [entry.strip() for entry in str(meta.get(header, "")).split(",") if entry.strip()]
     if not entries:
         return remote

@@ -94,11 +94,18 @@ class Gateway:
         cfg = self.config
         policy = default_policy(cfg.service, cfg.service_class, cfg.latency_slo_ms)
         cache = default_cache_config(cfg.service)
-        bundle = {"revision": 0, "service": cfg.service, "routing_policy": policy, "cache_config": cache,
-                  "model_version": None}
+        bundle = {
+            "revision": 0,
+            "service": cfg.service,
+            "routing_policy": policy,
+            "cache_config": cache,
+            "model_version": None,
+        }
         return self._compile(bundle, revision=None, source="bootstrap", now=now)
 
-    def _compile(self, bundle: dict[str, Any], *, revision: int | None, source: str, now: float) -> ActiveConfig:
+    def _compile(
+        self, bundle: dict[str, Any], *, revision: int | None, source: str, now: float
+    ) -> ActiveConfig:
         compiled = compile_policy(bundle["routing_policy"], service_class=self.config.service_class)
         cache = cache_model(CacheConfig.model_validate(bundle["cache_config"]), self.config.cache_hit_ratio)
         return ActiveConfig(revision, bundle, compiled, cache, source, now)
@@ -110,9 +117,13 @@ class Gateway:
         self.rejected = state.get("rejected")
         bundle = state.get("bundle")
         if not isinstance(bundle, dict) or self.check_bundle(bundle):
-            logger.warning("last-known-good config in %s is unusable; starting from bootstrap", self.config.state_dir)
+            logger.warning(
+                "last-known-good config in %s is unusable; starting from bootstrap", self.config.state_dir
+            )
             return
-        self.active = self._compile(bundle, revision=bundle["revision"], source="last_known_good", now=time.time())
+        self.active = self._compile(
+            bundle, revision=bundle["revision"], source="last_known_good", now=time.time()
+        )
         logger.info("started from last-known-good revision %s", bundle["revision"])
 
     def check_bundle(self, bundle: Any) -> list[str]:
@@ -120,10 +131,14 @@ class Gateway:
         # No latency SLO here: whether a chain fits the SLO is the release gate's call. A gateway
         # refuses what it cannot run, not what it would run badly (a bad policy must be able to
         # burn budget visibly, so the control plane can roll it back).
-        problems = errors_only(bundle_problems(
-            bundle, latency_slo_ms=None, service_class=self.config.service_class,
-            expected_service=self.config.service,
-        ))
+        problems = errors_only(
+            bundle_problems(
+                bundle,
+                latency_slo_ms=None,
+                service_class=self.config.service_class,
+                expected_service=self.config.service,
+            )
+        )
         messages = [f"{p.path}: {p.message}" if p.path else p.message for p in problems]
         if not messages:
             # this gateway's own check: every route the policy can use needs a backend here
@@ -133,7 +148,9 @@ class Gateway:
                 return [f"routing_policy: {exc}"]
             missing = sorted(compiled.routes - {FAILED} - set(self.config.routes))
             if missing:
-                messages.append(f"routing_policy: this gateway has no backend for route(s) {', '.join(missing)}")
+                messages.append(
+                    f"routing_policy: this gateway has no backend for route(s) {', '.join(missing)}"
+                )
         return messages
 
     def apply(self, bundle: dict[str, Any], *, source: str) -> tuple[bool, str]:
@@ -168,7 +185,9 @@ class Gateway:
         save_state(self.config.state_dir, state)
 
     # -- signed pushes ------------------------------------------------------------------------
-    def handle_push(self, body: bytes, signature: str | None, *, now: float | None = None) -> tuple[int, dict[str, Any]]:
+    def handle_push(
+        self, body: bytes, signature: str | None, *, now: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) for POST /config."""
         now = time.time() if now is None else now
         secret = self.config.signing_secret
@@ -208,7 +227,9 @@ class Gateway:
 
     # -- control plane client -----------------------------------------------------------------
     def _url(self, suffix: str) -> str:
-        return f"{self.config.control_plane_url.rstrip('/')}/api/v1/gateways/{self.config.gateway_id}/{suffix}"
+        return (
+            f"{self.config.control_plane_url.rstrip('/')}/api/v1/gateways/{self.config.gateway_id}/{suffix}"
+        )
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.token}"}
@@ -232,7 +253,9 @@ class Gateway:
         try:
             response = self.session.get(self._url("config"), headers=headers, timeout=(2, 5))
         except requests.RequestException as exc:
-            logger.info("config poll failed (%s); keeping revision %s", exc.__class__.__name__, self.active.revision)
+            logger.info(
+                "config poll failed (%s); keeping revision %s", exc.__class__.__name__, self.active.revision
+            )
             return "unreachable"
         if response.status_code == 304:
             return "not_modified"
@@ -246,7 +269,11 @@ class Gateway:
         except ValueError:
             return "bad_json"
         revision = bundle.get("revision") if isinstance(bundle, dict) else None
-        if self.active.revision is not None and isinstance(revision, int) and revision <= self.active.revision:
+        if (
+            self.active.revision is not None
+            and isinstance(revision, int)
+            and revision <= self.active.revision
+        ):
             return "not_newer"
         ok, _error = self.apply(bundle, source="poll")
         return "applied" if ok else "rejected"
@@ -260,7 +287,9 @@ class Gateway:
         if self.rejected:
             body["nack"] = self.rejected
         try:
-            response = self.session.post(self._url("heartbeat/"), json=body, headers=self._headers(), timeout=(2, 5))
+            response = self.session.post(
+                self._url("heartbeat/"), json=body, headers=self._headers(), timeout=(2, 5)
+            )
         except requests.RequestException as exc:
             logger.info("heartbeat failed (%s)", exc.__class__.__name__)
             return None
@@ -302,7 +331,9 @@ class Gateway:
         self.metrics.config_revision_info.clear()
         for kind in ("routing_policy", "cache_config"):
             self.metrics.config_revision.labels(name, kind).set(revision)
-            self.metrics.config_revision_info.labels(name, kind, f"{self.config.service}-{kind}", str(revision)).set(1)
+            self.metrics.config_revision_info.labels(
+                name, kind, f"{self.config.service}-{kind}", str(revision)
+            ).set(1)
 
     def tick(self, *, now: float | None = None, requests_count: int | None = None) -> list[Outcome]:
         """Simulate one tick of traffic (rps * tick_s requests) and record it."""
@@ -320,9 +351,15 @@ class Gateway:
         minute = int(now // 60) * 60
         counters = self._minutes.setdefault(minute, defaultdict(float))
         for context in contexts:
-            context = {**context, "service_class": cfg.service_class, "region": cfg.region or None,
-                       "temperature_c": health["temperature_c"], "memory_headroom_pct": health["memory_headroom_pct"],
-                       "queue_depth": health["queue_depth"], "active_workers": health["active_workers"]}
+            context = {
+                **context,
+                "service_class": cfg.service_class,
+                "region": cfg.region or None,
+                "temperature_c": health["temperature_c"],
+                "memory_headroom_pct": health["memory_headroom_pct"],
+                "queue_depth": health["queue_depth"],
+                "active_workers": health["active_workers"],
+            }
             outcome = self.traffic.play(active.compiled, active.cache, context)
             self._record(outcome, counters)
             outcomes.append(outcome)
@@ -336,7 +373,9 @@ class Gateway:
                 self._minute_gauges.pop(old, None)
             reservoir = self._context_samples.get(minute)
             if reservoir is None:
-                reservoir = self._context_samples[minute] = ContextReservoir(CONTEXTS_PER_MINUTE, self._context_rng)
+                reservoir = self._context_samples[minute] = ContextReservoir(
+                    CONTEXTS_PER_MINUTE, self._context_rng
+                )
             for context in decided:
                 reservoir.add(context)
             for record in records:
@@ -346,18 +385,33 @@ class Gateway:
                 self._context_samples.pop(old, None)
         return outcomes
 
-    def _decision_records(self, active: ActiveConfig, outcomes: list[Outcome], now: float) -> list[dict[str, Any]]:
+    def _decision_records(
+        self, active: ActiveConfig, outcomes: list[Outcome], now: float
+    ) -> list[dict[str, Any]]:
         """One decision record per request (the reservoir keeps a sample): what the policy did."""
-        key_fields = {LAYER_LABEL.get(layer.get("kind"), "result"): layer.get("key", [])
-                      for layer in (active.bundle.get("cache_config") or {}).get("layers", [])}
+        key_fields = {
+            LAYER_LABEL.get(layer.get("kind"), "result"): layer.get("key", [])
+            for layer in (active.bundle.get("cache_config") or {}).get("layers", [])
+        }
         at = datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds")
         model_version = active.bundle.get("model_version")
         return [
-            {"request_id": uuid.uuid4().hex[:20], "at": at, "rule": o.rule, "admission": o.admission,
-             "chain": list(o.chain) or [o.route], "route": o.route,
-             "cache": [{"layer": layer, "result": result, "key": key_fields.get(layer, [])} for layer, result in o.cache],
-             "model_version": model_version, "revision": active.revision, "outcome": o.outcome,
-             "latency_ms": round(o.elapsed_ms, 3)}
+            {
+                "request_id": uuid.uuid4().hex[:20],
+                "at": at,
+                "rule": o.rule,
+                "admission": o.admission,
+                "chain": list(o.chain) or [o.route],
+                "route": o.route,
+                "cache": [
+                    {"layer": layer, "result": result, "key": key_fields.get(layer, [])}
+                    for layer, result in o.cache
+                ],
+                "model_version": model_version,
+                "revision": active.revision,
+                "outcome": o.outcome,
+                "latency_ms": round(o.elapsed_ms, 3),
+            }
             for o in outcomes
         ]
 
@@ -386,8 +440,13 @@ class Gateway:
         for from_route, to_route, outcome in o.fallbacks:
             fallback_outcome = outcome if outcome in c.FALLBACK_OUTCOMES else "error"
             m.fallbacks.labels(s, t, from_route, to_route, fallback_outcome).inc()
-            counters[(c.FALLBACKS_TOTAL, base + (("from_route", from_route), ("to_route", to_route),
-                                                  ("outcome", fallback_outcome)))] += 1
+            counters[
+                (
+                    c.FALLBACKS_TOTAL,
+                    base
+                    + (("from_route", from_route), ("to_route", to_route), ("outcome", fallback_outcome)),
+                )
+            ] += 1
         for layer, result in o.cache:
             m.cache_lookups.labels(s, t, layer, result).inc()
             counters[(c.CACHE_LOOKUPS_TOTAL, base + (("layer", layer), ("result", result)))] += 1
@@ -437,15 +496,31 @@ class Gateway:
             entries = []
             for minute in minutes:
                 counters = [
-                    {"name": name, "labels": dict(labels), "increase": round(value, 6) if isinstance(value, float)
-                     and not value.is_integer() else int(value)}
+                    {
+                        "name": name,
+                        "labels": dict(labels),
+                        "increase": round(value, 6)
+                        if isinstance(value, float) and not value.is_integer()
+                        else int(value),
+                    }
                     for (name, labels), value in sorted(self._minutes[minute].items())
                 ]
-                gauges = [{"name": name, "labels": dict(labels), "value": value}
-                          for (name, labels), value in sorted(self._minute_gauges.get(minute, {}).items())]
-                entries.append({"minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                "counters": counters, "gauges": gauges})
-        return minutes, {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "minutes": entries}
+                gauges = [
+                    {"name": name, "labels": dict(labels), "value": value}
+                    for (name, labels), value in sorted(self._minute_gauges.get(minute, {}).items())
+                ]
+                entries.append(
+                    {
+                        "minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "counters": counters,
+                        "gauges": gauges,
+                    }
+                )
+        return minutes, {
+            "contract_version": c.CONTRACT_VERSION,
+            "gateway": self.config.name,
+            "minutes": entries,
+        }
 
     def _sent_at(self) -> str:
         """The push's `sent_at`: the wall clock, strictly increasing within this process even if the
@@ -461,7 +536,9 @@ class Gateway:
             return "nothing"
         batch["sent_at"] = self._sent_at()
         try:
-            response = self.session.post(self._url("telemetry/"), json=batch, headers=self._headers(), timeout=(2, 10))
+            response = self.session.post(
+                self._url("telemetry/"), json=batch, headers=self._headers(), timeout=(2, 10)
+            )
         except requests.RequestException as exc:
             logger.info("telemetry push failed (%s); %d minutes kept", exc.__class__.__name__, len(minutes))
             return "unreachable"
@@ -480,19 +557,27 @@ class Gateway:
         with self._lock:
             minutes = sorted(self._context_samples)[:CONTEXT_BATCH_MINUTES]
             entries = [
-                {"minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "requests": self._context_samples[minute].seen,
-                 "contexts": list(self._context_samples[minute].contexts)}
+                {
+                    "minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "requests": self._context_samples[minute].seen,
+                    "contexts": list(self._context_samples[minute].contexts),
+                }
                 for minute in minutes
             ]
-        return minutes, {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "minutes": entries}
+        return minutes, {
+            "contract_version": c.CONTRACT_VERSION,
+            "gateway": self.config.name,
+            "minutes": entries,
+        }
 
     def push_contexts_once(self) -> str:
         minutes, batch = self.context_batch()
         if not minutes:
             return "nothing"
         try:
-            response = self.session.post(self._url("contexts/"), json=batch, headers=self._headers(), timeout=(2, 10))
+            response = self.session.post(
+                self._url("contexts/"), json=batch, headers=self._headers(), timeout=(2, 10)
+            )
         except requests.RequestException as exc:
             logger.info("context push failed (%s); %d minutes kept", exc.__class__.__name__, len(minutes))
             return "unreachable"
@@ -514,14 +599,23 @@ class Gateway:
             self._decisions_pending = (self._decisions_pending + sampled)[-MAX_PENDING_DECISIONS:]
             pending = list(self._decisions_pending)
         for record in sampled:
-            logger.info("decision request_id=%s rule=%s route=%s chain=%s outcome=%s latency_ms=%s revision=%s",
-                        record["request_id"], record.get("rule"), record["route"], ",".join(record["chain"]),
-                        record["outcome"], record["latency_ms"], record.get("revision"))
+            logger.info(
+                "decision request_id=%s rule=%s route=%s chain=%s outcome=%s latency_ms=%s revision=%s",
+                record["request_id"],
+                record.get("rule"),
+                record["route"],
+                ",".join(record["chain"]),
+                record["outcome"],
+                record["latency_ms"],
+                record.get("revision"),
+            )
         if not pending:
             return "nothing"
         batch = {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "records": pending}
         try:
-            response = self.session.post(self._url("decisions/"), json=batch, headers=self._headers(), timeout=(2, 10))
+            response = self.session.post(
+                self._url("decisions/"), json=batch, headers=self._headers(), timeout=(2, 10)
+            )
         except requests.RequestException as exc:
             logger.info("decision push failed (%s); %d records kept", exc.__class__.__name__, len(pending))
             return "unreachable"

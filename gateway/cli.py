@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--region")
     p.add_argument("--listen", help="host:port")
     p.add_argument("--state-dir")
-    p.add_argument("--signing-secret-file", help="file holding the push signing secret (or GATEWAY_SIGNING_SECRET)")
+    p.add_argument(
+        "--signing-secret-file", help="file holding the push signing secret (or GATEWAY_SIGNING_SECRET)"
+    )
     p.add_argument("--control-plane-url")
     p.add_argument("--token-file", help="file holding the gateway token (or GATEWAY_TOKEN)")
     p.add_argument("--poll-interval-s", type=float, help="0 disables polling")
@@ -48,13 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     overrides: dict[str, Any] = {
-        "name": args.name, "gateway_id": args.gateway_id, "service": args.service,
-        "service_class": args.service_class, "tier": args.tier, "region": args.region,
-        "state_dir": args.state_dir, "control_plane_url": args.control_plane_url,
-        "poll_interval_s": args.poll_interval_s, "heartbeat_interval_s": args.heartbeat_interval_s,
-        "push_telemetry": args.push_telemetry, "telemetry_interval_s": args.telemetry_interval_s,
-        "rps": args.rps, "tick_s": args.tick_s, "seed": args.seed, "latency_slo_ms": args.latency_slo_ms,
-        "signing_secret": _read(args.signing_secret_file), "token": _read(args.token_file),
+        "name": args.name,
+        "gateway_id": args.gateway_id,
+        "service": args.service,
+        "service_class": args.service_class,
+        "tier": args.tier,
+        "region": args.region,
+        "state_dir": args.state_dir,
+        "control_plane_url": args.control_plane_url,
+        "poll_interval_s": args.poll_interval_s,
+        "heartbeat_interval_s": args.heartbeat_interval_s,
+        "push_telemetry": args.push_telemetry,
+        "telemetry_interval_s": args.telemetry_interval_s,
+        "rps": args.rps,
+        "tick_s": args.tick_s,
+        "seed": args.seed,
+        "latency_slo_ms": args.latency_slo_ms,
+        "signing_secret": _read(args.signing_secret_file),
+        "token": _read(args.token_file),
     }
     if args.listen:
         host, _, port = args.listen.rpartition(":")
@@ -72,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     gateway = Gateway(config)
     server = make_server(gateway)
     logging.getLogger("gateway").info(
-        "%s listening on %s:%s, revision %s (%s)", config.name, config.listen_host, server.server_address[1],
-        gateway.active.revision, gateway.active.source,
+        "%s listening on %s:%s, revision %s (%s)",
+        config.name,
+        config.listen_host,
+        server.server_address[1],
+        gateway.active.revision,
+        gateway.active.source,
     )
 
     def stop(signum: int, frame: Any) -> None:

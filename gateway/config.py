@@ -16,8 +16,20 @@ from slo.spec import SERVICE_CLASSES, TIERS
 DEFAULT_ROUTES: dict[str, dict[str, float]] = {
     "local": {"p50_ms": 18, "p95_ms": 40, "error_ratio": 0.002, "cost_usd": 0.00002, "compute_s": 0.015},
     "cache": {"p50_ms": 2, "p95_ms": 5, "error_ratio": 0.0, "cost_usd": 0.000001, "compute_s": 0.0005},
-    "private_cloud": {"p50_ms": 60, "p95_ms": 110, "error_ratio": 0.005, "cost_usd": 0.0004, "compute_s": 0.03},
-    "public_cloud": {"p50_ms": 140, "p95_ms": 320, "error_ratio": 0.01, "cost_usd": 0.0015, "compute_s": 0.04},
+    "private_cloud": {
+        "p50_ms": 60,
+        "p95_ms": 110,
+        "error_ratio": 0.005,
+        "cost_usd": 0.0004,
+        "compute_s": 0.03,
+    },
+    "public_cloud": {
+        "p50_ms": 140,
+        "p95_ms": 320,
+        "error_ratio": 0.01,
+        "cost_usd": 0.0015,
+        "compute_s": 0.04,
+    },
 }
 DEFAULT_CONTEXT: dict[str, Any] = {
     "confidence": {"normal": {"mean": 0.82, "sd": 0.14, "min": 0.0, "max": 1.0}},
@@ -57,7 +69,9 @@ class GatewayConfig:
     rps: float = 20.0
     tick_s: float = 1.0
     cache_hit_ratio: float = 0.3
-    routes: dict[str, dict[str, float]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTES.items()})
+    routes: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTES.items()}
+    )
     context: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CONTEXT))
 
     def validate(self) -> None:
@@ -66,7 +80,9 @@ class GatewayConfig:
         if self.tier not in TIERS:
             raise ConfigError(f"tier: one of {', '.join(TIERS)}")
         if self.control_plane_url and (self.gateway_id is None or not self.token):
-            raise ConfigError("control_plane.url needs gateway.id and a token (control_plane.token or GATEWAY_TOKEN)")
+            raise ConfigError(
+                "control_plane.url needs gateway.id and a token (control_plane.token or GATEWAY_TOKEN)"
+            )
         for route, profile in self.routes.items():
             if not 0 < profile.get("p50_ms", 0) <= profile.get("p95_ms", 0):
                 raise ConfigError(f"routes.{route}: needs 0 < p50_ms <= p95_ms")

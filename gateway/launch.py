@@ -37,11 +37,17 @@ def start_gateway(config_path: Path | str, *extra: str, log_path: Path | None = 
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            gateway_command(config_path, *extra), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            gateway_command(config_path, *extra),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
 
-def wait_ready(host: str, port: int, *, timeout_s: float = 20.0, process: subprocess.Popen | None = None) -> bool:
+def wait_ready(
+    host: str, port: int, *, timeout_s: float = 20.0, process: subprocess.Popen | None = None
+) -> bool:
     """True once the port accepts connections; False on timeout or if the process exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -91,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no */gateway.toml under {args[0]}", file=sys.stderr)
         return 2
     processes = start_gateways(configs)
-    print(f"started {len(processes)} gateways: " + ", ".join(f"{c.parent.name} (pid {p.pid})"
-                                                              for c, p in zip(configs, processes, strict=True)))
+    print(
+        f"started {len(processes)} gateways: "
+        + ", ".join(f"{c.parent.name} (pid {p.pid})" for c, p in zip(configs, processes, strict=True))
+    )
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

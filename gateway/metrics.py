@@ -16,28 +16,67 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(_base(c.REQUESTS_TOTAL), "Inference requests by route and outcome",
-                                ["service", "tier", "route", "outcome"], registry=r)
-        self.fallbacks = Counter(_base(c.FALLBACKS_TOTAL), "Fallbacks from one route to the next",
-                                 ["service", "tier", "from_route", "to_route", "outcome"], registry=r)
-        self.cache_lookups = Counter(_base(c.CACHE_LOOKUPS_TOTAL), "Cache lookups by layer and result",
-                                     ["service", "tier", "layer", "result"], registry=r)
-        self.compute_seconds = Counter(_base(c.COMPUTE_SECONDS_TOTAL), "Compute seconds by accelerator",
-                                       ["service", "tier", "accelerator"], registry=r)
-        self.egress_bytes = Counter(_base(c.EGRESS_BYTES_TOTAL), "Bytes sent off the device by route",
-                                    ["service", "tier", "route"], registry=r)
-        self.duration = Histogram(c.REQUEST_DURATION, "End-to-end request duration",
-                                  ["service", "tier", "route", "outcome"], buckets=c.LATENCY_BUCKETS_S, registry=r)
-        self.data_age = Histogram(c.ANSWER_DATA_AGE, "Age of the data behind an ok answer",
-                                  ["service", "tier", "route"], buckets=c.DATA_AGE_BUCKETS_S, registry=r)
+        self.requests = Counter(
+            _base(c.REQUESTS_TOTAL),
+            "Inference requests by route and outcome",
+            ["service", "tier", "route", "outcome"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            _base(c.FALLBACKS_TOTAL),
+            "Fallbacks from one route to the next",
+            ["service", "tier", "from_route", "to_route", "outcome"],
+            registry=r,
+        )
+        self.cache_lookups = Counter(
+            _base(c.CACHE_LOOKUPS_TOTAL),
+            "Cache lookups by layer and result",
+            ["service", "tier", "layer", "result"],
+            registry=r,
+        )
+        self.compute_seconds = Counter(
+            _base(c.COMPUTE_SECONDS_TOTAL),
+            "Compute seconds by accelerator",
+            ["service", "tier", "accelerator"],
+            registry=r,
+        )
+        self.egress_bytes = Counter(
+            _base(c.EGRESS_BYTES_TOTAL),
+            "Bytes sent off the device by route",
+            ["service", "tier", "route"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            c.REQUEST_DURATION,
+            "End-to-end request duration",
+            ["service", "tier", "route", "outcome"],
+            buckets=c.LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.data_age = Histogram(
+            c.ANSWER_DATA_AGE,
+            "Age of the data behind an ok answer",
+            ["service", "tier", "route"],
+            buckets=c.DATA_AGE_BUCKETS_S,
+            registry=r,
+        )
         self.queue_depth = Gauge(c.QUEUE_DEPTH, "Queued requests", ["service", "tier"], registry=r)
         self.active_workers = Gauge(c.ACTIVE_WORKERS, "Active workers", ["service", "tier"], registry=r)
-        self.confidence = Gauge(c.MODEL_CONFIDENCE, "Mean model confidence over the last minute",
-                                ["service", "tier", "model_version"], registry=r)
+        self.confidence = Gauge(
+            c.MODEL_CONFIDENCE,
+            "Mean model confidence over the last minute",
+            ["service", "tier", "model_version"],
+            registry=r,
+        )
         self.temperature = Gauge(c.DEVICE_TEMPERATURE, "Device temperature", ["tier", "device"], registry=r)
         self.memory_headroom = Gauge(c.MEMORY_HEADROOM, "Free memory", ["tier", "device"], registry=r)
         self.backhaul_rtt = Gauge(c.BACKHAUL_RTT, "Round trip to the cloud", ["tier", "target"], registry=r)
-        self.config_revision = Gauge(c.CONFIG_REVISION, "Applied config revision", ["gateway", "document_kind"],
-                                     registry=r)
-        self.config_revision_info = Gauge(c.CONFIG_REVISION_INFO, "Applied config revision (info)",
-                                          ["gateway", "document_kind", "document", "revision"], registry=r)
+        self.config_revision = Gauge(
+            c.CONFIG_REVISION, "Applied config revision", ["gateway", "document_kind"], registry=r
+        )
+        self.config_revision_info = Gauge(
+            c.CONFIG_REVISION_INFO,
+            "Applied config revision (info)",
+            ["gateway", "document_kind", "document", "revision"],
+            registry=r,
+        )

@@ -64,6 +64,8 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
 
 def make_server(gateway: Gateway) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((gateway.config.listen_host, gateway.config.listen_port), make_handler(gateway))
+    server = ThreadingHTTPServer(
+        (gateway.config.listen_host, gateway.config.listen_port), make_handler(gateway)
+    )
     server.daemon_threads = True
     return server

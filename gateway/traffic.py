@@ -21,9 +21,18 @@ from routing.policy import CacheConfig, CompiledPolicy, decide, generate_context
 from routing.policy.schema import FAILED
 
 _Z95 = 1.6448536269514722
-LAYER_LABEL = {"edge_result": "result", "regional_embedding": "embedding", "regional_feature": "embedding",
-               "semantic": "semantic"}
-ACCELERATOR = {"local": "edge-npu", "cache": "cpu", "private_cloud": "gpu-private", "public_cloud": "gpu-public"}
+LAYER_LABEL = {
+    "edge_result": "result",
+    "regional_embedding": "embedding",
+    "regional_feature": "embedding",
+    "semantic": "semantic",
+}
+ACCELERATOR = {
+    "local": "edge-npu",
+    "cache": "cpu",
+    "private_cloud": "gpu-private",
+    "public_cloud": "gpu-public",
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,9 @@ def cache_model(config: CacheConfig | None, base_hit_ratio: float) -> CacheModel
             looseness = max(0.0, 0.97 - layer.semantic.user_facing)
             semantic_hit = min(0.5, 0.05 + looseness * 2.0)
             stale += looseness * 1.5
-    return CacheModel(min(result_hit, 0.95), semantic_hit, min(stale, 0.9), ttl_s, tuple(dict.fromkeys(layers)))
+    return CacheModel(
+        min(result_hit, 0.95), semantic_hit, min(stale, 0.9), ttl_s, tuple(dict.fromkeys(layers))
+    )
 
 
 @dataclass
@@ -97,7 +108,11 @@ class TrafficModel:
     def play(self, compiled: CompiledPolicy, cache: CacheModel, context: Mapping[str, Any]) -> Outcome:
         decision = decide(compiled, context)
         outcome = self._play(decision, cache, context)
-        outcome.rule, outcome.admission, outcome.chain = decision.rule, str(decision.admission), decision.routes
+        outcome.rule, outcome.admission, outcome.chain = (
+            decision.rule,
+            str(decision.admission),
+            decision.routes,
+        )
         return outcome
 
     def _play(self, decision: Any, cache: CacheModel, context: Mapping[str, Any]) -> Outcome:
@@ -127,16 +142,26 @@ class TrafficModel:
                 latency = min(self.latency_ms("cache"), hop.timeout_ms)
                 elapsed += latency
                 if hit is not None:
-                    return self._done("cache", "ok", elapsed, cost, fallbacks, lookups, compute, egress,
-                                      data_age_s=rng.uniform(0, cache.ttl_s))
+                    return self._done(
+                        "cache",
+                        "ok",
+                        elapsed,
+                        cost,
+                        fallbacks,
+                        lookups,
+                        compute,
+                        egress,
+                        data_age_s=rng.uniform(0, cache.ttl_s),
+                    )
                 last_failure = "error"
                 continue
             for attempt in range(1 + hop.retries):
                 if attempt:
                     elapsed += hop.backoff_ms * hop.backoff_multiplier ** (attempt - 1)
                 cost += profile.get("cost_usd", 0.0)  # a timed-out attempt is still paid for
-                compute[ACCELERATOR.get(hop.route, hop.route)] = (
-                    compute.get(ACCELERATOR.get(hop.route, hop.route), 0.0) + profile.get("compute_s", 0.0))
+                compute[ACCELERATOR.get(hop.route, hop.route)] = compute.get(
+                    ACCELERATOR.get(hop.route, hop.route), 0.0
+                ) + profile.get("compute_s", 0.0)
                 if hop.route != "local":
                     egress += int(context.get("payload_bytes", 10_000))
                 latency = self.latency_ms(hop.route)
@@ -148,8 +173,17 @@ class TrafficModel:
                 if rng.random() < profile.get("error_ratio", 0.0):
                     last_failure = "error"
                     continue
-                return self._done(hop.route, "ok", elapsed, cost, fallbacks, lookups, compute, egress,
-                                  data_age_s=rng.uniform(0.05, 2.0))
+                return self._done(
+                    hop.route,
+                    "ok",
+                    elapsed,
+                    cost,
+                    fallbacks,
+                    lookups,
+                    compute,
+                    egress,
+                    data_age_s=rng.uniform(0.05, 2.0),
+                )
         return self._done(FAILED, last_failure, elapsed, cost, fallbacks, lookups, compute, egress)
 
     def _cache_lookup(self, cache: CacheModel, lookups: list[tuple[str, str]]) -> str | None:
@@ -169,9 +203,17 @@ class TrafficModel:
         return None
 
     @staticmethod
-    def _done(route: str, outcome: str, elapsed: float, cost: float, fallbacks: list[tuple[str, str, str]],
-              lookups: list[tuple[str, str]], compute: dict[str, float], egress: int,
-              data_age_s: float = 0.0) -> Outcome:
+    def _done(
+        route: str,
+        outcome: str,
+        elapsed: float,
+        cost: float,
+        fallbacks: list[tuple[str, str, str]],
+        lookups: list[tuple[str, str]],
+        compute: dict[str, float],
+        egress: int,
+        data_age_s: float = 0.0,
+    ) -> Outcome:
         # every fallback of the request shares its final outcome: did falling back save it?
         resolved = [(a, b, outcome) for a, b, _ in fallbacks]
         return Outcome(route, outcome, elapsed, cost, resolved, lookups, compute, egress, data_age_s)
@@ -199,8 +241,11 @@ class ContextReservoir:
 
 def compact_context(context: Mapping[str, Any]) -> dict[str, Any]:
     """The context as pushed: fields without a value left out, fractions to 4 decimals."""
-    return {name: round(value, 4) if isinstance(value, float) else value
-            for name, value in context.items() if value is not None}
+    return {
+        name: round(value, 4) if isinstance(value, float) else value
+        for name, value in context.items()
+        if value is not None
+    }
 
 
 def summarize(outcomes: list[Outcome], *, latency_threshold_ms: float | None = None) -> dict[str, Any]:

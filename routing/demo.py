@@ -22,8 +22,11 @@ def _fit_to_tiers(document: dict[str, Any], tiers: list[str]) -> dict[str, Any]:
     doc = copy.deepcopy(document)
     rules = []
     for rule in doc.get("rules", []):
-        rule["chain"] = [hop for hop in rule["chain"] if TIER_OF_ROUTE.get(hop["route"], "edge") in tiers
-                         or hop["route"] == "cache"]
+        rule["chain"] = [
+            hop
+            for hop in rule["chain"]
+            if TIER_OF_ROUTE.get(hop["route"], "edge") in tiers or hop["route"] == "cache"
+        ]
         if rule["chain"]:
             rules.append(rule)
     doc["rules"] = rules
@@ -54,11 +57,19 @@ def _second_cache(document: dict[str, Any]) -> dict[str, Any]:
 def _seed_line(kind: str, service: Service, first: dict[str, Any], second: dict[str, Any]) -> int:
     """Create the line (v1, approved) and v2 (draft) when missing; returns versions created."""
     if kind == "policy":
-        model, create, update, approve = (RoutingPolicyDocument, services.routing_policy_create,
-                                          services.routing_policy_update, services.routing_policy_approve)
+        model, create, update, approve = (
+            RoutingPolicyDocument,
+            services.routing_policy_create,
+            services.routing_policy_update,
+            services.routing_policy_approve,
+        )
     else:
-        model, create, update, approve = (CacheConfigDocument, services.cache_config_create,
-                                          services.cache_config_update, services.cache_config_approve)
+        model, create, update, approve = (
+            CacheConfigDocument,
+            services.cache_config_create,
+            services.cache_config_update,
+            services.cache_config_approve,
+        )
     created = 0
     line = model.objects.filter(service=service).first()
     if line is None:
@@ -68,8 +79,9 @@ def _seed_line(kind: str, service: Service, first: dict[str, Any], second: dict[
     if v1 is not None and v1.state == DRAFT:
         approve(actor=APPROVER, line_id=line.pk, version=1)
     if line.current_version == 1:
-        _line, made = update(actor=AUTHOR, line_id=line.pk, document=second, note="demo: proposed change",
-                             parent_version=1)
+        _line, made = update(
+            actor=AUTHOR, line_id=line.pk, document=second, note="demo: proposed change", parent_version=1
+        )
         created += int(made)
     return created
 

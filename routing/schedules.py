@@ -12,50 +12,62 @@ PERIODIC_TASKS: list[dict[str, Any]] = []
 
 # Fleet delivery: the outbox dispatcher catches pushes whose on-commit enqueue was lost
 # (broker down) and retries due backoffs; reconcile re-sends drift found through heartbeats.
-PERIODIC_TASKS.append({
-    "name": "routing: dispatch gateway deliveries",
-    "task": "routing.tasks.delivery.dispatch_deliveries",
-    "every_s": 10,
-    "description": "Push due config deliveries to gateways (retries with backoff).",
-})
-PERIODIC_TASKS.append({
-    "name": "routing: reconcile gateway fleet",
-    "task": "routing.tasks.delivery.reconcile_fleet",
-    "every_s": 30,
-    "description": "Re-deliver desired revisions to drifted gateways (never a NACKed revision).",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: dispatch gateway deliveries",
+        "task": "routing.tasks.delivery.dispatch_deliveries",
+        "every_s": 10,
+        "description": "Push due config deliveries to gateways (retries with backoff).",
+    }
+)
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: reconcile gateway fleet",
+        "task": "routing.tasks.delivery.reconcile_fleet",
+        "every_s": 30,
+        "description": "Re-deliver desired revisions to drifted gateways (never a NACKed revision).",
+    }
+)
 
 # Releases: advance waves, run canary analysis, roll back on triggers, confirm rollbacks.
-PERIODIC_TASKS.append({
-    "name": "routing: advance releases",
-    "task": "routing.tasks.releases.release_tick",
-    "every_s": 30,
-    "description": "Advance rolling-out releases (ACKs, bake, canary analysis, burn triggers, rollbacks).",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: advance releases",
+        "task": "routing.tasks.releases.release_tick",
+        "every_s": 30,
+        "description": "Advance rolling-out releases (ACKs, bake, canary analysis, burn triggers, rollbacks).",
+    }
+)
 
 # Model-version skew: gateways of one service running different model versions.
-PERIODIC_TASKS.append({
-    "name": "routing: model version skew",
-    "task": "routing.tasks.delivery.model_skew",
-    "every_s": 300,
-    "description": "Alert when a service's gateways (edge and cloud) run different model versions.",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: model version skew",
+        "task": "routing.tasks.delivery.model_skew",
+        "every_s": 300,
+        "description": "Alert when a service's gateways (edge and cloud) run different model versions.",
+    }
+)
 
 # Cache alerts (issues 4 and 5): hit-rate drop and stale hits, with the thresholds of each service's
 # cache config (slo owns the alerts; routing owns the documents). The name predates the move from
 # slo, so deployments keep one entry (migration routing.0004 retargets it).
-PERIODIC_TASKS.append({
-    "name": "budget: cache alerts",
-    "task": "routing.tasks.delivery.cache_alerts",
-    "every_s": 300,
-    "description": "Hit-rate drop (last 15 min vs the day before) and stale-hit alerts per service, "
-                   "with the thresholds of its cache config.",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "budget: cache alerts",
+        "task": "routing.tasks.delivery.cache_alerts",
+        "every_s": 300,
+        "description": "Hit-rate drop (last 15 min vs the day before) and stale-hit alerts per service, "
+        "with the thresholds of its cache config.",
+    }
+)
 
 # Per-request decision records: kept DECISION_RECORD_RETENTION_DAYS (docs/decisions.md).
-PERIODIC_TASKS.append({
-    "name": "routing: decision record retention",
-    "task": "routing.tasks.decisions.enforce_retention",
-    "every_s": 3600,
-    "description": "Delete per-request decision records past their retention.",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: decision record retention",
+        "task": "routing.tasks.decisions.enforce_retention",
+        "every_s": 3600,
+        "description": "Delete per-request decision records past their retention.",
+    }
+)

@@ -14,6 +14,7 @@ export DATA_DIR="${DATA_DIR:-$PWD/var/test}"
 services_start
 echo "== ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== architecture (import-linter: layers, a Django-free gateway, pure cores)"
 .venv/bin/lint-imports
 echo "== types (mypy over the pure cores)"

@@ -69,23 +69,38 @@ def seed_demo(*, days: int, stdout: Any) -> None:
         total += telemetry_sli_rows_store(source=SOURCE, rows=rows, mode="retired")
         # The budget engine keeps its own buckets (in budget units); its periodic sync only
         # looks back minutes, so history is handed to it directly.
-        budget_minutes_record(rows=[
-            MinuteCount(row.slo_id, minute_datetime(row.minute), row.good, row.valid) for row in rows if row.present
-        ])
-        stdout.write(f"demo history: {index}/{len(todo)} {slo.service.name}/{slo.name}: {days} days of minutes "
-                     f"({time.monotonic() - clock:.0f}s)")
+        budget_minutes_record(
+            rows=[
+                MinuteCount(row.slo_id, minute_datetime(row.minute), row.good, row.valid)
+                for row in rows
+                if row.present
+            ]
+        )
+        stdout.write(
+            f"demo history: {index}/{len(todo)} {slo.service.name}/{slo.name}: {days} days of minutes "
+            f"({time.monotonic() - clock:.0f}s)"
+        )
     points = status_history_backfill(
-        slo_ids=[slo.pk for slo in todo], start=minute_datetime(start), end=minute_datetime(end), stdout=stdout,
+        slo_ids=[slo.pk for slo in todo],
+        start=minute_datetime(start),
+        end=minute_datetime(end),
+        stdout=stdout,
     )
     report = slo_evaluate_all(now=timezone.now())
-    stdout.write(f"demo history: {total} SLO minutes over {days} days, {points} hourly budget points; "
-                 f"{report.evaluated} SLOs evaluated ({time.monotonic() - clock:.0f}s)")
+    stdout.write(
+        f"demo history: {total} SLO minutes over {days} days, {points} hourly budget points; "
+        f"{report.evaluated} SLOs evaluated ({time.monotonic() - clock:.0f}s)"
+    )
 
 
-def status_history_backfill(*, slo_ids: Sequence[int], start: datetime, end: datetime, stdout: Any = None) -> int:
+def status_history_backfill(
+    *, slo_ids: Sequence[int], start: datetime, end: datetime, stdout: Any = None
+) -> int:
     """Status history points at every whole hour in `(start, end]` for these SLOs, computed by the
     budget engine from the buckets as of that hour. Existing points are kept. Returns points written."""
-    rows = list(Slo.objects.filter(pk__in=slo_ids, archived_at__isnull=True).values_list("id", "version", "spec"))
+    rows = list(
+        Slo.objects.filter(pk__in=slo_ids, archived_at__isnull=True).values_list("id", "version", "spec")
+    )
     if not rows:
         return 0
     ids = [slo_id for slo_id, _v, _s in rows]
@@ -104,13 +119,17 @@ def status_history_backfill(*, slo_ids: Sequence[int], start: datetime, end: dat
         period_col = len(params.burn_windows_min)
         hour_col = params.burn_windows_min.index(60)
         for row, slo_id in enumerate(ids):
-            batch.append(SloStatusPoint(
-                slo_id=slo_id, at=at, sli=_finite(result.sli[row, period_col]),
-                burn_rate_1h=_finite(result.burn_rate[row, hour_col]),
-                error_budget_remaining=_finite(result.error_budget_remaining_ratio[row]),
-                alert_state=ALERT_STATES[result.alert_state[row]],
-                data_quality=DATA_QUALITY[result.data_quality[row, period_col]],
-            ))
+            batch.append(
+                SloStatusPoint(
+                    slo_id=slo_id,
+                    at=at,
+                    sli=_finite(result.sli[row, period_col]),
+                    burn_rate_1h=_finite(result.burn_rate[row, hour_col]),
+                    error_budget_remaining=_finite(result.error_budget_remaining_ratio[row]),
+                    alert_state=ALERT_STATES[result.alert_state[row]],
+                    data_quality=DATA_QUALITY[result.data_quality[row, period_col]],
+                )
+            )
         if len(batch) >= 2000 or index == len(instants):
             SloStatusPoint.objects.bulk_create(batch, ignore_conflicts=True)
             written += len(batch)
@@ -125,8 +144,9 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _history(slo_id: int, objective: float, profile: dict[str, Any], start: int, end: int,
-             rng: np.random.Generator) -> list[SliRow]:
+def _history(
+    slo_id: int, objective: float, profile: dict[str, Any], start: int, end: int, rng: np.random.Generator
+) -> list[SliRow]:
     minutes = np.arange(start, end)
     hour_of_day = (minutes % 1440) / 60.0
     # Diurnal traffic: a trough at 03:00 UTC, a peak at 15:00.
@@ -137,13 +157,13 @@ def _history(slo_id: int, objective: float, profile: dict[str, Any], start: int,
     if incident is not None:
         ago, length, ratio = incident
         first = len(minutes) - ago
-        bad_ratio[max(first, 0):max(first + length, 0)] = ratio
+        bad_ratio[max(first, 0) : max(first + length, 0)] = ratio
     bad = rng.binomial(valid, np.clip(bad_ratio, 0, 1)).astype(np.int64)
     present = np.ones(minutes.shape, dtype=bool)
     gap = profile.get("gap")
     if gap is not None:
         ago, length = gap
-        present[len(minutes) - ago:len(minutes) - ago + length] = False
+        present[len(minutes) - ago : len(minutes) - ago + length] = False
     return [
         SliRow(slo_id, int(m), int(v - b) if p else 0, int(v) if p else 0, bool(p))
         for m, v, b, p in zip(minutes.tolist(), valid.tolist(), bad.tolist(), present.tolist(), strict=True)

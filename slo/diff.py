@@ -43,9 +43,16 @@ def _named(items: list[Any]) -> dict[str, Any] | None:
 
 def _same(a: Any, b: Any) -> bool:
     # 1 == True in Python, but a flag turned into a number is a change worth showing
-    return type(a) is type(b) and a == b or (
-        isinstance(a, int | float) and isinstance(b, int | float)
-        and not isinstance(a, bool) and not isinstance(b, bool) and a == b
+    return (
+        type(a) is type(b)
+        and a == b
+        or (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and not isinstance(a, bool)
+            and not isinstance(b, bool)
+            and a == b
+        )
     )
 
 

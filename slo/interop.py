@@ -40,18 +40,25 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
 
     result = import_openslo(text)
     if result.problems:
-        raise ValidationFailed("the OpenSLO document cannot be imported", problems=result.problems,
-                               extra={"unsupported": [p.as_dict() for p in result.unsupported]})
+        raise ValidationFailed(
+            "the OpenSLO document cannot be imported",
+            problems=result.problems,
+            extra={"unsupported": [p.as_dict() for p in result.unsupported]},
+        )
     unsupported = [p.as_dict() for p in result.unsupported]
     defined = {doc["name"] for doc in result.services}
     for name in sorted({spec.service for spec in result.slos} - defined):
         if not Service.objects.filter(name=name).exists():
             # Referenced but not defined in the file: create it, and say what was assumed.
             result.services.append({"name": name})
-            unsupported.append(Problem(
-                "services", f"service {name!r} is not defined in the file; created as class 'interactive' "
-                "on the tiers its SLOs name: review its class and tiers", "warning",
-            ).as_dict())
+            unsupported.append(
+                Problem(
+                    "services",
+                    f"service {name!r} is not defined in the file; created as class 'interactive' "
+                    "on the tiers its SLOs name: review its class and tiers",
+                    "warning",
+                ).as_dict()
+            )
     created: list[dict[str, Any]] = []
     updated: list[dict[str, Any]] = []
     services_created: list[str] = []
@@ -59,7 +66,9 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
         for doc in result.services:
             if not Service.objects.filter(name=doc["name"]).exists():
                 tiers = sorted({s.tier for s in result.slos if s.service == doc["name"] and s.tier}) or [
-                    "edge", "private_cloud", "public_cloud"
+                    "edge",
+                    "private_cloud",
+                    "public_cloud",
                 ]
                 services.service_create(
                     actor=actor,
@@ -75,14 +84,22 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
                 services_created.append(doc["name"])
         for index, spec in enumerate(result.slos):
             data = spec.model_dump(mode="json", exclude_none=True)
-            existing = Slo.objects.filter(service__name=spec.service, name=spec.name, archived_at__isnull=True).first()
+            existing = Slo.objects.filter(
+                service__name=spec.service, name=spec.name, archived_at__isnull=True
+            ).first()
             try:
                 if existing is None:
                     slo = services.slo_create(actor=actor, data=data, note="imported from OpenSLO")
-                    created.append({"id": slo.pk, "service": spec.service, "name": spec.name, "version": slo.version})
+                    created.append(
+                        {"id": slo.pk, "service": spec.service, "name": spec.name, "version": slo.version}
+                    )
                 else:
-                    slo = services.slo_update(actor=actor, slo_id=existing.pk, data=data, note="imported from OpenSLO")
-                    updated.append({"id": slo.pk, "service": spec.service, "name": spec.name, "version": slo.version})
+                    slo = services.slo_update(
+                        actor=actor, slo_id=existing.pk, data=data, note="imported from OpenSLO"
+                    )
+                    updated.append(
+                        {"id": slo.pk, "service": spec.service, "name": spec.name, "version": slo.version}
+                    )
             except ValidationFailed as exc:
                 raise ValidationFailed(
                     "the OpenSLO document cannot be imported",
@@ -122,33 +139,57 @@ def _map_datasources(actor: Any, result: Any) -> list[dict[str, Any]]:
     for ref in [*documents, *sorted(set(users) - set(documents))]:
         doc, slos = documents.get(ref), users.get(ref, [])
         name = slugify_name(ref)
-        entry: dict[str, Any] = {"name": ref, "telemetry_source": name, "slos": [f"{s.service}/{s.name}" for s in slos]}
+        entry: dict[str, Any] = {
+            "name": ref,
+            "telemetry_source": name,
+            "slos": [f"{s.service}/{s.name}" for s in slos],
+        }
         existing = TelemetrySource.objects.filter(name=name).first()
         tiers = sorted({s.tier for s in slos if s.tier})
         if existing is not None:
             entry["action"] = "matched"
             missed = [f"{s.service}/{s.name}" for s in slos if not _serves(existing, s)]
             if missed:
-                entry["reason"] = (f"telemetry source {name!r} (tier {existing.tier}, services "
-                                   f"{existing.services or 'all'}) does not serve {', '.join(missed)}")
+                entry["reason"] = (
+                    f"telemetry source {name!r} (tier {existing.tier}, services "
+                    f"{existing.services or 'all'}) does not serve {', '.join(missed)}"
+                )
         elif doc is None:
-            entry.update(action="not created", reason=f"no DataSource {ref!r} in the file and no telemetry source named {name!r}: create it")
+            entry.update(
+                action="not created",
+                reason=f"no DataSource {ref!r} in the file and no telemetry source named {name!r}: create it",
+            )
         elif (doc["type"] or "").lower() != PROMETHEUS.lower():
-            entry.update(action="not created", reason=f"type {doc['type'] or 'not given'!r}: only Prometheus-compatible sources are pulled")
+            entry.update(
+                action="not created",
+                reason=f"type {doc['type'] or 'not given'!r}: only Prometheus-compatible sources are pulled",
+            )
         elif not doc["url"]:
             entry.update(action="not created", reason="connectionDetails give no url")
         elif not (doc["tier"] or len(tiers) == 1):
-            entry.update(action="not created", reason="no tier: give the DataSource (or the SLOs using it) labels.tier")
+            entry.update(
+                action="not created", reason="no tier: give the DataSource (or the SLOs using it) labels.tier"
+            )
         else:
-            data = {"name": name, "url": doc["url"], "tier": doc["tier"] or tiers[0],
-                    "services": sorted({s.service for s in slos})}
+            data = {
+                "name": name,
+                "url": doc["url"],
+                "tier": doc["tier"] or tiers[0],
+                "services": sorted({s.service for s in slos}),
+            }
             try:
                 telemetry_source_create(actor=actor, data=data)
             except ValidationFailed as exc:
-                raise ValidationFailed("the OpenSLO document cannot be imported", problems=[
-                    Problem(f"{doc['path']}.spec.connectionDetails", f"DataSource {ref!r}: {p['path']}: {p['message']}")
-                    for p in exc.problems
-                ]) from None
+                raise ValidationFailed(
+                    "the OpenSLO document cannot be imported",
+                    problems=[
+                        Problem(
+                            f"{doc['path']}.spec.connectionDetails",
+                            f"DataSource {ref!r}: {p['path']}: {p['message']}",
+                        )
+                        for p in exc.problems
+                    ],
+                ) from None
             entry.update(action="created", tier=data["tier"])
         out.append(entry)
     return out

@@ -129,8 +129,11 @@ def sli_queries_from_spec(spec: SloSpec) -> SliQueries | None:
     if spec.sli.kind != "custom" or not spec.sli.total_query:
         return None
     sli = spec.sli
-    return SliQueries(total=_selector_of(sli.total_query), good=_selector_of(sli.good_query),
-                      bad=_selector_of(sli.bad_query))
+    return SliQueries(
+        total=_selector_of(sli.total_query),
+        good=_selector_of(sli.good_query),
+        bad=_selector_of(sli.bad_query),
+    )
 
 
 def _selector_of(query: str | None) -> str | None:

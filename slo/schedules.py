@@ -11,18 +11,22 @@ from typing import Any
 PERIODIC_TASKS: list[dict[str, Any]] = []
 
 # Telemetry: pull every Prometheus source each minute; enforce retention hourly.
-PERIODIC_TASKS.append({
-    "name": "slo: pull telemetry sources",
-    "task": "slo.tasks.telemetry.pull_sources",
-    "every_s": 60,
-    "description": "Fan out one pull task per enabled Prometheus telemetry source.",
-})
-PERIODIC_TASKS.append({
-    "name": "slo: telemetry retention",
-    "task": "slo.tasks.telemetry.enforce_retention",
-    "every_s": 3600,
-    "description": "Delete SLI minutes, contract series and hourly rollups past their retention.",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "slo: pull telemetry sources",
+        "task": "slo.tasks.telemetry.pull_sources",
+        "every_s": 60,
+        "description": "Fan out one pull task per enabled Prometheus telemetry source.",
+    }
+)
+PERIODIC_TASKS.append(
+    {
+        "name": "slo: telemetry retention",
+        "task": "slo.tasks.telemetry.enforce_retention",
+        "every_s": 3600,
+        "description": "Delete SLI minutes, contract series and hourly rollups past their retention.",
+    }
+)
 
 # Budget engine (slo/tasks/budget.py).
 PERIODIC_TASKS += [
@@ -57,12 +61,14 @@ PERIODIC_TASKS += [
         "description": "Status history: 5-minute points for 8 days, hourly for 400; bucket retention.",
     },
 ]
-PERIODIC_TASKS.append({
-    "name": "slo: telemetry hourly rollups",
-    "task": "slo.tasks.telemetry.rollup_hours",
-    "every_s": 60,
-    "description": "Recompute hourly SLI rollups of hours touched by ingests (sweep; ingests also enqueue it).",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "slo: telemetry hourly rollups",
+        "task": "slo.tasks.telemetry.rollup_hours",
+        "every_s": 60,
+        "description": "Recompute hourly SLI rollups of hours touched by ingests (sweep; ingests also enqueue it).",
+    }
+)
 PERIODIC_TASKS += [
     {
         "name": "budget: sync recent telemetry minutes",
@@ -88,9 +94,11 @@ PERIODIC_TASKS += [
 
 # Reports: each ReportSchedule owns its own crontab entry (created with the schedule);
 # this sweep only retries report emails and resends ones whose enqueue was lost.
-PERIODIC_TASKS.append({
-    "name": "reports: send due report emails",
-    "task": "slo.reports.send_due",
-    "every_s": 300,
-    "description": "Retry failed report emails and send deliveries whose task was lost.",
-})
+PERIODIC_TASKS.append(
+    {
+        "name": "reports: send due report emails",
+        "task": "slo.reports.send_due",
+        "every_s": 300,
+        "description": "Retry failed report emails and send deliveries whose task was lost.",
+    }
+)

@@ -31,7 +31,9 @@ def service_create(*, actor: Any, data: dict[str, Any]) -> Service:
     if spec is None:
         raise ValidationFailed("invalid service", problems=problems)
     if Service.objects.filter(name=spec.name).exists():
-        raise ValidationFailed("invalid service", problems=[Problem("name", "a service with this name exists")])
+        raise ValidationFailed(
+            "invalid service", problems=[Problem("name", "a service with this name exists")]
+        )
     with transaction.atomic():
         service = Service.objects.create(**spec.model_dump())
         audit_record(actor=actor, action="create", obj=service, after=_service_doc(service))
@@ -48,7 +50,9 @@ def service_update(*, actor: Any, service: Service, data: dict[str, Any]) -> Ser
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         before = _service_doc(locked)
-        used_tiers = set(locked.slos.filter(archived_at__isnull=True).exclude(tier="").values_list("tier", flat=True))
+        used_tiers = set(
+            locked.slos.filter(archived_at__isnull=True).exclude(tier="").values_list("tier", flat=True)
+        )
         missing = sorted(used_tiers - set(spec.tiers))
         if missing:
             raise ValidationFailed(
@@ -66,7 +70,9 @@ def service_update(*, actor: Any, service: Service, data: dict[str, Any]) -> Ser
 def service_delete(*, actor: Any, service: Service) -> None:
     with transaction.atomic():
         if service.slos.exists():
-            raise Conflict("the service still has SLOs", problems=[Problem("slos", "archive or move them first")])
+            raise Conflict(
+                "the service still has SLOs", problems=[Problem("slos", "archive or move them first")]
+            )
         before = _service_doc(service)
         audit_record(actor=actor, action="delete", obj=service, before=before)
         service.delete()
@@ -80,19 +86,25 @@ def _validate_slo(data: Any, *, existing: Slo | None) -> tuple[SloSpec, Service]
         raise ValidationFailed("invalid SLO", problems=problems)
     service = Service.objects.filter(name=spec.service).first()
     if service is None:
-        raise ValidationFailed("invalid SLO", problems=[Problem("service", f"unknown service {spec.service!r}")])
+        raise ValidationFailed(
+            "invalid SLO", problems=[Problem("service", f"unknown service {spec.service!r}")]
+        )
     if existing is not None and service.pk != existing.service_id:
-        raise ValidationFailed("invalid SLO", problems=[Problem("service", "an SLO cannot move to another service")])
+        raise ValidationFailed(
+            "invalid SLO", problems=[Problem("service", "an SLO cannot move to another service")]
+        )
     clash = Slo.objects.filter(service=service, name=spec.name)
     if existing is not None:
         clash = clash.exclude(pk=existing.pk)
     if clash.exists():
         raise ValidationFailed(
-            "invalid SLO", problems=[Problem("name", f"service {service.name!r} already has an SLO named {spec.name!r}")]
+            "invalid SLO",
+            problems=[Problem("name", f"service {service.name!r} already has an SLO named {spec.name!r}")],
         )
     if spec.tier and spec.tier not in service.tiers:
         raise ValidationFailed(
-            "invalid SLO", problems=[Problem("tier", f"service {service.name!r} does not run on {spec.tier!r}")]
+            "invalid SLO",
+            problems=[Problem("tier", f"service {service.name!r} does not run on {spec.tier!r}")],
         )
     return spec, service
 
@@ -121,7 +133,9 @@ def slo_create(*, actor: Any, data: Any, note: str = "") -> Slo:
             audit_record(actor=actor, action="create", obj=slo, after=slo.spec, note=note)
     except IntegrityError:
         # A concurrent create won the unique (service, name) race.
-        raise ValidationFailed("invalid SLO", problems=[Problem("name", "an SLO with this name was just created")]) from None
+        raise ValidationFailed(
+            "invalid SLO", problems=[Problem("name", "an SLO with this name was just created")]
+        ) from None
     return slo
 
 
@@ -139,7 +153,12 @@ def _new_version(slo: Slo, *, actor: Any, note: str, restored_from: int | None =
 
 
 def slo_update(
-    *, actor: Any, slo_id: int, data: Any, note: str = "", parent_version: int | None = None,
+    *,
+    actor: Any,
+    slo_id: int,
+    data: Any,
+    note: str = "",
+    parent_version: int | None = None,
     restored_from: int | None = None,
 ) -> Slo:
     """Make a new version. With `parent_version`, refuse (409) when someone else edited first."""
@@ -177,7 +196,11 @@ def slo_restore(*, actor: Any, slo_id: int, version: int, note: str = "") -> Slo
     if old is None:
         raise NotFound(f"SLO {slo_id} has no version {version}")
     return slo_update(
-        actor=actor, slo_id=slo_id, data=old.spec, note=note or f"restored version {version}", restored_from=version
+        actor=actor,
+        slo_id=slo_id,
+        data=old.spec,
+        note=note or f"restored version {version}",
+        restored_from=version,
     )
 
 

@@ -91,7 +91,9 @@ class CalendarWindow(_Strict):
             try:
                 parsed = datetime.fromisoformat(self.start)
             except ValueError:
-                raise ValueError(f"start {self.start!r} is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
+                raise ValueError(
+                    f"start {self.start!r} is not a date and time (YYYY-MM-DD HH:MM:SS)"
+                ) from None
             if parsed.tzinfo is not None:
                 raise ValueError("start is a local wall time in the window's timezone: no UTC offset")
             if not 1 <= parsed.year <= 9998:

@@ -15,7 +15,9 @@ ROLES = ("viewer", "operator", "approver", "admin")
 def make_user(username: str, *roles: str, superuser: bool = False) -> Any:
     from django.contrib.auth.models import Group, User
 
-    user = User.objects.create_user(username=username, password="pw-" + username + "-123456", is_superuser=superuser)
+    user = User.objects.create_user(
+        username=username, password="pw-" + username + "-123456", is_superuser=superuser
+    )
     for role in roles:
         # get_or_create: transactional tests flush the groups the data migration made.
         user.groups.add(Group.objects.get_or_create(name=role)[0])
@@ -117,7 +119,8 @@ def _transactional(item: pytest.Item) -> bool:
     names = getattr(item, "fixturenames", ())
     return bool(
         (marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
-        or "transactional_db" in names or "live_server" in names
+        or "transactional_db" in names
+        or "live_server" in names
     )
 
 

@@ -24,8 +24,20 @@ from slo.spec import SERVICE_CLASSES, TIERS
 from web.presenters import alert_name
 
 BURN_COLUMNS = ("1h", "6h", "3d")
-SORT_KEYS = ("state", "service", "slo", "tier", "class", "sli", "objective", "budget", "burn_1h", "burn_6h",
-             "burn_3d", "alerts")
+SORT_KEYS = (
+    "state",
+    "service",
+    "slo",
+    "tier",
+    "class",
+    "sli",
+    "objective",
+    "budget",
+    "burn_1h",
+    "burn_6h",
+    "burn_3d",
+    "alerts",
+)
 DEFAULT_SORT = "state"
 
 
@@ -119,21 +131,32 @@ class OverviewFilters:
 def _sort_value(row: OverviewRow, key: str) -> tuple[Any, ...]:
     # Missing numbers sort last in ascending order (and first when reversed): "no data" is not 0.
     numeric = {
-        "sli": row.sli, "objective": row.objective, "budget": row.remaining,
-        "burn_1h": row.burn_1h, "burn_6h": row.burn_6h, "burn_3d": row.burn_3d,
+        "sli": row.sli,
+        "objective": row.objective,
+        "budget": row.remaining,
+        "burn_1h": row.burn_1h,
+        "burn_6h": row.burn_6h,
+        "burn_3d": row.burn_3d,
     }
     if key in numeric:
         value = numeric[key]
         return (value is None, value if value is not None else 0.0, row.service, row.name)
     text = {
-        "service": (row.service, row.name), "slo": (row.name, row.service), "tier": (row.tier, row.service, row.name),
+        "service": (row.service, row.name),
+        "slo": (row.name, row.service),
+        "tier": (row.tier, row.service, row.name),
         "class": (row.service_class, row.service, row.name),
     }
     if key in text:
         return text[key]
     if key == "alerts":
         return (-len(row.alerts), row.service, row.name)
-    return (STATE_RANK[row.state], row.remaining if row.remaining is not None else float("inf"), row.service, row.name)
+    return (
+        STATE_RANK[row.state],
+        row.remaining if row.remaining is not None else float("inf"),
+        row.service,
+        row.name,
+    )
 
 
 def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRow]:
@@ -148,11 +171,21 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
     if filters.service_class:
         slos = slos.filter(service__service_class=filters.service_class)
     values = slos.values(
-        "id", "name", "tier", "sli_kind", "objective", "version",
-        service_name=F("service__name"), service_class=F("service__service_class"),
-        evaluated_at=F("status__evaluated_at"), sli=F("status__sli"), data_quality=F("status__data_quality"),
-        remaining=F("status__error_budget_remaining"), burn_rates=F("status__burn_rates"),
-        alert_state=F("status__alert_state"), no_data_reason=F("status__no_data_reason"),
+        "id",
+        "name",
+        "tier",
+        "sli_kind",
+        "objective",
+        "version",
+        service_name=F("service__name"),
+        service_class=F("service__service_class"),
+        evaluated_at=F("status__evaluated_at"),
+        sli=F("status__sli"),
+        data_quality=F("status__data_quality"),
+        remaining=F("status__error_budget_remaining"),
+        burn_rates=F("status__burn_rates"),
+        alert_state=F("status__alert_state"),
+        no_data_reason=F("status__no_data_reason"),
     )
     firing: dict[int, list[str]] = defaultdict(list)
     alerts = firing_alerts().filter(slo__isnull=False, slo__archived_at__isnull=True)
@@ -163,15 +196,27 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
     for item in values:
         burn_rates = item["burn_rates"] or {}
         row = OverviewRow(
-            id=item["id"], name=item["name"], service=item["service_name"], service_class=item["service_class"],
-            tier=item["tier"], sli_kind=item["sli_kind"], objective=item["objective"], version=item["version"],
+            id=item["id"],
+            name=item["name"],
+            service=item["service_name"],
+            service_class=item["service_class"],
+            tier=item["tier"],
+            sli_kind=item["sli_kind"],
+            objective=item["objective"],
+            version=item["version"],
             state=slo_state(
-                evaluated_at=item["evaluated_at"], data_quality=item["data_quality"],
-                alert_state=item["alert_state"], remaining=item["remaining"], now=now, stale_after_s=limit,
+                evaluated_at=item["evaluated_at"],
+                data_quality=item["data_quality"],
+                alert_state=item["alert_state"],
+                remaining=item["remaining"],
+                now=now,
+                stale_after_s=limit,
             ),
-            sli=item["sli"], remaining=item["remaining"],
+            sli=item["sli"],
+            remaining=item["remaining"],
             burn={window: burn_rates.get(window) for window in BURN_COLUMNS},
-            evaluated_at=item["evaluated_at"], alerts=sorted(firing.get(item["id"], [])),
+            evaluated_at=item["evaluated_at"],
+            alerts=sorted(firing.get(item["id"], [])),
             no_data_reason=item["no_data_reason"],
         )
         if row.state in ("stale", "not_evaluated"):
@@ -210,7 +255,9 @@ class ServiceSummary:
 
     @property
     def state_counts(self) -> list[tuple[str, int]]:
-        return [(STATE_LABELS[s], n) for s, n in sorted(self.states.items(), key=lambda kv: STATE_RANK[kv[0]])]
+        return [
+            (STATE_LABELS[s], n) for s, n in sorted(self.states.items(), key=lambda kv: STATE_RANK[kv[0]])
+        ]
 
 
 def service_summaries(*, rows: list[OverviewRow], filters: OverviewFilters) -> list[ServiceSummary]:
@@ -224,15 +271,25 @@ def service_summaries(*, rows: list[OverviewRow], filters: OverviewFilters) -> l
     for row in rows:
         by_service[row.service][row.state] += 1
     alerts: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    firing = firing_alerts().values_list("service_id", "severity", "kind", "slo_id", "slo__name", "service__name")
+    firing = firing_alerts().values_list(
+        "service_id", "severity", "kind", "slo_id", "slo__name", "service__name"
+    )
     for service_id, severity, kind, slo_id, slo_name, service_name in firing:
         # named by SLO and severity (the SLO page has its evidence); a cache alert by its service
-        alerts[service_id].append({"text": alert_name(slo_name=slo_name, severity=severity, kind=kind,
-                                                      service=service_name), "slo_id": slo_id})
+        alerts[service_id].append(
+            {
+                "text": alert_name(slo_name=slo_name, severity=severity, kind=kind, service=service_name),
+                "slo_id": slo_id,
+            }
+        )
     return [
         ServiceSummary(
-            id=s.pk, name=s.name, display_name=s.display_name, service_class=s.service_class,
-            tiers=list(s.tiers or []), states=by_service.get(s.name, Counter()),
+            id=s.pk,
+            name=s.name,
+            display_name=s.display_name,
+            service_class=s.service_class,
+            tiers=list(s.tiers or []),
+            states=by_service.get(s.name, Counter()),
             alerts=sorted(alerts.get(s.pk, []), key=lambda a: a["text"]),
         )
         for s in services.only("id", "name", "display_name", "service_class", "tiers")
@@ -247,16 +304,20 @@ def rows_html(rows: list[OverviewRow], *, slo_url: str, service_url: str) -> Saf
     parts = []
     for row in rows:
         burn = "".join(
-            f'<td class="num{" hot" if hot else ""}">{escape(text)}</td>' for _window, text, hot in row.burn_cells
+            f'<td class="num{" hot" if hot else ""}">{escape(text)}</td>'
+            for _window, text, hot in row.burn_cells
         )
         alerts = " ".join(f'<span class="badge status-bad">{escape(a)}</span>' for a in row.alerts) or (
-            '<span class="muted">none</span>')
+            '<span class="muted">none</span>'
+        )
         spent = " status-bad" if row.remaining is not None and row.remaining <= 0 else ""
         why = ""
         if row.state == "no_data" and row.no_data_reason:
             reason = row.no_data_reason
-            why = (f' <span class="small" title="{escape(reason.get("message", ""))}">'
-                   f'{escape(str(reason.get("code", "")).replace("_", " "))}</span>')
+            why = (
+                f' <span class="small" title="{escape(reason.get("message", ""))}">'
+                f"{escape(str(reason.get('code', '')).replace('_', ' '))}</span>"
+            )
         parts.append(
             f'<tr><td><span class="badge status-{row.state_css}">{escape(row.state_label)}</span>{why}</td>'
             f'<td><a href="{escape(service_url)}{escape(row.service)}/">{escape(row.service)}</a></td>'

@@ -13,4 +13,6 @@ IN_PROGRESS_STATES = (PENDING_APPROVAL, APPROVED, ROLLING_OUT, PAUSED)
 
 def in_progress(*, limit: int = 10) -> list[Any]:
     """Releases waiting for approval, approved, rolling out or paused; one query."""
-    return list(release_queryset().filter(state__in=IN_PROGRESS_STATES).order_by("-created_at", "-id")[:limit])
+    return list(
+        release_queryset().filter(state__in=IN_PROGRESS_STATES).order_by("-created_at", "-id")[:limit]
+    )

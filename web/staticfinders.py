@@ -39,8 +39,12 @@ class PlotlyFinder(BaseFinder):
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
         if self.folder is None:
-            return [Error("plotly is not installed: the dashboard's charts need plotly/package_data/plotly.min.js",
-                          id="dashboard.E001")]
+            return [
+                Error(
+                    "plotly is not installed: the dashboard's charts need plotly/package_data/plotly.min.js",
+                    id="dashboard.E001",
+                )
+            ]
         return []
 
     def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:

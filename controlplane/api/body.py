@@ -15,7 +15,9 @@ def json_object_body(request: Request) -> dict[str, Any]:
     if isinstance(data, QueryDict):
         data = data.dict()
     if not isinstance(data, dict):
-        raise ValidationFailed("invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}])
+        raise ValidationFailed(
+            "invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}]
+        )
     return dict(data)
 
 
@@ -28,5 +30,7 @@ class PlainTextParser(BaseParser):
         limit = 5 * 1024 * 1024
         data = stream.read(limit + 1) if stream is not None else b""
         if len(data) > limit:
-            raise ValidationFailed("invalid input", problems=[{"path": "", "message": "body larger than 5 MiB"}])
+            raise ValidationFailed(
+                "invalid input", problems=[{"path": "", "message": "body larger than 5 MiB"}]
+            )
         return data

@@ -46,7 +46,9 @@ def if_match_versions(request: Request) -> set[int] | None:
         if match is None:
             raise PreconditionFailed(
                 "If-Match must list ETags this API sent",
-                problems=[{"path": "If-Match", "message": f"{tag.strip()!r} is not a document ETag such as \"v3\""}],
+                problems=[
+                    {"path": "If-Match", "message": f'{tag.strip()!r} is not a document ETag such as "v3"'}
+                ],
             )
         versions.add(int(match.group(1)))
     return versions

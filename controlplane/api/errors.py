@@ -26,19 +26,29 @@ logger = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
-def problem_body(status: int, detail: str, errors: Iterable[dict[str, str]] = (), **extra: Any) -> dict[str, Any]:
+def problem_body(
+    status: int, detail: str, errors: Iterable[dict[str, str]] = (), **extra: Any
+) -> dict[str, Any]:
     """An RFC 9457 problem: `type` about:blank means the status says it all, so `title` is the
     status phrase; `detail` is one readable line and `errors` each field path with its reason."""
-    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
-                            "detail": detail, "errors": list(errors)}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "errors": list(errors),
+    }
     body.update(extra)
     return body
 
 
-def problem_response(status: int, detail: str, errors: Iterable[dict[str, str]] = (), **extra: Any) -> JsonResponse:
+def problem_response(
+    status: int, detail: str, errors: Iterable[dict[str, str]] = (), **extra: Any
+) -> JsonResponse:
     """The same problem for code outside DRF (middleware, plain Django views)."""
-    return JsonResponse(problem_body(status, detail, errors, **extra), status=status,
-                        content_type=PROBLEM_CONTENT_TYPE)
+    return JsonResponse(
+        problem_body(status, detail, errors, **extra), status=status, content_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
@@ -62,8 +72,11 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         errors = exc.problems or [{"path": "", "message": exc.message}]
-        return Response(problem_body(exc.status, exc.message, errors, **exc.extra), status=exc.status,
-                        content_type=PROBLEM_CONTENT_TYPE)
+        return Response(
+            problem_body(exc.status, exc.message, errors, **exc.extra),
+            status=exc.status,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
     if isinstance(exc, OperationalError | InterfaceError):
         logger.error("database unavailable during API call: %s", exc.__class__.__name__)
         return Response(

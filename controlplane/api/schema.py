@@ -12,7 +12,11 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     name = "bearerToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {"type": "http", "scheme": "bearer", "description": "Personal API token: `Authorization: Bearer slo_...`"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Personal API token: `Authorization: Bearer slo_...`",
+        }
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
@@ -28,8 +32,8 @@ class SessionScheme(OpenApiAuthenticationExtension):
 ERROR_SCHEMA = {
     "type": "object",
     "description": "Every API error (controlplane.api.errors): an RFC 9457 problem document, served as "
-                   "`application/problem+json`, with each field path in the `errors` extension member. "
-                   "Some errors add context keys: a stale edit's `current_version`, a refused release's `gates`.",
+    "`application/problem+json`, with each field path in the `errors` extension member. "
+    "Some errors add context keys: a stale edit's `current_version`, a refused release's `gates`.",
     "properties": {
         "type": {"type": "string", "description": "`about:blank`: the status and title say what happened."},
         "title": {"type": "string", "description": "The HTTP status phrase."},
@@ -52,7 +56,10 @@ _UNSAFE = {"post", "put", "patch", "delete"}
 # versioned documents: GET answers an ETag ("v3"), PUT/PATCH honour If-Match (controlplane.api.conditional)
 _CONDITIONAL_PATHS = ("/api/v1/slos/{id}/", "/api/v1/routing-policies/{id}/", "/api/v1/cache-configs/{id}/")
 _IF_MATCH = {
-    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
     "description": 'The ETag of the version this edit is based on, e.g. "v3"; 412 when it is no longer current.',
 }
 _ERRORS = {
@@ -67,7 +74,9 @@ _ERRORS = {
 }
 
 
-def document_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+def document_error_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: every operation documents the error statuses it can
     answer, each with the shared `Error` body, so clients generated from the schema know them and
     the schema tests can check status codes and error bodies like any other response."""

@@ -11,7 +11,17 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "user", "name", "hint", "created_at", "expires_at", "revoked_at", "last_used_at", "is_active"]
+        fields = [
+            "id",
+            "user",
+            "name",
+            "hint",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "is_active",
+        ]
         read_only_fields = fields
 
 
@@ -32,7 +42,16 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "at", "actor_name", "action", "object_type", "object_id", "object_repr",
-            "before", "after", "request_id", "note",
+            "id",
+            "at",
+            "actor_name",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "request_id",
+            "note",
         ]
         read_only_fields = fields

@@ -49,7 +49,9 @@ class ApiTokenViewSet(
         data = ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, raw = services.api_token_create(
-            actor=request.user, user=request.user, name=data.validated_data["name"],
+            actor=request.user,
+            user=request.user,
+            name=data.validated_data["name"],
             expires_at=data.validated_data.get("expires_at"),
         )
         token.token = raw
@@ -100,7 +102,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["database"] = f"error: {exc.__class__.__name__}"
     checks["broker"] = _broker_status()
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503
+    )
 
 
 def _broker_status() -> str:

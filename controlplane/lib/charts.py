@@ -108,8 +108,15 @@ def _clean(values: Iterable[Any]) -> list[Any]:
     return out
 
 
-def _layout(title: str, y_title: str, *, y_format: str = "", y_range: Sequence[float] | None = None,
-            x_title: str = "", barmode: str | None = None) -> dict[str, Any]:
+def _layout(
+    title: str,
+    y_title: str,
+    *,
+    y_format: str = "",
+    y_range: Sequence[float] | None = None,
+    x_title: str = "",
+    barmode: str | None = None,
+) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "title": {"text": title, "font": {"size": 15}},
         "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
@@ -169,14 +176,31 @@ def line_figure(
     shapes, annotations = [], []
     for index, line in enumerate(thresholds):
         colour = line.get("color", "#cf222e" if index == 0 else "#9a6700")
-        shapes.append({
-            "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
-            "y0": line["value"], "y1": line["value"], "line": {"color": colour, "width": 1.5, "dash": "dash"},
-        })
-        annotations.append({
-            "xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": line["value"], "yanchor": "bottom",
-            "text": line["label"], "showarrow": False, "font": {"size": 11, "color": colour},
-        })
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": line["value"],
+                "y1": line["value"],
+                "line": {"color": colour, "width": 1.5, "dash": "dash"},
+            }
+        )
+        annotations.append(
+            {
+                "xref": "paper",
+                "x": 1,
+                "xanchor": "right",
+                "yref": "y",
+                "y": line["value"],
+                "yanchor": "bottom",
+                "text": line["label"],
+                "showarrow": False,
+                "font": {"size": 11, "color": colour},
+            }
+        )
     if x_range is not None:
         layout["xaxis"]["range"] = [_iso(x_range[0]), _iso(x_range[1])]
         layout["xaxis"]["type"] = "date"
@@ -210,15 +234,33 @@ def _marker_shapes(markers: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str,
     for marker in list(markers)[-MAX_MARKERS:]:
         style = MARKER_STYLES.get(marker.get("kind", ""), MARKER_STYLES["release"])
         at = _iso(marker["at"])
-        shapes.append({
-            "type": "line", "xref": "x", "x0": at, "x1": at, "yref": "paper", "y0": 0, "y1": 1,
-            "line": {"color": style["color"], "width": 1.5, "dash": style["dash"]},
-        })
-        annotations.append({
-            "xref": "x", "x": at, "yref": "paper", "y": 1, "yanchor": "top", "xanchor": "left",
-            "text": marker.get("short") or style["word"], "hovertext": marker.get("label", ""),
-            "showarrow": False, "textangle": -90, "font": {"size": 10, "color": style["color"]},
-        })
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "x0": at,
+                "x1": at,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": style["color"], "width": 1.5, "dash": style["dash"]},
+            }
+        )
+        annotations.append(
+            {
+                "xref": "x",
+                "x": at,
+                "yref": "paper",
+                "y": 1,
+                "yanchor": "top",
+                "xanchor": "left",
+                "text": marker.get("short") or style["word"],
+                "hovertext": marker.get("label", ""),
+                "showarrow": False,
+                "textangle": -90,
+                "font": {"size": 10, "color": style["color"]},
+            }
+        )
     return shapes, annotations
 
 
@@ -233,14 +275,25 @@ def event_markers(
     for item in releases:
         kind = item.get("kind", "release")
         word = MARKER_STYLES.get(kind, MARKER_STYLES["release"])["word"]
-        out.append({"at": item["at"], "kind": kind if kind in MARKER_STYLES else "release",
-                    "short": f"{word} #{item.get('release_id')}", "label": item.get("label") or word})
+        out.append(
+            {
+                "at": item["at"],
+                "kind": kind if kind in MARKER_STYLES else "release",
+                "short": f"{word} #{item.get('release_id')}",
+                "label": item.get("label") or word,
+            }
+        )
     for item in alerts:
         firing = item.get("state") == "firing"
         severity = item.get("severity") or "alert"
-        out.append({"at": item["at"], "kind": "alert_firing" if firing else "alert_resolved",
-                    "short": f"{severity} {'fires' if firing else 'resolved'}",
-                    "label": f"{severity} alert {'fired' if firing else 'resolved'}"})
+        out.append(
+            {
+                "at": item["at"],
+                "kind": "alert_firing" if firing else "alert_resolved",
+                "short": f"{severity} {'fires' if firing else 'resolved'}",
+                "label": f"{severity} alert {'fired' if firing else 'resolved'}",
+            }
+        )
     out.sort(key=lambda m: _iso(m["at"]))
     return out
 
@@ -257,8 +310,13 @@ def bar_figure(
 ) -> dict[str, Any]:
     """Bars per category, one trace per series (`{name, y}`), stacked by default."""
     data = [
-        {"type": "bar", "name": item["name"], "x": list(categories), "y": _clean(item["y"]),
-         "marker": {"color": item.get("color", PALETTE[index % len(PALETTE)])}}
+        {
+            "type": "bar",
+            "name": item["name"],
+            "x": list(categories),
+            "y": _clean(item["y"]),
+            "marker": {"color": item.get("color", PALETTE[index % len(PALETTE)])},
+        }
         for index, item in enumerate(series)
     ]
     figure = line_figure(title=title, series=[], y_title=y_title, y_format=y_format, thresholds=thresholds)
@@ -279,16 +337,26 @@ FEW_POINTS = 3
 
 def count_points(figure: Mapping[str, Any]) -> int:
     """The most non-null values any one trace has."""
-    return max((sum(value is not None for value in trace.get("y", [])) for trace in figure.get("data", [])),
-               default=0)
+    return max(
+        (sum(value is not None for value in trace.get("y", [])) for trace in figure.get("data", [])),
+        default=0,
+    )
 
 
 class Chart:
     """A figure with what the page needs around it: an element id, an accessible title, and the
     "no data yet" state (a chart without a single value is not drawn as an empty grid)."""
 
-    def __init__(self, chart_id: str, figure: dict[str, Any], *, caption: str = "", empty_hint: str = "",
-                 few_hint: str = "", markers: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        chart_id: str,
+        figure: dict[str, Any],
+        *,
+        caption: str = "",
+        empty_hint: str = "",
+        few_hint: str = "",
+        markers: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         self.id = chart_id
         self.figure = figure
         self.title = str(figure.get("layout", {}).get("title", {}).get("text", chart_id))
@@ -301,7 +369,10 @@ class Chart:
         self.few_hint = few_hint
         # The markers in words too, for readers who cannot see the lines.
         self.markers = [
-            {"at": m["at"], "kind": MARKER_STYLES.get(m.get("kind", ""), MARKER_STYLES["release"])["word"],
-             "label": m.get("label", "")}
+            {
+                "at": m["at"],
+                "kind": MARKER_STYLES.get(m.get("kind", ""), MARKER_STYLES["release"])["word"],
+                "label": m.get("label", ""),
+            }
             for m in list(markers)[-MAX_MARKERS:]
         ]

@@ -72,7 +72,9 @@ def parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def verify(secret: str, body: bytes, header: str, *, now: float, tolerance_s: int = TOLERANCE_S) -> tuple[int, str]:
+def verify(
+    secret: str, body: bytes, header: str, *, now: float, tolerance_s: int = TOLERANCE_S
+) -> tuple[int, str]:
     """Check a signature header; returns (timestamp, matching signature) or raises SignatureError.
 
     A timestamp too far in the past (or future: clock skew works both ways) is refused before the
@@ -100,7 +102,7 @@ WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
 def _webhook_key(secret: str) -> bytes:
     if secret.startswith("whsec_"):
         try:
-            return base64.b64decode(secret[len("whsec_"):], validate=True)
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
         except (binascii.Error, ValueError):
             pass
     return secret.encode()
@@ -121,8 +123,9 @@ def standard_webhook_headers(secret: str, body: bytes, *, message_id: str, times
     }
 
 
-def verify_standard_webhook(secret: str, body: bytes, headers: Mapping[str, str], *, now: float,
-                            tolerance_s: int = TOLERANCE_S) -> None:
+def verify_standard_webhook(
+    secret: str, body: bytes, headers: Mapping[str, str], *, now: float, tolerance_s: int = TOLERANCE_S
+) -> None:
     """What a receiver does with the Standard Webhooks headers; raises SignatureError."""
     lowered = {key.lower(): value for key, value in headers.items()}
     try:
@@ -130,7 +133,9 @@ def verify_standard_webhook(secret: str, body: bytes, headers: Mapping[str, str]
         timestamp = int(lowered[WEBHOOK_TIMESTAMP_HEADER])
         signatures = lowered[WEBHOOK_SIGNATURE_HEADER].split()
     except (KeyError, ValueError):
-        raise SignatureError("missing or malformed webhook-id, webhook-timestamp or webhook-signature") from None
+        raise SignatureError(
+            "missing or malformed webhook-id, webhook-timestamp or webhook-signature"
+        ) from None
     if abs(now - timestamp) > tolerance_s:
         raise SignatureError(f"timestamp outside the {tolerance_s} s tolerance")
     expected = _webhook_digest(secret, message_id, timestamp, body)

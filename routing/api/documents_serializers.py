@@ -64,7 +64,11 @@ class DocumentLineSerializer(serializers.Serializer):
 
     def get_active_versions(self, line: Any) -> dict[str, int]:
         active = self.context.get("active", {})
-        return {str(number): count for (line_id, number), count in sorted(active.items()) if line_id == line.pk and count}
+        return {
+            str(number): count
+            for (line_id, number), count in sorted(active.items())
+            if line_id == line.pk and count
+        }
 
 
 class DocumentWriteSerializer(serializers.Serializer):
@@ -114,21 +118,29 @@ class DocumentDiffSerializer(serializers.Serializer):
 
 
 class ExplainSerializer(serializers.Serializer):
-    context = serializers.DictField(help_text="the request context (confidence, queue_ratio, temperature_c, ...)")
+    context = serializers.DictField(
+        help_text="the request context (confidence, queue_ratio, temperature_c, ...)"
+    )
     version = serializers.IntegerField(required=False, min_value=1, help_text="default: the newest version")
 
 
 class ExplainResultSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     service = serializers.CharField()
-    decision = serializers.DictField(help_text="admission, reason, rule, rule_index, chain, collapse, batching, trace")
+    decision = serializers.DictField(
+        help_text="admission, reason, rule, rule_index, chain, collapse, batching, trace"
+    )
     routes = serializers.ListField(child=serializers.CharField())
     explanation = serializers.ListField(child=serializers.CharField())
 
 
 class ExplainKeySerializer(serializers.Serializer):
-    request = serializers.DictField(help_text="the request fields the key hashes (input_hash, model_version, ...)")
-    layer = serializers.CharField(required=False, help_text="layer name or kind; default: every enabled layer")
+    request = serializers.DictField(
+        help_text="the request fields the key hashes (input_hash, model_version, ...)"
+    )
+    layer = serializers.CharField(
+        required=False, help_text="layer name or kind; default: every enabled layer"
+    )
     version = serializers.IntegerField(required=False, min_value=1, help_text="default: the newest version")
 
 
@@ -141,13 +153,23 @@ class ExplainKeyResultSerializer(serializers.Serializer):
 class SimulateSerializer(serializers.Serializer):
     candidate_version = serializers.IntegerField(min_value=1)
     baseline_version = serializers.IntegerField(
-        required=False, min_value=1, help_text="default: the version on most gateways, else the newest approved"
+        required=False,
+        min_value=1,
+        help_text="default: the version on most gateways, else the newest approved",
     )
-    recorded = serializers.DictField(required=False, help_text=(
-        'the default: request contexts the gateways recorded, {"n": 2000, "window_minutes": 60, "seed": 0, '
-        '"tier": "edge", "region": "eu-west"} (all optional); 409 when fewer than 100 were recorded'))
-    contexts = serializers.ListField(child=serializers.DictField(), required=False, help_text="a what-if: given contexts")
-    generate = serializers.DictField(required=False, help_text='a what-if: {"n": 5000, "distribution": {...}, "seed": 1}')
+    recorded = serializers.DictField(
+        required=False,
+        help_text=(
+            'the default: request contexts the gateways recorded, {"n": 2000, "window_minutes": 60, "seed": 0, '
+            '"tier": "edge", "region": "eu-west"} (all optional); 409 when fewer than 100 were recorded'
+        ),
+    )
+    contexts = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="a what-if: given contexts"
+    )
+    generate = serializers.DictField(
+        required=False, help_text='a what-if: {"n": 5000, "distribution": {...}, "seed": 1}'
+    )
     seed = serializers.IntegerField(required=False)
 
 
@@ -164,15 +186,20 @@ class SimulateResultSerializer(serializers.Serializer):
     cost_per_1000_shift_usd = serializers.FloatField()
     bad_ratio_shift = serializers.FloatField()
     budget_burn_shift = serializers.FloatField(allow_null=True)
-    route_stats = serializers.DictField(help_text="per route: stats, source (measured | assumed) per figure, events")
+    route_stats = serializers.DictField(
+        help_text="per route: stats, source (measured | assumed) per figure, events"
+    )
     window = serializers.DictField()
     assumptions = serializers.ListField(child=serializers.CharField())
 
 
 class RecommendThresholdSerializer(serializers.Serializer):
     max_false_hit_rate = serializers.FloatField(min_value=0, max_value=1)
-    samples = serializers.ListField(child=serializers.DictField(), required=False,
-                                    help_text='[{"similarity": 0.93, "correct": true}, ...]')
+    samples = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text='[{"similarity": 0.93, "correct": true}, ...]',
+    )
     csv = serializers.CharField(required=False, help_text="CSV text with a header: similarity,correct")
     cost_saved_per_hit_usd = serializers.FloatField(required=False, min_value=0)
     layer = serializers.CharField(required=False)

@@ -68,8 +68,10 @@ def _yaml_document(text: str, path: str) -> Any:
     document, problems = load_yaml(text)
     if problems:
         raise ValidationFailed(
-            "invalid YAML", problems=[Problem(f"{path}.{p.path}".rstrip(".") if path else p.path, p.message)
-                                      for p in problems]
+            "invalid YAML",
+            problems=[
+                Problem(f"{path}.{p.path}".rstrip(".") if path else p.path, p.message) for p in problems
+            ],
         )
     return document
 
@@ -81,7 +83,9 @@ def document_input(request: Request) -> tuple[Any, dict[str, Any]]:
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
         except UnicodeDecodeError:
-            raise ValidationFailed("invalid input", problems=[Problem("", "the body must be UTF-8")]) from None
+            raise ValidationFailed(
+                "invalid input", problems=[Problem("", "the body must be UTF-8")]
+            ) from None
         params = request.query_params
         meta = {
             "note": params.get("note", ""),
@@ -91,9 +95,15 @@ def document_input(request: Request) -> tuple[Any, dict[str, Any]]:
         return _yaml_document(text, ""), meta
     body = json_object_body(request)
     if ("document" in body) == ("yaml" in body):
-        raise ValidationFailed("invalid input", problems=[Problem(
-            "document", 'send {"document": {...}} or {"yaml": "..."}, or a YAML body (Content-Type application/yaml)'
-        )])
+        raise ValidationFailed(
+            "invalid input",
+            problems=[
+                Problem(
+                    "document",
+                    'send {"document": {...}} or {"yaml": "..."}, or a YAML body (Content-Type application/yaml)',
+                )
+            ],
+        )
     if "yaml" in body:
         if not isinstance(body["yaml"], str):
             raise ValidationFailed("invalid input", problems=[Problem("yaml", "must be YAML text")])
@@ -139,8 +149,12 @@ class _DocumentViewSet(viewsets.GenericViewSet):
     write_role = OPERATOR
     # dry runs and explanations change nothing: readers may call them
     action_roles = {
-        "approve": APPROVER, "validate": VIEWER, "explain": VIEWER, "simulate": VIEWER,
-        "explain_key": VIEWER, "recommend_threshold": VIEWER,
+        "approve": APPROVER,
+        "validate": VIEWER,
+        "explain": VIEWER,
+        "simulate": VIEWER,
+        "explain_key": VIEWER,
+        "recommend_threshold": VIEWER,
     }
 
     def get_queryset(self) -> Any:
@@ -176,7 +190,9 @@ class _DocumentViewSet(viewsets.GenericViewSet):
         if service_ref is None and isinstance(document, dict):
             service_ref = document.get("service")
         service = selectors.service_get(ref=service_ref)
-        create = services.routing_policy_create if self.kind is ROUTING_POLICY else services.cache_config_create
+        create = (
+            services.routing_policy_create if self.kind is ROUTING_POLICY else services.cache_config_create
+        )
         line = create(actor=request.user, service=service, document=document, note=meta["note"])
         return with_etag(Response(self._line_data(line), status=201), line.current_version)
 
@@ -184,10 +200,16 @@ class _DocumentViewSet(viewsets.GenericViewSet):
         line = self._line()
         matched = check_if_match(request, current_version=line.current_version)
         document, meta = document_input(request)
-        update = services.routing_policy_update if self.kind is ROUTING_POLICY else services.cache_config_update
+        update = (
+            services.routing_policy_update if self.kind is ROUTING_POLICY else services.cache_config_update
+        )
         parent = meta["parent_version"] if meta["parent_version"] is not None else matched
         line, _created = update(
-            actor=request.user, line_id=line.pk, document=document, note=meta["note"], parent_version=parent,
+            actor=request.user,
+            line_id=line.pk,
+            document=document,
+            note=meta["note"],
+            parent_version=parent,
         )
         return with_etag(Response(self._line_data(line)), line.current_version)
 
@@ -241,12 +263,16 @@ class _DocumentViewSet(viewsets.GenericViewSet):
             if number not in specs:
                 raise NotFound(f"{self.kind.label} {line.pk} has no version {number}")
         changes = diff_documents(specs[from_version], specs[to_version])
-        return Response({
-            "from_version": from_version,
-            "to_version": to_version,
-            "changes": [{"path": c.path, "kind": c.kind, "before": c.before, "after": c.after} for c in changes],
-            "summary": [str(change) for change in changes],
-        })
+        return Response(
+            {
+                "from_version": from_version,
+                "to_version": to_version,
+                "changes": [
+                    {"path": c.path, "kind": c.kind, "before": c.before, "after": c.after} for c in changes
+                ],
+                "summary": [str(change) for change in changes],
+            }
+        )
 
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: str | None = None) -> Response:
@@ -254,10 +280,15 @@ class _DocumentViewSet(viewsets.GenericViewSet):
         line = self._line()
         data = DocumentRestoreSerializer(data=json_object_body(request))
         data.is_valid(raise_exception=True)
-        restore = services.routing_policy_restore if self.kind is ROUTING_POLICY else services.cache_config_restore
+        restore = (
+            services.routing_policy_restore if self.kind is ROUTING_POLICY else services.cache_config_restore
+        )
         line, _created = restore(
-            actor=request.user, line_id=line.pk, version=data.validated_data["version"],
-            note=data.validated_data.get("note", ""), parent_version=data.validated_data.get("parent_version"),
+            actor=request.user,
+            line_id=line.pk,
+            version=data.validated_data["version"],
+            note=data.validated_data.get("note", ""),
+            parent_version=data.validated_data.get("parent_version"),
         )
         return Response(self._line_data(line))
 
@@ -265,7 +296,9 @@ class _DocumentViewSet(viewsets.GenericViewSet):
     def approve(self, request: Request, pk: str | None = None, version: str = "") -> Response:
         """draft -> approved. Approvers only, never the version's author."""
         line = self._line()
-        approve = services.routing_policy_approve if self.kind is ROUTING_POLICY else services.cache_config_approve
+        approve = (
+            services.routing_policy_approve if self.kind is ROUTING_POLICY else services.cache_config_approve
+        )
         row = approve(actor=request.user, line_id=line.pk, version=int(version))
         context = {"active": selectors.active_by_line(kind=self.kind, lines=[line])}
         return Response(DocumentVersionSerializer(row, context=context).data)
@@ -274,7 +307,9 @@ class _DocumentViewSet(viewsets.GenericViewSet):
     def retire(self, request: Request, pk: str | None = None, version: str = "") -> Response:
         """draft or approved -> retired; refused while gateways run the version."""
         line = self._line()
-        retire = services.routing_policy_retire if self.kind is ROUTING_POLICY else services.cache_config_retire
+        retire = (
+            services.routing_policy_retire if self.kind is ROUTING_POLICY else services.cache_config_retire
+        )
         row = retire(actor=request.user, line_id=line.pk, version=int(version))
         return Response(DocumentVersionSerializer(row, context={"active": {}}).data)
 
@@ -282,28 +317,44 @@ class _DocumentViewSet(viewsets.GenericViewSet):
 _SHARED_SCHEMAS = {
     "list": extend_schema(responses={200: DocumentLineSerializer(many=True)}),
     "retrieve": extend_schema(responses={200: DocumentLineSerializer}),
-    "create": extend_schema(request={"application/json": DocumentWriteSerializer, **YAML_BODY},
-                            parameters=[OpenApiParameter("service", str, required=False),
-                                        OpenApiParameter("note", str, required=False)],
-                            responses={201: DocumentLineSerializer}),
-    "update": extend_schema(request={"application/json": DocumentWriteSerializer, **YAML_BODY},
-                            parameters=[OpenApiParameter("parent_version", int, required=False),
-                                        OpenApiParameter("note", str, required=False)],
-                            responses={200: DocumentLineSerializer}),
-    "validate": extend_schema(request={"application/json": DocumentValidateSerializer, **YAML_BODY},
-                              parameters=[OpenApiParameter("service", str, required=False)],
-                              responses={200: DocumentCheckSerializer}),
+    "create": extend_schema(
+        request={"application/json": DocumentWriteSerializer, **YAML_BODY},
+        parameters=[
+            OpenApiParameter("service", str, required=False),
+            OpenApiParameter("note", str, required=False),
+        ],
+        responses={201: DocumentLineSerializer},
+    ),
+    "update": extend_schema(
+        request={"application/json": DocumentWriteSerializer, **YAML_BODY},
+        parameters=[
+            OpenApiParameter("parent_version", int, required=False),
+            OpenApiParameter("note", str, required=False),
+        ],
+        responses={200: DocumentLineSerializer},
+    ),
+    "validate": extend_schema(
+        request={"application/json": DocumentValidateSerializer, **YAML_BODY},
+        parameters=[OpenApiParameter("service", str, required=False)],
+        responses={200: DocumentCheckSerializer},
+    ),
     "json_schema": extend_schema(responses={200: OpenApiTypes.OBJECT}),
     "versions": extend_schema(responses={200: DocumentVersionSerializer(many=True)}),
     "version": extend_schema(parameters=[VERSION_PATH], responses={200: DocumentVersionSerializer}),
     "diff": extend_schema(
-        parameters=[OpenApiParameter("from", int, required=True, description="older version"),
-                    OpenApiParameter("to", int, required=False, description="newer version (default: newest)")],
+        parameters=[
+            OpenApiParameter("from", int, required=True, description="older version"),
+            OpenApiParameter("to", int, required=False, description="newer version (default: newest)"),
+        ],
         responses={200: DocumentDiffSerializer},
     ),
     "restore": extend_schema(request=DocumentRestoreSerializer, responses={200: DocumentLineSerializer}),
-    "approve": extend_schema(request=None, parameters=[VERSION_PATH], responses={200: DocumentVersionSerializer}),
-    "retire": extend_schema(request=None, parameters=[VERSION_PATH], responses={200: DocumentVersionSerializer}),
+    "approve": extend_schema(
+        request=None, parameters=[VERSION_PATH], responses={200: DocumentVersionSerializer}
+    ),
+    "retire": extend_schema(
+        request=None, parameters=[VERSION_PATH], responses={200: DocumentVersionSerializer}
+    ),
 }
 
 
@@ -366,11 +417,16 @@ class CacheConfigViewSet(_DocumentViewSet):
         if layer is not None and not isinstance(layer, str):
             raise ValidationFailed("invalid input", problems=[Problem("layer", "a layer name")])
         version = _int_or_none(body.get("version"), "version")
-        return Response(selectors.cache_config_explain_key(line=line, version=version, layer=layer,
-                                                           request=request_fields))
+        return Response(
+            selectors.cache_config_explain_key(
+                line=line, version=version, layer=layer, request=request_fields
+            )
+        )
 
-    @extend_schema(request={"application/json": RecommendThresholdSerializer}, responses={
-        200: RecommendThresholdResultSerializer})
+    @extend_schema(
+        request={"application/json": RecommendThresholdSerializer},
+        responses={200: RecommendThresholdResultSerializer},
+    )
     @action(detail=True, methods=["post"], url_path="recommend-threshold")
     def recommend_threshold(self, request: Request, pk: str | None = None) -> Response:
         """The lowest semantic similarity threshold whose false-hit rate stays within the target."""

@@ -17,26 +17,48 @@ from routing.models.fleet import TIER_CHOICES, Delivery, Gateway, GatewayRevisio
 class GatewaySerializer(serializers.ModelSerializer):
     service = serializers.CharField(source="service.name", read_only=True)
     # a URL, or blank for a poll-only gateway (a plain string in the schema: "" is no "uri")
-    push_url = serializers.CharField(read_only=True, help_text="where signed config pushes go; blank: poll only")
+    push_url = serializers.CharField(
+        read_only=True, help_text="where signed config pushes go; blank: poll only"
+    )
     health = serializers.SerializerMethodField()
     last_nack = serializers.SerializerMethodField()
 
     class Meta:
         model = Gateway
         fields = [
-            "id", "name", "service", "tier", "region", "labels", "push_url", "token_hint",
-            "desired_revision", "applied_revision", "applied_etag", "last_heartbeat_at", "device_health",
-            "last_nack", "health", "previous_token_expires_at", "previous_token_last_used_at",
-            "previous_signing_secret_expires_at", "created_at", "updated_at",
+            "id",
+            "name",
+            "service",
+            "tier",
+            "region",
+            "labels",
+            "push_url",
+            "token_hint",
+            "desired_revision",
+            "applied_revision",
+            "applied_etag",
+            "last_heartbeat_at",
+            "device_health",
+            "last_nack",
+            "health",
+            "previous_token_expires_at",
+            "previous_token_last_used_at",
+            "previous_signing_secret_expires_at",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
         extra_kwargs = {
-            "previous_token_expires_at": {"help_text": "end of the rotation grace window of the previous token"},
+            "previous_token_expires_at": {
+                "help_text": "end of the rotation grace window of the previous token"
+            },
             "previous_token_last_used_at": {
                 "help_text": "when the previous token last authenticated (to the minute): null since the rotation "
-                             "means the gateway moved to its new token"},
+                "means the gateway moved to its new token"
+            },
             "previous_signing_secret_expires_at": {
-                "help_text": "until then pushes also carry a signature under the previous secret"},
+                "help_text": "until then pushes also carry a signature under the previous secret"
+            },
         }
 
     def get_health(self, gateway: Gateway) -> str:
@@ -46,7 +68,11 @@ class GatewaySerializer(serializers.ModelSerializer):
     def get_last_nack(self, gateway: Gateway) -> dict[str, Any] | None:
         if gateway.last_nack_revision is None:
             return None
-        return {"revision": gateway.last_nack_revision, "error": gateway.last_nack_error, "at": gateway.last_nack_at}
+        return {
+            "revision": gateway.last_nack_revision,
+            "error": gateway.last_nack_error,
+            "at": gateway.last_nack_at,
+        }
 
 
 class GatewayWriteSerializer(serializers.Serializer):
@@ -81,9 +107,11 @@ class RotateSerializer(serializers.Serializer):
     token = serializers.BooleanField(default=True)
     signing_secret = serializers.BooleanField(default=True)
     grace_seconds = StrictIntegerField(
-        default=DEFAULT_ROTATION_GRACE_S, min_value=0, max_value=MAX_ROTATION_GRACE_S,
+        default=DEFAULT_ROTATION_GRACE_S,
+        min_value=0,
+        max_value=MAX_ROTATION_GRACE_S,
         help_text="how long the replaced token and secret keep working (seconds, at most 7 days); "
-                  "0 retires them at once",
+        "0 retires them at once",
     )
 
 
@@ -93,7 +121,8 @@ class RotatedSerializer(serializers.Serializer):
     signing_secret = serializers.CharField(allow_null=True, help_text="shown once; null if not rotated")
     grace_seconds = serializers.IntegerField()
     grace_expires_at = serializers.DateTimeField(
-        allow_null=True, help_text="until when the replaced credentials still work; null: no grace window")
+        allow_null=True, help_text="until when the replaced credentials still work; null: no grace window"
+    )
 
 
 class GatewayRevisionSerializer(serializers.ModelSerializer):
@@ -110,8 +139,16 @@ class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = Delivery
         fields = [
-            "id", "revision", "state", "priority", "attempts", "next_attempt_at", "claimed_at", "finished_at",
-            "last_error", "created_at",
+            "id",
+            "revision",
+            "state",
+            "priority",
+            "attempts",
+            "next_attempt_at",
+            "claimed_at",
+            "finished_at",
+            "last_error",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -127,7 +164,9 @@ class BundleSerializer(serializers.Serializer):
 class HeartbeatSerializer(serializers.Serializer):
     applied_revision = serializers.IntegerField(allow_null=True, min_value=0)
     config_etag = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    health = serializers.DictField(required=False, help_text="device health: temperature_c, memory_headroom_pct, ...")
+    health = serializers.DictField(
+        required=False, help_text="device health: temperature_c, memory_headroom_pct, ..."
+    )
     nack = serializers.DictField(required=False, help_text="{revision, error} of a rejected revision")
 
 
@@ -150,7 +189,9 @@ class VersionSpreadSerializer(serializers.Serializer):
 
 class FleetSummarySerializer(serializers.Serializer):
     total = serializers.IntegerField()
-    by_health = serializers.DictField(child=serializers.IntegerField(), help_text=f"keys: {', '.join(HEALTH_STATES)}")
+    by_health = serializers.DictField(
+        child=serializers.IntegerField(), help_text=f"keys: {', '.join(HEALTH_STATES)}"
+    )
     version_spread = VersionSpreadSerializer(many=True)
 
 

@@ -11,14 +11,26 @@ router.register("gateways", fleet_views.GatewayViewSet, basename="gateway")
 urlpatterns = [
     # gateway-facing; the trailing slash is optional so plain HTTP clients need no redirect
     re_path(r"^gateways/(?P<pk>[0-9]+)/config/?$", fleet_views.gateway_config, name="gateway-config"),
-    re_path(r"^gateways/(?P<pk>[0-9]+)/heartbeat/?$", fleet_views.GatewayHeartbeatView.as_view(),
-            name="gateway-heartbeat"),
-    re_path(r"^gateways/(?P<pk>[0-9]+)/telemetry/?$", fleet_views.GatewayTelemetryView.as_view(),
-            name="gateway-telemetry"),
-    re_path(r"^gateways/(?P<pk>[0-9]+)/contexts/?$", context_views.GatewayContextsView.as_view(),
-            name="gateway-contexts"),
-    re_path(r"^gateways/(?P<pk>[0-9]+)/decisions/?$", decision_views.GatewayDecisionsView.as_view(),
-            name="gateway-decisions"),
+    re_path(
+        r"^gateways/(?P<pk>[0-9]+)/heartbeat/?$",
+        fleet_views.GatewayHeartbeatView.as_view(),
+        name="gateway-heartbeat",
+    ),
+    re_path(
+        r"^gateways/(?P<pk>[0-9]+)/telemetry/?$",
+        fleet_views.GatewayTelemetryView.as_view(),
+        name="gateway-telemetry",
+    ),
+    re_path(
+        r"^gateways/(?P<pk>[0-9]+)/contexts/?$",
+        context_views.GatewayContextsView.as_view(),
+        name="gateway-contexts",
+    ),
+    re_path(
+        r"^gateways/(?P<pk>[0-9]+)/decisions/?$",
+        decision_views.GatewayDecisionsView.as_view(),
+        name="gateway-decisions",
+    ),
     path("decisions/", decision_views.DecisionListView.as_view(), name="decisions"),
     path("fleet/", fleet_views.FleetView.as_view(), name="fleet"),
     *router.urls,

@@ -102,7 +102,9 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(request=GatewayWriteSerializer, responses={200: GatewaySerializer})
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        gateway = services.gateway_update(actor=request.user, gateway_id=self._pk(), data=json_object_body(request))
+        gateway = services.gateway_update(
+            actor=request.user, gateway_id=self._pk(), data=json_object_body(request)
+        )
         return Response(GatewaySerializer(gateway).data)
 
     @extend_schema(request=RotateSerializer, responses={200: RotatedSerializer})
@@ -113,11 +115,18 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         and pushes carry a signature under the old secret too, until `grace_expires_at`."""
         body = RotateSerializer(data=json_object_body(request))
         body.is_valid(raise_exception=True)
-        credentials = services.gateway_rotate(actor=request.user, gateway_id=self._pk(), **body.validated_data)
-        return Response({"id": credentials.gateway.pk, "token": credentials.token,
-                         "signing_secret": credentials.signing_secret,
-                         "grace_seconds": body.validated_data["grace_seconds"],
-                         "grace_expires_at": credentials.grace_expires_at})
+        credentials = services.gateway_rotate(
+            actor=request.user, gateway_id=self._pk(), **body.validated_data
+        )
+        return Response(
+            {
+                "id": credentials.gateway.pk,
+                "token": credentials.token,
+                "signing_secret": credentials.signing_secret,
+                "grace_seconds": body.validated_data["grace_seconds"],
+                "grace_expires_at": credentials.grace_expires_at,
+            }
+        )
 
     @extend_schema(responses={200: GatewayRevisionSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -148,10 +157,19 @@ class _GatewayFacing(APIView):
 
 class GatewayConfigView(_GatewayFacing):
     @extend_schema(
-        parameters=[OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description='"rev-<n>" of the revision the gateway has (several allowed)')],
-        responses={200: BundleSerializer, 304: OpenApiResponse(description="the gateway has the desired revision"),
-                   404: OpenApiResponse(description="no desired revision yet")},
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description='"rev-<n>" of the revision the gateway has (several allowed)',
+            )
+        ],
+        responses={
+            200: BundleSerializer,
+            304: OpenApiResponse(description="the gateway has the desired revision"),
+            404: OpenApiResponse(description="no desired revision yet"),
+        },
     )
     def get(self, request: Request, pk: str) -> Response | HttpResponse:
         """The desired config bundle, with ETag `"rev-<n>"`. A matching If-None-Match answers 304
@@ -174,8 +192,12 @@ class GatewayHeartbeatView(_GatewayFacing):
         desired revision so the gateway can poll at once when they differ."""
         gateway = services.gateway_heartbeat(gateway_id=int(pk), data=json_object_body(request))
         desired = gateway.desired_revision
-        return Response({"desired_revision": desired,
-                         "desired_etag": bundle_etag(desired) if desired is not None else None})
+        return Response(
+            {
+                "desired_revision": desired,
+                "desired_etag": bundle_etag(desired) if desired is not None else None,
+            }
+        )
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -208,8 +230,10 @@ class GatewayTelemetryView(_GatewayFacing):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ingest"
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: TelemetryAcceptedSerializer,
-                                                          413: OpenApiResponse(description="batch too large")})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={202: TelemetryAcceptedSerializer, 413: OpenApiResponse(description="batch too large")},
+    )
     def post(self, request: Request, pk: str) -> Response:
         """A per-minute telemetry batch from this gateway (format: docs/telemetry.md), ingested
         with source `gateway:<id>`. Only series of the gateway's own service and tier: any other
@@ -233,7 +257,9 @@ class GatewayTelemetryView(_GatewayFacing):
         except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
             payload = None
         if not isinstance(payload, dict):
-            raise ValidationFailed("invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}])
+            raise ValidationFailed(
+                "invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}]
+            )
         minutes, samples = _batch_samples(payload)
         if minutes > MAX_BATCH_MINUTES or samples > MAX_BATCH_SAMPLES:
             raise PayloadTooLarge(
@@ -242,7 +268,9 @@ class GatewayTelemetryView(_GatewayFacing):
             )
         module = _telemetry_ingest()
         gateway = request.user  # IsPathGateway: the gateway of this URL
-        scope = PushScope(gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region)
+        scope = PushScope(
+            gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region
+        )
         result = module.telemetry_batch_ingest(source=f"gateway:{int(pk)}", payload=payload, scope=scope)
         return Response({"accepted": True, "result": _jsonable(result)}, status=202)
 
@@ -276,14 +304,24 @@ class FleetView(GenericAPIView):
         wanted = request.query_params.get("health")
         if wanted:
             if wanted not in HEALTH_STATES:
-                raise ValidationFailed("invalid filter", problems=[
-                    {"path": "health", "message": f"one of {', '.join(HEALTH_STATES)}"}])
+                raise ValidationFailed(
+                    "invalid filter",
+                    problems=[{"path": "health", "message": f"one of {', '.join(HEALTH_STATES)}"}],
+                )
             # health is derived, not stored: filter in Python over the (indexed) candidate rows
             keep = [
-                pk for pk, desired, applied, beat, nack in queryset.values_list(
-                    "pk", "desired_revision", "applied_revision", "last_heartbeat_at", "last_nack_revision")
-                if gateway_health(desired_revision=desired, applied_revision=applied, last_heartbeat_at=beat,
-                                  last_nack_revision=nack, now=now) == wanted
+                pk
+                for pk, desired, applied, beat, nack in queryset.values_list(
+                    "pk", "desired_revision", "applied_revision", "last_heartbeat_at", "last_nack_revision"
+                )
+                if gateway_health(
+                    desired_revision=desired,
+                    applied_revision=applied,
+                    last_heartbeat_at=beat,
+                    last_nack_revision=nack,
+                    now=now,
+                )
+                == wanted
             ]
             queryset = queryset.filter(pk__in=keep)
         page = self.paginate_queryset(queryset)
@@ -306,7 +344,12 @@ def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
     404)."""
     tags = request.META.get("HTTP_IF_NONE_MATCH")
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if not (request.method == "GET" and tags and scheme in ("Bearer", "Gateway") and raw.startswith(GATEWAY_TOKEN_PREFIX)):
+    if not (
+        request.method == "GET"
+        and tags
+        and scheme in ("Bearer", "Gateway")
+        and raw.startswith(GATEWAY_TOKEN_PREFIX)
+    ):
         return None
     token_hash = hash_gateway_token(raw.strip())
     # The current token is the hot path: one unique-index read, no ORM.

@@ -33,9 +33,22 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = ["id", "service", "name", "version", "label", "description", "training_data_snapshot",
-                  "fine_tuning_source", "quantization", "artifact_digest", "rollback_target", "created_by_name",
-                  "created_at", "deployed_at"]
+        fields = [
+            "id",
+            "service",
+            "name",
+            "version",
+            "label",
+            "description",
+            "training_data_snapshot",
+            "fine_tuning_source",
+            "quantization",
+            "artifact_digest",
+            "rollback_target",
+            "created_by_name",
+            "created_at",
+            "deployed_at",
+        ]
         read_only_fields = fields
 
 
@@ -84,8 +97,17 @@ class TargetSerializer(serializers.ModelSerializer):
 class RollbackSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReleaseRollback
-        fields = ["id", "trigger", "actor_name", "reason", "evidence", "gateway_revisions", "skipped", "at",
-                  "acknowledged_at"]
+        fields = [
+            "id",
+            "trigger",
+            "actor_name",
+            "reason",
+            "evidence",
+            "gateway_revisions",
+            "skipped",
+            "at",
+            "acknowledged_at",
+        ]
         read_only_fields = fields
 
 
@@ -98,21 +120,48 @@ class WaveSerializer(serializers.Serializer):
 
 class ReleaseSerializer(serializers.ModelSerializer):
     service = serializers.CharField(source="service.name", read_only=True)
-    routing_policy_version = serializers.IntegerField(source="routing_policy_version.version", allow_null=True,
-                                                      read_only=True, default=None)
-    cache_config_version = serializers.IntegerField(source="cache_config_version.version", allow_null=True,
-                                                    read_only=True, default=None)
+    routing_policy_version = serializers.IntegerField(
+        source="routing_policy_version.version", allow_null=True, read_only=True, default=None
+    )
+    cache_config_version = serializers.IntegerField(
+        source="cache_config_version.version", allow_null=True, read_only=True, default=None
+    )
     model_version = serializers.SerializerMethodField()
     waves = WaveSerializer(many=True, read_only=True)
     allowed_events = serializers.SerializerMethodField()
 
     class Meta:
         model = Release
-        fields = ["id", "service", "kind", "state", "title", "reason", "author_name", "routing_policy_version",
-                  "cache_config_version", "model_version", "target_selector", "wave_plan", "waves",
-                  "required_approvals", "current_wave", "wave_phase", "wave_started_at", "bake_started_at",
-                  "rollout_started_at", "paused_from", "paused_reason", "paused_stage", "overrides",
-                  "allowed_events", "created_at", "updated_at", "submitted_at", "finished_at"]
+        fields = [
+            "id",
+            "service",
+            "kind",
+            "state",
+            "title",
+            "reason",
+            "author_name",
+            "routing_policy_version",
+            "cache_config_version",
+            "model_version",
+            "target_selector",
+            "wave_plan",
+            "waves",
+            "required_approvals",
+            "current_wave",
+            "wave_phase",
+            "wave_started_at",
+            "bake_started_at",
+            "rollout_started_at",
+            "paused_from",
+            "paused_reason",
+            "paused_stage",
+            "overrides",
+            "allowed_events",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_model_version(self, release: Release) -> dict[str, Any] | None:
@@ -144,8 +193,24 @@ class WavePreviewSerializer(serializers.Serializer):
 class AlertReceiptSerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertReceipt
-        fields = ["id", "received_at", "received_by", "receiver", "status", "alertname", "service", "severity",
-                  "starts_at", "fingerprint", "labels", "annotations", "release", "acted", "reason", "rollback"]
+        fields = [
+            "id",
+            "received_at",
+            "received_by",
+            "receiver",
+            "status",
+            "alertname",
+            "service",
+            "severity",
+            "starts_at",
+            "fingerprint",
+            "labels",
+            "annotations",
+            "release",
+            "acted",
+            "reason",
+            "rollback",
+        ]
         read_only_fields = fields
 
 
@@ -156,13 +221,24 @@ class ReleaseDetailSerializer(ReleaseSerializer):
     targets = TargetSerializer(many=True, read_only=True)
     rollbacks = RollbackSerializer(many=True, read_only=True)
     wave_preview = serializers.SerializerMethodField(
-        help_text="drafts: the waves on the gateways the target matches now (null once submitted: see waves)")
+        help_text="drafts: the waves on the gateways the target matches now (null once submitted: see waves)"
+    )
     alerts_received = serializers.SerializerMethodField(
-        help_text=f"the newest {RECENT_ALERTS} Alertmanager alerts judged against this release")
+        help_text=f"the newest {RECENT_ALERTS} Alertmanager alerts judged against this release"
+    )
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [*ReleaseSerializer.Meta.fields, "wave_sizes_confirmed_for", "wave_preview", "transitions",
-                  "gate_results", "approvals", "targets", "rollbacks", "alerts_received"]
+        fields = [
+            *ReleaseSerializer.Meta.fields,
+            "wave_sizes_confirmed_for",
+            "wave_preview",
+            "transitions",
+            "gate_results",
+            "approvals",
+            "targets",
+            "rollbacks",
+            "alerts_received",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(WavePreviewSerializer(allow_null=True))
@@ -181,7 +257,8 @@ class TargetSelectorSerializer(serializers.Serializer):
     tier = serializers.ChoiceField(choices=["edge", "private_cloud", "public_cloud"], required=False)
     region = serializers.CharField(required=False)
     labels = serializers.DictField(
-        child=serializers.CharField(), required=False,
+        child=serializers.CharField(),
+        required=False,
         help_text="gateways carrying all these labels; keys are plain names (letters, digits, _ . -, no __)",
     )
     gateways = serializers.ListField(child=serializers.IntegerField(), required=False)
@@ -196,21 +273,29 @@ class ReleaseWriteSerializer(serializers.Serializer):
     service = serializers.CharField()
     kind = serializers.ChoiceField(choices=list(RELEASE_KINDS), default="normal")
     title = serializers.CharField(required=False, allow_blank=True)
-    reason = serializers.CharField(required=False, allow_blank=True, help_text="required for hotfix and rollback")
-    routing_policy_version = serializers.IntegerField(required=False, help_text="version number of the service's policy")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, help_text="required for hotfix and rollback"
+    )
+    routing_policy_version = serializers.IntegerField(
+        required=False, help_text="version number of the service's policy"
+    )
     cache_config_version = serializers.IntegerField(required=False)
     model_version = serializers.IntegerField(required=False, help_text="model registry id")
     target = TargetSelectorSerializer(required=False)
     waves = WavePlanSerializer(many=True, required=False, help_text="default 5%/600 s, 25%/900 s, 100%/0 s")
     confirm_wave_sizes = serializers.BooleanField(
-        required=False, default=False,
-        help_text="accept a first wave bigger than asked (whole gateways, at least one); else 400")
+        required=False,
+        default=False,
+        help_text="accept a first wave bigger than asked (whole gateways, at least one); else 400",
+    )
 
 
 class SubmitSerializer(serializers.Serializer):
     confirm_wave_sizes = serializers.BooleanField(
-        required=False, default=False,
-        help_text="accept a first wave bigger than asked on the gateways resolved now")
+        required=False,
+        default=False,
+        help_text="accept a first wave bigger than asked on the gateways resolved now",
+    )
 
 
 class CommentSerializer(serializers.Serializer):
@@ -279,7 +364,9 @@ class ProvenanceSerializer(serializers.Serializer):
 class ProvenanceRouteRequestSerializer(serializers.Serializer):
     gateway = serializers.IntegerField()
     at = serializers.DateTimeField()
-    context = serializers.DictField(help_text="the request context (confidence, priority, network_quality, ...)")
+    context = serializers.DictField(
+        help_text="the request context (confidence, priority, network_quality, ...)"
+    )
 
 
 class ProvenanceRouteSerializer(serializers.Serializer):

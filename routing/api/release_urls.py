@@ -12,8 +12,14 @@ router.register("alertmanager/secrets", release_views.WebhookSecretViewSet, base
 router.register("alertmanager/alerts", release_views.AlertReceiptViewSet, basename="alertmanager-alert")
 
 urlpatterns = [
-    path("release-settings/<slug:service>/", release_views.ReleaseSettingsView.as_view(), name="release-settings"),
-    path("alertmanager/webhook/", release_views.AlertmanagerWebhookView.as_view(), name="alertmanager-webhook"),
+    path(
+        "release-settings/<slug:service>/",
+        release_views.ReleaseSettingsView.as_view(),
+        name="release-settings",
+    ),
+    path(
+        "alertmanager/webhook/", release_views.AlertmanagerWebhookView.as_view(), name="alertmanager-webhook"
+    ),
     path("provenance/", release_views.ProvenanceView.as_view(), name="provenance"),
     path("provenance/route/", release_views.ProvenanceRouteView.as_view(), name="provenance-route"),
     *router.urls,

@@ -93,7 +93,9 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return selectors.release_queryset()
 
     def _detail(self, release_id: int, status: int = 200) -> Response:
-        return Response(ReleaseDetailSerializer(selectors.release_get(release_id=release_id)).data, status=status)
+        return Response(
+            ReleaseDetailSerializer(selectors.release_get(release_id=release_id)).data, status=status
+        )
 
     @extend_schema(responses={200: ReleaseDetailSerializer})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
@@ -120,7 +122,9 @@ class ReleaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         than asked and not confirmed (`confirm_wave_sizes`); 409 with the gate evidence when a gate
         fails; a gate without data pauses the release for a person."""
         body = inputs.parse_input(inputs.SubmitInput, json_object_body(request), detail="invalid input")
-        lifecycle.release_submit(actor=request.user, release_id=_pk(self), confirm_wave_sizes=body.confirm_wave_sizes)
+        lifecycle.release_submit(
+            actor=request.user, release_id=_pk(self), confirm_wave_sizes=body.confirm_wave_sizes
+        )
         return self._detail(_pk(self))
 
     @extend_schema(request=CommentSerializer, responses={200: ReleaseDetailSerializer})
@@ -193,7 +197,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @extend_schema(request=ModelVersionWriteSerializer, responses={200: ModelVersionSerializer})
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         """Only `description` and `rollback_target` change; provenance is fixed."""
-        model = model_versions.model_version_update(actor=request.user, model_id=_pk(self), data=json_object_body(request))
+        model = model_versions.model_version_update(
+            actor=request.user, model_id=_pk(self), data=json_object_body(request)
+        )
         return Response(ModelVersionSerializer(model).data)
 
     @extend_schema(responses={204: None})
@@ -222,7 +228,9 @@ class ReleaseSettingsView(APIView):
 
     @extend_schema(request=ReleaseSettingsSerializer, responses={200: ReleaseSettingsSerializer})
     def put(self, request: Request, service: str) -> Response:
-        row = service_settings.release_settings_save(actor=request.user, service_name=service, data=json_object_body(request))
+        row = service_settings.release_settings_save(
+            actor=request.user, service_name=service, data=json_object_body(request)
+        )
         return Response(ReleaseSettingsSerializer(row).data)
 
 
@@ -236,7 +244,9 @@ class WebhookSecretViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=WebhookSecretWriteSerializer, responses={201: WebhookSecretCreatedSerializer})
     def create(self, request: Request) -> Response:
-        row, raw = alertmanager.webhook_secret_create(actor=request.user, name=json_object_body(request).get("name"))
+        row, raw = alertmanager.webhook_secret_create(
+            actor=request.user, name=json_object_body(request).get("name")
+        )
         row.secret = raw  # type: ignore[attr-defined]
         return Response(WebhookSecretCreatedSerializer(row).data, status=201)
 
@@ -342,8 +352,10 @@ class ProvenanceView(APIView):
     write_role = None
 
     @extend_schema(
-        parameters=[OpenApiParameter("gateway", int, required=True),
-                    OpenApiParameter("at", OpenApiTypes.DATETIME, required=False, description="default: now")],
+        parameters=[
+            OpenApiParameter("gateway", int, required=True),
+            OpenApiParameter("at", OpenApiTypes.DATETIME, required=False, description="default: now"),
+        ],
         responses={200: ProvenanceSerializer},
     )
     def get(self, request: Request) -> Response:
@@ -363,8 +375,9 @@ class ProvenanceRouteView(APIView):
     def post(self, request: Request) -> Response:
         body = json_object_body(request)
         at = inputs.parse_at(body.get("at")) if body.get("at") is not None else timezone.now()
-        return Response(provenance.provenance_route(gateway_id=body.get("gateway"), at=at,
-                                                    context=body.get("context")))
+        return Response(
+            provenance.provenance_route(gateway_id=body.get("gateway"), at=at, context=body.get("context"))
+        )
 
 
 class WebhookSecretScheme(OpenApiAuthenticationExtension):

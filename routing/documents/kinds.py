@@ -26,5 +26,7 @@ class Kind:
     problems: Callable[[Any, ValidationContext], list[Problem]]
 
 
-ROUTING_POLICY = Kind("routing policy", "routing_policy", RoutingPolicyDocument, RoutingPolicyVersion, policy_problems)
+ROUTING_POLICY = Kind(
+    "routing policy", "routing_policy", RoutingPolicyDocument, RoutingPolicyVersion, policy_problems
+)
 CACHE_CONFIG = Kind("cache config", "cache_config", CacheConfigDocument, CacheConfigVersion, cache_problems)

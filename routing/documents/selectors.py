@@ -36,8 +36,11 @@ def validation_context_for(*, service: Service) -> ValidationContext:
         if isinstance(threshold, int | float):
             slos.append(LatencySlo(name, tier or "", float(threshold), float(objective)))
     return build_context(
-        service=service.name, service_class=service.service_class, tiers=service.tiers or (),
-        multi_tenant=service.multi_tenant, latency_slos=slos,
+        service=service.name,
+        service_class=service.service_class,
+        tiers=service.tiers or (),
+        multi_tenant=service.multi_tenant,
+        latency_slos=slos,
     )
 
 
@@ -75,7 +78,9 @@ def service_get(*, ref: Any) -> Service:
     if isinstance(ref, int) and not isinstance(ref, bool):
         service = Service.objects.filter(pk=ref).first()
     elif isinstance(ref, str) and ref:
-        service = (Service.objects.filter(pk=int(ref)) if ref.isdigit() else Service.objects.filter(name=ref)).first()
+        service = (
+            Service.objects.filter(pk=int(ref)) if ref.isdigit() else Service.objects.filter(name=ref)
+        ).first()
     if service is None:
         raise ValidationFailed("invalid input", problems=[Problem("service", f"unknown service {ref!r}")])
     return service
@@ -116,7 +121,9 @@ def current_versions(*, kind: Kind, line_ids: Iterable[int]) -> dict[int, Any]:
 
 
 def version_specs(*, kind: Kind, line_id: int, versions: list[int]) -> dict[int, Any]:
-    rows = kind.version_model.objects.filter(line_id=line_id, version__in=versions).values_list("version", "document")
+    rows = kind.version_model.objects.filter(line_id=line_id, version__in=versions).values_list(
+        "version", "document"
+    )
     return dict(rows)
 
 
@@ -135,7 +142,9 @@ def applied_document_counts(*, kind: Kind, service_ids: Iterable[int]) -> dict[t
     if not ids:
         return {}
     rows = GatewayRevision.objects.filter(
-        gateway__service_id__in=ids, gateway__applied_revision__isnull=False, revision=F("gateway__applied_revision")
+        gateway__service_id__in=ids,
+        gateway__applied_revision__isnull=False,
+        revision=F("gateway__applied_revision"),
     ).values_list("gateway__service_id", "bundle")
     counts: dict[tuple[int, str], int] = defaultdict(int)
     for service_id, bundle in rows:
@@ -212,7 +221,9 @@ def routing_policy_explain(*, line: Any, version: int | None, context: Mapping[s
     if problems:
         raise ValidationFailed("invalid request context", problems=problems)
     row = version_get(kind=ROUTING_POLICY, line=line, version=version)
-    decision = decide(compiled_policy(version=row, service_class=line.service.service_class), context, explain=True)
+    decision = decide(
+        compiled_policy(version=row, service_class=line.service.service_class), context, explain=True
+    )
     return {
         "version": row.version,
         "service": line.service.name,
@@ -243,14 +254,19 @@ def cache_config_explain_key(
     keys = []
     for item in layers:
         key = cache_key(config, item, dict(request))
-        keys.append({
-            "layer": item.name,
-            "kind": item.kind,
-            "key": key.key,
-            "namespace": key.namespace,
-            "parts": [{"field": name, "value": value, "missing": name in key.missing} for name, value in key.parts],
-            "missing": list(key.missing),
-            "cacheable": key.cacheable,
-            "explanation": key.explain().splitlines(),
-        })
+        keys.append(
+            {
+                "layer": item.name,
+                "kind": item.kind,
+                "key": key.key,
+                "namespace": key.namespace,
+                "parts": [
+                    {"field": name, "value": value, "missing": name in key.missing}
+                    for name, value in key.parts
+                ],
+                "missing": list(key.missing),
+                "cacheable": key.cacheable,
+                "explanation": key.explain().splitlines(),
+            }
+        )
     return {"version": row.version, "service": line.service.name, "keys": keys}

@@ -64,8 +64,16 @@ def version_view(version: Any) -> dict[str, Any]:
 
 
 def _new_version(
-    kind: Kind, line: Any, *, actor: Any, document: Any, checked: selectors.Checked, note: str,
-    parent_version: int | None, restored_from: int | None, now: datetime,
+    kind: Kind,
+    line: Any,
+    *,
+    actor: Any,
+    document: Any,
+    checked: selectors.Checked,
+    note: str,
+    parent_version: int | None,
+    restored_from: int | None,
+    now: datetime,
 ) -> Any:
     author, author_name = _author(actor)
     return kind.version_model.objects.create(
@@ -88,7 +96,9 @@ def _new_version(
     )
 
 
-def _create(kind: Kind, *, actor: Any, service: Service, document: Any, note: str, now: datetime | None) -> Any:
+def _create(
+    kind: Kind, *, actor: Any, service: Service, document: Any, note: str, now: datetime | None
+) -> Any:
     now = now or timezone.now()
     document = _prepared(document, service)
     checked = _checked(kind, service, document)
@@ -96,10 +106,19 @@ def _create(kind: Kind, *, actor: Any, service: Service, document: Any, note: st
         with transaction.atomic():
             if kind.line_model.objects.filter(service=service).exists():
                 raise _exists(kind, service)
-            line = kind.line_model.objects.create(service=service, current_version=1, created_at=now, updated_at=now)
+            line = kind.line_model.objects.create(
+                service=service, current_version=1, created_at=now, updated_at=now
+            )
             version = _new_version(
-                kind, line, actor=actor, document=document, checked=checked, note=note or "created",
-                parent_version=None, restored_from=None, now=now,
+                kind,
+                line,
+                actor=actor,
+                document=document,
+                checked=checked,
+                note=note or "created",
+                parent_version=None,
+                restored_from=None,
+                now=now,
             )
             audit_record(actor=actor, action="create", obj=line, after=version_view(version), note=note)
     except IntegrityError:
@@ -113,18 +132,28 @@ def _exists(kind: Kind, service: Service) -> Conflict:
     extra = {"id": existing[0], "current_version": existing[1]} if existing else {}
     return Conflict(
         f"service {service.name!r} already has a {kind.label}; write a new version instead",
-        problems=[Problem("service", f"already has a {kind.label}")], extra=extra,
+        problems=[Problem("service", f"already has a {kind.label}")],
+        extra=extra,
     )
 
 
 def _update(
-    kind: Kind, *, actor: Any, line_id: int, document: Any, note: str, parent_version: int | None,
-    restored_from: int | None = None, now: datetime | None = None,
+    kind: Kind,
+    *,
+    actor: Any,
+    line_id: int,
+    document: Any,
+    note: str,
+    parent_version: int | None,
+    restored_from: int | None = None,
+    now: datetime | None = None,
 ) -> tuple[Any, bool]:
     """(line, created?). An unchanged document makes no new version."""
     now = now or timezone.now()
     with transaction.atomic():
-        line = kind.line_model.objects.select_for_update().select_related("service").filter(pk=line_id).first()
+        line = (
+            kind.line_model.objects.select_for_update().select_related("service").filter(pk=line_id).first()
+        )
         if line is None:
             raise NotFound(f"no such {kind.label}")
         current = kind.version_model.objects.get(line=line, version=line.current_version)
@@ -142,24 +171,49 @@ def _update(
         line.updated_at = now
         line.save(update_fields=["current_version", "updated_at"])
         version = _new_version(
-            kind, line, actor=actor, document=document, checked=checked, note=note,
-            parent_version=current.version, restored_from=restored_from, now=now,
+            kind,
+            line,
+            actor=actor,
+            document=document,
+            checked=checked,
+            note=note,
+            parent_version=current.version,
+            restored_from=restored_from,
+            now=now,
         )
         audit_record(
-            actor=actor, action="restore" if restored_from else "update", obj=line,
-            before=version_view(current), after=version_view(version), note=note,
+            actor=actor,
+            action="restore" if restored_from else "update",
+            obj=line,
+            before=version_view(current),
+            after=version_view(version),
+            note=note,
         )
     return line, True
 
 
-def _restore(kind: Kind, *, actor: Any, line_id: int, version: int, note: str, parent_version: int | None,
-             now: datetime | None) -> tuple[Any, bool]:
+def _restore(
+    kind: Kind,
+    *,
+    actor: Any,
+    line_id: int,
+    version: int,
+    note: str,
+    parent_version: int | None,
+    now: datetime | None,
+) -> tuple[Any, bool]:
     old = kind.version_model.objects.filter(line_id=line_id, version=version).first()
     if old is None:
         raise NotFound(f"{kind.label} {line_id} has no version {version}")
     return _update(
-        kind, actor=actor, line_id=line_id, document=old.document, note=note or f"restored version {version}",
-        parent_version=parent_version, restored_from=version, now=now,
+        kind,
+        actor=actor,
+        line_id=line_id,
+        document=old.document,
+        note=note or f"restored version {version}",
+        parent_version=parent_version,
+        restored_from=version,
+        now=now,
     )
 
 
@@ -167,7 +221,11 @@ def _approve(kind: Kind, *, actor: Any, line_id: int, version: int, now: datetim
     """draft -> approved, by someone other than the author, re-validated against today's SLOs."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = kind.version_model.objects.select_related("line__service").filter(line_id=line_id, version=version).first()
+        row = (
+            kind.version_model.objects.select_related("line__service")
+            .filter(line_id=line_id, version=version)
+            .first()
+        )
         if row is None:
             raise NotFound(f"{kind.label} {line_id} has no version {version}")
         if row.author_id is not None and row.author_id == getattr(actor, "pk", None):
@@ -188,8 +246,12 @@ def _approve(kind: Kind, *, actor: Any, line_id: int, version: int, now: datetim
                 problems=[Problem("state", f"is {current}")],
             )
         audit_record(
-            actor=actor, action="approve", obj=row.line, object_repr=f"{row.line} v{version}",
-            before={"version": version, "state": DRAFT}, after={"version": version, "state": APPROVED},
+            actor=actor,
+            action="approve",
+            obj=row.line,
+            object_repr=f"{row.line} v{version}",
+            before={"version": version, "state": DRAFT},
+            after={"version": version, "state": APPROVED},
         )
         row.refresh_from_db()
     return row
@@ -199,7 +261,9 @@ def _retire(kind: Kind, *, actor: Any, line_id: int, version: int, now: datetime
     """draft or approved -> retired; refused while gateways still run it."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = kind.version_model.objects.select_related("line").filter(line_id=line_id, version=version).first()
+        row = (
+            kind.version_model.objects.select_related("line").filter(line_id=line_id, version=version).first()
+        )
         if row is None:
             raise NotFound(f"{kind.label} {line_id} has no version {version}")
         running = selectors.line_active_versions(kind=kind, line=row.line).get(version, 0)
@@ -213,10 +277,16 @@ def _retire(kind: Kind, *, actor: Any, line_id: int, version: int, now: datetime
             state=RETIRED, retired_at=now
         )
         if not updated:
-            raise IllegalTransition(f"version {version} is already retired", problems=[Problem("state", "is retired")])
+            raise IllegalTransition(
+                f"version {version} is already retired", problems=[Problem("state", "is retired")]
+            )
         audit_record(
-            actor=actor, action="retire", obj=row.line, object_repr=f"{row.line} v{version}",
-            before={"version": version, "state": before}, after={"version": version, "state": RETIRED},
+            actor=actor,
+            action="retire",
+            obj=row.line,
+            object_repr=f"{row.line} v{version}",
+            before={"version": version, "state": before},
+            after={"version": version, "state": RETIRED},
         )
         row.refresh_from_db()
     return row
@@ -225,24 +295,53 @@ def _retire(kind: Kind, *, actor: Any, line_id: int, version: int, now: datetime
 # --- the public, named functions ------------------------------------------------------------
 
 
-def routing_policy_create(*, actor: Any, service: Service, document: Any, note: str = "",
-                          now: datetime | None = None) -> Any:
+def routing_policy_create(
+    *, actor: Any, service: Service, document: Any, note: str = "", now: datetime | None = None
+) -> Any:
     """Create the service's routing policy line with version 1 (409 if it has one)."""
     return _create(ROUTING_POLICY, actor=actor, service=service, document=document, note=note, now=now)
 
 
-def routing_policy_update(*, actor: Any, line_id: int, document: Any, note: str = "",
-                          parent_version: int | None = None, now: datetime | None = None) -> tuple[Any, bool]:
+def routing_policy_update(
+    *,
+    actor: Any,
+    line_id: int,
+    document: Any,
+    note: str = "",
+    parent_version: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Any, bool]:
     """Write a new version (none if the document is unchanged); 409 on a stale `parent_version`."""
-    return _update(ROUTING_POLICY, actor=actor, line_id=line_id, document=document, note=note,
-                   parent_version=parent_version, now=now)
+    return _update(
+        ROUTING_POLICY,
+        actor=actor,
+        line_id=line_id,
+        document=document,
+        note=note,
+        parent_version=parent_version,
+        now=now,
+    )
 
 
-def routing_policy_restore(*, actor: Any, line_id: int, version: int, note: str = "",
-                           parent_version: int | None = None, now: datetime | None = None) -> tuple[Any, bool]:
+def routing_policy_restore(
+    *,
+    actor: Any,
+    line_id: int,
+    version: int,
+    note: str = "",
+    parent_version: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Any, bool]:
     """Write an old version's document as a new version (re-validated)."""
-    return _restore(ROUTING_POLICY, actor=actor, line_id=line_id, version=version, note=note,
-                    parent_version=parent_version, now=now)
+    return _restore(
+        ROUTING_POLICY,
+        actor=actor,
+        line_id=line_id,
+        version=version,
+        note=note,
+        parent_version=parent_version,
+        now=now,
+    )
 
 
 def routing_policy_approve(*, actor: Any, line_id: int, version: int, now: datetime | None = None) -> Any:
@@ -253,23 +352,52 @@ def routing_policy_retire(*, actor: Any, line_id: int, version: int, now: dateti
     return _retire(ROUTING_POLICY, actor=actor, line_id=line_id, version=version, now=now)
 
 
-def cache_config_create(*, actor: Any, service: Service, document: Any, note: str = "",
-                        now: datetime | None = None) -> Any:
+def cache_config_create(
+    *, actor: Any, service: Service, document: Any, note: str = "", now: datetime | None = None
+) -> Any:
     """Create the service's cache config line with version 1 (409 if it has one)."""
     return _create(CACHE_CONFIG, actor=actor, service=service, document=document, note=note, now=now)
 
 
-def cache_config_update(*, actor: Any, line_id: int, document: Any, note: str = "",
-                        parent_version: int | None = None, now: datetime | None = None) -> tuple[Any, bool]:
+def cache_config_update(
+    *,
+    actor: Any,
+    line_id: int,
+    document: Any,
+    note: str = "",
+    parent_version: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Any, bool]:
     """Write a new version (none if the document is unchanged); 409 on a stale `parent_version`."""
-    return _update(CACHE_CONFIG, actor=actor, line_id=line_id, document=document, note=note,
-                   parent_version=parent_version, now=now)
+    return _update(
+        CACHE_CONFIG,
+        actor=actor,
+        line_id=line_id,
+        document=document,
+        note=note,
+        parent_version=parent_version,
+        now=now,
+    )
 
 
-def cache_config_restore(*, actor: Any, line_id: int, version: int, note: str = "",
-                         parent_version: int | None = None, now: datetime | None = None) -> tuple[Any, bool]:
-    return _restore(CACHE_CONFIG, actor=actor, line_id=line_id, version=version, note=note,
-                    parent_version=parent_version, now=now)
+def cache_config_restore(
+    *,
+    actor: Any,
+    line_id: int,
+    version: int,
+    note: str = "",
+    parent_version: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Any, bool]:
+    return _restore(
+        CACHE_CONFIG,
+        actor=actor,
+        line_id=line_id,
+        version=version,
+        note=note,
+        parent_version=parent_version,
+        now=now,
+    )
 
 
 def cache_config_approve(*, actor: Any, line_id: int, version: int, now: datetime | None = None) -> Any:

@@ -103,14 +103,19 @@ def _measured_from_telemetry(service: str, start: datetime, end: datetime) -> di
         from slo.telemetry.selectors import contract_series
     except ImportError:
         return {}
-    names = ["inference_request_duration_seconds_bucket", "inference_requests_total", "inference_cache_lookups_total"]
+    names = [
+        "inference_request_duration_seconds_bucket",
+        "inference_requests_total",
+        "inference_cache_lookups_total",
+    ]
     try:
         # a savepoint: a failed read must not poison the caller's transaction
         with transaction.atomic():
             frame = contract_series(start=start, end=end, services=[service], names=names)
     except Exception:  # noqa: BLE001 - telemetry is optional here: fall back to assumptions, loudly
-        logger.warning("simulation: reading telemetry for %s failed; using assumed route figures", service,
-                       exc_info=True)
+        logger.warning(
+            "simulation: reading telemetry for %s failed; using assumed route figures", service, exc_info=True
+        )
         return {}
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     outcomes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -163,24 +168,37 @@ def _measured_cost(service_id: int, start: datetime, end: datetime) -> dict[str,
     try:
         with transaction.atomic():
             rows = (
-                CostRollup.objects.filter(service_id=service_id, resolution="hour", bucket_start__gte=start,
-                                          bucket_start__lt=end, route__in=list(ROUTES))
-                .values("route").annotate(requests=Sum("requests"), cost_usd=Sum("cost_usd"))
+                CostRollup.objects.filter(
+                    service_id=service_id,
+                    resolution="hour",
+                    bucket_start__gte=start,
+                    bucket_start__lt=end,
+                    route__in=list(ROUTES),
+                )
+                .values("route")
+                .annotate(requests=Sum("requests"), cost_usd=Sum("cost_usd"))
             )
             rows = list(rows)
     except Exception:  # noqa: BLE001 - cost is optional here: fall back to assumptions, loudly
-        logger.warning("simulation: reading cost rollups for service %s failed; using assumed costs", service_id,
-                       exc_info=True)
+        logger.warning(
+            "simulation: reading cost rollups for service %s failed; using assumed costs",
+            service_id,
+            exc_info=True,
+        )
         return {}
     out = {}
     for row in rows:
         if (row["requests"] or 0) >= MIN_REQUESTS:
-            out[row["route"]] = {"cost_per_request_usd": row["cost_usd"] / row["requests"],
-                                 "cost_events": int(row["requests"])}
+            out[row["route"]] = {
+                "cost_per_request_usd": row["cost_usd"] / row["requests"],
+                "cost_events": int(row["requests"]),
+            }
     return out
 
 
-def route_stats_for(*, service: Any, now: datetime, window: timedelta = DEFAULT_WINDOW) -> dict[str, dict[str, Any]]:
+def route_stats_for(
+    *, service: Any, now: datetime, window: timedelta = DEFAULT_WINDOW
+) -> dict[str, dict[str, Any]]:
     """Per route: the figures the simulator uses and, for each, `measured` or `assumed`."""
     start = now - window
     measured = _measured_from_telemetry(service.name, start, now)
@@ -207,16 +225,26 @@ def route_stats_for(*, service: Any, now: datetime, window: timedelta = DEFAULT_
 
 
 def _clock(minute: int | None) -> str:
-    return datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%d %H:%M") if minute is not None else "-"
+    return (
+        datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%d %H:%M") if minute is not None else "-"
+    )
 
 
-def _recorded(spec: Any, body: Mapping[str, Any], service: Any, now: datetime,
-              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _recorded(
+    spec: Any,
+    body: Mapping[str, Any],
+    service: Any,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if spec is None or spec is True:
         spec = {}
     if not isinstance(spec, Mapping):
-        raise ValidationFailed("invalid input", problems=[Problem(
-            "recorded", "an object with n, window_minutes, seed, tier, region (all optional)")])
+        raise ValidationFailed(
+            "invalid input",
+            problems=[
+                Problem("recorded", "an object with n, window_minutes, seed, tier, region (all optional)")
+            ],
+        )
     n = spec.get("n", RECORDED_REQUESTS)
     window_minutes = spec.get("window_minutes", RECORDED_WINDOW_MINUTES)
     seed = spec.get("seed", body.get("seed", 0))
@@ -226,7 +254,11 @@ def _recorded(spec: Any, body: Mapping[str, Any], service: Any, now: datetime,
         problems.append(Problem(f"recorded.{key}", "unknown field"))
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CONTEXTS:
         problems.append(Problem("recorded.n", f"an integer from 1 to {MAX_CONTEXTS}"))
-    if isinstance(window_minutes, bool) or not isinstance(window_minutes, int) or not 1 <= window_minutes <= 1440:
+    if (
+        isinstance(window_minutes, bool)
+        or not isinstance(window_minutes, int)
+        or not 1 <= window_minutes <= 1440
+    ):
         problems.append(Problem("recorded.window_minutes", "an integer from 1 to 1440"))
     if isinstance(seed, bool) or not isinstance(seed, int):
         problems.append(Problem("recorded.seed", "an integer"))
@@ -244,39 +276,64 @@ def _recorded(spec: Any, body: Mapping[str, Any], service: Any, now: datetime,
         raise NoRecordedTraffic(
             f"no recorded traffic to simulate: {recorded.contexts} request contexts recorded for {scope} in "
             f"{window} (at least {MIN_RECORDED_CONTEXTS} needed)",
-            problems=[Problem("recorded", f"{recorded.contexts} request contexts recorded by gateways of {scope} "
-                                          f"in {window}; at least {MIN_RECORDED_CONTEXTS} are needed to say what "
-                                          "real traffic looks like. Gateways push them with their telemetry "
-                                          "(docs/telemetry.md, Request contexts); for a what-if, give a "
-                                          "distribution (generate) or contexts")],
+            problems=[
+                Problem(
+                    "recorded",
+                    f"{recorded.contexts} request contexts recorded by gateways of {scope} "
+                    f"in {window}; at least {MIN_RECORDED_CONTEXTS} are needed to say what "
+                    "real traffic looks like. Gateways push them with their telemetry "
+                    "(docs/telemetry.md, Request contexts); for a what-if, give a "
+                    "distribution (generate) or contexts",
+                )
+            ],
             extra={"recorded_contexts": recorded.contexts, "window": {"start": start, "end": now}},
         )
     contexts = draw_recorded_contexts(recorded.samples, n, seed)
     gateways = sum(1 for source in recorded.sources if source.startswith("gateway:"))
     others = [source for source in recorded.sources if not source.startswith("gateway:")]
     from_what = f"{gateways} gateway{'s' if gateways != 1 else ''}" + (
-        f" and {', '.join(others)}" if others else "")
-    summary = (f"{recorded.contexts:,} recorded contexts ({recorded.requests:,} requests) from {from_what}, "
-               f"{_clock(recorded.first_minute)}-{_clock(recorded.last_minute + 1)[-5:]} UTC")
+        f" and {', '.join(others)}" if others else ""
+    )
+    summary = (
+        f"{recorded.contexts:,} recorded contexts ({recorded.requests:,} requests) from {from_what}, "
+        f"{_clock(recorded.first_minute)}-{_clock(recorded.last_minute + 1)[-5:]} UTC"
+    )
     return contexts, {
-        "source": "recorded", "n": n, "seed": seed, "summary": summary,
-        "recorded_contexts": recorded.contexts, "recorded_requests": recorded.requests,
-        "sources": recorded.sources, "tier": tier, "region": region, "window_minutes": window_minutes,
-        "first_minute": datetime.fromtimestamp(recorded.first_minute * 60, tz=UTC) if recorded.first_minute is not None else None,
-        "last_minute": datetime.fromtimestamp(recorded.last_minute * 60, tz=UTC) if recorded.last_minute is not None else None,
+        "source": "recorded",
+        "n": n,
+        "seed": seed,
+        "summary": summary,
+        "recorded_contexts": recorded.contexts,
+        "recorded_requests": recorded.requests,
+        "sources": recorded.sources,
+        "tier": tier,
+        "region": region,
+        "window_minutes": window_minutes,
+        "first_minute": datetime.fromtimestamp(recorded.first_minute * 60, tz=UTC)
+        if recorded.first_minute is not None
+        else None,
+        "last_minute": datetime.fromtimestamp(recorded.last_minute * 60, tz=UTC)
+        if recorded.last_minute is not None
+        else None,
     }
 
 
-def _contexts(body: Mapping[str, Any], service: Any, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _contexts(
+    body: Mapping[str, Any], service: Any, now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     contexts, generate, recorded = body.get("contexts"), body.get("generate"), body.get("recorded")
     if sum(x is not None for x in (contexts, generate, recorded)) > 1:
-        raise ValidationFailed("invalid input", problems=[Problem(
-            "contexts", "give one of recorded (the default), generate or contexts")])
+        raise ValidationFailed(
+            "invalid input",
+            problems=[Problem("contexts", "give one of recorded (the default), generate or contexts")],
+        )
     if contexts is None and generate is None:
         return _recorded(recorded, body, service, now)
     if contexts is not None:
         if not isinstance(contexts, list) or not contexts:
-            raise ValidationFailed("invalid input", problems=[Problem("contexts", "a non-empty list of objects")])
+            raise ValidationFailed(
+                "invalid input", problems=[Problem("contexts", "a non-empty list of objects")]
+            )
         if len(contexts) > MAX_CONTEXTS:
             raise ValidationFailed("invalid input", problems=[Problem("contexts", f"at most {MAX_CONTEXTS}")])
         problems = [p for i, c in enumerate(contexts) for p in context_problems(c, f"contexts[{i}]")]
@@ -284,7 +341,9 @@ def _contexts(body: Mapping[str, Any], service: Any, now: datetime) -> tuple[lis
             raise ValidationFailed("invalid request contexts", problems=problems[:50])
         return [dict(c) for c in contexts], {"source": "given", "n": len(contexts)}
     if not isinstance(generate, Mapping):
-        raise ValidationFailed("invalid input", problems=[Problem("generate", "an object with n, distribution, seed")])
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("generate", "an object with n, distribution, seed")]
+        )
     n, seed, distribution = generate.get("n", 5000), generate.get("seed", 0), generate.get("distribution", {})
     problems = []
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CONTEXTS:
@@ -316,7 +375,9 @@ def _version_number(body: Mapping[str, Any], key: str) -> int | None:
     return value
 
 
-def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def routing_policy_simulate(
+    *, line: Any, body: Mapping[str, Any], now: datetime | None = None
+) -> dict[str, Any]:
     """Predict how `candidate_version` changes route mix, p95 per class, error-budget burn and cost
     per 1,000 inferences against `baseline_version` (default: the version running on most
     gateways, else the newest approved one)."""
@@ -331,8 +392,12 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
     else:
         baseline = selectors.baseline_version(kind=ROUTING_POLICY, line=line)
         if baseline is None:
-            raise ValidationFailed("invalid input", problems=[Problem(
-                "baseline_version", "no version is active or approved: give baseline_version")])
+            raise ValidationFailed(
+                "invalid input",
+                problems=[
+                    Problem("baseline_version", "no version is active or approved: give baseline_version")
+                ],
+            )
     service = line.service
     contexts, contexts_info = _contexts(body, service, now)
     context = selectors.validation_context_for(service=service)
@@ -346,8 +411,10 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
         raise ValidationFailed("invalid input", problems=[Problem("seed", "an integer")])
     compiled_baseline = selectors.compiled_policy(version=baseline, service_class=service_class)
     compiled_candidate = selectors.compiled_policy(version=candidate, service_class=service_class)
-    unseen = {**_unseen_condition_fields(compiled_baseline, contexts),
-              **_unseen_condition_fields(compiled_candidate, contexts)}
+    unseen = {
+        **_unseen_condition_fields(compiled_baseline, contexts),
+        **_unseen_condition_fields(compiled_candidate, contexts),
+    }
     report = simulate(
         compiled_baseline,
         compiled_candidate,
@@ -367,8 +434,11 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
         "baseline_version": baseline.version,
         "candidate_version": candidate.version,
         "contexts": contexts_info,
-        "slo": ({"name": slo.name, "tier": slo.tier, "threshold_ms": slo.threshold_ms, "objective": slo.objective}
-                if slo else None),
+        "slo": (
+            {"name": slo.name, "tier": slo.tier, "threshold_ms": slo.threshold_ms, "objective": slo.objective}
+            if slo
+            else None
+        ),
         "baseline": baseline_report,
         "candidate": candidate_report,
         "route_mix_shift": report.route_mix_shift,
@@ -380,28 +450,49 @@ def routing_policy_simulate(*, line: Any, body: Mapping[str, Any], now: datetime
         "window": {"start": now - DEFAULT_WINDOW, "end": now},
         "unseen_condition_fields": unseen,
         "assumptions": [
-            *([f"rules {', '.join(sorted(unseen))} test fields no simulated request carries "
-               f"({', '.join(sorted({f for fields in unseen.values() for f in fields}))}): they never match here"]
-              if unseen else []),
-            *([f"route figures marked 'assumed' are defaults (docs/routing.md, API): telemetry had fewer than "
-               f"{MIN_REQUESTS} events for them in the window"] if any_assumed else []),
-            *([] if slo else ["the service has no latency SLO: bad events are failures only and no burn is given"]),
+            *(
+                [
+                    f"rules {', '.join(sorted(unseen))} test fields no simulated request carries "
+                    f"({', '.join(sorted({f for fields in unseen.values() for f in fields}))}): they never match here"
+                ]
+                if unseen
+                else []
+            ),
+            *(
+                [
+                    f"route figures marked 'assumed' are defaults (docs/routing.md, API): telemetry had fewer than "
+                    f"{MIN_REQUESTS} events for them in the window"
+                ]
+                if any_assumed
+                else []
+            ),
+            *(
+                []
+                if slo
+                else ["the service has no latency SLO: bad events are failures only and no burn is given"]
+            ),
             "budget burn is the predicted bad-event ratio over the allowed one (1.0 spends the budget exactly)",
         ],
     }
 
 
-def _unseen_condition_fields(compiled: CompiledPolicy, contexts: list[dict[str, Any]]) -> dict[str, list[str]]:
+def _unseen_condition_fields(
+    compiled: CompiledPolicy, contexts: list[dict[str, Any]]
+) -> dict[str, list[str]]:
     """rule name -> the context fields its conditions test that no context carries: such a rule
     never matches in this simulation (nor on a gateway that does not report the field)."""
     present = {name for context in contexts for name, value in context.items() if value is not None}
     out: dict[str, list[str]] = {}
     for rule in compiled.rules:
-        missing = sorted({
-            cond.field for cond in rule.conditions
-            if cond.field not in present and context_value({}, cond.field, compiled.defaults) is None
-            and not (cond.field == "queue_ratio" and {"queue_depth", "active_workers"} <= present)
-        })
+        missing = sorted(
+            {
+                cond.field
+                for cond in rule.conditions
+                if cond.field not in present
+                and context_value({}, cond.field, compiled.defaults) is None
+                and not (cond.field == "queue_ratio" and {"queue_depth", "active_workers"} <= present)
+            }
+        )
         if missing:
             out[rule.name] = missing
     return out

@@ -24,7 +24,9 @@ MAX_SAMPLES = 200_000
 def _samples(body: Mapping[str, Any]) -> list[tuple[float, bool]]:
     raw, csv_text = body.get("samples"), body.get("csv")
     if (raw is None) == (csv_text is None):
-        raise ValidationFailed("invalid input", problems=[Problem("samples", "give samples (a list) or csv (text)")])
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("samples", "give samples (a list) or csv (text)")]
+        )
     if csv_text is not None:
         if not isinstance(csv_text, str):
             raise ValidationFailed("invalid input", problems=[Problem("csv", "CSV text")])
@@ -50,7 +52,9 @@ def _samples(body: Mapping[str, Any]) -> list[tuple[float, bool]]:
 def _cost_saved_per_hit(service: Any, now: datetime) -> dict[str, Any]:
     """What a hit saves: the mean cost of the non-cache routes the service runs on, less a lookup."""
     figures = route_stats_for(service=service, now=now)
-    routes = [r for r in ("local", "private_cloud", "public_cloud") if TIER_OF_ROUTE[r] in (service.tiers or [])]
+    routes = [
+        r for r in ("local", "private_cloud", "public_cloud") if TIER_OF_ROUTE[r] in (service.tiers or [])
+    ]
     routes = routes or ["private_cloud"]
     served = sum(figures[r]["stats"]["cost_per_request_usd"] for r in routes) / len(routes)
     saved = max(0.0, served - figures["cache"]["stats"]["cost_per_request_usd"])
@@ -65,14 +69,21 @@ def cache_config_recommend_threshold(
     now = now or timezone.now()
     target = body.get("max_false_hit_rate", body.get("target_false_hit_rate"))
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0 <= target <= 1:
-        raise ValidationFailed("invalid input", problems=[Problem("max_false_hit_rate", "a ratio from 0 to 1")])
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("max_false_hit_rate", "a ratio from 0 to 1")]
+        )
     given_cost = body.get("cost_saved_per_hit_usd")
-    if given_cost is not None and (isinstance(given_cost, bool) or not isinstance(given_cost, int | float)
-                                   or given_cost < 0):
-        raise ValidationFailed("invalid input", problems=[Problem("cost_saved_per_hit_usd", "a non-negative number")])
+    if given_cost is not None and (
+        isinstance(given_cost, bool) or not isinstance(given_cost, int | float) or given_cost < 0
+    ):
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("cost_saved_per_hit_usd", "a non-negative number")]
+        )
     samples = _samples(body)
     version_number = body.get("version")
-    if version_number is not None and (isinstance(version_number, bool) or not isinstance(version_number, int)):
+    if version_number is not None and (
+        isinstance(version_number, bool) or not isinstance(version_number, int)
+    ):
         raise ValidationFailed("invalid input", problems=[Problem("version", "a version number")])
     row = selectors.version_get(kind=CACHE_CONFIG, line=line, version=version_number)
     config = CacheConfig.model_validate(row.document)
@@ -103,7 +114,9 @@ def cache_config_recommend_threshold(
     if result.threshold is not None and result.threshold < 0.9:
         notes.append("a user-facing threshold below 0.9 needs a stated `reason` in the cache config")
     if layer is None:
-        notes.append("this cache config has no semantic layer" + (f" named {layer_name!r}" if layer_name else ""))
+        notes.append(
+            "this cache config has no semantic layer" + (f" named {layer_name!r}" if layer_name else "")
+        )
     return {
         "service": line.service.name,
         "version": row.version,

@@ -74,7 +74,12 @@ class ValidationContext:
 
 
 def build_context(
-    *, service: str, service_class: str, tiers: Iterable[str], multi_tenant: bool, latency_slos: Iterable[LatencySlo]
+    *,
+    service: str,
+    service_class: str,
+    tiers: Iterable[str],
+    multi_tenant: bool,
+    latency_slos: Iterable[LatencySlo],
 ) -> ValidationContext:
     """Pick the whole-chain SLO and the per-tier SLOs (tightest per tier) by the rule above."""
     tiers = tuple(tiers)
@@ -88,7 +93,12 @@ def build_context(
         elif slo.tier not in per_tier or slo.threshold_ms < per_tier[slo.tier].threshold_ms:
             per_tier[slo.tier] = slo
     return ValidationContext(
-        service, service_class, multi_tenant, tiers, entry, whole,
+        service,
+        service_class,
+        multi_tenant,
+        tiers,
+        entry,
+        whole,
         tuple(per_tier[tier] for tier in sorted(per_tier)),
     )
 
@@ -109,18 +119,25 @@ def _tier_problems(policy: RoutingPolicy, context: ValidationContext) -> list[Pr
             tier = TIER_OF_ROUTE.get(hop.route)
             hop_path = f"{path}[{position}]"
             if tier is not None and context.tiers and tier not in context.tiers:
-                problems.append(Problem(
-                    f"{hop_path}.route", f"service {context.service!r} does not run on {tier} "
-                    f"(its tiers: {', '.join(context.tiers)}): this hop can only time out", "warning",
-                ))
+                problems.append(
+                    Problem(
+                        f"{hop_path}.route",
+                        f"service {context.service!r} does not run on {tier} "
+                        f"(its tiers: {', '.join(context.tiers)}): this hop can only time out",
+                        "warning",
+                    )
+                )
             slo = slo_by_tier.get(tier or "")
             if slo is not None and hop.worst_case_ms() > slo.threshold_ms:
                 attempts = 1 + hop.retries
-                problems.append(Problem(
-                    hop_path, f"this {tier} hop may take {hop.worst_case_ms():g} ms ({hop.timeout_ms:g} ms x "
-                    f"{attempts} attempt{'s' if attempts > 1 else ''} plus backoffs), above the {tier} latency "
-                    f"SLO {slo.name!r} threshold of {slo.threshold_ms:g} ms",
-                ))
+                problems.append(
+                    Problem(
+                        hop_path,
+                        f"this {tier} hop may take {hop.worst_case_ms():g} ms ({hop.timeout_ms:g} ms x "
+                        f"{attempts} attempt{'s' if attempts > 1 else ''} plus backoffs), above the {tier} latency "
+                        f"SLO {slo.name!r} threshold of {slo.threshold_ms:g} ms",
+                    )
+                )
             if hop.on_exhausted.action != "next":
                 break  # later hops are unreachable (the core warns about them)
     return problems
@@ -129,14 +146,18 @@ def _tier_problems(policy: RoutingPolicy, context: ValidationContext) -> list[Pr
 def _service_problem(document: Any, context: ValidationContext) -> list[Problem]:
     named = document.get("service") if isinstance(document, dict) else None
     if isinstance(named, str) and named != context.service:
-        return [Problem("service", f"the document names service {named!r}, but it belongs to {context.service!r}")]
+        return [
+            Problem("service", f"the document names service {named!r}, but it belongs to {context.service!r}")
+        ]
     return []
 
 
 def policy_problems(document: Any, context: ValidationContext) -> list[Problem]:
     """Every problem of a routing policy for this service: errors and warnings."""
     problems = validate_policy(
-        document, latency_slo_ms=context.latency_slo_ms, service_class=context.service_class,
+        document,
+        latency_slo_ms=context.latency_slo_ms,
+        service_class=context.service_class,
         multi_tenant=context.multi_tenant,
     )
     policy, _ = parse_policy(document)
@@ -188,7 +209,9 @@ def context_problems(context: Any, path: str = "context") -> list[Problem]:
     if context.get("privacy") is not None and not isinstance(context.get("privacy"), bool):
         problems.append(Problem(f"{path}.privacy", "must be true or false"))
     unhealthy = context.get("unhealthy_regions")
-    if unhealthy is not None and not (isinstance(unhealthy, list) and all(isinstance(r, str) for r in unhealthy)):
+    if unhealthy is not None and not (
+        isinstance(unhealthy, list) and all(isinstance(r, str) for r in unhealthy)
+    ):
         problems.append(Problem(f"{path}.unhealthy_regions", "must be a list of region names"))
     rtts = context.get("region_rtt_ms")
     if rtts is not None and not (

@@ -110,8 +110,10 @@ def sample_from(raw: Any, path: str) -> tuple[tuple[float, bool] | None, list[Pr
         return None, [Problem(path, "must be an object with similarity and correct")]
     similarity, correct = raw.get("similarity"), raw.get("correct")
     problems = []
-    if isinstance(similarity, bool) or not isinstance(similarity, int | float) or not (
-        math.isfinite(similarity) and -1 <= similarity <= 1
+    if (
+        isinstance(similarity, bool)
+        or not isinstance(similarity, int | float)
+        or not (math.isfinite(similarity) and -1 <= similarity <= 1)
     ):
         problems.append(Problem(f"{path}.similarity", "a number between -1 and 1"))
     if not isinstance(correct, bool):

@@ -74,8 +74,16 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
         token_hash, now = hash_gateway_token(raw), timezone.now()
         row = (
             Gateway.objects.filter(token_matches(token_hash, now=now))
-            .values_list("pk", "name", "desired_revision", "token_hash", "previous_token_last_used_at",
-                         "service__name", "tier", "region")
+            .values_list(
+                "pk",
+                "name",
+                "desired_revision",
+                "token_hash",
+                "previous_token_last_used_at",
+                "service__name",
+                "tier",
+                "region",
+            )
             .first()
         )
         if row is None:  # counted per address; a valid token is never refused for others' failures

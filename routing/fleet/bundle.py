@@ -83,7 +83,10 @@ def bundle_problems(
     if model_version is not None and not isinstance(model_version, str):
         problems.append(Problem("model_version", "must be a string or null"))
     for key, check in (
-        ("routing_policy", lambda doc: validate_policy(doc, latency_slo_ms=latency_slo_ms, service_class=service_class)),
+        (
+            "routing_policy",
+            lambda doc: validate_policy(doc, latency_slo_ms=latency_slo_ms, service_class=service_class),
+        ),
         ("cache_config", lambda doc: validate_cache_config(doc, multi_tenant=multi_tenant)),
     ):
         doc = bundle.get(key)
@@ -94,7 +97,9 @@ def bundle_problems(
             path = f"{key}.{problem.path}" if problem.path else key
             problems.append(Problem(path, problem.message, problem.severity))
         if isinstance(service, str) and doc.get("service") not in (None, service):
-            problems.append(Problem(f"{key}.service", f"names {doc.get('service')!r}, the bundle serves {service!r}"))
+            problems.append(
+                Problem(f"{key}.service", f"names {doc.get('service')!r}, the bundle serves {service!r}")
+            )
     return problems
 
 

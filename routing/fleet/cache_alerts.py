@@ -23,12 +23,15 @@ def cache_alert_thresholds() -> dict[str, CacheThresholds]:
     """service name -> the thresholds of the cache config version that speaks for it."""
     out = {}
     for line in CacheConfigDocument.objects.select_related("service"):
-        version = baseline_version(kind=CACHE_CONFIG, line=line) or version_get(kind=CACHE_CONFIG, line=line,
-                                                                               version=None)
+        version = baseline_version(kind=CACHE_CONFIG, line=line) or version_get(
+            kind=CACHE_CONFIG, line=line, version=None
+        )
         config, _problems = parse_cache_config(version.document)
         if config is not None:  # stored versions are validated; a hand-edited row gets the defaults
-            out[line.service.name] = CacheThresholds(max_relative_drop=config.alerts.hit_rate_drop_pct / 100,
-                                                     max_stale_rate=config.alerts.stale_hit_rate_max)
+            out[line.service.name] = CacheThresholds(
+                max_relative_drop=config.alerts.hit_rate_drop_pct / 100,
+                max_stale_rate=config.alerts.stale_hit_rate_max,
+            )
     return out
 
 

@@ -78,7 +78,11 @@ def delivery_claim_due(*, now: datetime, limit: int) -> list[int]:
 
 
 def delivery_dispatch_due(
-    *, now: datetime | None = None, limit: int = 2000, max_workers: int = MAX_WORKERS, push: Any = push_bundle,
+    *,
+    now: datetime | None = None,
+    limit: int = 2000,
+    max_workers: int = MAX_WORKERS,
+    push: Any = push_bundle,
 ) -> DispatchReport:
     """Claim due deliveries, push them concurrently, record ACK/NACK/retry. `push` is the HTTP
     edge (replaceable in benchmarks that count calls; tests use real gateways)."""
@@ -98,7 +102,9 @@ def delivery_dispatch_due(
             unreadable.append((row, PushOutcome("retry", None, "signing secret unreadable: rotate it")))
             continue
         job: dict[str, Any] = {
-            "url": row.gateway.push_url, "body": bundle_bytes(row.revision.bundle), "secret": secret,
+            "url": row.gateway.push_url,
+            "body": bundle_bytes(row.revision.bundle),
+            "secret": secret,
             "revision": row.revision.revision,
         }
         previous = _previous_secret(row.gateway, now=now)
@@ -133,8 +139,10 @@ def _previous_secret(gateway: Gateway, *, now: datetime) -> str | None:
         return decrypt_secret(gateway.previous_signing_secret_encrypted)
     except SecretUnreadable:
         # The current secret still signs: only a gateway not yet moved to it is affected.
-        logger.warning("previous signing secret of gateway %s is unreadable; signing with the current one only",
-                       gateway.pk)
+        logger.warning(
+            "previous signing secret of gateway %s is unreadable; signing with the current one only",
+            gateway.pk,
+        )
         return None
 
 
@@ -161,7 +169,8 @@ def _record(results: list[tuple[Delivery, PushOutcome]], *, now: datetime, repor
                 base.update(state=Delivery.FAILED, finished_at=finished, last_error=outcome.error)
             else:
                 base.update(
-                    state=Delivery.PENDING, last_error=outcome.error,
+                    state=Delivery.PENDING,
+                    last_error=outcome.error,
                     next_attempt_at=finished + timedelta(seconds=backoff_s(row.attempts)),
                 )
         for revision, pks in acked_by_revision.items():
@@ -177,12 +186,14 @@ def _advance_applied(gateway_ids: int | list[int], revision: int) -> None:
     """An ACK moves the applied revision forward only: revisions are monotonic, and a late ACK of
     an older push must not hide a newer one. Heartbeats (the gateway's own word) may move it back."""
     ids = [gateway_ids] if isinstance(gateway_ids, int) else gateway_ids
-    Gateway.objects.filter(pk__in=ids).filter(Q(applied_revision__isnull=True) | Q(applied_revision__lt=revision)).update(
-        applied_revision=revision, applied_etag=bundle_etag(revision)
-    )
+    Gateway.objects.filter(pk__in=ids).filter(
+        Q(applied_revision__isnull=True) | Q(applied_revision__lt=revision)
+    ).update(applied_revision=revision, applied_etag=bundle_etag(revision))
 
 
-def fleet_reconcile(*, now: datetime | None = None, redeliver_after_s: float = REDELIVER_AFTER_S) -> list[int]:
+def fleet_reconcile(
+    *, now: datetime | None = None, redeliver_after_s: float = REDELIVER_AFTER_S
+) -> list[int]:
     """Compare desired and applied revisions; queue a new push for each drifted gateway that has
     no push in progress. Never for a revision the gateway NACKed (it would only NACK again: a
     person or a newer revision must fix it). Returns the new delivery ids.
@@ -201,7 +212,9 @@ def fleet_reconcile(*, now: datetime | None = None, redeliver_after_s: float = R
     created: list[int] = []
     for gateway_id, desired, heartbeat_at in drifted:
         with transaction.atomic():
-            gateway = Gateway.objects.select_for_update().filter(pk=gateway_id, desired_revision=desired).first()
+            gateway = (
+                Gateway.objects.select_for_update().filter(pk=gateway_id, desired_revision=desired).first()
+            )
             if gateway is None:
                 continue  # changed under us; the next pass sees the new state
             deliveries = Delivery.objects.filter(gateway_id=gateway_id, revision__revision=desired)
@@ -219,7 +232,10 @@ def fleet_reconcile(*, now: datetime | None = None, redeliver_after_s: float = R
             if revision_row is None:
                 continue
             delivery = Delivery.objects.create(
-                gateway=gateway, revision=revision_row, next_attempt_at=now, created_at=now,
+                gateway=gateway,
+                revision=revision_row,
+                next_attempt_at=now,
+                created_at=now,
                 priority=Delivery.PRIORITY_ROLLBACK if revision_row.rollback else Delivery.PRIORITY_NORMAL,
                 last_error="re-delivery of drift (reconcile)",
             )

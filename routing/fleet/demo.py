@@ -32,7 +32,13 @@ DEMO_GATEWAYS = (
 DEMO_ROUTES: dict[str, dict[str, float]] = {
     "local": {"p50_ms": 16, "p95_ms": 32, "error_ratio": 0.002, "cost_usd": 0.00002, "compute_s": 0.015},
     "cache": {"p50_ms": 1.5, "p95_ms": 4, "error_ratio": 0.0, "cost_usd": 0.000001, "compute_s": 0.0005},
-    "private_cloud": {"p50_ms": 28, "p95_ms": 44, "error_ratio": 0.003, "cost_usd": 0.0004, "compute_s": 0.03},
+    "private_cloud": {
+        "p50_ms": 28,
+        "p95_ms": 44,
+        "error_ratio": 0.003,
+        "cost_usd": 0.0004,
+        "compute_s": 0.03,
+    },
     "public_cloud": {"p50_ms": 36, "p95_ms": 55, "error_ratio": 0.005, "cost_usd": 0.0015, "compute_s": 0.04},
 }
 
@@ -56,15 +62,22 @@ def _toml(config: dict[str, dict[str, Any]]) -> str:
 def _latency_slo_ms(service: Service) -> float | None:
     thresholds = [
         spec.get("sli", {}).get("threshold_ms")
-        for spec in service.slos.filter(archived_at__isnull=True, sli_kind="latency").values_list("spec", flat=True)
+        for spec in service.slos.filter(archived_at__isnull=True, sli_kind="latency").values_list(
+            "spec", flat=True
+        )
     ]
     thresholds = [t for t in thresholds if isinstance(t, int | float)]
     return float(min(thresholds)) if thresholds else None
 
 
 def fleet_demo_seed(
-    *, state_dir: Path | str, service_name: str = "shelf-vision", control_plane_url: str = "http://127.0.0.1:8000",
-    base_port: int = 9101, actor: Any = None, push_telemetry: bool = False,
+    *,
+    state_dir: Path | str,
+    service_name: str = "shelf-vision",
+    control_plane_url: str = "http://127.0.0.1:8000",
+    base_port: int = 9101,
+    actor: Any = None,
+    push_telemetry: bool = False,
 ) -> list[dict[str, Any]]:
     """Idempotent: existing demo gateways get fresh credentials (the raw ones are not stored, so
     they cannot be written out again). Returns one dict per gateway: name, id, port, config_path."""
@@ -76,35 +89,58 @@ def fleet_demo_seed(
     out = []
     for spec in DEMO_GATEWAYS:
         port = base_port + spec["offset"]
-        data = {"name": spec["name"], "service": service.name, "tier": spec["tier"], "region": spec["region"],
-                "push_url": f"http://127.0.0.1:{port}/config", "labels": {"demo": "true"}}
+        data = {
+            "name": spec["name"],
+            "service": service.name,
+            "tier": spec["tier"],
+            "region": spec["region"],
+            "push_url": f"http://127.0.0.1:{port}/config",
+            "labels": {"demo": "true"},
+        }
         with transaction.atomic():
             existing = Gateway.objects.filter(name=spec["name"]).first()
             if existing is None:
                 credentials = services.gateway_register(actor=actor, data=data)
             else:
-                services.gateway_update(actor=actor, gateway_id=existing.pk,
-                                        data={k: v for k, v in data.items() if k != "name"})
+                services.gateway_update(
+                    actor=actor, gateway_id=existing.pk, data={k: v for k, v in data.items() if k != "name"}
+                )
                 credentials = services.gateway_rotate(actor=actor, gateway_id=existing.pk)
         gateway = credentials.gateway
         folder = state_dir / spec["name"]
         folder.mkdir(parents=True, exist_ok=True)
         gw_section: dict[str, Any] = {
-            "id": gateway.pk, "name": gateway.name, "service": service.name, "service_class": service.service_class,
-            "tier": spec["tier"], "region": spec["region"], "listen": f"127.0.0.1:{port}",
-            "state_dir": str(folder / "state"), "signing_secret": credentials.signing_secret, "seed": spec["seed"],
+            "id": gateway.pk,
+            "name": gateway.name,
+            "service": service.name,
+            "service_class": service.service_class,
+            "tier": spec["tier"],
+            "region": spec["region"],
+            "listen": f"127.0.0.1:{port}",
+            "state_dir": str(folder / "state"),
+            "signing_secret": credentials.signing_secret,
+            "seed": spec["seed"],
         }
         if latency_slo_ms is not None:
             gw_section["latency_slo_ms"] = latency_slo_ms
         config_path = folder / "gateway.toml"
-        config_path.write_text(_toml({
-            "gateway": gw_section,
-            "control_plane": {"url": control_plane_url, "token": credentials.token, "poll_interval_s": 10,
-                              "heartbeat_interval_s": 15, "push_telemetry": push_telemetry,
-                              "telemetry_interval_s": 60},
-            "traffic": {"rps": 20 if spec["tier"] == "edge" else 40},
-            **{f"routes.{route}": profile for route, profile in DEMO_ROUTES.items()},
-        }))
+        config_path.write_text(
+            _toml(
+                {
+                    "gateway": gw_section,
+                    "control_plane": {
+                        "url": control_plane_url,
+                        "token": credentials.token,
+                        "poll_interval_s": 10,
+                        "heartbeat_interval_s": 15,
+                        "push_telemetry": push_telemetry,
+                        "telemetry_interval_s": 60,
+                    },
+                    "traffic": {"rps": 20 if spec["tier"] == "edge" else 40},
+                    **{f"routes.{route}": profile for route, profile in DEMO_ROUTES.items()},
+                }
+            )
+        )
         os.chmod(config_path, 0o600)  # holds the gateway's credentials
         if gateway.desired_revision is None:
             bundle = {
@@ -112,7 +148,11 @@ def fleet_demo_seed(
                 "cache_config": default_cache_config(service.name, multi_tenant=service.multi_tenant),
                 "model_version": "v1",
             }
-            services.gateway_set_desired(actor=actor, gateway_ids=[gateway.pk], bundle_for=bundle,
-                                         reason="demo seed: default policy and cache config")
+            services.gateway_set_desired(
+                actor=actor,
+                gateway_ids=[gateway.pk],
+                bundle_for=bundle,
+                reason="demo seed: default policy and cache config",
+            )
         out.append({"name": gateway.name, "id": gateway.pk, "port": port, "config_path": str(config_path)})
     return out

@@ -60,9 +60,15 @@ def classify(status_code: int, body: Any, revision: int) -> PushOutcome:
 
 
 def push_bundle(
-    *, url: str, body: bytes, secret: str, revision: int, timestamp: float | None = None,
+    *,
+    url: str,
+    body: bytes,
+    secret: str,
+    revision: int,
+    timestamp: float | None = None,
     previous_secret: str | None = None,
-    connect_timeout_s: float = CONNECT_TIMEOUT_S, read_timeout_s: float = READ_TIMEOUT_S,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    read_timeout_s: float = READ_TIMEOUT_S,
 ) -> PushOutcome:
     """POST a signed bundle; never raises for network trouble (that is a `retry` outcome).
     `previous_secret` (during a rotation's grace window) adds a signature under the old secret."""
@@ -72,7 +78,9 @@ def push_bundle(
         SIGNATURE_HEADER: sign(secret, body, timestamp=signed_at, previous_secret=previous_secret),
     }
     try:
-        response = _session().post(url, data=body, headers=headers, timeout=(connect_timeout_s, read_timeout_s))
+        response = _session().post(
+            url, data=body, headers=headers, timeout=(connect_timeout_s, read_timeout_s)
+        )
     except requests.RequestException as exc:
         # The exception text can hold the URL but never the secret (it is only in the HMAC).
         return PushOutcome("retry", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")

@@ -24,7 +24,9 @@ def gateway_get(*, gateway_id: int) -> Gateway:
     return gateway
 
 
-def gateway_health_of(gateway: Gateway, *, now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> str:
+def gateway_health_of(
+    gateway: Gateway, *, now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S
+) -> str:
     return gateway_health(
         desired_revision=gateway.desired_revision,
         applied_revision=gateway.applied_revision,
@@ -51,8 +53,9 @@ def delivery_list(*, gateway_id: int | None = None) -> QuerySet[Delivery]:
     return queryset
 
 
-def fleet_summary(*, gateways: QuerySet[Gateway], now: datetime,
-                  stale_after_s: float = DEFAULT_STALE_AFTER_S) -> dict[str, Any]:
+def fleet_summary(
+    *, gateways: QuerySet[Gateway], now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S
+) -> dict[str, Any]:
     """Counts by health, and the spread of applied revisions per tier and region (a rollout
     in progress shows two revisions; a stuck one shows the same spread for hours)."""
     by_health: dict[str, int] = defaultdict(int)
@@ -60,14 +63,18 @@ def fleet_summary(*, gateways: QuerySet[Gateway], now: datetime,
         "desired_revision", "applied_revision", "last_heartbeat_at", "last_nack_revision"
     )
     for desired, applied, heartbeat_at, nack in rows.iterator(chunk_size=2000):
-        by_health[gateway_health(
-            desired_revision=desired, applied_revision=applied, last_heartbeat_at=heartbeat_at,
-            last_nack_revision=nack, now=now, stale_after_s=stale_after_s,
-        )] += 1
+        by_health[
+            gateway_health(
+                desired_revision=desired,
+                applied_revision=applied,
+                last_heartbeat_at=heartbeat_at,
+                last_nack_revision=nack,
+                now=now,
+                stale_after_s=stale_after_s,
+            )
+        ] += 1
     spread: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    grouped = (
-        gateways.order_by().values("tier", "region", "applied_revision").annotate(count=Count("id"))
-    )
+    grouped = gateways.order_by().values("tier", "region", "applied_revision").annotate(count=Count("id"))
     for row in grouped:
         key = "none" if row["applied_revision"] is None else str(row["applied_revision"])
         spread[(row["tier"], row["region"])][key] = row["count"]
@@ -75,8 +82,12 @@ def fleet_summary(*, gateways: QuerySet[Gateway], now: datetime,
         "total": sum(by_health.values()),
         "by_health": dict(sorted(by_health.items())),
         "version_spread": [
-            {"tier": tier, "region": region, "applied_revisions": dict(sorted(counts.items())),
-             "distinct": len(counts)}
+            {
+                "tier": tier,
+                "region": region,
+                "applied_revisions": dict(sorted(counts.items())),
+                "distinct": len(counts),
+            }
             for (tier, region), counts in sorted(spread.items())
         ],
     }

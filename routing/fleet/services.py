@@ -174,8 +174,13 @@ def gateway_update(*, actor: Any, gateway_id: int, data: Mapping[str, Any]) -> G
 
 
 def gateway_rotate(
-    *, actor: Any, gateway_id: int, token: bool = True, signing_secret: bool = True,
-    grace_seconds: int = DEFAULT_ROTATION_GRACE_S, now: datetime | None = None,
+    *,
+    actor: Any,
+    gateway_id: int,
+    token: bool = True,
+    signing_secret: bool = True,
+    grace_seconds: int = DEFAULT_ROTATION_GRACE_S,
+    now: datetime | None = None,
 ) -> GatewayCredentials:
     """Replace the gateway token and/or signing secret; the new values are returned this once.
 
@@ -186,7 +191,9 @@ def gateway_rotate(
     the one from the earlier rotation immediately and keeps the one being rotated out now.
     """
     if not token and not signing_secret:
-        raise ValidationFailed("nothing to rotate", problems=[Problem("", "rotate the token, the secret or both")])
+        raise ValidationFailed(
+            "nothing to rotate", problems=[Problem("", "rotate the token, the secret or both")]
+        )
     problem = grace_seconds_problem(grace_seconds)
     if problem:
         raise ValidationFailed("invalid rotation", problems=[Problem("grace_seconds", problem)])
@@ -205,18 +212,29 @@ def gateway_rotate(
             gateway.token_hash = hash_gateway_token(new_token)
             gateway.token_hint = new_token[:8]
         if new_secret is not None:
-            gateway.previous_signing_secret_encrypted = gateway.signing_secret_encrypted if grace_expires_at else ""
+            gateway.previous_signing_secret_encrypted = (
+                gateway.signing_secret_encrypted if grace_expires_at else ""
+            )
             gateway.previous_signing_secret_expires_at = grace_expires_at
             gateway.signing_secret_encrypted = encrypt_secret(new_secret)
         _clear_expired_previous(gateway, now)
         gateway.updated_at = now
         gateway.save()
         rotated = [name for name, done in (("token", token), ("signing_secret", signing_secret)) if done]
-        grace_note = f"previous valid until {grace_expires_at.isoformat()}" if grace_expires_at else "no grace window"
+        grace_note = (
+            f"previous valid until {grace_expires_at.isoformat()}" if grace_expires_at else "no grace window"
+        )
         audit_record(
-            actor=actor, action="rotate_credentials", obj=gateway, before=before,
-            after={**gateway_view(gateway), "rotated": rotated, "grace_seconds": grace_seconds,
-                   "grace_expires_at": grace_expires_at},
+            actor=actor,
+            action="rotate_credentials",
+            obj=gateway,
+            before=before,
+            after={
+                **gateway_view(gateway),
+                "rotated": rotated,
+                "grace_seconds": grace_seconds,
+                "grace_expires_at": grace_expires_at,
+            },
             note="rotated: " + ", ".join(rotated) + "; " + grace_note,
         )
     return GatewayCredentials(gateway, new_token, new_secret, grace_expires_at)
@@ -232,7 +250,8 @@ def previous_token_used(*, gateway_id: int, now: datetime, last_used_at: datetim
     if last_used_at is not None and now - last_used_at < PREVIOUS_TOKEN_USE_RESOLUTION:
         return
     Gateway.objects.filter(pk=gateway_id).filter(
-        Q(previous_token_last_used_at__isnull=True) | Q(previous_token_last_used_at__lt=now - PREVIOUS_TOKEN_USE_RESOLUTION)
+        Q(previous_token_last_used_at__isnull=True)
+        | Q(previous_token_last_used_at__lt=now - PREVIOUS_TOKEN_USE_RESOLUTION)
     ).update(previous_token_last_used_at=now)
 
 
@@ -242,12 +261,17 @@ def _clear_expired_previous(gateway: Gateway, now: datetime) -> None:
         gateway.previous_token_hash = ""
         gateway.previous_token_expires_at = None
         gateway.previous_token_last_used_at = None
-    if gateway.previous_signing_secret_expires_at is not None and gateway.previous_signing_secret_expires_at <= now:
+    if (
+        gateway.previous_signing_secret_expires_at is not None
+        and gateway.previous_signing_secret_expires_at <= now
+    ):
         gateway.previous_signing_secret_encrypted = ""
         gateway.previous_signing_secret_expires_at = None
 
 
-def _bundle_source(bundle_for: Callable[[Gateway], dict[str, Any]] | Mapping[Any, Any]) -> Callable[[Gateway], Any]:
+def _bundle_source(
+    bundle_for: Callable[[Gateway], dict[str, Any]] | Mapping[Any, Any],
+) -> Callable[[Gateway], Any]:
     if callable(bundle_for):
         return bundle_for
     if "routing_policy" in bundle_for or "cache_config" in bundle_for:
@@ -283,7 +307,9 @@ def gateway_set_desired(
     actor_name = actor.get_username() if getattr(actor, "is_authenticated", False) else str(actor or "system")
     with transaction.atomic():
         # Lock in id order: two concurrent releases touching the same gateways cannot deadlock.
-        gateways = list(Gateway.objects.select_for_update().select_related("service").filter(pk__in=ids).order_by("pk"))
+        gateways = list(
+            Gateway.objects.select_for_update().select_related("service").filter(pk__in=ids).order_by("pk")
+        )
         missing = sorted(set(ids) - {g.pk for g in gateways})
         if missing:
             raise NotFound(f"no such gateway: {', '.join(map(str, missing))}")
@@ -309,10 +335,13 @@ def gateway_set_desired(
                 # class (the raw mapping stays alive during the call, so its id is stable).
                 key = (id(raw), service.service_class, service.multi_tenant)
                 if key not in checked:
-                    checked[key] = errors_only(bundle_problems(
-                        {**bundle, "revision": 1}, service_class=service.service_class,
-                        multi_tenant=service.multi_tenant,
-                    ))
+                    checked[key] = errors_only(
+                        bundle_problems(
+                            {**bundle, "revision": 1},
+                            service_class=service.service_class,
+                            multi_tenant=service.multi_tenant,
+                        )
+                    )
                 for p in checked[key]:
                     problems.append(Problem(f"gateways[{gateway.pk}].{p.path}".rstrip("."), p.message))
             prepared.append((gateway, revision, bundle))
@@ -320,23 +349,38 @@ def gateway_set_desired(
             raise ValidationFailed("invalid bundle", problems=problems)
         if not prepared:
             return []
-        revisions = GatewayRevision.objects.bulk_create([
-            GatewayRevision(
-                gateway=gateway, revision=revision, bundle=bundle, reason=(reason or "")[:300], release_id=release_id,
-                rollback=priority == "rollback", actor_name=actor_name[:150], created_at=now,
-            )
-            for gateway, revision, bundle in prepared
-        ])
+        revisions = GatewayRevision.objects.bulk_create(
+            [
+                GatewayRevision(
+                    gateway=gateway,
+                    revision=revision,
+                    bundle=bundle,
+                    reason=(reason or "")[:300],
+                    release_id=release_id,
+                    rollback=priority == "rollback",
+                    actor_name=actor_name[:150],
+                    created_at=now,
+                )
+                for gateway, revision, bundle in prepared
+            ]
+        )
         touched = [gateway.pk for gateway, _, _ in prepared]
         # A gateway only ever needs its newest revision: older queued pushes are moot.
         Delivery.objects.filter(gateway_id__in=touched, state=Delivery.PENDING).update(
             state=Delivery.SUPERSEDED, finished_at=now, last_error="superseded by a newer revision"
         )
-        Delivery.objects.bulk_create([
-            Delivery(gateway_id=row.gateway_id, revision=row, priority=PRIORITIES[priority], next_attempt_at=now,
-                     created_at=now)
-            for row in revisions
-        ])
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    gateway_id=row.gateway_id,
+                    revision=row,
+                    priority=PRIORITIES[priority],
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                for row in revisions
+            ]
+        )
         by_revision: dict[int, list[int]] = {}
         for gateway, revision, _bundle in prepared:
             by_revision.setdefault(revision, []).append(gateway.pk)
@@ -346,10 +390,17 @@ def gateway_set_desired(
             previous = gateway.desired_revision
             gateway.desired_revision = revision
             audit_record(
-                actor=actor, action="set_desired", obj=gateway,
+                actor=actor,
+                action="set_desired",
+                obj=gateway,
                 before={"desired_revision": previous},
-                after={"desired_revision": revision, "etag": bundle_etag(revision), "reason": reason,
-                       "priority": priority, "release_id": release_id},
+                after={
+                    "desired_revision": revision,
+                    "etag": bundle_etag(revision),
+                    "reason": reason,
+                    "priority": priority,
+                    "release_id": release_id,
+                },
             )
         transaction.on_commit(_enqueue_dispatch)
     return revisions
@@ -363,7 +414,9 @@ def _enqueue_dispatch() -> None:
 
         dispatch_deliveries.delay()
     except Exception:  # noqa: BLE001 - the outbox row is the source of truth
-        logger.warning("could not enqueue delivery dispatch; the periodic dispatcher will pick it up", exc_info=True)
+        logger.warning(
+            "could not enqueue delivery dispatch; the periodic dispatcher will pick it up", exc_info=True
+        )
 
 
 # Revisions are stored in PositiveIntegerField columns (a 32-bit integer on PostgreSQL).
@@ -393,9 +446,13 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
         problems.append(Problem("health", "an object (at most 4 KB)"))
     nack = data.get("nack")
     if nack is not None and not (
-        isinstance(nack, dict) and _is_revision(nack.get("revision")) and isinstance(nack.get("error", ""), str)
+        isinstance(nack, dict)
+        and _is_revision(nack.get("revision"))
+        and isinstance(nack.get("error", ""), str)
     ):
-        problems.append(Problem("nack", f"an object with revision (integer from 0 to {MAX_REVISION}) and error (string)"))
+        problems.append(
+            Problem("nack", f"an object with revision (integer from 0 to {MAX_REVISION}) and error (string)")
+        )
     if problems:
         raise ValidationFailed("invalid heartbeat", problems=problems)
     with transaction.atomic():
@@ -406,10 +463,17 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
         gateway.device_health = health
         if nack is not None and nack["revision"] != gateway.last_nack_revision:
             _record_nack(gateway, nack["revision"], nack.get("error", ""), now, via="heartbeat")
-        gateway.save(update_fields=[
-            "last_heartbeat_at", "applied_revision", "applied_etag", "device_health",
-            "last_nack_revision", "last_nack_error", "last_nack_at",
-        ])
+        gateway.save(
+            update_fields=[
+                "last_heartbeat_at",
+                "applied_revision",
+                "applied_etag",
+                "device_health",
+                "last_nack_revision",
+                "last_nack_error",
+                "last_nack_at",
+            ]
+        )
         from routing.fleet.delivery import delivery_confirm_applied  # delivery imports this module
 
         delivery_confirm_applied(gateway_id=gateway.pk, applied_revision=applied, now=now)
@@ -422,6 +486,10 @@ def _record_nack(gateway: Gateway, revision: int, error: str, now: datetime, *, 
     gateway.last_nack_error = error[:2000]
     gateway.last_nack_at = now
     audit_record(
-        actor=f"gateway:{gateway.name}", action="nack", obj=gateway, before=before,
-        after={"last_nack_revision": revision, "last_nack_error": gateway.last_nack_error}, note=f"via {via}",
+        actor=f"gateway:{gateway.name}",
+        action="nack",
+        obj=gateway,
+        before=before,
+        after={"last_nack_revision": revision, "last_nack_error": gateway.last_nack_error},
+        note=f"via {via}",
     )

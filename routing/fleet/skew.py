@@ -23,9 +23,7 @@ def model_skew_rows() -> list[tuple[str, str, str]]:
         "gateway__service__name", "gateway__tier", "bundle__model_version"
     )
     return [
-        (service, tier, version)
-        for service, tier, version in rows
-        if isinstance(version, str) and version
+        (service, tier, version) for service, tier, version in rows if isinstance(version, str) and version
     ]
 
 

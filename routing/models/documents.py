@@ -85,7 +85,9 @@ class RoutingPolicyVersion(_DocumentVersion):
 
     class Meta:
         ordering = ["line_id", "-version"]
-        constraints = [models.UniqueConstraint(fields=["line", "version"], name="routing_policy_version_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "version"], name="routing_policy_version_unique")
+        ]
 
     def __str__(self) -> str:
         return f"routing policy {self.line_id} v{self.version}"
@@ -107,7 +109,9 @@ class CacheConfigVersion(_DocumentVersion):
 
     class Meta:
         ordering = ["line_id", "-version"]
-        constraints = [models.UniqueConstraint(fields=["line", "version"], name="cache_config_version_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "version"], name="cache_config_version_unique")
+        ]
 
     def __str__(self) -> str:
         return f"cache config {self.line_id} v{self.version}"

@@ -36,7 +36,9 @@ class Gateway(models.Model):
     tier = models.CharField(max_length=20, choices=TIER_CHOICES)
     region = models.CharField(max_length=63, blank=True)
     labels = models.JSONField(default=dict, blank=True)
-    push_url = models.URLField(max_length=500, blank=True, help_text="where signed config pushes go; blank: poll only")
+    push_url = models.URLField(
+        max_length=500, blank=True, help_text="where signed config pushes go; blank: poll only"
+    )
     signing_secret_encrypted = models.TextField()
     token_hash = models.CharField(max_length=64, unique=True)
     token_hint = models.CharField(max_length=12)
@@ -65,8 +67,11 @@ class Gateway(models.Model):
         indexes = [
             models.Index(fields=["tier", "region"]),
             # the token lookup also tries the previous token (rotation grace); most rows have none
-            models.Index(fields=["previous_token_hash"], name="gateway_prev_token_idx",
-                         condition=~models.Q(previous_token_hash="")),
+            models.Index(
+                fields=["previous_token_hash"],
+                name="gateway_prev_token_idx",
+                condition=~models.Q(previous_token_hash=""),
+            ),
         ]
 
     def __str__(self) -> str:

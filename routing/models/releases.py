@@ -32,11 +32,19 @@ class ModelVersion(models.Model):
     name = models.SlugField(max_length=63)
     version = models.CharField(max_length=63)
     description = models.TextField(blank=True)
-    training_data_snapshot = models.CharField(max_length=300, help_text="dataset id or URI, with its snapshot")
-    fine_tuning_source = models.CharField(max_length=300, blank=True, help_text="base model or parent checkpoint")
-    quantization = models.JSONField(default=dict, blank=True, help_text='e.g. {"method": "int8", "calibration": "..."}')
+    training_data_snapshot = models.CharField(
+        max_length=300, help_text="dataset id or URI, with its snapshot"
+    )
+    fine_tuning_source = models.CharField(
+        max_length=300, blank=True, help_text="base model or parent checkpoint"
+    )
+    quantization = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"method": "int8", "calibration": "..."}'
+    )
     artifact_digest = models.CharField(max_length=71, help_text="sha256:<64 hex>")
-    rollback_target = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rollback_target = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by_name = models.CharField(max_length=150)
     created_at = models.DateTimeField(default=timezone.now)
     deployed_at = models.DateTimeField(null=True, blank=True)
@@ -66,8 +74,10 @@ class ReleaseSettings(models.Model):
     service = models.OneToOneField("slo.Service", on_delete=models.CASCADE, related_name="release_settings")
     required_approvals = models.PositiveSmallIntegerField(default=1)
     canary = models.JSONField(default=dict, blank=True, help_text="overrides of the canary criteria")
-    alert_severities = models.JSONField(default=default_alert_severities,
-                                        help_text="severity labels of Alertmanager alerts that roll a release back")
+    alert_severities = models.JSONField(
+        default=default_alert_severities,
+        help_text="severity labels of Alertmanager alerts that roll a release back",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -91,19 +101,24 @@ class Release(models.Model):
     lock_version = models.PositiveIntegerField(default=0, help_text="bumped by every claimed change")
     title = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     author_name = models.CharField(max_length=150)
-    routing_policy_version = models.ForeignKey("routing.RoutingPolicyVersion", null=True, blank=True,
-                                               on_delete=models.PROTECT, related_name="+")
-    cache_config_version = models.ForeignKey("routing.CacheConfigVersion", null=True, blank=True,
-                                             on_delete=models.PROTECT, related_name="+")
-    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="releases")
+    routing_policy_version = models.ForeignKey(
+        "routing.RoutingPolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cache_config_version = models.ForeignKey(
+        "routing.CacheConfigVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="releases"
+    )
     target_selector = models.JSONField(default=dict, help_text="tier, region, labels, gateways")
     wave_plan = models.JSONField(default=list, help_text='[{"percent", "bake_s"}] as asked')
-    waves = models.JSONField(default=list, help_text='[{"percent", "requested_percent", "bake_s", "gateway_ids"}] '
-                                                     'as resolved')
+    waves = models.JSONField(
+        default=list, help_text='[{"percent", "requested_percent", "bake_s", "gateway_ids"}] as resolved'
+    )
     # The target gateway count for which the author accepted a first wave bigger than asked (the
     # smallest wave is one gateway); a different count at submission needs a new confirmation.
     wave_sizes_confirmed_for = models.PositiveIntegerField(null=True, blank=True)
@@ -117,7 +132,9 @@ class Release(models.Model):
     rollout_started_at = models.DateTimeField(null=True, blank=True)
     paused_from = models.CharField(max_length=20, blank=True)
     paused_reason = models.TextField(blank=True)
-    paused_stage = models.CharField(max_length=20, blank=True, help_text="submission, wave:<k>, ack:<k>, canary:<k>")
+    paused_stage = models.CharField(
+        max_length=20, blank=True, help_text="submission, wave:<k>, ack:<k>, canary:<k>"
+    )
     # stage -> {"by", "reason", "at"}: a person accepted an inconclusive verdict at that stage
     overrides = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -160,8 +177,9 @@ class ReleaseTransition(models.Model):
     to_state = models.CharField(max_length=20)
     event = models.CharField(max_length=20)
     wave = models.IntegerField(null=True, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_name = models.CharField(max_length=150)
     at = models.DateTimeField()
     reason = models.TextField(blank=True)
@@ -277,10 +295,14 @@ class AlertReceipt(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     labels = models.JSONField(default=dict)
     annotations = models.JSONField(default=dict, blank=True)
-    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_receipts")
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_receipts"
+    )
     acted = models.BooleanField(default=False)
     reason = models.TextField()
-    rollback = models.ForeignKey(ReleaseRollback, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rollback = models.ForeignKey(
+        ReleaseRollback, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -77,8 +77,11 @@ def evaluate_autoscale(
         if latest.active_workers >= rules.max_workers:
             return ScaleDecision("hold", f"{out_reason}, but already at max_workers {rules.max_workers}")
         if seconds_since_scale_out is not None and seconds_since_scale_out < rules.scale_out_cooldown_s:
-            return ScaleDecision("hold", f"{out_reason}, but within the scale-out cooldown "
-                                 f"({seconds_since_scale_out:g} s of {rules.scale_out_cooldown_s:g} s)")
+            return ScaleDecision(
+                "hold",
+                f"{out_reason}, but within the scale-out cooldown "
+                f"({seconds_since_scale_out:g} s of {rules.scale_out_cooldown_s:g} s)",
+            )
         return ScaleDecision("out", out_reason)
 
     if latest.active_workers <= rules.min_workers:
@@ -87,38 +90,51 @@ def evaluate_autoscale(
         return ScaleDecision("hold", "backhaul unhealthy: cloud offload is unavailable, keep local capacity")
     since_last = [s for s in (seconds_since_scale_out, seconds_since_scale_in) if s is not None]
     if since_last and min(since_last) < rules.scale_in_cooldown_s:
-        return ScaleDecision("hold", f"within thresholds; scale-in cooldown ({min(since_last):g} s of "
-                             f"{rules.scale_in_cooldown_s:g} s)")
+        return ScaleDecision(
+            "hold",
+            f"within thresholds; scale-in cooldown ({min(since_last):g} s of "
+            f"{rules.scale_in_cooldown_s:g} s)",
+        )
     calm = _trailing(windows, rules.scale_in_for_s)
     if calm is None:
-        return ScaleDecision("hold", f"within thresholds; less than {rules.scale_in_for_s:g} s of telemetry to "
-                             "justify scaling in")
+        return ScaleDecision(
+            "hold",
+            f"within thresholds; less than {rules.scale_in_for_s:g} s of telemetry to justify scaling in",
+        )
     p95_limit = None if latency_slo_ms is None else latency_slo_ms * rules.scale_in_p95_pct_of_slo / 100
     quiet_queue = all(w.queue_ratio < rules.scale_in_queue_ratio for w in calm)
     quiet_latency = p95_limit is None or all(w.p95_ms is not None and w.p95_ms < p95_limit for w in calm)
     if quiet_queue and quiet_latency:
         latency = "" if p95_limit is None else f" and p95 < {p95_limit:g} ms"
-        return ScaleDecision("in", f"queue ratio < {rules.scale_in_queue_ratio:g}{latency} for "
-                             f"{rules.scale_in_for_s:g} s")
+        return ScaleDecision(
+            "in", f"queue ratio < {rules.scale_in_queue_ratio:g}{latency} for {rules.scale_in_for_s:g} s"
+        )
     return ScaleDecision("hold", "within thresholds")
 
 
-def _scale_out_reason(rules: Autoscaling, windows: list[TelemetryWindow], latency_slo_ms: float | None) -> str | None:
+def _scale_out_reason(
+    rules: Autoscaling, windows: list[TelemetryWindow], latency_slo_ms: float | None
+) -> str | None:
     latest = windows[-1]
     edge = rules.edge
     if latest.temperature_c is not None and latest.temperature_c > edge.max_temperature_c:
         return f"edge device at {latest.temperature_c:g} C, above {edge.max_temperature_c:g} C"
     if latest.memory_headroom_pct is not None and latest.memory_headroom_pct < edge.min_memory_headroom_pct:
-        return (f"edge memory headroom {latest.memory_headroom_pct:g}% is below "
-                f"{edge.min_memory_headroom_pct:g}%")
+        return (
+            f"edge memory headroom {latest.memory_headroom_pct:g}% is below {edge.min_memory_headroom_pct:g}%"
+        )
     queued = _trailing(windows, rules.scale_out_queue_for_s)
     if queued is not None and all(w.queue_ratio > rules.scale_out_queue_ratio for w in queued):
-        return (f"queue depth above {rules.scale_out_queue_ratio:g}x active workers for "
-                f"{rules.scale_out_queue_for_s:g} s (now {latest.queue_depth:g} for {latest.active_workers})")
+        return (
+            f"queue depth above {rules.scale_out_queue_ratio:g}x active workers for "
+            f"{rules.scale_out_queue_for_s:g} s (now {latest.queue_depth:g} for {latest.active_workers})"
+        )
     if latency_slo_ms is not None and len(windows) >= rules.scale_out_p95_windows:
         limit = latency_slo_ms * rules.scale_out_p95_pct_of_slo / 100
-        recent = windows[-rules.scale_out_p95_windows:]
+        recent = windows[-rules.scale_out_p95_windows :]
         if all(w.p95_ms is not None and w.p95_ms > limit for w in recent):
-            return (f"p95 above {rules.scale_out_p95_pct_of_slo:g}% of the {latency_slo_ms:g} ms SLO threshold "
-                    f"({limit:g} ms) for {rules.scale_out_p95_windows} consecutive windows")
+            return (
+                f"p95 above {rules.scale_out_p95_pct_of_slo:g}% of the {latency_slo_ms:g} ms SLO threshold "
+                f"({limit:g} ms) for {rules.scale_out_p95_windows} consecutive windows"
+            )
     return None

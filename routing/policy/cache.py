@@ -54,7 +54,9 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION_RE.pattern}]}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION_RE.pattern}]}
+    ),
 ]
 
 
@@ -82,8 +84,8 @@ class CacheLayer(_Strict):
     semantic: SemanticThresholds | None = None
     # a hit must come from the model version now serving: model_version must be in the key
     model_version_match_required: bool = True
-    invalidate_on: list[InvalidateOn] = (
-        Field(default_factory=lambda: cast(list[InvalidateOn], ["model_version"]))
+    invalidate_on: list[InvalidateOn] = Field(
+        default_factory=lambda: cast(list[InvalidateOn], ["model_version"])
     )
 
 
@@ -139,7 +141,11 @@ def validate_cache_config(doc: Any, *, multi_tenant: bool = False) -> list[Probl
     for index, layer in enumerate(config.layers):
         path = f"layers[{index}]"
         if layer.name in names:
-            problems.append(Problem(f"{path}.name", f"duplicate layer name {layer.name!r} (also layers[{names[layer.name]}])"))
+            problems.append(
+                Problem(
+                    f"{path}.name", f"duplicate layer name {layer.name!r} (also layers[{names[layer.name]}])"
+                )
+            )
         names.setdefault(layer.name, index)
         problems += _check_layer(layer, path, config, multi_tenant)
     return problems
@@ -157,41 +163,67 @@ def _check_layer(layer: CacheLayer, path: str, config: CacheConfig, multi_tenant
     missing = [f for f in required if f not in key]
     if missing:
         problems.append(
-            Problem(f"{path}.key", f"the key of a {layer.kind} layer lacks {', '.join(missing)}: entries would "
-                    "survive a change of what they depend on and be served stale")
+            Problem(
+                f"{path}.key",
+                f"the key of a {layer.kind} layer lacks {', '.join(missing)}: entries would "
+                "survive a change of what they depend on and be served stale",
+            )
         )
     if multi_tenant and config.tenant_field is None and TENANT_FIELD not in key:
         problems.append(
-            Problem(f"{path}.key", f"a multi-tenant service needs the tenant in the key: add {TENANT_FIELD} or "
-                    "set tenant_field")
+            Problem(
+                f"{path}.key",
+                f"a multi-tenant service needs the tenant in the key: add {TENANT_FIELD} or set tenant_field",
+            )
         )
     if layer.ttl == 0:
         problems.append(Problem(f"{path}.ttl", "a TTL of 0 caches nothing; disable the layer instead"))
     elif layer.ttl > MAX_TTL_S:
-        problems.append(Problem(f"{path}.ttl", f"TTL of {layer.ttl / 86_400:g} days is beyond the 90-day maximum"))
+        problems.append(
+            Problem(f"{path}.ttl", f"TTL of {layer.ttl / 86_400:g} days is beyond the 90-day maximum")
+        )
     if layer.kind == "semantic":
         if layer.semantic is None:
-            problems.append(Problem(f"{path}.semantic", "a semantic layer needs similarity thresholds "
-                                    "(user_facing, prefetch)"))
+            problems.append(
+                Problem(
+                    f"{path}.semantic", "a semantic layer needs similarity thresholds (user_facing, prefetch)"
+                )
+            )
         else:
             if layer.semantic.user_facing < 0.9 and not (layer.semantic.reason or "").strip():
                 problems.append(
-                    Problem(f"{path}.semantic.user_facing", f"user-facing similarity threshold "
-                            f"{layer.semantic.user_facing:g} is below 0.9 without a stated reason: low thresholds "
-                            "serve false hits")
+                    Problem(
+                        f"{path}.semantic.user_facing",
+                        f"user-facing similarity threshold "
+                        f"{layer.semantic.user_facing:g} is below 0.9 without a stated reason: low thresholds "
+                        "serve false hits",
+                    )
                 )
             if layer.semantic.prefetch > layer.semantic.user_facing:
-                problems.append(Problem(f"{path}.semantic.prefetch", "prefetch threshold above the user-facing "
-                                        "one: prefetched entries would rarely be served", "warning"))
+                problems.append(
+                    Problem(
+                        f"{path}.semantic.prefetch",
+                        "prefetch threshold above the user-facing "
+                        "one: prefetched entries would rarely be served",
+                        "warning",
+                    )
+                )
     elif layer.semantic is not None:
         problems.append(Problem(f"{path}.semantic", "similarity thresholds only apply to a semantic layer"))
-    if layer.kind in ("edge_result", "semantic", "regional_embedding") and "model_version" not in layer.invalidate_on:
-        problems.append(Problem(f"{path}.invalidate_on", "entries are not invalidated on a model_version change",
-                                "warning"))
+    if (
+        layer.kind in ("edge_result", "semantic", "regional_embedding")
+        and "model_version" not in layer.invalidate_on
+    ):
+        problems.append(
+            Problem(
+                f"{path}.invalidate_on", "entries are not invalidated on a model_version change", "warning"
+            )
+        )
     if layer.eviction == "ttl" and layer.max_entries and layer.kind == "edge_result":
         # TTL-only eviction on a device with little memory means entries are dropped at random when full
-        problems.append(Problem(f"{path}.eviction", "ttl eviction on an edge device; lru bounds memory better",
-                                "warning"))
+        problems.append(
+            Problem(f"{path}.eviction", "ttl eviction on an edge device; lru bounds memory better", "warning")
+        )
     return problems
 
 
@@ -212,13 +244,17 @@ class CacheKey:
     def explain(self) -> str:
         lines = [f"key {self.key[:16]}... in namespace {self.namespace!r}"]
         for name, value in self.parts:
-            lines.append(f"  {name} = {'MISSING' if name in self.missing else json.dumps(value, default=str)}")
+            lines.append(
+                f"  {name} = {'MISSING' if name in self.missing else json.dumps(value, default=str)}"
+            )
         if self.missing:
             lines.append(f"  not cacheable: the request lacks {', '.join(self.missing)}")
         return "\n".join(lines)
 
 
-def cache_key(config: CacheConfig | dict[str, Any], layer: str | CacheLayer, request: dict[str, Any]) -> CacheKey:
+def cache_key(
+    config: CacheConfig | dict[str, Any], layer: str | CacheLayer, request: dict[str, Any]
+) -> CacheKey:
     """The key of `request` in a cache layer (by name, or kind when no name matches).
 
     Fields are hashed in sorted order with canonical JSON values, so reordering the configured key
@@ -241,6 +277,8 @@ def cache_key(config: CacheConfig | dict[str, Any], layer: str | CacheLayer, req
         if value is None:
             missing.append(name)
         parts.append((name, value))
-    payload = json.dumps([namespace, parts], sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    payload = json.dumps(
+        [namespace, parts], sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
+    )
     digest = hashlib.sha256(payload.encode()).hexdigest()
     return CacheKey(digest, namespace, tuple(parts), tuple(missing))

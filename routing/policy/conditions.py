@@ -99,7 +99,9 @@ def queue_ratio_of(context: Mapping[str, Any]) -> float | None:
     return depth / workers
 
 
-def context_value(context: Mapping[str, Any], field: str, defaults: Mapping[str, Any] = CONTEXT_DEFAULTS) -> Any:
+def context_value(
+    context: Mapping[str, Any], field: str, defaults: Mapping[str, Any] = CONTEXT_DEFAULTS
+) -> Any:
     if field == "queue_ratio":
         return queue_ratio_of(context)
     return context.get(field, defaults.get(field))

@@ -40,12 +40,14 @@ def default_policy(service: str, service_class: str, latency_slo_ms: float | Non
 
     rules: list[dict[str, Any]] = []
     if not private:
-        rules.append({
-            "name": "privacy-stays-private",
-            "description": "privacy-flagged requests never leave edge and private cloud",
-            "when": {"privacy": True},
-            "chain": chain("local", "cache", "private_cloud"),
-        })
+        rules.append(
+            {
+                "name": "privacy-stays-private",
+                "description": "privacy-flagged requests never leave edge and private cloud",
+                "when": {"privacy": True},
+                "chain": chain("local", "cache", "private_cloud"),
+            }
+        )
     offline_chain = chain("local", "cache")
     offline_chain[-1]["on_exhausted"] = {"action": "degrade", "degrade_to": "default_response"}
     rules += [

@@ -123,7 +123,12 @@ class Decision:
                     "rule": step.rule,
                     "matched": step.matched,
                     "misses": [
-                        {"condition": m.condition, "field": m.field, "actual": m.actual, "expected": m.expected}
+                        {
+                            "condition": m.condition,
+                            "field": m.field,
+                            "actual": m.actual,
+                            "expected": m.expected,
+                        }
                         for m in step.misses
                     ],
                 }
@@ -248,7 +253,9 @@ class CompiledPolicy:
         return frozenset(routes)
 
 
-def compile_policy(policy: RoutingPolicy | Mapping[str, Any], *, service_class: str | None = None) -> CompiledPolicy:
+def compile_policy(
+    policy: RoutingPolicy | Mapping[str, Any], *, service_class: str | None = None
+) -> CompiledPolicy:
     """Prepare a policy for `decide`. `service_class` is the default for contexts that omit it
     (a safety_critical service's requests are then always admitted). Raises PolicyError on a
     document that does not parse; run validate_policy for the semantic checks."""
@@ -313,9 +320,15 @@ def _admission(compiled: CompiledPolicy, context: Mapping[str, Any]) -> Decision
             DecidedHop(route="public_cloud", timeout_ms=admission.offload_timeout_ms),
             DecidedHop(route=FAILED, status=503),
         )
-        return Decision("offloaded", f"{overload}: best-effort public cloud offload", None, None, chain, collapse)
-    why = "privacy-flagged requests are never offloaded" if admission.best_effort_offload else "offload is off"
-    return Decision("shed", f"{overload}; {why}", None, None, (DecidedHop(route=FAILED, status=503),), collapse)
+        return Decision(
+            "offloaded", f"{overload}: best-effort public cloud offload", None, None, chain, collapse
+        )
+    why = (
+        "privacy-flagged requests are never offloaded" if admission.best_effort_offload else "offload is off"
+    )
+    return Decision(
+        "shed", f"{overload}; {why}", None, None, (DecidedHop(route=FAILED, status=503),), collapse
+    )
 
 
 def _resolve_regions(compiled: CompiledPolicy, chain: tuple[DecidedHop, ...], context: Mapping[str, Any]):
@@ -346,7 +359,9 @@ def _resolve_regions(compiled: CompiledPolicy, chain: tuple[DecidedHop, ...], co
             region = next(available, None)
             if region is None:
                 continue  # no healthy region left for this hop
-            hop = DecidedHop(hop.route, hop.timeout_ms, hop.retries, hop.backoff_ms, hop.backoff_multiplier, region)
+            hop = DecidedHop(
+                hop.route, hop.timeout_ms, hop.retries, hop.backoff_ms, hop.backoff_multiplier, region
+            )
         out.append(hop)
     return tuple(out)
 

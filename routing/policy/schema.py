@@ -139,7 +139,9 @@ class Admission(_Strict):
     """
 
     enabled: bool = True
-    always_admit_priorities: list[Priority] = Field(default_factory=lambda: cast(list[Priority], ["critical"]))
+    always_admit_priorities: list[Priority] = Field(
+        default_factory=lambda: cast(list[Priority], ["critical"])
+    )
     # the gateway measures the service's request rate; above this, non-exempt requests get 429
     rate_limit_rps: Annotated[float, Field(gt=0)] | None = None
     # above this load (percent of capacity, reported by the gateway) shed these priorities

@@ -106,7 +106,9 @@ def _play(
     for hop in chain:
         if hop.route == FAILED:
             break
-        name = f"{hop.route}@{hop.region}" if hop.region and f"{hop.route}@{hop.region}" in stats else hop.route
+        name = (
+            f"{hop.route}@{hop.region}" if hop.region and f"{hop.route}@{hop.region}" in stats else hop.route
+        )
         route_stats, sample = stats[name], samplers[name]
         for attempt in range(1 + hop.retries):
             if attempt:
@@ -198,8 +200,12 @@ def simulate(
     stats = {name: RouteStats.of(value) for name, value in route_stats.items()}
     compiled_a = policy_a if isinstance(policy_a, CompiledPolicy) else compile_policy(policy_a)
     compiled_b = policy_b if isinstance(policy_b, CompiledPolicy) else compile_policy(policy_b)
-    a = _run(compiled_a, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective)
-    b = _run(compiled_b, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective)
+    a = _run(
+        compiled_a, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective
+    )
+    b = _run(
+        compiled_b, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective
+    )
     routes = sorted(set(a.route_mix) | set(b.route_mix))
     classes = sorted(set(a.p95_ms_by_class) & set(b.p95_ms_by_class))
     p95_shift = {cls: b.p95_ms_by_class[cls] - a.p95_ms_by_class[cls] for cls in classes}
@@ -222,7 +228,7 @@ def _draw(spec: Any, rng: random.Random) -> Any:
         return spec  # a constant
     if len(spec) != 1:
         raise ValueError(f"a field distribution has exactly one kind, got {sorted(spec)}")
-    (kind, params), = spec.items()
+    ((kind, params),) = spec.items()
     if kind == "choices":
         values = list(params)
         return rng.choices(values, weights=[float(params[v]) for v in values])[0]

@@ -75,7 +75,13 @@ def recommend_threshold(
 
     if total < min_samples:
         return Recommendation(
-            "insufficient_samples", None, 0.0, None, None, tuple(row(t) for t in _GRID) if total else (), total,
+            "insufficient_samples",
+            None,
+            0.0,
+            None,
+            None,
+            tuple(row(t) for t in _GRID) if total else (),
+            total,
             f"{total} samples; at least {min_samples} are needed to recommend a threshold",
         )
 
@@ -89,11 +95,23 @@ def recommend_threshold(
     table = sorted({*(row(t) for t in _GRID), *((chosen,) if chosen else ())}, key=lambda r: r.threshold)
     if chosen is None:
         return Recommendation(
-            "no_safe_threshold", None, 0.0, None, None, tuple(table), total,
+            "no_safe_threshold",
+            None,
+            0.0,
+            None,
+            None,
+            tuple(table),
+            total,
             f"even the most similar samples exceed the false-hit target of {max_false_hit_rate:g}",
         )
     saved = None if cost_saved_per_hit is None else 1000 * chosen.hit_rate * cost_saved_per_hit
     return Recommendation(
-        "ok", chosen.threshold, chosen.hit_rate, chosen.false_hit_rate, saved, tuple(table), total,
+        "ok",
+        chosen.threshold,
+        chosen.hit_rate,
+        chosen.false_hit_rate,
+        saved,
+        tuple(table),
+        total,
         f"lowest threshold whose false-hit rate stays <= {max_false_hit_rate:g} at every higher threshold",
     )

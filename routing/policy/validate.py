@@ -49,27 +49,38 @@ def _check_chain(
         hop_path = f"{path}[{position}]"
         if ended_at is not None:
             problems.append(
-                _warning(hop_path, f"unreachable: {path}[{ended_at}] ends the chain with on_exhausted "
-                         f"{hops[ended_at].on_exhausted.action}")
+                _warning(
+                    hop_path,
+                    f"unreachable: {path}[{ended_at}] ends the chain with on_exhausted "
+                    f"{hops[ended_at].on_exhausted.action}",
+                )
             )
         identity = (hop.route, hop.region)
         # with regions, each unpinned private_cloud hop goes to the next-nearest region: no loop
         if identity in seen and not (policy.regions is not None and identity == ("private_cloud", None)):
             where = f"{hop.route}@{hop.region}" if hop.region else hop.route
             problems.append(
-                Problem(f"{hop_path}.route", f"repeated hop {where!r}: already tried at {path}[{seen[identity]}] "
-                        "(a fallback loop)")
+                Problem(
+                    f"{hop_path}.route",
+                    f"repeated hop {where!r}: already tried at {path}[{seen[identity]}] (a fallback loop)",
+                )
             )
         seen.setdefault(identity, position)
         if hop.region is not None and hop.region not in region_names:
-            problems.append(Problem(f"{hop_path}.region", f"unknown region {hop.region!r}; "
-                                    f"not among regions.candidates"))
+            problems.append(
+                Problem(f"{hop_path}.region", f"unknown region {hop.region!r}; not among regions.candidates")
+            )
         if hop.route == "public_cloud" and service_class == "privacy_sensitive":
-            problems.append(Problem(f"{hop_path}.route", "a privacy_sensitive service must not route to "
-                                    "public_cloud"))
+            problems.append(
+                Problem(f"{hop_path}.route", "a privacy_sensitive service must not route to public_cloud")
+            )
         elif hop.route == "public_cloud" and privacy_rule:
-            problems.append(Problem(f"{hop_path}.route", "this rule matches privacy-flagged requests; they "
-                                    "must not route to public_cloud"))
+            problems.append(
+                Problem(
+                    f"{hop_path}.route",
+                    "this rule matches privacy-flagged requests; they must not route to public_cloud",
+                )
+            )
         if ended_at is None and hop.on_exhausted.action != "next":
             ended_at = position
     if latency_slo_ms is not None:
@@ -78,8 +89,11 @@ def _check_chain(
             reachable = hops if ended_at is None else hops[: ended_at + 1]
             breakdown = " + ".join(f"{h.route} {h.worst_case_ms():g}" for h in reachable)
             problems.append(
-                Problem(path, f"worst case of {label} is {worst:g} ms ({breakdown}), above the latency SLO "
-                        f"threshold of {latency_slo_ms:g} ms")
+                Problem(
+                    path,
+                    f"worst case of {label} is {worst:g} ms ({breakdown}), above the latency SLO "
+                    f"threshold of {latency_slo_ms:g} ms",
+                )
             )
     return problems
 
@@ -91,7 +105,9 @@ def _check_rules(policy: RoutingPolicy, service_class: str | None) -> list[Probl
     for index, rule in enumerate(policy.rules):
         path = f"rules[{index}]"
         if rule.name in names:
-            problems.append(Problem(f"{path}.name", f"duplicate rule name {rule.name!r} (also rules[{names[rule.name]}])"))
+            problems.append(
+                Problem(f"{path}.name", f"duplicate rule name {rule.name!r} (also rules[{names[rule.name]}])")
+            )
         names.setdefault(rule.name, index)
         conditions = conditions_of(rule.when)
         constraints = constraints_of(conditions)
@@ -101,8 +117,12 @@ def _check_rules(policy: RoutingPolicy, service_class: str | None) -> list[Probl
             continue
         if service_class is not None and rule.when.service_class_in is not None:
             if service_class not in rule.when.service_class_in:
-                problems.append(_warning(f"{path}.when.service_class_in",
-                                         f"never matches this service's requests (class {service_class})"))
+                problems.append(
+                    _warning(
+                        f"{path}.when.service_class_in",
+                        f"never matches this service's requests (class {service_class})",
+                    )
+                )
         for earlier, earlier_constraints in live:
             # cheap pre-check inside covers(): the earlier rule's fields must be a subset
             if covers(earlier_constraints, constraints):
@@ -144,18 +164,27 @@ def validate_policy(
     last_is_default = bool(policy.rules) and policy.rules[-1].when.is_unconditional()
     for index, rule in enumerate(policy.rules):
         problems += _check_chain(
-            rule.chain, f"rules[{index}].chain", policy,
-            latency_slo_ms=latency_slo_ms, service_class=service_class,
-            privacy_rule=rule.when.privacy is True, implicit=False,
+            rule.chain,
+            f"rules[{index}].chain",
+            policy,
+            latency_slo_ms=latency_slo_ms,
+            service_class=service_class,
+            privacy_rule=rule.when.privacy is True,
+            implicit=False,
         )
     if policy.default_chain is not None and last_is_default:
-        problems.append(_warning("default_chain", f"never used: the last rule {policy.rules[-1].name!r} is "
-                                 "unconditional"))
+        problems.append(
+            _warning("default_chain", f"never used: the last rule {policy.rules[-1].name!r} is unconditional")
+        )
     elif not last_is_default:
         problems += _check_chain(
-            policy.default_chain or implicit_default_chain(), "default_chain", policy,
-            latency_slo_ms=latency_slo_ms, service_class=service_class,
-            privacy_rule=False, implicit=policy.default_chain is None,
+            policy.default_chain or implicit_default_chain(),
+            "default_chain",
+            policy,
+            latency_slo_ms=latency_slo_ms,
+            service_class=service_class,
+            privacy_rule=False,
+            implicit=policy.default_chain is None,
         )
 
     problems += _check_admission(policy, service_class, latency_slo_ms)
@@ -164,27 +193,52 @@ def validate_policy(
         seen: set[str] = set()
         for index, candidate in enumerate(policy.regions.candidates):
             if candidate.name in seen:
-                problems.append(Problem(f"regions.candidates[{index}].name", f"duplicate region {candidate.name!r}"))
+                problems.append(
+                    Problem(f"regions.candidates[{index}].name", f"duplicate region {candidate.name!r}")
+                )
             seen.add(candidate.name)
     return problems
 
 
-def _check_admission(policy: RoutingPolicy, service_class: str | None, latency_slo_ms: float | None) -> list[Problem]:
+def _check_admission(
+    policy: RoutingPolicy, service_class: str | None, latency_slo_ms: float | None
+) -> list[Problem]:
     problems: list[Problem] = []
     admission = policy.admission
     both = sorted(set(admission.shed_priorities) & set(admission.always_admit_priorities))
     if both:
-        problems.append(_warning("admission.shed_priorities", f"{', '.join(both)} is always admitted, so it is "
-                                 "never shed"))
+        problems.append(
+            _warning(
+                "admission.shed_priorities", f"{', '.join(both)} is always admitted, so it is never shed"
+            )
+        )
     if admission.enabled and admission.best_effort_offload and service_class == "privacy_sensitive":
-        problems.append(Problem("admission.best_effort_offload", "a privacy_sensitive service must not offload "
-                                "to public cloud; set best_effort_offload: false"))
+        problems.append(
+            Problem(
+                "admission.best_effort_offload",
+                "a privacy_sensitive service must not offload "
+                "to public cloud; set best_effort_offload: false",
+            )
+        )
     if service_class == "safety_critical" and admission.enabled and admission.rate_limit_rps is not None:
-        problems.append(_warning("admission.rate_limit_rps", "safety_critical requests are always admitted; "
-                                 "the rate limit never applies to them"))
-    if policy.batching is not None and latency_slo_ms is not None and policy.batching.max_wait_ms > latency_slo_ms / 2:
-        problems.append(_warning("batching.max_wait_ms", f"batching may wait {policy.batching.max_wait_ms:g} ms, "
-                                 f"more than half the latency SLO threshold of {latency_slo_ms:g} ms"))
+        problems.append(
+            _warning(
+                "admission.rate_limit_rps",
+                "safety_critical requests are always admitted; the rate limit never applies to them",
+            )
+        )
+    if (
+        policy.batching is not None
+        and latency_slo_ms is not None
+        and policy.batching.max_wait_ms > latency_slo_ms / 2
+    ):
+        problems.append(
+            _warning(
+                "batching.max_wait_ms",
+                f"batching may wait {policy.batching.max_wait_ms:g} ms, "
+                f"more than half the latency SLO threshold of {latency_slo_ms:g} ms",
+            )
+        )
     return problems
 
 
@@ -192,21 +246,45 @@ def _check_autoscaling(policy: RoutingPolicy) -> list[Problem]:
     problems: list[Problem] = []
     scaling = policy.autoscaling
     if scaling.min_workers > scaling.max_workers:
-        problems.append(Problem("autoscaling.min_workers", f"min_workers {scaling.min_workers} is above "
-                                f"max_workers {scaling.max_workers}"))
+        problems.append(
+            Problem(
+                "autoscaling.min_workers",
+                f"min_workers {scaling.min_workers} is above max_workers {scaling.max_workers}",
+            )
+        )
     if scaling.scale_in_queue_ratio >= scaling.scale_out_queue_ratio:
-        problems.append(Problem("autoscaling.scale_in_queue_ratio", f"scale-in queue ratio "
-                                f"{scaling.scale_in_queue_ratio:g} is not below the scale-out ratio "
-                                f"{scaling.scale_out_queue_ratio:g}: capacity would flap"))
+        problems.append(
+            Problem(
+                "autoscaling.scale_in_queue_ratio",
+                f"scale-in queue ratio "
+                f"{scaling.scale_in_queue_ratio:g} is not below the scale-out ratio "
+                f"{scaling.scale_out_queue_ratio:g}: capacity would flap",
+            )
+        )
     if scaling.scale_in_p95_pct_of_slo >= scaling.scale_out_p95_pct_of_slo:
-        problems.append(Problem("autoscaling.scale_in_p95_pct_of_slo", f"scale-in p95 threshold "
-                                f"{scaling.scale_in_p95_pct_of_slo:g}% is not below the scale-out threshold "
-                                f"{scaling.scale_out_p95_pct_of_slo:g}%: capacity would flap"))
+        problems.append(
+            Problem(
+                "autoscaling.scale_in_p95_pct_of_slo",
+                f"scale-in p95 threshold "
+                f"{scaling.scale_in_p95_pct_of_slo:g}% is not below the scale-out threshold "
+                f"{scaling.scale_out_p95_pct_of_slo:g}%: capacity would flap",
+            )
+        )
     if scaling.scale_in_cooldown_s <= scaling.scale_out_cooldown_s:
-        problems.append(_warning("autoscaling.scale_in_cooldown_s", f"scale-in cooldown "
-                                 f"{scaling.scale_in_cooldown_s:g} s should be longer than the scale-out "
-                                 f"cooldown {scaling.scale_out_cooldown_s:g} s"))
+        problems.append(
+            _warning(
+                "autoscaling.scale_in_cooldown_s",
+                f"scale-in cooldown "
+                f"{scaling.scale_in_cooldown_s:g} s should be longer than the scale-out "
+                f"cooldown {scaling.scale_out_cooldown_s:g} s",
+            )
+        )
     if scaling.scale_out_p95_pct_of_slo >= 100:
-        problems.append(_warning("autoscaling.scale_out_p95_pct_of_slo", "scaling out only once p95 is at or "
-                                 "above the SLO threshold reacts after the budget is already burning"))
+        problems.append(
+            _warning(
+                "autoscaling.scale_out_p95_pct_of_slo",
+                "scaling out only once p95 is at or "
+                "above the SLO threshold reacts after the budget is already burning",
+            )
+        )
     return problems

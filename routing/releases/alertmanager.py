@@ -196,11 +196,17 @@ def webhook_secret_create(*, actor: Any, name: Any) -> tuple[WebhookSecret, str]
     raw = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
     try:
         with transaction.atomic():
-            row = WebhookSecret.objects.create(name=name, secret_hash=hashlib.sha256(raw.encode()).hexdigest(),
-                                               hint=raw[:8], created_by_name=actor_name(actor)[:150])
+            row = WebhookSecret.objects.create(
+                name=name,
+                secret_hash=hashlib.sha256(raw.encode()).hexdigest(),
+                hint=raw[:8],
+                created_by_name=actor_name(actor)[:150],
+            )
             audit_record(actor=actor, action="create", obj=row, after={"name": name, "hint": row.hint})
     except IntegrityError:
-        raise ValidationFailed("invalid input", problems=[Problem("name", "a secret with this name exists")]) from None
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("name", "a secret with this name exists")]
+        ) from None
     return row, raw
 
 

@@ -108,22 +108,45 @@ def measure(canary: GroupStats, baseline: GroupStats | None, criteria: Criteria)
     canary_valid = max((s.valid for s in canary.slos), default=0.0)
     canary_events = max(canary_valid, canary.requests)
     if canary_events < criteria.min_valid_events:
-        checks.append(Check("canary_traffic", INCONCLUSIVE, canary_events, criteria.min_valid_events,
-                            "too little canary traffic to judge"))
+        checks.append(
+            Check(
+                "canary_traffic",
+                INCONCLUSIVE,
+                canary_events,
+                criteria.min_valid_events,
+                "too little canary traffic to judge",
+            )
+        )
         return Measurement(INCONCLUSIVE, checks)
     checks.append(Check("canary_traffic", PASS, canary_events, criteria.min_valid_events))
 
     for slo in canary.slos:
         rate = burn_rate(slo.good, slo.valid, slo.objective)
         if rate is None or slo.valid < criteria.min_valid_events:
-            checks.append(Check(f"burn_rate:{slo.name}", INCONCLUSIVE, rate, criteria.max_burn_rate,
-                                f"{slo.valid:g} valid events"))
+            checks.append(
+                Check(
+                    f"burn_rate:{slo.name}",
+                    INCONCLUSIVE,
+                    rate,
+                    criteria.max_burn_rate,
+                    f"{slo.valid:g} valid events",
+                )
+            )
         else:
-            checks.append(Check(f"burn_rate:{slo.name}", FAIL if rate > criteria.max_burn_rate else PASS,
-                                round(rate, 4), criteria.max_burn_rate))
+            checks.append(
+                Check(
+                    f"burn_rate:{slo.name}",
+                    FAIL if rate > criteria.max_burn_rate else PASS,
+                    round(rate, 4),
+                    criteria.max_burn_rate,
+                )
+            )
 
-    base_events = 0.0 if baseline is None else max(
-        max((s.valid for s in baseline.slos), default=0.0), baseline.requests)
+    base_events = (
+        0.0
+        if baseline is None
+        else max(max((s.valid for s in baseline.slos), default=0.0), baseline.requests)
+    )
     if baseline is None or base_events < criteria.min_valid_events:
         # Absolute criteria still decide; say plainly that the comparison could not be made.
         detail = "no baseline gateways" if baseline is None else "too little baseline traffic"
@@ -133,17 +156,30 @@ def measure(canary: GroupStats, baseline: GroupStats | None, criteria: Criteria)
             checks.append(Check("p95_latency", INCONCLUSIVE, canary.p95_ms, None, "no latency samples"))
         else:
             limit = baseline.p95_ms * (1 + criteria.max_p95_increase)
-            checks.append(Check("p95_latency", FAIL if canary.p95_ms > limit else PASS,
-                                round(canary.p95_ms, 3), round(limit, 3),
-                                f"baseline p95 {baseline.p95_ms:.1f} ms"))
+            checks.append(
+                Check(
+                    "p95_latency",
+                    FAIL if canary.p95_ms > limit else PASS,
+                    round(canary.p95_ms, 3),
+                    round(limit, 3),
+                    f"baseline p95 {baseline.p95_ms:.1f} ms",
+                )
+            )
         canary_ratio = _ratio(canary.errors, canary.requests)
         base_ratio = _ratio(baseline.errors, baseline.requests)
         if canary_ratio is None or base_ratio is None:
             checks.append(Check("error_ratio", INCONCLUSIVE, canary_ratio, None, "no request counts"))
         else:
             limit = max(base_ratio, criteria.error_ratio_floor) * criteria.max_error_ratio_factor
-            checks.append(Check("error_ratio", FAIL if canary_ratio > limit else PASS,
-                                round(canary_ratio, 6), round(limit, 6), f"baseline {base_ratio:.4%}"))
+            checks.append(
+                Check(
+                    "error_ratio",
+                    FAIL if canary_ratio > limit else PASS,
+                    round(canary_ratio, 6),
+                    round(limit, 6),
+                    f"baseline {base_ratio:.4%}",
+                )
+            )
     outcomes = {c.outcome for c in checks}
     verdict = FAIL if FAIL in outcomes else INCONCLUSIVE if INCONCLUSIVE in outcomes else PASS
     return Measurement(verdict, checks)

@@ -63,8 +63,9 @@ ROUTE_HISTORY_SOURCE = "demo:route-history"
 ROUTE_HISTORY_MINUTES = 60
 
 
-def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo",
-                      now: datetime | None = None) -> Release:
+def release_demo_seed(
+    *, service_name: str = "shelf-vision", actor: Any = "demo", now: datetime | None = None
+) -> Release:
     """The demo release, created and submitted when missing. Run it after the demo data
     (`seed_demo`) and the demo gateways (`fleet_demo_seed`). A refused submission raises the
     gates' Conflict and leaves a draft with the evidence; the next call submits it again."""
@@ -73,7 +74,9 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
     if service is None:
         raise NotFound(f"no such service: {service_name}")
     operator = demo_operator(actor=actor)
-    reviewer = demo_user(DEMO_REVIEWER, APPROVER, actor=actor, note="demo seed: reviewer of the demo policy change")
+    reviewer = demo_user(
+        DEMO_REVIEWER, APPROVER, actor=actor, note="demo seed: reviewer of the demo policy change"
+    )
     release = Release.objects.filter(service=service, title__startswith=DEMO_MARKER).order_by("pk").first()
     if release is not None:
         if release.state == DRAFT:
@@ -86,19 +89,25 @@ def release_demo_seed(*, service_name: str = "shelf-vision", actor: Any = "demo"
     if cache_line is None:
         raise NotFound(f"{service_name} has no cache config: run seed_demo first")
     cache_version = document_selectors.baseline_version(kind=CACHE_CONFIG, line=cache_line)
-    release = lifecycle.release_create(actor=operator, now=now, data={
-        "service": service.name,
-        "title": f"{DEMO_MARKER} Shed load from hot edge devices at {HOT_DEVICE_C} °C",
-        "reason": (f"Edge devices throttle above {HOT_DEVICE_C} °C: move their traffic to the cache and the "
-                   "cloud before they slow down. The approved cache config rides along unchanged, so a "
-                   "gateway that has not applied a config yet still gets a whole bundle."),
-        "routing_policy_version": policy_version,
-        # The demo gateways may not have applied their first revision yet (they start after this
-        # runs): a bundle swapped into nothing needs both documents, or the documents gate refuses.
-        "cache_config_version": getattr(cache_version, "version", None),
-        "target": {"labels": {"demo": "true"}},
-        "waves": DEMO_WAVES,
-    })
+    release = lifecycle.release_create(
+        actor=operator,
+        now=now,
+        data={
+            "service": service.name,
+            "title": f"{DEMO_MARKER} Shed load from hot edge devices at {HOT_DEVICE_C} °C",
+            "reason": (
+                f"Edge devices throttle above {HOT_DEVICE_C} °C: move their traffic to the cache and the "
+                "cloud before they slow down. The approved cache config rides along unchanged, so a "
+                "gateway that has not applied a config yet still gets a whole bundle."
+            ),
+            "routing_policy_version": policy_version,
+            # The demo gateways may not have applied their first revision yet (they start after this
+            # runs): a bundle swapped into nothing needs both documents, or the documents gate refuses.
+            "cache_config_version": getattr(cache_version, "version", None),
+            "target": {"labels": {"demo": "true"}},
+            "waves": DEMO_WAVES,
+        },
+    )
     return lifecycle.release_submit(actor=operator, release_id=release.pk, now=now)
 
 
@@ -114,8 +123,13 @@ def demo_user(username: str, role: str, *, actor: Any = "demo", note: str) -> An
         user = users.filter(username=username).first()
         if user is None:
             user = users.create_user(username=username, password=None)  # None: unusable password
-            audit_record(actor=actor, action="create", obj=user,
-                         after={"username": username, "roles": [role], "password": "unusable"}, note=note)
+            audit_record(
+                actor=actor,
+                action="create",
+                obj=user,
+                after={"username": username, "roles": [role], "password": "unusable"},
+                note=note,
+            )
         if not user.groups.filter(name=role).exists():
             user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
@@ -131,20 +145,28 @@ def _policy_change(service: Service, operator: Any, reviewer: Any, now: datetime
     document = copy.deepcopy(current.document)
     rule = next((r for r in document.get("rules", []) if r.get("name") == HOT_DEVICE_RULE), None)
     if rule is None:
-        raise ValidationFailed("no demo change to make", problems=[
-            Problem("rules", f"version {current.version} has no {HOT_DEVICE_RULE!r} rule")])
+        raise ValidationFailed(
+            "no demo change to make",
+            problems=[Problem("rules", f"version {current.version} has no {HOT_DEVICE_RULE!r} rule")],
+        )
     was = rule["when"].get("temperature_c_min")
     rule["when"]["temperature_c_min"] = HOT_DEVICE_C
     # An unchanged document makes no version (a rerun after the release failed): current_version
     # is then the version this wrote before.
     line, _created = document_services.routing_policy_update(
-        actor=operator, line_id=line.pk, document=document, parent_version=line.current_version, now=now,
+        actor=operator,
+        line_id=line.pk,
+        document=document,
+        parent_version=line.current_version,
+        now=now,
         note=f"demo change: shed load from hot edge devices at {HOT_DEVICE_C} °C (was {was} °C); "
-             "written by the demo seed",
+        "written by the demo seed",
     )
     written = document_selectors.version_get(kind=ROUTING_POLICY, line=line, version=line.current_version)
     if written.state == DOCUMENT_DRAFT:
-        document_services.routing_policy_approve(actor=reviewer, line_id=line.pk, version=written.version, now=now)
+        document_services.routing_policy_approve(
+            actor=reviewer, line_id=line.pk, version=written.version, now=now
+        )
     return line.current_version
 
 
@@ -161,10 +183,20 @@ def _policy_change(service: Service, operator: Any, reviewer: Any, now: datetime
 # Per route: tier, requests per minute, error share, latency p50 and p95 (ms). Error shares and
 # latencies are those of the demo gateways' simulated backends (routing.fleet.demo.DEMO_ROUTES), so
 # this hour says what the live gateways will go on to measure.
-ROUTE_TRAFFIC = {"local": ("edge", 300), "cache": ("edge", 45), "private_cloud": ("private_cloud", 6),
-                 "public_cloud": ("public_cloud", 3)}
+ROUTE_TRAFFIC = {
+    "local": ("edge", 300),
+    "cache": ("edge", 45),
+    "private_cloud": ("private_cloud", 6),
+    "public_cloud": ("public_cloud", 3),
+}
 ROUTE_PROFILES = {
-    route: (tier, rpm, DEMO_ROUTES[route]["error_ratio"], DEMO_ROUTES[route]["p50_ms"], DEMO_ROUTES[route]["p95_ms"])
+    route: (
+        tier,
+        rpm,
+        DEMO_ROUTES[route]["error_ratio"],
+        DEMO_ROUTES[route]["p50_ms"],
+        DEMO_ROUTES[route]["p95_ms"],
+    )
     for route, (tier, rpm) in ROUTE_TRAFFIC.items()
 }
 CACHE_HIT_SHARE = 0.4  # of result-cache lookups
@@ -181,8 +213,11 @@ def _seed_route_history(service: Service, now: datetime) -> int:
     stop = epoch_minute_floor(now) - 1  # the newest minute that has ended
     minutes = range(stop - ROUTE_HISTORY_MINUTES, stop)
     rng = np.random.default_rng(20261127)
-    payload = {"contract_version": c.CONTRACT_VERSION, "gateway": "demo",
-               "minutes": [_route_minute(service.name, minute, rng) for minute in minutes]}
+    payload = {
+        "contract_version": c.CONTRACT_VERSION,
+        "gateway": "demo",
+        "minutes": [_route_minute(service.name, minute, rng) for minute in minutes],
+    }
     telemetry_batch_ingest(source=ROUTE_HISTORY_SOURCE, payload=payload, now=now)
     telemetry_source_retire(actor="demo", source=ROUTE_HISTORY_SOURCE)
     return len(minutes)
@@ -198,21 +233,39 @@ def _route_minute(service: str, minute: int, rng: np.random.Generator) -> dict[s
         errors = int(rng.binomial(total, error_share))
         ok = answered[route] = total - errors
         counters.append({"name": c.REQUESTS_TOTAL, "labels": labels, "increase": ok})
-        counters.append({"name": c.REQUESTS_TOTAL, "labels": {**labels, "outcome": "error"}, "increase": errors})
+        counters.append(
+            {"name": c.REQUESTS_TOTAL, "labels": {**labels, "outcome": "error"}, "increase": errors}
+        )
         sigma = math.log(p95_ms / p50_ms) / Z95
         latencies_s = np.exp(rng.normal(math.log(p50_ms / 1000), sigma, ok))
         for le in (*c.LATENCY_BUCKETS_S, math.inf):
-            counters.append({"name": f"{c.REQUEST_DURATION}_bucket", "labels": {**labels, "le": le_label(float(le))},
-                             "increase": int((latencies_s <= le).sum())})
+            counters.append(
+                {
+                    "name": f"{c.REQUEST_DURATION}_bucket",
+                    "labels": {**labels, "le": le_label(float(le))},
+                    "increase": int((latencies_s <= le).sum()),
+                }
+            )
         counters.append({"name": f"{c.REQUEST_DURATION}_count", "labels": labels, "increase": ok})
-        counters.append({"name": f"{c.REQUEST_DURATION}_sum", "labels": labels,
-                         "increase": round(float(latencies_s.sum()), 6)})
+        counters.append(
+            {
+                "name": f"{c.REQUEST_DURATION}_sum",
+                "labels": labels,
+                "increase": round(float(latencies_s.sum()), 6),
+            }
+        )
     hits = answered["cache"]
     misses = round(hits * (1 - CACHE_HIT_SHARE) / CACHE_HIT_SHARE)
     layer = {"service": service, "tier": "edge", "layer": "result"}
     counters.append({"name": c.CACHE_LOOKUPS_TOTAL, "labels": {**layer, "result": "hit"}, "increase": hits})
-    counters.append({"name": c.CACHE_LOOKUPS_TOTAL, "labels": {**layer, "result": "miss"}, "increase": misses})
-    return {"minute": minute_datetime(minute).strftime("%Y-%m-%dT%H:%M:%SZ"), "counters": counters, "gauges": []}
+    counters.append(
+        {"name": c.CACHE_LOOKUPS_TOTAL, "labels": {**layer, "result": "miss"}, "increase": misses}
+    )
+    return {
+        "minute": minute_datetime(minute).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "counters": counters,
+        "gauges": [],
+    }
 
 
 # -- request contexts ---------------------------------------------------------------------------------
@@ -249,8 +302,11 @@ def _seed_context_samples(service: Service, now: datetime) -> int:
     stop = epoch_minute_floor(now)
     distribution = {**DEMO_CONTEXT, "service_class": service.service_class}
     minutes = [
-        ContextMinute(minute, CONTEXT_REQUESTS_PER_MINUTE,
-                      generate_contexts(distribution, CONTEXTS_PER_MINUTE, seed=20261206 + minute))
+        ContextMinute(
+            minute,
+            CONTEXT_REQUESTS_PER_MINUTE,
+            generate_contexts(distribution, CONTEXTS_PER_MINUTE, seed=20261206 + minute),
+        )
         for minute in range(stop - RECORDED_WINDOW_MINUTES, stop)
     ]
     context_minutes_store(source=CONTEXT_SOURCE, service=service.name, tier="", region="", minutes=minutes)
@@ -262,8 +318,9 @@ def demo_release_line(release: Release, *, base_url: str = "") -> str:
     url = f"{base_url.rstrip('/')}/releases/{release.pk}/"
     if release.state == PENDING_APPROVAL:
         needed = release.required_approvals
-        return (f"demo release {release.pk} is waiting for approval at {url} "
-                f"({needed} approval{'s' if needed != 1 else ''}; author {release.author_name})")
+        return (
+            f"demo release {release.pk} is waiting for approval at {url} "
+            f"({needed} approval{'s' if needed != 1 else ''}; author {release.author_name})"
+        )
     detail = f": {release.paused_reason}" if release.paused_reason else ""
     return f"demo release {release.pk} is {release.state} at {url}{detail}"
-

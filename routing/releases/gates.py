@@ -43,7 +43,9 @@ class GateOutcome:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def gate_documents(*, release: Release, bundles: dict[int, dict[str, Any]], missing: dict[int, str]) -> GateOutcome:
+def gate_documents(
+    *, release: Release, bundles: dict[int, dict[str, Any]], missing: dict[int, str]
+) -> GateOutcome:
     """`bundles`: gateway id -> the bundle the release would give it; `missing`: gateway id -> why
     no bundle can be built."""
     from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY
@@ -59,12 +61,18 @@ def gate_documents(*, release: Release, bundles: dict[int, dict[str, Any]], miss
         if version is None:
             continue
         result = document_check(kind=kind, service=service, document=version.document)
-        checked[key] = {"version": version.version, "state": version.state, "errors": len(result.errors),
-                        "warnings": len(result.warnings)}
+        checked[key] = {
+            "version": version.version,
+            "state": version.state,
+            "errors": len(result.errors),
+            "warnings": len(result.warnings),
+        }
         if version.state == RETIRED:
             problems.append({"path": key, "message": f"version {version.version} is retired"})
         elif version.state != APPROVED:  # a draft cannot ride along: only reviewed versions ship
-            problems.append({"path": key, "message": f"version {version.version} is {version.state}, not approved"})
+            problems.append(
+                {"path": key, "message": f"version {version.version} is {version.state}, not approved"}
+            )
         problems += [{"path": f"{key}.{p.path}".rstrip("."), "message": p.message} for p in result.errors]
     model = release.model_version
     if model is not None:
@@ -72,15 +80,22 @@ def gate_documents(*, release: Release, bundles: dict[int, dict[str, Any]], miss
         if model.service_id != service.pk:
             problems.append({"path": "model_version", "message": "belongs to another service"})
         if not DIGEST_RE.match(model.artifact_digest or ""):
-            problems.append({"path": "model_version.artifact_digest", "message": "not a sha256:<64 hex> digest"})
+            problems.append(
+                {"path": "model_version.artifact_digest", "message": "not a sha256:<64 hex> digest"}
+            )
     for gateway_id, why in sorted(missing.items()):
         problems.append({"path": f"gateways[{gateway_id}]", "message": why})
     for gateway_id, bundle in sorted(bundles.items()):
-        for p in errors_only(bundle_problems(bundle, service_class=service.service_class,
-                                             multi_tenant=service.multi_tenant)):
+        for p in errors_only(
+            bundle_problems(bundle, service_class=service.service_class, multi_tenant=service.multi_tenant)
+        ):
             problems.append({"path": f"gateways[{gateway_id}].{p.path}".rstrip("."), "message": p.message})
-    evidence = {"checked": checked, "gateways": len(bundles) + len(missing), "problems": problems[:MAX_PROBLEMS],
-                "problem_count": len(problems)}
+    evidence = {
+        "checked": checked,
+        "gateways": len(bundles) + len(missing),
+        "problems": problems[:MAX_PROBLEMS],
+        "problem_count": len(problems),
+    }
     return GateOutcome("documents", FAIL if problems else PASS, evidence)
 
 
@@ -102,8 +117,10 @@ def gate_budget(*, release: Release, now: datetime, check: dict[str, Any] | None
         "required_extra_approvals": check["required_extra_approvals"],
         "policy": budget["policy"],
         "policy_source": budget["policy_source"],
-        "slos": [{"name": s["name"], "remaining": s["remaining"], "data_quality": s["data_quality"]}
-                 for s in budget["slos"]],
+        "slos": [
+            {"name": s["name"], "remaining": s["remaining"], "data_quality": s["data_quality"]}
+            for s in budget["slos"]
+        ],
     }
     if check["allowed"] and budget["frozen"]:
         evidence["note"] = f"budget frozen: a {release.kind} release is allowed with a reason"
@@ -122,9 +139,13 @@ def gate_paging(*, release: Release, check: dict[str, Any]) -> GateOutcome:
 def gate_data_quality(*, release: Release, check: dict[str, Any]) -> GateOutcome:
     slos = check["budget"]["slos"]
     # Anything but "ok" has no verdict (NO_VERDICT names the known kinds; an unknown one counts too).
-    without = [{"name": s["name"], "data_quality": s["data_quality"]} for s in slos if s["data_quality"] != "ok"]
-    evidence: dict[str, Any] = {"slos": [{"name": s["name"], "data_quality": s["data_quality"]} for s in slos],
-                                "without_verdict": without}
+    without = [
+        {"name": s["name"], "data_quality": s["data_quality"]} for s in slos if s["data_quality"] != "ok"
+    ]
+    evidence: dict[str, Any] = {
+        "slos": [{"name": s["name"], "data_quality": s["data_quality"]} for s in slos],
+        "without_verdict": without,
+    }
     if not slos:
         evidence["reason"] = "the service has no SLOs: nothing can tell whether the release hurts it"
         return GateOutcome("data_quality", INCONCLUSIVE, evidence)
@@ -159,15 +180,20 @@ def gate_simulation(*, release: Release, now: datetime) -> GateOutcome:
     try:
         report = routing_policy_simulate(line=version.line, body=body, now=now)
     except NoRecordedTraffic as exc:
-        return GateOutcome("simulation", INCONCLUSIVE, {"reason": exc.message, "problems": exc.problems,
-                                                        "request": body})
+        return GateOutcome(
+            "simulation", INCONCLUSIVE, {"reason": exc.message, "problems": exc.problems, "request": body}
+        )
     except DomainError as exc:
-        return GateOutcome("simulation", NOT_EVALUATED, {"reason": exc.message, "problems": exc.problems,
-                                                         "request": body})
+        return GateOutcome(
+            "simulation", NOT_EVALUATED, {"reason": exc.message, "problems": exc.problems, "request": body}
+        )
     except Exception as exc:  # noqa: BLE001 - a simulator bug must not block or pass silently
         logger.exception("simulation of release %s failed", release.pk)
-        return GateOutcome("simulation", INCONCLUSIVE, {"reason": f"simulation failed: {exc.__class__.__name__}",
-                                                        "request": body})
+        return GateOutcome(
+            "simulation",
+            INCONCLUSIVE,
+            {"reason": f"simulation failed: {exc.__class__.__name__}", "request": body},
+        )
     candidate, baseline = report["candidate"], report["baseline"]
     burn = candidate.get("budget_burn")
     contexts = report["contexts"]
@@ -183,8 +209,20 @@ def gate_simulation(*, release: Release, now: datetime) -> GateOutcome:
         "threshold": "candidate budget burn <= 1.0",
         # the verified signal: which recorded traffic the prediction replayed
         "traffic": contexts.get("summary"),
-        "contexts": {k: contexts.get(k) for k in ("source", "n", "seed", "recorded_contexts", "recorded_requests",
-                                                   "sources", "tier", "region", "window_minutes")},
+        "contexts": {
+            k: contexts.get(k)
+            for k in (
+                "source",
+                "n",
+                "seed",
+                "recorded_contexts",
+                "recorded_requests",
+                "sources",
+                "tier",
+                "region",
+                "window_minutes",
+            )
+        },
         "request": body,
         "route_sources": {route: entry["source"] for route, entry in report["route_stats"].items()},
         "assumptions": report["assumptions"],
@@ -193,9 +231,11 @@ def gate_simulation(*, release: Release, now: datetime) -> GateOutcome:
         evidence["reason"] = "no latency SLO to predict a breach against"
         return GateOutcome("simulation", NOT_EVALUATED, evidence)
     if burn > 1.0:
-        evidence["reason"] = (f"predicted budget burn {burn:.2f}x (baseline v{report['baseline_version']}: "
-                              f"{_burn_text(baseline.get('budget_burn'))}) is above 1.0, replaying "
-                              f"{contexts.get('n')} requests drawn from {contexts.get('summary')}")
+        evidence["reason"] = (
+            f"predicted budget burn {burn:.2f}x (baseline v{report['baseline_version']}: "
+            f"{_burn_text(baseline.get('budget_burn'))}) is above 1.0, replaying "
+            f"{contexts.get('n')} requests drawn from {contexts.get('summary')}"
+        )
         return GateOutcome("simulation", FAIL, evidence)
     return GateOutcome("simulation", PASS, evidence)
 

@@ -113,7 +113,11 @@ def _plan(gateway_count: int, plan: list[tuple[float, int]]) -> list[tuple[int, 
     done = 0
     for index, (percent, bake_s) in enumerate(plan):
         last = index == len(plan) - 1
-        wanted = gateway_count if last else min(gateway_count, -(-int(round(percent * gateway_count * 100)) // 10_000))
+        wanted = (
+            gateway_count
+            if last
+            else min(gateway_count, -(-int(round(percent * gateway_count * 100)) // 10_000))
+        )
         stop = max(wanted, done + 1)
         stop = min(stop, gateway_count)
         if stop <= done:
@@ -154,8 +158,14 @@ class WaveSize:
     dropped: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requested_percent": self.requested_percent, "percent": self.percent, "gateways": self.gateways,
-                "cumulative_gateways": self.cumulative_gateways, "bake_s": self.bake_s, "dropped": self.dropped}
+        return {
+            "requested_percent": self.requested_percent,
+            "percent": self.percent,
+            "gateways": self.gateways,
+            "cumulative_gateways": self.cumulative_gateways,
+            "bake_s": self.bake_s,
+            "dropped": self.dropped,
+        }
 
 
 def wave_sizes(gateway_count: int, plan: list[tuple[float, int]]) -> list[WaveSize]:
@@ -165,11 +175,16 @@ def wave_sizes(gateway_count: int, plan: list[tuple[float, int]]) -> list[WaveSi
     for index, (percent, bake_s) in enumerate(plan):
         start, stop = kept.get(index, (reached, reached))
         reached = stop
-        out.append(WaveSize(
-            requested_percent=float(percent), bake_s=int(bake_s), gateways=stop - start, cumulative_gateways=stop,
-            percent=round(100.0 * stop / gateway_count, 2) if gateway_count else 0.0,
-            dropped=index not in kept,
-        ))
+        out.append(
+            WaveSize(
+                requested_percent=float(percent),
+                bake_s=int(bake_s),
+                gateways=stop - start,
+                cumulative_gateways=stop,
+                percent=round(100.0 * stop / gateway_count, 2) if gateway_count else 0.0,
+                dropped=index not in kept,
+            )
+        )
     return out
 
 

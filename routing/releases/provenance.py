@@ -31,12 +31,18 @@ def applied_revision_at(*, gateway: Gateway, at: datetime) -> tuple[GatewayRevis
     """The revision the gateway ran at `at`, with how we know."""
     delivery = (
         Delivery.objects.filter(gateway=gateway, state=Delivery.ACKED, finished_at__lte=at)
-        .select_related("revision").order_by("-finished_at", "-revision__revision").first()
+        .select_related("revision")
+        .order_by("-finished_at", "-revision__revision")
+        .first()
     )
     if delivery is None:
         return None, {"basis": "no acknowledged revision at that time (bootstrap config or unknown)"}
-    return delivery.revision, {"basis": "acknowledged delivery", "delivery": delivery.pk,
-                               "acknowledged_at": delivery.finished_at, "note": delivery.last_error or ""}
+    return delivery.revision, {
+        "basis": "acknowledged delivery",
+        "delivery": delivery.pk,
+        "acknowledged_at": delivery.finished_at,
+        "note": delivery.last_error or "",
+    }
 
 
 def _document_version(kind_model: Any, service_id: int, document: Any) -> dict[str, Any] | None:
@@ -45,10 +51,17 @@ def _document_version(kind_model: Any, service_id: int, document: Any) -> dict[s
     if not isinstance(document, dict):
         return None
     digest = canonical_sha256(document)
-    row = (kind_model.objects.filter(line__service_id=service_id, document_sha256=digest)
-           .order_by("-version").values("version", "state", "created_at", "author_name").first())
-    return {"sha256": digest, **row} if row else {"sha256": digest, "version": None,
-                                                    "note": "no stored version has this document"}
+    row = (
+        kind_model.objects.filter(line__service_id=service_id, document_sha256=digest)
+        .order_by("-version")
+        .values("version", "state", "created_at", "author_name")
+        .first()
+    )
+    return (
+        {"sha256": digest, **row}
+        if row
+        else {"sha256": digest, "version": None, "note": "no stored version has this document"}
+    )
 
 
 def provenance_at(*, gateway_id: Any, at: datetime) -> dict[str, Any]:
@@ -58,8 +71,12 @@ def provenance_at(*, gateway_id: Any, at: datetime) -> dict[str, Any]:
 
     gateway = _gateway(gateway_id)
     revision, basis = applied_revision_at(gateway=gateway, at=at)
-    answer: dict[str, Any] = {"gateway": {"id": gateway.pk, "name": gateway.name, "service": gateway.service.name},
-                              "at": at, **basis, "revision": None}
+    answer: dict[str, Any] = {
+        "gateway": {"id": gateway.pk, "name": gateway.name, "service": gateway.service.name},
+        "at": at,
+        **basis,
+        "revision": None,
+    }
     if revision is None:
         return answer
     bundle = revision.bundle
@@ -69,21 +86,37 @@ def provenance_at(*, gateway_id: Any, at: datetime) -> dict[str, Any]:
         name, _, version = model_label.partition(":")
         model = ModelVersion.objects.filter(service_id=gateway.service_id, name=name, version=version).first()
     release = Release.objects.filter(pk=revision.release_id).first() if revision.release_id else None
-    answer.update({
-        "revision": revision.revision,
-        "revision_created_at": revision.created_at,
-        "reason": revision.reason,
-        "rollback": revision.rollback,
-        "set_by": revision.actor_name,
-        "routing_policy": _document_version(RoutingPolicyVersion, gateway.service_id, bundle.get("routing_policy")),
-        "cache_config": _document_version(CacheConfigVersion, gateway.service_id, bundle.get("cache_config")),
-        "model_version": {"label": model_label, "id": model.pk if model else None,
-                          "artifact_digest": model.artifact_digest if model else None,
-                          "training_data_snapshot": model.training_data_snapshot if model else None},
-        "release": None if release is None else {
-            "id": release.pk, "kind": release.kind, "state": release.state, "author": release.author_name,
-            "reason": release.reason, "as": "rollback" if revision.rollback else "rollout"},
-    })
+    answer.update(
+        {
+            "revision": revision.revision,
+            "revision_created_at": revision.created_at,
+            "reason": revision.reason,
+            "rollback": revision.rollback,
+            "set_by": revision.actor_name,
+            "routing_policy": _document_version(
+                RoutingPolicyVersion, gateway.service_id, bundle.get("routing_policy")
+            ),
+            "cache_config": _document_version(
+                CacheConfigVersion, gateway.service_id, bundle.get("cache_config")
+            ),
+            "model_version": {
+                "label": model_label,
+                "id": model.pk if model else None,
+                "artifact_digest": model.artifact_digest if model else None,
+                "training_data_snapshot": model.training_data_snapshot if model else None,
+            },
+            "release": None
+            if release is None
+            else {
+                "id": release.pk,
+                "kind": release.kind,
+                "state": release.state,
+                "author": release.author_name,
+                "reason": release.reason,
+                "as": "rollback" if revision.rollback else "rollout",
+            },
+        }
+    )
     return answer
 
 
@@ -93,7 +126,9 @@ def provenance_route(*, gateway_id: Any, at: datetime, context: Any) -> dict[str
     from routing.policy import PolicyError, compile_policy, decide
 
     if not isinstance(context, Mapping):
-        raise ValidationFailed("invalid input", problems=[Problem("context", "an object (the request context)")])
+        raise ValidationFailed(
+            "invalid input", problems=[Problem("context", "an object (the request context)")]
+        )
     problems = context_problems(context)
     if problems:
         raise ValidationFailed("invalid request context", problems=problems)
@@ -105,8 +140,9 @@ def provenance_route(*, gateway_id: Any, at: datetime, context: Any) -> dict[str
     try:
         compiled = compile_policy(bundle["routing_policy"], service_class=gateway.service.service_class)
     except (PolicyError, ValueError, KeyError) as exc:
-        raise ValidationFailed("the stored policy cannot be compiled", problems=[
-            Problem("routing_policy", str(exc)[:500])]) from None
+        raise ValidationFailed(
+            "the stored policy cannot be compiled", problems=[Problem("routing_policy", str(exc)[:500])]
+        ) from None
     full_context = {"service_class": gateway.service.service_class, **dict(context)}
     decision = decide(compiled, full_context, explain=True)
     return {

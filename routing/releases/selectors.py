@@ -43,7 +43,10 @@ def release_detail_queryset() -> QuerySet[Release]:
         Prefetch("transitions", queryset=ReleaseTransition.objects.order_by("at", "id")),
         Prefetch("gate_results", queryset=GateResult.objects.order_by("at", "id")),
         Prefetch("approvals", queryset=ReleaseApproval.objects.order_by("at", "id")),
-        Prefetch("targets", queryset=ReleaseGateway.objects.select_related("gateway").order_by("wave", "gateway_id")),
+        Prefetch(
+            "targets",
+            queryset=ReleaseGateway.objects.select_related("gateway").order_by("wave", "gateway_id"),
+        ),
         Prefetch("rollbacks", queryset=ReleaseRollback.objects.order_by("at", "id")),
     )
 
@@ -83,8 +86,9 @@ def resolve_targets(*, release: Release) -> list[Gateway]:
     return ordered
 
 
-def wave_preview(*, release: Release, confirmed_for: int | None = None,
-                 gateways: list[Gateway] | None = None) -> dict[str, Any]:
+def wave_preview(
+    *, release: Release, confirmed_for: int | None = None, gateways: list[Gateway] | None = None
+) -> dict[str, Any]:
     """What the release's wave plan gives on the gateways its target matches now (or `gateways`):
     per requested wave the gateways it gets and the effective share. `confirmed` says whether a
     first wave bigger than asked was accepted for this many gateways."""
@@ -106,14 +110,26 @@ def release_content_authors(*, release: Release) -> list[dict[str, Any]]:
     """Who wrote what the release ships: each document version's author and the model version's
     registrant. None of them may approve the release (four eyes across content and release)."""
     out: list[dict[str, Any]] = []
-    for what, version in (("routing policy", release.routing_policy_version),
-                          ("cache config", release.cache_config_version)):
+    for what, version in (
+        ("routing policy", release.routing_policy_version),
+        ("cache config", release.cache_config_version),
+    ):
         if version is not None:
-            out.append({"what": f"{what} v{version.version}", "user_id": version.author_id,
-                        "name": version.author_name})
+            out.append(
+                {
+                    "what": f"{what} v{version.version}",
+                    "user_id": version.author_id,
+                    "name": version.author_name,
+                }
+            )
     if release.model_version is not None:
-        out.append({"what": f"model {release.model_version.label}", "user_id": None,
-                    "name": release.model_version.created_by_name})
+        out.append(
+            {
+                "what": f"model {release.model_version.label}",
+                "user_id": None,
+                "name": release.model_version.created_by_name,
+            }
+        )
     return out
 
 
@@ -124,7 +140,8 @@ def content_authored_by(*, release: Release, user: Any) -> list[str]:
     user_id = getattr(user, "pk", None)
     username = user.get_username()
     return [
-        row["what"] for row in release_content_authors(release=release)
+        row["what"]
+        for row in release_content_authors(release=release)
         if (row["user_id"] is not None and row["user_id"] == user_id)
         or (row["user_id"] is None and row["name"] and row["name"] == username)
     ]
@@ -132,7 +149,9 @@ def content_authored_by(*, release: Release, user: Any) -> list[str]:
 
 def release_settings_for(*, service_id: int) -> ReleaseSettings:
     """The service's release settings, or unsaved defaults."""
-    return ReleaseSettings.objects.filter(service_id=service_id).first() or ReleaseSettings(service_id=service_id)
+    return ReleaseSettings.objects.filter(service_id=service_id).first() or ReleaseSettings(
+        service_id=service_id
+    )
 
 
 def model_version_queryset() -> QuerySet[ModelVersion]:
@@ -147,7 +166,8 @@ def touched_targets(*, release_id: int) -> list[ReleaseGateway]:
     """Targets the release has set a desired revision on (what a rollback must restore)."""
     return list(
         ReleaseGateway.objects.filter(release_id=release_id, release_revision__isnull=False)
-        .select_related("gateway").order_by("gateway_id")
+        .select_related("gateway")
+        .order_by("gateway_id")
     )
 
 
@@ -192,8 +212,11 @@ def slo_windows(
     if not gateway_ids or stop_minute <= first_minute:
         return {k: (v[0], v[1]) for k, v in totals.items()}
     rows = SliMinute.objects.filter(
-        slo_id__in=list(totals), source__in=_sources(gateway_ids), minute__gte=first_minute,
-        minute__lt=stop_minute, present=True,
+        slo_id__in=list(totals),
+        source__in=_sources(gateway_ids),
+        minute__gte=first_minute,
+        minute__lt=stop_minute,
+        present=True,
     ).values_list("slo_id", "good", "valid")
     for slo_id, good, valid in rows:
         totals[slo_id][0] += min(good, valid)  # good can exceed valid after a counter reset
@@ -205,16 +228,19 @@ def group_stats(
     *, service: str, slos: Sequence[Slo], gateway_ids: Sequence[int], first_minute: int, stop_minute: int
 ) -> GroupStats:
     """Everything a canary measurement needs for one group of gateways over the same minutes."""
-    windows = slo_windows(slos=slos, gateway_ids=gateway_ids, first_minute=first_minute, stop_minute=stop_minute)
-    slo_rows = [
-        SloWindow(slo.name, slo.objective / 100.0, *windows.get(slo.pk, (0.0, 0.0))) for slo in slos
-    ]
+    windows = slo_windows(
+        slos=slos, gateway_ids=gateway_ids, first_minute=first_minute, stop_minute=stop_minute
+    )
+    slo_rows = [SloWindow(slo.name, slo.objective / 100.0, *windows.get(slo.pk, (0.0, 0.0))) for slo in slos]
     requests = errors = 0.0
     buckets: dict[float, float] = defaultdict(float)
     if gateway_ids and stop_minute > first_minute:
         frame = contract_series(
-            start=minute_datetime(first_minute), end=minute_datetime(stop_minute), services=[service],
-            names=[contract.REQUESTS_TOTAL, f"{contract.REQUEST_DURATION}_bucket"], sources=_sources(gateway_ids),
+            start=minute_datetime(first_minute),
+            end=minute_datetime(stop_minute),
+            services=[service],
+            names=[contract.REQUESTS_TOTAL, f"{contract.REQUEST_DURATION}_bucket"],
+            sources=_sources(gateway_ids),
         )
         for name, labels, value in frame[["name", "labels", "value"]].itertuples(index=False):
             parsed = _labels(labels)
@@ -231,16 +257,21 @@ def group_stats(
                     continue
                 buckets[le] += value
     p95_s = histogram_p95(buckets)
-    return GroupStats(slos=slo_rows, requests=requests, errors=errors,
-                      p95_ms=None if p95_s is None else p95_s * 1000.0)
+    return GroupStats(
+        slos=slo_rows, requests=requests, errors=errors, p95_ms=None if p95_s is None else p95_s * 1000.0
+    )
 
 
 def baseline_gateway_ids(*, release: Release, exclude: Iterable[int]) -> list[int]:
     """The rest of the fleet: the service's gateways that this release has not touched."""
     excluded = set(exclude) | set(
-        ReleaseGateway.objects.filter(release=release, release_revision__isnull=False).values_list("gateway_id", flat=True)
+        ReleaseGateway.objects.filter(release=release, release_revision__isnull=False).values_list(
+            "gateway_id", flat=True
+        )
     )
-    return sorted(set(Gateway.objects.filter(service_id=release.service_id).values_list("pk", flat=True)) - excluded)
+    return sorted(
+        set(Gateway.objects.filter(service_id=release.service_id).values_list("pk", flat=True)) - excluded
+    )
 
 
 def minute_bounds(start: datetime, end: datetime) -> tuple[int, int]:
@@ -268,7 +299,9 @@ def release_markers(*, service: str, start: datetime, end: datetime) -> list[dic
     out = []
     for row in reversed(list(rows)):
         kind = MARKER_EVENTS[row["event"]]
-        what = {"release": "started rolling out", "release_done": "completed", "rollback": "rolled back"}[kind]
+        what = {"release": "started rolling out", "release_done": "completed", "rollback": "rolled back"}[
+            kind
+        ]
         title = f" ({row['release__title']})" if row["release__title"] else ""
         label = f"release #{row['release_id']}{title} {what}"
         if kind == "rollback" and row["reason"]:

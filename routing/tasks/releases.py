@@ -16,8 +16,10 @@ from routing.releases import rollout
 @shared_task(name="routing.tasks.releases.release_tick")
 def release_tick() -> dict[str, Any]:
     report = rollout.release_tick(now=timezone.now())
-    return {"stepped": {str(k): v for k, v in report["stepped"].items()},
-            "rollbacks_acknowledged": report["rollbacks_acknowledged"]}
+    return {
+        "stepped": {str(k): v for k, v in report["stepped"].items()},
+        "rollbacks_acknowledged": report["rollbacks_acknowledged"],
+    }
 
 
 @shared_task(name="routing.tasks.releases.release_step_task")

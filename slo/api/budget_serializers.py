@@ -36,7 +36,8 @@ class SloStatusSerializer(serializers.Serializer):
     period_start = serializers.DateTimeField(allow_null=True)
     period_end = serializers.DateTimeField(allow_null=True)
     no_data_reason = serializers.DictField(
-        allow_null=True, help_text="why there is no data (or no traffic): {code, message, since}; null with data"
+        allow_null=True,
+        help_text="why there is no data (or no traffic): {code, message, since}; null with data",
     )
     alerts = serializers.DictField(child=serializers.DictField(), help_text="severity -> {firing, since}")
 
@@ -61,8 +62,20 @@ class AlertEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertEvent
-        fields = ["id", "state_key", "service", "slo", "slo_name", "kind", "severity", "state", "windows",
-                  "evidence", "at", "created_at"]
+        fields = [
+            "id",
+            "state_key",
+            "service",
+            "slo",
+            "slo_name",
+            "kind",
+            "severity",
+            "state",
+            "windows",
+            "evidence",
+            "at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -72,8 +85,20 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = NotificationChannel
-        fields = ["id", "name", "kind", "url", "email_to", "services", "severities", "renotify_interval_s",
-                  "enabled", "has_secret", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "url",
+            "email_to",
+            "services",
+            "severities",
+            "renotify_interval_s",
+            "enabled",
+            "has_secret",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def get_has_secret(self, obj: NotificationChannel) -> bool:
@@ -96,7 +121,9 @@ class NotificationChannelWriteSerializer(serializers.Serializer):
     email_to = serializers.ListField(child=serializers.EmailField(), required=False)
     secret = serializers.CharField(required=False, write_only=True, min_length=16)
     services = serializers.ListField(child=serializers.CharField(), required=False)
-    severities = serializers.ListField(child=serializers.ChoiceField(choices=["page", "ticket"]), required=False)
+    severities = serializers.ListField(
+        child=serializers.ChoiceField(choices=["page", "ticket"]), required=False
+    )
     renotify_interval_s = serializers.IntegerField(required=False, min_value=0)
     enabled = serializers.BooleanField(required=False)
 
@@ -104,8 +131,18 @@ class NotificationChannelWriteSerializer(serializers.Serializer):
 class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Notification
-        fields = ["id", "channel", "alert_event", "reason", "state", "attempts", "next_attempt_at", "sent_at",
-                  "last_error", "created_at"]
+        fields = [
+            "id",
+            "channel",
+            "alert_event",
+            "reason",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "sent_at",
+            "last_error",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -114,8 +151,17 @@ class BudgetPolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BudgetPolicy
-        fields = ["id", "service", "low_remaining_ratio", "low_extra_approvals", "exhausted_remaining_ratio",
-                  "freeze_allowed_change_kinds", "unknown_blocks", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "service",
+            "low_remaining_ratio",
+            "low_extra_approvals",
+            "exhausted_remaining_ratio",
+            "freeze_allowed_change_kinds",
+            "unknown_blocks",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -175,6 +221,17 @@ class CostRollupSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CostRollup
-        fields = ["id", "service", "route", "resolution", "bucket_start", "cost_model_version", "requests",
-                  "cost_usd", "cost_per_request_usd", "figures", "computed_at"]
+        fields = [
+            "id",
+            "service",
+            "route",
+            "resolution",
+            "bucket_start",
+            "cost_model_version",
+            "requests",
+            "cost_usd",
+            "cost_per_request_usd",
+            "figures",
+            "computed_at",
+        ]
         read_only_fields = fields

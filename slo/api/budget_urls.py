@@ -15,8 +15,14 @@ router.register("costs", views.CostRollupViewSet, basename="cost")
 urlpatterns = [
     path("slos/<str:pk>/status/", views.SloStatusView.as_view(), name="slo-status"),
     path("slos/<str:pk>/timeseries/", views.SloTimeseriesView.as_view(), name="slo-timeseries"),
-    path("slos/<str:pk>/prometheus-rules/", views.SloPrometheusRulesView.as_view(), name="slo-prometheus-rules"),
+    path(
+        "slos/<str:pk>/prometheus-rules/", views.SloPrometheusRulesView.as_view(), name="slo-prometheus-rules"
+    ),
     path("prometheus-rules/", views.PrometheusRulesView.as_view(), name="prometheus-rules"),
-    path("services/<str:name>/budget-status/", views.ServiceBudgetStatusView.as_view(), name="service-budget-status"),
+    path(
+        "services/<str:name>/budget-status/",
+        views.ServiceBudgetStatusView.as_view(),
+        name="service-budget-status",
+    ),
     *router.urls,
 ]

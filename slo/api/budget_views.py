@@ -54,7 +54,9 @@ def _instant(request: Request, name: str) -> datetime | None:
     except ValueError:  # well formed but impossible, e.g. minute 60
         value = None
     if value is None or value.tzinfo is None:
-        raise ValidationFailed("invalid input", problems=[{"path": name, "message": "ISO 8601 date-time with a zone"}])
+        raise ValidationFailed(
+            "invalid input", problems=[{"path": name, "message": "ISO 8601 date-time with a zone"}]
+        )
     return value
 
 
@@ -96,7 +98,11 @@ class SloTimeseriesView(APIView):
         metric = request.query_params.get("metric", "")
         resolution = request.query_params.get("resolution", "minute")
         points = selectors.slo_timeseries(
-            slo=slo, metric=metric, resolution=resolution, start=_instant(request, "start"), end=_instant(request, "end")
+            slo=slo,
+            metric=metric,
+            resolution=resolution,
+            start=_instant(request, "start"),
+            end=_instant(request, "end"),
         )
         data = {"slo": slo.pk, "metric": metric, "resolution": resolution, "points": points}
         return Response(TimeseriesSerializer(data).data)
@@ -137,7 +143,11 @@ class PrometheusRulesView(APIView):
         responses={(200, "application/yaml"): OpenApiTypes.ANY},
     )
     def get(self, request: Request) -> HttpResponse:
-        slos = Slo.objects.filter(archived_at__isnull=True).select_related("service").order_by("service__name", "name")
+        slos = (
+            Slo.objects.filter(archived_at__isnull=True)
+            .select_related("service")
+            .order_by("service__name", "name")
+        )
         service = request.query_params.get("service")
         if service:
             slos = slos.filter(service__name=service)
@@ -179,11 +189,15 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
         return {**super().get_serializer_context(), "full_urls": has_role(self.request.user, ADMIN)}
 
     def _out(self, channel: NotificationChannel, status: int = 200) -> Response:
-        return Response(NotificationChannelSerializer(channel, context=self.get_serializer_context()).data, status=status)
+        return Response(
+            NotificationChannelSerializer(channel, context=self.get_serializer_context()).data, status=status
+        )
 
     @extend_schema(request=NotificationChannelWriteSerializer, responses={201: NotificationChannelSerializer})
     def create(self, request: Request) -> Response:
-        return self._out(services.notification_channel_save(actor=request.user, data=json_object_body(request)), 201)
+        return self._out(
+            services.notification_channel_save(actor=request.user, data=json_object_body(request)), 201
+        )
 
     @extend_schema(request=NotificationChannelWriteSerializer, responses={200: NotificationChannelSerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
@@ -215,7 +229,9 @@ class BudgetPolicyViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=BudgetPolicyWriteSerializer, responses={200: BudgetPolicySerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
-        policy = services.budget_policy_save(actor=request.user, data=json_object_body(request), policy=self.get_object())
+        policy = services.budget_policy_save(
+            actor=request.user, data=json_object_body(request), policy=self.get_object()
+        )
         return Response(BudgetPolicySerializer(policy).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -230,7 +246,9 @@ class ServiceBudgetStatusView(APIView):
 
     @extend_schema(responses={200: ServiceBudgetStatusSerializer})
     def get(self, request: Request, name: str) -> Response:
-        return Response(ServiceBudgetStatusSerializer(selectors.service_budget_status(service_name=name)).data)
+        return Response(
+            ServiceBudgetStatusSerializer(selectors.service_budget_status(service_name=name)).data
+        )
 
 
 class CostModelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

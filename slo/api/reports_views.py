@@ -30,14 +30,31 @@ from slo.reports.render import report_csv, report_url
 
 class ReportSerializer(serializers.ModelSerializer):
     schedule = serializers.IntegerField(source="schedule_ref", read_only=True, allow_null=True)
-    summary = serializers.JSONField(read_only=True, help_text="counts: SLOs met/missed, alert episodes, releases, cost")
+    summary = serializers.JSONField(
+        read_only=True, help_text="counts: SLOs met/missed, alert episodes, releases, cost"
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
         model = Report
-        fields = ["id", "scope_kind", "scope_value", "period", "period_label", "time_zone", "period_start",
-                  "period_end", "generated_at", "trigger", "requested_by_name", "schedule", "schema_version",
-                  "numbers_sha256", "summary", "url"]
+        fields = [
+            "id",
+            "scope_kind",
+            "scope_value",
+            "period",
+            "period_label",
+            "time_zone",
+            "period_start",
+            "period_end",
+            "generated_at",
+            "trigger",
+            "requested_by_name",
+            "schedule",
+            "schema_version",
+            "numbers_sha256",
+            "summary",
+            "url",
+        ]
         read_only_fields = fields
 
     def get_url(self, obj: Report) -> str:
@@ -64,7 +81,13 @@ class ReportDetailSerializer(ReportSerializer):
     @extend_schema_field(ReportDeliverySerializer(many=True))
     def get_deliveries(self, obj: Report) -> list[dict[str, Any]]:
         return [
-            {"id": d.pk, "state": d.state, "recipients": len(d.recipients), "attempts": d.attempts, "sent_at": d.sent_at}
+            {
+                "id": d.pk,
+                "state": d.state,
+                "recipients": len(d.recipients),
+                "attempts": d.attempts,
+                "sent_at": d.sent_at,
+            }
             for d in selectors.report_deliveries(report=obj)
         ]
 
@@ -76,7 +99,9 @@ GenerateRequest = inline_serializer(
         "team": serializers.CharField(required=False, help_text="every service this owner has"),
         "period": serializers.ChoiceField(choices=PERIOD_UNITS),
         "start": serializers.CharField(required=False, help_text='"previous" (default) or YYYY-MM-DD, local'),
-        "time_zone": serializers.CharField(required=False, help_text="IANA zone; default the server's TIME_ZONE"),
+        "time_zone": serializers.CharField(
+            required=False, help_text="IANA zone; default the server's TIME_ZONE"
+        ),
         "recipients": serializers.ListField(child=serializers.EmailField(), required=False),
     },
 )
@@ -94,8 +119,21 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReportSchedule
-        fields = ["id", "name", "scope_kind", "scope_value", "period", "time_zone", "recipients", "enabled", "cron",
-                  "last_period_start", "created_by_name", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "scope_kind",
+            "scope_value",
+            "period",
+            "time_zone",
+            "recipients",
+            "enabled",
+            "cron",
+            "last_period_start",
+            "created_by_name",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(CronSerializer(allow_null=True))
@@ -131,7 +169,16 @@ class ReportFilter(django_filters.FilterSet):
 
     class Meta:
         model = Report
-        fields = ["scope_kind", "scope_value", "period", "period_label", "trigger", "schedule", "since", "until"]
+        fields = [
+            "scope_kind",
+            "scope_value",
+            "period",
+            "period_label",
+            "trigger",
+            "schedule",
+            "since",
+            "until",
+        ]
 
 
 class ReportViewSet(viewsets.ReadOnlyModelViewSet):
@@ -176,7 +223,9 @@ class ReportGenerateView(APIView):
     @extend_schema(request=GenerateRequest, responses={201: ReportDetailSerializer})
     def post(self, request: Request) -> Response:
         report = services.report_generate(actor=request.user, data=json_object_body(request))
-        report = selectors.report_queryset().annotate(summary=KeyTransform("summary", "numbers")).get(pk=report.pk)
+        report = (
+            selectors.report_queryset().annotate(summary=KeyTransform("summary", "numbers")).get(pk=report.pk)
+        )
         return Response(ReportDetailSerializer(report).data, status=201)
 
 

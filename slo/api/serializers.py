@@ -9,8 +9,17 @@ class ServiceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Service
         fields = [
-            "id", "name", "display_name", "description", "service_class", "owner", "labels", "tiers",
-            "multi_tenant", "created_at", "updated_at",
+            "id",
+            "name",
+            "display_name",
+            "description",
+            "service_class",
+            "owner",
+            "labels",
+            "tiers",
+            "multi_tenant",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -24,19 +33,33 @@ class ServiceWriteSerializer(serializers.Serializer):
     service_class = serializers.ChoiceField(choices=[c for c, _ in Service.CLASS_CHOICES])
     owner = serializers.CharField(required=False, allow_blank=True)
     labels = serializers.DictField(child=serializers.CharField(), required=False)
-    tiers = serializers.ListField(child=serializers.ChoiceField(choices=["edge", "private_cloud", "public_cloud"]))
+    tiers = serializers.ListField(
+        child=serializers.ChoiceField(choices=["edge", "private_cloud", "public_cloud"])
+    )
     multi_tenant = serializers.BooleanField(required=False)
 
 
 class SloSerializer(serializers.ModelSerializer):
     service = serializers.CharField(source="service.name", read_only=True)
-    tier = serializers.ChoiceField(choices=["edge", "private_cloud", "public_cloud", ""], read_only=True,
-                                   help_text="blank: the SLO covers every tier of the service")
+    tier = serializers.ChoiceField(
+        choices=["edge", "private_cloud", "public_cloud", ""],
+        read_only=True,
+        help_text="blank: the SLO covers every tier of the service",
+    )
 
     class Meta:
         model = Slo
         fields = [
-            "id", "service", "name", "tier", "sli_kind", "objective", "version", "spec", "created_at", "updated_at",
+            "id",
+            "service",
+            "name",
+            "tier",
+            "sli_kind",
+            "objective",
+            "version",
+            "spec",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

@@ -13,17 +13,41 @@ class TelemetrySourceSerializer(serializers.ModelSerializer):
     """A source with its health and ingest statistics. The secret is never returned."""
 
     has_secret = serializers.SerializerMethodField()
-    lag_s = serializers.SerializerMethodField(help_text="now - watermark, seconds; null before the first pull")
+    lag_s = serializers.SerializerMethodField(
+        help_text="now - watermark, seconds; null before the first pull"
+    )
     healthy = serializers.SerializerMethodField(help_text="the last pull succeeded")
     pulling = serializers.SerializerMethodField()
 
     class Meta:
         model = TelemetrySource
         fields = [
-            "id", "name", "url", "tier", "region", "services", "auth_kind", "username", "has_secret",
-            "verify_tls", "timeout_s", "scrape_lag_s", "backfill_minutes", "enabled",
-            "healthy", "pulling", "watermark", "lag_s", "last_attempt_at", "last_success_at", "last_error",
-            "last_error_at", "consecutive_failures", "samples_ingested", "created_at", "updated_at",
+            "id",
+            "name",
+            "url",
+            "tier",
+            "region",
+            "services",
+            "auth_kind",
+            "username",
+            "has_secret",
+            "verify_tls",
+            "timeout_s",
+            "scrape_lag_s",
+            "backfill_minutes",
+            "enabled",
+            "healthy",
+            "pulling",
+            "watermark",
+            "lag_s",
+            "last_attempt_at",
+            "last_success_at",
+            "last_error",
+            "last_error_at",
+            "consecutive_failures",
+            "samples_ingested",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

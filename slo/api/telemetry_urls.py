@@ -11,7 +11,10 @@ router.register("telemetry-sources", views.TelemetrySourceViewSet, basename="tel
 
 urlpatterns = [
     path("slos/<int:slo_id>/minutes/", views.SloMinutesView.as_view(), name="slo-minutes"),
-    path("telemetry-sources/<int:source_id>/discovery/", TelemetrySourceDiscoveryView.as_view(),
-         name="telemetrysource-discovery"),
+    path(
+        "telemetry-sources/<int:source_id>/discovery/",
+        TelemetrySourceDiscoveryView.as_view(),
+        name="telemetrysource-discovery",
+    ),
     *router.urls,
 ]

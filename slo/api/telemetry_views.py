@@ -100,10 +100,13 @@ class SloMinutesView(APIView):
         end = _instant(request, "end", timezone.now())
         start = _instant(request, "start", end - timedelta(hours=1))
         if end <= start:
-            raise ValidationFailed("invalid input", problems=[{"path": "end", "message": "must be after start"}])
+            raise ValidationFailed(
+                "invalid input", problems=[{"path": "end", "message": "must be after start"}]
+            )
         if end - start > MAX_MINUTES_RANGE:
             raise ValidationFailed(
-                "invalid input", problems=[{"path": "start", "message": "at most 3 days of minutes; use hourly data"}]
+                "invalid input",
+                problems=[{"path": "start", "message": "at most 3 days of minutes; use hourly data"}],
             )
         data = selectors.sli_minutes([slo_id], start, end)
         minutes: list[dict[str, Any]] = [

@@ -11,7 +11,11 @@ router.register("slos", views.SloViewSet, basename="slo")
 
 urlpatterns = [
     # before the router: "from-template" is not a service name
-    path("services/from-template/", template_views.ServiceFromTemplateView.as_view(), name="service-from-template"),
+    path(
+        "services/from-template/",
+        template_views.ServiceFromTemplateView.as_view(),
+        name="service-from-template",
+    ),
     path("service-templates/", template_views.ServiceTemplateListView.as_view(), name="service-templates"),
     path("openslo/import/", views.OpenSloImportView.as_view(), name="openslo-import"),
     path("openslo/export/", views.OpenSloExportView.as_view(), name="openslo-export"),

@@ -45,7 +45,9 @@ class ServiceViewSet(viewsets.ModelViewSet):
 
     def get_object(self) -> Service:
         key = self.kwargs["pk"]
-        service = (Service.objects.filter(pk=int(key)) if key.isdigit() else Service.objects.filter(name=key)).first()
+        service = (
+            Service.objects.filter(pk=int(key)) if key.isdigit() else Service.objects.filter(name=key)
+        ).first()
         if service is None:
             raise NotFound("no such service")
         self.check_object_permissions(self.request, service)
@@ -58,7 +60,9 @@ class ServiceViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=ServiceWriteSerializer, responses={200: ServiceSerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
-        service = services.service_update(actor=request.user, service=self.get_object(), data=json_object_body(request))
+        service = services.service_update(
+            actor=request.user, service=self.get_object(), data=json_object_body(request)
+        )
         return Response(ServiceSerializer(service).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -109,11 +113,18 @@ class SloViewSet(viewsets.ModelViewSet):
         note = str(body.pop("note", "") or "")
         parent = body.pop("parent_version", None)
         if parent is not None and not isinstance(parent, int):
-            raise ValidationFailed("invalid input", problems=[{"path": "parent_version", "message": "must be an integer"}])
+            raise ValidationFailed(
+                "invalid input", problems=[{"path": "parent_version", "message": "must be an integer"}]
+            )
         if partial:
             body = {**current.spec, **body}
-        slo = services.slo_update(actor=request.user, slo_id=current.pk, data=body, note=note,
-                                  parent_version=parent if parent is not None else matched)
+        slo = services.slo_update(
+            actor=request.user,
+            slo_id=current.pk,
+            data=body,
+            note=note,
+            parent_version=parent if parent is not None else matched,
+        )
         return with_etag(Response(SloSerializer(slo).data), slo.version)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -159,7 +170,9 @@ class SloViewSet(viewsets.ModelViewSet):
         data = SloRestoreSerializer(data=json_object_body(request))
         data.is_valid(raise_exception=True)
         slo = services.slo_restore(
-            actor=request.user, slo_id=self.get_object().pk, version=data.validated_data["version"],
+            actor=request.user,
+            slo_id=self.get_object().pk,
+            version=data.validated_data["version"],
             note=data.validated_data.get("note", ""),
         )
         return Response(SloSerializer(slo).data)
@@ -241,7 +254,11 @@ def _uploaded_text(request: Request) -> str:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise ValidationFailed("invalid input", problems=[{"path": "", "message": "YAML must be UTF-8"}]) from None
+            raise ValidationFailed(
+                "invalid input", problems=[{"path": "", "message": "YAML must be UTF-8"}]
+            ) from None
     if isinstance(raw, str):
         return raw
-    raise ValidationFailed("invalid input", problems=[{"path": "", "message": "send OpenSLO YAML as the body or as file"}])
+    raise ValidationFailed(
+        "invalid input", problems=[{"path": "", "message": "send OpenSLO YAML as the body or as file"}]
+    )

@@ -73,8 +73,16 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
     queries = 0
     if fire:
         AlertState.objects.bulk_create(
-            [AlertState(key=k, service_id=decided[k].service[0], slo_id=decided[k].slo_id, kind=decided[k].kind,
-                        severity=decided[k].severity) for k in fire],
+            [
+                AlertState(
+                    key=k,
+                    service_id=decided[k].service[0],
+                    slo_id=decided[k].slo_id,
+                    kind=decided[k].kind,
+                    severity=decided[k].severity,
+                )
+                for k in fire
+            ],
             ignore_conflicts=True,
         )
         queries += 1
@@ -91,7 +99,9 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
                 flipped += [row[0] for row in cursor.fetchall()]
         else:
             # SQLite: one writer at a time, so read-then-update in this transaction is the claim.
-            mine = list(AlertState.objects.filter(key__in=keys, firing=not firing).values_list("key", flat=True))
+            mine = list(
+                AlertState.objects.filter(key__in=keys, firing=not firing).values_list("key", flat=True)
+            )
             AlertState.objects.filter(key__in=mine).update(firing=firing, since=now)
             flipped += mine
         queries += 1
@@ -100,9 +110,16 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
     events = AlertEvent.objects.bulk_create(
         [
             AlertEvent(
-                state_key=k, service_id=decided[k].service[0], slo_id=decided[k].slo_id, kind=decided[k].kind,
-                severity=decided[k].severity, state="firing" if decided[k].verdict else "resolved",
-                windows=decided[k].windows, evidence=decided[k].evidence, at=now, created_at=now,
+                state_key=k,
+                service_id=decided[k].service[0],
+                slo_id=decided[k].slo_id,
+                kind=decided[k].kind,
+                severity=decided[k].severity,
+                state="firing" if decided[k].verdict else "resolved",
+                windows=decided[k].windows,
+                evidence=decided[k].evidence,
+                at=now,
+                created_at=now,
             )
             for k in flipped
         ]
@@ -145,7 +162,9 @@ def _send_after_commit(ids: list[int]) -> None:
             try:
                 notification_send.delay(notification_id)
             except Exception:  # noqa: BLE001 - the periodic sweep sends what could not be queued
-                logger.warning("could not queue notification %s; the periodic sweep will send it", notification_id)
+                logger.warning(
+                    "could not queue notification %s; the periodic sweep will send it", notification_id
+                )
 
     transaction.on_commit(enqueue)
 
@@ -157,7 +176,9 @@ def burn_rate_transitions(
     from slo.budget.evaluation import severity_verdicts
 
     firing = set(
-        AlertState.objects.filter(kind="burn_rate", slo_id__in=slo_ids, firing=True).values_list("key", flat=True)
+        AlertState.objects.filter(kind="burn_rate", slo_id__in=slo_ids, firing=True).values_list(
+            "key", flat=True
+        )
     )
     queries = 1
     changes = []
@@ -170,8 +191,16 @@ def burn_rate_transitions(
             decided = [t for t in tiers if t["status"] == ("firing" if verdict else "not_firing")]
             windows = sorted({w for t in decided for w in (t["long_window"], t["short_window"])})
             changes.append(
-                Verdict(key=key, service=services[row], slo_id=slo_id, kind="burn_rate", severity=severity,
-                        verdict=verdict, windows=windows, evidence={"tiers": tiers})
+                Verdict(
+                    key=key,
+                    service=services[row],
+                    slo_id=slo_id,
+                    kind="burn_rate",
+                    severity=severity,
+                    verdict=verdict,
+                    windows=windows,
+                    evidence={"tiers": tiers},
+                )
             )
     transitions, notifications, more = apply_verdicts(changes, now=now)
     return transitions, notifications, queries + more
@@ -211,8 +240,13 @@ def alerts_renotify(*, now: datetime) -> int:
             last = last_sent.get((channel.pk, event_id))
             if last is None or now - last >= timedelta(seconds=channel.renotify_interval_s):
                 rows.append(
-                    Notification(channel=channel, alert_event_id=event_id, reason="reminder",
-                                 next_attempt_at=now, created_at=now)
+                    Notification(
+                        channel=channel,
+                        alert_event_id=event_id,
+                        reason="reminder",
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
                 )
     with transaction.atomic():
         Notification.objects.bulk_create(rows)

@@ -87,7 +87,9 @@ def to_budget_units(spec: SloSpec, good: float, valid: float) -> tuple[float, fl
     return ratio, 1.0, valid
 
 
-def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, now: datetime | None = None) -> int:
+def record_minutes(
+    rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, now: datetime | None = None
+) -> int:
     """Upsert minutes (a re-sent minute replaces the old one) and refresh the touched hour and day
     rollups from them, in the caller's transaction. Returns the number of minutes written.
 
@@ -100,7 +102,8 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, no
     from django.conf import settings
 
     cutoff = (
-        now - timedelta(days=settings.TELEMETRY_MINUTE_RETENTION_DAYS) if now is not None
+        now - timedelta(days=settings.TELEMETRY_MINUTE_RETENTION_DAYS)
+        if now is not None
         else datetime.min.replace(tzinfo=UTC)
     )
     ids: list[int] = []
@@ -162,7 +165,9 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, no
         )
         for table, column, span_min in (("slo_budgethour", "hour", 60), ("slo_budgetday", "day", 1440)):
             deltas: dict[tuple[int, int], list[float]] = {}
-            for slo_id, minute, good, valid, event_count in zip(ids, epoch, goods, valids, events, strict=True):
+            for slo_id, minute, good, valid, event_count in zip(
+                ids, epoch, goods, valids, events, strict=True
+            ):
                 previous = old.get((slo_id, minute))
                 delta = deltas.setdefault((slo_id, minute - minute % span_min), [0.0, 0.0, 0.0, 0])
                 if previous is None:
@@ -186,7 +191,11 @@ def record_minutes(rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, no
                       events = {table}.events + EXCLUDED.events,
                       present_minutes = {table}.present_minutes + EXCLUDED.present_minutes
                 """,
-                [[k[0] for k in keys], [k[1] for k in keys], *([deltas[k][i] for k in keys] for i in range(4))],
+                [
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    *([deltas[k][i] for k in keys] for i in range(4)),
+                ],
             )
     return len(ids)
 
@@ -196,9 +205,13 @@ def _record_portable(ids, minutes, goods, valids, events, hours, days) -> None: 
     from slo.models.budget import BudgetDay, BudgetHour, BudgetMinute
 
     BudgetMinute.objects.bulk_create(
-        [BudgetMinute(slo_id=i, minute=m, good=g, valid=v, events=e)
-         for i, m, g, v, e in zip(ids, minutes, goods, valids, events, strict=True)],
-        update_conflicts=True, unique_fields=["slo", "minute"], update_fields=["good", "valid", "events"],
+        [
+            BudgetMinute(slo_id=i, minute=m, good=g, valid=v, events=e)
+            for i, m, g, v, e in zip(ids, minutes, goods, valids, events, strict=True)
+        ],
+        update_conflicts=True,
+        unique_fields=["slo", "minute"],
+        update_fields=["good", "valid", "events"],
     )
     for model, parent, key, span, rows in (
         (BudgetHour, BudgetMinute, "hour", HOUR, hours),
@@ -207,13 +220,29 @@ def _record_portable(ids, minutes, goods, valids, events, hours, days) -> None: 
         out = []
         for slo_id, start in rows:
             time_field = "minute" if parent is BudgetMinute else "hour"
-            children = parent.objects.filter(slo_id=slo_id, **{f"{time_field}__gte": start, f"{time_field}__lt": start + span})
-            values = list(children.values_list("good", "valid", "events", *(["present_minutes"] if parent is BudgetHour else [])))
+            children = parent.objects.filter(
+                slo_id=slo_id, **{f"{time_field}__gte": start, f"{time_field}__lt": start + span}
+            )
+            values = list(
+                children.values_list(
+                    "good", "valid", "events", *(["present_minutes"] if parent is BudgetHour else [])
+                )
+            )
             present = sum(v[3] for v in values) if parent is BudgetHour else len(values)
-            out.append(model(slo_id=slo_id, **{key: start}, good=sum(v[0] for v in values), valid=sum(v[1] for v in values),
-                             events=sum(v[2] for v in values), present_minutes=present))
+            out.append(
+                model(
+                    slo_id=slo_id,
+                    **{key: start},
+                    good=sum(v[0] for v in values),
+                    valid=sum(v[1] for v in values),
+                    events=sum(v[2] for v in values),
+                    present_minutes=present,
+                )
+            )
         model.objects.bulk_create(
-            out, update_conflicts=True, unique_fields=["slo", key],
+            out,
+            update_conflicts=True,
+            unique_fields=["slo", key],
             update_fields=["good", "valid", "events", "present_minutes"],
         )
 
@@ -408,7 +437,10 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
             for col, hours_from in hour_cols:
                 acc[:, col] += hours[:, position[hours_from]]
             with_days = np.array(
-                [h is not None and d is not None for h, d in zip(plan.period_hour_start, plan.period_day_start, strict=True)],
+                [
+                    h is not None and d is not None
+                    for h, d in zip(plan.period_hour_start, plan.period_day_start, strict=True)
+                ],
                 dtype=bool,
             )
             acc[with_days, period_col] += hours[with_days, position[plan.days_end]]
@@ -418,10 +450,14 @@ def window_sums_for(slo_ids: Sequence[int], params: BatchParams, now: datetime) 
             #    bounds, so each group is a plain index range scan; the groups are one UNION ALL.
             if uses_rollups:
                 groups: dict[tuple[datetime, datetime], list[int]] = {}
-                for row, (hour, day) in enumerate(zip(plan.period_hour_start, plan.period_day_start, strict=True)):
+                for row, (hour, day) in enumerate(
+                    zip(plan.period_hour_start, plan.period_day_start, strict=True)
+                ):
                     if hour is not None:
                         # Without whole days, the hours run to the current hour and no day is read.
-                        groups.setdefault((hour, day if day is not None else plan.tail_start), []).append(ids[row])
+                        groups.setdefault((hour, day if day is not None else plan.tail_start), []).append(
+                            ids[row]
+                        )
                 for table, column, bounds in (
                     ("slo_budgethour", "hour", [(h0, h1) for h0, h1 in groups]),
                     ("slo_budgetday", "day", [(h1, plan.days_end) for _h0, h1 in groups]),
@@ -492,10 +528,16 @@ def _window_sums_portable(
         return out
 
     tail = minute_sum(plan.tail_start, plan.now)
-    hour_from = min([h for *_x, h in plan.shared if h is not None] + [plan.days_end, plan.tail_start]
-                    + [h for h in plan.period_hour_start if h is not None])
-    hours = list(BudgetHour.objects.filter(slo_id__in=ids, hour__gte=hour_from, hour__lt=plan.tail_start).values_list(
-        "slo_id", "hour", "good", "valid", "events", "present_minutes"))
+    hour_from = min(
+        [h for *_x, h in plan.shared if h is not None]
+        + [plan.days_end, plan.tail_start]
+        + [h for h in plan.period_hour_start if h is not None]
+    )
+    hours = list(
+        BudgetHour.objects.filter(slo_id__in=ids, hour__gte=hour_from, hour__lt=plan.tail_start).values_list(
+            "slo_id", "hour", "good", "valid", "events", "present_minutes"
+        )
+    )
 
     def hour_sum(lo: datetime, hi: datetime, only: int | None = None) -> np.ndarray:
         out = np.zeros((n, 4))
@@ -511,10 +553,17 @@ def _window_sums_portable(
         if head_from is not None:
             acc[:, col] += minute_sum(head_from, hours_from)
         acc[:, col] += hour_sum(hours_from, plan.tail_start) + tail
-    day_rows = list(BudgetDay.objects.filter(slo_id__in=ids, day__lt=plan.days_end).values_list(
-        "slo_id", "day", "good", "valid", "events", "present_minutes"))
+    day_rows = list(
+        BudgetDay.objects.filter(slo_id__in=ids, day__lt=plan.days_end).values_list(
+            "slo_id", "day", "good", "valid", "events", "present_minutes"
+        )
+    )
     for row, slo_id in enumerate(ids):
-        exact, first_hour, first_day = plan.period_exact_start[row], plan.period_hour_start[row], plan.period_day_start[row]
+        exact, first_hour, first_day = (
+            plan.period_exact_start[row],
+            plan.period_hour_start[row],
+            plan.period_day_start[row],
+        )
         if exact is not None:
             acc[row, period_col] += minute_sum(exact, plan.now)[row]
             continue

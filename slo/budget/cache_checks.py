@@ -59,8 +59,11 @@ def stale_rate_over(
     current: CacheWindow, *, max_stale_rate: float = 0.05, min_hits: float = 100
 ) -> tuple[bool | None, dict[str, Any]]:
     """Fire when stale hits are more than `max_stale_rate` of the cache's answers."""
-    evidence = {"stale_rate": current.stale_rate, "max_stale_rate": max_stale_rate,
-                "hits": current.hits + current.stale_hits}
+    evidence = {
+        "stale_rate": current.stale_rate,
+        "max_stale_rate": max_stale_rate,
+        "hits": current.hits + current.stale_hits,
+    }
     if current.hits + current.stale_hits < min_hits or current.stale_rate is None:
         return None, evidence
     return current.stale_rate > max_stale_rate, evidence

@@ -111,9 +111,15 @@ def cache_alerts_evaluate(*, now: datetime, thresholds: Mapping[str, CacheThresh
             continue  # series of a deleted service: nothing to alert on
         limits = (thresholds or {}).get(name, CacheThresholds())
         transitions += cache_alerts_apply(
-            service_name=name, current=current, baseline=baseline, now=now,
-            max_relative_drop=limits.max_relative_drop, max_stale_rate=limits.max_stale_rate,
+            service_name=name,
+            current=current,
+            baseline=baseline,
+            now=now,
+            max_relative_drop=limits.max_relative_drop,
+            max_stale_rate=limits.max_stale_rate,
         )
     if transitions:
-        logger.info("cache alerts at %s: %s transitions over %s services", now.isoformat(), transitions, len(windows))
+        logger.info(
+            "cache alerts at %s: %s transitions over %s services", now.isoformat(), transitions, len(windows)
+        )
     return transitions

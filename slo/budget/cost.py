@@ -34,7 +34,12 @@ from slo.spec import problems_from_validation_error
 ROUTES = ("local", "cache", "private_cloud", "public_cloud", "failed")
 TIERS = ("edge", "private_cloud", "public_cloud")
 ROUTE_OF_TIER = {"edge": "local", "private_cloud": "private_cloud", "public_cloud": "public_cloud"}
-TIER_OF_ROUTE = {"local": "edge", "cache": "edge", "private_cloud": "private_cloud", "public_cloud": "public_cloud"}
+TIER_OF_ROUTE = {
+    "local": "edge",
+    "cache": "edge",
+    "private_cloud": "private_cloud",
+    "public_cloud": "public_cloud",
+}
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -56,8 +61,12 @@ class Prices(_Strict):
     compute_usd_per_s: dict[str, dict[str, NonNegative]] = Field(
         default_factory=dict, description="tier -> accelerator -> USD per compute second"
     )
-    egress_usd_per_gb: dict[str, NonNegative] = Field(default_factory=dict, description="tier -> USD per GB (1e9 bytes)")
-    request_fee_usd: dict[str, NonNegative] = Field(default_factory=dict, description="route -> USD per attempt")
+    egress_usd_per_gb: dict[str, NonNegative] = Field(
+        default_factory=dict, description="tier -> USD per GB (1e9 bytes)"
+    )
+    request_fee_usd: dict[str, NonNegative] = Field(
+        default_factory=dict, description="route -> USD per attempt"
+    )
     edge_device_usd_per_hour: NonNegative = 0.0
     cache_usd_per_lookup: NonNegative = 0.0
     sla_penalty_usd_per_bad_event: NonNegative = 0.0
@@ -79,7 +88,9 @@ def parse_prices(data: Any) -> tuple[Prices | None, list[dict[str, str]]]:
             problems.append({"path": f"prices.{tier}", "message": f"unknown tier; use {list(TIERS)}"})
     for route in prices.request_fee_usd:
         if route not in ROUTES:
-            problems.append({"path": f"prices.request_fee_usd.{route}", "message": f"unknown route; use {list(ROUTES)}"})
+            problems.append(
+                {"path": f"prices.request_fee_usd.{route}", "message": f"unknown route; use {list(ROUTES)}"}
+            )
     return (None, problems) if problems else (prices, [])
 
 
@@ -183,7 +194,9 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
         route_cost[ROUTE_OF_TIER.get(tier, "local")] += seconds * price
     for route, nbytes in usage.egress_bytes.items():
         tier = TIER_OF_ROUTE.get(route, "edge")
-        route_cost[route] = route_cost.get(route, 0.0) + nbytes / 1e9 * prices.egress_usd_per_gb.get(tier, 0.0)
+        route_cost[route] = route_cost.get(route, 0.0) + nbytes / 1e9 * prices.egress_usd_per_gb.get(
+            tier, 0.0
+        )
     attempts = {}
     for route in ROUTES:
         answered = usage.requests.get(route, 0.0)
@@ -200,7 +213,9 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
     edge_requests = usage.requests.get("local", 0.0) + usage.requests.get("cache", 0.0)
     for route in ("local", "cache"):
         share = _div(usage.requests.get(route, 0.0), edge_requests)
-        route_cost[route] += device_cost * (share if share is not None else (1.0 if route == "local" else 0.0))
+        route_cost[route] += device_cost * (
+            share if share is not None else (1.0 if route == "local" else 0.0)
+        )
 
     requests = sum(usage.requests.get(route, 0.0) for route in ROUTES)
     direct = sum(route_cost.values())
@@ -233,8 +248,13 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
     net = None if saved is None else hits * saved - stale
 
     routes = {
-        route: RouteCost(route, usage.requests.get(route, 0.0), attempts[route], route_cost[route],
-                         _div(route_cost[route], usage.requests.get(route, 0.0)))
+        route: RouteCost(
+            route,
+            usage.requests.get(route, 0.0),
+            attempts[route],
+            route_cost[route],
+            _div(route_cost[route], usage.requests.get(route, 0.0)),
+        )
         for route in ROUTES
         if route_cost[route] or attempts[route]
     }
@@ -280,7 +300,9 @@ def sla_checks(usage: Usage, prices: Prices) -> list[SlaCheck]:
                 and availability is not None
                 and availability < promise.availability_percent
             ):
-                breaches.append(f"availability {availability:.4g}% < promised {promise.availability_percent:g}%")
+                breaches.append(
+                    f"availability {availability:.4g}% < promised {promise.availability_percent:g}%"
+                )
         out.append(
             SlaCheck(
                 tier=tier,

@@ -215,18 +215,23 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
     docs = []  # per row: [burn rates, windows, tier status codes]
     for row in range(len(ids)):
         burn_row = burn_all[row]
-        docs.append([
-            {names[c]: (b if b == b else None) for c, b in enumerate(burn_row[:n_burn])},
-            {
-                names[c]: {
-                    "minutes": minutes_all[row][c], "good": good_all[row][c], "valid": valid_all[row][c],
-                    "events": events_all[row][c], "missing_minutes": missing_all[row][c],
-                    "data_quality": DATA_QUALITY[dq_all[row][c]],
-                }
-                for c in range(n_burn + 1)
-            },
-            [code for code in status_all[row] if code != TIER_ABSENT],
-        ])
+        docs.append(
+            [
+                {names[c]: (b if b == b else None) for c, b in enumerate(burn_row[:n_burn])},
+                {
+                    names[c]: {
+                        "minutes": minutes_all[row][c],
+                        "good": good_all[row][c],
+                        "valid": valid_all[row][c],
+                        "events": events_all[row][c],
+                        "missing_minutes": missing_all[row][c],
+                        "data_quality": DATA_QUALITY[dq_all[row][c]],
+                    }
+                    for c in range(n_burn + 1)
+                },
+                [code for code in status_all[row] if code != TIER_ABSENT],
+            ]
+        )
     # One JSON document for all rows: psycopg escapes every quote of every string in a text array
     # (a regex substitution each), which cost more than the whole UPDATE.
     payload = json.dumps(docs)
@@ -239,7 +244,18 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
     bounds = params.period_bounds
     if connection.vendor != "postgresql":
         return _write_portable(
-            ids, versions, sli, dq, result, remaining, docs, alert_state, basis, bounds, burn[:, one_hour_col], now,
+            ids,
+            versions,
+            sli,
+            dq,
+            result,
+            remaining,
+            docs,
+            alert_state,
+            basis,
+            bounds,
+            burn[:, one_hour_col],
+            now,
         )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -259,12 +275,18 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
             WHERE s.slo_id = v.slo_id
             """,
             [
-                ids, versions, sli, dq,
+                ids,
+                versions,
+                sli,
+                dq,
                 [_num(v) for v in result.error_budget_total],
                 [_num(v) for v in result.bad[:, period_col]],
-                remaining, alert_state,
-                [_num(v) for v in result.time_to_exhaustion_s], basis,
-                [b[0] if b else None for b in bounds], [b[1] if b else None for b in bounds],
+                remaining,
+                alert_state,
+                [_num(v) for v in result.time_to_exhaustion_s],
+                basis,
+                [b[0] if b else None for b in bounds],
+                [b[1] if b else None for b in bounds],
                 payload,
             ],
         )
@@ -286,31 +308,76 @@ def _write_statuses(ids: list[int], versions: list[int], result: BatchResult, no
 
 
 def _write_portable(
-    ids, versions, sli, dq, result, remaining, docs, alert_state, basis, bounds, burn_1h, now,  # noqa: ANN001
+    ids,
+    versions,
+    sli,
+    dq,
+    result,
+    remaining,
+    docs,
+    alert_state,
+    basis,
+    bounds,
+    burn_1h,
+    now,  # noqa: ANN001
 ) -> int:
     """`_write_statuses` through the ORM (embedded SQLite mode)."""
     from slo.models.budget import SloStatusPoint
 
     rows = []
     for i, slo_id in enumerate(ids):
-        rows.append(SloStatus(
-            slo_id=slo_id, slo_version=versions[i], sli=sli[i], data_quality=dq[i],
-            error_budget_total=_num(result.error_budget_total[i]), error_budget_consumed=_num(result.bad[i, -1]),
-            error_budget_remaining=remaining[i], burn_rates=docs[i][0],
-            windows=docs[i][1], tiers=docs[i][2], alert_state=alert_state[i],
-            time_to_exhaustion_s=_num(result.time_to_exhaustion_s[i]), time_to_exhaustion_basis=basis[i],
-            period_start=bounds[i][0] if bounds[i] else None, period_end=bounds[i][1] if bounds[i] else None,
-        ))
-    SloStatus.objects.bulk_update(rows, [
-        "slo_version", "sli", "data_quality", "error_budget_total", "error_budget_consumed", "error_budget_remaining",
-        "burn_rates", "windows", "tiers", "alert_state", "time_to_exhaustion_s", "time_to_exhaustion_basis",
-        "period_start", "period_end",
-    ])
+        rows.append(
+            SloStatus(
+                slo_id=slo_id,
+                slo_version=versions[i],
+                sli=sli[i],
+                data_quality=dq[i],
+                error_budget_total=_num(result.error_budget_total[i]),
+                error_budget_consumed=_num(result.bad[i, -1]),
+                error_budget_remaining=remaining[i],
+                burn_rates=docs[i][0],
+                windows=docs[i][1],
+                tiers=docs[i][2],
+                alert_state=alert_state[i],
+                time_to_exhaustion_s=_num(result.time_to_exhaustion_s[i]),
+                time_to_exhaustion_basis=basis[i],
+                period_start=bounds[i][0] if bounds[i] else None,
+                period_end=bounds[i][1] if bounds[i] else None,
+            )
+        )
+    SloStatus.objects.bulk_update(
+        rows,
+        [
+            "slo_version",
+            "sli",
+            "data_quality",
+            "error_budget_total",
+            "error_budget_consumed",
+            "error_budget_remaining",
+            "burn_rates",
+            "windows",
+            "tiers",
+            "alert_state",
+            "time_to_exhaustion_s",
+            "time_to_exhaustion_basis",
+            "period_start",
+            "period_end",
+        ],
+    )
     if now.minute % HISTORY_STEP_MIN == 0:
         SloStatusPoint.objects.bulk_create(
-            [SloStatusPoint(slo_id=slo_id, at=now, sli=sli[i], burn_rate_1h=_num(burn_1h[i]),
-                            error_budget_remaining=remaining[i], alert_state=alert_state[i], data_quality=dq[i])
-             for i, slo_id in enumerate(ids)],
+            [
+                SloStatusPoint(
+                    slo_id=slo_id,
+                    at=now,
+                    sli=sli[i],
+                    burn_rate_1h=_num(burn_1h[i]),
+                    error_budget_remaining=remaining[i],
+                    alert_state=alert_state[i],
+                    data_quality=dq[i],
+                )
+                for i, slo_id in enumerate(ids)
+            ],
             ignore_conflicts=True,
         )
     return 2

@@ -65,7 +65,9 @@ def budget_sync(*, now: datetime, minutes: int = 15) -> int:
     """Sync minutes `[now - minutes, now)` of every active SLO. Returns the minutes written."""
     end = _epoch_minute(floor_minute(now))
     start = end - minutes
-    slos = list(Slo.objects.filter(archived_at__isnull=True).order_by("pk").values_list("pk", "spec", "version"))
+    slos = list(
+        Slo.objects.filter(archived_at__isnull=True).order_by("pk").values_list("pk", "spec", "version")
+    )
     written = 0
     for lo in range(0, len(slos), CHUNK):
         chunk = slos[lo : lo + CHUNK]
@@ -75,8 +77,13 @@ def budget_sync(*, now: datetime, minutes: int = 15) -> int:
     return written
 
 
-def budget_sync_pending(*, now: datetime, limit: int = CLAIM_LIMIT, max_cells: int = MAX_TRANSACTION_CELLS,
-                        max_seconds: float | None = None) -> SpanSync:
+def budget_sync_pending(
+    *,
+    now: datetime,
+    limit: int = CLAIM_LIMIT,
+    max_cells: int = MAX_TRANSACTION_CELLS,
+    max_seconds: float | None = None,
+) -> SpanSync:
     """Sync every recorded span (see the module docstring), one bounded transaction at a time,
     until none is left, the rest is held by another worker, or (with `max_seconds`) no new
     transaction should start: the next run continues from the spans left."""

@@ -100,12 +100,19 @@ def deliver(channel: NotificationChannel, notification: Notification, *, now_s: 
                 raise DeliveryFailed("the channel secret cannot be decrypted with the current key") from None
             timestamp = int(time.time()) if now_s is None else now_s
             headers[SIGNATURE_HEADER] = sign(secret, body, timestamp=timestamp)
-            headers.update(standard_webhook_headers(secret, body, message_id=f"notification-{notification.pk}",
-                                                    timestamp=timestamp))
+            headers.update(
+                standard_webhook_headers(
+                    secret, body, message_id=f"notification-{notification.pk}", timestamp=timestamp
+                )
+            )
         _post(channel.url, body, headers)
     elif channel.kind == "slack":
         alert = doc["alert"]
-        color = "#2eb886" if alert["state"] == "resolved" else ("#d00000" if alert["severity"] == "page" else "#daa038")
+        color = (
+            "#2eb886"
+            if alert["state"] == "resolved"
+            else ("#d00000" if alert["severity"] == "page" else "#daa038")
+        )
         payload = {
             "text": _summary(doc),
             "attachments": [
@@ -165,7 +172,10 @@ def notification_send(*, notification_id: int, now: datetime) -> str:
         )
         logger.warning(
             "notification %s via channel %s failed (attempt %s): %s",
-            notification_id, notification.channel.name, attempts, exc,
+            notification_id,
+            notification.channel.name,
+            attempts,
+            exc,
         )
         return state
     Notification.objects.filter(pk=notification_id, state="sending").update(
@@ -177,7 +187,8 @@ def notification_send(*, notification_id: int, now: datetime) -> str:
 def notifications_due(*, now: datetime, limit: int = 500) -> list[int]:
     return list(
         Notification.objects.filter(
-            Q(state="pending", next_attempt_at__lte=now) | Q(state="sending", claimed_at__lt=now - STALE_CLAIM)
+            Q(state="pending", next_attempt_at__lte=now)
+            | Q(state="sending", claimed_at__lt=now - STALE_CLAIM)
         )
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]

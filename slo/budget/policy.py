@@ -30,12 +30,22 @@ class PolicyRules:
     def problems(self) -> list[dict[str, str]]:
         out = []
         if not -10 <= self.exhausted_remaining_ratio < self.low_remaining_ratio <= 1:
-            out.append({"path": "low_remaining_ratio", "message": "need exhausted_remaining_ratio < low_remaining_ratio <= 1"})
+            out.append(
+                {
+                    "path": "low_remaining_ratio",
+                    "message": "need exhausted_remaining_ratio < low_remaining_ratio <= 1",
+                }
+            )
         if not 0 <= self.low_extra_approvals <= 10:
             out.append({"path": "low_extra_approvals", "message": "must be between 0 and 10"})
         unknown = sorted(set(self.freeze_allowed_change_kinds) - set(CHANGE_KINDS))
         if unknown:
-            out.append({"path": "freeze_allowed_change_kinds", "message": f"unknown change kinds {unknown}; use {list(CHANGE_KINDS)}"})
+            out.append(
+                {
+                    "path": "freeze_allowed_change_kinds",
+                    "message": f"unknown change kinds {unknown}; use {list(CHANGE_KINDS)}",
+                }
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,8 +76,14 @@ class Verdict:
 def service_state(slos: Sequence[SloBudget], rules: PolicyRules) -> Verdict:
     """The service's budget state and what it requires of a release."""
     reasons: list[str] = []
-    exhausted = [s for s in slos if s.remaining is not None and s.remaining <= rules.exhausted_remaining_ratio]
-    low = [s for s in slos if s.remaining is not None and s not in exhausted and s.remaining < rules.low_remaining_ratio]
+    exhausted = [
+        s for s in slos if s.remaining is not None and s.remaining <= rules.exhausted_remaining_ratio
+    ]
+    low = [
+        s
+        for s in slos
+        if s.remaining is not None and s not in exhausted and s.remaining < rules.low_remaining_ratio
+    ]
     unknown = [s for s in slos if s.remaining is None or s.data_quality != "ok"]
     if exhausted:
         state = "exhausted"
@@ -77,7 +93,9 @@ def service_state(slos: Sequence[SloBudget], rules: PolicyRules) -> Verdict:
         reasons += [f"{s.name}: {s.remaining:.1%} of the budget left" for s in low]
     elif not slos or unknown:
         state = "unknown"
-        reasons += ["the service has no SLOs"] if not slos else [f"{s.name}: {s.data_quality}" for s in unknown]
+        reasons += (
+            ["the service has no SLOs"] if not slos else [f"{s.name}: {s.data_quality}" for s in unknown]
+        )
     else:
         state = "ok"
     frozen = state == "exhausted" or (state == "unknown" and rules.unknown_blocks)
@@ -91,7 +109,10 @@ def change_allowed(verdict: Verdict, change_kind: str) -> tuple[bool, str]:
     if change_kind not in CHANGE_KINDS:
         return False, f"unknown change kind {change_kind!r}"
     if verdict.frozen and change_kind not in verdict.allowed_change_kinds:
-        return False, f"changes are frozen ({verdict.state}); allowed: {', '.join(verdict.allowed_change_kinds) or 'none'}"
+        return (
+            False,
+            f"changes are frozen ({verdict.state}); allowed: {', '.join(verdict.allowed_change_kinds) or 'none'}",
+        )
     return True, "allowed" if not verdict.required_extra_approvals else (
         f"allowed with {verdict.required_extra_approvals} extra approval(s) ({verdict.state})"
     )

@@ -82,11 +82,14 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
         raise NotFound(f"no service named {service_name!r}")
     rules, source = policy_rules_for(service=service)
     slos = list(
-        Slo.objects.filter(service=service, archived_at__isnull=True).select_related("status").order_by("name")
+        Slo.objects.filter(service=service, archived_at__isnull=True)
+        .select_related("status")
+        .order_by("name")
     )
     paging = set(
-        AlertState.objects.filter(service=service, kind="burn_rate", severity="page", firing=True)
-        .values_list("slo_id", flat=True)
+        AlertState.objects.filter(
+            service=service, kind="burn_rate", severity="page", firing=True
+        ).values_list("slo_id", flat=True)
     )
     stale_before = now - timedelta(seconds=status_stale_after_s())
     budgets, rows = [], []
@@ -94,7 +97,9 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
         status = getattr(slo, "status", None)
         evaluated = status is not None and status.evaluated_at is not None
         stale = not evaluated or status.evaluated_at < stale_before
-        data_quality = "stale" if stale and evaluated else ("not_evaluated" if not evaluated else status.data_quality)
+        data_quality = (
+            "stale" if stale and evaluated else ("not_evaluated" if not evaluated else status.data_quality)
+        )
         if evaluated and not stale and data_quality == "ok":
             recent = (status.windows or {}).get(RECENT_WINDOW) or {}
             if recent and recent.get("missing_minutes", 0) >= recent.get("minutes", 5):
@@ -130,7 +135,9 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
     }
 
 
-def release_budget_check(*, service_name: str, change_kind: str = "normal", now: datetime | None = None) -> dict[str, Any]:
+def release_budget_check(
+    *, service_name: str, change_kind: str = "normal", now: datetime | None = None
+) -> dict[str, Any]:
     """What a release gate asks: may this kind of change go out now, and with how many extra
     approvals? `{allowed, reason, required_extra_approvals, paging_slos, budget}`."""
     status = service_budget_status(service_name=service_name, now=now)
@@ -167,8 +174,9 @@ def status_points(*, slo_id: int, start: datetime, end: datetime) -> QuerySet[Sl
     return SloStatusPoint.objects.filter(slo_id=slo_id, at__gte=start, at__lt=end).order_by("at")
 
 
-def cost_rollups(*, service: Service, route: str, resolution: str, start: datetime,
-                 end: datetime) -> QuerySet[CostRollup]:
+def cost_rollups(
+    *, service: Service, route: str, resolution: str, start: datetime, end: datetime
+) -> QuerySet[CostRollup]:
     """A service's cost rollups of one route and resolution in `[start, end)`, oldest first."""
     return CostRollup.objects.filter(
         service=service, route=route, resolution=resolution, bucket_start__gte=start, bucket_start__lt=end
@@ -212,7 +220,9 @@ def slo_timeseries(
         problems.append({"path": "start", "message": "start must be before end"})
     step = timedelta(minutes=1) if resolution == "minute" else timedelta(hours=1)
     if not problems and (end - start) / step > MAX_POINTS:
-        problems.append({"path": "start", "message": f"at most {MAX_POINTS} points; narrow the range or use hour"})
+        problems.append(
+            {"path": "start", "message": f"at most {MAX_POINTS} points; narrow the range or use hour"}
+        )
     if problems:
         raise ValidationFailed("invalid time series request", problems=problems)
     if metric == "budget_remaining":
@@ -224,7 +234,9 @@ def slo_timeseries(
         return list(out.values())
     budget = error_budget_ratio(slo.objective)
     if resolution == "minute":
-        rows = BudgetMinute.objects.filter(slo_id=slo.pk, minute__gte=start, minute__lt=end).order_by("minute")
+        rows = BudgetMinute.objects.filter(slo_id=slo.pk, minute__gte=start, minute__lt=end).order_by(
+            "minute"
+        )
         values = rows.values_list("minute", "good", "valid")
     else:
         rows = BudgetHour.objects.filter(slo_id=slo.pk, hour__gte=start, hour__lt=end).order_by("hour")
@@ -250,31 +262,50 @@ def slo_status_document(*, status: SloStatus, spec: SloSpec) -> dict[str, Any]:
         windows[name] = {
             **stored,
             "sli": (min(good, valid) / valid) if valid > 0 else None,
-            "burn_rate": status.burn_rates.get(name) if name != PERIOD else (
-                ((valid - min(good, valid)) / valid) / error_budget_ratio(spec.objective) if valid > 0 else None
+            "burn_rate": status.burn_rates.get(name)
+            if name != PERIOD
+            else (
+                ((valid - min(good, valid)) / valid) / error_budget_ratio(spec.objective)
+                if valid > 0
+                else None
             ),
         }
     tiers = []
     for tier, code in zip(alert_tiers_for(spec), status.tiers, strict=False):
         long_w, short_w = windows.get(tier.long_window, {}), windows.get(tier.short_window, {})
-        tiers.append({
-            "severity": tier.severity, "budget_percent": tier.budget_percent,
-            "long_window": tier.long_window, "short_window": tier.short_window,
-            # The effective threshold, never below 1x, and what scaling to the window gave.
-            "burn_rate_threshold": tier.burn_rate_threshold,
-            "scaled_burn_rate_threshold": tier.scaled_burn_rate_threshold,
-            "threshold_raised": tier.threshold_raised,
-            "long_burn_rate": long_w.get("burn_rate"), "short_burn_rate": short_w.get("burn_rate"),
-            "long_data_quality": long_w.get("data_quality"), "short_data_quality": short_w.get("data_quality"),
-            "status": TIER_STATUS[code],
-        })
+        tiers.append(
+            {
+                "severity": tier.severity,
+                "budget_percent": tier.budget_percent,
+                "long_window": tier.long_window,
+                "short_window": tier.short_window,
+                # The effective threshold, never below 1x, and what scaling to the window gave.
+                "burn_rate_threshold": tier.burn_rate_threshold,
+                "scaled_burn_rate_threshold": tier.scaled_burn_rate_threshold,
+                "threshold_raised": tier.threshold_raised,
+                "long_burn_rate": long_w.get("burn_rate"),
+                "short_burn_rate": short_w.get("burn_rate"),
+                "long_data_quality": long_w.get("data_quality"),
+                "short_data_quality": short_w.get("data_quality"),
+                "status": TIER_STATUS[code],
+            }
+        )
     return {
-        "slo": status.slo_id, "evaluated_at": status.evaluated_at, "slo_version": status.slo_version,
-        "sli": status.sli, "data_quality": status.data_quality,
-        "error_budget_total": status.error_budget_total, "error_budget_consumed": status.error_budget_consumed,
-        "error_budget_remaining": status.error_budget_remaining, "burn_rates": status.burn_rates,
-        "windows": windows, "tiers": tiers, "alert_state": status.alert_state,
-        "time_to_exhaustion_s": status.time_to_exhaustion_s, "time_to_exhaustion_basis": status.time_to_exhaustion_basis,
-        "period_start": status.period_start, "period_end": status.period_end,
+        "slo": status.slo_id,
+        "evaluated_at": status.evaluated_at,
+        "slo_version": status.slo_version,
+        "sli": status.sli,
+        "data_quality": status.data_quality,
+        "error_budget_total": status.error_budget_total,
+        "error_budget_consumed": status.error_budget_consumed,
+        "error_budget_remaining": status.error_budget_remaining,
+        "burn_rates": status.burn_rates,
+        "windows": windows,
+        "tiers": tiers,
+        "alert_state": status.alert_state,
+        "time_to_exhaustion_s": status.time_to_exhaustion_s,
+        "time_to_exhaustion_basis": status.time_to_exhaustion_basis,
+        "period_start": status.period_start,
+        "period_end": status.period_end,
         "no_data_reason": status.no_data_reason,
     }

@@ -27,7 +27,16 @@ from slo.budget.policy import PolicyRules
 from slo.models import Service
 from slo.models.budget import CHANNEL_KINDS, BudgetPolicy, CostModel, CostRollup, NotificationChannel
 
-CHANNEL_FIELDS = ("name", "kind", "url", "email_to", "services", "severities", "renotify_interval_s", "enabled")
+CHANNEL_FIELDS = (
+    "name",
+    "kind",
+    "url",
+    "email_to",
+    "services",
+    "severities",
+    "renotify_interval_s",
+    "enabled",
+)
 
 
 def channel_doc(channel: NotificationChannel, *, for_audit: bool = False) -> dict[str, Any]:
@@ -74,19 +83,27 @@ def _channel_problems(doc: dict[str, Any]) -> list[dict[str, str]]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append({"path": key, "message": "must be a list of strings"})
     severities = doc.get("severities")
-    if isinstance(severities, list) and all(isinstance(v, str) for v in severities) and set(severities) - {
-        "page", "ticket"
-    }:
+    if (
+        isinstance(severities, list)
+        and all(isinstance(v, str) for v in severities)
+        and set(severities) - {"page", "ticket"}
+    ):
         problems.append({"path": "severities", "message": "page and/or ticket"})
     interval = doc.get("renotify_interval_s", 0)
     if not isinstance(interval, int) or isinstance(interval, bool) or not 0 <= interval <= 7 * 86400:
         problems.append({"path": "renotify_interval_s", "message": "whole seconds, 0 (never) .. 604800"})
     if not isinstance(doc.get("enabled", True), bool):
         problems.append({"path": "enabled", "message": "must be true or false"})
-    if "secret" in doc and doc["secret"] is not None and (not isinstance(doc["secret"], str) or len(doc["secret"]) < 16):
+    if (
+        "secret" in doc
+        and doc["secret"] is not None
+        and (not isinstance(doc["secret"], str) or len(doc["secret"]) < 16)
+    ):
         problems.append({"path": "secret", "message": "at least 16 characters"})
     if kind == "generic_webhook" and not doc.get("secret") and not doc.get("has_secret"):
-        problems.append({"path": "secret", "message": "a generic webhook is signed: give a secret (16+ characters)"})
+        problems.append(
+            {"path": "secret", "message": "a generic webhook is signed: give a secret (16+ characters)"}
+        )
     return problems
 
 
@@ -97,9 +114,21 @@ def notification_channel_save(
     `"set"`, never returned. Unknown fields are refused."""
     unknown = sorted(set(data) - set(CHANNEL_FIELDS) - {"secret"})
     if unknown:
-        raise ValidationFailed("invalid channel", problems=[{"path": k, "message": "unknown field"} for k in unknown])
-    base = channel_doc(channel) if channel else {"url": "", "email_to": [], "services": [], "severities": [],
-                                                 "renotify_interval_s": 0, "enabled": True}
+        raise ValidationFailed(
+            "invalid channel", problems=[{"path": k, "message": "unknown field"} for k in unknown]
+        )
+    base = (
+        channel_doc(channel)
+        if channel
+        else {
+            "url": "",
+            "email_to": [],
+            "services": [],
+            "severities": [],
+            "renotify_interval_s": 0,
+            "enabled": True,
+        }
+    )
     doc = {**base, **data}
     problems = _channel_problems(doc)
     if problems:
@@ -118,11 +147,15 @@ def notification_channel_save(
             with transaction.atomic():
                 target.save()
         except IntegrityError:
-            raise ValidationFailed("invalid channel", problems=[{"path": "name", "message": "name taken"}]) from None
+            raise ValidationFailed(
+                "invalid channel", problems=[{"path": "name", "message": "name taken"}]
+            ) from None
         after = channel_doc(target, for_audit=True)
         if secret is not None:
             after["secret"] = "set"  # the audit log records that it changed, never the value
-        audit_record(actor=actor, action="update" if channel else "create", obj=target, before=before, after=after)
+        audit_record(
+            actor=actor, action="update" if channel else "create", obj=target, before=before, after=after
+        )
     return target
 
 
@@ -132,20 +165,31 @@ def notification_channel_delete(*, actor: Any, channel: NotificationChannel) -> 
         channel.delete()
 
 
-POLICY_FIELDS = ("low_remaining_ratio", "low_extra_approvals", "exhausted_remaining_ratio",
-                 "freeze_allowed_change_kinds", "unknown_blocks")
+POLICY_FIELDS = (
+    "low_remaining_ratio",
+    "low_extra_approvals",
+    "exhausted_remaining_ratio",
+    "freeze_allowed_change_kinds",
+    "unknown_blocks",
+)
 
 
 def policy_doc(policy: BudgetPolicy) -> dict[str, Any]:
-    return {"service": policy.service.name if policy.service_id else None,
-            **{f: getattr(policy, f) for f in POLICY_FIELDS}}
+    return {
+        "service": policy.service.name if policy.service_id else None,
+        **{f: getattr(policy, f) for f in POLICY_FIELDS},
+    }
 
 
-def budget_policy_save(*, actor: Any, data: dict[str, Any], policy: BudgetPolicy | None = None) -> BudgetPolicy:
+def budget_policy_save(
+    *, actor: Any, data: dict[str, Any], policy: BudgetPolicy | None = None
+) -> BudgetPolicy:
     """Create or update a policy. `service` (a name, or null for the default) is fixed at creation."""
     unknown = sorted(set(data) - set(POLICY_FIELDS) - {"service"})
     if unknown:
-        raise ValidationFailed("invalid policy", problems=[{"path": k, "message": "unknown field"} for k in unknown])
+        raise ValidationFailed(
+            "invalid policy", problems=[{"path": k, "message": "unknown field"} for k in unknown]
+        )
     if policy is not None and "service" in data and data["service"] != policy_doc(policy)["service"]:
         raise ValidationFailed("invalid policy", problems=[{"path": "service", "message": "cannot change"}])
     defaults = PolicyRules().as_dict()
@@ -163,12 +207,16 @@ def budget_policy_save(*, actor: Any, data: dict[str, Any], policy: BudgetPolicy
     if not isinstance(doc["unknown_blocks"], bool):
         problems.append({"path": "unknown_blocks", "message": "must be true or false"})
     if not problems:
-        rules = PolicyRules(**{**doc, "freeze_allowed_change_kinds": tuple(doc["freeze_allowed_change_kinds"])})
+        rules = PolicyRules(
+            **{**doc, "freeze_allowed_change_kinds": tuple(doc["freeze_allowed_change_kinds"])}
+        )
         problems = rules.problems()
     service = None
     if policy is None and data.get("service") is not None:
         if not isinstance(data["service"], str):
-            raise ValidationFailed("invalid policy", problems=[{"path": "service", "message": "a service name"}])
+            raise ValidationFailed(
+                "invalid policy", problems=[{"path": "service", "message": "a service name"}]
+            )
         service = Service.objects.filter(name=data["service"]).first()
         if service is None:
             problems.append({"path": "service", "message": f"unknown service {data['service']!r}"})
@@ -185,8 +233,13 @@ def budget_policy_save(*, actor: Any, data: dict[str, Any], policy: BudgetPolicy
                 target.save()
         except IntegrityError:
             raise Conflict("this service (or the default) already has a policy; edit it instead") from None
-        audit_record(actor=actor, action="update" if policy else "create", obj=target, before=before,
-                     after=policy_doc(target))
+        audit_record(
+            actor=actor,
+            action="update" if policy else "create",
+            obj=target,
+            before=before,
+            after=policy_doc(target),
+        )
     return target
 
 
@@ -200,7 +253,9 @@ def cost_model_create(*, actor: Any, data: dict[str, Any]) -> CostModel:
     """Add the next cost model version (versions are immutable; a change is a new version)."""
     unknown = sorted(set(data) - {"prices", "effective_from", "note"})
     if unknown:
-        raise ValidationFailed("invalid cost model", problems=[{"path": k, "message": "unknown field"} for k in unknown])
+        raise ValidationFailed(
+            "invalid cost model", problems=[{"path": k, "message": "unknown field"} for k in unknown]
+        )
     prices, problems = parse_prices(data.get("prices"))
     effective = data.get("effective_from")
     if effective is None:
@@ -220,41 +275,74 @@ def cost_model_create(*, actor: Any, data: dict[str, Any]) -> CostModel:
         # Lock the table's tail so two concurrent creates cannot pick the same version.
         latest = CostModel.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0
         model = CostModel.objects.create(
-            version=latest + 1, effective_from=effective_at, prices=prices.model_dump(mode="json"),
-            note=str(data.get("note") or ""), author=actor if getattr(actor, "is_authenticated", False) else None,
+            version=latest + 1,
+            effective_from=effective_at,
+            prices=prices.model_dump(mode="json"),
+            note=str(data.get("note") or ""),
+            author=actor if getattr(actor, "is_authenticated", False) else None,
         )
-        audit_record(actor=actor, action="create", obj=model, after={"version": model.version, "prices": model.prices})
+        audit_record(
+            actor=actor, action="create", obj=model, after={"version": model.version, "prices": model.prices}
+        )
     return model
 
 
 def cost_rollup_store(
-    *, service: Service, resolution: str, bucket_start: datetime,
-    usage: Usage, model: CostModel, now: datetime | None = None,
+    *,
+    service: Service,
+    resolution: str,
+    bucket_start: datetime,
+    usage: Usage,
+    model: CostModel,
+    now: datetime | None = None,
 ) -> list[CostRollup]:
     """Compute and upsert the bucket's cost figures: one row for `all` routes, one per route that
     had traffic or cost. Re-running replaces the rows (idempotent)."""
     prices = Prices.model_validate(model.prices)
     figures = compute_costs(usage, prices)
     now = now or timezone.now()
-    rows = [("all", figures.requests, figures.all_in_cost_usd, figures.cost_per_request_usd, figures.as_dict())]
+    rows = [
+        ("all", figures.requests, figures.all_in_cost_usd, figures.cost_per_request_usd, figures.as_dict())
+    ]
     for route, rc in figures.routes.items():
-        rows.append((route, rc.requests, rc.cost_usd, rc.cost_per_request_usd,
-                     {"attempts": rc.attempts, "cost_usd": rc.cost_usd}))
+        rows.append(
+            (
+                route,
+                rc.requests,
+                rc.cost_usd,
+                rc.cost_per_request_usd,
+                {"attempts": rc.attempts, "cost_usd": rc.cost_usd},
+            )
+        )
     stored = []
     with transaction.atomic():
         for route, requests, cost, per_request, detail in rows:
             row, _ = CostRollup.objects.update_or_create(
-                service=service, route=route, resolution=resolution, bucket_start=bucket_start,
-                defaults={"cost_model_version": model.version, "requests": requests, "cost_usd": cost,
-                          "cost_per_request_usd": per_request, "figures": detail, "computed_at": now},
+                service=service,
+                route=route,
+                resolution=resolution,
+                bucket_start=bucket_start,
+                defaults={
+                    "cost_model_version": model.version,
+                    "requests": requests,
+                    "cost_usd": cost,
+                    "cost_per_request_usd": per_request,
+                    "figures": detail,
+                    "computed_at": now,
+                },
             )
             stored.append(row)
     return stored
 
 
 def cache_alerts_apply(
-    *, service_name: str, current: cache_checks.CacheWindow, baseline: cache_checks.CacheWindow, now: datetime,
-    max_relative_drop: float = 0.3, max_stale_rate: float = 0.05,
+    *,
+    service_name: str,
+    current: cache_checks.CacheWindow,
+    baseline: cache_checks.CacheWindow,
+    now: datetime,
+    max_relative_drop: float = 0.3,
+    max_stale_rate: float = 0.05,
 ) -> int:
     """Run the hit-rate-drop and stale-hit checks for one service and record transitions.
     Returns the number of transitions."""
@@ -266,8 +354,15 @@ def cache_alerts_apply(
         "stale_hits": cache_checks.stale_rate_over(current, max_stale_rate=max_stale_rate),
     }
     verdicts = [
-        alerts.Verdict(key=f"svc:{service.name}:{kind}:cache", service=(service.pk, service.name), slo_id=None,
-                       kind=kind, severity="ticket", verdict=verdict, evidence=evidence)
+        alerts.Verdict(
+            key=f"svc:{service.name}:{kind}:cache",
+            service=(service.pk, service.name),
+            slo_id=None,
+            kind=kind,
+            severity="ticket",
+            verdict=verdict,
+            evidence=evidence,
+        )
         for kind, (verdict, evidence) in checks.items()
     ]
     with transaction.atomic():
@@ -280,8 +375,15 @@ def model_skew_apply(*, rows: Iterable[tuple[str, str, str]], now: datetime) -> 
     verdicts = cache_checks.model_version_skew(rows)
     services = {s.name: s for s in Service.objects.filter(name__in=list(verdicts))}
     changes = [
-        alerts.Verdict(key=f"svc:{name}:model_skew:versions", service=(services[name].pk, name), slo_id=None,
-                       kind="model_skew", severity="ticket", verdict=verdict, evidence=evidence)
+        alerts.Verdict(
+            key=f"svc:{name}:model_skew:versions",
+            service=(services[name].pk, name),
+            slo_id=None,
+            kind="model_skew",
+            severity="ticket",
+            verdict=verdict,
+            evidence=evidence,
+        )
         for name, (verdict, evidence) in verdicts.items()
         if name in services
     ]
@@ -300,7 +402,9 @@ def cost_rollups_compute(*, bucket_start: datetime, resolution: str) -> int:
     from slo.telemetry.selectors import contract_series
 
     if resolution not in ("hour", "day"):
-        raise ValidationFailed("invalid resolution", problems=[{"path": "resolution", "message": "hour or day"}])
+        raise ValidationFailed(
+            "invalid resolution", problems=[{"path": "resolution", "message": "hour or day"}]
+        )
     model = cost_model_current(at=bucket_start)
     if model is None:
         return 0
@@ -311,6 +415,13 @@ def cost_rollups_compute(*, bucket_start: datetime, resolution: str) -> int:
     stored = 0
     for name, usage in usages.items():
         if name in by_name:
-            stored += len(cost_rollup_store(service=by_name[name], resolution=resolution, bucket_start=bucket_start,
-                                            usage=usage, model=model))
+            stored += len(
+                cost_rollup_store(
+                    service=by_name[name],
+                    resolution=resolution,
+                    bucket_start=bucket_start,
+                    usage=usage,
+                    model=model,
+                )
+            )
     return stored

@@ -21,8 +21,14 @@ from slo.contract import (
     REQUESTS_TOTAL,
 )
 
-NAMES = (REQUESTS_TOTAL, FALLBACKS_TOTAL, CACHE_LOOKUPS_TOTAL, COMPUTE_SECONDS_TOTAL, EGRESS_BYTES_TOTAL,
-         f"{REQUEST_DURATION}_bucket")
+NAMES = (
+    REQUESTS_TOTAL,
+    FALLBACKS_TOTAL,
+    CACHE_LOOKUPS_TOTAL,
+    COMPUTE_SECONDS_TOTAL,
+    EGRESS_BYTES_TOTAL,
+    f"{REQUEST_DURATION}_bucket",
+)
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -73,8 +79,10 @@ def usage_by_service(frame: pd.DataFrame, *, hours: float) -> dict[str, Usage]:
             merged = dict(usage.latency_buckets.get(row.tier, []))
             merged[bound] = merged.get(bound, 0.0) + value
             usage.latency_buckets[row.tier] = sorted(merged.items())
-    edge = frame[frame["tier"] == "edge"].groupby("service")[["source", "minute"]].apply(
-        lambda g: len(g.drop_duplicates()) / 60.0
+    edge = (
+        frame[frame["tier"] == "edge"]
+        .groupby("service")[["source", "minute"]]
+        .apply(lambda g: len(g.drop_duplicates()) / 60.0)
     )
     for service, device_hours in edge.items():
         if service in out:

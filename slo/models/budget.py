@@ -135,7 +135,9 @@ class AlertState(models.Model):
     severity = models.CharField(max_length=10, choices=[(s, s) for s in SEVERITIES])
     firing = models.BooleanField(default=False)
     since = models.DateTimeField(null=True, blank=True)
-    last_event = models.ForeignKey("AlertEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_event = models.ForeignKey(
+        "AlertEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"{self.key} {'firing' if self.firing else 'ok'}"
@@ -257,7 +259,9 @@ class CostModel(models.Model):
     effective_from = models.DateTimeField()
     prices = models.JSONField()
     note = models.TextField(blank=True)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -273,7 +277,9 @@ class CostRollup(models.Model):
     RESOLUTIONS = [("hour", "hour"), ("day", "day")]
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
-    route = models.CharField(max_length=20, help_text="local, cache, private_cloud, public_cloud, failed, all")
+    route = models.CharField(
+        max_length=20, help_text="local, cache, private_cloud, public_cloud, failed, all"
+    )
     resolution = models.CharField(max_length=4, choices=RESOLUTIONS)
     bucket_start = models.DateTimeField()
     cost_model_version = models.PositiveIntegerField()

@@ -51,7 +51,9 @@ class Slo(models.Model):
 
     class Meta:
         ordering = ["service__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["service", "name"], name="slo_unique_name_per_service")]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "name"], name="slo_unique_name_per_service")
+        ]
 
     def __str__(self) -> str:
         return f"{self.service.name}/{self.name}"

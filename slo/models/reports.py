@@ -81,11 +81,14 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-period_start", "-generated_at", "-id"]
-        indexes = [models.Index(fields=["scope_kind", "scope_value", "-period_start"], name="report_by_scope")]
+        indexes = [
+            models.Index(fields=["scope_kind", "scope_value", "-period_start"], name="report_by_scope")
+        ]
         constraints = [
             # Belt and braces for the schedule claim: a schedule reports each period once.
             models.UniqueConstraint(
-                fields=["schedule_ref", "period_start"], condition=models.Q(schedule_ref__isnull=False),
+                fields=["schedule_ref", "period_start"],
+                condition=models.Q(schedule_ref__isnull=False),
                 name="report_once_per_schedule_period",
             ),
         ]

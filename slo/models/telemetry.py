@@ -167,7 +167,9 @@ class SliSpan(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     # No index on slo: the table is a short queue read in id order; inserts stay cheap.
-    slo = models.ForeignKey(Slo, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    slo = models.ForeignKey(
+        Slo, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     first_minute = models.BigIntegerField(help_text="minutes since the epoch, UTC")
     last_minute = models.BigIntegerField(help_text="minutes since the epoch, UTC (inclusive)")
     marked_at = models.FloatField(help_text="epoch seconds of the write")

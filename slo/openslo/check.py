@@ -235,7 +235,9 @@ def through_the_catalog(checks: list[FileCheck]) -> None:
         if check.status != "imported":
             continue
         try:
-            result = openslo_import(actor=None, text=Path(check.path).read_text(encoding="utf-8"), dry_run=True)
+            result = openslo_import(
+                actor=None, text=Path(check.path).read_text(encoding="utf-8"), dry_run=True
+            )
         except ValidationFailed as exc:
             problems = [Problem(p["path"], p["message"]) for p in exc.problems]
             check.status, check.summary = "refused", "catalog: " + _problems(problems, 3)

@@ -101,13 +101,20 @@ def _export_service(service: dict[str, Any], path: str, report: _Report) -> dict
         report.error(f"{path}.name", "required")
         return None
     labels = dict(service.get("labels") or {})
-    metadata = _export_metadata(labels.pop(LABEL_NAME, name), service.get("display_name") or "", labels, {}, path, report)
+    metadata = _export_metadata(
+        labels.pop(LABEL_NAME, name), service.get("display_name") or "", labels, {}, path, report
+    )
     spec = {"description": service["description"]} if service.get("description") else {}
     return {"apiVersion": API_VERSION, "kind": "Service", "metadata": metadata, "spec": spec}
 
 
 def _export_metadata(
-    name: str, display_name: str, labels: dict[str, str], annotations: dict[str, str], path: str, report: _Report
+    name: str,
+    display_name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    path: str,
+    report: _Report,
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if display_name:
@@ -121,7 +128,9 @@ def _export_metadata(
         elif key.startswith(LABEL_ANNOTATION_PREFIX):
             foreign[key.removeprefix(LABEL_ANNOTATION_PREFIX)] = value
         elif key.startswith(RESERVED_LABEL_PREFIX):
-            report.drop(f"{path}.labels.{key}", "reserved bookkeeping label not used by the export: not written")
+            report.drop(
+                f"{path}.labels.{key}", "reserved bookkeeping label not used by the export: not written"
+            )
         else:
             plain[key] = value
     if plain:
@@ -131,7 +140,9 @@ def _export_metadata(
     return metadata
 
 
-def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report: _Report) -> dict[str, Any] | None:
+def _export_slo(
+    spec: SloSpec, path: str, queries_for: QueriesFor | None, report: _Report
+) -> dict[str, Any] | None:
     labels = dict(spec.labels)
     name = labels.pop(LABEL_NAME, spec.name)
     service = labels.pop(LABEL_SERVICE, spec.service)
@@ -173,11 +184,13 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     sli = spec.sli
     if sli.kind == "custom":
         numerator = "good" if sli.good_query else "bad"
-        metric = {"ratioMetric": {
-            "counter": True,
-            numerator: _export_source(source_type, sli.good_query or sli.bad_query, source_ref),
-            "total": _export_source(source_type, sli.total_query, source_ref),
-        }}
+        metric = {
+            "ratioMetric": {
+                "counter": True,
+                numerator: _export_source(source_type, sli.good_query or sli.bad_query, source_ref),
+                "total": _export_source(source_type, sli.total_query, source_ref),
+            }
+        }
     elif sli.kind == "latency" and threshold_op is not None:
         # imported from a thresholdMetric: give it back in that form
         metric = {"thresholdMetric": _export_source(source_type, threshold_query, source_ref, threshold_spec)}
@@ -186,13 +199,19 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     else:
         queries = _native_queries(spec, queries_for)
         if queries is None:
-            report.error(path, f"a {sli.kind} SLI needs queries_for (the telemetry contract's queries) to be exported")
+            report.error(
+                path, f"a {sli.kind} SLI needs queries_for (the telemetry contract's queries) to be exported"
+            )
             return None
         numerator, query, total = queries
         annotations[ANNOTATION_SLI] = json.dumps(sli.model_dump(exclude_none=True), sort_keys=True)
-        metric = {"ratioMetric": {
-            "counter": True, numerator: _export_source(PROMETHEUS, query), "total": _export_source(PROMETHEUS, total),
-        }}
+        metric = {
+            "ratioMetric": {
+                "counter": True,
+                numerator: _export_source(PROMETHEUS, query),
+                "total": _export_source(PROMETHEUS, total),
+            }
+        }
 
     target = spec.objective / 100
     if _percent_from_target(target) == spec.objective:
@@ -202,7 +221,10 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     if spec.budgeting_method == "timeslices":
         objective["timeSliceTarget"] = spec.timeslice_target
     elif spec.timeslice_target is not None:
-        report.drop(f"{path}.timeslice_target", f"used only with timeslices budgeting: not written for {spec.budgeting_method}")
+        report.drop(
+            f"{path}.timeslice_target",
+            f"used only with timeslices budgeting: not written for {spec.budgeting_method}",
+        )
     if spec.budgeting_method != "occurrences":
         objective["timeSliceWindow"] = "1m"
 
@@ -226,13 +248,15 @@ def _export_slo(spec: SloSpec, path: str, queries_for: QueriesFor | None, report
     slo_spec: dict[str, Any] = {}
     if spec.description:
         slo_spec["description"] = spec.description
-    slo_spec.update({
-        "service": service,
-        "indicator": {"metadata": indicator_metadata, "spec": indicator_spec},
-        "timeWindow": [window],
-        "budgetingMethod": _BUDGETING_OUT[spec.budgeting_method],
-        "objectives": [objective],
-    })
+    slo_spec.update(
+        {
+            "service": service,
+            "indicator": {"metadata": indicator_metadata, "spec": indicator_spec},
+            "timeWindow": [window],
+            "budgetingMethod": _BUDGETING_OUT[spec.budgeting_method],
+            "objectives": [objective],
+        }
+    )
     metadata = _export_metadata(name, spec.display_name, labels, annotations, path, report)
     return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": slo_spec}
 
@@ -245,7 +269,9 @@ def _calendar_start(spec: SloSpec, written: str | None) -> str:
     if written is not None:
         wall = _start_wall_time(written, spec.window.timezone)
         if wall is not None and (
-            wall == datetime.fromisoformat(spec.window.start) if spec.window.start else _aligned(wall, spec.window.unit)
+            wall == datetime.fromisoformat(spec.window.start)
+            if spec.window.start
+            else _aligned(wall, spec.window.unit)
         ):
             return written
     return ours

@@ -109,23 +109,35 @@ def _import(text: str, report: _Report) -> ImportResult:
         if obj.kind == "Service":
             service = _import_service(obj, report)
             if service["name"] in service_paths:
-                report.error(f"{obj.path}.metadata.name", f"service {service['name']!r} is already defined in {service_paths[service['name']]}")
+                report.error(
+                    f"{obj.path}.metadata.name",
+                    f"service {service['name']!r} is already defined in {service_paths[service['name']]}",
+                )
             else:
                 service_paths[service["name"]] = obj.path
                 result.services.append(service)
         elif obj.kind == "SLI":
             if obj.name in ctx.slis:
-                report.error(f"{obj.path}.metadata.name", f"SLI {obj.name!r} is already defined in {ctx.slis[obj.name].path}")
+                report.error(
+                    f"{obj.path}.metadata.name",
+                    f"SLI {obj.name!r} is already defined in {ctx.slis[obj.name].path}",
+                )
             else:
                 ctx.slis[obj.name] = obj
         elif obj.kind == "DataSource":
             if obj.name in ctx.datasources:
-                report.error(f"{obj.path}.metadata.name", f"DataSource {obj.name!r} is already defined in {ctx.datasources[obj.name].path}")
+                report.error(
+                    f"{obj.path}.metadata.name",
+                    f"DataSource {obj.name!r} is already defined in {ctx.datasources[obj.name].path}",
+                )
                 continue
             ctx.datasources[obj.name] = obj
             result.datasources.append(_import_datasource(obj, report))
         elif obj.kind in ALERT_KINDS:
-            report.drop(obj.path, f"{obj.kind} {obj.name!r} not imported: burn-rate alerts come from each SLO's alert tiers")
+            report.drop(
+                obj.path,
+                f"{obj.kind} {obj.name!r} not imported: burn-rate alerts come from each SLO's alert tiers",
+            )
 
     slo_paths: dict[str, str] = {}
     for obj in objects:
@@ -133,7 +145,10 @@ def _import(text: str, report: _Report) -> ImportResult:
             continue
         for spec in _import_slo(obj, ctx):
             if spec.name in slo_paths:
-                report.error(f"{obj.path}.metadata.name", f"SLO name {spec.name!r} is already used by {slo_paths[spec.name]}")
+                report.error(
+                    f"{obj.path}.metadata.name",
+                    f"SLO name {spec.name!r} is already used by {slo_paths[spec.name]}",
+                )
                 continue
             slo_paths[spec.name] = obj.path
             result.slos.append(spec)
@@ -146,7 +161,10 @@ def _import(text: str, report: _Report) -> ImportResult:
 
 def _envelope(document: Any, path: str, report: _Report) -> _Object | None:
     if not isinstance(document, dict):
-        report.error(path, f"must be a mapping (an OpenSLO object with apiVersion, kind, metadata and spec), got {_type_name(document)}")
+        report.error(
+            path,
+            f"must be a mapping (an OpenSLO object with apiVersion, kind, metadata and spec), got {_type_name(document)}",
+        )
         return None
     api_version = document.get("apiVersion")
     if api_version is None:
@@ -154,8 +172,10 @@ def _envelope(document: Any, path: str, report: _Report) -> _Object | None:
         return None
     if api_version != API_VERSION:
         if isinstance(api_version, str) and api_version.startswith("openslo/v1alpha"):
-            message = (f"{api_version} is not supported: only {API_VERSION} is. Upgrade the document "
-                       "(v1alpha keeps queries in objectives[].ratioMetrics, v1 in spec.indicator)")
+            message = (
+                f"{api_version} is not supported: only {API_VERSION} is. Upgrade the document "
+                "(v1alpha keeps queries in objectives[].ratioMetrics, v1 in spec.indicator)"
+            )
         else:
             message = f"unsupported apiVersion {_show(api_version)}: only {API_VERSION} is supported"
         report.error(f"{path}.apiVersion", message)
@@ -168,7 +188,9 @@ def _envelope(document: Any, path: str, report: _Report) -> _Object | None:
     _unknown_keys(document, _TOP_KEYS, path, report)
     metadata = document.get("metadata")
     if not isinstance(metadata, dict):
-        report.error(f"{path}.metadata", "required: a mapping with a name" if metadata is None else "must be a mapping")
+        report.error(
+            f"{path}.metadata", "required: a mapping with a name" if metadata is None else "must be a mapping"
+        )
         return None
     name = _string(metadata, "name", f"{path}.metadata", report, required=True)
     if not name:
@@ -211,7 +233,10 @@ def _import_service(obj: _Object, report: _Report) -> dict[str, Any]:
     name = slugify_name(obj.name)
     if name != obj.name:
         labels[LABEL_NAME] = obj.name
-        report.drop(f"{obj.path}.metadata.name", f"renamed to {name!r} (names are RFC 1123 labels); the original is kept in label {LABEL_NAME}")
+        report.drop(
+            f"{obj.path}.metadata.name",
+            f"renamed to {name!r} (names are RFC 1123 labels); the original is kept in label {LABEL_NAME}",
+        )
     return {
         "name": name,
         "display_name": meta.display_name,
@@ -237,8 +262,17 @@ def _import_slo(obj: _Object, ctx: _Context) -> list[SloSpec]:
     objectives = _objectives(spec.get("objectives"), f"{spec_path}.objectives", method, threshold, report)
     alert_policies = spec.get("alertPolicies")
     if alert_policies:
-        report.drop(f"{spec_path}.alertPolicies", "alert policies not imported: burn-rate alerts come from the SLO's alert tiers (multi-window, multi-burn-rate)")
-    if len(report.errors) > errors_before or not service or indicator is None or window is None or method is None:
+        report.drop(
+            f"{spec_path}.alertPolicies",
+            "alert policies not imported: burn-rate alerts come from the SLO's alert tiers (multi-window, multi-burn-rate)",
+        )
+    if (
+        len(report.errors) > errors_before
+        or not service
+        or indicator is None
+        or window is None
+        or method is None
+    ):
         return []
 
     service_name = slugify_name(service)
@@ -263,14 +297,21 @@ def _import_slo(obj: _Object, ctx: _Context) -> list[SloSpec]:
             original_name = meta.name
             display_name = meta.display_name
         else:
-            suffix = slugify_name(objective.display_name) if objective.display_name else f"objective-{index + 1}"
+            suffix = (
+                slugify_name(objective.display_name) if objective.display_name else f"objective-{index + 1}"
+            )
             original_name = f"{meta.name}-{suffix}"
-            display_name = f"{meta.display_name} ({objective.display_name or suffix})" if meta.display_name else ""
+            display_name = (
+                f"{meta.display_name} ({objective.display_name or suffix})" if meta.display_name else ""
+            )
         name = slugify_name(original_name)
         if index > 0:
             report.drop(objective.path, f"one objective per SLO here: imported as a separate SLO {name!r}")
         elif name != original_name:
-            report.drop(f"{path}.metadata.name", f"renamed to {name!r} (names are RFC 1123 labels); the original is kept in label {LABEL_NAME}")
+            report.drop(
+                f"{path}.metadata.name",
+                f"renamed to {name!r} (names are RFC 1123 labels); the original is kept in label {LABEL_NAME}",
+            )
         labels = dict(base_labels)
         if name != original_name:
             labels[LABEL_NAME] = original_name
@@ -283,7 +324,11 @@ def _import_slo(obj: _Object, ctx: _Context) -> list[SloSpec]:
         if threshold:
             # marks a latency SLI that came from a thresholdMetric, so the export gives that form back
             labels[LABEL_THRESHOLD_OP] = objective.op or "lte"
-        sli = indicator.sli if indicator.sli is not None else {"kind": "latency", "threshold_ms": objective.threshold_ms}
+        sli = (
+            indicator.sli
+            if indicator.sli is not None
+            else {"kind": "latency", "threshold_ms": objective.threshold_ms}
+        )
         data: dict[str, Any] = {
             "name": name,
             "service": service_name,
@@ -317,7 +362,10 @@ def _import_slo(obj: _Object, ctx: _Context) -> list[SloSpec]:
                     where[field_name] = f"{path}.metadata.annotations.{annotation}"
             for problem in problems:
                 head = problem.path.split(".")[0].split("[")[0]
-                report.error(where.get(head, path), f"{problem.path}: {problem.message}" if head != "spec" else problem.message)
+                report.error(
+                    where.get(head, path),
+                    f"{problem.path}: {problem.message}" if head != "spec" else problem.message,
+                )
             continue
         specs.append(parsed)
     return specs
@@ -368,19 +416,28 @@ def _slo_indicator(spec: dict[Any, Any], spec_path: str, ctx: _Context, *, nativ
         return _indicator(inline.get("spec"), f"{path}.spec", name, display_name, ctx, native=native)
     if ref is not None:
         if not isinstance(ref, str) or ref not in ctx.slis:
-            report.error(f"{spec_path}.indicatorRef", f"no SLI named {_show(ref)} in this file: include the SLI document (we do not resolve references across files)")
+            report.error(
+                f"{spec_path}.indicatorRef",
+                f"no SLI named {_show(ref)} in this file: include the SLI document (we do not resolve references across files)",
+            )
             return None
         obj = ctx.slis[ref]
         ctx.used_slis.add(ref)
         meta = _metadata(obj, report)
         for key in (*meta.labels, *meta.annotations):
-            report.drop(f"{obj.path}.metadata", f"SLI labels and annotations are not imported ({key!r} dropped)")
+            report.drop(
+                f"{obj.path}.metadata", f"SLI labels and annotations are not imported ({key!r} dropped)"
+            )
         return _indicator(obj.spec, f"{obj.path}.spec", ref, meta.display_name or None, ctx, native=native)
     objectives = spec.get("objectives")
     if isinstance(objectives, list) and any(
-        isinstance(o, dict) and ({"indicator", "indicatorRef", "compositeWeight"} & set(o)) for o in objectives
+        isinstance(o, dict) and ({"indicator", "indicatorRef", "compositeWeight"} & set(o))
+        for o in objectives
     ):
-        report.error(f"{spec_path}.objectives", "a composite SLO (objectives with their own indicator and compositeWeight) is not supported: import each objective's indicator as its own SLO")
+        report.error(
+            f"{spec_path}.objectives",
+            "a composite SLO (objectives with their own indicator and compositeWeight) is not supported: import each objective's indicator as its own SLO",
+        )
         return None
     report.error(f"{spec_path}.indicator", "required: give indicator or indicatorRef")
     return None
@@ -408,7 +465,10 @@ def _indicator(
         return None
     if native:
         # our own export: the queries were generated from the telemetry contract and are regenerated
-        report.drop(path, f"queries ignored: the SLI comes from annotation {ANNOTATION_SLI} (a native SLI kind whose queries follow the telemetry contract)")
+        report.drop(
+            path,
+            f"queries ignored: the SLI comes from annotation {ANNOTATION_SLI} (a native SLI kind whose queries follow the telemetry contract)",
+        )
         return _Indicator(path, name, labels, {})
     if ratio is not None:
         sli = _ratio_metric(ratio, f"{path}.ratioMetric", labels, ctx)
@@ -419,7 +479,10 @@ def _indicator(
     _source_type_label([source], labels, report)
     if source.query:
         labels[LABEL_THRESHOLD_QUERY] = source.query
-    report.drop(f"{path}.thresholdMetric", "thresholdMetric imported as a latency SLI: the objective's value is the threshold in milliseconds on the gateway latency histogram; the query is not evaluated (kept for export)")
+    report.drop(
+        f"{path}.thresholdMetric",
+        "thresholdMetric imported as a latency SLI: the objective's value is the threshold in milliseconds on the gateway latency histogram; the query is not evaluated (kept for export)",
+    )
     return _Indicator(path, name, labels, None)
 
 
@@ -430,11 +493,16 @@ def _ratio_metric(ratio: Any, path: str, labels: dict[str, str], ctx: _Context) 
         return None
     _unknown_keys(ratio, _RATIO_KEYS, path, report)
     if "raw" in ratio or "rawType" in ratio:
-        report.error(f"{path}.raw", "precomputed ratios (raw) are not supported: give good or bad, and total counters")
+        report.error(
+            f"{path}.raw", "precomputed ratios (raw) are not supported: give good or bad, and total counters"
+        )
         return None
     counter = ratio.get("counter", True)
     if counter is not True:
-        report.error(f"{path}.counter", "only counters are supported (counter: true): we take each query's increase per minute")
+        report.error(
+            f"{path}.counter",
+            "only counters are supported (counter: true): we take each query's increase per minute",
+        )
         return None
     has_good, has_bad = ratio.get("good") is not None, ratio.get("bad") is not None
     if has_good == has_bad:
@@ -458,7 +526,9 @@ def _ratio_metric(ratio: Any, path: str, labels: dict[str, str], ctx: _Context) 
     return {"kind": "custom", f"{numerator}_query": good_or_bad.query, "total_query": total.query}
 
 
-def _tier_label(meta: _Meta, labels: dict[str, str], path: str, ours: dict[str, Any], report: _Report) -> str | None | bool:
+def _tier_label(
+    meta: _Meta, labels: dict[str, str], path: str, ours: dict[str, Any], report: _Report
+) -> str | None | bool:
     """`labels.tier` (a string or a one-item list) naming one of our tiers scopes the SLO to it: the
     tier, None when there is no such label, False when the SLO must be refused."""
     value = labels.get(TIER_LABEL)
@@ -467,10 +537,16 @@ def _tier_label(meta: _Meta, labels: dict[str, str], path: str, ours: dict[str, 
     items = value.split(",") if TIER_LABEL in meta.list_labels else [value]
     tiers = [item for item in items if item in TIERS]
     if not tiers:
-        report.drop(path, f"{value!r} is not one of our tiers ({', '.join(TIERS)}): kept as a plain label; the SLO covers every tier its service runs on")
+        report.drop(
+            path,
+            f"{value!r} is not one of our tiers ({', '.join(TIERS)}): kept as a plain label; the SLO covers every tier its service runs on",
+        )
         return None
     if len(items) > 1:
-        report.error(path, f"an SLO here covers one tier, or every tier of its service: {value!r} names {len(items)}; import one SLO per tier or remove the label")
+        report.error(
+            path,
+            f"an SLO here covers one tier, or every tier of its service: {value!r} names {len(items)}; import one SLO per tier or remove the label",
+        )
         return False
     del labels[TIER_LABEL]
     if TIER_LABEL in meta.list_labels:

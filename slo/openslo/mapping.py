@@ -12,13 +12,35 @@ from typing import Any, TypeGuard
 from slo.spec import Problem, SloSpec
 
 __all__ = [  # the public names, re-exported by slo.openslo
-    "ALERT_KINDS", "ANNOTATION_ALERT_TIERS", "ANNOTATION_MIN_VALID_EVENTS", "ANNOTATION_PREFIX",
-    "ANNOTATION_SLI", "ANNOTATION_TIER", "API_VERSION", "DEFAULT_CALENDAR_START", "KINDS",
-    "LABEL_ANNOTATION_PREFIX", "LABEL_CALENDAR_START", "LABEL_INDICATOR_DESCRIPTION",
-    "LABEL_INDICATOR_DISPLAY_NAME", "LABEL_INDICATOR_NAME", "LABEL_LIST_LABELS", "LABEL_NAME",
-    "LABEL_OBJECTIVE_DISPLAY_NAME", "LABEL_OBJECTIVE_OP", "LABEL_SERVICE", "LABEL_SOURCE_REF",
-    "LABEL_SOURCE_TYPE", "LABEL_THRESHOLD_OP", "LABEL_THRESHOLD_QUERY", "LABEL_TIER_LIST",
-    "LABEL_WINDOW_DURATION", "PROMETHEUS", "RESERVED_LABEL_PREFIX", "TIER_LABEL", "ImportResult",
+    "ALERT_KINDS",
+    "ANNOTATION_ALERT_TIERS",
+    "ANNOTATION_MIN_VALID_EVENTS",
+    "ANNOTATION_PREFIX",
+    "ANNOTATION_SLI",
+    "ANNOTATION_TIER",
+    "API_VERSION",
+    "DEFAULT_CALENDAR_START",
+    "KINDS",
+    "LABEL_ANNOTATION_PREFIX",
+    "LABEL_CALENDAR_START",
+    "LABEL_INDICATOR_DESCRIPTION",
+    "LABEL_INDICATOR_DISPLAY_NAME",
+    "LABEL_INDICATOR_NAME",
+    "LABEL_LIST_LABELS",
+    "LABEL_NAME",
+    "LABEL_OBJECTIVE_DISPLAY_NAME",
+    "LABEL_OBJECTIVE_OP",
+    "LABEL_SERVICE",
+    "LABEL_SOURCE_REF",
+    "LABEL_SOURCE_TYPE",
+    "LABEL_THRESHOLD_OP",
+    "LABEL_THRESHOLD_QUERY",
+    "LABEL_TIER_LIST",
+    "LABEL_WINDOW_DURATION",
+    "PROMETHEUS",
+    "RESERVED_LABEL_PREFIX",
+    "TIER_LABEL",
+    "ImportResult",
     "QueriesFor",
 ]
 
@@ -68,19 +90,37 @@ PROMETHEUS = "Prometheus"
 DEFAULT_CALENDAR_START = "2024-01-01 00:00:00"
 
 _BUDGETING = {"occurrences": "occurrences", "timeslices": "timeslices", "ratiotimeslices": "ratio_timeslices"}
-_BUDGETING_OUT = {"occurrences": "Occurrences", "timeslices": "Timeslices", "ratio_timeslices": "RatioTimeslices"}
+_BUDGETING_OUT = {
+    "occurrences": "Occurrences",
+    "timeslices": "Timeslices",
+    "ratio_timeslices": "RatioTimeslices",
+}
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,6})([mhdwMQY])$")
 _MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 
 _TOP_KEYS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_KEYS = {"name", "displayName", "labels", "annotations"}
 _SLO_SPEC_KEYS = {
-    "description", "service", "indicator", "indicatorRef", "timeWindow", "budgetingMethod", "objectives",
+    "description",
+    "service",
+    "indicator",
+    "indicatorRef",
+    "timeWindow",
+    "budgetingMethod",
+    "objectives",
     "alertPolicies",
 }
 _SLI_SPEC_KEYS = {"description", "ratioMetric", "thresholdMetric"}
 _RATIO_KEYS = {"counter", "good", "bad", "total", "raw", "rawType"}
-_OBJECTIVE_KEYS = {"displayName", "op", "value", "target", "targetPercent", "timeSliceTarget", "timeSliceWindow"}
+_OBJECTIVE_KEYS = {
+    "displayName",
+    "op",
+    "value",
+    "target",
+    "targetPercent",
+    "timeSliceTarget",
+    "timeSliceWindow",
+}
 _WINDOW_KEYS = {"duration", "isRolling", "calendar"}
 
 # Anything with .good/.bad/.total (slo.contract's sli_queries result) or a (good, bad, total) tuple.
@@ -191,7 +231,10 @@ def _labels(node: Any, path: str, report: _Report, lists: list[str] | None = Non
         if key is None:
             report.drop(path, "a label name must be a string: dropped")
         elif key.startswith(RESERVED_LABEL_PREFIX):
-            report.drop(key_path, f"label names starting with {RESERVED_LABEL_PREFIX!r} are reserved for import bookkeeping: dropped")
+            report.drop(
+                key_path,
+                f"label names starting with {RESERVED_LABEL_PREFIX!r} are reserved for import bookkeeping: dropped",
+            )
         elif (text := _scalar_text(value)) is not None:
             out[key] = text
         elif isinstance(value, list) and all(_scalar_text(item) is not None for item in value):
@@ -200,7 +243,9 @@ def _labels(node: Any, path: str, report: _Report, lists: list[str] | None = Non
             if lists is not None and "," not in key:
                 lists.append(key)
             if any("," in item for item in items) or not items or lists is None or "," in key:
-                report.drop(key_path, f"a list of values is flattened to {out[key]!r} (our labels hold one string)")
+                report.drop(
+                    key_path, f"a list of values is flattened to {out[key]!r} (our labels hold one string)"
+                )
         else:
             report.drop(key_path, "a label value must be a string or a list of strings: dropped")
     return out
@@ -234,7 +279,9 @@ def _scalar_text(value: Any) -> str | None:
     return None
 
 
-def _string(node: dict[Any, Any], key: str, path: str, report: _Report, *, required: bool = False) -> str | None:
+def _string(
+    node: dict[Any, Any], key: str, path: str, report: _Report, *, required: bool = False
+) -> str | None:
     value = node.get(key)
     if value is None or (required and isinstance(value, str) and not value.strip()):
         if required:
@@ -277,6 +324,12 @@ def _key(key: Any) -> str:
 
 
 def _type_name(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
     return names.get(type(value), type(value).__name__)
-

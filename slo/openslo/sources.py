@@ -37,7 +37,9 @@ def _import_datasource(obj: _Object, report: _Report) -> dict[str, Any]:
     labels = _labels(obj.metadata.get("labels"), f"{obj.path}.metadata.labels", report, [])
     for key in labels:
         if key != "tier":
-            report.drop(f"{obj.path}.metadata.labels.{key}", "DataSource labels other than tier are not imported")
+            report.drop(
+                f"{obj.path}.metadata.labels.{key}", "DataSource labels other than tier are not imported"
+            )
     if obj.metadata.get("annotations"):
         report.drop(f"{obj.path}.metadata.annotations", "DataSource annotations are not imported")
     if obj.metadata.get("displayName"):

@@ -44,7 +44,12 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
     duration = window.get("duration")
     match = _DURATION_RE.match(duration) if isinstance(duration, str) else None
     if match is None:
-        report.error(f"{path}.duration", "required: a duration like 28d, 4w or 1M" if duration is None else f"{_show(duration)} is not a duration (a whole number and one of m h d w M Q Y, e.g. 28d)")
+        report.error(
+            f"{path}.duration",
+            "required: a duration like 28d, 4w or 1M"
+            if duration is None
+            else f"{_show(duration)} is not a duration (a whole number and one of m h d w M Q Y, e.g. 28d)",
+        )
         return None, {}
     count, unit = int(match[1]), match[2]
     calendar = window.get("calendar")
@@ -60,26 +65,38 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
             report.drop(f"{path}.calendar", "a rolling window has no calendar: ignored")
         minutes = count * _MINUTES.get(unit, 0)
         if unit in "MQY":
-            report.error(f"{path}.duration", f"a rolling {_show(duration)} has no fixed length (months differ): give it in days (e.g. 30d) or use a calendar window (isRolling: false, 1M)")
+            report.error(
+                f"{path}.duration",
+                f"a rolling {_show(duration)} has no fixed length (months differ): give it in days (e.g. 30d) or use a calendar window (isRolling: false, 1M)",
+            )
             return None, {}
         if not minutes or minutes % 1440:
-            report.error(f"{path}.duration", f"rolling windows are whole days (e.g. 28d, 4w): {_show(duration)} is not")
+            report.error(
+                f"{path}.duration", f"rolling windows are whole days (e.g. 28d, 4w): {_show(duration)} is not"
+            )
             return None, {}
         days = minutes // 1440
         if days > 400:
             report.error(f"{path}.duration", "rolling windows are at most 400 days")
             return None, {}
         # `2w` stays `2w` on export
-        return {"type": "rolling", "days": days}, ({} if duration == f"{days}d" else {LABEL_WINDOW_DURATION: str(duration)})
+        return {"type": "rolling", "days": days}, (
+            {} if duration == f"{days}d" else {LABEL_WINDOW_DURATION: str(duration)}
+        )
 
     if duration == "1w":
         calendar_unit = "week"
     elif duration in ("1M", "1m"):
         calendar_unit = "month"
         if duration == "1m":
-            report.drop(f"{path}.duration", "'1m' means one minute in OpenSLO; a one-minute calendar window is meaningless, so it is read as one month (1M)")
+            report.drop(
+                f"{path}.duration",
+                "'1m' means one minute in OpenSLO; a one-minute calendar window is meaningless, so it is read as one month (1M)",
+            )
     else:
-        report.error(f"{path}.duration", f"calendar windows are one week (1w) or one month (1M), not {_show(duration)}")
+        report.error(
+            f"{path}.duration", f"calendar windows are one week (1w) or one month (1M), not {_show(duration)}"
+        )
         return None, {}
     if calendar is None:
         calendar = {}
@@ -90,7 +107,9 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
     timezone = _string(calendar, "timeZone", f"{path}.calendar", report) or "UTC"
     zones = _time_zones()
     if zones and timezone not in zones:
-        report.error(f"{path}.calendar.timeZone", f"unknown time zone {timezone!r} (an IANA name like Europe/Paris)")
+        report.error(
+            f"{path}.calendar.timeZone", f"unknown time zone {timezone!r} (an IANA name like Europe/Paris)"
+        )
         return None, {}
     labels = {}
     window = {"type": "calendar", "unit": calendar_unit, "timezone": timezone}
@@ -99,7 +118,10 @@ def _time_window(node: Any, path: str, report: _Report) -> tuple[dict[str, Any] 
         start_text = str(start).strip()
         wall = _start_wall_time(start_text, timezone)
         if wall is None:
-            report.error(f"{path}.calendar.startTime", f"{_show(start_text)} is not a date and time (e.g. 2022-01-01 12:00:00)")
+            report.error(
+                f"{path}.calendar.startTime",
+                f"{_show(start_text)} is not a date and time (e.g. 2022-01-01 12:00:00)",
+            )
             return None, {}
         if not _aligned(wall, calendar_unit):
             window["start"] = wall.isoformat(sep=" ")  # periods start there (see slo.engine.windows)
@@ -144,7 +166,9 @@ def _budgeting_method(value: Any, path: str, report: _Report) -> str | None:
     return method
 
 
-def _objectives(node: Any, path: str, method: str | None, threshold: bool, report: _Report) -> list[_Objective]:
+def _objectives(
+    node: Any, path: str, method: str | None, threshold: bool, report: _Report
+) -> list[_Objective]:
     if node is None:
         report.error(path, "required: at least one objective")
         return []
@@ -159,7 +183,9 @@ def _objectives(node: Any, path: str, method: str | None, threshold: bool, repor
     return out
 
 
-def _objective(node: Any, path: str, method: str | None, threshold: bool, report: _Report) -> _Objective | None:
+def _objective(
+    node: Any, path: str, method: str | None, threshold: bool, report: _Report
+) -> _Objective | None:
     if not isinstance(node, dict):
         report.error(path, "must be a mapping with target or targetPercent")
         return None
@@ -172,7 +198,10 @@ def _objective(node: Any, path: str, method: str | None, threshold: bool, report
         report.error(f"{path}.target", "required: target (0-1) or targetPercent (0-100)")
     elif target is not None:
         if not _is_number(target) or not 0 < target < 1:
-            report.error(f"{path}.target", f"must be a number between 0 and 1, exclusive (0.999 is 99.9%), got {_show(target)}")
+            report.error(
+                f"{path}.target",
+                f"must be a number between 0 and 1, exclusive (0.999 is 99.9%), got {_show(target)}",
+            )
         else:
             percent = _percent_from_target(target)
             if percent <= 0 or percent >= 100:
@@ -180,7 +209,10 @@ def _objective(node: Any, path: str, method: str | None, threshold: bool, report
         if target_percent is not None and percent is not None and target_percent != percent:
             report.error(f"{path}.targetPercent", "give target or targetPercent, not both")
     elif not _is_number(target_percent) or not 0 < target_percent < 100:
-        report.error(f"{path}.targetPercent", f"must be a number between 0 and 100, exclusive, got {_show(target_percent)}")
+        report.error(
+            f"{path}.targetPercent",
+            f"must be a number between 0 and 100, exclusive, got {_show(target_percent)}",
+        )
     else:
         percent = float(target_percent)
 
@@ -190,9 +222,14 @@ def _objective(node: Any, path: str, method: str | None, threshold: bool, report
         if op not in (None, "lt", "lte", "gt", "gte"):
             report.error(f"{path}.op", f"unknown op {_show(op)}: lt, lte, gt or gte")
         elif op in ("gt", "gte"):
-            report.error(f"{path}.op", f"op {op} cannot be expressed: a latency SLI counts values at or under the threshold (use lt or lte)")
+            report.error(
+                f"{path}.op",
+                f"op {op} cannot be expressed: a latency SLI counts values at or under the threshold (use lt or lte)",
+            )
         elif op == "lt":
-            report.drop(f"{path}.op", "op lt is applied as lte: a histogram bucket's upper bound counts as good")
+            report.drop(
+                f"{path}.op", "op lt is applied as lte: a histogram bucket's upper bound counts as good"
+            )
         if value is None:
             report.error(f"{path}.value", "required with a thresholdMetric: the threshold (milliseconds)")
         elif not _is_number(value) or value <= 0:
@@ -208,7 +245,10 @@ def _objective(node: Any, path: str, method: str | None, threshold: bool, report
 
     timeslice_target = node.get("timeSliceTarget")
     if timeslice_target is not None and method != "timeslices":
-        report.drop(f"{path}.timeSliceTarget", f"used only with Timeslices budgeting: ignored with {_BUDGETING_OUT.get(method or '', 'this method')}")
+        report.drop(
+            f"{path}.timeSliceTarget",
+            f"used only with Timeslices budgeting: ignored with {_BUDGETING_OUT.get(method or '', 'this method')}",
+        )
         timeslice_target = None
     elif timeslice_target is None and method == "timeslices":
         report.error(f"{path}.timeSliceTarget", "required with Timeslices budgeting")
@@ -217,13 +257,23 @@ def _objective(node: Any, path: str, method: str | None, threshold: bool, report
     window = node.get("timeSliceWindow")
     if window is not None:
         if method == "occurrences":
-            report.drop(f"{path}.timeSliceWindow", "used only with time-slice budgeting: ignored with Occurrences")
+            report.drop(
+                f"{path}.timeSliceWindow", "used only with time-slice budgeting: ignored with Occurrences"
+            )
         elif _slice_minutes(window) != 1:
-            report.drop(f"{path}.timeSliceWindow", f"not applied: our time slices are one minute, not {_show(window)}")
+            report.drop(
+                f"{path}.timeSliceWindow", f"not applied: our time slices are one minute, not {_show(window)}"
+            )
     if len(report.errors) > errors_before or percent is None:
         return None
-    return _Objective(path, percent, float(timeslice_target) if timeslice_target is not None else None,
-                      display_name, threshold_ms, op)
+    return _Objective(
+        path,
+        percent,
+        float(timeslice_target) if timeslice_target is not None else None,
+        display_name,
+        threshold_ms,
+        op,
+    )
 
 
 def _slice_minutes(value: Any) -> float | None:
@@ -247,4 +297,3 @@ def _window_days(duration: str) -> int | None:
 def _percent_from_target(target: float) -> float:
     # 0.999 * 100 is 99.9 but 0.57 * 100 is 56.99999999999999: round off the float noise
     return round(target * 100, 10)
-

@@ -26,7 +26,11 @@ SCHEMA_VERSION = 1
 TOP_CONSUMERS = 5
 # A burn-rate change smaller than this (in burn-rate units) is "flat": noise, not a trend.
 TREND_FLAT_BURN = 0.05
-TIER_ROUTES = {"edge": ("local", "cache"), "private_cloud": ("private_cloud",), "public_cloud": ("public_cloud",)}
+TIER_ROUTES = {
+    "edge": ("local", "cache"),
+    "private_cloud": ("private_cloud",),
+    "public_cloud": ("public_cloud",),
+}
 
 
 # ----------------------------------------------------------------------------- periods
@@ -57,9 +61,14 @@ class ReportPeriod:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "unit": self.unit, "time_zone": self.time_zone, "label": self.label,
-            "start": iso(self.start), "end": iso(self.end), "minutes": self.minutes,
-            "previous_start": iso(self.previous_start), "previous_end": iso(self.previous_end),
+            "unit": self.unit,
+            "time_zone": self.time_zone,
+            "label": self.label,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "minutes": self.minutes,
+            "previous_start": iso(self.previous_start),
+            "previous_end": iso(self.previous_end),
         }
 
 
@@ -96,9 +105,13 @@ def report_period(
         bounds = calendar_period_bounds(unit, time_zone, current_start - timedelta(microseconds=1))  # type: ignore[arg-type]
     else:
         # Noon is inside the day whatever DST does at midnight.
-        bounds = calendar_period_bounds(unit, time_zone, datetime(start.year, start.month, start.day, 12, tzinfo=tz))  # type: ignore[arg-type]
+        bounds = calendar_period_bounds(
+            unit, time_zone, datetime(start.year, start.month, start.day, 12, tzinfo=tz)
+        )  # type: ignore[arg-type]
     if bounds[1].astimezone(UTC) > now.astimezone(UTC):
-        return None, [{"path": "start", "message": f"the period ends at {iso(bounds[1])}, after now: not complete"}]
+        return None, [
+            {"path": "start", "message": f"the period ends at {iso(bounds[1])}, after now: not complete"}
+        ]
     previous = calendar_period_bounds(unit, time_zone, bounds[0] - timedelta(microseconds=1))  # type: ignore[arg-type]
     return ReportPeriod(unit, time_zone, bounds[0], bounds[1], previous[0], previous[1]), []  # type: ignore[arg-type]
 
@@ -142,9 +155,14 @@ class BudgetFigures:
 
     def as_dict(self, objective_ratio: float) -> dict[str, Any]:
         return {
-            "good": finite(self.good), "valid": finite(self.valid), "bad": finite(self.bad),
-            "valid_events": finite(self.valid_events), "missing_minutes": int(self.missing_minutes),
-            "sli": finite(self.sli), "burn_rate": finite(self.burn_rate), "data_quality": self.data_quality,
+            "good": finite(self.good),
+            "valid": finite(self.valid),
+            "bad": finite(self.bad),
+            "valid_events": finite(self.valid_events),
+            "missing_minutes": int(self.missing_minutes),
+            "sli": finite(self.sli),
+            "burn_rate": finite(self.burn_rate),
+            "data_quality": self.data_quality,
             "error_budget_total": finite(self.error_budget_total),
             "error_budget_consumed": finite(self.bad) if finite(self.valid) else None,
             "error_budget_remaining_ratio": finite(self.error_budget_remaining_ratio),
@@ -164,7 +182,11 @@ def burn_trend(current: float | None, previous: float | None) -> dict[str, Any]:
 
 
 def daily_points(
-    days: Iterable[tuple[date, float, float]], *, time_zone: str, start: datetime, end: datetime,
+    days: Iterable[tuple[date, float, float]],
+    *,
+    time_zone: str,
+    start: datetime,
+    end: datetime,
     error_budget_ratio: float,
 ) -> list[dict[str, Any]]:
     """Per local day of the period: good, valid (budget units), SLI and burn rate, from per-day
@@ -181,10 +203,15 @@ def daily_points(
     while day <= last:
         good, valid = sums.get(day, (0.0, 0.0))
         sli = _div(good, valid)
-        out.append({
-            "day": day.isoformat(), "good": good, "valid": valid, "sli": sli,
-            "burn_rate": None if sli is None else ((valid - good) / valid) / error_budget_ratio,
-        })
+        out.append(
+            {
+                "day": day.isoformat(),
+                "good": good,
+                "valid": valid,
+                "sli": sli,
+                "burn_rate": None if sli is None else ((valid - good) / valid) / error_budget_ratio,
+            }
+        )
         day += timedelta(days=1)
     return out
 
@@ -233,12 +260,19 @@ def alert_episodes(events: Iterable[AlertRow], *, start: datetime, end: datetime
             span_start = max(first.at, start)
             if span_end <= span_start:
                 continue  # before the period, or a zero-length flap
-            episodes.append({
-                "state_key": key, "slo_id": first.slo_id, "kind": first.kind, "severity": first.severity,
-                "start": iso(span_start), "end": iso(span_end),
-                "duration_s": (span_end - span_start).total_seconds(),
-                "started_before_period": first.at < start, "ongoing_at_end": resolved_at is None or resolved_at > end,
-            })
+            episodes.append(
+                {
+                    "state_key": key,
+                    "slo_id": first.slo_id,
+                    "kind": first.kind,
+                    "severity": first.severity,
+                    "start": iso(span_start),
+                    "end": iso(span_end),
+                    "duration_s": (span_end - span_start).total_seconds(),
+                    "started_before_period": first.at < start,
+                    "ongoing_at_end": resolved_at is None or resolved_at > end,
+                }
+            )
     episodes.sort(key=lambda e: (e["start"], e["state_key"]))
     return episodes
 
@@ -291,7 +325,9 @@ def _le(text: str) -> float | None:
         return None
 
 
-def bad_events_by_series(target: SloTarget, totals: Iterable[SeriesTotal]) -> dict[tuple[str, str], list[float]]:
+def bad_events_by_series(
+    target: SloTarget, totals: Iterable[SeriesTotal]
+) -> dict[tuple[str, str], list[float]]:
     """(route, source) -> [bad, valid] events of the SLO, from the series gateways push.
 
     The same SLI definitions as `slo.telemetry.derive`: availability counts error and timeout
@@ -315,8 +351,10 @@ def bad_events_by_series(target: SloTarget, totals: Iterable[SeriesTotal]) -> di
                 out[key][1] += s.value
                 out[key][0] += s.value  # every valid answer is bad ...
             elif (
-                s.name == f"{c.REQUEST_DURATION}_bucket" and s.label("outcome") == "ok"
-                and target.threshold_s is not None and _le(s.label("le")) == target.threshold_s
+                s.name == f"{c.REQUEST_DURATION}_bucket"
+                and s.label("outcome") == "ok"
+                and target.threshold_s is not None
+                and _le(s.label("le")) == target.threshold_s
             ):
                 out[key][0] -= s.value  # ... unless it was answered within the threshold
         elif target.kind == "fallback_success" and s.name == c.FALLBACKS_TOTAL:
@@ -335,8 +373,11 @@ def bad_events_by_series(target: SloTarget, totals: Iterable[SeriesTotal]) -> di
 
 
 def top_consumers(
-    cells: Mapping[tuple[str, str], Sequence[float]], *, sources: Mapping[str, Mapping[str, str]],
-    error_budget_total: float | None, limit: int = TOP_CONSUMERS,
+    cells: Mapping[tuple[str, str], Sequence[float]],
+    *,
+    sources: Mapping[str, Mapping[str, str]],
+    error_budget_total: float | None,
+    limit: int = TOP_CONSUMERS,
 ) -> dict[str, Any]:
     """The routes, gateways and regions that spent the most of the SLO's budget.
 
@@ -362,7 +403,9 @@ def top_consumers(
         ranked = sorted(values.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
         out[dimension] = [
             {
-                "key": key, "bad_events": bad, "valid_events": valid,
+                "key": key,
+                "bad_events": bad,
+                "valid_events": valid,
                 "share_of_bad": _div(bad, total_bad),
                 "share_of_budget": None if not error_budget_total else bad / error_budget_total,
             }
@@ -372,7 +415,9 @@ def top_consumers(
     return out
 
 
-def sla_section(totals: Iterable[SeriesTotal], prices: Prices | None, *, hours: float) -> list[dict[str, Any]]:
+def sla_section(
+    totals: Iterable[SeriesTotal], prices: Prices | None, *, hours: float
+) -> list[dict[str, Any]]:
     """Per tier: measured p95/p99 (histogram upper bounds of `ok` answers) and availability over the
     period against the SLA the cost model promises for that tier (`slo.budget.cost.sla_checks`)."""
     usage = Usage(hours=hours)
@@ -380,7 +425,10 @@ def sla_section(totals: Iterable[SeriesTotal], prices: Prices | None, *, hours: 
     for s in totals:
         if s.name == c.REQUESTS_TOTAL and s.label("outcome") in c.VALID_OUTCOMES:
             good, valid = usage.availability.get(s.tier, (0.0, 0.0))
-            usage.availability[s.tier] = (good + (s.value if s.label("outcome") == "ok" else 0.0), valid + s.value)
+            usage.availability[s.tier] = (
+                good + (s.value if s.label("outcome") == "ok" else 0.0),
+                valid + s.value,
+            )
         elif s.name == f"{c.REQUEST_DURATION}_bucket" and s.label("outcome") == "ok":
             bound = _le(s.label("le"))
             if bound is not None:
@@ -451,7 +499,8 @@ def cost_summary(rows: Iterable[CostRow], *, period_hours: float) -> dict[str, A
         tier_requests = sum(by_route[r][1] for r in routes if r in by_route)
         per_request = _div(tier_cost, tier_requests)
         tiers[tier] = {
-            "requests": tier_requests, "cost_usd": tier_cost,
+            "requests": tier_requests,
+            "cost_usd": tier_cost,
             "cost_per_1000_usd": None if per_request is None else per_request * 1000,
         }
     per_request = _div(cost, requests)
@@ -480,13 +529,14 @@ def report_summary(services: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     met = [s for s in slos if s["period"]["objective_met"] is True]
     missed = [s for s in slos if s["period"]["objective_met"] is False]
     exhausted = [
-        s for s in slos
-        if s["period"]["error_budget_remaining_ratio"] is not None and s["period"]["error_budget_remaining_ratio"] <= 0
+        s
+        for s in slos
+        if s["period"]["error_budget_remaining_ratio"] is not None
+        and s["period"]["error_budget_remaining_ratio"] <= 0
     ]
     episodes = [e for service in services for e in service["alert_episodes"]]
     releases = [
-        r for service in services
-        for r in ((service["sections"].get("releases") or {}).get("data") or [])
+        r for service in services for r in ((service["sections"].get("releases") or {}).get("data") or [])
     ]
     return {
         "services": len(services),
@@ -527,10 +577,24 @@ def csv_rows(numbers: Mapping[str, Any]) -> list[tuple[Any, ...]]:
                 rows.append(("slo_window_at_end", name, subject, key, slo["window_at_end"][key]))
             for dimension in ("route", "gateway", "region"):
                 for item in slo["consumers"].get(dimension, []):
-                    rows.append(("consumer", name, f"{subject}/{dimension}:{item['key']}", "bad_events",
-                                 item["bad_events"]))
-                    rows.append(("consumer", name, f"{subject}/{dimension}:{item['key']}", "share_of_budget",
-                                 item["share_of_budget"]))
+                    rows.append(
+                        (
+                            "consumer",
+                            name,
+                            f"{subject}/{dimension}:{item['key']}",
+                            "bad_events",
+                            item["bad_events"],
+                        )
+                    )
+                    rows.append(
+                        (
+                            "consumer",
+                            name,
+                            f"{subject}/{dimension}:{item['key']}",
+                            "share_of_budget",
+                            item["share_of_budget"],
+                        )
+                    )
         for episode in service["alert_episodes"]:
             subject = f"{episode['state_key']}@{episode['start']}"
             rows.append(("alert", name, subject, "severity", episode["severity"]))
@@ -542,8 +606,15 @@ def csv_rows(numbers: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             rows.append(("release", name, subject, "gate_failures", release["gates"].get("fail", 0)))
             rows.append(("release", name, subject, "rollbacks", len(release["rollbacks"])))
         cost = service["cost"]
-        for key in ("requests", "cost_usd", "cost_per_1000_usd", "cost_per_cache_hit_usd", "saved_per_hit_usd",
-                    "net_saving_usd", "hours_covered"):
+        for key in (
+            "requests",
+            "cost_usd",
+            "cost_per_1000_usd",
+            "cost_per_cache_hit_usd",
+            "saved_per_hit_usd",
+            "net_saving_usd",
+            "hours_covered",
+        ):
             rows.append(("cost", name, "", key, cost[key]))
         for tier, figures in cost["tiers"].items():
             rows.append(("cost", name, tier, "cost_per_1000_usd", figures["cost_per_1000_usd"]))

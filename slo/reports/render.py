@@ -51,13 +51,17 @@ def _slo_row(slo: dict[str, Any]) -> dict[str, Any]:
         "status": "met" if met else ("missed" if met is False else "no data"),
         "status_css": "ok" if met else ("bad" if met is False else "nodata"),
         "remaining_text": percent(period["error_budget_remaining_ratio"], 1),
-        "consumed_text": "—" if period["error_budget_consumed"] is None else f"{period['error_budget_consumed']:,.0f}",
-        "allowed_text": "—" if period["error_budget_total"] is None else f"{period['error_budget_total']:,.1f}",
+        "consumed_text": "—"
+        if period["error_budget_consumed"] is None
+        else f"{period['error_budget_consumed']:,.0f}",
+        "allowed_text": "—"
+        if period["error_budget_total"] is None
+        else f"{period['error_budget_total']:,.1f}",
         "burn_text": ratio(trend["current"]),
         "previous_burn_text": ratio(trend["previous"]),
         "trend_text": {"up": "worse ↑", "down": "better ↓", "flat": "flat →"}.get(trend["direction"], "—"),
         "window_text": f"{at_end['window']}: {percent(at_end['sli'])} SLI, "
-                       f"{percent(at_end['error_budget_remaining_ratio'], 1)} budget left",
+        f"{percent(at_end['error_budget_remaining_ratio'], 1)} budget left",
         "alert_text": f"{slo['alerts']['episodes']} ({duration(slo['alerts']['firing_s'])})",
     }
 
@@ -77,7 +81,11 @@ def _service_context(service: dict[str, Any]) -> dict[str, Any]:
             "saved_per_hit_usd": _money(cost["saved_per_hit_usd"], 6),
             "net_saving_usd": _money(cost["net_saving_usd"], 2),
             "tiers": [
-                {"tier": tier, "requests": f"{v['requests']:,.0f}", "per_1000": _money(v["cost_per_1000_usd"])}
+                {
+                    "tier": tier,
+                    "requests": f"{v['requests']:,.0f}",
+                    "per_1000": _money(v["cost_per_1000_usd"]),
+                }
                 for tier, v in cost["tiers"].items()
             ],
         },
@@ -89,32 +97,54 @@ def report_charts(report: Report) -> list[Chart]:
     charts = []
     for index, service in enumerate(report.numbers["services"]):
         series = [
-            {"name": slo["name"], "x": [p["day"] for p in slo["daily"]], "y": [p["burn_rate"] for p in slo["daily"]],
-             "mode": "lines+markers"}
+            {
+                "name": slo["name"],
+                "x": [p["day"] for p in slo["daily"]],
+                "y": [p["burn_rate"] for p in slo["daily"]],
+                "mode": "lines+markers",
+            }
             for slo in service["slos"]
         ]
-        charts.append(Chart(
-            f"report-burn-{index}",
-            line_figure(title=f"{service['name']}: burn rate per day", series=series, y_title="burn rate",
-                        thresholds=[{"value": 1.0, "label": "1× = budget spent exactly over the period"}]),
-            caption="Per local day: (bad / valid) / (1 − objective). Gaps are days without traffic.",
-            empty_hint="No budget buckets in this period.",
-        ))
+        charts.append(
+            Chart(
+                f"report-burn-{index}",
+                line_figure(
+                    title=f"{service['name']}: burn rate per day",
+                    series=series,
+                    y_title="burn rate",
+                    thresholds=[{"value": 1.0, "label": "1× = budget spent exactly over the period"}],
+                ),
+                caption="Per local day: (bad / valid) / (1 − objective). Gaps are days without traffic.",
+                empty_hint="No budget buckets in this period.",
+            )
+        )
         names = [slo["name"] for slo in service["slos"]]
 
         def spent(figures: dict[str, Any]) -> float | None:
             remaining = figures["error_budget_remaining_ratio"]
             return None if remaining is None else 1.0 - remaining
 
-        charts.append(Chart(
-            f"report-budget-{index}",
-            bar_figure(title=f"{service['name']}: error budget spent", categories=names, stacked=False,
-                       y_title="share of the period's budget", y_format=".0%",
-                       series=[{"name": "previous period", "y": [spent(s["previous_period"]) for s in service["slos"]]},
-                               {"name": "this period", "y": [spent(s["period"]) for s in service["slos"]]}],
-                       thresholds=[{"value": 1.0, "label": "budget exhausted"}]),
-            caption="Budget of each period counted over that period's own valid events.",
-        ))
+        charts.append(
+            Chart(
+                f"report-budget-{index}",
+                bar_figure(
+                    title=f"{service['name']}: error budget spent",
+                    categories=names,
+                    stacked=False,
+                    y_title="share of the period's budget",
+                    y_format=".0%",
+                    series=[
+                        {
+                            "name": "previous period",
+                            "y": [spent(s["previous_period"]) for s in service["slos"]],
+                        },
+                        {"name": "this period", "y": [spent(s["period"]) for s in service["slos"]]},
+                    ],
+                    thresholds=[{"value": 1.0, "label": "budget exhausted"}],
+                ),
+                caption="Budget of each period counted over that period's own valid events.",
+            )
+        )
     return charts
 
 
@@ -143,7 +173,8 @@ def report_email(report: Report, *, recipients: list[str]) -> EmailMultiAlternat
     subject = f"[SLO report] {report.scope_value} · {report.period} {report.period_label}"
     text = render_to_string("reports/email.txt", context)
     html = render_to_string("reports/email.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL,
-                                     to=recipients)
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=recipients
+    )
     message.attach_alternative(html, "text/html")
     return message

@@ -44,8 +44,11 @@ logger = logging.getLogger(__name__)
 # Sections every report shows, available or not (their providers live in other apps).
 EXPECTED_SECTIONS = ("releases",)
 SERIES_NAMES = (
-    c.REQUESTS_TOTAL, c.FALLBACKS_TOTAL, c.CACHE_LOOKUPS_TOTAL,
-    f"{c.REQUEST_DURATION}_bucket", f"{c.REQUEST_DURATION}_count",
+    c.REQUESTS_TOTAL,
+    c.FALLBACKS_TOTAL,
+    c.CACHE_LOOKUPS_TOTAL,
+    f"{c.REQUEST_DURATION}_bucket",
+    f"{c.REQUEST_DURATION}_count",
 )
 
 
@@ -69,16 +72,26 @@ def report_deliveries(*, report: Report) -> list[ReportDelivery]:
     return list(report.deliveries.order_by("created_at", "id"))
 
 
-def _no_data_reason(figures: compute.BudgetFigures, minutes: int, status_reason: Any) -> dict[str, Any] | None:
+def _no_data_reason(
+    figures: compute.BudgetFigures, minutes: int, status_reason: Any
+) -> dict[str, Any] | None:
     """Why a report period has no SLI: no traffic (minutes present, no events), else the status's
     current reason, else the missing minutes."""
     if figures.sli is not None:
         return None
     if figures.missing_minutes < minutes and figures.valid_events <= 0:
-        return {"code": "no_traffic", "message": "telemetry is there but recorded no events: no traffic", "since": None}
+        return {
+            "code": "no_traffic",
+            "message": "telemetry is there but recorded no events: no traffic",
+            "since": None,
+        }
     if isinstance(status_reason, dict):
         return status_reason
-    return {"code": "missing", "message": f"{figures.missing_minutes} of {minutes} minutes without telemetry", "since": None}
+    return {
+        "code": "missing",
+        "message": f"{figures.missing_minutes} of {minutes} minutes without telemetry",
+        "since": None,
+    }
 
 
 def scope_services(*, scope_kind: str, scope_value: str) -> list[Service]:
@@ -111,8 +124,13 @@ def _figures(result: Any) -> list[compute.BudgetFigures]:
 
 
 def slo_budget_figures(
-    *, slo_ids: list[int], specs: list[SloSpec], end: datetime,
-    period_minutes: list[int], total_minutes: list[int], bounds: list[tuple[datetime, datetime] | None],
+    *,
+    slo_ids: list[int],
+    specs: list[SloSpec],
+    end: datetime,
+    period_minutes: list[int],
+    total_minutes: list[int],
+    bounds: list[tuple[datetime, datetime] | None],
 ) -> list[compute.BudgetFigures]:
     """Budget figures of each SLO over `[end - period_minutes[i], end)`, read and evaluated exactly
     like an evaluation at `end` (the period column of `slo.budget.evaluation.slo_evaluate`)."""
@@ -136,10 +154,15 @@ def _window_at_end(spec: SloSpec, end: datetime) -> tuple[int, int, tuple[dateti
         return minutes, minutes, None, f"rolling {spec.window.days}d"
     # A calendar SLO at `end` has just started a new period: report the one that ends with `end`'s
     # last instant (the status an evaluation one tick before `end` would hold, plus that tick).
-    start, stop = calendar_period_bounds(spec.window.unit, spec.window.timezone, end - timedelta(microseconds=1),
-                                         spec.window.start)
-    return (engine_minutes_between(start, end), engine_minutes_between(start, stop), (start, stop),
-            f"calendar {spec.window.unit} ({spec.window.timezone})")
+    start, stop = calendar_period_bounds(
+        spec.window.unit, spec.window.timezone, end - timedelta(microseconds=1), spec.window.start
+    )
+    return (
+        engine_minutes_between(start, end),
+        engine_minutes_between(start, stop),
+        (start, stop),
+        f"calendar {spec.window.unit} ({spec.window.timezone})",
+    )
 
 
 def slo_versions_at(*, slos: list[Slo], at: datetime) -> dict[int, tuple[int, dict[str, Any]]]:
@@ -148,10 +171,14 @@ def slo_versions_at(*, slos: list[Slo], at: datetime) -> dict[int, tuple[int, di
     `at` has passed, so a regenerated report uses the same definition."""
     latest = dict(
         SloVersion.objects.filter(slo__in=slos, created_at__lt=at)
-        .values("slo_id").annotate(version=Max("version")).values_list("slo_id", "version")
+        .values("slo_id")
+        .annotate(version=Max("version"))
+        .values_list("slo_id", "version")
     )
     first = dict(
-        SloVersion.objects.filter(slo__in=slos).values("slo_id").annotate(version=Min("version"))
+        SloVersion.objects.filter(slo__in=slos)
+        .values("slo_id")
+        .annotate(version=Min("version"))
         .values_list("slo_id", "version")
     )
     wanted = Q(pk__in=[])
@@ -173,16 +200,18 @@ def alert_rows(
     wanted = Q(at__gte=start, at__lt=end)
     for row in before:
         wanted |= Q(state_key=row["state_key"], at=row["last"])
-    events = scope.filter(wanted).order_by("at", "id").values_list(
-        "state_key", "slo_id", "kind", "severity", "state", "at", "service_id"
+    events = (
+        scope.filter(wanted)
+        .order_by("at", "id")
+        .values_list("state_key", "slo_id", "kind", "severity", "state", "at", "service_id")
     )
     rows = list(events)
     return [compute.AlertRow(*row[:6]) for row in rows], [row[6] for row in rows]
 
 
-def series_totals(*, services: list[str], start: datetime, end: datetime) -> tuple[
-    dict[str, list[compute.SeriesTotal]], dict[str, int]
-]:
+def series_totals(
+    *, services: list[str], start: datetime, end: datetime
+) -> tuple[dict[str, list[compute.SeriesTotal]], dict[str, int]]:
     """Contract series summed over the period in SQL, per service; and how many minutes of the
     period each service has series for (the coverage: minute series are kept about a week)."""
     first, stop = int(start.timestamp() // 60), int(end.timestamp() // 60)
@@ -199,7 +228,9 @@ def series_totals(*, services: list[str], start: datetime, end: datetime) -> tup
             compute.SeriesTotal(row["source"], row["tier"], row["name"], row["labels"], float(row["value"]))
         )
     coverage = dict(
-        rows.values("service").annotate(minutes=Count("minute", distinct=True)).values_list("service", "minutes")
+        rows.values("service")
+        .annotate(minutes=Count("minute", distinct=True))
+        .values_list("service", "minutes")
     )
     return totals, coverage
 
@@ -243,13 +274,21 @@ def cost_rows(*, service_ids: list[int], start: datetime, end: datetime) -> dict
         rows.filter(route__in=["all", "cache"])
         .annotate(**{f"f_{name}": Cast(KT(f"figures__{name}"), FloatField()) for name in figures})
         .order_by("bucket_start", "route")
-        .values_list("service_id", "route", "bucket_start", "cost_model_version", "requests", "cost_usd",
-                     *[f"f_{name}" for name in figures])
+        .values_list(
+            "service_id",
+            "route",
+            "bucket_start",
+            "cost_model_version",
+            "requests",
+            "cost_usd",
+            *[f"f_{name}" for name in figures],
+        )
     )
     for row in hourly:
         out[row[0]].append(compute.CostRow(*row[1:6], dict(zip(figures, row[6:], strict=True))))
     summed = (
-        rows.exclude(route__in=["all", "cache"]).values("service_id", "route")
+        rows.exclude(route__in=["all", "cache"])
+        .values("service_id", "route")
         .annotate(requests=Sum("requests"), cost_usd=Sum("cost_usd"), version=Max("cost_model_version"))
         .order_by("service_id", "route")
     )
@@ -291,23 +330,37 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
         try:
             rows.append((slo, version, SloSpec.model_validate(doc)))
         except ValueError:
-            logger.error("SLO %s version %s has an invalid stored spec; left out of the report", slo.pk, version)
+            logger.error(
+                "SLO %s version %s has an invalid stored spec; left out of the report", slo.pk, version
+            )
     ids = [slo.pk for slo, _, _ in rows]
     specs = [spec for _, _, spec in rows]
     n = len(rows)
     this_period = slo_budget_figures(
-        slo_ids=ids, specs=specs, end=end, period_minutes=[period.minutes] * n, total_minutes=[period.minutes] * n,
+        slo_ids=ids,
+        specs=specs,
+        end=end,
+        period_minutes=[period.minutes] * n,
+        total_minutes=[period.minutes] * n,
         bounds=[(start, end)] * n,
     )
     previous_minutes = engine_minutes_between(period.previous_start, period.previous_end)
     previous = slo_budget_figures(
-        slo_ids=ids, specs=specs, end=period.previous_end, period_minutes=[previous_minutes] * n,
-        total_minutes=[previous_minutes] * n, bounds=[(period.previous_start, period.previous_end)] * n,
+        slo_ids=ids,
+        specs=specs,
+        end=period.previous_end,
+        period_minutes=[previous_minutes] * n,
+        total_minutes=[previous_minutes] * n,
+        bounds=[(period.previous_start, period.previous_end)] * n,
     )
     windows = [_window_at_end(spec, end) for spec in specs]
     at_end = slo_budget_figures(
-        slo_ids=ids, specs=specs, end=end, period_minutes=[w[0] for w in windows],
-        total_minutes=[w[1] for w in windows], bounds=[w[2] for w in windows],
+        slo_ids=ids,
+        specs=specs,
+        end=end,
+        period_minutes=[w[0] for w in windows],
+        total_minutes=[w[1] for w in windows],
+        bounds=[w[2] for w in windows],
     )
     days_by_slo = daily_sums(slo_ids=ids, start=start, end=end, time_zone=period.time_zone)
 
@@ -340,45 +393,64 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
             window_bounds = windows[index][2]
             cells = compute.bad_events_by_series(_slo_target(slo.pk, spec), totals.get(service.name, []))
             slo_episodes = [e for e in episodes if e["slo_id"] == slo.pk]
-            slo_items.append({
-                "id": slo.pk, "name": slo.name, "tier": spec.tier, "sli_kind": spec.sli.kind,
-                "slo_version": version, "objective_percent": spec.objective,
-                "budgeting_method": spec.budgeting_method,
-                "period": current.as_dict(objective_ratio),
-                "no_data_reason": _no_data_reason(current, period.minutes, status_reasons.get(slo.pk)),
-                "previous_period": before.as_dict(objective_ratio),
-                "burn_trend": compute.burn_trend(current.burn_rate, before.burn_rate),
-                "window_at_end": {
-                    "window": windows[index][3],
-                    "start": compute.iso(window_bounds[0]) if window_bounds else None,
-                    "end": compute.iso(window_bounds[1]) if window_bounds else None,
-                    **window.as_dict(objective_ratio),
+            slo_items.append(
+                {
+                    "id": slo.pk,
+                    "name": slo.name,
+                    "tier": spec.tier,
+                    "sli_kind": spec.sli.kind,
+                    "slo_version": version,
+                    "objective_percent": spec.objective,
+                    "budgeting_method": spec.budgeting_method,
+                    "period": current.as_dict(objective_ratio),
+                    "no_data_reason": _no_data_reason(current, period.minutes, status_reasons.get(slo.pk)),
+                    "previous_period": before.as_dict(objective_ratio),
+                    "burn_trend": compute.burn_trend(current.burn_rate, before.burn_rate),
+                    "window_at_end": {
+                        "window": windows[index][3],
+                        "start": compute.iso(window_bounds[0]) if window_bounds else None,
+                        "end": compute.iso(window_bounds[1]) if window_bounds else None,
+                        **window.as_dict(objective_ratio),
+                    },
+                    "daily": compute.daily_points(
+                        days_by_slo.get(slo.pk, []),
+                        time_zone=period.time_zone,
+                        start=start,
+                        end=end,
+                        error_budget_ratio=budget_ratio,
+                    ),
+                    "alerts": compute.alert_summary(slo_episodes),
+                    "consumers": compute.top_consumers(
+                        cells,
+                        sources=sources,
+                        error_budget_total=current.error_budget_total
+                        if spec.budgeting_method == "occurrences"
+                        else None,
+                    ),
+                }
+            )
+        out_services.append(
+            {
+                "name": service.name,
+                "display_name": service.display_name,
+                "owner": service.owner,
+                "service_class": service.service_class,
+                "slos": slo_items,
+                "alert_episodes": episodes,
+                "alerts": compute.alert_summary(episodes),
+                "sections": {
+                    name: sections.section_data(name, services=[service.name], start=start, end=end)
+                    for name in sorted(set(sections.registered_sections()) | set(EXPECTED_SECTIONS))
                 },
-                "daily": compute.daily_points(
-                    days_by_slo.get(slo.pk, []), time_zone=period.time_zone, start=start, end=end,
-                    error_budget_ratio=budget_ratio,
-                ),
-                "alerts": compute.alert_summary(slo_episodes),
-                "consumers": compute.top_consumers(
-                    cells, sources=sources,
-                    error_budget_total=current.error_budget_total if spec.budgeting_method == "occurrences" else None,
-                ),
-            })
-        out_services.append({
-            "name": service.name, "display_name": service.display_name, "owner": service.owner,
-            "service_class": service.service_class,
-            "slos": slo_items,
-            "alert_episodes": episodes,
-            "alerts": compute.alert_summary(episodes),
-            "sections": {
-                name: sections.section_data(name, services=[service.name], start=start, end=end)
-                for name in sorted(set(sections.registered_sections()) | set(EXPECTED_SECTIONS))
-            },
-            "cost": compute.cost_summary(costs.get(service.pk, []), period_hours=period_hours),
-            "sla": compute.sla_section(totals.get(service.name, []), prices, hours=period_hours),
-            "sla_cost_model_version": model.version if model is not None else None,
-            "telemetry_coverage": {"series_minutes": coverage.get(service.name, 0), "period_minutes": period.minutes},
-        })
+                "cost": compute.cost_summary(costs.get(service.pk, []), period_hours=period_hours),
+                "sla": compute.sla_section(totals.get(service.name, []), prices, hours=period_hours),
+                "sla_cost_model_version": model.version if model is not None else None,
+                "telemetry_coverage": {
+                    "series_minutes": coverage.get(service.name, 0),
+                    "period_minutes": period.minutes,
+                },
+            }
+        )
     return {
         "schema_version": compute.SCHEMA_VERSION,
         "scope": {"kind": scope_kind, "value": scope_value, "services": [s.name for s in services]},

@@ -95,26 +95,52 @@ def _start(value: Any) -> tuple[date | None, list[dict[str, str]]]:
 
 
 def _create(
-    *, actor: Any, scope_kind: str, scope_value: str, period: compute.ReportPeriod, now: datetime, trigger: str,
-    recipients: list[str], schedule: ReportSchedule | None = None,
+    *,
+    actor: Any,
+    scope_kind: str,
+    scope_value: str,
+    period: compute.ReportPeriod,
+    now: datetime,
+    trigger: str,
+    recipients: list[str],
+    schedule: ReportSchedule | None = None,
 ) -> Report:
     """Compute and store one snapshot, with its audit event and outbox row (caller's transaction)."""
     numbers = selectors.report_numbers(scope_kind=scope_kind, scope_value=scope_value, period=period)
     text = canonical_json(numbers)
     report = Report.objects.create(
-        scope_kind=scope_kind, scope_value=scope_value, period=period.unit, period_label=period.label,
-        time_zone=period.time_zone, period_start=period.start, period_end=period.end, generated_at=now,
-        trigger=trigger, requested_by_name=_actor_name(actor), schedule_ref=schedule.pk if schedule else None,
-        schema_version=compute.SCHEMA_VERSION, numbers=json.loads(text),
+        scope_kind=scope_kind,
+        scope_value=scope_value,
+        period=period.unit,
+        period_label=period.label,
+        time_zone=period.time_zone,
+        period_start=period.start,
+        period_end=period.end,
+        generated_at=now,
+        trigger=trigger,
+        requested_by_name=_actor_name(actor),
+        schedule_ref=schedule.pk if schedule else None,
+        schema_version=compute.SCHEMA_VERSION,
+        numbers=json.loads(text),
         numbers_sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
     audit_record(
-        actor=actor, action="generate", obj=report,
-        after={"scope": f"{scope_kind}:{scope_value}", "period": period.label, "time_zone": period.time_zone,
-               "trigger": trigger, "numbers_sha256": report.numbers_sha256, "recipients": len(recipients)},
+        actor=actor,
+        action="generate",
+        obj=report,
+        after={
+            "scope": f"{scope_kind}:{scope_value}",
+            "period": period.label,
+            "time_zone": period.time_zone,
+            "trigger": trigger,
+            "numbers_sha256": report.numbers_sha256,
+            "recipients": len(recipients),
+        },
     )
     if recipients:
-        delivery = ReportDelivery.objects.create(report=report, recipients=list(recipients), next_attempt_at=now)
+        delivery = ReportDelivery.objects.create(
+            report=report, recipients=list(recipients), next_attempt_at=now
+        )
         transaction.on_commit(lambda: _enqueue_send(delivery.pk))
     return report
 
@@ -131,11 +157,16 @@ def _enqueue_send(delivery_id: int) -> None:
         # no publish retries: the sweep is the retry, and the request should not wait for it
         report_delivery_send.apply_async((delivery_id,), retry=False)
     except (BrokerError, OSError) as exc:
-        logger.warning("could not enqueue report delivery %s (%s); the periodic sweep will send it",
-                       delivery_id, type(exc).__name__)
+        logger.warning(
+            "could not enqueue report delivery %s (%s); the periodic sweep will send it",
+            delivery_id,
+            type(exc).__name__,
+        )
 
 
-def report_generate(*, actor: Any, data: dict[str, Any], now: datetime | None = None, trigger: str = "api") -> Report:
+def report_generate(
+    *, actor: Any, data: dict[str, Any], now: datetime | None = None, trigger: str = "api"
+) -> Report:
     """Generate a report on demand. `data`: `service` or `team`, `period` (week|month), `start`
     ("previous", the default, or the local date the period starts on), `time_zone` (default the
     server's TIME_ZONE) and optional `recipients` to email it to."""
@@ -158,8 +189,15 @@ def report_generate(*, actor: Any, data: dict[str, Any], now: datetime | None = 
     if period is None:
         raise ValidationFailed("invalid report request", problems=period_problems)
     with transaction.atomic():
-        return _create(actor=actor, scope_kind=kind, scope_value=value, period=period, now=now, trigger=trigger,
-                       recipients=recipients)
+        return _create(
+            actor=actor,
+            scope_kind=kind,
+            scope_value=value,
+            period=period,
+            now=now,
+            trigger=trigger,
+            recipients=recipients,
+        )
 
 
 def report_schedule_run(*, schedule_id: int, now: datetime) -> Report | None:
@@ -181,9 +219,16 @@ def report_schedule_run(*, schedule_id: int, now: datetime) -> Report | None:
             )
             if claimed != 1:
                 return None  # another run got there first (or the period is older than the last one)
-            return _create(actor=f"schedule:{schedule.name}", scope_kind=schedule.scope_kind,
-                           scope_value=schedule.scope_value, period=period, now=now, trigger="schedule",
-                           recipients=list(schedule.recipients), schedule=schedule)
+            return _create(
+                actor=f"schedule:{schedule.name}",
+                scope_kind=schedule.scope_kind,
+                scope_value=schedule.scope_value,
+                period=period,
+                now=now,
+                trigger="schedule",
+                recipients=list(schedule.recipients),
+                schedule=schedule,
+            )
     except IntegrityError:
         # The unique (schedule, period) constraint: a run that read a stale watermark lost the race.
         logger.info("report schedule %s: period %s already generated", schedule.pk, period.label)
@@ -208,14 +253,21 @@ def report_delivery_send(*, delivery_id: int, now: datetime) -> str:
         report_email(delivery.report, recipients=list(delivery.recipients)).send(fail_silently=False)
     except Exception as exc:  # noqa: BLE001 - SMTP and backends raise many kinds; each is retried
         state = "failed" if delivery.attempts >= MAX_SEND_ATTEMPTS else "pending"
-        backoff = timedelta(minutes=2 ** delivery.attempts)
+        backoff = timedelta(minutes=2**delivery.attempts)
         ReportDelivery.objects.filter(pk=delivery_id, state="sending").update(
             state=state, next_attempt_at=now + backoff, last_error=f"{type(exc).__name__}: {exc}"[:2000]
         )
-        logger.warning("report %s email (delivery %s, attempt %s) failed: %s",
-                       delivery.report_id, delivery_id, delivery.attempts, type(exc).__name__)
+        logger.warning(
+            "report %s email (delivery %s, attempt %s) failed: %s",
+            delivery.report_id,
+            delivery_id,
+            delivery.attempts,
+            type(exc).__name__,
+        )
         return state
-    ReportDelivery.objects.filter(pk=delivery_id, state="sending").update(state="sent", sent_at=now, last_error="")
+    ReportDelivery.objects.filter(pk=delivery_id, state="sending").update(
+        state="sent", sent_at=now, last_error=""
+    )
     return "sent"
 
 
@@ -225,7 +277,9 @@ def report_deliveries_send_due(*, now: datetime) -> dict[str, int]:
         state="pending"
     )
     counts: dict[str, int] = {"reclaimed": reclaimed}
-    due = ReportDelivery.objects.filter(state="pending", next_attempt_at__lte=now).order_by("next_attempt_at", "id")
+    due = ReportDelivery.objects.filter(state="pending", next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "id"
+    )
     for delivery_id in list(due.values_list("pk", flat=True)[:100]):
         state = report_delivery_send(delivery_id=delivery_id, now=now)
         counts[state] = counts.get(state, 0) + 1
@@ -241,11 +295,19 @@ def schedule_doc(schedule: ReportSchedule) -> dict[str, Any]:
     task = schedule.periodic_task
     cron = None
     if task is not None and task.crontab is not None:
-        cron = {"minute": task.crontab.minute, "hour": task.crontab.hour, "day_of_week": task.crontab.day_of_week,
-                "day_of_month": task.crontab.day_of_month}
+        cron = {
+            "minute": task.crontab.minute,
+            "hour": task.crontab.hour,
+            "day_of_week": task.crontab.day_of_week,
+            "day_of_month": task.crontab.day_of_month,
+        }
     return {
-        "name": schedule.name, schedule.scope_kind: schedule.scope_value, "period": schedule.period,
-        "time_zone": schedule.time_zone, "recipients": list(schedule.recipients), "enabled": schedule.enabled,
+        "name": schedule.name,
+        schedule.scope_kind: schedule.scope_value,
+        "period": schedule.period,
+        "time_zone": schedule.time_zone,
+        "recipients": list(schedule.recipients),
+        "enabled": schedule.enabled,
         "cron": cron,
     }
 
@@ -274,12 +336,21 @@ def report_schedule_save(
     now = now or timezone.now()
     unknown = sorted(set(data) - set(SCHEDULE_FIELDS))
     problems = [{"path": k, "message": "unknown field"} for k in unknown]
-    base = schedule_doc(schedule) if schedule else {"time_zone": "UTC", "recipients": [], "enabled": True, "cron": None}
+    base = (
+        schedule_doc(schedule)
+        if schedule
+        else {"time_zone": "UTC", "recipients": [], "enabled": True, "cron": None}
+    )
     if schedule and ("service" in data or "team" in data):
         base.pop(schedule.scope_kind, None)
     doc = {**base, **data}
     name = doc.get("name")
-    if not isinstance(name, str) or not name or len(name) > 63 or not name.replace("-", "").replace("_", "").isalnum():
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 63
+        or not name.replace("-", "").replace("_", "").isalnum()
+    ):
         problems.append({"path": "name", "message": "1..63 letters, digits, - or _"})
     kind, value, scope_problems = _scope(doc)
     problems += scope_problems
@@ -304,23 +375,36 @@ def report_schedule_save(
             with transaction.atomic():
                 target.save()
         except IntegrityError:
-            raise ValidationFailed("invalid report schedule", problems=[{"path": "name", "message": "name taken"}]) from None
+            raise ValidationFailed(
+                "invalid report schedule", problems=[{"path": "name", "message": "name taken"}]
+            ) from None
         crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=cron["minute"], hour=cron["hour"], day_of_week=cron["day_of_week"],
-            day_of_month=cron["day_of_month"], month_of_year="*", timezone=target.time_zone,
+            minute=cron["minute"],
+            hour=cron["hour"],
+            day_of_week=cron["day_of_week"],
+            day_of_month=cron["day_of_month"],
+            month_of_year="*",
+            timezone=target.time_zone,
         )
         task = target.periodic_task or PeriodicTask(task=RUN_TASK)
         task.name = f"report: {target.name}"[:200]
         task.crontab, task.interval = crontab, None
         task.kwargs = json.dumps({"schedule_id": target.pk})
         task.enabled = target.enabled
-        task.description = f"Error-budget report of {kind} {value}, every {target.period} ({target.time_zone})."
+        task.description = (
+            f"Error-budget report of {kind} {value}, every {target.period} ({target.time_zone})."
+        )
         task.save()
         if target.periodic_task_id != task.pk:
             ReportSchedule.objects.filter(pk=target.pk).update(periodic_task=task)
             target.periodic_task = task
-        audit_record(actor=actor, action="update" if schedule else "create", obj=target, before=before,
-                     after=schedule_doc(target))
+        audit_record(
+            actor=actor,
+            action="update" if schedule else "create",
+            obj=target,
+            before=before,
+            after=schedule_doc(target),
+        )
     return target
 
 

@@ -37,7 +37,11 @@ def budget_evaluate_chunk(slo_ids: list[int], now_iso: str) -> int:
     report = slo_evaluate(slo_ids=slo_ids, now=_instant(now_iso))
     logger.info(
         "evaluated %s of %s SLOs at %s: %s transitions, %s notifications",
-        report.evaluated, len(slo_ids), report.now.isoformat(), report.transitions, report.notifications,
+        report.evaluated,
+        len(slo_ids),
+        report.now.isoformat(),
+        report.transitions,
+        report.notifications,
     )
     return report.evaluated
 

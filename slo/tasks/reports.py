@@ -21,7 +21,9 @@ def report_schedule_run(schedule_id: int) -> int | None:
     """Beat calls this per schedule (its crontab): generate and email the last complete period."""
     report = services.report_schedule_run(schedule_id=schedule_id, now=timezone.now())
     if report is not None:
-        logger.info("report schedule %s generated report %s (%s)", schedule_id, report.pk, report.period_label)
+        logger.info(
+            "report schedule %s generated report %s (%s)", schedule_id, report.pk, report.period_label
+        )
     return None if report is None else report.pk
 
 

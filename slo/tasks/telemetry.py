@@ -31,8 +31,13 @@ def pull_source(source_id: int) -> dict[str, Any]:
     """Pull one source; the result (claimed, ok, counts, error) goes to the task result."""
     result = pull.telemetry_source_pull(source_id=source_id)
     return {
-        "source_id": result.source_id, "claimed": result.claimed, "ok": result.ok, "slos": result.slos,
-        "slo_minutes": result.slo_minutes, "present_minutes": result.present_minutes, "error": result.error,
+        "source_id": result.source_id,
+        "claimed": result.claimed,
+        "ok": result.ok,
+        "slos": result.slos,
+        "slo_minutes": result.slo_minutes,
+        "present_minutes": result.present_minutes,
+        "error": result.error,
     }
 
 

@@ -86,7 +86,11 @@ def derive_sli_rows(batch: PushBatch, targets: Iterable[SliTarget]) -> list[SliR
     groups = list(by_series.items())
     rows: list[SliRow] = []
     for target in targets:
-        mine = [g for g in groups if g[0].service == target.service and (target.tier is None or g[0].tier == target.tier)]
+        mine = [
+            g
+            for g in groups
+            if g[0].service == target.service and (target.tier is None or g[0].tier == target.tier)
+        ]
         derived = _DERIVERS[target.kind](target, mine)
         for minute in batch.minutes:
             good, valid, present = derived.get(minute, _NO_EVENTS)
@@ -144,7 +148,9 @@ def _bucket_ratio(base: str, outcome_filter: bool) -> Any:
                     if at_threshold:
                         good[minute] += value
                         found[minute].add((ref.tier, ref.series))
-        derived: _Derived = {minute: (good.get(minute, 0.0), total, True) for minute, total in valid_sum.items()}
+        derived: _Derived = {
+            minute: (good.get(minute, 0.0), total, True) for minute, total in valid_sum.items()
+        }
         for minute, series in needed.items():
             # a series with answers (or buckets) but no bucket at the threshold: unknown, not 0
             if not series <= found.get(minute, set()):

@@ -91,7 +91,9 @@ def metrics_found(source: TelemetrySource, names: list[str]) -> set[str]:
     if not names:
         return set()
     pattern = "|".join(re.escape(name) for name in names)
-    found = _call(_connect(source).get_label_values, "__name__", params={"match[]": f'{{__name__=~"{pattern}"}}'})
+    found = _call(
+        _connect(source).get_label_values, "__name__", params={"match[]": f'{{__name__=~"{pattern}"}}'}
+    )
     return set(found) & set(names)
 
 

@@ -134,7 +134,9 @@ def minute_arrays(slo_ids: list[int], first: int, stop: int) -> tuple[np.ndarray
             good[r, col], valid[r, col] = data[:, 2], data[:, 3]
             n_present[r, col], n_gaps[r, col] = data[:, 4], data[:, 5]
         feeds.extend(
-            SliFeed.objects.filter(slo_id__in=chunk).values_list("slo_id", "mode", "first_minute", "last_minute")
+            SliFeed.objects.filter(slo_id__in=chunk).values_list(
+                "slo_id", "mode", "first_minute", "last_minute"
+            )
         )
     present = present_mask(n_present, n_gaps, expected_feeds(feeds, row_of, first, stop))
     return np.where(present, good, 0), np.where(present, valid, 0), present
@@ -151,7 +153,9 @@ def contract_series(
     """Pushed contract series in [start, end): columns minute (UTC datetime), source, name,
     service, tier, labels (canonical `k=v,...`, `le` normalised) and value. For cost (usage by
     route, accelerator, cache result) and gateway health; one row per series and minute."""
-    rows = SeriesMinute.objects.filter(minute__gte=epoch_minute_floor(start), minute__lt=epoch_minute_floor(end))
+    rows = SeriesMinute.objects.filter(
+        minute__gte=epoch_minute_floor(start), minute__lt=epoch_minute_floor(end)
+    )
     if services is not None:
         rows = rows.filter(service__in=list(services))
     if names is not None:

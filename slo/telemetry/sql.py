@@ -49,7 +49,9 @@ def copy_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params = [value for row in chunk for value in row]
-            cursor.execute(f"INSERT INTO {table} ({cols}) VALUES " + ", ".join([placeholder] * len(chunk)), params)
+            cursor.execute(
+                f"INSERT INTO {table} ({cols}) VALUES " + ", ".join([placeholder] * len(chunk)), params
+            )
     return len(rows)
 
 
@@ -112,19 +114,23 @@ def upsert_statements(
     conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)}"
     if array_types is not None and is_postgres():
         arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in array_types)
-        return [(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {conflict}",
-            [array_literal(column) for column in zip(*rows, strict=True)],
-        )]
+        return [
+            (
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {conflict}",
+                [array_literal(column) for column in zip(*rows, strict=True)],
+            )
+        ]
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, MAX_VARIABLES // len(columns))
     statements: list[Statement] = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        statements.append((
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholder] * len(chunk))} {conflict}",
-            [value for row in chunk for value in row],
-        ))
+        statements.append(
+            (
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholder] * len(chunk))} {conflict}",
+                [value for row in chunk for value in row],
+            )
+        )
     return statements
 
 
@@ -152,7 +158,9 @@ def run_statements(statements: Sequence[Statement]) -> None:
         return
     with connection.cursor() as cursor:
         if is_postgres() and len(statements) > 1 and _client_side_binding(cursor):
-            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            cursor.execute(
+                ";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+            )
             return
         for sql, params in statements:
             cursor.execute(sql, params)
@@ -163,7 +171,9 @@ def run_statements_fetch_last(statements: Sequence[Statement]) -> list[tuple[Any
     rows of the last one, which must return rows."""
     with connection.cursor() as cursor:
         if is_postgres() and len(statements) > 1 and _client_side_binding(cursor):
-            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            cursor.execute(
+                ";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+            )
             raw = cursor.cursor
             while raw.nextset():  # the rows of the last statement
                 pass
@@ -179,7 +189,9 @@ def run_statements_fetch_each(statements: Sequence[Statement]) -> list[list[tupl
     results: list[list[tuple[Any, ...]]] = []
     with connection.cursor() as cursor:
         if is_postgres() and len(statements) > 1 and _client_side_binding(cursor):
-            cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            cursor.execute(
+                ";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+            )
             raw = cursor.cursor
             while True:
                 results.append(raw.fetchall() if raw.description is not None else [])
@@ -208,7 +220,10 @@ def lock_source_statement(source: str) -> list[Statement]:
 def delete_source_minutes_statements(table: str, source: str, minutes: Sequence[int]) -> list[Statement]:
     """Delete what one source said about some minutes (before re-inserting them)."""
     return [
-        (f"DELETE FROM {table} WHERE minute IN ({', '.join(['%s'] * len(chunk))}) AND source = %s", [*chunk, source])
+        (
+            f"DELETE FROM {table} WHERE minute IN ({', '.join(['%s'] * len(chunk))}) AND source = %s",
+            [*chunk, source],
+        )
         for chunk in (list(minutes[i : i + MAX_VARIABLES]) for i in range(0, len(minutes), MAX_VARIABLES))
     ]
 
@@ -230,14 +245,18 @@ def insert_statements(
     cols = ", ".join(columns)
     if is_postgres():
         arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in array_types)
-        return [(
-            f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays})",
-            [array_literal(column) for column in zip(*rows, strict=True)],
-        )]
+        return [
+            (
+                f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays})",
+                [array_literal(column) for column in zip(*rows, strict=True)],
+            )
+        ]
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, MAX_VARIABLES // len(columns))
     return [
-        (f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}",
-         [value for row in chunk for value in row])
+        (
+            f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholder] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
         for chunk in (rows[i : i + per_statement] for i in range(0, len(rows), per_statement))
     ]

@@ -12,8 +12,10 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-WCAG_A_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-             "resultTypes": ["violations"]}
+WCAG_A_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
 SKIP = re.compile(r"^/(static|api|admin|logout|login)/|/(export|rules|csv|download)\b|\.(csv|ya?ml|json)$")
 
 
@@ -37,12 +39,15 @@ def axe_violations(page: Any) -> list[str]:
 
     results = Axe().run(page, options=WCAG_A_AA)
     return [
-        f"{v['id']} ({v['impact']}): {v['help']} at " + ", ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(" ".join(n["target"]) for n in v["nodes"][:3])
         for v in results.response["violations"]
     ]
 
 
-def test_every_dashboard_page_passes_axe_at_desktop_and_tablet_width(browse: Any, every_page_has_data: Any) -> None:
+def test_every_dashboard_page_passes_axe_at_desktop_and_tablet_width(
+    browse: Any, every_page_has_data: Any
+) -> None:
     release = every_page_has_data
     session = browse(1280)
     session.login("ada")  # an admin sees every action, so every form and button is checked
@@ -57,8 +62,16 @@ def test_every_dashboard_page_passes_axe_at_desktop_and_tablet_width(browse: Any
         seen.add(path)
         page.goto(path)
         queue += [link for link in internal_links(page) if link not in seen]
-    expected = {"/", "/fleet/", "/policies/", "/releases/", "/reports/", "/audit/", "/profile/",
-                f"/releases/{release.pk}/"}
+    expected = {
+        "/",
+        "/fleet/",
+        "/policies/",
+        "/releases/",
+        "/reports/",
+        "/audit/",
+        "/profile/",
+        f"/releases/{release.pk}/",
+    }
     assert expected <= seen
     assert any(p.startswith("/slos/") for p in seen) and any(p.startswith("/services/") for p in seen)
     assert any(p.startswith("/policies/") and p != "/policies/" for p in seen)
@@ -76,5 +89,7 @@ def test_every_dashboard_page_passes_axe_at_desktop_and_tablet_width(browse: Any
                 found.append(f"the page scrolls sideways by {overflow}px")
             if found:
                 problems[f"{path} at {width}px"] = found
-    assert problems == {}, "\n".join(f"{where}:\n  " + "\n  ".join(found) for where, found in problems.items())
+    assert problems == {}, "\n".join(
+        f"{where}:\n  " + "\n  ".join(found) for where, found in problems.items()
+    )
     assert session.errors == [], session.errors

@@ -30,7 +30,9 @@ def test_every_operation_documents_auth_role_rate_limit_and_outage_errors_with_t
         responses = operation["responses"]
         for code in ("401", "403", "404", "429", "503"):
             assert code in responses, f"{method.upper()} {path} does not document {code}"
-            assert responses[code]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            assert responses[code]["content"]["application/problem+json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
         if method in ("post", "put", "patch", "delete"):
             assert {"400", "409"} <= set(responses), f"{method.upper()} {path}"
 
@@ -38,7 +40,9 @@ def test_every_operation_documents_auth_role_rate_limit_and_outage_errors_with_t
 def test_documented_successes_are_kept_and_specific_errors_get_the_error_body(spec):
     telemetry = spec["paths"]["/api/v1/gateways/{id}/telemetry/"]["post"]["responses"]
     assert "202" in telemetry and telemetry["413"]["description"] == "batch too large"
-    assert telemetry["413"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert telemetry["413"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 @pytest.mark.django_db
@@ -50,7 +54,12 @@ def test_an_unmatched_api_path_answers_the_json_envelope_without_a_csrf_page(met
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
-    assert (body["type"], body["title"], body["status"], body["detail"]) == ("about:blank", "Not Found", 404, "not found")
+    assert (body["type"], body["title"], body["status"], body["detail"]) == (
+        "about:blank",
+        "Not Found",
+        404,
+        "not found",
+    )
     assert body["errors"] == [{"path": "", "message": "no API endpoint at /api/v1/tokens/not-a-number/"}]
     assert "X-Request-ID" in response
 
@@ -74,7 +83,9 @@ def test_pages_outside_the_api_still_get_html_404s(users):
 
 @pytest.mark.django_db
 def test_a_validation_error_is_a_problem_document_with_field_paths(api_for):
-    response = api_for("operator").post("/api/v1/services/", {"name": "", "service_class": "nope"}, format="json")
+    response = api_for("operator").post(
+        "/api/v1/services/", {"name": "", "service_class": "nope"}, format="json"
+    )
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
@@ -111,8 +122,8 @@ def test_an_slo_write_with_a_stale_if_match_answers_412_and_changes_nothing(api_
 def test_an_if_match_that_is_not_our_strong_etag_is_refused(api_for, service, slo_doc, header):
     client = api_for("operator")
     created = client.post("/api/v1/slos/", slo_doc, format="json").json()
-    response = client.put(f"/api/v1/slos/{created['id']}/", {**slo_doc, "objective": 99.0}, format="json",
-                          HTTP_IF_MATCH=header)
+    response = client.put(
+        f"/api/v1/slos/{created['id']}/", {**slo_doc, "objective": 99.0}, format="json", HTTP_IF_MATCH=header
+    )
     assert response.status_code == 412 and response.json()["errors"][0]["path"] == "If-Match"
     assert client.get(f"/api/v1/slos/{created['id']}/").json()["objective"] == slo_doc["objective"]
-

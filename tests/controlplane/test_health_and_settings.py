@@ -29,19 +29,26 @@ def _manage(env_overrides: dict[str, str], tmp_path: Path) -> subprocess.Complet
 def test_production_mode_refuses_a_missing_secret_key(tmp_path):
     result = _manage({"DEBUG": "false"}, tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "configuration error: SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off"
+    assert (
+        result.stderr.strip()
+        == "configuration error: SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off"
+    )
 
 
 def test_a_bad_boolean_stops_start_up_with_one_line(tmp_path):
     result = _manage({"DEBUG": "maybe"}, tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["configuration error: DEBUG='maybe': expected a boolean (true/false)"]
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: DEBUG='maybe': expected a boolean (true/false)"
+    ]
 
 
 def test_a_secret_key_can_come_from_a_file(tmp_path):
     secret = tmp_path / "key"
     secret.write_text("x" * 40)
-    result = _manage({"DEBUG": "false", "SECRET_KEY_FILE": str(secret), "ALLOWED_HOSTS": "example.org"}, tmp_path)
+    result = _manage(
+        {"DEBUG": "false", "SECRET_KEY_FILE": str(secret), "ALLOWED_HOSTS": "example.org"}, tmp_path
+    )
     assert result.returncode == 0, result.stderr
 
 

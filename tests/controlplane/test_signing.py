@@ -29,8 +29,11 @@ def test_a_wrong_secret_an_old_timestamp_or_a_changed_id_is_refused() -> None:
     headers = signing.standard_webhook_headers(SECRET, BODY, message_id="notification-7", timestamp=1_000)
     signing.verify_standard_webhook(SECRET, BODY, headers, now=1_100)
     other = "whsec_" + base64.b64encode(b"another secret of 32 bytes......").decode()
-    for secret, changed, now in ((other, headers, 1_100), (SECRET, headers, 1_000 + 301),
-                                 (SECRET, {**headers, "webhook-id": "notification-8"}, 1_100)):
+    for secret, changed, now in (
+        (other, headers, 1_100),
+        (SECRET, headers, 1_000 + 301),
+        (SECRET, {**headers, "webhook-id": "notification-8"}, 1_100),
+    ):
         with pytest.raises(signing.SignatureError):
             signing.verify_standard_webhook(secret, BODY, changed, now=now)
 
@@ -46,7 +49,9 @@ def test_the_shared_module_loads_without_django() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, controlplane.lib.signing, controlplane.lib.histograms; "
-            "print(any(name == 'django' or name.startswith('django.') for name in sys.modules))")
+    code = (
+        "import sys, controlplane.lib.signing, controlplane.lib.histograms; "
+        "print(any(name == 'django' or name.startswith('django.') for name in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -31,7 +31,9 @@ def test_it_creates_a_token_shown_once_and_stored_hashed(api_for, users):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/me/").json()["username"] == users["viewer"].username
     # The audit event never carries the raw value.
-    event = AuditEvent.objects.get(object_type="controlplane.apitoken", object_id=str(token.pk), action="create")
+    event = AuditEvent.objects.get(
+        object_type="controlplane.apitoken", object_id=str(token.pk), action="create"
+    )
     assert raw not in str(event.after)
 
 
@@ -47,7 +49,9 @@ def test_a_revoked_token_is_refused(api_for, users):
 def test_an_expired_token_is_refused(db, users):
     from controlplane.services import api_token_create
 
-    token, raw = api_token_create(actor=None, user=users["viewer"], name="short", expires_at=timezone.now() + timedelta(seconds=30))
+    token, raw = api_token_create(
+        actor=None, user=users["viewer"], name="short", expires_at=timezone.now() + timedelta(seconds=30)
+    )
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")

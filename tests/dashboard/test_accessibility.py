@@ -39,7 +39,9 @@ def audit(body: str) -> list[str]:
         problems.append(f"{parser.h1} h1 elements")
     for tag, data in parser.tags:
         if tag in ("input", "select", "textarea") and data.get("type") not in ("hidden", "submit"):
-            labelled = data.get("id") in parser.label_for or data.get("aria-label") or data.get("aria-labelledby")
+            labelled = (
+                data.get("id") in parser.label_for or data.get("aria-label") or data.get("aria-labelledby")
+            )
             if not labelled:
                 problems.append(f"unlabelled <{tag} name={data.get('name')}>")
         if tag == "img" and "alt" not in data:
@@ -51,16 +53,24 @@ def audit(body: str) -> list[str]:
     return problems
 
 
-def test_every_page_has_landmarks_labels_and_headers(page_for: Any, pending_release: Any,
-                                                     documents: dict[str, Any]) -> None:
+def test_every_page_has_landmarks_labels_and_headers(
+    page_for: Any, pending_release: Any, documents: dict[str, Any]
+) -> None:
     from slo.models import Slo
 
     client = page_for("approver")
     slo = Slo.objects.get(name="latency")
     pages = [
-        "/", "/audit/", "/reports/", f"/slos/{slo.pk}/", "/services/shelf-vision/",
-        "/policies/", f"/policies/routing-policies/{documents['policy_v1'].line_id}/",
-        f"/policies/cache-configs/{documents['cache_v1'].line_id}/", "/fleet/", "/releases/",
+        "/",
+        "/audit/",
+        "/reports/",
+        f"/slos/{slo.pk}/",
+        "/services/shelf-vision/",
+        "/policies/",
+        f"/policies/routing-policies/{documents['policy_v1'].line_id}/",
+        f"/policies/cache-configs/{documents['cache_v1'].line_id}/",
+        "/fleet/",
+        "/releases/",
         f"/releases/{pending_release.pk}/",
     ]
     for url in pages:

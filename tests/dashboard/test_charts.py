@@ -22,8 +22,14 @@ NOW = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 
 
 def state(**kw: object) -> str:
-    base = {"evaluated_at": NOW, "data_quality": "ok", "alert_state": "none", "remaining": 0.5, "now": NOW,
-            "stale_after_s": 300}
+    base = {
+        "evaluated_at": NOW,
+        "data_quality": "ok",
+        "alert_state": "none",
+        "remaining": 0.5,
+        "now": NOW,
+        "stale_after_s": 300,
+    }
     base.update(kw)
     return slo_state(**base)  # type: ignore[arg-type]
 
@@ -72,9 +78,15 @@ def test_quantiles_stay_within_the_bucket_bounds(increments: list[int], q: float
 
 
 def test_it_turns_non_finite_values_into_gaps_and_knows_an_empty_chart() -> None:
-    figure = line_figure(title="t", series=[{"name": "a", "x": [1, 2], "y": [float("inf"), None]}], y_title="y",
-                         thresholds=[{"value": 1, "label": "one"}])
+    figure = line_figure(
+        title="t",
+        series=[{"name": "a", "x": [1, 2], "y": [float("inf"), None]}],
+        y_title="y",
+        thresholds=[{"value": 1, "label": "one"}],
+    )
     assert figure["data"][0]["y"] == [None, None]
     assert figure["layout"]["annotations"][0]["text"] == "one"
     assert not Chart("c", figure).has_data
-    assert Chart("c", line_figure(title="t", series=[{"name": "a", "x": [1], "y": [0.0]}], y_title="y")).has_data
+    assert Chart(
+        "c", line_figure(title="t", series=[{"name": "a", "x": [1], "y": [0.0]}], y_title="y")
+    ).has_data

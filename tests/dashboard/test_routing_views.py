@@ -10,8 +10,9 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
-def test_it_lists_policies_and_cache_configs(page_for: Any, documents: dict[str, Any],
-                                              django_assert_max_num_queries: Any) -> None:
+def test_it_lists_policies_and_cache_configs(
+    page_for: Any, documents: dict[str, Any], django_assert_max_num_queries: Any
+) -> None:
     client = page_for("viewer")
     with django_assert_max_num_queries(14):
         response = client.get("/policies/")
@@ -38,32 +39,51 @@ def test_it_shows_versions_diff_and_validation(page_for: Any, documents: dict[st
 
 def test_it_explains_a_decision_for_a_request_context(page_for: Any, documents: dict[str, Any]) -> None:
     line_id = documents["policy_v1"].line_id
-    response = page_for("viewer").get(f"/policies/routing-policies/{line_id}/", {
-        "explain": "1", "explain_version": "1", "context": '{"confidence": 0.3, "payload_kb": 50}'})
+    response = page_for("viewer").get(
+        f"/policies/routing-policies/{line_id}/",
+        {"explain": "1", "explain_version": "1", "context": '{"confidence": 0.3, "payload_kb": 50}'},
+    )
     assert response.status_code == 200
     explain = response.context["explain"]
     assert explain["version"] == 1 and explain["routes"]
     assert " → ".join(explain["routes"]) in response.content.decode()
 
 
-@pytest.mark.parametrize("context, message", [
-    ("{not json", "not JSON"),
-    ("[1, 2]", "must be an object"),
-    ('{"confidence": "high"}', "confidence"),
-])
-def test_it_shows_explain_errors_on_the_page(page_for: Any, documents: dict[str, Any], context: str,
-                                              message: str) -> None:
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "must be an object"),
+        ('{"confidence": "high"}', "confidence"),
+    ],
+)
+def test_it_shows_explain_errors_on_the_page(
+    page_for: Any, documents: dict[str, Any], context: str, message: str
+) -> None:
     line_id = documents["policy_v1"].line_id
-    response = page_for("viewer").get(f"/policies/routing-policies/{line_id}/", {"explain": "1", "context": context})
+    response = page_for("viewer").get(
+        f"/policies/routing-policies/{line_id}/", {"explain": "1", "context": context}
+    )
     assert response.status_code == 200
     assert any(message in f"{p['path']} {p['message']}" for p in response.context["explain_errors"])
 
 
-def test_it_simulates_a_candidate_against_the_active_version(page_for: Any, documents: dict[str, Any]) -> None:
+def test_it_simulates_a_candidate_against_the_active_version(
+    page_for: Any, documents: dict[str, Any]
+) -> None:
     line_id = documents["policy_v1"].line_id
-    response = page_for("viewer").get(f"/policies/routing-policies/{line_id}/", {
-        "simulate": "1", "candidate": "2", "baseline": "1", "n": "200", "seed": "1", "traffic": "distribution",
-        "distribution": '{"confidence": {"uniform": [0, 1]}}'})
+    response = page_for("viewer").get(
+        f"/policies/routing-policies/{line_id}/",
+        {
+            "simulate": "1",
+            "candidate": "2",
+            "baseline": "1",
+            "n": "200",
+            "seed": "1",
+            "traffic": "distribution",
+            "distribution": '{"confidence": {"uniform": [0, 1]}}',
+        },
+    )
     assert response.status_code == 200, response.context.get("simulate_errors")
     assert response.context["simulate_errors"] == []
     simulation = response.context["simulation"]
@@ -75,10 +95,12 @@ def test_it_simulates_a_candidate_against_the_active_version(page_for: Any, docu
 
 
 def test_it_simulates_recorded_traffic_by_default_and_says_when_there_is_none(
-        page_for: Any, documents: dict[str, Any]) -> None:
+    page_for: Any, documents: dict[str, Any]
+) -> None:
     line_id = documents["policy_v1"].line_id
-    response = page_for("viewer").get(f"/policies/routing-policies/{line_id}/", {
-        "simulate": "1", "candidate": "2", "baseline": "1"})
+    response = page_for("viewer").get(
+        f"/policies/routing-policies/{line_id}/", {"simulate": "1", "candidate": "2", "baseline": "1"}
+    )
     assert response.status_code == 200
     assert response.context["simulation"] is None  # no prediction from contexts nobody saw
     [problem] = response.context["simulate_errors"]
@@ -95,13 +117,16 @@ def test_it_reports_a_simulation_without_baseline(page_for: Any, documents: dict
 
 def test_it_explains_a_cache_key(page_for: Any, documents: dict[str, Any]) -> None:
     line_id = documents["cache_v1"].line_id
-    response = page_for("viewer").get(f"/policies/cache-configs/{line_id}/", {
-        "explain_key": "1", "request": '{"model_version": "m1", "input_sha256": "abc"}'})
+    response = page_for("viewer").get(
+        f"/policies/cache-configs/{line_id}/",
+        {"explain_key": "1", "request": '{"model_version": "m1", "input_sha256": "abc"}'},
+    )
     assert response.status_code == 200
     assert response.context["key_errors"] == []
     assert response.context["key_result"]["keys"]
-    bad_layer = page_for("viewer").get(f"/policies/cache-configs/{line_id}/", {
-        "explain_key": "1", "layer": "nope", "request": "{}"})
+    bad_layer = page_for("viewer").get(
+        f"/policies/cache-configs/{line_id}/", {"explain_key": "1", "layer": "nope", "request": "{}"}
+    )
     assert any(p["path"] == "layer" for p in bad_layer.context["key_errors"])
 
 
@@ -111,21 +136,28 @@ def test_it_answers_404_for_unknown_documents(page_for: Any, documents: dict[str
     assert client.get("/policies/bogus-kind/1/").status_code == 404
 
 
-def test_it_shows_the_fleet_by_tier_and_region(page_for: Any, gateways: dict[str, Any],
-                                               django_assert_max_num_queries: Any) -> None:
+def test_it_shows_the_fleet_by_tier_and_region(
+    page_for: Any, gateways: dict[str, Any], django_assert_max_num_queries: Any
+) -> None:
     client = page_for("viewer")
     with django_assert_max_num_queries(12):
         response = client.get("/fleet/")
     assert response.status_code == 200
     health = {row["gateway"].name: row["health"] for row in response.context["rows"]}
-    assert health == {"edge-ok": "healthy", "edge-drift": "drifted", "edge-nack": "nacked", "cloud-new": "pending"}
+    assert health == {
+        "edge-ok": "healthy",
+        "edge-drift": "drifted",
+        "edge-nack": "nacked",
+        "cloud-new": "pending",
+    }
     body = response.content.decode()
     assert "unknown route" in body  # the NACK error
     assert response.context["summary"]["total"] == 4
 
 
 def test_the_fleet_shows_rotations_in_their_grace_window_and_whether_the_old_token_is_used(
-        page_for: Any, users: dict[str, Any], gateways: dict[str, Any], now: Any) -> None:
+    page_for: Any, users: dict[str, Any], gateways: dict[str, Any], now: Any
+) -> None:
     from routing.fleet.services import gateway_rotate
     from routing.models.fleet import Gateway
 
@@ -136,14 +168,17 @@ def test_the_fleet_shows_rotations_in_their_grace_window_and_whether_the_old_tok
 
     rows = {r["gateway"].name: r["rotation"] for r in page_for("viewer").get("/fleet/").context["rows"]}
     assert rows["edge-ok"]["switched"] and rows["edge-ok"]["old_token"] == "old token not used since"
-    assert not rows["edge-drift"]["switched"] and rows["edge-drift"]["old_token"].startswith("old token used ")
+    assert not rows["edge-drift"]["switched"] and rows["edge-drift"]["old_token"].startswith(
+        "old token used "
+    )
     assert rows["edge-ok"]["until"] == now + timedelta(hours=1)
     assert rows["edge-nack"] is None and rows["cloud-new"] is None  # no window: nothing to watch
 
 
 @pytest.mark.parametrize("health", ["healthy", "drifted", "nacked", "pending", "stale"])
-def test_it_filters_the_fleet_by_health_like_the_health_function(page_for: Any, gateways: dict[str, Any],
-                                                                 health: str) -> None:
+def test_it_filters_the_fleet_by_health_like_the_health_function(
+    page_for: Any, gateways: dict[str, Any], health: str
+) -> None:
     response = page_for("viewer").get("/fleet/", {"health": health})
     assert {row["health"] for row in response.context["rows"]} <= {health}
     expected = {"healthy": 1, "drifted": 1, "nacked": 1, "pending": 1, "stale": 0}[health]
@@ -156,11 +191,15 @@ def test_it_counts_silent_gateways_as_stale(page_for: Any, gateways: dict[str, A
 
     later = now + timedelta(minutes=5)
     assert set(Gateway.objects.filter(health_q("stale", now=later)).values_list("name", flat=True)) == {
-        "edge-ok", "edge-drift", "edge-nack"}
+        "edge-ok",
+        "edge-drift",
+        "edge-nack",
+    }
 
 
-def test_it_lists_releases_and_filters_them(page_for: Any, pending_release: Any,
-                                            django_assert_max_num_queries: Any) -> None:
+def test_it_lists_releases_and_filters_them(
+    page_for: Any, pending_release: Any, django_assert_max_num_queries: Any
+) -> None:
     client = page_for("viewer")
     with django_assert_max_num_queries(10):
         response = client.get("/releases/")
@@ -181,8 +220,9 @@ def test_it_shows_gate_evidence_and_waves(page_for: Any, pending_release: Any) -
     assert "Approve</button>" not in body and "Roll back</button>" not in body
 
 
-def test_it_shows_approve_only_to_approvers_who_did_not_write_it(page_for: Any, users: dict[str, Any],
-                                                                  pending_release: Any) -> None:
+def test_it_shows_approve_only_to_approvers_who_did_not_write_it(
+    page_for: Any, users: dict[str, Any], pending_release: Any
+) -> None:
     url = f"/releases/{pending_release.pk}/"
     assert "Approve</button>" in page_for("approver").get(url).content.decode()
     assert "Reject</button>" in page_for("approver").get(url).content.decode()
@@ -205,40 +245,51 @@ def test_it_approves_through_the_release_service(page_for: Any, pending_release:
     assert "Approve</button>" not in response.content.decode()
 
 
-def test_it_shows_the_service_refusal_when_the_author_posts_anyway(page_for: Any, users: dict[str, Any],
-                                                                   pending_release: Any) -> None:
+def test_it_shows_the_service_refusal_when_the_author_posts_anyway(
+    page_for: Any, users: dict[str, Any], pending_release: Any
+) -> None:
     from django.contrib.auth.models import Group
 
     users["operator"].groups.add(Group.objects.get_or_create(name="approver")[0])
-    response = page_for("operator").post(f"/releases/{pending_release.pk}/approve/", {"comment": "mine"}, follow=True)
+    response = page_for("operator").post(
+        f"/releases/{pending_release.pk}/approve/", {"comment": "mine"}, follow=True
+    )
     pending_release.refresh_from_db()
     assert pending_release.state == "pending_approval"
     assert "four eyes" in response.content.decode()
 
 
 def test_it_rejects_with_a_comment(page_for: Any, pending_release: Any) -> None:
-    response = page_for("approver").post(f"/releases/{pending_release.pk}/reject/", {"comment": "not now"},
-                                         follow=True)
+    response = page_for("approver").post(
+        f"/releases/{pending_release.pk}/reject/", {"comment": "not now"}, follow=True
+    )
     pending_release.refresh_from_db()
     assert pending_release.state == "rejected"
     assert "not now" in response.content.decode()
 
 
 def test_it_needs_a_comment_to_approve(page_for: Any, pending_release: Any) -> None:
-    response = page_for("approver").post(f"/releases/{pending_release.pk}/approve/", {"comment": ""}, follow=True)
+    response = page_for("approver").post(
+        f"/releases/{pending_release.pk}/approve/", {"comment": ""}, follow=True
+    )
     pending_release.refresh_from_db()
     assert pending_release.state == "pending_approval"
     assert 'class="msg-error"' in response.content.decode()
 
 
 @pytest.mark.parametrize("role, status", [("viewer", 403), ("operator", 403), ("outsider", 403)])
-def test_it_refuses_approval_posts_from_non_approvers(page_for: Any, pending_release: Any, role: str,
-                                                      status: int) -> None:
-    assert page_for(role).post(f"/releases/{pending_release.pk}/approve/", {"comment": "x"}).status_code == status
+def test_it_refuses_approval_posts_from_non_approvers(
+    page_for: Any, pending_release: Any, role: str, status: int
+) -> None:
+    assert (
+        page_for(role).post(f"/releases/{pending_release.pk}/approve/", {"comment": "x"}).status_code
+        == status
+    )
 
 
-def test_it_refuses_get_on_actions_and_posts_without_csrf(page_for: Any, users: dict[str, Any],
-                                                          pending_release: Any) -> None:
+def test_it_refuses_get_on_actions_and_posts_without_csrf(
+    page_for: Any, users: dict[str, Any], pending_release: Any
+) -> None:
     from django.test import Client
 
     assert page_for("approver").get(f"/releases/{pending_release.pk}/approve/").status_code == 405
@@ -253,8 +304,9 @@ def test_it_refuses_a_rollback_of_a_release_that_never_ran(page_for: Any, pendin
     # no rollback button while pending, and the service refuses a forced POST with a message
     body = page_for("operator").get(f"/releases/{pending_release.pk}/").content.decode()
     assert "Roll back</button>" not in body
-    response = page_for("operator").post(f"/releases/{pending_release.pk}/rollback/", {"comment": "why"},
-                                         follow=True)
+    response = page_for("operator").post(
+        f"/releases/{pending_release.pk}/rollback/", {"comment": "why"}, follow=True
+    )
     pending_release.refresh_from_db()
     assert pending_release.state == "pending_approval"
     assert 'class="msg-error"' in response.content.decode()
@@ -266,7 +318,8 @@ def test_it_shows_releases_in_progress_on_the_overview(page_for: Any, pending_re
 
 
 def test_a_paused_release_can_be_resumed_from_its_page_by_an_approver_not_its_author(
-        page_for: Any, paused_release: Any) -> None:
+    page_for: Any, paused_release: Any
+) -> None:
     url = f"/releases/{paused_release.pk}/"
     author_page = page_for("operator").get(url).content.decode()
     assert "Resume</button>" not in author_page and "another approver must decide" in author_page
@@ -275,7 +328,9 @@ def test_a_paused_release_can_be_resumed_from_its_page_by_an_approver_not_its_au
 
     approver_page = page_for("approver").get(url).content.decode()
     assert "Resume</button>" in approver_page
-    response = page_for("approver").post(f"{url}resume/", {"comment": "new edge site, no traffic yet"}, follow=True)
+    response = page_for("approver").post(
+        f"{url}resume/", {"comment": "new edge site, no traffic yet"}, follow=True
+    )
     paused_release.refresh_from_db()
     assert paused_release.state == "pending_approval"
     assert "submission" in paused_release.overrides

@@ -71,9 +71,7 @@ def test_back_filled_points_are_what_the_engine_writes_at_that_hour(make_slo: An
             for i in range(6 * 60)
         ]
     )
-    assert (
-        status_history_backfill(slo_ids=[slo.pk], start=start, end=start + timedelta(hours=6)) == 6
-    )
+    assert status_history_backfill(slo_ids=[slo.pk], start=start, end=start + timedelta(hours=6)) == 6
     hour = start + timedelta(hours=4)
     backfilled = SloStatusPoint.objects.get(slo_id=slo.pk, at=hour)
     SloStatusPoint.objects.filter(slo_id=slo.pk, at=hour).delete()
@@ -142,7 +140,9 @@ def test_release_and_rollback_markers_appear_on_the_slo_charts(
         assert f"rollback #{pending_release.pk}" in notes, (chart_id, notes)
     assert f"rollback: release #{pending_release.pk} (Describe v2) rolled back: latency regression" in body
     # the service page's time charts carry them too
-    service_page = page_for("viewer").get(f"/services/{pending_release.service.name}/?range=6h").content.decode()
+    service_page = (
+        page_for("viewer").get(f"/services/{pending_release.service.name}/?range=6h").content.decode()
+    )
     notes = [a["text"] for a in chart_json(service_page, "chart-routes")["layout"]["annotations"]]
     assert f"rollback #{pending_release.pk}" in notes, notes
 

@@ -30,19 +30,25 @@ def test_it_shows_an_slo_with_its_status_and_charts(page_for: Any, evaluated: di
     assert not re.search(r"<script(?![^>]*(src=|type=\"application/json\"))", body)
     burn = chart_json(body, "chart-burn")
     labels = [a["text"] for a in burn["layout"]["annotations"]]
-    assert any(label.startswith("page 13.44× (1h & 5m)") for label in labels), labels  # 14.4 scaled to 28 days
+    assert any(label.startswith("page 13.44× (1h & 5m)") for label in labels), (
+        labels
+    )  # 14.4 scaled to 28 days
     sli = chart_json(body, "chart-sli")
     assert sli["layout"]["shapes"][0]["y0"] == 99.0
 
 
-def test_the_alert_tiers_table_shows_thresholds_raised_to_1x(page_for: Any, evaluated: dict[str, Any]) -> None:
+def test_the_alert_tiers_table_shows_thresholds_raised_to_1x(
+    page_for: Any, evaluated: dict[str, Any]
+) -> None:
     body = page_for("viewer").get(f"/slos/{evaluated['burning'].pk}/").content.decode()
     # 28 days: the 3-day ticket scales to 0.93x and fires at 1x; the 1-day one (2.8x) is untouched.
     assert "1.00× <span" in body and "(scaled 0.93×, raised to 1×)" in body
     assert body.count("raised to 1×") == 1
 
 
-def test_it_has_download_links_for_openslo_and_prometheus_rules(page_for: Any, evaluated: dict[str, Any]) -> None:
+def test_it_has_download_links_for_openslo_and_prometheus_rules(
+    page_for: Any, evaluated: dict[str, Any]
+) -> None:
     slo = evaluated["healthy"]
     body = page_for("viewer").get(f"/slos/{slo.pk}/").content.decode()
     assert f"/api/v1/slos/{slo.pk}/openslo/" in body
@@ -60,8 +66,9 @@ def test_it_says_no_data_yet_instead_of_drawing_zeros(page_for: Any, evaluated: 
     assert 'data-chart="chart-sli"' not in body
 
 
-def test_it_shows_alert_history_and_version_diffs(page_for: Any, users: dict[str, Any],
-                                                  evaluated: dict[str, Any]) -> None:
+def test_it_shows_alert_history_and_version_diffs(
+    page_for: Any, users: dict[str, Any], evaluated: dict[str, Any]
+) -> None:
     from slo.services import slo_update
 
     slo = evaluated["burning"]
@@ -74,36 +81,51 @@ def test_it_shows_alert_history_and_version_diffs(page_for: Any, users: dict[str
     assert "~ objective: 99.0 → 98.5" in body
 
 
-@pytest.mark.parametrize("query", ["resolution=minute&range=6h", "resolution=minute&range=window",
-                                   "resolution=hour&range=7d", "resolution=bogus&range=bogus"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "resolution=minute&range=6h",
+        "resolution=minute&range=window",
+        "resolution=hour&range=7d",
+        "resolution=bogus&range=bogus",
+    ],
+)
 def test_it_accepts_any_resolution_and_range(page_for: Any, evaluated: dict[str, Any], query: str) -> None:
     response = page_for("viewer").get(f"/slos/{evaluated['burning'].pk}/?{query}")
     assert response.status_code == 200
 
 
 def test_it_draws_per_minute_sli_points(page_for: Any, evaluated: dict[str, Any]) -> None:
-    body = page_for("viewer").get(f"/slos/{evaluated['burning'].pk}/?resolution=minute&range=6h").content.decode()
+    body = (
+        page_for("viewer")
+        .get(f"/slos/{evaluated['burning'].pk}/?resolution=minute&range=6h")
+        .content.decode()
+    )
     sli = chart_json(body, "chart-sli")
     values = [v for v in sli["data"][0]["y"] if v is not None]
     assert len(values) == 120
     assert min(values) == pytest.approx(70.0) and max(values) == pytest.approx(100.0)
 
 
-def test_it_reads_an_slo_page_in_bounded_queries(page_for: Any, evaluated: dict[str, Any],
-                                                 django_assert_max_num_queries: Any) -> None:
+def test_it_reads_an_slo_page_in_bounded_queries(
+    page_for: Any, evaluated: dict[str, Any], django_assert_max_num_queries: Any
+) -> None:
     client = page_for("viewer")
     # 18: the budget policy (service's, then the default) and the chart markers (releases, alerts)
     with django_assert_max_num_queries(18):
         assert client.get(f"/slos/{evaluated['burning'].pk}/").status_code == 200
 
 
-def test_it_answers_404_for_unknown_slos_and_403_without_a_role(page_for: Any, evaluated: dict[str, Any]) -> None:
+def test_it_answers_404_for_unknown_slos_and_403_without_a_role(
+    page_for: Any, evaluated: dict[str, Any]
+) -> None:
     assert page_for("viewer").get("/slos/999999/").status_code == 404
     assert page_for("outsider").get(f"/slos/{evaluated['burning'].pk}/").status_code == 403
 
 
-def test_it_shows_service_telemetry_charts(page_for: Any, service: Any, telemetry: int,
-                                           evaluated: dict[str, Any]) -> None:
+def test_it_shows_service_telemetry_charts(
+    page_for: Any, service: Any, telemetry: int, evaluated: dict[str, Any]
+) -> None:
     response = page_for("viewer").get("/services/shelf-vision/?range=6h")
     assert response.status_code == 200
     body = response.content.decode()
@@ -136,17 +158,26 @@ def test_it_shows_cost_per_1000_from_rollups(page_for: Any, service: Any, now: A
     from slo.models.budget import CostRollup
 
     # Rollups are written by the cost task (slo.budget.services.cost_rollup_store); a row is enough here.
-    CostRollup.objects.create(service=service, route="all", resolution="hour", bucket_start=now.replace(minute=0),
-                              cost_model_version=1, requests=1000, cost_usd=2.5, cost_per_request_usd=0.0025,
-                              figures={"cost_per_cache_hit_usd": 0.0001})
+    CostRollup.objects.create(
+        service=service,
+        route="all",
+        resolution="hour",
+        bucket_start=now.replace(minute=0),
+        cost_model_version=1,
+        requests=1000,
+        cost_usd=2.5,
+        cost_per_request_usd=0.0025,
+        figures={"cost_per_cache_hit_usd": 0.0001},
+    )
     body = page_for("viewer").get("/services/shelf-vision/").content.decode()
     cost = chart_json(body, "chart-cost")
     assert cost["data"][0]["y"] == [pytest.approx(2.5)]
     assert cost["data"][1]["y"] == [pytest.approx(0.1)]
 
 
-def test_it_reads_a_service_page_in_bounded_queries(page_for: Any, telemetry: int, evaluated: dict[str, Any],
-                                                    django_assert_max_num_queries: Any) -> None:
+def test_it_reads_a_service_page_in_bounded_queries(
+    page_for: Any, telemetry: int, evaluated: dict[str, Any], django_assert_max_num_queries: Any
+) -> None:
     client = page_for("viewer")
     # 14: with the chart markers (releases, alerts)
     with django_assert_max_num_queries(14):

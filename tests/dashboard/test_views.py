@@ -74,11 +74,14 @@ def test_it_sorts_on_the_server_both_ways(page_for: Any, evaluated: dict[str, An
     assert 'aria-sort="ascending"' in body and "sort=-slo" in body
 
 
-def test_it_shows_services_without_slos_and_the_fleet(page_for: Any, users: dict[str, Any],
-                                                      evaluated: dict[str, Any], gateways: dict[str, Any]) -> None:
+def test_it_shows_services_without_slos_and_the_fleet(
+    page_for: Any, users: dict[str, Any], evaluated: dict[str, Any], gateways: dict[str, Any]
+) -> None:
     from slo.services import service_create
 
-    service_create(actor=users["operator"], data={"name": "empty-svc", "service_class": "batch", "tiers": ["edge"]})
+    service_create(
+        actor=users["operator"], data={"name": "empty-svc", "service_class": "batch", "tiers": ["edge"]}
+    )
     response = page_for("viewer").get("/")
     body = response.content.decode()
     assert "empty-svc" in body and "no SLOs" in body
@@ -86,8 +89,9 @@ def test_it_shows_services_without_slos_and_the_fleet(page_for: Any, users: dict
     assert "nacked" in body
 
 
-def test_it_renders_the_overview_of_many_slos_in_bounded_queries(page_for: Any, make_slo: Any,
-                                                                django_assert_max_num_queries: Any) -> None:
+def test_it_renders_the_overview_of_many_slos_in_bounded_queries(
+    page_for: Any, make_slo: Any, django_assert_max_num_queries: Any
+) -> None:
     for i in range(30):
         make_slo(f"slo-{i:02d}")
     client = page_for("viewer")
@@ -107,8 +111,9 @@ def test_it_lists_audit_events_with_filters(page_for: Any, evaluated: dict[str, 
     assert client.get("/audit/", {"action": "no-such-action"}).context["page"].paginator.count == 0
 
 
-def test_it_pages_the_audit_log_in_bounded_queries(page_for: Any, make_slo: Any,
-                                                   django_assert_max_num_queries: Any) -> None:
+def test_it_pages_the_audit_log_in_bounded_queries(
+    page_for: Any, make_slo: Any, django_assert_max_num_queries: Any
+) -> None:
     for i in range(20):
         make_slo(f"audit-{i}")
     client = page_for("viewer")

@@ -95,8 +95,13 @@ class _TenantGateway(http.server.BaseHTTPRequestHandler):
         if not self.path.startswith("/prometheus/api/v1/"):
             self._answer(404, b"not found")
             return
-        upstream = requests.post(f"{self.upstream}{self.path.removeprefix('/prometheus')}", data=body,
-                                 headers={"Content-Type": self.headers["Content-Type"]}, auth=VM_AUTH, timeout=30)
+        upstream = requests.post(
+            f"{self.upstream}{self.path.removeprefix('/prometheus')}",
+            data=body,
+            headers={"Content-Type": self.headers["Content-Type"]},
+            auth=VM_AUTH,
+            timeout=30,
+        )
         self._answer(upstream.status_code, upstream.content)
 
     def _answer(self, status: int, body: bytes) -> None:
@@ -123,7 +128,9 @@ def tenant_gateway(store: LoadedStore) -> Iterator[str]:
         server.shutdown()
 
 
-def test_a_tenant_header_and_bearer_token_reach_a_mimir_style_front(store: LoadedStore, tenant_gateway: str) -> None:
+def test_a_tenant_header_and_bearer_token_reach_a_mimir_style_front(
+    store: LoadedStore, tenant_gateway: str
+) -> None:
     puller = PrometheusPuller(tenant_gateway, bearer_token=GATEWAY_TOKEN, headers={TENANT_HEADER: TENANT})
     start, end = window(store.history)
     for route, outcome in SERIES:
@@ -137,11 +144,14 @@ def test_a_tenant_header_and_bearer_token_reach_a_mimir_style_front(store: Loade
     assert _TenantGateway.seen_tenants[-1] is None
 
 
-@pytest.mark.parametrize("headers, reason", [
-    ({"Authorization": "Bearer x"}, "set by the puller"),
-    ({"x-scope-orgid": "a\r\nInjected: 1"}, "one line"),
-    ({"bad header": "x"}, "not a valid header name"),
-])
+@pytest.mark.parametrize(
+    "headers, reason",
+    [
+        ({"Authorization": "Bearer x"}, "set by the puller"),
+        ({"x-scope-orgid": "a\r\nInjected: 1"}, "one line"),
+        ({"bad header": "x"}, "not a valid header name"),
+    ],
+)
 def test_extra_headers_are_checked(headers: dict[str, str], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         request_headers(headers)

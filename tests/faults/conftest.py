@@ -76,8 +76,9 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., CeleryWorker]]:
     workers: list[CeleryWorker] = []
 
     def make(*, database_url: str, broker_url: str, start: bool = True) -> CeleryWorker:
-        worker = CeleryWorker(database_url=database_url, broker_url=broker_url,
-                              log_path=tmp_path / f"worker-{len(workers)}.log")
+        worker = CeleryWorker(
+            database_url=database_url, broker_url=broker_url, log_path=tmp_path / f"worker-{len(workers)}.log"
+        )
         workers.append(worker)
         return worker.start() if start else worker
 
@@ -98,8 +99,6 @@ def proxy_factory() -> Iterator[Callable[[str, int], TcpProxy]]:
     yield make
     for proxy in proxies:
         proxy.close()
-
-
 
 
 def applies_in_log(gateway: GatewayProcess, revision: int) -> int:

@@ -27,7 +27,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout_s: float, interval_s: float = 0.1, what: str = "") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout_s: float, interval_s: float = 0.1, what: str = ""
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail the test with `what` on timeout."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
@@ -167,9 +169,23 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = (self.workdir / "redis.log").open("ab")
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
 
@@ -208,20 +224,36 @@ class CeleryWorker:
 
     def start(self, timeout_s: float = 60, *, wait_ready: bool = True) -> CeleryWorker:
         env = dict(os.environ)
-        env.update({
-            "DATABASE_URL": self.database_url,
-            "CELERY_BROKER_URL": self.broker_url,
-            "PYTHONPATH": str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-            "LOG_LEVEL": "INFO",
-        })
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "CELERY_BROKER_URL": self.broker_url,
+                "PYTHONPATH": str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+                "LOG_LEVEL": "INFO",
+            }
+        )
         self.starts += 1
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [CELERY_BIN, "-A", "controlplane", "worker", "--loglevel=INFO", f"--concurrency={self.concurrency}",
-             "--pool=prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             f"--hostname=faults-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                CELERY_BIN,
+                "-A",
+                "controlplane",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "--pool=prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--hostname=faults-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         if not wait_ready:

@@ -56,7 +56,9 @@ def assert_clean_503(response: Any) -> None:
     assert "Traceback" not in response.content.decode() and "psycopg" not in response.content.decode()
 
 
-def test_api_reads_and_writes_answer_503_while_the_database_is_unreachable(api_for, users, service_doc, db_proxy):
+def test_api_reads_and_writes_answer_503_while_the_database_is_unreachable(
+    api_for, users, service_doc, db_proxy
+):
     viewer, operator = api_for("viewer"), api_for("operator")
     assert viewer.get("/api/v1/services/").status_code == 200
 
@@ -106,20 +108,28 @@ def test_a_gateway_poll_answers_503(register, db_proxy):
     db_proxy.cut()
     from django.test import Client
 
-    response = Client().get(f"/api/v1/gateways/{gateway.pk}/config",
-                            HTTP_AUTHORIZATION=f"Bearer {credentials.token}")
+    response = Client().get(
+        f"/api/v1/gateways/{gateway.pk}/config", HTTP_AUTHORIZATION=f"Bearer {credentials.token}"
+    )
     assert_clean_503(response)
 
 
 def test_a_dispatch_that_loses_the_database_after_pushing_is_retried_without_a_second_apply(
-    users, register, gateway_factory, db_proxy,
+    users,
+    register,
+    gateway_factory,
+    db_proxy,
 ):
     process = gateway_factory("edge-1", start=False)
     credentials = register("edge-1", push_url=f"http://127.0.0.1:{process.port}/config")
     process.secret = credentials.signing_secret
     process.start()
-    gateway_set_desired(actor=users["operator"], gateway_ids=[credentials.gateway.pk],
-                        bundle_for=good_bundle(0), reason="fault test")
+    gateway_set_desired(
+        actor=users["operator"],
+        gateway_ids=[credentials.gateway.pk],
+        bundle_for=good_bundle(0),
+        reason="fault test",
+    )
 
     def push_then_lose_the_database(**kwargs: Any) -> Any:
         outcome = push_bundle(**kwargs)  # the real push: the gateway applies and ACKs
@@ -146,7 +156,13 @@ def test_a_dispatch_that_loses_the_database_after_pushing_is_retried_without_a_s
 
 
 def test_a_worker_task_fails_while_the_database_is_down_and_the_next_run_delivers(
-    users, register, gateway_factory, proxy_factory, redis_server, worker_factory, database_url,
+    users,
+    register,
+    gateway_factory,
+    proxy_factory,
+    redis_server,
+    worker_factory,
+    database_url,
 ):
     process = gateway_factory("edge-1", start=False)
     credentials = register("edge-1", push_url=f"http://127.0.0.1:{process.port}/config")
@@ -155,17 +171,28 @@ def test_a_worker_task_fails_while_the_database_is_down_and_the_next_run_deliver
     pg = proxy_factory("127.0.0.1", int(connection.settings_dict.get("PORT") or 5432))
     worker_url = database_url.replace(f":{connection.settings_dict.get('PORT') or 5432}/", f":{pg.port}/")
     worker = worker_factory(database_url=worker_url, broker_url=redis_server.url)
-    gateway_set_desired(actor=users["operator"], gateway_ids=[credentials.gateway.pk],
-                        bundle_for=good_bundle(0), reason="fault test")
+    gateway_set_desired(
+        actor=users["operator"],
+        gateway_ids=[credentials.gateway.pk],
+        bundle_for=good_bundle(0),
+        reason="fault test",
+    )
 
     pg.cut()
     send_task(redis_server.url, "routing.tasks.delivery.dispatch_deliveries")
-    wait_until(lambda: "dispatch_deliveries" in worker.log() and (
-        "OperationalError" in worker.log() or "raised unexpected" in worker.log()), timeout_s=45,
-        what="the task to fail on the lost database")
+    wait_until(
+        lambda: (
+            "dispatch_deliveries" in worker.log()
+            and ("OperationalError" in worker.log() or "raised unexpected" in worker.log())
+        ),
+        timeout_s=45,
+        what="the task to fail on the lost database",
+    )
     assert Delivery.objects.get().state == Delivery.PENDING  # nothing claimed, nothing lost
 
     pg.restore()
     send_task(redis_server.url, "routing.tasks.delivery.dispatch_deliveries")  # beat's next run
-    wait_until(lambda: Delivery.objects.get().state == Delivery.ACKED, timeout_s=45, what="the delivery ACKed")
+    wait_until(
+        lambda: Delivery.objects.get().state == Delivery.ACKED, timeout_s=45, what="the delivery ACKed"
+    )
     assert process.status()["applied_revision"] == 1 and applies_in_log(process, 1) == 1

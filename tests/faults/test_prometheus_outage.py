@@ -32,16 +32,32 @@ FAST_FAIL = {"max_retries": 0, "timeout_s": 2}
 
 
 @pytest.fixture
-def setup(users: Any, service: Any, prometheus_server: PrometheusServer,
-          prometheus_history: LoadedPrometheus) -> dict[str, Any]:
+def setup(
+    users: Any, service: Any, prometheus_server: PrometheusServer, prometheus_history: LoadedPrometheus
+) -> dict[str, Any]:
     from slo.services import slo_create
 
-    slo = slo_create(actor=users["operator"], data={
-        "name": "edge-availability", "service": "shelf-vision", "tier": "edge", "sli": {"kind": "availability"},
-        "objective": 95.0, "window": {"type": "rolling", "days": 28}})
-    source = telemetry_source_create(actor=users["operator"], data={
-        "name": "edge-prom", "url": prometheus_server.url, "tier": "edge", "scrape_lag_s": 0,
-        "backfill_minutes": 120})
+    slo = slo_create(
+        actor=users["operator"],
+        data={
+            "name": "edge-availability",
+            "service": "shelf-vision",
+            "tier": "edge",
+            "sli": {"kind": "availability"},
+            "objective": 95.0,
+            "window": {"type": "rolling", "days": 28},
+        },
+    )
+    source = telemetry_source_create(
+        actor=users["operator"],
+        data={
+            "name": "edge-prom",
+            "url": prometheus_server.url,
+            "tier": "edge",
+            "scrape_lag_s": 0,
+            "backfill_minutes": 120,
+        },
+    )
     start = from_epoch_minute(prometheus_history.history.start_s // 60)
     return {"slo": slo, "source": source, "start": start}
 
@@ -64,17 +80,23 @@ def _outage(setup: dict[str, Any], prometheus_server: PrometheusServer) -> None:
     assert telemetry_source_pull(source_id=source_id, now=minute(setup, 120)).ok
     prometheus_server.stop()
     for i in range(5, 35, 5):
-        failed = telemetry_source_pull(source_id=source_id, now=minute(setup, 120 + i), puller_options=FAST_FAIL)
+        failed = telemetry_source_pull(
+            source_id=source_id, now=minute(setup, 120 + i), puller_options=FAST_FAIL
+        )
         assert failed.claimed and not failed.ok
 
 
 def test_a_gate_is_inconclusive_while_prometheus_is_down(
-    setup: dict[str, Any], prometheus_server: PrometheusServer,
+    setup: dict[str, Any],
+    prometheus_server: PrometheusServer,
 ) -> None:
     from slo.models.budget import SloStatus
 
-    outcome, _check = gate_at(minute(setup, 120)) if telemetry_source_pull(
-        source_id=setup["source"].pk, now=minute(setup, 120)).ok else (None, None)
+    outcome, _check = (
+        gate_at(minute(setup, 120))
+        if telemetry_source_pull(source_id=setup["source"].pk, now=minute(setup, 120)).ok
+        else (None, None)
+    )
     assert outcome is not None and outcome.outcome == gates.PASS, outcome
     _outage(setup, prometheus_server)
     outcome, _check = gate_at(minute(setup, 150))
@@ -82,11 +104,14 @@ def test_a_gate_is_inconclusive_while_prometheus_is_down(
     short = str(status.windows)[:600]  # evidence only: its layout belongs to the budget engine
     assert outcome.outcome == gates.INCONCLUSIVE, (
         f"Prometheus down for 30 minutes, the gate says {outcome.outcome}: SLO period data quality "
-        f"{status.data_quality!r}, short windows {short}")
+        f"{status.data_quality!r}, short windows {short}"
+    )
 
 
 def test_the_pull_backfills_the_outage_without_a_gap(
-    setup: dict[str, Any], prometheus_server: PrometheusServer, prometheus_history: LoadedPrometheus,
+    setup: dict[str, Any],
+    prometheus_server: PrometheusServer,
+    prometheus_history: LoadedPrometheus,
 ) -> None:
     from tests.slo.telemetry.test_pull import availability
 

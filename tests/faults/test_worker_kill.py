@@ -26,7 +26,13 @@ DISPATCH = "routing.tasks.delivery.dispatch_deliveries"
 
 
 def test_a_worker_killed_mid_push_loses_nothing_and_the_gateway_applies_once(
-    users, register, gateway_factory, proxy_factory, redis_server, worker_factory, database_url,
+    users,
+    register,
+    gateway_factory,
+    proxy_factory,
+    redis_server,
+    worker_factory,
+    database_url,
 ):
     process = gateway_factory("edge-1", start=False)
     # The worker reaches the gateway through a proxy that can hold the gateway's answer: the gateway
@@ -38,10 +44,16 @@ def test_a_worker_killed_mid_push_loses_nothing_and_the_gateway_applies_once(
     worker = worker_factory(database_url=database_url, broker_url=redis_server.url)
 
     proxy.hold_responses.set()
-    gateway_set_desired(actor=users["operator"], gateway_ids=[credentials.gateway.pk],
-                        bundle_for=good_bundle(0, description="pushed by a dying worker"), reason="fault test")
+    gateway_set_desired(
+        actor=users["operator"],
+        gateway_ids=[credentials.gateway.pk],
+        bundle_for=good_bundle(0, description="pushed by a dying worker"),
+        reason="fault test",
+    )
     send_task(redis_server.url, DISPATCH)
-    wait_until(lambda: process.status()["applied_revision"] == 1, timeout_s=30, what="the gateway to apply rev 1")
+    wait_until(
+        lambda: process.status()["applied_revision"] == 1, timeout_s=30, what="the gateway to apply rev 1"
+    )
     assert Delivery.objects.get().state == Delivery.IN_FLIGHT
 
     worker.kill()
@@ -54,18 +66,24 @@ def test_a_worker_killed_mid_push_loses_nothing_and_the_gateway_applies_once(
     worker.start()
     # Time is controlled, not waited for: the in-flight lease (IN_FLIGHT_TIMEOUT_S) has run out.
     Delivery.objects.filter(pk=row.pk).update(
-        claimed_at=row.claimed_at - timedelta(seconds=delivery_module.IN_FLIGHT_TIMEOUT_S + 1))
+        claimed_at=row.claimed_at - timedelta(seconds=delivery_module.IN_FLIGHT_TIMEOUT_S + 1)
+    )
     send_task(redis_server.url, DISPATCH)  # what beat sends every 10 s
 
-    wait_until(lambda: Delivery.objects.get(pk=row.pk).state == Delivery.ACKED, timeout_s=45,
-               what="the re-claimed delivery to be ACKed")
+    wait_until(
+        lambda: Delivery.objects.get(pk=row.pk).state == Delivery.ACKED,
+        timeout_s=45,
+        what="the re-claimed delivery to be ACKed",
+    )
     row.refresh_from_db()
     assert row.attempts == 2
     assert Delivery.objects.count() == 1
     gateway = Gateway.objects.get(pk=credentials.gateway.pk)
     assert gateway.applied_revision == 1 and gateway.desired_revision == 1
     status = process.status()
-    assert status["applied_revision"] == 1 and status["routing_policy_description"] == "pushed by a dying worker"
+    assert (
+        status["applied_revision"] == 1 and status["routing_policy_description"] == "pushed by a dying worker"
+    )
     assert applies_in_log(process, 1) == 1  # the second push was ACKed without applying again
 
 
@@ -78,18 +96,36 @@ def _burning_slos(users, count: int) -> list[int]:
     from slo.budget.evaluation import budget_minutes_record
     from slo.services import service_create, slo_create
 
-    service_create(actor=users["operator"], data={
-        "name": "shelf-vision", "display_name": "Shelf vision", "service_class": "interactive",
-        "owner": "vision-team", "tiers": ["edge"], "labels": {}})
+    service_create(
+        actor=users["operator"],
+        data={
+            "name": "shelf-vision",
+            "display_name": "Shelf vision",
+            "service_class": "interactive",
+            "owner": "vision-team",
+            "tiers": ["edge"],
+            "labels": {},
+        },
+    )
     ids = []
     for i in range(count):
-        slo = slo_create(actor=users["operator"], data={
-            "name": f"availability-{i}", "service": "shelf-vision", "sli": {"kind": "availability"},
-            "objective": 99.0, "window": {"type": "rolling", "days": 28}})
+        slo = slo_create(
+            actor=users["operator"],
+            data={
+                "name": f"availability-{i}",
+                "service": "shelf-vision",
+                "sli": {"kind": "availability"},
+                "objective": 99.0,
+                "window": {"type": "rolling", "days": 28},
+            },
+        )
         start = NOW - timedelta(hours=6)
         valid = np.full(360, 200.0)
-        budget_minutes_record(rows=[MinuteCount(slo.pk, start + timedelta(minutes=m), 100.0, float(valid[m]))
-                                    for m in range(360)])
+        budget_minutes_record(
+            rows=[
+                MinuteCount(slo.pk, start + timedelta(minutes=m), 100.0, float(valid[m])) for m in range(360)
+            ]
+        )
         ids.append(slo.pk)
     return ids
 
@@ -109,8 +145,9 @@ def test_a_worker_killed_mid_evaluation_re_runs_it_once(users, redis_server, wor
     from slo.models import Slo
 
     for slo in Slo.objects.filter(pk__in=ids):
-        AlertState.objects.create(key=f"slo:{slo.pk}:page", service_id=slo.service_id, slo=slo,
-                                  kind="burn_rate", severity="page")
+        AlertState.objects.create(
+            key=f"slo:{slo.pk}:page", service_id=slo.service_id, slo=slo, kind="burn_rate", severity="page"
+        )
     worker = worker_factory(database_url=database_url, broker_url=redis_server.url)
 
     blocker = _raw_connection(database_url)
@@ -123,7 +160,8 @@ def test_a_worker_killed_mid_evaluation_re_runs_it_once(users, redis_server, wor
         def evaluation_blocked() -> bool:
             row = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE 'UPDATE slo_alertstate SET firing%%'").fetchone()
+                "AND query LIKE 'UPDATE slo_alertstate SET firing%%'"
+            ).fetchone()
             return bool(row and row[0])
 
         wait_until(evaluation_blocked, timeout_s=60, what="the evaluation to block inside its transaction")
@@ -133,8 +171,11 @@ def test_a_worker_killed_mid_evaluation_re_runs_it_once(users, redis_server, wor
         blocker.close()
         watcher.close()
 
-    wait_until(lambda: SloStatus.objects.filter(slo_id__in=ids, evaluated_at=NOW).count() == len(ids),
-               timeout_s=60, what="every SLO evaluated after the kill")
+    wait_until(
+        lambda: SloStatus.objects.filter(slo_id__in=ids, evaluated_at=NOW).count() == len(ids),
+        timeout_s=60,
+        what="every SLO evaluated after the kill",
+    )
     log = worker.log()
     assert f"pid {killed}" in log or "WorkerLostError" in log or "exited with 'signal 9" in log
     assert log.count("slo.budget.evaluate_chunk") >= 2  # received, lost, received again

@@ -40,15 +40,22 @@ def good_bundle(revision: int, *, description: str = "") -> dict[str, Any]:
     policy = default_policy(SERVICE, "interactive", None)
     if description:
         policy["description"] = description
-    return {"revision": revision, "service": SERVICE, "routing_policy": policy,
-            "cache_config": default_cache_config(SERVICE), "model_version": "v1"}
+    return {
+        "revision": revision,
+        "service": SERVICE,
+        "routing_policy": policy,
+        "cache_config": default_cache_config(SERVICE),
+        "model_version": "v1",
+    }
 
 
 def invalid_bundle(revision: int) -> dict[str, Any]:
     """Parses as JSON, fails validation: a fallback loop (local twice in one chain)."""
     bundle = good_bundle(revision)
     bundle["routing_policy"]["rules"][-1]["chain"] = [
-        {"route": "local", "timeout_ms": 40}, {"route": "local", "timeout_ms": 40}]
+        {"route": "local", "timeout_ms": 40},
+        {"route": "local", "timeout_ms": 40},
+    ]
     return bundle
 
 
@@ -69,8 +76,14 @@ class GatewayProcess:
         return self.folder / "gateway.toml"
 
     def write_config(self) -> None:
-        gw = {"name": self.settings.get("name", "gw-test"), "service": SERVICE, "tier": "edge",
-              "listen": f"127.0.0.1:{self.port}", "state_dir": str(self.folder / "state"), "seed": 7}
+        gw = {
+            "name": self.settings.get("name", "gw-test"),
+            "service": SERVICE,
+            "tier": "edge",
+            "listen": f"127.0.0.1:{self.port}",
+            "state_dir": str(self.folder / "state"),
+            "seed": 7,
+        }
         cp: dict[str, Any] = {}
         for key in ("id", "region", "tier", "name"):
             if key in self.settings:
@@ -78,9 +91,12 @@ class GatewayProcess:
         if self.secret:
             gw["signing_secret"] = self.secret
         if self.settings.get("control_plane_url"):
-            cp = {"url": self.settings["control_plane_url"], "token": self.settings["token"],
-                  "poll_interval_s": self.settings.get("poll_interval_s", 0),
-                  "heartbeat_interval_s": self.settings.get("heartbeat_interval_s", 0)}
+            cp = {
+                "url": self.settings["control_plane_url"],
+                "token": self.settings["token"],
+                "poll_interval_s": self.settings.get("poll_interval_s", 0),
+                "heartbeat_interval_s": self.settings.get("heartbeat_interval_s", 0),
+            }
         text = "[gateway]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in gw.items())
         if cp:
             text += "[control_plane]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in cp.items())
@@ -103,13 +119,24 @@ class GatewayProcess:
     def status(self) -> dict[str, Any]:
         return requests.get(self.url + "/status", timeout=5).json()
 
-    def push(self, bundle: dict[str, Any], *, secret: str | None = None, timestamp: float | None = None,
-             body: bytes | None = None, header: str | None = None) -> requests.Response:
+    def push(
+        self,
+        bundle: dict[str, Any],
+        *,
+        secret: str | None = None,
+        timestamp: float | None = None,
+        body: bytes | None = None,
+        header: str | None = None,
+    ) -> requests.Response:
         body = bundle_bytes(bundle) if body is None else body
         if header is None:
             header = sign(secret or self.secret or "", body, timestamp=int(timestamp or time.time()))
-        return requests.post(self.url + "/config", data=body, headers={SIGNATURE_HEADER: header,
-                                                                       "Content-Type": "application/json"}, timeout=10)
+        return requests.post(
+            self.url + "/config",
+            data=body,
+            headers={SIGNATURE_HEADER: header, "Content-Type": "application/json"},
+            timeout=10,
+        )
 
     def wait_for(self, predicate: Any, *, timeout_s: float = 15.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -129,8 +156,13 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     Import it into a conftest to use it (tests/gateway, tests/routing/fleet, tests/faults do)."""
     started: list[GatewayProcess] = []
 
-    def make(name: str = "gw-test", *, secret: str | None = "whsec_test-secret", start: bool = True,
-             **settings: Any) -> GatewayProcess:
+    def make(
+        name: str = "gw-test",
+        *,
+        secret: str | None = "whsec_test-secret",
+        start: bool = True,
+        **settings: Any,
+    ) -> GatewayProcess:
         gateway = GatewayProcess(tmp_path / name, free_port(), secret, {"name": name, **settings})
         started.append(gateway)
         return gateway.start() if start else gateway
@@ -146,7 +178,9 @@ def register(users: Any, service: Any) -> Callable[..., Any]:
     from routing.fleet.services import gateway_register
 
     def make(name: str = "edge-1", **data: Any) -> Any:
-        return gateway_register(actor=users["operator"], data={"name": name, "service": "shelf-vision",
-                                                               "tier": "edge", "region": "eu-west", **data})
+        return gateway_register(
+            actor=users["operator"],
+            data={"name": name, "service": "shelf-vision", "tier": "edge", "region": "eu-west", **data},
+        )
 
     return make

@@ -114,8 +114,9 @@ def test_it_restarts_from_last_known_good_when_the_control_plane_is_unreachable(
     from tests.gateway.support import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens here
-    gateway = gateway_factory(id=1, token="gw_test", control_plane_url=dead, poll_interval_s=0.2,
-                              heartbeat_interval_s=0.2)
+    gateway = gateway_factory(
+        id=1, token="gw_test", control_plane_url=dead, poll_interval_s=0.2, heartbeat_interval_s=0.2
+    )
     assert gateway.push(good_bundle(3, description="known good")).status_code == 200
     gateway.stop()
     gateway.start()
@@ -130,9 +131,13 @@ def test_it_exposes_the_telemetry_contract_at_metrics(gateway_factory):
     assert gateway.push(good_bundle(2)).status_code == 200
     gateway.wait_for(lambda s: s["traffic"]["requests"] > 0)
     text = requests.get(gateway.url + "/metrics", timeout=5).text
-    for name in ("inference_requests_total", "inference_request_duration_seconds_bucket",
-                 "inference_cache_lookups_total", "inference_compute_seconds_total",
-                 "inference_device_temperature_celsius"):
+    for name in (
+        "inference_requests_total",
+        "inference_request_duration_seconds_bucket",
+        "inference_cache_lookups_total",
+        "inference_compute_seconds_total",
+        "inference_device_temperature_celsius",
+    ):
         assert name in text
     assert 'inference_config_revision{document_kind="routing_policy",gateway="gw-test"} 2.0' in text
     assert 'le="0.15"' in text

@@ -49,7 +49,7 @@ def test_any_changed_byte_breaks_the_signature(body, flip):
         tampered = b"x"
     else:
         index = flip % len(body)
-        tampered = body[:index] + bytes([body[index] ^ 1]) + body[index + 1:]
+        tampered = body[:index] + bytes([body[index] ^ 1]) + body[index + 1 :]
     with pytest.raises(SignatureError):
         verify(SECRET, tampered, header, now=100)
 

@@ -9,8 +9,16 @@ from tests.gateway.support import SERVICE, good_bundle
 
 
 def _gateway(tmp_path: Path, seed: int = 3) -> Gateway:
-    config = load_config(None, {"name": "sim", "service": SERVICE, "state_dir": str(tmp_path), "seed": seed,
-                                "latency_slo_ms": 150.0})
+    config = load_config(
+        None,
+        {
+            "name": "sim",
+            "service": SERVICE,
+            "state_dir": str(tmp_path),
+            "seed": seed,
+            "latency_slo_ms": 150.0,
+        },
+    )
     return Gateway(config)
 
 
@@ -78,11 +86,17 @@ def test_it_samples_the_request_contexts_its_policy_decided_in_the_push_format(t
     from slo.telemetry.contexts import parse_context_batch
 
     gateway = _gateway(tmp_path)
-    outcomes = [o for second in range(0, 120, 10) for o in gateway.tick(now=1_700_000_070 + second, requests_count=20)]
+    outcomes = [
+        o for second in range(0, 120, 10) for o in gateway.tick(now=1_700_000_070 + second, requests_count=20)
+    ]
     monkeypatch.setattr(gateway_app, "CONTEXTS_PER_MINUTE", 1)  # samples draw far more random numbers
     other = _gateway(tmp_path / "b")
-    again = [o for second in range(0, 120, 10) for o in other.tick(now=1_700_000_070 + second, requests_count=20)]
-    assert [o.elapsed_ms for o in outcomes] == [o.elapsed_ms for o in again]  # sampling does not move the traffic
+    again = [
+        o for second in range(0, 120, 10) for o in other.tick(now=1_700_000_070 + second, requests_count=20)
+    ]
+    assert [o.elapsed_ms for o in outcomes] == [
+        o.elapsed_ms for o in again
+    ]  # sampling does not move the traffic
     monkeypatch.undo()
     minutes, batch = gateway.context_batch()
     assert len(minutes) == 3  # from 30 s into a minute: three minutes, the last one in progress

@@ -4,7 +4,13 @@ from typing import Any
 
 from routing.policy import cache_key, default_cache_config, validate_cache_config
 
-FULL_KEY = ["input_hash", "model_version", "prompt_template_version", "feature_schema_version", "policy_version"]
+FULL_KEY = [
+    "input_hash",
+    "model_version",
+    "prompt_template_version",
+    "feature_schema_version",
+    "policy_version",
+]
 
 
 def config(**layer: Any) -> dict[str, Any]:
@@ -18,7 +24,10 @@ def errors(doc: dict[str, Any], **kwargs: Any) -> list[tuple[str, str]]:
 
 def test_the_default_cache_config_validates_cleanly() -> None:
     assert validate_cache_config(default_cache_config("shelf-vision")) == []
-    assert validate_cache_config(default_cache_config("shelf-vision", multi_tenant=True), multi_tenant=True) == []
+    assert (
+        validate_cache_config(default_cache_config("shelf-vision", multi_tenant=True), multi_tenant=True)
+        == []
+    )
 
 
 def test_a_cache_config_whose_key_lacks_the_model_version_is_rejected() -> None:
@@ -43,7 +52,9 @@ def test_a_multi_tenant_service_needs_the_tenant_in_the_key() -> None:
 
 
 def test_it_rejects_a_zero_ttl_and_one_beyond_90_days() -> None:
-    assert errors(config(ttl=0)) == [("layers[0].ttl", "a TTL of 0 caches nothing; disable the layer instead")]
+    assert errors(config(ttl=0)) == [
+        ("layers[0].ttl", "a TTL of 0 caches nothing; disable the layer instead")
+    ]
     assert errors(config(ttl="91d"))[0][0] == "layers[0].ttl"
     assert errors(config(ttl="90d")) == []
     assert errors(config(ttl="soon"))[0][0] == "layers[0].ttl"
@@ -69,8 +80,14 @@ def test_it_rejects_duplicate_layers_and_misplaced_thresholds() -> None:
 
 def test_the_key_is_stable_and_canonical() -> None:
     doc = config()
-    request = {"input_hash": "ab12", "model_version": "v3", "prompt_template_version": "p1",
-               "feature_schema_version": "f2", "policy_version": "7", "unrelated": "ignored"}
+    request = {
+        "input_hash": "ab12",
+        "model_version": "v3",
+        "prompt_template_version": "p1",
+        "feature_schema_version": "f2",
+        "policy_version": "7",
+        "unrelated": "ignored",
+    }
     key = cache_key(doc, "edge-result", request)
     reordered = config(key=list(reversed(FULL_KEY)))
     assert cache_key(reordered, "edge_result", dict(reversed(list(request.items())))).key == key.key
@@ -85,7 +102,7 @@ def test_the_key_reports_missing_fields_and_isolates_tenants() -> None:
     key = cache_key(doc, "edge-result", {"input_hash": "x", "model_version": "v1", "tenant_id": "acme"})
     assert key.missing == ("feature_schema_version", "policy_version", "prompt_template_version")
     assert not key.cacheable
-    assert "not cacheable" in key.explain() and "model_version = \"v1\"" in key.explain()
+    assert "not cacheable" in key.explain() and 'model_version = "v1"' in key.explain()
     other = cache_key(doc, "edge-result", {"input_hash": "x", "model_version": "v1", "tenant_id": "globex"})
     assert other.key != key.key and other.namespace == "shelf-vision/globex/edge-result"
     assert cache_key(doc, "edge-result", {"input_hash": "x"}).missing[0] == "tenant_id"

@@ -46,7 +46,8 @@ def test_it_reports_an_unknown_route_with_a_dotted_path() -> None:
 def test_it_refuses_failed_as_a_configured_hop() -> None:
     problems = validate_policy(
         {"service": "s", "rules": [{"name": "r", "chain": [{"route": "failed", "timeout_ms": 1}]}]},
-        latency_slo_ms=None, service_class=None,
+        latency_slo_ms=None,
+        service_class=None,
     )
     assert problems[0].path == "rules[0].chain[0].route"
     assert "on_exhausted" in problems[0].message
@@ -54,16 +55,25 @@ def test_it_refuses_failed_as_a_configured_hop() -> None:
 
 def test_it_forbids_unknown_fields() -> None:
     problems = validate_policy(
-        {"service": "s", "rules": [{"name": "r", "when": {"confidance_max": 0.5},
-                                    "chain": [{"route": "local", "timeout_ms": 5}]}]},
-        latency_slo_ms=None, service_class=None,
+        {
+            "service": "s",
+            "rules": [
+                {"name": "r", "when": {"confidance_max": 0.5}, "chain": [{"route": "local", "timeout_ms": 5}]}
+            ],
+        },
+        latency_slo_ms=None,
+        service_class=None,
     )
     assert [(p.path, p.message) for p in problems] == [("rules[0].when.confidance_max", "unknown field")]
 
 
 def test_it_accepts_on_exhausted_shorthand() -> None:
-    policy, _ = parse_policy({"service": "s", "rules": [
-        {"name": "r", "chain": [{"route": "local", "timeout_ms": 5, "on_exhausted": "fail"}]}]})
+    policy, _ = parse_policy(
+        {
+            "service": "s",
+            "rules": [{"name": "r", "chain": [{"route": "local", "timeout_ms": 5, "on_exhausted": "fail"}]}],
+        }
+    )
     assert policy is not None and policy.rules[0].chain[0].on_exhausted.action == "fail"
 
 
@@ -83,8 +93,16 @@ def test_it_exports_json_schemas() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("300s", 300), ("5m", 300), ("2h", 7200), ("7d", 604_800), ("1w", 604_800), ("250ms", 0.25), (42, 42),
-     ("90", 90)],
+    [
+        ("300s", 300),
+        ("5m", 300),
+        ("2h", 7200),
+        ("7d", 604_800),
+        ("1w", 604_800),
+        ("250ms", 0.25),
+        (42, 42),
+        ("90", 90),
+    ],
 )
 def test_it_parses_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)

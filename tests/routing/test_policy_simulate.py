@@ -24,19 +24,35 @@ def hop(route: str, timeout_ms: float, **extra: Any) -> dict[str, Any]:
     return {"route": route, "timeout_ms": timeout_ms, **extra}
 
 
-EDGE_FIRST = {"service": "s", "rules": [
-    {"name": "low", "when": {"confidence_max": 0.3}, "chain": [hop("cache", 10), hop("private_cloud", 200)]},
-    {"name": "default", "chain": [hop("local", 60), hop("cache", 10), hop("private_cloud", 200)]},
-]}
-CLOUD_HEAVY = {"service": "s", "rules": [
-    {"name": "low", "when": {"confidence_max": 0.7}, "chain": [hop("public_cloud", 600), hop("private_cloud", 200)]},
-    {"name": "default", "chain": [hop("local", 60), hop("cache", 10), hop("private_cloud", 200)]},
-]}
+EDGE_FIRST = {
+    "service": "s",
+    "rules": [
+        {
+            "name": "low",
+            "when": {"confidence_max": 0.3},
+            "chain": [hop("cache", 10), hop("private_cloud", 200)],
+        },
+        {"name": "default", "chain": [hop("local", 60), hop("cache", 10), hop("private_cloud", 200)]},
+    ],
+}
+CLOUD_HEAVY = {
+    "service": "s",
+    "rules": [
+        {
+            "name": "low",
+            "when": {"confidence_max": 0.7},
+            "chain": [hop("public_cloud", 600), hop("private_cloud", 200)],
+        },
+        {"name": "default", "chain": [hop("local", 60), hop("cache", 10), hop("private_cloud", 200)]},
+    ],
+}
 
 
 def test_escalating_to_public_cloud_predicts_higher_p95_and_cost() -> None:
     contexts = generate_contexts(DISTRIBUTION, 3000, seed=1)
-    report = simulate(EDGE_FIRST, CLOUD_HEAVY, contexts, ROUTE_STATS, latency_threshold_ms=150, objective=99.0)
+    report = simulate(
+        EDGE_FIRST, CLOUD_HEAVY, contexts, ROUTE_STATS, latency_threshold_ms=150, objective=99.0
+    )
     assert report.route_mix_shift["public_cloud"] > 0.3
     assert report.route_mix_shift["local"] < 0
     assert report.p95_shift_ms["all"] > 50
@@ -56,7 +72,10 @@ def test_simulation_is_reproducible() -> None:
 
 
 def test_it_counts_timeouts_retries_and_failures() -> None:
-    slow = {"service": "s", "rules": [{"name": "d", "chain": [hop("private_cloud", 10, retries=2, backoff_ms=5)]}]}
+    slow = {
+        "service": "s",
+        "rules": [{"name": "d", "chain": [hop("private_cloud", 10, retries=2, backoff_ms=5)]}],
+    }
     report = simulate(slow, slow, [{}] * 50, ROUTE_STATS, latency_threshold_ms=100)
     # p50 60 ms never fits a 10 ms timeout: three paid attempts, then explicit failure
     assert report.a.route_mix == {"failed": 1.0}
@@ -67,15 +86,20 @@ def test_it_counts_timeouts_retries_and_failures() -> None:
 
 def test_it_needs_stats_for_every_route_used() -> None:
     with pytest.raises(ValueError, match="public_cloud"):
-        simulate(CLOUD_HEAVY, CLOUD_HEAVY, [{"confidence": 0.1}], {"private_cloud": ROUTE_STATS["private_cloud"]})
+        simulate(
+            CLOUD_HEAVY, CLOUD_HEAVY, [{"confidence": 0.1}], {"private_cloud": ROUTE_STATS["private_cloud"]}
+        )
     with pytest.raises(ValueError):
         simulate(EDGE_FIRST, EDGE_FIRST, [], {"local": {"error_ratio": 0.1}})
 
 
 def test_generate_contexts_is_seeded() -> None:
-    distribution = {**DISTRIBUTION, "privacy": {"bernoulli": 0.5},
-                    "rtt_ms": {"lognormal": {"p50": 40, "p95": 90}},
-                    "temperature_c": {"normal": {"mean": 60, "sd": 30, "min": 0, "max": 90}}}
+    distribution = {
+        **DISTRIBUTION,
+        "privacy": {"bernoulli": 0.5},
+        "rtt_ms": {"lognormal": {"p50": 40, "p95": 90}},
+        "temperature_c": {"normal": {"mean": 60, "sd": 30, "min": 0, "max": 90}},
+    }
     first = generate_contexts(distribution, 200, seed=5)
     assert first == generate_contexts(distribution, 200, seed=5)
     assert first != generate_contexts(distribution, 200, seed=6)
@@ -86,16 +110,31 @@ def test_generate_contexts_is_seeded() -> None:
 
 # A conditional rule that sends low-confidence requests to an 8 ms local hop that fails them all
 # (the local model answers in about 20 ms): the only bad rule of the candidate.
-GOOD = {"service": "s", "rules": [{"name": "default", "chain": [hop("local", 60), hop("private_cloud", 200)]}]}
-CONDITIONAL_BAD = {"service": "s", "rules": [
-    {"name": "low-confidence", "when": {"confidence_max": 0.9},
-     "chain": [hop("local", 8, on_exhausted="fail")]},
-    {"name": "default", "chain": [hop("local", 60), hop("private_cloud", 200)]},
-]}
+GOOD = {
+    "service": "s",
+    "rules": [{"name": "default", "chain": [hop("local", 60), hop("private_cloud", 200)]}],
+}
+CONDITIONAL_BAD = {
+    "service": "s",
+    "rules": [
+        {
+            "name": "low-confidence",
+            "when": {"confidence_max": 0.9},
+            "chain": [hop("local", 8, on_exhausted="fail")],
+        },
+        {"name": "default", "chain": [hop("local", 60), hop("private_cloud", 200)]},
+    ],
+}
 # one gateway's recorded minutes: (requests, sampled contexts)
 RECORDED = [
-    (600, [{"confidence": 0.4, "service_class": "interactive"}, {"confidence": 0.95, "service_class": "interactive"},
-           {"confidence": 0.7, "service_class": "interactive"}]),
+    (
+        600,
+        [
+            {"confidence": 0.4, "service_class": "interactive"},
+            {"confidence": 0.95, "service_class": "interactive"},
+            {"confidence": 0.7, "service_class": "interactive"},
+        ],
+    ),
     (300, [{"confidence": 0.97, "service_class": "interactive"}]),
 ]
 
@@ -110,7 +149,9 @@ def test_a_conditional_rule_is_exercised_by_recorded_contexts_and_not_by_empty_o
     assert report.b.failed_ratio == pytest.approx(400 / 900, abs=0.04)
     assert report.b.budget_burn > 30 > 1 > report.a.budget_burn
     # the same rule on contexts that carry no confidence never matches: the blind spot this closes
-    blind = simulate(GOOD, CONDITIONAL_BAD, [{}] * 2000, ROUTE_STATS, latency_threshold_ms=150, objective=99.0)
+    blind = simulate(
+        GOOD, CONDITIONAL_BAD, [{}] * 2000, ROUTE_STATS, latency_threshold_ms=150, objective=99.0
+    )
     assert "low-confidence" not in blind.b.rule_mix
     assert blind.b.budget_burn == pytest.approx(blind.a.budget_burn)
 

@@ -59,8 +59,9 @@ def test_it_stops_the_worst_case_at_a_failing_hop() -> None:
     doc = policy(rule("default", hop("local", 40, on_exhausted="fail"), hop("public_cloud", 500)))
     problems = check(doc, latency_slo_ms=100)
     assert errors(problems) == []
-    assert warnings(problems) == [("rules[0].chain[1]", "unreachable: rules[0].chain[0] ends the chain with "
-                                   "on_exhausted fail")]
+    assert warnings(problems) == [
+        ("rules[0].chain[1]", "unreachable: rules[0].chain[0] ends the chain with on_exhausted fail")
+    ]
 
 
 def test_it_checks_the_implicit_default_chain() -> None:
@@ -109,7 +110,9 @@ def test_it_understands_region_sets_when_checking_shadowing() -> None:
 
 
 def test_it_reports_a_rule_that_can_never_match() -> None:
-    doc = policy(rule("empty", hop("local"), confidence_min=0.7, confidence_max=0.3), rule("default", hop("local")))
+    doc = policy(
+        rule("empty", hop("local"), confidence_min=0.7, confidence_max=0.3), rule("default", hop("local"))
+    )
     [(path, message)] = errors(check(doc))
     assert path == "rules[0].when"
     assert "can never match" in message
@@ -132,8 +135,9 @@ def test_it_allows_the_same_route_in_different_regions() -> None:
 
 
 def test_it_rejects_an_unknown_region() -> None:
-    doc = policy(rule("default", hop("private_cloud", region="mars-1")),
-                 regions={"candidates": [{"name": "eu-west"}]})
+    doc = policy(
+        rule("default", hop("private_cloud", region="mars-1")), regions={"candidates": [{"name": "eu-west"}]}
+    )
     assert errors(check(doc))[0][0] == "rules[0].chain[0].region"
 
 
@@ -166,15 +170,24 @@ def test_it_rejects_offload_for_a_privacy_sensitive_service() -> None:
 
 
 def test_it_rejects_contradictory_autoscaling_thresholds() -> None:
-    doc = policy(rule("default", hop("local")), autoscaling={
-        "scale_out_queue_ratio": 2, "scale_in_queue_ratio": 3,
-        "scale_out_p95_pct_of_slo": 80, "scale_in_p95_pct_of_slo": 90,
-        "min_workers": 5, "max_workers": 2,
-        "scale_out_cooldown_s": 300, "scale_in_cooldown_s": 60,
-    })
+    doc = policy(
+        rule("default", hop("local")),
+        autoscaling={
+            "scale_out_queue_ratio": 2,
+            "scale_in_queue_ratio": 3,
+            "scale_out_p95_pct_of_slo": 80,
+            "scale_in_p95_pct_of_slo": 90,
+            "min_workers": 5,
+            "max_workers": 2,
+            "scale_out_cooldown_s": 300,
+            "scale_in_cooldown_s": 60,
+        },
+    )
     problems = check(doc)
     assert [p for p, _ in errors(problems)] == [
-        "autoscaling.min_workers", "autoscaling.scale_in_queue_ratio", "autoscaling.scale_in_p95_pct_of_slo",
+        "autoscaling.min_workers",
+        "autoscaling.scale_in_queue_ratio",
+        "autoscaling.scale_in_p95_pct_of_slo",
     ]
     assert [p for p, _ in warnings(problems)] == ["autoscaling.scale_in_cooldown_s"]
 
@@ -197,4 +210,7 @@ def test_default_policies_validate_cleanly_for_every_class() -> None:
     for service_class in ("interactive", "near_real_time", "batch", "privacy_sensitive", "safety_critical"):
         for slo_ms in (None, 100, 150, 2_000):
             doc = default_policy("shelf-vision", service_class, slo_ms)
-            assert check(doc, latency_slo_ms=slo_ms, service_class=service_class) == [], (service_class, slo_ms)
+            assert check(doc, latency_slo_ms=slo_ms, service_class=service_class) == [], (
+                service_class,
+                slo_ms,
+            )

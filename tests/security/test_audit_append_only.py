@@ -20,19 +20,24 @@ def event(users: dict[str, Any], service: Any) -> AuditEvent:
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "approver", "admin"])
-def test_the_api_offers_no_way_to_change_or_delete_an_event(api_for: Any, event: AuditEvent, role: str) -> None:
+def test_the_api_offers_no_way_to_change_or_delete_an_event(
+    api_for: Any, event: AuditEvent, role: str
+) -> None:
     client = api_for(role)
     url = f"/api/v1/audit-events/{event.pk}/"
     assert client.put(url, {"action": "nothing"}, format="json").status_code in (403, 405)
     assert client.patch(url, {"action": "nothing"}, format="json").status_code in (403, 405)
     assert client.delete(url).status_code in (403, 405)
-    assert client.post("/api/v1/audit-events/", {"action": "forged", "object_type": "x", "object_id": "1"},
-                       format="json").status_code in (403, 405)
+    assert client.post(
+        "/api/v1/audit-events/", {"action": "forged", "object_type": "x", "object_id": "1"}, format="json"
+    ).status_code in (403, 405)
     event.refresh_from_db()
     assert event.action == "create"
 
 
-def test_the_admin_cannot_add_change_or_delete_events(client: Any, users: dict[str, Any], event: AuditEvent) -> None:
+def test_the_admin_cannot_add_change_or_delete_events(
+    client: Any, users: dict[str, Any], event: AuditEvent
+) -> None:
     from django.contrib.auth.models import User
 
     superuser = User.objects.create_superuser("root", "root@example.com", "pw-root-123456")
@@ -42,8 +47,9 @@ def test_the_admin_cannot_add_change_or_delete_events(client: Any, users: dict[s
     assert client.get(base + "add/").status_code == 403
     assert client.post(f"{base}{event.pk}/change/", {"action": "forged"}).status_code in (403, 302)
     assert client.post(f"{base}{event.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert client.post(base, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
-                       ).status_code in (200, 302, 403)
+    assert client.post(
+        base, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
+    ).status_code in (200, 302, 403)
     event.refresh_from_db()
     assert event.action == "create" and AuditEvent.objects.filter(pk=event.pk).exists()
 
@@ -58,7 +64,10 @@ def test_the_orm_refuses_updates_and_deletes(event: AuditEvent) -> None:
     event.action = "forged"
     with pytest.raises(AuditLogIsAppendOnly):
         event.save()
-    with pytest.raises(AuditLogIsAppendOnly), transaction.atomic():  # its own savepoint: bulk_update is atomic
+    with (
+        pytest.raises(AuditLogIsAppendOnly),
+        transaction.atomic(),
+    ):  # its own savepoint: bulk_update is atomic
         AuditEvent.objects.bulk_update([event], ["action"])
     assert AuditEvent.objects.get(pk=event.pk).action == "create"
 

@@ -31,7 +31,9 @@ def test_anonymous_responses_carry_the_security_headers(client: Client, path: st
     assert_security_headers(client.get(path))
 
 
-def test_dashboard_and_api_responses_carry_the_security_headers(client: Client, users: Any, api_for: Any) -> None:
+def test_dashboard_and_api_responses_carry_the_security_headers(
+    client: Client, users: Any, api_for: Any
+) -> None:
     client.force_login(users["viewer"])
     for path in ("/", "/audit/", "/fleet/", "/releases/", "/policies/"):
         response = client.get(path)
@@ -56,7 +58,9 @@ def csrf_client(users: Any) -> Client:
     return client
 
 
-def test_api_writes_with_a_session_need_the_csrf_token(csrf_client: Client, service_doc: dict[str, Any]) -> None:
+def test_api_writes_with_a_session_need_the_csrf_token(
+    csrf_client: Client, service_doc: dict[str, Any]
+) -> None:
     from slo.models import Service
 
     refused = csrf_client.post("/api/v1/services/", service_doc, content_type="application/json")
@@ -64,8 +68,9 @@ def test_api_writes_with_a_session_need_the_csrf_token(csrf_client: Client, serv
     assert not Service.objects.exists()
     csrf_client.get("/")  # the dashboard sets the csrftoken cookie
     token = csrf_client.cookies["csrftoken"].value
-    accepted = csrf_client.post("/api/v1/services/", service_doc, content_type="application/json",
-                                HTTP_X_CSRFTOKEN=token)
+    accepted = csrf_client.post(
+        "/api/v1/services/", service_doc, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
     assert accepted.status_code == 201, accepted.content
 
 
@@ -147,7 +152,11 @@ def test_with_debug_off_plain_http_is_redirected_and_https_carries_hsts(tmp_path
     assert seen["settings"]["SECURE_SSL_REDIRECT"] is True
     assert seen["settings"]["SECURE_PROXY_SSL_HEADER"] is None  # no forwarded header is trusted by default
     for name in ("api", "login", "gateway_config"):
-        path = {"api": "/api/v1/services/", "login": "/login/", "gateway_config": "/api/v1/gateways/1/config"}[name]
+        path = {
+            "api": "/api/v1/services/",
+            "login": "/login/",
+            "gateway_config": "/api/v1/gateways/1/config",
+        }[name]
         assert (seen[name]["status"], seen[name]["location"]) == (301, f"https://testserver{path}"), name
     # A client claiming HTTPS in a header nobody configured is still plain HTTP.
     assert seen["api_forwarded_https"]["status"] == 301
@@ -166,8 +175,12 @@ def test_the_health_check_and_metrics_answer_plain_http_probes(tmp_path: Path) -
 
 def test_behind_a_tls_terminating_proxy_the_configured_header_counts_as_https(tmp_path: Path) -> None:
     seen = _probe(
-        {**PRODUCTION, "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto=https", "SECURE_HSTS_SECONDS": "600",
-         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false"},
+        {
+            **PRODUCTION,
+            "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto=https",
+            "SECURE_HSTS_SECONDS": "600",
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false",
+        },
         tmp_path,
     )
     assert seen["settings"]["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
@@ -197,12 +210,21 @@ def test_the_development_default_serves_plain_http(tmp_path: Path) -> None:
     [
         ("SECURE_SSL_REDIRECT", "maybe", "SECURE_SSL_REDIRECT='maybe': expected a boolean (true/false)"),
         ("SECURE_HSTS_SECONDS", "-1", "SECURE_HSTS_SECONDS=-1: must be at least 0"),
-        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto",
-         "SECURE_PROXY_SSL_HEADER='X-Forwarded-Proto': expected <header name>=<value>, e.g. X-Forwarded-Proto=https"),
-        ("SECURE_REDIRECT_EXEMPT", "^(healthz", "SECURE_REDIRECT_EXEMPT: '^(healthz' is not a regular expression"),
+        (
+            "SECURE_PROXY_SSL_HEADER",
+            "X-Forwarded-Proto",
+            "SECURE_PROXY_SSL_HEADER='X-Forwarded-Proto': expected <header name>=<value>, e.g. X-Forwarded-Proto=https",
+        ),
+        (
+            "SECURE_REDIRECT_EXEMPT",
+            "^(healthz",
+            "SECURE_REDIRECT_EXEMPT: '^(healthz' is not a regular expression",
+        ),
     ],
 )
-def test_a_bad_https_setting_stops_start_up_with_one_line(tmp_path: Path, name: str, value: str, message: str) -> None:
+def test_a_bad_https_setting_stops_start_up_with_one_line(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     result = _manage({**PRODUCTION, name: value}, tmp_path, "check")
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
@@ -217,7 +239,9 @@ def test_the_deploy_checklist_finds_nothing_about_https(tmp_path: Path) -> None:
 
 
 def test_a_plain_http_config_poll_is_redirected_even_when_nothing_changed(
-    users: Any, register: Any, settings: Any  # noqa: F811 - the fixture
+    users: Any,
+    register: Any,  # noqa: F811 - the fixture
+    settings: Any,
 ) -> None:
     """The 304 fast path sits after the HTTPS redirect, so a gateway configured with an http:// URL
     fails on every poll, not only when its config changes."""
@@ -229,8 +253,13 @@ def test_a_plain_http_config_poll_is_redirected_even_when_nothing_changed(
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_HSTS_SECONDS = 3600
     credentials = register("edge-1")
-    gateway_set_desired(actor=users["operator"], gateway_ids=[credentials.gateway.pk], bundle_for=good_bundle(0),
-                        reason="test", validate=False)
+    gateway_set_desired(
+        actor=users["operator"],
+        gateway_ids=[credentials.gateway.pk],
+        bundle_for=good_bundle(0),
+        reason="test",
+        validate=False,
+    )
     path = f"/api/v1/gateways/{credentials.gateway.pk}/config"
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials.token}")

@@ -45,19 +45,32 @@ def test_a_replay_of_an_old_revision_cannot_roll_the_gateway_back(gateway: Gatew
     assert gateway.status()["routing_policy_description"] == "new"
 
 
-@pytest.mark.parametrize("make_header", [
-    lambda body: sign(SECRET, body, timestamp=int(time.time()) - TOLERANCE_S - 5),   # too old
-    lambda body: sign(SECRET, body, timestamp=int(time.time()) + TOLERANCE_S + 5),   # from the future
-    lambda body: sign("whsec_wrong-secret", body, timestamp=int(time.time())),        # wrong key
-    lambda body: sign("whsec_wrong-secret", body, timestamp=int(time.time()),         # two keys, neither ours
-                      previous_secret="whsec_also-wrong"),
-    lambda body: sign(SECRET, body + b" ", timestamp=int(time.time()),                # ours among two, another body
-                      previous_secret="whsec_wrong-secret"),
-    lambda body: sign(SECRET, body + b" ", timestamp=int(time.time())),               # another body
-    lambda body: "",                                                                  # unsigned
-    lambda body: "t=abc,v1=00",                                                       # malformed
-])
-def test_unsigned_tampered_or_stale_pushes_are_refused(gateway: GatewayProcess, make_header: Callable) -> None:
+@pytest.mark.parametrize(
+    "make_header",
+    [
+        lambda body: sign(SECRET, body, timestamp=int(time.time()) - TOLERANCE_S - 5),  # too old
+        lambda body: sign(SECRET, body, timestamp=int(time.time()) + TOLERANCE_S + 5),  # from the future
+        lambda body: sign("whsec_wrong-secret", body, timestamp=int(time.time())),  # wrong key
+        lambda body: sign(
+            "whsec_wrong-secret",
+            body,
+            timestamp=int(time.time()),  # two keys, neither ours
+            previous_secret="whsec_also-wrong",
+        ),
+        lambda body: sign(
+            SECRET,
+            body + b" ",
+            timestamp=int(time.time()),  # ours among two, another body
+            previous_secret="whsec_wrong-secret",
+        ),
+        lambda body: sign(SECRET, body + b" ", timestamp=int(time.time())),  # another body
+        lambda body: "",  # unsigned
+        lambda body: "t=abc,v1=00",  # malformed
+    ],
+)
+def test_unsigned_tampered_or_stale_pushes_are_refused(
+    gateway: GatewayProcess, make_header: Callable
+) -> None:
     body = bundle_bytes(good_bundle(5, description="evil"))
     response = gateway.push({}, body=body, header=make_header(body))
     assert response.status_code == 401

@@ -35,7 +35,9 @@ def low_rates() -> Iterator[dict[str, str]]:
 def test_login_attempts_are_rate_limited(users: Any, low_rates: dict[str, str]) -> None:
     """A password guesser gets 429 (and no further checks) after THROTTLE_LOGIN attempts."""
     client = Client()
-    statuses = [client.post("/login/", {"username": "vera", "password": f"guess-{i}"}).status_code for i in range(6)]
+    statuses = [
+        client.post("/login/", {"username": "vera", "password": f"guess-{i}"}).status_code for i in range(6)
+    ]
     assert 429 in statuses, f"six wrong passwords in a row were all answered normally: {statuses}"
     # and the right password is refused while throttled: the limit does not leak which guess was right
     assert client.post("/login/", {"username": "vera", "password": "pw-vera-123456"}).status_code == 429
@@ -61,27 +63,53 @@ def test_guessing_tokens_is_rate_limited(low_rates: dict[str, str]) -> None:
 def _telemetry_batch(gateway_name: str, minute: datetime) -> dict[str, Any]:
     from slo import contract as c
 
-    return {"contract_version": c.CONTRACT_VERSION, "gateway": gateway_name, "minutes": [{
-        "minute": minute.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "counters": [{"name": c.REQUESTS_TOTAL, "labels": {"service": "shelf-vision", "tier": "edge",
-                                                           "route": "local", "outcome": "ok"}, "increase": 5}],
-        "gauges": []}]}
+    return {
+        "contract_version": c.CONTRACT_VERSION,
+        "gateway": gateway_name,
+        "minutes": [
+            {
+                "minute": minute.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "counters": [
+                    {
+                        "name": c.REQUESTS_TOTAL,
+                        "labels": {
+                            "service": "shelf-vision",
+                            "tier": "edge",
+                            "route": "local",
+                            "outcome": "ok",
+                        },
+                        "increase": 5,
+                    }
+                ],
+                "gauges": [],
+            }
+        ],
+    }
 
 
-def test_telemetry_ingest_is_rate_limited_per_gateway(users: Any, service: Any, low_rates: dict[str, str]) -> None:
+def test_telemetry_ingest_is_rate_limited_per_gateway(
+    users: Any, service: Any, low_rates: dict[str, str]
+) -> None:
     from rest_framework.test import APIClient
 
     from routing.fleet.services import gateway_register
 
-    one = gateway_register(actor=users["operator"], data={"name": "edge-1", "service": "shelf-vision", "tier": "edge"})
-    two = gateway_register(actor=users["operator"], data={"name": "edge-2", "service": "shelf-vision", "tier": "edge"})
+    one = gateway_register(
+        actor=users["operator"], data={"name": "edge-1", "service": "shelf-vision", "tier": "edge"}
+    )
+    two = gateway_register(
+        actor=users["operator"], data={"name": "edge-2", "service": "shelf-vision", "tier": "edge"}
+    )
     minute = (timezone.now() - timedelta(minutes=5)).replace(second=0, microsecond=0)
 
     def post(credentials: Any) -> int:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials.token}")
-        response = client.post(f"/api/v1/gateways/{credentials.gateway.pk}/telemetry",
-                               _telemetry_batch(credentials.gateway.name, minute), format="json")
+        response = client.post(
+            f"/api/v1/gateways/{credentials.gateway.pk}/telemetry",
+            _telemetry_batch(credentials.gateway.name, minute),
+            format="json",
+        )
         return response.status_code
 
     statuses = [post(one) for _ in range(5)]

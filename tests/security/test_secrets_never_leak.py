@@ -28,26 +28,61 @@ def secrets(api_for: Any, users: Any, service: Any, caplog: pytest.LogCaptureFix
     found: dict[str, str] = {}
     token = _created(operator.post("/api/v1/tokens/", {"name": "ci"}, format="json"))
     found["api token"] = token["token"]
-    gateway = _created(operator.post("/api/v1/gateways/", {"name": "edge-1", "service": "shelf-vision",
-                                                            "tier": "edge"}, format="json"))
+    gateway = _created(
+        operator.post(
+            "/api/v1/gateways/", {"name": "edge-1", "service": "shelf-vision", "tier": "edge"}, format="json"
+        )
+    )
     found["gateway token"] = gateway["token"]
     found["gateway signing secret"] = gateway["signing_secret"]
     # a rotation with a grace window keeps the old ones usable (hashed / encrypted) next to the new
-    rotated = operator.post(f"/api/v1/gateways/{gateway['id']}/rotate/", {"grace_seconds": 600}, format="json")
+    rotated = operator.post(
+        f"/api/v1/gateways/{gateway['id']}/rotate/", {"grace_seconds": 600}, format="json"
+    )
     assert rotated.status_code == 200, rotated.content[:500]
     found["rotated gateway token"] = rotated.json()["token"]
     found["rotated gateway signing secret"] = rotated.json()["signing_secret"]
-    _created(admin.post("/api/v1/notification-channels/", {
-        "name": "ops-hook", "kind": "generic_webhook", "url": "http://127.0.0.1:9/hook", "secret": CHANNEL_SECRET,
-    }, format="json"))
+    _created(
+        admin.post(
+            "/api/v1/notification-channels/",
+            {
+                "name": "ops-hook",
+                "kind": "generic_webhook",
+                "url": "http://127.0.0.1:9/hook",
+                "secret": CHANNEL_SECRET,
+            },
+            format="json",
+        )
+    )
     found["channel secret"] = CHANNEL_SECRET
-    _created(admin.post("/api/v1/telemetry-sources/", {
-        "name": "edge-prom", "url": "http://127.0.0.1:9", "tier": "edge", "auth_kind": "bearer",
-        "secret": SOURCE_SECRET}, format="json"))
+    _created(
+        admin.post(
+            "/api/v1/telemetry-sources/",
+            {
+                "name": "edge-prom",
+                "url": "http://127.0.0.1:9",
+                "tier": "edge",
+                "auth_kind": "bearer",
+                "secret": SOURCE_SECRET,
+            },
+            format="json",
+        )
+    )
     found["telemetry source bearer"] = SOURCE_SECRET
-    _created(admin.post("/api/v1/telemetry-sources/", {
-        "name": "cloud-prom", "url": "http://127.0.0.1:9", "tier": "public_cloud", "auth_kind": "basic",
-        "username": "reader", "secret": SOURCE_PASSWORD}, format="json"))
+    _created(
+        admin.post(
+            "/api/v1/telemetry-sources/",
+            {
+                "name": "cloud-prom",
+                "url": "http://127.0.0.1:9",
+                "tier": "public_cloud",
+                "auth_kind": "basic",
+                "username": "reader",
+                "secret": SOURCE_PASSWORD,
+            },
+            format="json",
+        )
+    )
     found["telemetry source password"] = SOURCE_PASSWORD
     webhook = _created(admin.post("/api/v1/alertmanager/secrets/", {"name": "am"}, format="json"))
     found["alertmanager secret"] = next(v for k, v in webhook.items() if k in ("secret", "token", "value"))
@@ -69,9 +104,15 @@ def secrets(api_for: Any, users: Any, service: Any, caplog: pytest.LogCaptureFix
 
 
 READ_PATHS = [
-    "/api/v1/tokens/", "/api/v1/gateways/", "/api/v1/fleet/", "/api/v1/notification-channels/",
-    "/api/v1/telemetry-sources/", "/api/v1/alertmanager/secrets/", "/api/v1/audit-events/?limit=500",
-    "/api/v1/me/", "/api/v1/schema/",
+    "/api/v1/tokens/",
+    "/api/v1/gateways/",
+    "/api/v1/fleet/",
+    "/api/v1/notification-channels/",
+    "/api/v1/telemetry-sources/",
+    "/api/v1/alertmanager/secrets/",
+    "/api/v1/audit-events/?limit=500",
+    "/api/v1/me/",
+    "/api/v1/schema/",
 ]
 DASHBOARD_PATHS = ["/", "/audit/", "/fleet/"]
 
@@ -107,17 +148,23 @@ def test_the_audit_log_and_the_database_hold_no_plain_secret(secrets: dict[str, 
     from controlplane.models import AuditEvent
 
     for event in AuditEvent.objects.all():
-        _assert_absent(f"{event.before} {event.after} {event.note} {event.object_repr}", secrets,
-                       f"audit event {event.action} {event.object_type}")
+        _assert_absent(
+            f"{event.before} {event.after} {event.note} {event.object_repr}",
+            secrets,
+            f"audit event {event.action} {event.object_type}",
+        )
     # a full dump of every text column of every table: stored hashed or encrypted, never plain
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND data_type IN ('text', 'character varying', 'jsonb')")
+            "AND data_type IN ('text', 'character varying', 'jsonb')"
+        )
         columns = cursor.fetchall()
         for table, column in columns:
             for name, value in secrets.items():
-                cursor.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{value}%"])
+                cursor.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{value}%"]
+                )
                 assert cursor.fetchone()[0] == 0, f"{name} stored in plain text in {table}.{column}"
 
 

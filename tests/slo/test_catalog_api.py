@@ -66,7 +66,9 @@ def test_a_non_object_body_gets_400(api_for, service):
 def test_editing_makes_version_2_with_a_diff_and_an_audit_event(api_for, created, slo_doc, users):
     client = api_for("operator")
     edited = {**slo_doc, "objective": 99.9, "note": "tighten", "parent_version": 1}
-    response = client.put(f"/api/v1/slos/{created['id']}/", edited, format="json", HTTP_X_REQUEST_ID="req-edit-1")
+    response = client.put(
+        f"/api/v1/slos/{created['id']}/", edited, format="json", HTTP_X_REQUEST_ID="req-edit-1"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["version"] == 2
     versions = client.get(f"/api/v1/slos/{created['id']}/versions/").json()["results"]
@@ -84,7 +86,9 @@ def test_editing_makes_version_2_with_a_diff_and_an_audit_event(api_for, created
 def test_an_edit_from_a_stale_version_gets_409(api_for, created, slo_doc):
     client = api_for("operator")
     url = f"/api/v1/slos/{created['id']}/"
-    assert client.put(url, {**slo_doc, "objective": 99.9, "parent_version": 1}, format="json").status_code == 200
+    assert (
+        client.put(url, {**slo_doc, "objective": 99.9, "parent_version": 1}, format="json").status_code == 200
+    )
     stale = client.put(url, {**slo_doc, "objective": 99.0, "parent_version": 1}, format="json")
     assert stale.status_code == 409
     assert stale.json()["current_version"] == 2
@@ -117,8 +121,11 @@ def test_archiving_hides_the_slo_but_keeps_history(api_for, created):
 
 def test_slos_filter_by_service_and_tier(api_for, created, slo_doc):
     client = api_for("operator")
-    client.post("/api/v1/slos/", {**slo_doc, "name": "cloud-availability", "tier": "public_cloud",
-                                   "sli": {"kind": "availability"}}, format="json")
+    client.post(
+        "/api/v1/slos/",
+        {**slo_doc, "name": "cloud-availability", "tier": "public_cloud", "sli": {"kind": "availability"}},
+        format="json",
+    )
     names = [s["name"] for s in client.get("/api/v1/slos/", {"tier": "edge"}).json()["results"]]
     assert names == ["edge-latency"]
     assert client.get("/api/v1/slos/", {"service": "nope"}).json()["count"] == 0
@@ -128,9 +135,13 @@ def test_services_are_validated_and_cannot_drop_a_tier_in_use(api_for, created, 
     client = api_for("operator")
     bad = client.post("/api/v1/services/", {**service_doc, "name": "x2", "tiers": []}, format="json")
     assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "tiers"
-    bad_class = client.post("/api/v1/services/", {**service_doc, "name": "x3", "service_class": "fast"}, format="json")
+    bad_class = client.post(
+        "/api/v1/services/", {**service_doc, "name": "x3", "service_class": "fast"}, format="json"
+    )
     assert bad_class.status_code == 400 and bad_class.json()["errors"][0]["path"] == "service_class"
-    drop = client.put("/api/v1/services/shelf-vision/", {**service_doc, "tiers": ["public_cloud"]}, format="json")
+    drop = client.put(
+        "/api/v1/services/shelf-vision/", {**service_doc, "tiers": ["public_cloud"]}, format="json"
+    )
     assert drop.status_code == 400 and "edge" in drop.json()["errors"][0]["message"]
 
 

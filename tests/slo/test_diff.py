@@ -20,11 +20,19 @@ def test_it_reports_added_removed_and_changed_keys_with_paths() -> None:
 
 
 def test_it_matches_named_list_items_by_name() -> None:
-    before = {"rules": [{"name": "low", "chain": [{"route": "cache", "timeout_ms": 10}]},
-                        {"name": "default", "chain": [{"route": "local", "timeout_ms": 40}]}]}
-    after = {"rules": [{"name": "hot", "chain": []},
-                       {"name": "low", "chain": [{"route": "cache", "timeout_ms": 20}]},
-                       {"name": "default", "chain": [{"route": "local", "timeout_ms": 40}]}]}
+    before = {
+        "rules": [
+            {"name": "low", "chain": [{"route": "cache", "timeout_ms": 10}]},
+            {"name": "default", "chain": [{"route": "local", "timeout_ms": 40}]},
+        ]
+    }
+    after = {
+        "rules": [
+            {"name": "hot", "chain": []},
+            {"name": "low", "chain": [{"route": "cache", "timeout_ms": 20}]},
+            {"name": "default", "chain": [{"route": "local", "timeout_ms": 40}]},
+        ]
+    }
     assert diff_documents(before, after) == [
         Change("rules[name=low].chain[0].timeout_ms", "changed", 10, 20),
         Change("rules[name=hot]", "added", after={"name": "hot", "chain": []}),

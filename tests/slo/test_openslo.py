@@ -131,14 +131,19 @@ def test_it_imports_a_threshold_metric_as_a_latency_slo() -> None:
     assert spec.sli.kind == "latency" and spec.sli.threshold_ms == 400
     assert spec.window.type == "rolling" and spec.window.days == 14  # 2w
     assert spec.labels[LABEL_THRESHOLD_OP] == "lt"
-    assert spec.labels[LABEL_THRESHOLD_QUERY] == 'sum(rate(caption_request_duration_seconds_bucket{le="0.4"}[5m]))'
+    assert (
+        spec.labels[LABEL_THRESHOLD_QUERY]
+        == 'sum(rate(caption_request_duration_seconds_bucket{le="0.4"}[5m]))'
+    )
     report = messages(result.unsupported)
     assert "thresholdMetric imported as a latency SLI" in report
     assert "op lt is applied as lte" in report
     # and `2w` is written back as `2w`, the op as `lt`
     [document] = yaml.safe_load_all(export_openslo(result.slos))
     assert document["spec"]["timeWindow"] == [{"duration": "2w", "isRolling": True}]
-    assert document["spec"]["objectives"] == [{"displayName": "Fast captions", "op": "lt", "value": 400, "target": 0.98}]
+    assert document["spec"]["objectives"] == [
+        {"displayName": "Fast captions", "op": "lt", "value": 400, "target": 0.98}
+    ]
 
 
 def test_it_imports_a_ratio_timeslices_slo_and_keeps_its_op() -> None:
@@ -163,7 +168,11 @@ def test_it_splits_a_two_objective_slo_into_one_slo_per_objective() -> None:
     assert result.problems == []
     internal, contract = result.slos
     assert (internal.name, internal.objective, internal.timeslice_target) == ("caption-uptime", 99.7, 0.98)
-    assert (contract.name, contract.objective, contract.timeslice_target) == ("caption-uptime-contract", 99.0, 0.98)
+    assert (contract.name, contract.objective, contract.timeslice_target) == (
+        "caption-uptime-contract",
+        99.0,
+        0.98,
+    )
     assert contract.display_name == "Caption uptime (Contract)"
     for spec in (internal, contract):
         assert spec.budgeting_method == "timeslices"
@@ -183,20 +192,38 @@ def test_it_reports_everything_it_drops_from_the_kitchen_sink() -> None:
     assert result.problems == [], messages(result.problems)
     [service] = result.services
     assert service["name"] == "checkout-api"
-    assert service["labels"] == {"team": "payments,sre", "tier": "1", LABEL_NAME: "Checkout_API", LABEL_LIST_LABELS: "team"}
+    assert service["labels"] == {
+        "team": "payments,sre",
+        "tier": "1",
+        LABEL_NAME: "Checkout_API",
+        LABEL_LIST_LABELS: "team",
+    }
     assert result.datasources == [
-        {"name": "prom", "type": "Prometheus", "url": "http://prometheus:9090", "path": "documents[1]", "tier": None}
+        {
+            "name": "prom",
+            "type": "Prometheus",
+            "url": "http://prometheus:9090",
+            "path": "documents[1]",
+            "tier": None,
+        }
     ]
     internal, contract = result.slos
     assert (internal.name, internal.objective) == ("checkout-availability", 99.95)
     assert (contract.name, contract.objective) == ("checkout-availability-contract", 99.9)
     assert internal.service == "checkout-api" and internal.labels[LABEL_SERVICE] == "Checkout_API"
     assert internal.sli.bad_query == 'sum(http_requests_total{service="checkout", code=~"5.."})'
-    assert internal.window.model_dump(exclude_none=True) == {"type": "calendar", "unit": "week", "timezone": "Europe/Paris"}
+    assert internal.window.model_dump(exclude_none=True) == {
+        "type": "calendar",
+        "unit": "week",
+        "timezone": "Europe/Paris",
+    }
     assert LABEL_CALENDAR_START not in internal.labels  # a Monday midnight is what our weeks do anyway
     assert internal.labels["regions"] == "eu,us" and internal.labels[LABEL_LIST_LABELS] == "regions"
     assert internal.labels[LABEL_SOURCE_REF] == "prom"  # mapped to the telemetry source of that name
-    assert internal.labels["openslo.annotation.example.com/dashboard"] == "https://grafana.example.com/d/checkout"
+    assert (
+        internal.labels["openslo.annotation.example.com/dashboard"]
+        == "https://grafana.example.com/d/checkout"
+    )
     assert internal.labels[LABEL_NAME] == "Checkout_Availability"
     assert contract.labels[LABEL_NAME] == "Checkout_Availability-contract"
 
@@ -233,14 +260,18 @@ def test_it_gives_the_original_names_back() -> None:
 
     assert [d["kind"] for d in documents] == ["Service", "SLO", "SLO"]  # services first
     assert [d["metadata"]["name"] for d in documents] == [
-        "Checkout_API", "Checkout_Availability", "Checkout_Availability-contract",
+        "Checkout_API",
+        "Checkout_Availability",
+        "Checkout_Availability-contract",
     ]
     slo = documents[1]
     assert list(slo) == ["apiVersion", "kind", "metadata", "spec"]
     assert list(slo["spec"]) == ["service", "indicator", "timeWindow", "budgetingMethod", "objectives"]
     assert slo["spec"]["service"] == "Checkout_API"
     assert slo["metadata"]["labels"] == {"team": "payments", "regions": ["eu", "us"]}
-    assert slo["metadata"]["annotations"] == {"example.com/dashboard": "https://grafana.example.com/d/checkout"}
+    assert slo["metadata"]["annotations"] == {
+        "example.com/dashboard": "https://grafana.example.com/d/checkout"
+    }
     assert slo["spec"]["objectives"] == [{"displayName": "Internal", "target": 0.9995}]
     assert slo["spec"]["indicator"]["metadata"]["name"] == "checkout-errors"
     ratio = slo["spec"]["indicator"]["spec"]["ratioMetric"]
@@ -305,7 +336,9 @@ def test_it_refuses_to_export_a_native_kind_without_queries() -> None:
 
 
 def test_it_warns_when_export_drops_a_timeslice_target() -> None:
-    spec = SloSpec.model_validate({**_custom_spec(), "budgeting_method": "occurrences", "timeslice_target": 0.9})
+    spec = SloSpec.model_validate(
+        {**_custom_spec(), "budgeting_method": "occurrences", "timeslice_target": 0.9}
+    )
 
     text, report = export_openslo_with_report([spec])
 
@@ -335,17 +368,35 @@ names = st.from_regex(NAME_RE, fullmatch=True)
 metric_names = st.from_regex(r"m_[a-zA-Z0-9_:]{0,20}", fullmatch=True)
 label_names = st.from_regex(r"l_[a-zA-Z0-9_]{0,10}", fullmatch=True)
 matchers = st.one_of(
-    st.builds(lambda k, op, v: f"{k}{op}{json.dumps(v, ensure_ascii=False)}", label_names,
-              st.sampled_from(["=", "!="]), text),
-    st.builds(lambda k, op, v: f"{k}{op}{json.dumps(v)}", label_names, st.sampled_from(["=~", "!~"]),
-              st.sampled_from(["5..", "ok|error", ".+", "a\\.b"])),
+    st.builds(
+        lambda k, op, v: f"{k}{op}{json.dumps(v, ensure_ascii=False)}",
+        label_names,
+        st.sampled_from(["=", "!="]),
+        text,
+    ),
+    st.builds(
+        lambda k, op, v: f"{k}{op}{json.dumps(v)}",
+        label_names,
+        st.sampled_from(["=~", "!~"]),
+        st.sampled_from(["5..", "ok|error", ".+", "a\\.b"]),
+    ),
 )
-selectors = st.builds(lambda name, ms: f"{name}{{{', '.join(ms)}}}" if ms else name, metric_names,
-                      st.lists(matchers, max_size=3))
+selectors = st.builds(
+    lambda name, ms: f"{name}{{{', '.join(ms)}}}" if ms else name,
+    metric_names,
+    st.lists(matchers, max_size=3),
+)
 queries = st.builds(
     lambda form, sel: form.format(sel=sel),
-    st.sampled_from(["{sel}", "sum(rate({sel}[5m]))", "sum by (route) (increase({sel}[1h]))",
-                     "sum(irate({sel}[2m])) without (pod)", "sum(sum by (a) (rate({sel}[30s])))"]),
+    st.sampled_from(
+        [
+            "{sel}",
+            "sum(rate({sel}[5m]))",
+            "sum by (route) (increase({sel}[1h]))",
+            "sum(irate({sel}[2m])) without (pod)",
+            "sum(sum by (a) (rate({sel}[30s])))",
+        ]
+    ),
     selectors,
 )
 label_keys = text.filter(lambda key: not key.strip().startswith("openslo."))
@@ -426,7 +477,11 @@ def test_it_refuses_duplicate_keys_with_their_line() -> None:
         ("- just\n- a list\n", "documents[0][1]", "must be a mapping"),
         ("hello\n", "documents[0]", "must be a mapping"),
         ("---\nkind: SLO\n", "documents[0].apiVersion", "required"),
-        ("apiVersion: openslo/v1alpha\nkind: SLO\n", "documents[0].apiVersion", "openslo/v1alpha is not supported"),
+        (
+            "apiVersion: openslo/v1alpha\nkind: SLO\n",
+            "documents[0].apiVersion",
+            "openslo/v1alpha is not supported",
+        ),
         ("apiVersion: openslo.com/v2alpha\nkind: SLO\n", "documents[0].apiVersion", "unsupported apiVersion"),
         ("apiVersion: openslo/v1\nkind: Thing\n", "documents[0].kind", "unknown kind 'Thing'"),
         ("apiVersion: openslo/v1\nkind: SLO\n", "documents[0].metadata", "required"),
@@ -457,13 +512,37 @@ def test_it_reports_broken_documents(text: str, path: str, message: str) -> None
         ({"objectives": [{"target": "high"}]}, "spec.objectives[0].target", "between 0 and 1"),
         ({"objectives": [{"targetPercent": 100}]}, "spec.objectives[0].targetPercent", "between 0 and 100"),
         ({"objectives": [{"displayName": "x"}]}, "spec.objectives[0].target", "required"),
-        ({"objectives": [{"target": 0.99, "targetPercent": 95}]}, "spec.objectives[0].targetPercent", "not both"),
-        ({"timeWindow": [{"duration": "1h", "isRolling": True}]}, "spec.timeWindow[0].duration", "whole days"),
-        ({"timeWindow": [{"duration": "1M", "isRolling": True}]}, "spec.timeWindow[0].duration", "no fixed length"),
-        ({"timeWindow": [{"duration": "500d", "isRolling": True}]}, "spec.timeWindow[0].duration", "400 days"),
+        (
+            {"objectives": [{"target": 0.99, "targetPercent": 95}]},
+            "spec.objectives[0].targetPercent",
+            "not both",
+        ),
+        (
+            {"timeWindow": [{"duration": "1h", "isRolling": True}]},
+            "spec.timeWindow[0].duration",
+            "whole days",
+        ),
+        (
+            {"timeWindow": [{"duration": "1M", "isRolling": True}]},
+            "spec.timeWindow[0].duration",
+            "no fixed length",
+        ),
+        (
+            {"timeWindow": [{"duration": "500d", "isRolling": True}]},
+            "spec.timeWindow[0].duration",
+            "400 days",
+        ),
         ({"timeWindow": [{"duration": "28 days"}]}, "spec.timeWindow[0].duration", "is not a duration"),
-        ({"timeWindow": [{"duration": "1Q", "calendar": {"timeZone": "UTC"}}]}, "spec.timeWindow[0].duration", "one week (1w) or one month (1M)"),
-        ({"timeWindow": [{"duration": "1M", "calendar": {"timeZone": "Mars/Olympus"}}]}, "spec.timeWindow[0].calendar.timeZone", "unknown time zone"),
+        (
+            {"timeWindow": [{"duration": "1Q", "calendar": {"timeZone": "UTC"}}]},
+            "spec.timeWindow[0].duration",
+            "one week (1w) or one month (1M)",
+        ),
+        (
+            {"timeWindow": [{"duration": "1M", "calendar": {"timeZone": "Mars/Olympus"}}]},
+            "spec.timeWindow[0].calendar.timeZone",
+            "unknown time zone",
+        ),
         ({"timeWindow": "28d"}, "spec.timeWindow", "a list"),
         ({"budgetingMethod": "Timeslices"}, "spec.objectives[0].timeSliceTarget", "required with Timeslices"),
         ({"indicatorRef": "missing", "indicator": None}, "spec.indicatorRef", "no SLI named 'missing'"),
@@ -497,8 +576,16 @@ def _source(query: Any = "x_total", source_type: str = "Prometheus") -> dict[str
         (_ratio(good=_source()), "ratioMetric.total", "required"),
         (_ratio(counter=False, good=_source(), total=_source()), "ratioMetric.counter", "only counters"),
         (_ratio(rawType="success", raw=_source()), "ratioMetric.raw", "not supported"),
-        (_ratio(good=_source(query=""), total=_source()), "ratioMetric.good.metricSource.spec.query", "non-empty"),
-        (_ratio(good={"metricSource": {"type": "Prometheus"}}, total=_source()), "ratioMetric.good.metricSource.spec", "required"),
+        (
+            _ratio(good=_source(query=""), total=_source()),
+            "ratioMetric.good.metricSource.spec.query",
+            "non-empty",
+        ),
+        (
+            _ratio(good={"metricSource": {"type": "Prometheus"}}, total=_source()),
+            "ratioMetric.good.metricSource.spec",
+            "required",
+        ),
         ({"metadata": {"name": "i"}, "spec": {}}, "", "exactly one of ratioMetric or thresholdMetric"),
     ],
 )
@@ -519,7 +606,9 @@ def test_it_needs_a_value_for_a_threshold() -> None:
 
 def test_it_refuses_a_threshold_it_cannot_express() -> None:
     indicator = {"metadata": {"name": "lag"}, "spec": {"thresholdMetric": _source("lag_seconds")}}
-    result = import_openslo(dump(slo_doc(indicator=indicator, objectives=[{"op": "gt", "value": 5, "target": 0.9}])))
+    result = import_openslo(
+        dump(slo_doc(indicator=indicator, objectives=[{"op": "gt", "value": 5, "target": 0.9}]))
+    )
 
     assert [(p.path, "cannot be expressed" in p.message) for p in result.problems] == [
         ("documents[0].spec.objectives[0].op", True)
@@ -578,7 +667,9 @@ def test_it_maps_budgeting_and_timeslices() -> None:
     assert (spec.budgeting_method, spec.timeslice_target, spec.objective) == ("timeslices", 0.95, 99.0)
 
 
-@pytest.mark.parametrize(("duration", "days"), [("28d", 28), ("4w", 28), ("720h", 30), ("1440m", 1), ("400d", 400)])
+@pytest.mark.parametrize(
+    ("duration", "days"), [("28d", 28), ("4w", 28), ("720h", 30), ("1440m", 1), ("400d", 400)]
+)
 def test_it_maps_rolling_windows_to_days(duration: str, days: int) -> None:
     [spec] = import_openslo(dump(slo_doc(timeWindow=[{"duration": duration, "isRolling": True}]))).slos
 

@@ -37,7 +37,10 @@ def test_the_readme_ratio_slo_imports_and_exports_back_equivalent(api_for):
     assert back["spec"]["budgetingMethod"] == "Occurrences"
     assert back["spec"]["objectives"][0]["target"] == pytest.approx(0.98)
     ratio = back["spec"]["indicator"]["spec"]["ratioMetric"]
-    assert ratio["good"]["metricSource"]["spec"]["query"] == original["spec"]["indicator"]["spec"]["ratioMetric"]["good"]["metricSource"]["spec"]["query"]
+    assert (
+        ratio["good"]["metricSource"]["spec"]["query"]
+        == original["spec"]["indicator"]["spec"]["ratioMetric"]["good"]["metricSource"]["spec"]["query"]
+    )
     # Equivalent: importing the export gives the same SLO.
     again = import_openslo(exported.content.decode())
     assert not again.problems

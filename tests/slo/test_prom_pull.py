@@ -190,8 +190,12 @@ def test_the_queries_people_write_are_pulled_exactly_through_their_selector(
         prometheus_history,
         [req("local", "ok"), req("local", "error"), req("cache", "ok"), req("private_cloud", "ok")],
     )
-    for query in (f"sum(rate({sel}[5m]))", f"sum by (route) (increase({sel}[1h]))",
-                  f"sum(irate({sel}[2m])) without (route)", f"({sel})"):
+    for query in (
+        f"sum(rate({sel}[5m]))",
+        f"sum by (route) (increase({sel}[1h]))",
+        f"sum(irate({sel}[2m])) without (route)",
+        f"({sel})",
+    ):
         assert_same(puller.pull_minutes(query, start, end), want)
 
 
@@ -199,7 +203,10 @@ def test_a_query_without_an_exact_count_is_refused_before_any_request() -> None:
     session = ScriptedSession([])
     puller = PrometheusPuller("http://prometheus.invalid", session=session)
     start = from_epoch_minute(29_000_000)
-    for query in ("histogram_quantile(0.9, sum(rate(x_bucket[5m])) by (le))", "sum(rate(a[5m])) / sum(rate(b[5m]))"):
+    for query in (
+        "histogram_quantile(0.9, sum(rate(x_bucket[5m])) by (le))",
+        "sum(rate(a[5m])) / sum(rate(b[5m]))",
+    ):
         with pytest.raises(PrometheusQueryError, match="cannot be pulled exactly"):
             puller.pull_minutes(query, start, start + timedelta(minutes=5))
     assert session.calls == []

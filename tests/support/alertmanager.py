@@ -119,7 +119,9 @@ class AlertmanagerServer(ServerProcess):
             if value:
                 return value
             time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; alertmanager log:\n{self.log()}")
+        raise AssertionError(
+            f"timed out after {timeout_s}s waiting for {what}; alertmanager log:\n{self.log()}"
+        )
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """POST /api/v2/alerts (postableAlerts: labels, annotations, startsAt, endsAt, generatorURL)."""

@@ -57,16 +57,27 @@ class VictoriaMetricsServer(ServerProcess):
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(series.labels.items()))
             for ts, value in series.samples(history.start_s):
                 lines.append(f"{series.name}{{{labels}}} {value} {int(ts * 1000)}")
-        response = requests.post(f"{self.url}/api/v1/import/prometheus", data="\n".join(lines) + "\n",
-                                 auth=self.basic_auth, timeout=60)
+        response = requests.post(
+            f"{self.url}/api/v1/import/prometheus",
+            data="\n".join(lines) + "\n",
+            auth=self.basic_auth,
+            timeout=60,
+        )
         response.raise_for_status()
         requests.get(f"{self.url}/internal/force_flush", auth=self.basic_auth, timeout=30).raise_for_status()
         wanted = len(history.series)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            found = requests.get(f"{self.url}/api/v1/series", params={
-                "match[]": '{__name__=~".+"}', "start": str(history.start_s),
-                "end": str(history.start_s + history.minutes * 60)}, auth=self.basic_auth, timeout=10)
+            found = requests.get(
+                f"{self.url}/api/v1/series",
+                params={
+                    "match[]": '{__name__=~".+"}',
+                    "start": str(history.start_s),
+                    "end": str(history.start_s + history.minutes * 60),
+                },
+                auth=self.basic_auth,
+                timeout=10,
+            )
             if found.status_code == 200 and len(found.json().get("data", [])) >= wanted:
                 return
             time.sleep(0.5)

@@ -43,8 +43,12 @@ def _json_field(text: str, path: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationFailed("invalid input", problems=[{"path": path, "message": f"not JSON: {exc.msg} "
-                                                            f"(line {exc.lineno}, column {exc.colno})"}]) from None
+        raise ValidationFailed(
+            "invalid input",
+            problems=[
+                {"path": path, "message": f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"}
+            ],
+        ) from None
 
 
 def _int(value: str | None, default: int | None = None) -> int | None:
@@ -65,11 +69,14 @@ def _line_rows(kind: Kind) -> list[dict[str, Any]]:
     for line in lines:
         version = current.get(line.pk)
         running = {number: n for (line_id, number), n in active.items() if line_id == line.pk}
-        rows.append({
-            "line": line, "current": version,
-            "warnings": len((version.validation or {}).get("warnings", [])) if version else 0,
-            "running": sorted(running.items(), reverse=True),
-        })
+        rows.append(
+            {
+                "line": line,
+                "current": version,
+                "warnings": len((version.validation or {}).get("warnings", [])) if version else 0,
+                "running": sorted(running.items(), reverse=True),
+            }
+        )
     return rows
 
 
@@ -77,13 +84,17 @@ def _line_rows(kind: Kind) -> list[dict[str, Any]]:
 @role_required(VIEWER)
 def policies(request: HttpRequest) -> HttpResponse:
     """Every service's routing policy and cache config line, with what the fleet runs."""
-    return render(request, "routing/policies.html", {
-        "nav": "policies",
-        "sections": [
-            {"slug": "routing-policies", "title": "Routing policies", "rows": _line_rows(ROUTING_POLICY)},
-            {"slug": "cache-configs", "title": "Cache configs", "rows": _line_rows(CACHE_CONFIG)},
-        ],
-    })
+    return render(
+        request,
+        "routing/policies.html",
+        {
+            "nav": "policies",
+            "sections": [
+                {"slug": "routing-policies", "title": "Routing policies", "rows": _line_rows(ROUTING_POLICY)},
+                {"slug": "cache-configs", "title": "Cache configs", "rows": _line_rows(CACHE_CONFIG)},
+            ],
+        },
+    )
 
 
 @login_required
@@ -116,13 +127,24 @@ def document_detail(request: HttpRequest, kind_slug: str, pk: int) -> HttpRespon
     if diff_from and diff_to and diff_from != diff_to:
         specs = documents.version_specs(kind=kind, line_id=line.pk, versions=[diff_from, diff_to])
         if diff_from in specs and diff_to in specs:
-            diff = {"from": diff_from, "to": diff_to, "changes": diff_documents(specs[diff_from], specs[diff_to])}
+            diff = {
+                "from": diff_from,
+                "to": diff_to,
+                "changes": diff_documents(specs[diff_from], specs[diff_to]),
+            }
         else:
             diff = {"from": diff_from, "to": diff_to, "missing": True, "changes": []}
 
     context: dict[str, Any] = {
-        "nav": "policies", "kind": kind, "kind_slug": kind_slug, "line": line, "versions": versions,
-        "numbers": numbers, "active": active, "selected": selected, "diff": diff,
+        "nav": "policies",
+        "kind": kind,
+        "kind_slug": kind_slug,
+        "line": line,
+        "versions": versions,
+        "numbers": numbers,
+        "active": active,
+        "selected": selected,
+        "diff": diff,
         "selected_json": json.dumps(selected.document, indent=2, sort_keys=True) if selected else "",
     }
     if kind is ROUTING_POLICY:
@@ -135,15 +157,21 @@ def document_detail(request: HttpRequest, kind_slug: str, pk: int) -> HttpRespon
 
 def _explain(request: HttpRequest, line: Any) -> dict[str, Any]:
     text = request.GET.get("context", "")
-    out: dict[str, Any] = {"explain_text": text or '{"confidence": 0.42, "payload_kb": 120}', "explain": None,
-                           "explain_errors": []}
+    out: dict[str, Any] = {
+        "explain_text": text or '{"confidence": 0.42, "payload_kb": 120}',
+        "explain": None,
+        "explain_errors": [],
+    }
     if "explain" in request.GET:
         try:
             context = _json_field(text, "context")
             if not isinstance(context, dict):
-                raise ValidationFailed("invalid input", problems=[{"path": "context", "message": "must be an object"}])
+                raise ValidationFailed(
+                    "invalid input", problems=[{"path": "context", "message": "must be an object"}]
+                )
             out["explain"] = documents.routing_policy_explain(
-                line=line, version=_int(request.GET.get("explain_version")), context=context)
+                line=line, version=_int(request.GET.get("explain_version")), context=context
+            )
         except (ValidationFailed, NotFound) as exc:
             out["explain_errors"] = problem_lines(exc)
     return out
@@ -157,18 +185,30 @@ def _simulate(request: HttpRequest, line: Any, active: dict[int, int]) -> dict[s
     text = request.GET.get("distribution", "")
     traffic = "distribution" if request.GET.get("traffic") == "distribution" else "recorded"
     out: dict[str, Any] = {
-        "simulate_text": text or '{"confidence": {"uniform": [0, 1]}, "payload_bytes": {"int_uniform": [2000, 60000]}}',
-        "simulation": None, "simulate_errors": [], "simulate_n": _int(request.GET.get("n"), RECORDED_REQUESTS),
-        "simulate_seed": _int(request.GET.get("seed"), 0), "baseline_hint": max(active, key=active.get) if active else None,
-        "simulate_traffic": traffic, "simulate_tier": request.GET.get("tier", ""),
-        "simulate_region": request.GET.get("region", ""), "simulate_tiers": TIERS,
+        "simulate_text": text
+        or '{"confidence": {"uniform": [0, 1]}, "payload_bytes": {"int_uniform": [2000, 60000]}}',
+        "simulation": None,
+        "simulate_errors": [],
+        "simulate_n": _int(request.GET.get("n"), RECORDED_REQUESTS),
+        "simulate_seed": _int(request.GET.get("seed"), 0),
+        "baseline_hint": max(active, key=active.get) if active else None,
+        "simulate_traffic": traffic,
+        "simulate_tier": request.GET.get("tier", ""),
+        "simulate_region": request.GET.get("region", ""),
+        "simulate_tiers": TIERS,
     }
     if "simulate" in request.GET:
         try:
-            body: dict[str, Any] = {"candidate_version": _int(request.GET.get("candidate"), line.current_version)}
+            body: dict[str, Any] = {
+                "candidate_version": _int(request.GET.get("candidate"), line.current_version)
+            }
             if traffic == "distribution":
                 distribution = _json_field(text, "distribution") if text else {}
-                body["generate"] = {"n": out["simulate_n"], "seed": out["simulate_seed"], "distribution": distribution}
+                body["generate"] = {
+                    "n": out["simulate_n"],
+                    "seed": out["simulate_seed"],
+                    "distribution": distribution,
+                }
             else:
                 recorded: dict[str, Any] = {"n": out["simulate_n"], "seed": out["simulate_seed"]}
                 for key in ("tier", "region"):
@@ -199,40 +239,69 @@ def simulation_rows(result: dict[str, Any]) -> list[dict[str, str]]:
     base, cand = result.get("baseline") or {}, result.get("candidate") or {}
     rows = []
     for key, label, digits in (
-        ("requests", "requests simulated", 0), ("p95_ms", "p95 latency (ms)", 1),
-        ("failed_ratio", "failed share", 4), ("bad_ratio", "bad share (SLO)", 4),
-        ("budget_burn", "budget burn (×)", 2), ("cost_per_1000_usd", "cost per 1,000 (USD)", 4),
+        ("requests", "requests simulated", 0),
+        ("p95_ms", "p95 latency (ms)", 1),
+        ("failed_ratio", "failed share", 4),
+        ("bad_ratio", "bad share (SLO)", 4),
+        ("budget_burn", "budget burn (×)", 2),
+        ("cost_per_1000_usd", "cost per 1,000 (USD)", 4),
         ("attempts_per_request", "attempts per request", 3),
     ):
         a, b = base.get(key), cand.get(key)
         shift = b - a if isinstance(a, int | float) and isinstance(b, int | float) else None
-        rows.append({"label": label, "baseline": _number(a, digits), "candidate": _number(b, digits),
-                     "shift": ("+" if shift and shift > 0 else "") + _number(shift, digits) if shift is not None else "—"})
+        rows.append(
+            {
+                "label": label,
+                "baseline": _number(a, digits),
+                "candidate": _number(b, digits),
+                "shift": ("+" if shift and shift > 0 else "") + _number(shift, digits)
+                if shift is not None
+                else "—",
+            }
+        )
     mix_a, mix_b = base.get("route_mix") or {}, cand.get("route_mix") or {}
     for route in sorted(set(mix_a) | set(mix_b)):
         a, b = mix_a.get(route, 0.0), mix_b.get(route, 0.0)
-        rows.append({"label": f"route mix: {route}", "baseline": f"{a * 100:.1f}%", "candidate": f"{b * 100:.1f}%",
-                     "shift": f"{(b - a) * 100:+.1f} pts"})
+        rows.append(
+            {
+                "label": f"route mix: {route}",
+                "baseline": f"{a * 100:.1f}%",
+                "candidate": f"{b * 100:.1f}%",
+                "shift": f"{(b - a) * 100:+.1f} pts",
+            }
+        )
     rules_a, rules_b = base.get("rule_mix") or {}, cand.get("rule_mix") or {}
     for rule in sorted(set(rules_a) | set(rules_b)):
         a, b = rules_a.get(rule, 0.0), rules_b.get(rule, 0.0)
-        rows.append({"label": f"rule matched: {rule}", "baseline": f"{a * 100:.1f}%", "candidate": f"{b * 100:.1f}%",
-                     "shift": f"{(b - a) * 100:+.1f} pts"})
+        rows.append(
+            {
+                "label": f"rule matched: {rule}",
+                "baseline": f"{a * 100:.1f}%",
+                "candidate": f"{b * 100:.1f}%",
+                "shift": f"{(b - a) * 100:+.1f} pts",
+            }
+        )
     return rows
 
 
 def _explain_key(request: HttpRequest, line: Any) -> dict[str, Any]:
     text = request.GET.get("request", "")
-    out: dict[str, Any] = {"key_text": text or '{"model": "shelf-v3", "image_sha256": "abc123"}',
-                           "key_result": None, "key_errors": []}
+    out: dict[str, Any] = {
+        "key_text": text or '{"model": "shelf-v3", "image_sha256": "abc123"}',
+        "key_result": None,
+        "key_errors": [],
+    }
     if "explain_key" in request.GET:
         try:
             fields = _json_field(text, "request")
             if not isinstance(fields, dict):
-                raise ValidationFailed("invalid input", problems=[{"path": "request", "message": "must be an object"}])
+                raise ValidationFailed(
+                    "invalid input", problems=[{"path": "request", "message": "must be an object"}]
+                )
             layer = request.GET.get("layer") or None
             out["key_result"] = documents.cache_config_explain_key(
-                line=line, version=_int(request.GET.get("key_version")), layer=layer, request=fields)
+                line=line, version=_int(request.GET.get("key_version")), layer=layer, request=fields
+            )
         except (ValidationFailed, NotFound) as exc:
             out["key_errors"] = problem_lines(exc)
     return out

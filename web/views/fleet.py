@@ -33,11 +33,17 @@ def health_q(health: str, *, now: datetime, stale_after_s: float = DEFAULT_STALE
     if health == "pending":
         return Q(last_heartbeat_at__isnull=True, desired_revision__isnull=True)
     if health == "stale":
-        return Q(last_heartbeat_at__isnull=True, desired_revision__isnull=False) | Q(last_heartbeat_at__lt=cutoff)
+        return Q(last_heartbeat_at__isnull=True, desired_revision__isnull=False) | Q(
+            last_heartbeat_at__lt=cutoff
+        )
     if health == "healthy":
         return seen & runs_desired
     # below: seen, something desired and not what it runs (applied may be NULL)
-    off = seen & Q(desired_revision__isnull=False) & ~Q(applied_revision=F("desired_revision"), applied_revision__isnull=False)
+    off = (
+        seen
+        & Q(desired_revision__isnull=False)
+        & ~Q(applied_revision=F("desired_revision"), applied_revision__isnull=False)
+    )
     if health == "nacked":
         return off & nacked_desired
     if health == "drifted":
@@ -48,16 +54,24 @@ def health_q(health: str, *, now: datetime, stale_after_s: float = DEFAULT_STALE
 def _rotation_state(gateway: Any, now: Any) -> dict[str, Any] | None:
     """A credential rotation still in its grace window: until when, and whether the old token is
     still used (so the operator knows the gateway has switched before it is cut off)."""
-    ends = [t for t in (gateway.previous_token_expires_at, gateway.previous_signing_secret_expires_at)
-            if t is not None and t > now]
+    ends = [
+        t
+        for t in (gateway.previous_token_expires_at, gateway.previous_signing_secret_expires_at)
+        if t is not None and t > now
+    ]
     if not ends:
         return None
     used = gateway.previous_token_last_used_at
     token_window = gateway.previous_token_expires_at is not None and gateway.previous_token_expires_at > now
     return {
         "until": max(ends),
-        "old_token": (f"old token used {duration((now - used).total_seconds())} ago" if used
-                      else "old token not used since") if token_window else "",
+        "old_token": (
+            f"old token used {duration((now - used).total_seconds())} ago"
+            if used
+            else "old token not used since"
+        )
+        if token_window
+        else "",
         "switched": token_window and used is None,
     }
 
@@ -69,8 +83,10 @@ def fleet(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     gateways = gateway_queryset().order_by("tier", "region", "name")
     filters = {
-        "service": request.GET.get("service", "")[:63], "tier": request.GET.get("tier", ""),
-        "region": request.GET.get("region", "")[:63], "health": request.GET.get("health", ""),
+        "service": request.GET.get("service", "")[:63],
+        "tier": request.GET.get("tier", ""),
+        "region": request.GET.get("region", "")[:63],
+        "health": request.GET.get("health", ""),
     }
     if filters["service"]:
         gateways = gateways.filter(service__name=filters["service"])
@@ -89,18 +105,32 @@ def fleet(request: HttpRequest) -> HttpResponse:
     rows = []
     for gateway in page:
         age = (now - gateway.last_heartbeat_at).total_seconds() if gateway.last_heartbeat_at else None
-        rows.append({
-            "gateway": gateway, "health": gateway_health_of(gateway, now=now),
-            "heartbeat_age": duration(age) if age is not None else "never",
-            "in_sync": gateway.desired_revision is None or gateway.desired_revision == gateway.applied_revision,
-            "rotation": _rotation_state(gateway, now),
-        })
+        rows.append(
+            {
+                "gateway": gateway,
+                "health": gateway_health_of(gateway, now=now),
+                "heartbeat_age": duration(age) if age is not None else "never",
+                "in_sync": gateway.desired_revision is None
+                or gateway.desired_revision == gateway.applied_revision,
+                "rotation": _rotation_state(gateway, now),
+            }
+        )
     query = request.GET.copy()
     query.pop("page", None)
     all_gateways = gateway_queryset().order_by()
-    return render(request, "routing/fleet.html", {
-        "nav": "fleet", "summary": summary, "page": page, "rows": rows, "filters": filters,
-        "query": query.urlencode(), "tiers": TIERS, "healths": HEALTH_STATES,
-        "regions": sorted(r for r in all_gateways.values_list("region", flat=True).distinct() if r),
-        "service_names": sorted(all_gateways.values_list("service__name", flat=True).distinct()),
-    })
+    return render(
+        request,
+        "routing/fleet.html",
+        {
+            "nav": "fleet",
+            "summary": summary,
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "query": query.urlencode(),
+            "tiers": TIERS,
+            "healths": HEALTH_STATES,
+            "regions": sorted(r for r in all_gateways.values_list("region", flat=True).distinct() if r),
+            "service_names": sorted(all_gateways.values_list("service__name", flat=True).distinct()),
+        },
+    )

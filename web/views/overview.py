@@ -30,9 +30,18 @@ from web.overview import (
 )
 
 SORTABLE_COLUMNS = (
-    ("state", "State"), ("service", "Service"), ("slo", "SLO"), ("tier", "Tier"), ("class", "Class"),
-    ("sli", "SLI (window)"), ("objective", "Objective"), ("budget", "Budget left"),
-    ("burn_1h", "Burn 1h"), ("burn_6h", "Burn 6h"), ("burn_3d", "Burn 3d"), ("alerts", "Firing alerts"),
+    ("state", "State"),
+    ("service", "Service"),
+    ("slo", "SLO"),
+    ("tier", "Tier"),
+    ("class", "Class"),
+    ("sli", "SLI (window)"),
+    ("objective", "Objective"),
+    ("budget", "Budget left"),
+    ("burn_1h", "Burn 1h"),
+    ("burn_6h", "Burn 6h"),
+    ("burn_3d", "Burn 3d"),
+    ("alerts", "Firing alerts"),
 )
 
 
@@ -51,15 +60,22 @@ def overview(request: HttpRequest) -> HttpResponse:
         active = filters.sort == key
         # a second click on the active column reverses it
         next_sort = f"-{key}" if active and not filters.descending else key
-        columns.append({
-            "key": key, "label": label, "href": f"?{base + '&' if base else ''}sort={next_sort}",
-            "aria_sort": ("descending" if filters.descending else "ascending") if active else None,
-        })
+        columns.append(
+            {
+                "key": key,
+                "label": label,
+                "href": f"?{base + '&' if base else ''}sort={next_sort}",
+                "aria_sort": ("descending" if filters.descending else "ascending") if active else None,
+            }
+        )
     context = {
         "nav": "overview",
         "rows": rows,
-        "rows_html": rows_html(rows, slo_url=reverse("dashboard:slo", args=[0])[:-2],
-                               service_url=reverse("dashboard:service", args=["x"])[:-2]),
+        "rows_html": rows_html(
+            rows,
+            slo_url=reverse("dashboard:slo", args=[0])[:-2],
+            service_url=reverse("dashboard:service", args=["x"])[:-2],
+        ),
         "columns": columns,
         "filters": filters,
         "services": service_summaries(rows=rows, filters=filters),

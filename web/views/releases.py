@@ -43,9 +43,13 @@ def _accepts(release: Any, event: str) -> bool:
 @role_required(VIEWER)
 def releases(request: HttpRequest) -> HttpResponse:
     """Releases, newest first, filterable by state and service."""
-    queryset = release_selectors.release_queryset().annotate(
-        approvals_given=Count("approvals", filter=Q(approvals__decision="approve")),
-    ).order_by("-created_at", "-id")
+    queryset = (
+        release_selectors.release_queryset()
+        .annotate(
+            approvals_given=Count("approvals", filter=Q(approvals__decision="approve")),
+        )
+        .order_by("-created_at", "-id")
+    )
     state = request.GET.get("state", "")
     if state == "open":
         queryset = queryset.filter(state__in=OPEN_STATES)
@@ -59,18 +63,32 @@ def releases(request: HttpRequest) -> HttpResponse:
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "routing/releases.html", {
-        "nav": "releases", "page": page, "state": state, "service": service, "states": machine.STATES,
-        "query": query.urlencode(),
-        "service_names": sorted(release_selectors.release_queryset().order_by().values_list("service__name", flat=True).distinct()),
-    })
+    return render(
+        request,
+        "routing/releases.html",
+        {
+            "nav": "releases",
+            "page": page,
+            "state": state,
+            "service": service,
+            "states": machine.STATES,
+            "query": query.urlencode(),
+            "service_names": sorted(
+                release_selectors.release_queryset()
+                .order_by()
+                .values_list("service__name", flat=True)
+                .distinct()
+            ),
+        },
+    )
 
 
 def _release_or_404(pk: int) -> Any:
     release = (
-        release_selectors.release_queryset().select_related(
-            "author", "routing_policy_version__line", "cache_config_version__line")
-        .filter(pk=pk).first()
+        release_selectors.release_queryset()
+        .select_related("author", "routing_policy_version__line", "cache_config_version__line")
+        .filter(pk=pk)
+        .first()
     )
     if release is None:
         raise Http404("no such release")
@@ -85,8 +103,13 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
     wrote = release_selectors.content_authored_by(release=release, user=user)
     is_author = (release.author_id is not None and release.author_id == user.pk) or bool(wrote)
     decided = release.approvals.filter(approver_id=user.pk).exists() if user.is_authenticated else False
-    can_decide = (has_role(user, APPROVER) and _accepts(release, machine.APPROVE) and _accepts(release, machine.REJECT)
-                  and not is_author and not decided)
+    can_decide = (
+        has_role(user, APPROVER)
+        and _accepts(release, machine.APPROVE)
+        and _accepts(release, machine.REJECT)
+        and not is_author
+        and not decided
+    )
     touched = release.targets.filter(touched_at__isnull=False).exists()
     return {
         "can_approve": can_decide,
@@ -95,9 +118,12 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
         "can_resume": has_role(user, APPROVER) and _accepts(release, machine.RESUME) and not is_author,
         # ...or an operator stops it, as long as no gateway runs it (then it is rolled back)
         "can_cancel": has_role(user, OPERATOR) and _accepts(release, machine.CANCEL) and not touched,
-        "can_rollback": has_role(user, OPERATOR) and _accepts(release, machine.ROLLBACK) and (
+        "can_rollback": has_role(user, OPERATOR)
+        and _accepts(release, machine.ROLLBACK)
+        and (
             # a paused release that touched no gateway is cancelled, not rolled back
-            release.state != machine.PAUSED or touched),
+            release.state != machine.PAUSED or touched
+        ),
         "is_author": is_author,
         "wrote_content": wrote,
         "is_approver": has_role(user, APPROVER),
@@ -108,7 +134,11 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
 def _bake(release: Any, *, now: datetime) -> dict[str, Any] | None:
     """The current wave's bake: when it ends and how long is left (None unless a wave is baking)."""
     waves = release.waves or []
-    if release.state != machine.ROLLING_OUT or release.wave_phase != "baking" or release.bake_started_at is None:
+    if (
+        release.state != machine.ROLLING_OUT
+        or release.wave_phase != "baking"
+        or release.bake_started_at is None
+    ):
         return None
     if not 0 <= release.current_wave < len(waves):
         return None
@@ -133,16 +163,23 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
             status = release.wave_phase or "current"
         else:
             status = "waiting"
-        waves.append({
-            "number": index + 1, "percent": wave.get("percent"), "requested": wave.get("requested_percent"),
-            "bake": duration(wave.get("bake_s")),
-            "gateways": len(in_wave), "touched": touched, "status": status,
-            "progress": round(100 * touched / len(in_wave)) if in_wave else 0,
-        })
+        waves.append(
+            {
+                "number": index + 1,
+                "percent": wave.get("percent"),
+                "requested": wave.get("requested_percent"),
+                "bake": duration(wave.get("bake_s")),
+                "gateways": len(in_wave),
+                "touched": touched,
+                "status": status,
+                "progress": round(100 * touched / len(in_wave)) if in_wave else 0,
+            }
+        )
     approvals = list(release.approvals.order_by("at", "id"))
     bake = _bake(release, now=timezone.now())
     canary = canary_charts(
-        release.gate_results.filter(gate="canary").order_by("at", "id").values_list("stage", "at", "evidence"))
+        release.gate_results.filter(gate="canary").order_by("at", "id").values_list("stage", "at", "evidence")
+    )
     approved = sum(1 for a in approvals if a.decision == "approve")
     gate_rows = list(release.gate_results.order_by("-at", "-id")[:200])
     for g in gate_rows:
@@ -152,17 +189,29 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rollbacks = list(release.rollbacks.order_by("-at", "-id"))
     for rb in rollbacks:
         rb.view = presenters.rollback_evidence(trigger=rb.trigger, reason=rb.reason, evidence=rb.evidence)
-    return render(request, "routing/release_detail.html", {
-        "nav": "releases", "release": release, "waves": waves, "bake": bake, "canary": canary,
-        "gates": gate_rows,
-        "approvals": approvals, "approved": approved,
-        "transitions": list(release.transitions.order_by("at", "id")),
-        "rollbacks": rollbacks,
-        "alerts_received": list(release.alert_receipts.order_by("-received_at", "-id")[:50]),
-        "wave_preview": release_selectors.wave_preview(release=release, confirmed_for=release.wave_sizes_confirmed_for)
-        if release.state == machine.DRAFT else None,
-        "actions": release_actions(release, request.user),
-    })
+    return render(
+        request,
+        "routing/release_detail.html",
+        {
+            "nav": "releases",
+            "release": release,
+            "waves": waves,
+            "bake": bake,
+            "canary": canary,
+            "gates": gate_rows,
+            "approvals": approvals,
+            "approved": approved,
+            "transitions": list(release.transitions.order_by("at", "id")),
+            "rollbacks": rollbacks,
+            "alerts_received": list(release.alert_receipts.order_by("-received_at", "-id")[:50]),
+            "wave_preview": release_selectors.wave_preview(
+                release=release, confirmed_for=release.wave_sizes_confirmed_for
+            )
+            if release.state == machine.DRAFT
+            else None,
+            "actions": release_actions(release, request.user),
+        },
+    )
 
 
 _ACTION_DONE = {
@@ -187,7 +236,8 @@ def _release_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     argument = "comment" if action in ("approve", "reject") else "reason"
     try:
         getattr(release_services, f"release_{action}")(
-            actor=request.user, release_id=release.pk, **{argument: comment})
+            actor=request.user, release_id=release.pk, **{argument: comment}
+        )
         messages.success(request, _ACTION_DONE[action].format(pk=release.pk))
     except DomainError as exc:
         details = "; ".join(p["message"] for p in problem_lines(exc) if p["message"] != str(exc))

@@ -36,11 +36,18 @@ def report_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "reports/list.html", {
-        "nav": "reports", "page": page, "query": query.urlencode(), "periods": PERIOD_UNITS,
-        "filters": {"scope": scope, "period": period},
-        "rows": [{"report": r, "summary": summaries.get(r.pk) or {}} for r in page],
-    })
+    return render(
+        request,
+        "reports/list.html",
+        {
+            "nav": "reports",
+            "page": page,
+            "query": query.urlencode(),
+            "periods": PERIOD_UNITS,
+            "filters": {"scope": scope, "period": period},
+            "rows": [{"report": r, "summary": summaries.get(r.pk) or {}} for r in page],
+        },
+    )
 
 
 @login_required

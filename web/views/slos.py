@@ -53,8 +53,13 @@ logger = logging.getLogger(__name__)
 
 # SLO detail: what the SLI and burn-rate charts can show. Minute data is kept for about a week
 # (TELEMETRY_MINUTE_RETENTION_DAYS), and a chart holds at most 11,000 points.
-SLO_RANGES = {"6h": timedelta(hours=6), "24h": timedelta(hours=24), "3d": timedelta(days=3),
-              "7d": timedelta(days=7), "window": None}
+SLO_RANGES = {
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "3d": timedelta(days=3),
+    "7d": timedelta(days=7),
+    "window": None,
+}
 MAX_MINUTE_RANGE = timedelta(days=7)
 VERSIONS_SHOWN = 30
 ALERT_EVENTS_SHOWN = 50
@@ -77,8 +82,11 @@ def _series(points: list[dict[str, Any]], scale: float = 1.0) -> tuple[list[Any]
 def _slo_links(slo_id: int) -> dict[str, str | None]:
     """API download links; None while an endpoint does not exist (the page says so)."""
     links: dict[str, str | None] = {}
-    for key, name in (("openslo", "slo-openslo"), ("prometheus_rules", "slo-prometheus-rules"),
-                      ("status", "slo-status")):
+    for key, name in (
+        ("openslo", "slo-openslo"),
+        ("prometheus_rules", "slo-prometheus-rules"),
+        ("status", "slo-status"),
+    ):
         try:
             links[key] = reverse(name, args=[slo_id])
         except NoReverseMatch:
@@ -106,11 +114,15 @@ def _threshold_lines(tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         value = tier.get("burn_rate_threshold")
         if not isinstance(value, int | float) or not math.isfinite(value):
             continue
-        label = f"{tier.get('severity')} {value:.4g}× ({tier.get('long_window')} & {tier.get('short_window')})"
+        label = (
+            f"{tier.get('severity')} {value:.4g}× ({tier.get('long_window')} & {tier.get('short_window')})"
+        )
         seen[value] = f"{seen[value]}; {label}" if value in seen else label
     ordered = sorted(seen.items(), reverse=True)
-    return [{"value": value, "label": label, "color": "#cf222e" if "page" in label else "#9a6700"}
-            for value, label in ordered]
+    return [
+        {"value": value, "label": label, "color": "#cf222e" if "page" in label else "#9a6700"}
+        for value, label in ordered
+    ]
 
 
 def _policy_lines(slo: Slo) -> list[dict[str, Any]]:
@@ -118,13 +130,18 @@ def _policy_lines(slo: Slo) -> list[dict[str, Any]]:
     rules, source = policy_rules_for(service=slo.service)
     lines = {0.0: "budget spent"}
     exhausted = rules.exhausted_remaining_ratio * 100
-    lines[exhausted] = (f"{lines[exhausted]}; " if exhausted in lines else "") + f"releases frozen ({source} policy)"
+    lines[exhausted] = (
+        f"{lines[exhausted]}; " if exhausted in lines else ""
+    ) + f"releases frozen ({source} policy)"
     low = rules.low_remaining_ratio * 100
     extra = rules.low_extra_approvals
     lines[low] = (f"{lines[low]}; " if low in lines else "") + (
-        f"low: {extra} extra approval{'s' if extra != 1 else ''}" if extra else "low")
-    return [{"value": value, "label": label, "color": "#cf222e" if value <= exhausted else "#9a6700"}
-            for value, label in sorted(lines.items(), reverse=True)]
+        f"low: {extra} extra approval{'s' if extra != 1 else ''}" if extra else "low"
+    )
+    return [
+        {"value": value, "label": label, "color": "#cf222e" if value <= exhausted else "#9a6700"}
+        for value, label in sorted(lines.items(), reverse=True)
+    ]
 
 
 @login_required
@@ -148,13 +165,18 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
         notes.append("Per-minute data is kept for about a week: the range is limited to the last 7 days.")
 
     state = slo_state(
-        evaluated_at=status.evaluated_at if status else None, data_quality=status.data_quality if status else None,
+        evaluated_at=status.evaluated_at if status else None,
+        data_quality=status.data_quality if status else None,
         alert_state=status.alert_state if status else None,
-        remaining=status.error_budget_remaining if status else None, now=now, stale_after_s=status_stale_after_s(),
+        remaining=status.error_budget_remaining if status else None,
+        now=now,
+        stale_after_s=status_stale_after_s(),
     )
     charts = {}
     try:
-        burndown = slo_timeseries(slo=slo, metric="budget_remaining", resolution="hour", start=window_start, end=now)
+        burndown = slo_timeseries(
+            slo=slo, metric="budget_remaining", resolution="hour", start=window_start, end=now
+        )
         sli_points = slo_timeseries(slo=slo, metric="sli", resolution=resolution, start=start, end=now)
         burn_points = slo_timeseries(slo=slo, metric="burn_rate", resolution=resolution, start=start, end=now)
     except ValidationFailed as exc:  # a range the selector refuses: show why, not a 500
@@ -164,22 +186,40 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     window_markers = [m for m in markers if m["at"] >= window_start]
     range_markers = [m for m in markers if m["at"] >= start]
     x, y = _series(burndown, 100)
-    charts["burndown"] = Chart("chart-burndown", line_figure(
-        title="Error budget remaining over the SLO window", series=[{"name": "budget remaining", "x": x, "y": y}],
-        y_title="% of budget left", thresholds=_policy_lines(slo), x_range=(window_start, now), markers=window_markers,
-    ), caption="Each point is the budget the engine computed from its buckets at that hour (its last "
-               "evaluation of the hour). Below 0% the budget is overspent; dashed lines are the budget "
-               "policy's thresholds for releases.", empty_hint="The budget engine has not recorded history yet.",
+    charts["burndown"] = Chart(
+        "chart-burndown",
+        line_figure(
+            title="Error budget remaining over the SLO window",
+            series=[{"name": "budget remaining", "x": x, "y": y}],
+            y_title="% of budget left",
+            thresholds=_policy_lines(slo),
+            x_range=(window_start, now),
+            markers=window_markers,
+        ),
+        caption="Each point is the budget the engine computed from its buckets at that hour (its last "
+        "evaluation of the hour). Below 0% the budget is overspent; dashed lines are the budget "
+        "policy's thresholds for releases.",
+        empty_hint="The budget engine has not recorded history yet.",
         few_hint="The budget engine records a point every 5 minutes; this chart keeps one an hour, so "
-                 "the line appears within a few hours of the first evaluation.", markers=window_markers)
+        "the line appears within a few hours of the first evaluation.",
+        markers=window_markers,
+    )
     x, y = _series(sli_points, 100)
-    charts["sli"] = Chart("chart-sli", line_figure(
-        title=f"SLI per {resolution}", series=[{"name": "SLI", "x": x, "y": y, "mode": "lines"}],
-        y_title="% good", thresholds=[{"value": slo.objective, "label": f"objective {slo.objective}%"}],
-        x_range=(start, now), markers=range_markers,
-    ), caption=f"Each point is that {resolution}'s good / valid events; gaps are minutes without telemetry.",
-        empty_hint="No telemetry in this range.", few_hint=f"Each {resolution} with telemetry adds a point.",
-        markers=range_markers)
+    charts["sli"] = Chart(
+        "chart-sli",
+        line_figure(
+            title=f"SLI per {resolution}",
+            series=[{"name": "SLI", "x": x, "y": y, "mode": "lines"}],
+            y_title="% good",
+            thresholds=[{"value": slo.objective, "label": f"objective {slo.objective}%"}],
+            x_range=(start, now),
+            markers=range_markers,
+        ),
+        caption=f"Each point is that {resolution}'s good / valid events; gaps are minutes without telemetry.",
+        empty_hint="No telemetry in this range.",
+        few_hint=f"Each {resolution} with telemetry adds a point.",
+        markers=range_markers,
+    )
     document = _status_document(slo, status)
     thresholds = _threshold_lines(document["tiers"] if document else [])
     history = list(
@@ -188,39 +228,67 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     x, y = _series(burn_points)
     burn_series = [{"name": f"burn rate per {resolution}", "x": x, "y": y}]
     if history:
-        burn_series.append({"name": "1h window burn rate (evaluated)", "x": [h[0] for h in history],
-                            "y": [h[1] for h in history]})
-    charts["burn"] = Chart("chart-burn", line_figure(
-        title="Burn rate with alert thresholds", series=burn_series, y_title="× budget rate",
-        thresholds=thresholds, x_range=(start, now), markers=range_markers,
-    ), caption="1.0 spends the budget exactly over the window. Dashed lines are this SLO's multi-window "
-               "alert thresholds; an alert needs both its long and short window above the line.",
-        empty_hint="No telemetry in this range.", few_hint=f"Each {resolution} with telemetry adds a point.",
-        markers=range_markers)
+        burn_series.append(
+            {
+                "name": "1h window burn rate (evaluated)",
+                "x": [h[0] for h in history],
+                "y": [h[1] for h in history],
+            }
+        )
+    charts["burn"] = Chart(
+        "chart-burn",
+        line_figure(
+            title="Burn rate with alert thresholds",
+            series=burn_series,
+            y_title="× budget rate",
+            thresholds=thresholds,
+            x_range=(start, now),
+            markers=range_markers,
+        ),
+        caption="1.0 spends the budget exactly over the window. Dashed lines are this SLO's multi-window "
+        "alert thresholds; an alert needs both its long and short window above the line.",
+        empty_hint="No telemetry in this range.",
+        few_hint=f"Each {resolution} with telemetry adds a point.",
+        markers=range_markers,
+    )
 
     alert_events = list(budget.alert_events().filter(slo=slo).order_by("-at", "-id")[:ALERT_EVENTS_SHOWN])
     for event in alert_events:
         event.name = presenters.alert_name(slo_name=slo.name, severity=event.severity, kind=event.kind)
-        event.view = presenters.alert_evidence(kind=event.kind, severity=event.severity, state=event.state,
-                                               evidence=event.evidence)
+        event.view = presenters.alert_evidence(
+            kind=event.kind, severity=event.severity, state=event.state, evidence=event.evidence
+        )
     firing = list(budget.firing_alerts(slo_id=slo.pk).order_by("severity"))
     versions = catalog.slo_versions(slo_id=slo.pk, limit=VERSIONS_SHOWN + 1)
     version_rows = []
     for index, version in enumerate(versions[:VERSIONS_SHOWN]):
         previous = versions[index + 1] if index + 1 < len(versions) else None
         changes = diff_documents(previous.spec, version.spec) if previous is not None else []
-        version_rows.append({"version": version, "previous": previous, "changes": changes,
-                             "spec_json": json.dumps(version.spec, indent=2, sort_keys=True)})
+        version_rows.append(
+            {
+                "version": version,
+                "previous": previous,
+                "changes": changes,
+                "spec_json": json.dumps(version.spec, indent=2, sort_keys=True),
+            }
+        )
     windows = []
     if document is not None and state not in ("stale", "not_evaluated"):
         # shortest window first, the SLO period last
-        ordered = sorted(document["windows"].items(), key=lambda kv: (kv[0] == "period", kv[1].get("minutes") or 0))
+        ordered = sorted(
+            document["windows"].items(), key=lambda kv: (kv[0] == "period", kv[1].get("minutes") or 0)
+        )
         for name, item in ordered:
-            windows.append({
-                "name": name, "burn": ratio(item.get("burn_rate")), "sli": percent(item.get("sli")),
-                "valid": item.get("valid"), "missing": item.get("missing_minutes"),
-                "data_quality": item.get("data_quality"),
-            })
+            windows.append(
+                {
+                    "name": name,
+                    "burn": ratio(item.get("burn_rate")),
+                    "sli": percent(item.get("sli")),
+                    "valid": item.get("valid"),
+                    "missing": item.get("missing_minutes"),
+                    "data_quality": item.get("data_quality"),
+                }
+            )
     context = {
         "nav": "overview",
         "slo": slo,
@@ -250,7 +318,11 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- service detail ---------------------------------------------------------------------------
 
-SERVICE_RANGES = {"6h": (timedelta(hours=6), 10), "24h": (timedelta(hours=24), 60), "7d": (timedelta(days=7), 360)}
+SERVICE_RANGES = {
+    "6h": (timedelta(hours=6), 10),
+    "24h": (timedelta(hours=24), 60),
+    "7d": (timedelta(days=7), 360),
+}
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -261,7 +333,9 @@ def _labels(text: str) -> dict[str, str]:
     return out
 
 
-def series_sums(*, service: str, names: list[str], start: datetime, end: datetime, step_min: int) -> list[dict[str, Any]]:
+def series_sums(
+    *, service: str, names: list[str], start: datetime, end: datetime, step_min: int
+) -> list[dict[str, Any]]:
     """Contract series of one service summed over sources into `step_min` buckets, in SQL:
     `[{bucket (epoch minute), name, tier, labels, value}]`."""
     first = int(start.timestamp() // 60)
@@ -287,7 +361,12 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def service_charts(
-    *, service: Service, start: datetime, end: datetime, step_min: int, markers: list[dict[str, Any]] | None = None,
+    *,
+    service: Service,
+    start: datetime,
+    end: datetime,
+    step_min: int,
+    markers: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Chart], list[dict[str, Any]]]:
     """Latency, route mix, cache, fallbacks, cost and the stage decomposition of one service, and
     the per-stage table (mean and p95 per tier and stage). `markers` (releases, alerts) go on every
@@ -297,8 +376,12 @@ def service_charts(
     times = [datetime.fromtimestamp(b * 60, tz=UTC) for b in buckets]
     index = {b: i for i, b in enumerate(buckets)}
     names = [
-        f"{contract.REQUEST_DURATION}_bucket", contract.REQUESTS_TOTAL, contract.CACHE_LOOKUPS_TOTAL,
-        contract.FALLBACKS_TOTAL, f"{contract.STAGE_DURATION}_sum", f"{contract.STAGE_DURATION}_count",
+        f"{contract.REQUEST_DURATION}_bucket",
+        contract.REQUESTS_TOTAL,
+        contract.CACHE_LOOKUPS_TOTAL,
+        contract.FALLBACKS_TOTAL,
+        f"{contract.STAGE_DURATION}_sum",
+        f"{contract.STAGE_DURATION}_count",
         f"{contract.STAGE_DURATION}_bucket",
     ]
     rows = series_sums(service=service.name, names=names, start=start, end=end, step_min=step_min)
@@ -343,79 +426,152 @@ def service_charts(
         ys = [_ms(histogram_quantile(0.95, by_col[c])) if c in by_col else None for c in range(len(buckets))]
         latency_series.append({"name": f"{tier} / {route}", "x": times, "y": ys})
     slo_lines = [
-        {"value": s.spec["sli"]["threshold_ms"],
-         "label": f"{s.name}: {s.spec['sli']['threshold_ms']:g} ms ({s.tier or 'chain'})"}
+        {
+            "value": s.spec["sli"]["threshold_ms"],
+            "label": f"{s.name}: {s.spec['sli']['threshold_ms']:g} ms ({s.tier or 'chain'})",
+        }
         for s in catalog.active_slos(service=service).filter(sli_kind="latency")
         if isinstance((s.spec or {}).get("sli", {}).get("threshold_ms"), int | float)
     ]
-    charts["latency"] = Chart("chart-latency", line_figure(
-        title="p95 latency by tier and route", series=latency_series, y_title="ms", thresholds=slo_lines[:3], **marks,
-    ), markers=marks["markers"], caption="p95 from the request-duration histograms (interpolated within buckets, like Prometheus).")
-    charts["routes"] = Chart("chart-routes", line_figure(
-        title="Route mix (requests answered per route)",
-        series=[{"name": route, "x": times, "y": ys} for route, ys in sorted(routes.items())],
-        y_title="requests", stacked=True, **marks,
-    ), markers=marks["markers"])
+    charts["latency"] = Chart(
+        "chart-latency",
+        line_figure(
+            title="p95 latency by tier and route",
+            series=latency_series,
+            y_title="ms",
+            thresholds=slo_lines[:3],
+            **marks,
+        ),
+        markers=marks["markers"],
+        caption="p95 from the request-duration histograms (interpolated within buckets, like Prometheus).",
+    )
+    charts["routes"] = Chart(
+        "chart-routes",
+        line_figure(
+            title="Route mix (requests answered per route)",
+            series=[{"name": route, "x": times, "y": ys} for route, ys in sorted(routes.items())],
+            y_title="requests",
+            stacked=True,
+            **marks,
+        ),
+        markers=marks["markers"],
+    )
     lookups = [sum(cache[r][c] for r in cache) for c in range(len(buckets))]
-    hits = [cache["hit"][c] + cache["semantic_hit"][c] if "hit" in cache or "semantic_hit" in cache else 0.0
-            for c in range(len(buckets))]
+    hits = [
+        cache["hit"][c] + cache["semantic_hit"][c] if "hit" in cache or "semantic_hit" in cache else 0.0
+        for c in range(len(buckets))
+    ]
     stale = [cache["stale_hit"][c] if "stale_hit" in cache else 0.0 for c in range(len(buckets))]
-    charts["cache"] = Chart("chart-cache", line_figure(
-        title="Cache hit and stale-hit rates",
-        series=[
-            {"name": "hit rate (fresh + semantic)", "x": times,
-             "y": [hits[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))]},
-            {"name": "stale-hit rate", "x": times,
-             "y": [stale[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))]},
-        ],
-        y_title="% of lookups", **marks,
-    ), markers=marks["markers"], caption="All cache layers together; a bucket without lookups has no rate.")
-    charts["fallbacks"] = Chart("chart-fallbacks", line_figure(
-        title="Fallbacks (from → to route)",
-        series=[{"name": key, "x": times, "y": ys} for key, ys in sorted(fallbacks.items())],
-        y_title="fallbacks", **marks,
-    ), markers=marks["markers"])
+    charts["cache"] = Chart(
+        "chart-cache",
+        line_figure(
+            title="Cache hit and stale-hit rates",
+            series=[
+                {
+                    "name": "hit rate (fresh + semantic)",
+                    "x": times,
+                    "y": [hits[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))],
+                },
+                {
+                    "name": "stale-hit rate",
+                    "x": times,
+                    "y": [stale[c] / lookups[c] * 100 if lookups[c] else None for c in range(len(buckets))],
+                },
+            ],
+            y_title="% of lookups",
+            **marks,
+        ),
+        markers=marks["markers"],
+        caption="All cache layers together; a bucket without lookups has no rate.",
+    )
+    charts["fallbacks"] = Chart(
+        "chart-fallbacks",
+        line_figure(
+            title="Fallbacks (from → to route)",
+            series=[{"name": key, "x": times, "y": ys} for key, ys in sorted(fallbacks.items())],
+            y_title="fallbacks",
+            **marks,
+        ),
+        markers=marks["markers"],
+    )
 
     # hourly rollups: at most 168 points for the 7-day range
     resolution = "hour"
     cost_rows = list(
-        budget.cost_rollups(service=service, route="all", resolution=resolution, start=start, end=end)
-        .values_list("bucket_start", "cost_per_request_usd", "figures")
+        budget.cost_rollups(
+            service=service, route="all", resolution=resolution, start=start, end=end
+        ).values_list("bucket_start", "cost_per_request_usd", "figures")
     )
     cost_x = [r[0] for r in cost_rows]
-    charts["cost"] = Chart("chart-cost", line_figure(
-        title=f"Cost per 1,000 inferences and per cache hit (per {resolution})",
-        series=[
-            {"name": "cost per 1,000 inferences (USD)", "x": cost_x,
-             "y": [r[1] * 1000 if r[1] is not None else None for r in cost_rows], "mode": "lines+markers"},
-            {"name": "cost per cache hit × 1,000 (USD)", "x": cost_x,
-             "y": [(r[2] or {}).get("cost_per_cache_hit_usd") * 1000
-                   if isinstance((r[2] or {}).get("cost_per_cache_hit_usd"), int | float) else None for r in cost_rows],
-             "mode": "lines+markers"},
-        ],
-        y_title="USD", **marks,
-    ), markers=marks["markers"], caption="From the cost model's rollups (all routes). Cost per hit is scaled to 1,000 hits.",
-        empty_hint="Cost rollups appear once a cost model exists and usage is reported.")
+    charts["cost"] = Chart(
+        "chart-cost",
+        line_figure(
+            title=f"Cost per 1,000 inferences and per cache hit (per {resolution})",
+            series=[
+                {
+                    "name": "cost per 1,000 inferences (USD)",
+                    "x": cost_x,
+                    "y": [r[1] * 1000 if r[1] is not None else None for r in cost_rows],
+                    "mode": "lines+markers",
+                },
+                {
+                    "name": "cost per cache hit × 1,000 (USD)",
+                    "x": cost_x,
+                    "y": [
+                        (r[2] or {}).get("cost_per_cache_hit_usd") * 1000
+                        if isinstance((r[2] or {}).get("cost_per_cache_hit_usd"), int | float)
+                        else None
+                        for r in cost_rows
+                    ],
+                    "mode": "lines+markers",
+                },
+            ],
+            y_title="USD",
+            **marks,
+        ),
+        markers=marks["markers"],
+        caption="From the cost model's rollups (all routes). Cost per hit is scaled to 1,000 hits.",
+        empty_hint="Cost rollups appear once a cost model exists and usage is reported.",
+    )
 
     tiers = sorted({tier for tier, _stage in stage_count})
     stages = [s for s in contract.STAGES if any((t, s) in stage_count for t in tiers)]
     stage_series = []
     for stage in stages:
-        stage_series.append({"name": stage, "y": [
-            stage_sum[(t, stage)] / stage_count[(t, stage)] * 1000 if stage_count.get((t, stage)) else None
-            for t in tiers
-        ]})
-    charts["stages"] = Chart("chart-stages", bar_figure(
-        title="Latency budget by stage (mean per request) against the SLO threshold", categories=tiers,
-        series=stage_series, y_title="ms", thresholds=slo_lines[:3],
-    ), caption="Mean time per stage stacks to the mean request time; compare with the p95 column in the "
-               "table below (p95s do not add up).",
-        empty_hint="Only gateways that report per-stage durations appear here.")
+        stage_series.append(
+            {
+                "name": stage,
+                "y": [
+                    stage_sum[(t, stage)] / stage_count[(t, stage)] * 1000
+                    if stage_count.get((t, stage))
+                    else None
+                    for t in tiers
+                ],
+            }
+        )
+    charts["stages"] = Chart(
+        "chart-stages",
+        bar_figure(
+            title="Latency budget by stage (mean per request) against the SLO threshold",
+            categories=tiers,
+            series=stage_series,
+            y_title="ms",
+            thresholds=slo_lines[:3],
+        ),
+        caption="Mean time per stage stacks to the mean request time; compare with the p95 column in the "
+        "table below (p95s do not add up).",
+        empty_hint="Only gateways that report per-stage durations appear here.",
+    )
     stage_table = [
-        {"tier": t, "stage": s,
-         "mean_ms": stage_sum[(t, s)] / stage_count[(t, s)] * 1000 if stage_count.get((t, s)) else None,
-         "p95_ms": _ms(histogram_quantile(0.95, stage_buckets.get((t, s), {})))}
-        for t in tiers for s in stages if stage_count.get((t, s))
+        {
+            "tier": t,
+            "stage": s,
+            "mean_ms": stage_sum[(t, s)] / stage_count[(t, s)] * 1000 if stage_count.get((t, s)) else None,
+            "p95_ms": _ms(histogram_quantile(0.95, stage_buckets.get((t, s), {}))),
+        }
+        for t in tiers
+        for s in stages
+        if stage_count.get((t, s))
     ]
     return charts, stage_table
 
@@ -432,8 +588,9 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     range_key = range_key if range_key in SERVICE_RANGES else "24h"
     span, step_min = SERVICE_RANGES[range_key]
     markers = chart_markers(service=service.name, start=now - span, end=now)
-    charts, stage_table = service_charts(service=service, start=now - span, end=now, step_min=step_min,
-                                         markers=markers)
+    charts, stage_table = service_charts(
+        service=service, start=now - span, end=now, step_min=step_min, markers=markers
+    )
     slos = list(catalog.active_slos(service=service))
     limit = status_stale_after_s()
     slo_rows = []
@@ -441,19 +598,36 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         status = getattr(slo, "status", None)
         state = slo_state(
             evaluated_at=status.evaluated_at if status else None,
-            data_quality=status.data_quality if status else None, alert_state=status.alert_state if status else None,
-            remaining=status.error_budget_remaining if status else None, now=now, stale_after_s=limit,
+            data_quality=status.data_quality if status else None,
+            alert_state=status.alert_state if status else None,
+            remaining=status.error_budget_remaining if status else None,
+            now=now,
+            stale_after_s=limit,
         )
         fresh = state not in ("stale", "not_evaluated")
-        slo_rows.append({
-            "slo": slo, "state_label": STATE_LABELS[state], "state_css": STATE_CSS[state],
-            "sli": percent(status.sli) if status and fresh else "—",
-            "remaining": percent(status.error_budget_remaining, 1) if status and fresh else "—",
-        })
+        slo_rows.append(
+            {
+                "slo": slo,
+                "state_label": STATE_LABELS[state],
+                "state_css": STATE_CSS[state],
+                "sli": percent(status.sli) if status and fresh else "—",
+                "remaining": percent(status.error_budget_remaining, 1) if status and fresh else "—",
+            }
+        )
     alerts = list(budget.firing_alerts(service=service).select_related("slo").order_by("key"))
     decisions = list(decision_record_queryset(service=service.name, since=now - span)[:20])
-    return render(request, "slo/service_detail.html", {
-        "nav": "overview", "service": service, "charts": charts, "slo_rows": slo_rows, "alerts": alerts,
-        "range_key": range_key, "ranges": list(SERVICE_RANGES), "stage_table": stage_table,
-        "decisions": decisions,
-    })
+    return render(
+        request,
+        "slo/service_detail.html",
+        {
+            "nav": "overview",
+            "service": service,
+            "charts": charts,
+            "slo_rows": slo_rows,
+            "alerts": alerts,
+            "range_key": range_key,
+            "ranges": list(SERVICE_RANGES),
+            "stage_table": stage_table,
+            "decisions": decisions,
+        },
+    )

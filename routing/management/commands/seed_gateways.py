@@ -24,9 +24,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             rows = fleet_demo_seed(
-                state_dir=options["state_dir"], service_name=options["service"],
-                control_plane_url=options["control_plane_url"], base_port=options["base_port"],
-                actor="seed_gateways", push_telemetry=options["push_telemetry"],
+                state_dir=options["state_dir"],
+                service_name=options["service"],
+                control_plane_url=options["control_plane_url"],
+                base_port=options["base_port"],
+                actor="seed_gateways",
+                push_telemetry=options["push_telemetry"],
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None

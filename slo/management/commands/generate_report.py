@@ -17,8 +17,11 @@ class Command(BaseCommand):
         scope.add_argument("--service", help="one service, by name")
         scope.add_argument("--team", help="every service with this owner")
         parser.add_argument("--period", choices=["week", "month"], required=True)
-        parser.add_argument("--start", default="previous",
-                            help='local date the period starts on (a Monday, or the 1st), or "previous"')
+        parser.add_argument(
+            "--start",
+            default="previous",
+            help='local date the period starts on (a Monday, or the 1st), or "previous"',
+        )
         parser.add_argument("--tz", dest="time_zone", default=None, help="IANA time zone (default TIME_ZONE)")
         parser.add_argument("--email", action="append", default=[], help="recipient (repeatable)")
 

@@ -32,7 +32,9 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: {problem['path']}: {problem['message']}")
         for source in result["datasources"]:
             reason = f" ({source['reason']})" if source.get("reason") else ""
-            self.stdout.write(f"DataSource {source['name']}: telemetry source {source['telemetry_source']} {source['action']}{reason}")
+            self.stdout.write(
+                f"DataSource {source['name']}: telemetry source {source['telemetry_source']} {source['action']}{reason}"
+            )
         prefix = "would import" if dry_run else "imported"
         self.stdout.write(
             f"{prefix}: {len(result['services_created'])} services created, "

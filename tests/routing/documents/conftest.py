@@ -31,8 +31,9 @@ def cache_doc() -> dict[str, Any]:
 @pytest.fixture
 def policy(api_for: Any, latency_slo: Any, policy_doc: dict[str, Any]) -> dict[str, Any]:
     """A stored routing policy (version 1, written by the operator)."""
-    response = api_for("operator").post("/api/v1/routing-policies/", {"document": policy_doc, "note": "v1"},
-                                        format="json")
+    response = api_for("operator").post(
+        "/api/v1/routing-policies/", {"document": policy_doc, "note": "v1"}, format="json"
+    )
     assert response.status_code == 201, response.json()
     return response.json()
 

@@ -21,28 +21,40 @@ def test_a_key_without_the_model_version_is_rejected(api_for, latency_slo, cache
 
 
 def test_a_multi_tenant_service_needs_the_tenant_in_the_key(api_for, latency_slo, cache_doc, service_doc):
-    api_for("operator").put("/api/v1/services/shelf-vision/", {**service_doc, "multi_tenant": True}, format="json")
+    api_for("operator").put(
+        "/api/v1/services/shelf-vision/", {**service_doc, "multi_tenant": True}, format="json"
+    )
     response = api_for("operator").post(URL, {"document": cache_doc}, format="json")
     assert response.status_code == 400
-    assert {e["path"] for e in response.json()["errors"]} == {"layers[0].key", "layers[1].key", "layers[2].key"}
-    fixed = api_for("operator").post(URL, {"document": edited(cache_doc, tenant_field="tenant_id")}, format="json")
+    assert {e["path"] for e in response.json()["errors"]} == {
+        "layers[0].key",
+        "layers[1].key",
+        "layers[2].key",
+    }
+    fixed = api_for("operator").post(
+        URL, {"document": edited(cache_doc, tenant_field="tenant_id")}, format="json"
+    )
     assert fixed.status_code == 201
 
 
 def test_explain_key_gives_parts_and_missing_fields(api_for, cache):
     request = {"input_hash": "abc", "model_version": "v12", "prompt_template_version": "p3"}
-    response = api_for("viewer").post(f"{URL}{cache['id']}/explain-key/", {"request": request, "layer": "edge-result"},
-                                      format="json")
+    response = api_for("viewer").post(
+        f"{URL}{cache['id']}/explain-key/", {"request": request, "layer": "edge-result"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     (key,) = response.json()["keys"]
     assert key["cacheable"] is False
     assert key["missing"] == ["feature_schema_version", "policy_version"]
     assert {"field": "model_version", "value": "v12", "missing": False} in key["parts"]
     assert len(key["key"]) == 64 and key["namespace"] == "shelf-vision/edge-result"
-    every = api_for("viewer").post(f"{URL}{cache['id']}/explain-key/", {"request": request}, format="json").json()
+    every = (
+        api_for("viewer").post(f"{URL}{cache['id']}/explain-key/", {"request": request}, format="json").json()
+    )
     assert [k["layer"] for k in every["keys"]] == ["edge-result", "regional-embedding", "semantic"]
-    unknown = api_for("viewer").post(f"{URL}{cache['id']}/explain-key/", {"request": {}, "layer": "nope"},
-                                     format="json")
+    unknown = api_for("viewer").post(
+        f"{URL}{cache['id']}/explain-key/", {"request": {}, "layer": "nope"}, format="json"
+    )
     assert unknown.status_code == 400 and unknown.json()["errors"][0]["path"] == "layer"
 
 
@@ -88,8 +100,9 @@ def test_recommend_threshold_from_csv_and_too_few_samples(api_for, cache):
 
 def test_recommend_threshold_rejects_bad_samples(api_for, cache):
     url = f"{URL}{cache['id']}/recommend-threshold/"
-    bad = api_for("viewer").post(url, {"samples": [{"similarity": "x", "correct": 1}], "max_false_hit_rate": 0.1},
-                                 format="json")
+    bad = api_for("viewer").post(
+        url, {"samples": [{"similarity": "x", "correct": 1}], "max_false_hit_rate": 0.1}, format="json"
+    )
     assert bad.status_code == 400
     assert {e["path"] for e in bad.json()["errors"]} == {"samples[0].similarity", "samples[0].correct"}
     no_target = api_for("viewer").post(url, {"samples": []}, format="json")

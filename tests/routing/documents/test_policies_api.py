@@ -14,15 +14,33 @@ URL = "/api/v1/routing-policies/"
 CONGESTION_POLICY = {
     "service": "shelf-vision",
     "rules": [
-        {"name": "privacy-stays-private", "when": {"privacy": True},
-         "chain": [{"route": "local", "timeout_ms": 40}, {"route": "private_cloud", "timeout_ms": 90}]},
-        {"name": "edge-hot", "when": {"temperature_c_min": 85},
-         "chain": [{"route": "cache", "timeout_ms": 5}, {"route": "private_cloud", "timeout_ms": 120}]},
-        {"name": "low-confidence-congested", "when": {"confidence_max": 0.6, "queue_ratio_min": 2},
-         "chain": [{"route": "cache", "timeout_ms": 5}, {"route": "private_cloud", "timeout_ms": 60},
-                   {"route": "public_cloud", "timeout_ms": 70}]},
-        {"name": "default", "chain": [{"route": "local", "timeout_ms": 40}, {"route": "cache", "timeout_ms": 5},
-                                      {"route": "private_cloud", "timeout_ms": 90}]},
+        {
+            "name": "privacy-stays-private",
+            "when": {"privacy": True},
+            "chain": [{"route": "local", "timeout_ms": 40}, {"route": "private_cloud", "timeout_ms": 90}],
+        },
+        {
+            "name": "edge-hot",
+            "when": {"temperature_c_min": 85},
+            "chain": [{"route": "cache", "timeout_ms": 5}, {"route": "private_cloud", "timeout_ms": 120}],
+        },
+        {
+            "name": "low-confidence-congested",
+            "when": {"confidence_max": 0.6, "queue_ratio_min": 2},
+            "chain": [
+                {"route": "cache", "timeout_ms": 5},
+                {"route": "private_cloud", "timeout_ms": 60},
+                {"route": "public_cloud", "timeout_ms": 70},
+            ],
+        },
+        {
+            "name": "default",
+            "chain": [
+                {"route": "local", "timeout_ms": 40},
+                {"route": "cache", "timeout_ms": 5},
+                {"route": "private_cloud", "timeout_ms": 90},
+            ],
+        },
     ],
 }
 
@@ -67,8 +85,15 @@ def test_every_problem_is_listed_with_its_path(api_for, latency_slo):
 def test_a_hop_slower_than_its_cloud_tier_slo_is_rejected_at_the_hop(api_for, latency_slo, users, slo_doc):
     from slo.services import slo_create
 
-    slo_create(actor=users["operator"], data={**slo_doc, "name": "public-latency", "tier": "public_cloud",
-                                              "sli": {"kind": "latency", "threshold_ms": 50}})
+    slo_create(
+        actor=users["operator"],
+        data={
+            **slo_doc,
+            "name": "public-latency",
+            "tier": "public_cloud",
+            "sli": {"kind": "latency", "threshold_ms": 50},
+        },
+    )
     response = api_for("operator").post(URL + "validate/", {"document": CONGESTION_POLICY}, format="json")
     assert response.status_code == 200
     body = response.json()
@@ -114,7 +139,9 @@ def test_explain_shows_the_matched_rule_and_why_earlier_rules_missed(api_for, la
 
 def test_explain_by_service_name_and_old_version_and_bad_context(api_for, policy, policy_doc):
     client = api_for("viewer")
-    ok = client.post(URL + "shelf-vision/explain/", {"context": {"privacy": True}, "version": 1}, format="json")
+    ok = client.post(
+        URL + "shelf-vision/explain/", {"context": {"privacy": True}, "version": 1}, format="json"
+    )
     assert ok.status_code == 200 and ok.json()["decision"]["rule"] == "privacy-stays-private"
     bad = client.post(URL + "shelf-vision/explain/", {"context": {"confidence": "high"}}, format="json")
     assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "context.confidence"
@@ -126,16 +153,27 @@ def test_two_versions_diff_readably(api_for, policy, policy_doc):
     client = api_for("operator")
     second = edited(policy_doc)
     second["rules"][-1]["chain"][0]["timeout_ms"] = 30
-    second["rules"].insert(0, {"name": "vip", "when": {"priority_in": ["critical"]},
-                               "chain": [{"route": "private_cloud", "timeout_ms": 100}]})
-    response = client.put(f"{URL}{policy['id']}/", {"document": second, "parent_version": 1, "note": "faster"},
-                          format="json")
+    second["rules"].insert(
+        0,
+        {
+            "name": "vip",
+            "when": {"priority_in": ["critical"]},
+            "chain": [{"route": "private_cloud", "timeout_ms": 100}],
+        },
+    )
+    response = client.put(
+        f"{URL}{policy['id']}/", {"document": second, "parent_version": 1, "note": "faster"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["current_version"] == 2
     diff = client.get(f"{URL}{policy['id']}/diff/", {"from": 1, "to": 2}).json()
     old_timeout = policy_doc["rules"][-1]["chain"][0]["timeout_ms"]
-    assert {"path": "rules[name=default].chain[0].timeout_ms", "kind": "changed", "before": old_timeout,
-            "after": 30} in diff["changes"]
+    assert {
+        "path": "rules[name=default].chain[0].timeout_ms",
+        "kind": "changed",
+        "before": old_timeout,
+        "after": 30,
+    } in diff["changes"]
     added = [c for c in diff["changes"] if c["kind"] == "added"]
     assert added[0]["path"] == "rules[name=vip]"
     assert any(line.startswith("~ rules[name=default].chain[0].timeout_ms") for line in diff["summary"])
@@ -146,9 +184,17 @@ def test_two_versions_diff_readably(api_for, policy, policy_doc):
 def test_an_edit_from_a_stale_version_gets_409_with_the_current_version(api_for, policy, policy_doc):
     client = api_for("operator")
     first = edited(policy_doc, description="first edit")
-    assert client.put(f"{URL}{policy['id']}/", {"document": first, "parent_version": 1}, format="json").status_code == 200
-    stale = client.put(f"{URL}{policy['id']}/", {"document": edited(policy_doc, description="late"),
-                                                 "parent_version": 1}, format="json")
+    assert (
+        client.put(
+            f"{URL}{policy['id']}/", {"document": first, "parent_version": 1}, format="json"
+        ).status_code
+        == 200
+    )
+    stale = client.put(
+        f"{URL}{policy['id']}/",
+        {"document": edited(policy_doc, description="late"), "parent_version": 1},
+        format="json",
+    )
     assert stale.status_code == 409
     assert stale.json()["current_version"] == 2 and stale.json()["current"]["description"] == "first edit"
     assert RoutingPolicyVersion.objects.count() == 2
@@ -164,8 +210,9 @@ def test_yaml_input_works_as_a_body_and_inside_json(api_for, latency_slo):
 
     text = yaml.safe_dump({k: v for k, v in CONGESTION_POLICY.items() if k != "service"})
     client = api_for("operator")
-    response = client.generic("POST", URL + "?service=shelf-vision&note=from+yaml", text,
-                              content_type="application/yaml")
+    response = client.generic(
+        "POST", URL + "?service=shelf-vision&note=from+yaml", text, content_type="application/yaml"
+    )
     assert response.status_code == 201, response.json()
     created = response.json()
     assert created["current"]["document"]["service"] == "shelf-vision"
@@ -173,7 +220,9 @@ def test_yaml_input_works_as_a_body_and_inside_json(api_for, latency_slo):
     changed = text.replace("timeout_ms: 70", "timeout_ms: 65")
     updated = client.put(f"{URL}{created['id']}/", {"yaml": changed, "parent_version": 1}, format="json")
     assert updated.status_code == 200 and updated.json()["current_version"] == 2
-    raw = client.generic("PUT", f"{URL}{created['id']}/?parent_version=1", changed, content_type="application/yaml")
+    raw = client.generic(
+        "PUT", f"{URL}{created['id']}/?parent_version=1", changed, content_type="application/yaml"
+    )
     assert raw.status_code == 409
 
 
@@ -187,13 +236,16 @@ def test_yaml_input_works_as_a_body_and_inside_json(api_for, latency_slo):
     ],
 )
 def test_bad_yaml_gets_400_not_500(api_for, latency_slo, text, fragment):
-    response = api_for("operator").generic("POST", URL + "?service=shelf-vision", text,
-                                           content_type="application/yaml")
+    response = api_for("operator").generic(
+        "POST", URL + "?service=shelf-vision", text, content_type="application/yaml"
+    )
     assert response.status_code == 400
     assert fragment in str(response.json()["errors"])
 
 
-def test_roles_viewer_reads_operator_writes_approver_approves_never_their_own(api_for, policy, policy_doc, users):
+def test_roles_viewer_reads_operator_writes_approver_approves_never_their_own(
+    api_for, policy, policy_doc, users
+):
     line = f"{URL}{policy['id']}/"
     assert api_for("viewer").get(URL).status_code == 200
     assert api_for("viewer").get(line).status_code == 200
@@ -219,11 +271,16 @@ def test_roles_viewer_reads_operator_writes_approver_approves_never_their_own(ap
 def test_every_write_is_audited_with_before_and_after(api_for, policy, policy_doc, users):
     client = api_for("operator")
     line = f"{URL}{policy['id']}/"
-    client.put(line, {"document": edited(policy_doc, description="v2")}, format="json", HTTP_X_REQUEST_ID="rp-1")
+    client.put(
+        line, {"document": edited(policy_doc, description="v2")}, format="json", HTTP_X_REQUEST_ID="rp-1"
+    )
     client.post(line + "restore/", {"version": 1}, format="json")
     api_for("approver").post(line + "versions/3/approve/")
-    events = list(AuditEvent.objects.filter(object_type="routing.routingpolicydocument",
-                                            object_id=str(policy["id"])).order_by("id"))
+    events = list(
+        AuditEvent.objects.filter(
+            object_type="routing.routingpolicydocument", object_id=str(policy["id"])
+        ).order_by("id")
+    )
     assert [e.action for e in events] == ["create", "update", "restore", "approve"]
     update = events[1]
     assert update.request_id == "rp-1" and update.actor_name == users["operator"].username
@@ -255,8 +312,9 @@ def test_one_line_per_service(api_for, policy, policy_doc):
 
 def test_a_document_for_another_service_is_rejected(api_for, policy, policy_doc, service_doc):
     api_for("operator").post("/api/v1/services/", {**service_doc, "name": "other"}, format="json")
-    response = api_for("operator").put(f"{URL}{policy['id']}/", {"document": edited(policy_doc, service="other")},
-                                       format="json")
+    response = api_for("operator").put(
+        f"{URL}{policy['id']}/", {"document": edited(policy_doc, service="other")}, format="json"
+    )
     assert response.status_code == 400 and response.json()["errors"][0]["path"] == "service"
 
 

@@ -42,7 +42,9 @@ def test_the_cache_config_hit_rate_drop_threshold_fires_where_the_default_would_
     cache_config_create(actor=users["operator"], service=service, document=config(drop_pct=20))
     history(NOW, current=MILD_DROP)
 
-    assert cache_alert_thresholds() == {"shelf-vision": CacheThresholds(max_relative_drop=0.2, max_stale_rate=0.02)}
+    assert cache_alert_thresholds() == {
+        "shelf-vision": CacheThresholds(max_relative_drop=0.2, max_stale_rate=0.02)
+    }
     assert cache_alerts_feed(now=NOW) == 1
     event = AlertEvent.objects.get()
     assert (event.kind, event.state) == ("cache_hit_drop", "firing")
@@ -57,8 +59,9 @@ def test_a_looser_stale_hit_threshold_silences_what_the_default_would_fire(servi
 
     # the same traffic under a stricter config fires
     line = service.cache_config
-    cache_config_update(actor=users["operator"], line_id=line.pk, document=config(stale_max=0.01),
-                        parent_version=1)
+    cache_config_update(
+        actor=users["operator"], line_id=line.pk, document=config(stale_max=0.01), parent_version=1
+    )
     assert cache_alerts_feed(now=NOW + timedelta(minutes=1)) == 1
     assert AlertEvent.objects.get().kind == "stale_hits"
 
@@ -66,15 +69,20 @@ def test_a_looser_stale_hit_threshold_silences_what_the_default_would_fire(servi
 def test_the_version_the_fleet_runs_speaks_for_the_service_over_newer_drafts(service, users, register):
     cache_config_create(actor=users["operator"], service=service, document=config(drop_pct=50))
     cache_config_approve(actor=users["approver"], line_id=service.cache_config.pk, version=1)
-    cache_config_update(actor=users["operator"], line_id=service.cache_config.pk, document=config(drop_pct=10),
-                        parent_version=1)
+    cache_config_update(
+        actor=users["operator"],
+        line_id=service.cache_config.pk,
+        document=config(drop_pct=10),
+        parent_version=1,
+    )
     # the newest approved wins while nothing runs anywhere; drafts never do
     assert cache_alert_thresholds()["shelf-vision"].max_relative_drop == pytest.approx(0.5)
 
     gateway = register("edge-1").gateway
     bundle = {**good_bundle(0), "cache_config": service.cache_config.versions.get(version=2).document}
-    revision = gateway_set_desired(actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle,
-                                   reason="test", now=NOW)[0]
+    revision = gateway_set_desired(
+        actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle, reason="test", now=NOW
+    )[0]
     gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": revision.revision}, now=NOW)
 
     assert cache_alert_thresholds()["shelf-vision"].max_relative_drop == pytest.approx(0.1)

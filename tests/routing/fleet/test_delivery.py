@@ -21,8 +21,13 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 def _desired(users, gateway, bundle, **kwargs):
     kwargs.setdefault("validate", False)
-    return gateway_set_desired(actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle,
-                               reason=kwargs.pop("reason", "test"), **kwargs)
+    return gateway_set_desired(
+        actor=users["operator"],
+        gateway_ids=[gateway.pk],
+        bundle_for=bundle,
+        reason=kwargs.pop("reason", "test"),
+        **kwargs,
+    )
 
 
 def test_set_desired_writes_increasing_revisions_and_supersedes_pending_pushes(users, register):
@@ -42,7 +47,9 @@ def test_set_desired_validates_all_or_nothing(users, register):
     one, two = register("edge-1").gateway, register("edge-2").gateway
     bundles = {one.pk: good_bundle(0), two.pk: invalid_bundle(0)}
     with pytest.raises(ValidationFailed) as caught:
-        gateway_set_desired(actor=users["operator"], gateway_ids=[one.pk, two.pk], bundle_for=bundles, reason="x")
+        gateway_set_desired(
+            actor=users["operator"], gateway_ids=[one.pk, two.pk], bundle_for=bundles, reason="x"
+        )
     assert any("repeated hop" in p["message"] for p in caught.value.problems)
     assert not GatewayRevision.objects.exists() and not Delivery.objects.exists()
 
@@ -62,7 +69,9 @@ def test_a_push_is_acknowledged_and_the_gateway_runs_the_revision(users, registe
     gateway = Gateway.objects.get(pk=credentials.gateway.pk)
     assert gateway.applied_revision == 1 and gateway.applied_etag == '"rev-1"'
     status = process.status()
-    assert status["applied_revision"] == 1 and status["routing_policy_description"] == "from the control plane"
+    assert (
+        status["applied_revision"] == 1 and status["routing_policy_description"] == "from the control plane"
+    )
 
 
 def test_a_nacked_revision_is_surfaced_and_never_sent_again(users, register, gateway_factory):
@@ -90,7 +99,9 @@ def test_a_nacked_revision_is_surfaced_and_never_sent_again(users, register, gat
     assert AuditEvent.objects.filter(action="nack", object_id=str(gateway.pk)).count() == 1
 
 
-def test_a_gateway_down_during_a_push_shows_drifted_and_converges_after_restart(users, register, gateway_factory):
+def test_a_gateway_down_during_a_push_shows_drifted_and_converges_after_restart(
+    users, register, gateway_factory
+):
     process = gateway_factory("edge-1", start=False)
     credentials = register("edge-1", push_url=f"http://127.0.0.1:{process.port}/config")
     process.secret = credentials.signing_secret

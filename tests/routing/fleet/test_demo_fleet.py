@@ -37,22 +37,30 @@ def play(config_path: str, bundle: dict[str, Any], requests: int = 20_000) -> di
     cache = cache_model(cache_config, config.cache_hit_ratio)
     outcomes = []
     for context in generate_contexts(config.context, requests, seed=config.seed):
-        context = {**context, "service_class": config.service_class, "temperature_c": 60,
-                   "memory_headroom_pct": 40, "queue_depth": 2, "active_workers": 4}
+        context = {
+            **context,
+            "service_class": config.service_class,
+            "temperature_c": 60,
+            "memory_headroom_pct": 40,
+            "queue_depth": 2,
+            "active_workers": 4,
+        }
         outcomes.append(traffic.play(compiled, cache, context))
     served = [o for o in outcomes if o.outcome != "shed"]
     ok = [o for o in served if o.outcome == "ok"]
     fallbacks = [f for o in outcomes for f in o.fallbacks]
     return {
         "availability": len(ok) / len(served),
-        "latency_sli": sum(o.elapsed_ms <= config.latency_slo_ms for o in ok) / len([
-            o for o in served if o.outcome in ("ok", "timeout")]),
+        "latency_sli": sum(o.elapsed_ms <= config.latency_slo_ms for o in ok)
+        / len([o for o in served if o.outcome in ("ok", "timeout")]),
         "fallback_success": sum(f[2] == "ok" for f in fallbacks) / len(fallbacks),
         "fallback_share": len(fallbacks) / len(outcomes),
     }
 
 
-def test_the_demo_gateways_meet_the_demo_slos_with_the_demo_policy(demo_gateways: list[dict[str, Any]]) -> None:
+def test_the_demo_gateways_meet_the_demo_slos_with_the_demo_policy(
+    demo_gateways: list[dict[str, Any]],
+) -> None:
     from routing.models.fleet import Gateway
     from slo.models import Slo
 
@@ -69,14 +77,20 @@ def test_the_demo_gateways_meet_the_demo_slos_with_the_demo_policy(demo_gateways
         assert 0.01 < figures["fallback_share"] < 0.2, (seeded["name"], figures)
 
 
-def test_every_tier_scoped_demo_slo_has_a_live_demo_gateway_on_its_tier(demo_gateways: list[dict[str, Any]]) -> None:
+def test_every_tier_scoped_demo_slo_has_a_live_demo_gateway_on_its_tier(
+    demo_gateways: list[dict[str, Any]],
+) -> None:
     """Gateways label their telemetry with their own tier: an SLO on a tier no demo gateway runs
     would go `telemetry_missing` once the seeded history ends, and pause the demo release."""
     from routing.models.fleet import Gateway
     from slo.models import Slo
 
-    tiers = set(Gateway.objects.filter(pk__in=[g["id"] for g in demo_gateways]).values_list("tier", flat=True))
-    scoped = dict(Slo.objects.filter(service__name="shelf-vision").exclude(tier="").values_list("name", "tier"))
+    tiers = set(
+        Gateway.objects.filter(pk__in=[g["id"] for g in demo_gateways]).values_list("tier", flat=True)
+    )
+    scoped = dict(
+        Slo.objects.filter(service__name="shelf-vision").exclude(tier="").values_list("name", "tier")
+    )
     assert scoped and {name: tier for name, tier in scoped.items() if tier not in tiers} == {}
 
 
@@ -86,6 +100,9 @@ def test_every_demo_latency_threshold_is_a_bucket_boundary_of_the_contract() -> 
     from slo.contract import LATENCY_BUCKETS_S
     from slo.demo import DEMO_SLOS
 
-    thresholds = {(d["service"], d["name"]): d["sli"]["threshold_ms"] for d in DEMO_SLOS
-                  if d["sli"]["kind"] == "latency"}
+    thresholds = {
+        (d["service"], d["name"]): d["sli"]["threshold_ms"]
+        for d in DEMO_SLOS
+        if d["sli"]["kind"] == "latency"
+    }
     assert thresholds and {k: ms for k, ms in thresholds.items() if ms / 1000 not in LATENCY_BUCKETS_S} == {}

@@ -23,9 +23,14 @@ def _fleet(users, register):
     now = timezone.now()
     gateway_heartbeat(gateway_id=gateways["healthy"].pk, data={"applied_revision": 2}, now=now)
     gateway_heartbeat(gateway_id=gateways["drifted"].pk, data={"applied_revision": 1}, now=now)
-    gateway_heartbeat(gateway_id=gateways["nacked"].pk, data={
-        "applied_revision": 1, "nack": {"revision": 2, "error": "no backend for public_cloud"}}, now=now)
-    gateway_heartbeat(gateway_id=gateways["stale"].pk, data={"applied_revision": 2}, now=now - timedelta(minutes=5))
+    gateway_heartbeat(
+        gateway_id=gateways["nacked"].pk,
+        data={"applied_revision": 1, "nack": {"revision": 2, "error": "no backend for public_cloud"}},
+        now=now,
+    )
+    gateway_heartbeat(
+        gateway_id=gateways["stale"].pk, data={"applied_revision": 2}, now=now - timedelta(minutes=5)
+    )
     return gateways
 
 
@@ -36,7 +41,9 @@ def test_the_fleet_view_shows_health_nacks_and_version_spread(api_for, users, re
     by_name = {row["name"]: row for row in body["results"]}
     assert by_name["edge-3"]["last_nack"]["error"] == "no backend for public_cloud"
     assert by_name["edge-2"]["desired_revision"] == 2 and by_name["edge-2"]["applied_revision"] == 1
-    spread = {(row["tier"], row["region"]): row["applied_revisions"] for row in body["summary"]["version_spread"]}
+    spread = {
+        (row["tier"], row["region"]): row["applied_revisions"] for row in body["summary"]["version_spread"]
+    }
     assert spread[("edge", "eu-west")] == {"1": 1, "2": 1}
     assert spread[("private_cloud", "eu-west")] == {"2": 1}
 

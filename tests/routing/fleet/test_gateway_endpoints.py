@@ -22,8 +22,9 @@ def _client(token: str) -> APIClient:
 
 
 def _desired(users, gateway, bundle, validate=False):
-    return gateway_set_desired(actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle,
-                               reason="test", validate=validate)
+    return gateway_set_desired(
+        actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle, reason="test", validate=validate
+    )
 
 
 @pytest.mark.django_db
@@ -101,8 +102,15 @@ def test_a_heartbeat_records_applied_revision_health_and_nack(users, register):
     _desired(users, credentials.gateway, good_bundle(0))
     client = _client(credentials.token)
     path = f"/api/v1/gateways/{credentials.gateway.pk}/heartbeat/"
-    answer = client.post(path, {"applied_revision": None, "health": {"temperature_c": 71},
-                                "nack": {"revision": 1, "error": "no backend for public_cloud"}}, format="json")
+    answer = client.post(
+        path,
+        {
+            "applied_revision": None,
+            "health": {"temperature_c": 71},
+            "nack": {"revision": 1, "error": "no backend for public_cloud"},
+        },
+        format="json",
+    )
     assert answer.status_code == 200
     assert answer.json() == {"desired_revision": 1, "desired_etag": '"rev-1"'}
     gateway = Gateway.objects.get(pk=credentials.gateway.pk)
@@ -117,13 +125,21 @@ def test_a_heartbeat_records_applied_revision_health_and_nack(users, register):
 def test_a_polling_gateway_converges_then_gets_304s(live_server, users, register, gateway_factory):
     credentials = register("edge-1")  # no push_url: poll only
     _desired(users, credentials.gateway, good_bundle(0, description="polled"))
-    process = gateway_factory("edge-1", id=credentials.gateway.pk, token=credentials.token,
-                              control_plane_url=live_server.url, poll_interval_s=0.3, heartbeat_interval_s=0.3)
+    process = gateway_factory(
+        "edge-1",
+        id=credentials.gateway.pk,
+        token=credentials.token,
+        control_plane_url=live_server.url,
+        poll_interval_s=0.3,
+        heartbeat_interval_s=0.3,
+    )
 
     status = process.wait_for(lambda s: s["applied_revision"] == 1 and s["polls"].get("not_modified", 0) >= 2)
     assert status["routing_policy_description"] == "polled" and status["source"] == "poll"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Gateway.objects.get(pk=credentials.gateway.pk).applied_revision != 1:
+    while (
+        time.monotonic() < deadline and Gateway.objects.get(pk=credentials.gateway.pk).applied_revision != 1
+    ):
         time.sleep(0.1)
     assert Gateway.objects.get(pk=credentials.gateway.pk).applied_revision == 1
     assert Delivery.objects.get().state == "acked"  # confirmed by the heartbeat
@@ -133,7 +149,9 @@ def test_a_polling_gateway_converges_then_gets_304s(live_server, users, register
     status = process.wait_for(lambda s: (s["rejected"] or {}).get("revision") == 2)
     rejected_polls = status["polls"].get("rejected", 0)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Gateway.objects.get(pk=credentials.gateway.pk).last_nack_revision != 2:
+    while (
+        time.monotonic() < deadline and Gateway.objects.get(pk=credentials.gateway.pk).last_nack_revision != 2
+    ):
         time.sleep(0.1)
     assert Gateway.objects.get(pk=credentials.gateway.pk).last_nack_revision == 2
     time.sleep(1.0)
@@ -145,9 +163,17 @@ def test_a_polling_gateway_converges_then_gets_304s(live_server, users, register
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_telemetry_push_accepts_the_gateways_token_only(live_server, users, register, api_for, tmp_path):
     credentials = register("edge-1")
-    config = load_config(None, {"name": "edge-1", "service": "shelf-vision", "state_dir": str(tmp_path),
-                                "gateway_id": credentials.gateway.pk, "token": credentials.token,
-                                "control_plane_url": live_server.url})
+    config = load_config(
+        None,
+        {
+            "name": "edge-1",
+            "service": "shelf-vision",
+            "state_dir": str(tmp_path),
+            "gateway_id": credentials.gateway.pk,
+            "token": credentials.token,
+            "control_plane_url": live_server.url,
+        },
+    )
     reference = ReferenceGateway(config)
     start = (int(time.time()) // 60 - 3) * 60
     for second in range(0, 120, 15):
@@ -170,11 +196,15 @@ def test_telemetry_push_over_the_size_limit_gets_413(register):
     credentials = register("edge-1")
     client = _client(credentials.token)
     path = f"/api/v1/gateways/{credentials.gateway.pk}/telemetry/"
-    too_many = {"contract_version": 1, "gateway": "edge-1",
-                "minutes": [{"minute": "2025-01-01T00:00:00Z", "counters": []}] * (MAX_BATCH_MINUTES + 1)}
+    too_many = {
+        "contract_version": 1,
+        "gateway": "edge-1",
+        "minutes": [{"minute": "2025-01-01T00:00:00Z", "counters": []}] * (MAX_BATCH_MINUTES + 1),
+    }
     assert client.post(path, too_many, format="json").status_code == 413
-    huge = client.generic("POST", path, data="x", content_type="application/json",
-                          CONTENT_LENGTH=str(9 * 1024 * 1024))
+    huge = client.generic(
+        "POST", path, data="x", content_type="application/json", CONTENT_LENGTH=str(9 * 1024 * 1024)
+    )
     assert huge.status_code == 413
     invalid = client.post(path, {"contract_version": 99, "minutes": []}, format="json")
     assert invalid.status_code == 400
@@ -193,8 +223,12 @@ def test_telemetry_push_is_rate_limited_per_gateway(register, monkeypatch):
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"ingest": "2/min"})
     one, two = register("edge-1"), register("edge-2")
     body = {"contract_version": 1, "gateway": "edge-1", "minutes": []}
-    codes = [_client(one.token).post(f"/api/v1/gateways/{one.gateway.pk}/telemetry/", body, format="json").status_code
-             for _ in range(3)]
+    codes = [
+        _client(one.token)
+        .post(f"/api/v1/gateways/{one.gateway.pk}/telemetry/", body, format="json")
+        .status_code
+        for _ in range(3)
+    ]
     assert codes[2] == 429 and 429 not in codes[:2]
     # another gateway has its own budget
     other = _client(two.token).post(f"/api/v1/gateways/{two.gateway.pk}/telemetry/", body, format="json")

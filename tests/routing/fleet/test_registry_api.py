@@ -5,8 +5,14 @@ from controlplane.models import AuditEvent
 from routing.fleet.credentials import hash_gateway_token
 from routing.models.fleet import Gateway
 
-DOC = {"name": "edge-berlin-01", "service": "shelf-vision", "tier": "edge", "region": "eu-central",
-       "labels": {"site": "berlin"}, "push_url": "http://127.0.0.1:9101/config"}
+DOC = {
+    "name": "edge-berlin-01",
+    "service": "shelf-vision",
+    "tier": "edge",
+    "region": "eu-central",
+    "labels": {"site": "berlin"},
+    "push_url": "http://127.0.0.1:9101/config",
+}
 
 
 def test_an_operator_registers_a_gateway_and_sees_its_credentials_once(api_for, service):
@@ -48,22 +54,35 @@ def test_invalid_registrations_get_400_with_paths(api_for, service):
 
 def test_an_operator_edits_a_gateway_and_the_change_is_audited(api_for, register):
     gateway = register("edge-1").gateway
-    response = api_for("operator").patch(f"/api/v1/gateways/{gateway.pk}/", {"region": "us-east", "labels": {"a": "b"}},
-                                         format="json")
+    response = api_for("operator").patch(
+        f"/api/v1/gateways/{gateway.pk}/", {"region": "us-east", "labels": {"a": "b"}}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["region"] == "us-east"
     event = AuditEvent.objects.filter(object_type="routing.gateway", action="update").get()
     assert event.before["region"] == "eu-west" and event.after["region"] == "us-east"
-    assert api_for("operator").patch(f"/api/v1/gateways/{gateway.pk}/", {"name": "x"}, format="json").status_code == 400
-    assert api_for("viewer").patch(f"/api/v1/gateways/{gateway.pk}/", {"region": "x"}, format="json").status_code == 403
-    assert api_for("operator").patch("/api/v1/gateways/999999/", {"region": "x"}, format="json").status_code == 404
+    assert (
+        api_for("operator").patch(f"/api/v1/gateways/{gateway.pk}/", {"name": "x"}, format="json").status_code
+        == 400
+    )
+    assert (
+        api_for("viewer").patch(f"/api/v1/gateways/{gateway.pk}/", {"region": "x"}, format="json").status_code
+        == 403
+    )
+    assert (
+        api_for("operator").patch("/api/v1/gateways/999999/", {"region": "x"}, format="json").status_code
+        == 404
+    )
 
 
-def test_rotation_without_grace_returns_new_credentials_once_and_the_old_token_stops_working(api_for, register):
+def test_rotation_without_grace_returns_new_credentials_once_and_the_old_token_stops_working(
+    api_for, register
+):
     credentials = register("edge-1")
     gateway = credentials.gateway
-    response = api_for("operator").post(f"/api/v1/gateways/{gateway.pk}/rotate/",
-                                        {"signing_secret": False, "grace_seconds": 0}, format="json")
+    response = api_for("operator").post(
+        f"/api/v1/gateways/{gateway.pk}/rotate/", {"signing_secret": False, "grace_seconds": 0}, format="json"
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token"].startswith("gw_") and body["token"] != credentials.token
@@ -77,12 +96,16 @@ def test_rotation_without_grace_returns_new_credentials_once_and_the_old_token_s
     old.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials.token}")
     assert old.get(f"/api/v1/gateways/{gateway.pk}/config").status_code == 401
     assert AuditEvent.objects.filter(action="rotate_credentials", object_id=str(gateway.pk)).exists()
-    assert api_for("viewer").post(f"/api/v1/gateways/{gateway.pk}/rotate/", {}, format="json").status_code == 403
+    assert (
+        api_for("viewer").post(f"/api/v1/gateways/{gateway.pk}/rotate/", {}, format="json").status_code == 403
+    )
 
 
 def test_the_list_filters_and_does_not_query_per_gateway(api_for, register, django_assert_max_num_queries):
     for index in range(12):
-        register(f"edge-{index}", tier="edge" if index % 2 else "public_cloud", labels={"site": f"s{index % 3}"})
+        register(
+            f"edge-{index}", tier="edge" if index % 2 else "public_cloud", labels={"site": f"s{index % 3}"}
+        )
     client = api_for("viewer")
     client.get("/api/v1/gateways/")  # warm the role cache of this client's user
     with django_assert_max_num_queries(6):

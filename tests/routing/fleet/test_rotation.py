@@ -29,8 +29,12 @@ def _client(token: str) -> APIClient:
 
 
 def _desired(users, *gateways, description: str = "") -> None:
-    gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways],
-                        bundle_for=good_bundle(0, description=description), reason="test")
+    gateway_set_desired(
+        actor=users["operator"],
+        gateway_ids=[g.pk for g in gateways],
+        bundle_for=good_bundle(0, description=description),
+        reason="test",
+    )
 
 
 def _rotate(users, gateway, **kwargs):
@@ -43,9 +47,12 @@ def _works(token: str, gateway: Gateway) -> dict[str, int]:
     client = _client(token)
     return {
         "config": client.get(f"/api/v1/gateways/{gateway.pk}/config").status_code,
-        "config_304": client.get(f"/api/v1/gateways/{gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"').status_code,
-        "heartbeat": client.post(f"/api/v1/gateways/{gateway.pk}/heartbeat/", {"applied_revision": None},
-                                 format="json").status_code,
+        "config_304": client.get(
+            f"/api/v1/gateways/{gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"'
+        ).status_code,
+        "heartbeat": client.post(
+            f"/api/v1/gateways/{gateway.pk}/heartbeat/", {"applied_revision": None}, format="json"
+        ).status_code,
         "telemetry": client.post(f"/api/v1/gateways/{gateway.pk}/telemetry/", {}, format="json").status_code,
     }
 
@@ -57,7 +64,9 @@ REFUSED = {"config": 401, "config_304": 401, "heartbeat": 401, "telemetry": 401}
 # -- tokens --------------------------------------------------------------------------------------
 
 
-def test_during_the_grace_window_the_old_and_the_new_token_both_work(users, register, django_assert_num_queries):
+def test_during_the_grace_window_the_old_and_the_new_token_both_work(
+    users, register, django_assert_num_queries
+):
     old = register("edge-1")
     _desired(users, old.gateway)
     new = _rotate(users, old.gateway, signing_secret=False, grace_seconds=600)
@@ -65,10 +74,14 @@ def test_during_the_grace_window_the_old_and_the_new_token_both_work(users, regi
     assert _works(old.token, old.gateway) == OK
     assert _works(new.token, old.gateway) == OK
     with django_assert_num_queries(1):  # the 304 fast path: one read for the current token
-        cached = _client(new.token).get(f"/api/v1/gateways/{old.gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"')
+        cached = _client(new.token).get(
+            f"/api/v1/gateways/{old.gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"'
+        )
     assert cached.status_code == 304
     with django_assert_num_queries(2):  # and one more, only while a previous token is still used
-        cached = _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"')
+        cached = _client(old.token).get(
+            f"/api/v1/gateways/{old.gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"'
+        )
     assert cached.status_code == 304
 
 
@@ -78,7 +91,9 @@ def test_the_fleet_view_tells_whether_a_gateway_still_uses_its_previous_token(us
     new = _rotate(users, old.gateway, signing_secret=False, grace_seconds=600)
 
     def view():
-        return next(g for g in api_for("viewer").get("/api/v1/fleet/").json()["results"] if g["id"] == old.gateway.pk)
+        return next(
+            g for g in api_for("viewer").get("/api/v1/fleet/").json()["results"] if g["id"] == old.gateway.pk
+        )
 
     assert view()["previous_token_expires_at"] is not None and view()["previous_token_last_used_at"] is None
     assert _works(new.token, old.gateway) == OK
@@ -86,8 +101,12 @@ def test_the_fleet_view_tells_whether_a_gateway_still_uses_its_previous_token(us
 
     before = timezone.now()
     # the 304 fast path alone records it too (the poll a gateway sends most)
-    assert _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config",
-                                  HTTP_IF_NONE_MATCH='"rev-1"').status_code == 304
+    assert (
+        _client(old.token)
+        .get(f"/api/v1/gateways/{old.gateway.pk}/config", HTTP_IF_NONE_MATCH='"rev-1"')
+        .status_code
+        == 304
+    )
     used = Gateway.objects.get(pk=old.gateway.pk).previous_token_last_used_at
     assert used is not None and used >= before
     assert view()["previous_token_last_used_at"] is not None
@@ -106,12 +125,15 @@ def test_after_the_grace_window_the_old_token_gets_401_like_any_unknown_token(us
     old = register("edge-1")
     _desired(users, old.gateway)
     # rotated 61 s ago with a 60 s window: it ended a second ago
-    new = _rotate(users, old.gateway, signing_secret=False, grace_seconds=60,
-                  now=timezone.now() - timedelta(seconds=61))
+    new = _rotate(
+        users, old.gateway, signing_secret=False, grace_seconds=60, now=timezone.now() - timedelta(seconds=61)
+    )
 
     assert _works(old.token, old.gateway) == REFUSED
-    assert _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config").json()["detail"] == \
-        "invalid gateway token"
+    assert (
+        _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config").json()["detail"]
+        == "invalid gateway token"
+    )
     assert _works(new.token, old.gateway) == OK
 
 
@@ -121,7 +143,9 @@ def test_the_grace_window_is_checked_when_the_token_is_used(users, register):
     _rotate(users, old.gateway, signing_secret=False, grace_seconds=600)
     assert _works(old.token, old.gateway) == OK
     # the same stored row, with its window moved into the past (time passing, without waiting)
-    Gateway.objects.filter(pk=old.gateway.pk).update(previous_token_expires_at=timezone.now() - timedelta(seconds=1))
+    Gateway.objects.filter(pk=old.gateway.pk).update(
+        previous_token_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert _works(old.token, old.gateway) == REFUSED
 
 
@@ -133,7 +157,9 @@ def test_grace_zero_retires_the_old_credentials_at_once(users, register):
     assert _works(old.token, old.gateway) == REFUSED
     gateway = Gateway.objects.get(pk=old.gateway.pk)
     assert gateway.previous_token_hash == "" and gateway.previous_token_expires_at is None
-    assert gateway.previous_signing_secret_encrypted == "" and gateway.previous_signing_secret_expires_at is None
+    assert (
+        gateway.previous_signing_secret_encrypted == "" and gateway.previous_signing_secret_expires_at is None
+    )
 
 
 def test_a_second_rotation_within_the_window_keeps_only_the_credential_it_rotates_out(users, register):
@@ -185,17 +211,28 @@ def test_previous_credentials_are_kept_hashed_and_encrypted_and_the_audit_names_
     assert gateway.previous_token_hash == hash_gateway_token(old.token)
     assert old.signing_secret not in gateway.previous_signing_secret_encrypted
     assert decrypt_secret(gateway.previous_signing_secret_encrypted) == old.signing_secret
-    assert gateway.previous_token_expires_at == gateway.previous_signing_secret_expires_at == now + timedelta(
-        seconds=900)
+    assert (
+        gateway.previous_token_expires_at
+        == gateway.previous_signing_secret_expires_at
+        == now + timedelta(seconds=900)
+    )
 
     event = AuditEvent.objects.get(action="rotate_credentials", object_id=str(gateway.pk))
     assert event.after["grace_seconds"] == 900
-    assert event.after["grace_expires_at"].startswith((now + timedelta(seconds=900)).strftime("%Y-%m-%dT%H:%M:%S"))
+    assert event.after["grace_expires_at"].startswith(
+        (now + timedelta(seconds=900)).strftime("%Y-%m-%dT%H:%M:%S")
+    )
     assert event.after["rotated"] == ["token", "signing_secret"]
     assert "previous valid until" in event.note
     text = f"{event.before} {event.after} {event.note}"
-    for value in (old.token, old.signing_secret, new.token, new.signing_secret, gateway.previous_token_hash,
-                  gateway.token_hash):
+    for value in (
+        old.token,
+        old.signing_secret,
+        new.token,
+        new.signing_secret,
+        gateway.previous_token_hash,
+        gateway.token_hash,
+    ):
         assert value not in text
     for record in caplog.records:
         message = record.getMessage()
@@ -230,51 +267,62 @@ def test_the_api_defaults_to_an_hour_of_grace_and_returns_the_new_values_once(ap
     assert body["grace_expires_at"] is not None
     text = response.content.decode()
     assert old.token not in text and old.signing_secret not in text
-    assert _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config").status_code == 404  # authenticated
+    assert (
+        _client(old.token).get(f"/api/v1/gateways/{old.gateway.pk}/config").status_code == 404
+    )  # authenticated
     assert _client(body["token"]).get(f"/api/v1/gateways/{old.gateway.pk}/config").status_code == 404
 
 
 @pytest.mark.parametrize("value", [0, MAX_ROTATION_GRACE_S])
 def test_the_api_accepts_the_bounds(api_for, register, value):
     old = register("edge-1")
-    response = api_for("operator").post(f"/api/v1/gateways/{old.gateway.pk}/rotate/", {"grace_seconds": value},
-                                        format="json")
+    response = api_for("operator").post(
+        f"/api/v1/gateways/{old.gateway.pk}/rotate/", {"grace_seconds": value}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["grace_seconds"] == value
     assert (response.json()["grace_expires_at"] is None) == (value == 0)
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (-1, "greater than or equal to 0"),
-    (MAX_ROTATION_GRACE_S + 1, f"less than or equal to {MAX_ROTATION_GRACE_S}"),
-    ("3600", "valid integer"),
-    (60.5, "valid integer"),
-    (60.0, "valid integer"),
-    (True, "valid integer"),
-    (None, "null"),
-    ([60], "valid integer"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-1, "greater than or equal to 0"),
+        (MAX_ROTATION_GRACE_S + 1, f"less than or equal to {MAX_ROTATION_GRACE_S}"),
+        ("3600", "valid integer"),
+        (60.5, "valid integer"),
+        (60.0, "valid integer"),
+        (True, "valid integer"),
+        (None, "null"),
+        ([60], "valid integer"),
+    ],
+)
 def test_the_api_refuses_a_bad_grace_window_with_the_field_path_and_changes_nothing(
     api_for, register, value, reason
 ):
     old = register("edge-1")
     stored = Gateway.objects.get(pk=old.gateway.pk)
-    response = api_for("operator").post(f"/api/v1/gateways/{old.gateway.pk}/rotate/", {"grace_seconds": value},
-                                        format="json")
+    response = api_for("operator").post(
+        f"/api/v1/gateways/{old.gateway.pk}/rotate/", {"grace_seconds": value}, format="json"
+    )
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert [e["path"] for e in errors] == ["grace_seconds"]
     assert reason in errors[0]["message"]
     after = Gateway.objects.get(pk=old.gateway.pk)
     assert (after.token_hash, after.signing_secret_encrypted, after.previous_token_hash) == (
-        stored.token_hash, stored.signing_secret_encrypted, "")
+        stored.token_hash,
+        stored.signing_secret_encrypted,
+        "",
+    )
     assert not AuditEvent.objects.filter(action="rotate_credentials").exists()
 
 
 def test_viewers_still_cannot_rotate(api_for, register):
     old = register("edge-1")
-    response = api_for("viewer").post(f"/api/v1/gateways/{old.gateway.pk}/rotate/", {"grace_seconds": 60},
-                                      format="json")
+    response = api_for("viewer").post(
+        f"/api/v1/gateways/{old.gateway.pk}/rotate/", {"grace_seconds": 60}, format="json"
+    )
     assert response.status_code == 403
     assert Gateway.objects.get(pk=old.gateway.pk).previous_token_hash == ""
 
@@ -311,7 +359,9 @@ def test_a_push_during_the_grace_window_is_accepted_with_the_old_and_with_the_ne
         assert status["applied_revision"] == 1 and status["routing_policy_description"] == "during grace"
 
 
-def test_after_the_grace_window_a_gateway_with_the_old_secret_rejects_the_push(users, register, gateway_factory):
+def test_after_the_grace_window_a_gateway_with_the_old_secret_rejects_the_push(
+    users, register, gateway_factory
+):
     stale_side, stale_process = _pushed_gateway(register, gateway_factory, "edge-stale")
     moved_side, moved_process = _pushed_gateway(register, gateway_factory, "edge-moved")
     expired = timezone.now() - timedelta(seconds=61)

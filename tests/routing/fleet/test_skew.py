@@ -23,8 +23,9 @@ def run(users):
 
     def apply(gateway, model_version, *, applied=True):
         bundle = {**good_bundle(0), "model_version": model_version}
-        revision = gateway_set_desired(actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle,
-                                       reason="test", now=NOW)[0]
+        revision = gateway_set_desired(
+            actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle, reason="test", now=NOW
+        )[0]
         if applied:
             gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": revision.revision}, now=NOW)
         return revision
@@ -38,7 +39,10 @@ def test_edge_and_cloud_on_different_model_versions_fire_once(register, run):
     run(edge, "v7")
     run(cloud, "v8")
 
-    assert sorted(model_skew_rows()) == [("shelf-vision", "edge", "v7"), ("shelf-vision", "public_cloud", "v8")]
+    assert sorted(model_skew_rows()) == [
+        ("shelf-vision", "edge", "v7"),
+        ("shelf-vision", "public_cloud", "v8"),
+    ]
     assert model_skew_feed(now=NOW) == 1
     assert model_skew_feed(now=NOW + timedelta(minutes=5)) == 0
 
@@ -70,7 +74,10 @@ def test_it_reads_the_applied_revision_not_the_desired_one(register, run):
     run(cloud, "v8")
     run(cloud, "v9", applied=False)  # pushed but not yet running
 
-    assert sorted(model_skew_rows()) == [("shelf-vision", "edge", "v8"), ("shelf-vision", "public_cloud", "v8")]
+    assert sorted(model_skew_rows()) == [
+        ("shelf-vision", "edge", "v8"),
+        ("shelf-vision", "public_cloud", "v8"),
+    ]
     assert model_skew_feed(now=NOW) == 0
 
 

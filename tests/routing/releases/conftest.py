@@ -23,8 +23,15 @@ T0 = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)
 
 
 def minute_batch(
-    *, gateway: str, minute: datetime, ok_fast: int, ok_slow: int = 0, errors: int = 0, timeouts: int = 0,
-    tier: str = "edge", route: str = "local",
+    *,
+    gateway: str,
+    minute: datetime,
+    ok_fast: int,
+    ok_slow: int = 0,
+    errors: int = 0,
+    timeouts: int = 0,
+    tier: str = "edge",
+    route: str = "local",
 ) -> dict[str, Any]:
     """One minute in the push format: requests by outcome and the latency histogram (fast answers at
     40 ms, slow ones at 700 ms, timeouts at 480 ms)."""
@@ -38,12 +45,22 @@ def minute_batch(
             continue
         labels = {**base, "outcome": outcome}
         counters.append({"name": f"{c.REQUEST_DURATION}_count", "labels": labels, "increase": total})
-        counters.append({"name": f"{c.REQUEST_DURATION}_sum", "labels": labels,
-                         "increase": round(sum(s * n for s, n in samples), 6)})
+        counters.append(
+            {
+                "name": f"{c.REQUEST_DURATION}_sum",
+                "labels": labels,
+                "increase": round(sum(s * n for s, n in samples), 6),
+            }
+        )
         for le in (*c.LATENCY_BUCKETS_S, math.inf):
             count = sum(n for s, n in samples if s <= le)
-            counters.append({"name": f"{c.REQUEST_DURATION}_bucket",
-                             "labels": {**labels, "le": le_label(float(le))}, "increase": count})
+            counters.append(
+                {
+                    "name": f"{c.REQUEST_DURATION}_bucket",
+                    "labels": {**labels, "le": le_label(float(le))},
+                    "increase": count,
+                }
+            )
     return {"minute": minute.strftime("%Y-%m-%dT%H:%M:%SZ"), "counters": counters, "gauges": []}
 
 
@@ -52,12 +69,26 @@ def slos(service: Any, users: dict[str, Any]) -> list[Any]:
     from slo.services import slo_create
 
     return [
-        slo_create(actor=users["operator"], data={
-            "name": "latency", "service": SERVICE, "sli": {"kind": "latency", "threshold_ms": LATENCY_THRESHOLD_MS},
-            "objective": 99.0, "window": {"type": "rolling", "days": 28}}),
-        slo_create(actor=users["operator"], data={
-            "name": "availability", "service": SERVICE, "sli": {"kind": "availability"},
-            "objective": 99.0, "window": {"type": "rolling", "days": 28}}),
+        slo_create(
+            actor=users["operator"],
+            data={
+                "name": "latency",
+                "service": SERVICE,
+                "sli": {"kind": "latency", "threshold_ms": LATENCY_THRESHOLD_MS},
+                "objective": 99.0,
+                "window": {"type": "rolling", "days": 28},
+            },
+        ),
+        slo_create(
+            actor=users["operator"],
+            data={
+                "name": "availability",
+                "service": SERVICE,
+                "sli": {"kind": "availability"},
+                "objective": 99.0,
+                "window": {"type": "rolling", "days": 28},
+            },
+        ),
     ]
 
 
@@ -67,7 +98,9 @@ def policy_doc() -> dict[str, Any]:
 
 
 @pytest.fixture
-def documents(users: dict[str, Any], service: Any, slos: list[Any], policy_doc: dict[str, Any]) -> dict[str, Any]:
+def documents(
+    users: dict[str, Any], service: Any, slos: list[Any], policy_doc: dict[str, Any]
+) -> dict[str, Any]:
     """Routing policy v1 (running) and v2 (a described edit), cache config v1: written by the
     operator, approved by the admin (a release ships only approved versions)."""
     from routing.documents.services import (
@@ -82,7 +115,9 @@ def documents(users: dict[str, Any], service: Any, slos: list[Any], policy_doc: 
     edited = copy.deepcopy(policy_doc)
     edited["description"] = "v2: same routes, new description"
     routing_policy_update(actor=users["operator"], line_id=line.pk, document=edited)
-    cache_line = cache_config_create(actor=users["operator"], service=service, document=default_cache_config(SERVICE))
+    cache_line = cache_config_create(
+        actor=users["operator"], service=service, document=default_cache_config(SERVICE)
+    )
     for version in (1, 2):
         routing_policy_approve(actor=users["admin"], line_id=line.pk, version=version)
     cache_config_approve(actor=users["admin"], line_id=cache_line.pk, version=1)
@@ -98,17 +133,34 @@ def fleet(users: dict[str, Any], documents: dict[str, Any]) -> Callable[..., lis
 
     def build(n: int = 4, *, regions: tuple[str, ...] = ("eu-west", "eu-central")) -> list[Any]:
         gateways = [
-            gateway_register(actor=users["operator"], data={
-                "name": f"edge-{i:02d}", "service": SERVICE, "tier": "edge", "region": regions[i % len(regions)],
-                "labels": {"site": f"s{i}"}}).gateway
+            gateway_register(
+                actor=users["operator"],
+                data={
+                    "name": f"edge-{i:02d}",
+                    "service": SERVICE,
+                    "tier": "edge",
+                    "region": regions[i % len(regions)],
+                    "labels": {"site": f"s{i}"},
+                },
+            ).gateway
             for i in range(n)
         ]
-        bundle = {"routing_policy": documents["policy_v1"].document,
-                  "cache_config": documents["cache_v1"].document, "model_version": None}
-        gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways], bundle_for=bundle,
-                            reason="initial", now=T0 - timedelta(hours=2))
+        bundle = {
+            "routing_policy": documents["policy_v1"].document,
+            "cache_config": documents["cache_v1"].document,
+            "model_version": None,
+        }
+        gateway_set_desired(
+            actor=users["operator"],
+            gateway_ids=[g.pk for g in gateways],
+            bundle_for=bundle,
+            reason="initial",
+            now=T0 - timedelta(hours=2),
+        )
         for gateway in gateways:
-            gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=T0 - timedelta(hours=2))
+            gateway_heartbeat(
+                gateway_id=gateway.pk, data={"applied_revision": 1}, now=T0 - timedelta(hours=2)
+            )
         return gateways
 
     return build
@@ -116,9 +168,19 @@ def fleet(users: dict[str, Any], documents: dict[str, Any]) -> Callable[..., lis
 
 # The request contexts every pushed minute records (the simulation gate replays them): ordinary
 # interactive traffic on a cool device.
-CONTEXTS = [{"confidence": 0.5 + 0.05 * i, "priority": "normal", "network_quality": "good", "temperature_c": 60.0,
-             "memory_headroom_pct": 35.0, "queue_depth": 1, "active_workers": 2, "service_class": "interactive"}
-            for i in range(10)]
+CONTEXTS = [
+    {
+        "confidence": 0.5 + 0.05 * i,
+        "priority": "normal",
+        "network_quality": "good",
+        "temperature_c": 60.0,
+        "memory_headroom_pct": 35.0,
+        "queue_depth": 1,
+        "active_workers": 2,
+        "service_class": "interactive",
+    }
+    for i in range(10)
+]
 
 
 @pytest.fixture
@@ -129,16 +191,30 @@ def push() -> Callable[..., None]:
     from slo.telemetry.ingest import telemetry_batch_ingest
 
     def send(gateway: Any, start: datetime, minutes: int, **counts: Any) -> None:
-        batch = {"contract_version": c.CONTRACT_VERSION, "gateway": gateway.name,
-                 "minutes": [minute_batch(gateway=gateway.name, minute=start + timedelta(minutes=i), **counts)
-                             for i in range(minutes)]}
+        batch = {
+            "contract_version": c.CONTRACT_VERSION,
+            "gateway": gateway.name,
+            "minutes": [
+                minute_batch(gateway=gateway.name, minute=start + timedelta(minutes=i), **counts)
+                for i in range(minutes)
+            ],
+        }
         now = start + timedelta(minutes=minutes + 1)
         telemetry_batch_ingest(source=f"gateway:{gateway.pk}", payload=batch, now=now)
-        context_samples_ingest(source=f"gateway:{gateway.pk}", service=SERVICE, tier=gateway.tier, region=gateway.region,
-                               now=now, payload={
-                                   "contract_version": c.CONTRACT_VERSION, "gateway": gateway.name,
-                                   "minutes": [{"minute": m["minute"], "requests": 300, "contexts": CONTEXTS}
-                                               for m in batch["minutes"]]})
+        context_samples_ingest(
+            source=f"gateway:{gateway.pk}",
+            service=SERVICE,
+            tier=gateway.tier,
+            region=gateway.region,
+            now=now,
+            payload={
+                "contract_version": c.CONTRACT_VERSION,
+                "gateway": gateway.name,
+                "minutes": [
+                    {"minute": m["minute"], "requests": 300, "contexts": CONTEXTS} for m in batch["minutes"]
+                ],
+            },
+        )
 
     return send
 
@@ -157,8 +233,12 @@ def evaluate() -> Callable[[datetime], None]:
 
 
 @pytest.fixture
-def healthy(fleet: Callable[..., list[Any]], push: Callable[..., None], evaluate: Callable[[datetime], None],
-            users: dict[str, Any]) -> dict[str, Any]:
+def healthy(
+    fleet: Callable[..., list[Any]],
+    push: Callable[..., None],
+    evaluate: Callable[[datetime], None],
+    users: dict[str, Any],
+) -> dict[str, Any]:
     """A 4-gateway fleet with an hour of good telemetry, evaluated at T0."""
     from routing.releases.service_settings import release_settings_save
 
@@ -167,8 +247,11 @@ def healthy(fleet: Callable[..., list[Any]], push: Callable[..., None], evaluate
         push(gateway, T0 - timedelta(minutes=60), 60, ok_fast=300)
     evaluate(T0)
     # no lag: the tests push each minute before they tick
-    release_settings_save(actor=users["admin"], service_name=SERVICE,
-                          data={"required_approvals": 1, "canary": {"lag_minutes": 0, "window_minutes": 3}})
+    release_settings_save(
+        actor=users["admin"],
+        service_name=SERVICE,
+        data={"required_approvals": 1, "canary": {"lag_minutes": 0, "window_minutes": 3}},
+    )
     return {"gateways": gateways, "now": T0}
 
 
@@ -177,16 +260,26 @@ def make_release(users: dict[str, Any], documents: dict[str, Any]) -> Callable[.
     from routing.releases.lifecycle import release_create
 
     def build(**data: Any) -> Any:
-        body = {"service": SERVICE, "reason": "ship v2", "routing_policy_version": documents["policy_v2"].version,
-                "waves": [{"percent": 25, "bake_s": 180}, {"percent": 100, "bake_s": 120}], **data}
+        body = {
+            "service": SERVICE,
+            "reason": "ship v2",
+            "routing_policy_version": documents["policy_v2"].version,
+            "waves": [{"percent": 25, "bake_s": 180}, {"percent": 100, "bake_s": 120}],
+            **data,
+        }
         return release_create(actor=users["operator"], data=body, now=T0)
 
     return build
 
 
 @pytest.fixture
-def rolling_edge_hotfix(healthy: dict[str, Any], push: Callable[..., None], evaluate: Callable[[datetime], None],
-                        make_release: Callable[..., Any], users: dict[str, Any]) -> Any:
+def rolling_edge_hotfix(
+    healthy: dict[str, Any],
+    push: Callable[..., None],
+    evaluate: Callable[[datetime], None],
+    make_release: Callable[..., Any],
+    users: dict[str, Any],
+) -> Any:
     """A hotfix on the edge tier (50% then 100%) rolling out since now on the wall clock, after an hour of
     good telemetry up to now: submitted, approved and delivering its first wave. For tests where a real
     Alertmanager stamps alerts with the wall clock."""
@@ -198,8 +291,12 @@ def rolling_edge_hotfix(healthy: dict[str, Any], push: Callable[..., None], eval
     for gateway in healthy["gateways"]:
         push(gateway, now.replace(second=0, microsecond=0) - timedelta(minutes=60), 60, ok_fast=300)
     evaluate(now)
-    hotfix = make_release(kind="hotfix", reason="fix the incident", target={"tier": "edge"},
-                          waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}])
+    hotfix = make_release(
+        kind="hotfix",
+        reason="fix the incident",
+        target={"tier": "edge"},
+        waves=[{"percent": 50, "bake_s": 600}, {"percent": 100, "bake_s": 0}],
+    )
     lifecycle.release_submit(actor=users["operator"], release_id=hotfix.pk, now=now)
     lifecycle.release_approve(actor=users["approver"], release_id=hotfix.pk, comment="ship the fix", now=now)
     assert rollout.release_step(release_id=hotfix.pk, now=now) == "wave:0:delivering"

@@ -107,7 +107,9 @@ def test_an_old_alert_resent_during_a_hotfix_is_recorded_and_a_fresh_page_rolls_
 
     # A page that begins now (Alertmanager stamps startsAt), on the tier the hotfix runs on.
     alertmanager.post_alerts([{"labels": FRESH_PAGE, "annotations": {"summary": "edge latency burning"}}])
-    alertmanager.wait_for(lambda: Release.objects.get(pk=hotfix.pk).state == "rolled_back", 30, "the rollback")
+    alertmanager.wait_for(
+        lambda: Release.objects.get(pk=hotfix.pk).state == "rolled_back", 30, "the rollback"
+    )
     rollback = hotfix.rollbacks.get()
     assert rollback.trigger == "alertmanager" and rollback.actor_name == "alertmanager:am-live"
     assert [a["labels"]["slo_name"] for a in rollback.evidence["alerts"]] == ["latency"]

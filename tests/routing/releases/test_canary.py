@@ -24,20 +24,31 @@ CRITERIA = Criteria()
 
 
 def group(good: float, valid: float, *, requests: float | None = None, errors: float = 0, p95: float = 40.0):
-    return GroupStats(slos=[SloWindow("latency", 0.99, good, valid)], requests=valid if requests is None else requests,
-                      errors=errors, p95_ms=p95)
+    return GroupStats(
+        slos=[SloWindow("latency", 0.99, good, valid)],
+        requests=valid if requests is None else requests,
+        errors=errors,
+        p95_ms=p95,
+    )
 
 
 def test_it_passes_a_canary_that_behaves_like_the_fleet():
     result = measure(group(995, 1000, errors=2), group(2990, 3000, errors=6), CRITERIA)
     assert result.verdict == PASS
-    assert {c.name for c in result.checks} == {"canary_traffic", "burn_rate:latency", "p95_latency", "error_ratio"}
+    assert {c.name for c in result.checks} == {
+        "canary_traffic",
+        "burn_rate:latency",
+        "p95_latency",
+        "error_ratio",
+    }
 
 
 def test_it_fails_on_absolute_burn():
     result = measure(group(800, 1000), group(3000, 3000), CRITERIA)  # 20% bad at a 1% budget: burn 20
     check = next(c for c in result.checks if c.name == "burn_rate:latency")
-    assert result.verdict == FAIL and check.outcome == FAIL and check.value == 20.0 and check.threshold == 10.0
+    assert (
+        result.verdict == FAIL and check.outcome == FAIL and check.value == 20.0 and check.threshold == 10.0
+    )
 
 
 def test_it_fails_when_p95_is_more_than_ten_percent_worse():
@@ -89,7 +100,9 @@ def test_histogram_p95_interpolates_like_prometheus():
 
 
 @given(st.integers(100, 10_000), st.floats(0, 1), st.integers(100, 10_000), st.floats(0, 1))
-def test_a_canary_no_worse_than_its_baseline_never_fails_relative_checks(valid, bad_ratio, base_valid, base_bad):
+def test_a_canary_no_worse_than_its_baseline_never_fails_relative_checks(
+    valid, bad_ratio, base_valid, base_bad
+):
     canary = GroupStats(slos=[], requests=valid, errors=round(valid * min(bad_ratio, base_bad)), p95_ms=50)
     baseline = GroupStats(slos=[], requests=base_valid, errors=round(base_valid * base_bad), p95_ms=50)
     result = measure(canary, baseline, CRITERIA)
@@ -97,4 +110,5 @@ def test_a_canary_no_worse_than_its_baseline_never_fails_relative_checks(valid, 
     # equal or lower ratio (up to rounding) is always within 2x of max(baseline, floor)
     if canary.errors / canary.requests <= baseline.errors / baseline.requests + 1 / canary.requests:
         assert error_check.outcome == PASS or canary.errors / canary.requests > 2 * max(
-            baseline.errors / baseline.requests, CRITERIA.error_ratio_floor)
+            baseline.errors / baseline.requests, CRITERIA.error_ratio_floor
+        )

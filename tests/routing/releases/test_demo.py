@@ -52,14 +52,21 @@ def test_it_leaves_one_release_pending_approval_by_the_demo_operator(demo: dict[
     assert not release.author.has_usable_password()  # nobody logs in as the demo operator
     # every submission gate passed on the demo data: none paused it, none was skipped for missing data
     gates = {g.gate: g.outcome for g in release.gate_results.filter(stage="submission")}
-    assert gates == {"documents": "pass", "error_budget": "pass", "paging": "pass", "data_quality": "pass",
-                     "simulation": "pass"}
+    assert gates == {
+        "documents": "pass",
+        "error_budget": "pass",
+        "paging": "pass",
+        "data_quality": "pass",
+        "simulation": "pass",
+    }
     # a new policy version by the demo operator, to the three demo gateways: one canary, then the rest
     policy = release.routing_policy_version
     assert policy.version == policy.line.current_version and policy.author_name == DEMO_OPERATOR
     assert "demo change" in policy.note
     assert [len(w["gateway_ids"]) for w in release.waves] == [1, 2]
-    assert sorted(g for w in release.waves for g in w["gateway_ids"]) == sorted(g["id"] for g in demo["gateways"])
+    assert sorted(g for w in release.waves for g in w["gateway_ids"]) == sorted(
+        g["id"] for g in demo["gateways"]
+    )
 
 
 def test_it_adds_nothing_when_run_again(demo: dict[str, Any]) -> None:
@@ -70,12 +77,22 @@ def test_it_adds_nothing_when_run_again(demo: dict[str, Any]) -> None:
     from routing.releases.demo import release_demo_seed
     from slo.models.telemetry import SliFeed
 
-    counts = (Release.objects.count(), RoutingPolicyVersion.objects.count(), User.objects.count(),
-              GateResult.objects.count(), SliFeed.objects.count())
+    counts = (
+        Release.objects.count(),
+        RoutingPolicyVersion.objects.count(),
+        User.objects.count(),
+        GateResult.objects.count(),
+        SliFeed.objects.count(),
+    )
     again = release_demo_seed()
     assert again.pk == demo["release"].pk and again.state == "pending_approval"
-    assert (Release.objects.count(), RoutingPolicyVersion.objects.count(), User.objects.count(),
-            GateResult.objects.count(), SliFeed.objects.count()) == counts
+    assert (
+        Release.objects.count(),
+        RoutingPolicyVersion.objects.count(),
+        User.objects.count(),
+        GateResult.objects.count(),
+        SliFeed.objects.count(),
+    ) == counts
 
 
 def test_serve_prints_where_the_release_waits(demo: dict[str, Any]) -> None:
@@ -94,7 +111,9 @@ def test_admin_approves_it_from_the_dashboard(demo: dict[str, Any]) -> None:
     admin = User.objects.get(username="admin")
     page = logged_in(admin).get(f"/releases/{release.pk}/").content.decode()
     assert "Approve</button>" in page
-    response = logged_in(admin).post(f"/releases/{release.pk}/approve/", {"comment": "looks good"}, follow=True)
+    response = logged_in(admin).post(
+        f"/releases/{release.pk}/approve/", {"comment": "looks good"}, follow=True
+    )
     assert response.status_code == 200
     assert f"You approved release {release.pk}." in response.content.decode()
     release.refresh_from_db()
@@ -124,4 +143,5 @@ def test_the_serve_line_says_why_a_release_does_not_wait() -> None:
     paused = Release(pk=7, state="paused", paused_reason="waiting for a person: data_quality inconclusive")
     assert demo_release_line(paused, base_url="http://127.0.0.1:8000") == (
         "demo release 7 is paused at http://127.0.0.1:8000/releases/7/: waiting for a person: data_quality "
-        "inconclusive")
+        "inconclusive"
+    )

@@ -56,8 +56,11 @@ def users(transactional_db: Any) -> dict[str, Any]:
 
     for role in ROLE_ORDER:
         Group.objects.get_or_create(name=role)
-    return {"operator": make_user("otto", "operator"), "approver": make_user("anna", "approver"),
-            "admin": make_user("ada", "admin")}
+    return {
+        "operator": make_user("otto", "operator"),
+        "approver": make_user("anna", "approver"),
+        "admin": make_user("ada", "admin"),
+    }
 
 
 @dataclass
@@ -100,47 +103,99 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
     from slo.services import slo_create
 
     slos = [
-        slo_create(actor=users["operator"], data={
-            "name": "latency", "service": SERVICE, "sli": {"kind": "latency", "threshold_ms": THRESHOLD_MS},
-            "objective": 99.0, "window": {"type": "rolling", "days": 28}}),
-        slo_create(actor=users["operator"], data={
-            "name": "availability", "service": SERVICE, "sli": {"kind": "availability"},
-            "objective": 99.0, "window": {"type": "rolling", "days": 28}}),
+        slo_create(
+            actor=users["operator"],
+            data={
+                "name": "latency",
+                "service": SERVICE,
+                "sli": {"kind": "latency", "threshold_ms": THRESHOLD_MS},
+                "objective": 99.0,
+                "window": {"type": "rolling", "days": 28},
+            },
+        ),
+        slo_create(
+            actor=users["operator"],
+            data={
+                "name": "availability",
+                "service": SERVICE,
+                "sli": {"kind": "availability"},
+                "objective": 99.0,
+                "window": {"type": "rolling", "days": 28},
+            },
+        ),
     ]
     good = default_policy(SERVICE, "interactive", THRESHOLD_MS)
     line = routing_policy_create(actor=users["operator"], service=service, document=good)
     routing_policy_update(actor=users["operator"], line_id=line.pk, document=BAD_POLICY, note="v2: bad")
-    routing_policy_update(actor=users["operator"], line_id=line.pk,
-                          document={**good, "description": "v3: good, reworded"}, note="v3: good")
+    routing_policy_update(
+        actor=users["operator"],
+        line_id=line.pk,
+        document={**good, "description": "v3: good, reworded"},
+        note="v3: good",
+    )
     cache_config_create(actor=users["operator"], service=service, document=default_cache_config(SERVICE))
-    release_settings_save(actor=users["admin"], service_name=SERVICE,
-                          data={"required_approvals": 1, "canary": {"lag_minutes": 0, "window_minutes": 2}})
+    release_settings_save(
+        actor=users["admin"],
+        service_name=SERVICE,
+        data={"required_approvals": 1, "canary": {"lag_minutes": 0, "window_minutes": 2}},
+    )
 
     now = timezone.now()
     # Simulated time starts two hours back, so every pushed minute has ended on the real clock.
     start_s = (int(now.timestamp()) // 60) * 60 - 2 * 3600
     real0 = time.time()
-    env = {**os.environ, "WARP_START": str(start_s), "WARP_REAL0": str(real0), "WARP_SPEED": str(SPEED),
-           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "WARP_START": str(start_s),
+        "WARP_REAL0": str(real0),
+        "WARP_SPEED": str(SPEED),
+        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     gateways, processes, urls = [], [], {}
     try:
         for index in range(GATEWAYS):
             port = free_port()
             folder = tmp_path / f"gw{index}"
             folder.mkdir()
-            credentials = gateway_register(actor=users["operator"], data={
-                "name": f"edge-{index:02d}", "service": SERVICE, "tier": "edge",
-                "region": ("eu-west", "eu-central")[index % 2], "push_url": f"http://127.0.0.1:{port}/config"})
+            credentials = gateway_register(
+                actor=users["operator"],
+                data={
+                    "name": f"edge-{index:02d}",
+                    "service": SERVICE,
+                    "tier": "edge",
+                    "region": ("eu-west", "eu-central")[index % 2],
+                    "push_url": f"http://127.0.0.1:{port}/config",
+                },
+            )
             gateway = credentials.gateway
             config = folder / "gateway.toml"
             config.write_text(
-                _section("gateway", {"name": gateway.name, "id": gateway.pk, "service": SERVICE, "tier": "edge",
-                                     "region": gateway.region, "listen": f"127.0.0.1:{port}",
-                                     "state_dir": str(folder / "state"), "seed": 11 + index,
-                                     "signing_secret": credentials.signing_secret, "latency_slo_ms": THRESHOLD_MS})
-                + _section("control_plane", {"url": live_server.url, "token": credentials.token,
-                                             "poll_interval_s": 0, "heartbeat_interval_s": 0,
-                                             "push_telemetry": True, "telemetry_interval_s": 0.5})
+                _section(
+                    "gateway",
+                    {
+                        "name": gateway.name,
+                        "id": gateway.pk,
+                        "service": SERVICE,
+                        "tier": "edge",
+                        "region": gateway.region,
+                        "listen": f"127.0.0.1:{port}",
+                        "state_dir": str(folder / "state"),
+                        "seed": 11 + index,
+                        "signing_secret": credentials.signing_secret,
+                        "latency_slo_ms": THRESHOLD_MS,
+                    },
+                )
+                + _section(
+                    "control_plane",
+                    {
+                        "url": live_server.url,
+                        "token": credentials.token,
+                        "poll_interval_s": 0,
+                        "heartbeat_interval_s": 0,
+                        "push_telemetry": True,
+                        "telemetry_interval_s": 0.5,
+                    },
+                )
                 # ~400 requests per simulated minute: 12 ticks of 33 requests
                 + _section("traffic", {"rps": 133, "tick_s": 0.25})
                 # the public cloud route of this site is slow: 700 ms median, 1.5 s p95
@@ -149,16 +204,29 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
             with open(folder / "gateway.log", "ab") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "tests.routing.releases.warp_gateway", "--config", str(config)],
-                    cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             processes.append(process)
             if not wait_ready("127.0.0.1", port, timeout_s=30, process=process):
                 raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
             gateways.append(gateway)
             urls[gateway.pk] = f"http://127.0.0.1:{port}"
-        bundle = {"routing_policy": good, "cache_config": default_cache_config(SERVICE), "model_version": None}
+        bundle = {
+            "routing_policy": good,
+            "cache_config": default_cache_config(SERVICE),
+            "model_version": None,
+        }
         sim = datetime.fromtimestamp(start_s + (time.time() - real0) * SPEED, tz=UTC)
-        gateway_set_desired(actor=users["operator"], gateway_ids=[g.pk for g in gateways], bundle_for=bundle,
-                            reason="initial", now=sim)
+        gateway_set_desired(
+            actor=users["operator"],
+            gateway_ids=[g.pk for g in gateways],
+            bundle_for=bundle,
+            reason="initial",
+            now=sim,
+        )
         report = delivery_dispatch_due(now=sim)
         assert report.outcomes.get("ack") == GATEWAYS, report.as_dict()
         yield World(gateways, processes, urls, start_s, real0, [s.pk for s in slos])
@@ -199,16 +267,22 @@ def cycle(world: World, minute: int, *, extra: Callable[[datetime], None] | None
     real_before_dispatch = time.monotonic()
     delivered = delivery_dispatch_due(now=now)
     second = release_tick(now=now)
-    return {"now": now, "first": first, "delivered": delivered.as_dict(), "second": second,
-            "dispatch_s": time.monotonic() - real_before_dispatch}
+    return {
+        "now": now,
+        "first": first,
+        "delivered": delivered.as_dict(),
+        "second": second,
+        "dispatch_s": time.monotonic() - real_before_dispatch,
+    }
 
 
 def current_minute(world: World) -> int:
     return int(world.sim_now() // 60)
 
 
-def release_through_api(world: World, users: dict[str, Any], version: int, waves: list[dict[str, Any]],
-                        now: datetime) -> int:
+def release_through_api(
+    world: World, users: dict[str, Any], version: int, waves: list[dict[str, Any]], now: datetime
+) -> int:
     from routing.documents.services import routing_policy_approve
     from routing.models.documents import RoutingPolicyVersion
     from routing.releases.lifecycle import release_approve, release_create, release_submit
@@ -216,9 +290,16 @@ def release_through_api(world: World, users: dict[str, Any], version: int, waves
     written = RoutingPolicyVersion.objects.get(line__service__name=SERVICE, version=version)
     if written.state == "draft":  # a release ships only approved versions; never approved by their author
         routing_policy_approve(actor=users["admin"], line_id=written.line_id, version=version, now=now)
-    release = release_create(actor=users["operator"], data={
-        "service": SERVICE, "reason": f"policy v{version}", "routing_policy_version": version, "waves": waves},
-        now=now)
+    release = release_create(
+        actor=users["operator"],
+        data={
+            "service": SERVICE,
+            "reason": f"policy v{version}",
+            "routing_policy_version": version,
+            "waves": waves,
+        },
+        now=now,
+    )
     release_submit(actor=users["operator"], release_id=release.pk, now=now)
     release_approve(actor=users["approver"], release_id=release.pk, comment="approved for the test", now=now)
     return release.pk
@@ -237,8 +318,9 @@ def test_a_bad_policy_is_rolled_back_automatically_from_the_canary_wave(world, u
     release_id = {}
 
     def submit(now: datetime) -> None:
-        release_id["id"] = release_through_api(world, users, 2, [
-            {"percent": 66, "bake_s": 600}, {"percent": 100, "bake_s": 0}], now)
+        release_id["id"] = release_through_api(
+            world, users, 2, [{"percent": 66, "bake_s": 600}, {"percent": 100, "bake_s": 0}], now
+        )
 
     result = cycle(world, minute, extra=submit)
     minute += 1
@@ -266,7 +348,11 @@ def test_a_bad_policy_is_rolled_back_automatically_from_the_canary_wave(world, u
     assert rollback.acknowledged_at is not None, rollback_cycle
     for gateway_id in canary_ids:
         status = world.status(gateway_id)
-        assert status["applied_revision"] == rollback.gateway_revisions[str(gateway_id)] > release_revision[gateway_id]
+        assert (
+            status["applied_revision"]
+            == rollback.gateway_revisions[str(gateway_id)]
+            > release_revision[gateway_id]
+        )
         assert status["routing_policy_description"].startswith("default policy"), status
     untouched = [g.pk for g in world.gateways if g.pk not in canary_ids]
     assert all(world.status(g)["applied_revision"] == 1 for g in untouched)
@@ -281,16 +367,18 @@ def test_a_bad_policy_is_rolled_back_automatically_from_the_canary_wave(world, u
         "rollback_issued_at": rollback.at.isoformat(),
         "rollback_acknowledged_at": rollback.acknowledged_at.isoformat(),
         "dispatch_to_all_acks_real_s": round(rollback_cycle["dispatch_s"], 4),
-        "page_to_ack_evaluation_intervals": (round((ack_sim - page_at.timestamp()) / evaluation_interval_s, 3)
-                                             if page_at else None),
+        "page_to_ack_evaluation_intervals": (
+            round((ack_sim - page_at.timestamp()) / evaluation_interval_s, 3) if page_at else None
+        ),
         "first_bad_minute_to_ack_evaluation_intervals": round(
-            (ack_sim - release.rollout_started_at.timestamp()) / evaluation_interval_s, 3),
+            (ack_sim - release.rollout_started_at.timestamp()) / evaluation_interval_s, 3
+        ),
         "target_evaluation_intervals": 2,
         "evaluation_interval_s": evaluation_interval_s,
         "simulated_speed": SPEED,
         "test_wall_s": round(time.monotonic() - started, 1),
         "notes": "simulated clock: the control plane ran evaluate + tick + dispatch once per simulated minute; "
-                 "2 shared cores, figures may be pessimistic",
+        "2 shared cores, figures may be pessimistic",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figure, indent=2) + "\n")
@@ -298,10 +386,19 @@ def test_a_bad_policy_is_rolled_back_automatically_from_the_canary_wave(world, u
     if page_at is not None and rollback.trigger == "burn":
         assert figure["page_to_ack_evaluation_intervals"] <= 2
     # the audit trail: transitions, desired revisions (with rollback priority) and the rollback itself
-    actions = set(AuditEvent.objects.filter(object_type="routing.release", object_id=str(release.pk))
-                  .values_list("action", flat=True))
-    assert {"release_submit", "release_approve", "release_start", "release_rollback",
-            "release_rollback_issued", "release_rollback_acknowledged"} <= actions
+    actions = set(
+        AuditEvent.objects.filter(object_type="routing.release", object_id=str(release.pk)).values_list(
+            "action", flat=True
+        )
+    )
+    assert {
+        "release_submit",
+        "release_approve",
+        "release_start",
+        "release_rollback",
+        "release_rollback_issued",
+        "release_rollback_acknowledged",
+    } <= actions
     rollbacks = AuditEvent.objects.filter(action="set_desired", after__priority="rollback")
     assert rollbacks.count() == len(canary_ids)
 
@@ -316,8 +413,9 @@ def test_a_good_release_completes_every_wave(world, users):
     release_id = {}
 
     def submit(now: datetime) -> None:
-        release_id["id"] = release_through_api(world, users, 3, [
-            {"percent": 33, "bake_s": 120}, {"percent": 100, "bake_s": 60}], now)
+        release_id["id"] = release_through_api(
+            world, users, 3, [{"percent": 33, "bake_s": 120}, {"percent": 100, "bake_s": 60}], now
+        )
 
     cycle(world, minute, extra=submit)
     minute += 1
@@ -329,7 +427,13 @@ def test_a_good_release_completes_every_wave(world, users):
         minute += 1
         release.refresh_from_db()
     assert release.state == "completed", list(release.transitions.values_list("event", "reason"))
-    assert [t.event for t in release.transitions.all()] == ["submit", "approve", "start", "advance", "complete"]
+    assert [t.event for t in release.transitions.all()] == [
+        "submit",
+        "approve",
+        "start",
+        "advance",
+        "complete",
+    ]
     canary_results = list(release.gate_results.filter(gate="canary").values_list("outcome", flat=True))
     assert canary_results and set(canary_results) == {"pass"}, canary_results
     for gateway in world.gateways:

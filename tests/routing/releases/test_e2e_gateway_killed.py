@@ -38,7 +38,9 @@ def _wait_for_live_minute(w: World, minute: int, live: set[int], timeout_s: floa
         time.sleep(0.05)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if SliMinute.objects.filter(slo_id=w.slo_ids[0], minute=minute, source__in=sources).count() == len(sources):
+        if SliMinute.objects.filter(slo_id=w.slo_ids[0], minute=minute, source__in=sources).count() == len(
+            sources
+        ):
             return
         time.sleep(0.05)
     raise AssertionError(f"minute {minute} not pushed by the live gateways")
@@ -63,19 +65,38 @@ def _cycle(w: World, minute: int, live: set[int]) -> str:
 
 def _restart(w: World, gateway_index: int, tmp_path: Path) -> subprocess.Popen:
     folder = tmp_path / f"gw{gateway_index}"
-    env = {**os.environ, "WARP_START": str(w.start_s), "WARP_REAL0": str(w.real0), "WARP_SPEED": str(SPEED),
-           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "WARP_START": str(w.start_s),
+        "WARP_REAL0": str(w.real0),
+        "WARP_SPEED": str(SPEED),
+        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     with open(folder / "gateway.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.routing.releases.warp_gateway", "--config", str(folder / "gateway.toml")],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "tests.routing.releases.warp_gateway",
+                "--config",
+                str(folder / "gateway.toml"),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     port = int(w.urls[w.gateways[gateway_index].pk].rsplit(":", 1)[1])
-    assert wait_ready("127.0.0.1", port, timeout_s=30, process=process), (folder / "gateway.log").read_text()[-2000:]
+    assert wait_ready("127.0.0.1", port, timeout_s=30, process=process), (folder / "gateway.log").read_text()[
+        -2000:
+    ]
     return process
 
 
 def test_a_gateway_killed_during_a_rollout_pauses_the_wave_and_converges_after_it_returns(
-    world: World, users: dict[str, Any], tmp_path: Path  # noqa: F811 - the imported fixtures
+    world: World,  # noqa: F811 - the imported fixture
+    users: dict[str, Any],  # noqa: F811 - the imported fixture
+    tmp_path: Path,
 ) -> None:
     from routing.models.fleet import Gateway
     from routing.models.releases import Release
@@ -88,8 +109,9 @@ def test_a_gateway_killed_during_a_rollout_pauses_the_wave_and_converges_after_i
         minute += 1
     now = datetime.fromtimestamp((minute + 1) * 60, tz=UTC)
     _wait_for_live_minute(world, minute, live)
-    release_id = release_through_api(world, users, 3, [
-        {"percent": 33, "bake_s": 60}, {"percent": 100, "bake_s": 0}], now)
+    release_id = release_through_api(
+        world, users, 3, [{"percent": 33, "bake_s": 60}, {"percent": 100, "bake_s": 0}], now
+    )
     release = Release.objects.get(pk=release_id)
     wave_two = [g for g in release.waves[1]["gateway_ids"] if g not in release.waves[0]["gateway_ids"]]
     victim_id = wave_two[0]
@@ -108,7 +130,10 @@ def test_a_gateway_killed_during_a_rollout_pauses_the_wave_and_converges_after_i
         if release.state == "paused":
             paused_at_minute = minute
             break
-        assert release.state == "rolling_out", (release.state, list(release.transitions.values_list("event", "reason")))
+        assert release.state == "rolling_out", (
+            release.state,
+            list(release.transitions.values_list("event", "reason")),
+        )
     assert paused_at_minute is not None, "the release never paused for the unreachable gateway"
     assert str(victim_id) in release.paused_reason or "did not acknowledge" in release.paused_reason
     victim = Gateway.objects.get(pk=victim_id)
@@ -117,8 +142,12 @@ def test_a_gateway_killed_during_a_rollout_pauses_the_wave_and_converges_after_i
     # It comes back; a person decides to go on.
     world.processes[victim_index] = _restart(world, victim_index, tmp_path)
     live.add(victim_id)
-    release_resume(actor=users["approver"], release_id=release_id, reason="edge-site power restored",
-                   now=datetime.fromtimestamp((minute + 1) * 60, tz=UTC))
+    release_resume(
+        actor=users["approver"],
+        release_id=release_id,
+        reason="edge-site power restored",
+        now=datetime.fromtimestamp((minute + 1) * 60, tz=UTC),
+    )
     for _ in range(12):
         _cycle(world, minute, live)
         minute += 1

@@ -12,9 +12,13 @@ from routing.releases.machine import TransitionRefused, next_state, plan_waves
 
 def test_it_follows_the_happy_path():
     state = machine.DRAFT
-    for event, expected in ((machine.SUBMIT, machine.PENDING_APPROVAL), (machine.APPROVE, machine.APPROVED),
-                            (machine.START, machine.ROLLING_OUT), (machine.ADVANCE, machine.ROLLING_OUT),
-                            (machine.COMPLETE, machine.COMPLETED)):
+    for event, expected in (
+        (machine.SUBMIT, machine.PENDING_APPROVAL),
+        (machine.APPROVE, machine.APPROVED),
+        (machine.START, machine.ROLLING_OUT),
+        (machine.ADVANCE, machine.ROLLING_OUT),
+        (machine.COMPLETE, machine.COMPLETED),
+    ):
         state = next_state(state, event)
         assert state == expected
 
@@ -32,7 +36,10 @@ def test_it_refuses_edges_the_table_does_not_have():
 
 def test_it_resumes_to_where_it_paused_and_nowhere_else():
     assert next_state(machine.PAUSED, machine.RESUME, paused_from=machine.ROLLING_OUT) == machine.ROLLING_OUT
-    assert next_state(machine.PAUSED, machine.RESUME, paused_from=machine.PENDING_APPROVAL) == machine.PENDING_APPROVAL
+    assert (
+        next_state(machine.PAUSED, machine.RESUME, paused_from=machine.PENDING_APPROVAL)
+        == machine.PENDING_APPROVAL
+    )
     with pytest.raises(TransitionRefused):
         next_state(machine.PAUSED, machine.RESUME, paused_from=machine.COMPLETED)
     with pytest.raises(TransitionRefused):
@@ -58,8 +65,12 @@ def test_it_gives_every_wave_at_least_one_gateway():
     assert plan_waves(0, list(machine.DEFAULT_WAVES)) == []
 
 
-@given(st.integers(min_value=1, max_value=500),
-       st.lists(st.tuples(st.floats(min_value=0.1, max_value=100), st.integers(0, 1000)), min_size=1, max_size=6))
+@given(
+    st.integers(min_value=1, max_value=500),
+    st.lists(
+        st.tuples(st.floats(min_value=0.1, max_value=100), st.integers(0, 1000)), min_size=1, max_size=6
+    ),
+)
 def test_waves_cover_every_gateway_once_in_order(n, raw):
     plan = sorted(raw)
     waves = plan_waves(n, plan)

@@ -36,8 +36,14 @@ def wave_ids(release: Release, wave: int) -> list[int]:
     return release.waves[wave]["gateway_ids"]
 
 
-def run_minutes(release: Release, healthy: dict[str, Any], push: Any, start: Any, minutes: int,
-                bad: set[int] = frozenset()) -> list[str]:
+def run_minutes(
+    release: Release,
+    healthy: dict[str, Any],
+    push: Any,
+    start: Any,
+    minutes: int,
+    bad: set[int] = frozenset(),
+) -> list[str]:
     """Push one minute per gateway, then tick at the end of it; returns the step results."""
     results = []
     for i in range(minutes):
@@ -54,7 +60,9 @@ def run_minutes(release: Release, healthy: dict[str, Any], push: Any, start: Any
     return results
 
 
-def test_a_good_release_completes_every_wave_and_every_transition_is_audited(healthy, make_release, users, push):
+def test_a_good_release_completes_every_wave_and_every_transition_is_audited(
+    healthy, make_release, users, push
+):
     release = submitted_and_approved(make_release, users)
     assert release.state == "approved" and [len(w["gateway_ids"]) for w in release.waves] == [1, 3]
     assert rollout.release_step(release_id=release.pk, now=T0) == "wave:0:delivering"
@@ -63,7 +71,9 @@ def test_a_good_release_completes_every_wave_and_every_transition_is_audited(hea
     revision = GatewayRevision.objects.get(gateway_id=canary[0], release_id=release.pk)
     assert revision.bundle["routing_policy"]["description"].startswith("v2")
     # no ACK yet: the wave waits
-    assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)).startswith("wave:0:waiting")
+    assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)).startswith(
+        "wave:0:waiting"
+    )
     ack(canary, T0 + timedelta(seconds=10))
     assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=20)) == "wave:0:baking"
     results = run_minutes(release, healthy, push, T0 + timedelta(minutes=1), 3)
@@ -77,11 +87,15 @@ def test_a_good_release_completes_every_wave_and_every_transition_is_audited(hea
     assert canary_results.exists() and set(canary_results.values_list("outcome", flat=True)) == {"pass"}
     transitions = list(ReleaseTransition.objects.filter(release=release).values_list("event", flat=True))
     assert transitions == ["submit", "approve", "start", "advance", "complete"]
-    audited = AuditEvent.objects.filter(object_type="routing.release", action__in=[f"release_{e}" for e in transitions])
+    audited = AuditEvent.objects.filter(
+        object_type="routing.release", action__in=[f"release_{e}" for e in transitions]
+    )
     assert audited.count() == len(transitions)
 
 
-def test_a_bad_canary_is_rolled_back_to_the_last_known_good_with_rollback_priority(healthy, make_release, users, push):
+def test_a_bad_canary_is_rolled_back_to_the_last_known_good_with_rollback_priority(
+    healthy, make_release, users, push
+):
     release = submitted_and_approved(make_release, users)
     rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
@@ -96,17 +110,23 @@ def test_a_bad_canary_is_rolled_back_to_the_last_known_good_with_rollback_priori
     assert rollback.trigger == "canary" and rollback.evidence["measurement"]["verdict"] == "fail"
     gateway = Gateway.objects.get(pk=canary[0])
     newest = GatewayRevision.objects.filter(gateway=gateway).order_by("-revision").first()
-    assert newest.rollback and newest.bundle["routing_policy"]["description"] == \
-        GatewayRevision.objects.get(gateway=gateway, revision=1).bundle["routing_policy"]["description"]
+    assert (
+        newest.rollback
+        and newest.bundle["routing_policy"]["description"]
+        == GatewayRevision.objects.get(gateway=gateway, revision=1).bundle["routing_policy"]["description"]
+    )
     assert Delivery.objects.get(revision=newest).priority == Delivery.PRIORITY_ROLLBACK
     # gateways of the later wave were never touched
-    assert not GatewayRevision.objects.filter(gateway_id__in=wave_ids(release, 1), release_id=release.pk).exists()
+    assert not GatewayRevision.objects.filter(
+        gateway_id__in=wave_ids(release, 1), release_id=release.pk
+    ).exists()
     ack(canary, T0 + timedelta(minutes=8))
     assert rollout.rollback_confirm(now=T0 + timedelta(minutes=8)) == [rollback.pk]
 
 
 def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_reason(
-        fleet, push, evaluate, make_release, users):
+    fleet, push, evaluate, make_release, users
+):
     gateways = fleet(2)
     for gateway in gateways:
         push(gateway, T0 - timedelta(minutes=60), 60, ok_fast=100, timeouts=100)  # half bad: budget spent
@@ -120,8 +140,14 @@ def test_an_exhausted_budget_refuses_normal_releases_but_not_a_hotfix_with_a_rea
     budget = GateResult.objects.get(release=release, gate="error_budget")
     assert budget.outcome == "fail" and budget.evidence["state"] == "exhausted"
     with pytest.raises(ValidationFailed):
-        make_release(kind="hotfix", reason="", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
-    hotfix = make_release(kind="hotfix", reason="fixes the timeouts", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}])
+        make_release(
+            kind="hotfix", reason="", waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}]
+        )
+    hotfix = make_release(
+        kind="hotfix",
+        reason="fixes the timeouts",
+        waves=[{"percent": 50, "bake_s": 180}, {"percent": 100, "bake_s": 120}],
+    )
     lifecycle.release_submit(actor=users["operator"], release_id=hotfix.pk, now=T0)
     hotfix.refresh_from_db()
     assert hotfix.state == "pending_approval"
@@ -141,15 +167,19 @@ def test_a_release_whose_slos_have_no_data_pauses_for_a_person(fleet, evaluate, 
         lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
     with pytest.raises(Forbidden):  # the author cannot overrule the gate
         lifecycle.release_resume(actor=users["operator"], release_id=release.pk, reason="fine", now=T0)
-    lifecycle.release_resume(actor=users["approver"], release_id=release.pk, reason="new service, no traffic yet",
-                            now=T0)
+    lifecycle.release_resume(
+        actor=users["approver"], release_id=release.pk, reason="new service, no traffic yet", now=T0
+    )
     release.refresh_from_db()
     assert release.state == "pending_approval" and "submission" in release.overrides
 
 
 def test_n_approvals_are_needed_and_one_rejection_stops(healthy, make_release, users):
-    service_settings.release_settings_save(actor=users["admin"], service_name="shelf-vision",
-                                   data={"required_approvals": 2, "canary": {"lag_minutes": 0}})
+    service_settings.release_settings_save(
+        actor=users["admin"],
+        service_name="shelf-vision",
+        data={"required_approvals": 2, "canary": {"lag_minutes": 0}},
+    )
     release = make_release()
     lifecycle.release_submit(actor=users["operator"], release_id=release.pk, now=T0)
     lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="one", now=T0)
@@ -172,8 +202,15 @@ def test_n_approvals_are_needed_and_one_rejection_stops(healthy, make_release, u
 
 
 def test_the_author_cannot_approve_even_as_an_approver(healthy, users, documents):
-    release = lifecycle.release_create(actor=users["approver"], data={
-        "service": "shelf-vision", "routing_policy_version": 2, "waves": [{"percent": 100, "bake_s": 0}]}, now=T0)
+    release = lifecycle.release_create(
+        actor=users["approver"],
+        data={
+            "service": "shelf-vision",
+            "routing_policy_version": 2,
+            "waves": [{"percent": 100, "bake_s": 0}],
+        },
+        now=T0,
+    )
     lifecycle.release_submit(actor=users["approver"], release_id=release.pk, now=T0)
     with pytest.raises(Forbidden):
         lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="mine", now=T0)
@@ -186,8 +223,9 @@ def test_a_person_rolls_back_a_release_during_a_freeze(healthy, make_release, us
     for gateway in healthy["gateways"]:  # the budget is spent meanwhile: frozen
         push(gateway, T0, 30, ok_fast=100, timeouts=200)
     evaluate(T0 + timedelta(minutes=31))
-    lifecycle.release_rollback(actor=users["operator"], release_id=release.pk, reason="budget spent",
-                              now=T0 + timedelta(minutes=31))
+    lifecycle.release_rollback(
+        actor=users["operator"], release_id=release.pk, reason="budget spent", now=T0 + timedelta(minutes=31)
+    )
     release.refresh_from_db()
     assert release.state == "rolled_back"
     assert ReleaseRollback.objects.get(release=release).trigger == "manual"
@@ -227,14 +265,23 @@ def test_two_ticks_never_advance_a_release_twice(healthy, make_release, users):
     assert GatewayRevision.objects.filter(release_id=release.pk).count() == 1
 
 
-def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(healthy, make_release, users, push,
-                                                                      evaluate):
+def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(
+    healthy, make_release, users, push, evaluate
+):
     from slo.services import slo_create
 
     # an SLO of the service's public cloud tier, healthy, fed by a gateway outside the canary wave
-    slo_create(actor=users["operator"], data={
-        "name": "cloud-latency", "service": "shelf-vision", "tier": "public_cloud",
-        "sli": {"kind": "latency", "threshold_ms": 500}, "objective": 99.0, "window": {"type": "rolling", "days": 28}})
+    slo_create(
+        actor=users["operator"],
+        data={
+            "name": "cloud-latency",
+            "service": "shelf-vision",
+            "tier": "public_cloud",
+            "sli": {"kind": "latency", "threshold_ms": 500},
+            "objective": 99.0,
+            "window": {"type": "rolling", "days": 28},
+        },
+    )
     cloud_fed = healthy["gateways"][-1]
     push(cloud_fed, T0 - timedelta(minutes=60), 60, ok_fast=300, tier="public_cloud", route="public_cloud")
     evaluate(T0)
@@ -248,11 +295,19 @@ def test_a_wave_is_not_judged_on_slos_of_tiers_it_has_no_gateway_on(healthy, mak
     results = run_minutes(release, healthy, push, T0 + timedelta(minutes=1), 3)
 
     release.refresh_from_db()
-    assert results == ["wave:0:baking", "wave:0:baking", "wave:1:delivering"], (results, release.paused_reason)  # not paused
+    assert results == ["wave:0:baking", "wave:0:baking", "wave:1:delivering"], (
+        results,
+        release.paused_reason,
+    )  # not paused
     measured = GateResult.objects.filter(release=release, gate="canary").order_by("at", "id").last()
     assert measured.outcome == "pass"
     assert measured.evidence["slos_not_applicable"] == [
-        {"slo": "cloud-latency", "tier": "public_cloud", "reason": "no gateway of this wave runs on public_cloud"}]
+        {
+            "slo": "cloud-latency",
+            "tier": "public_cloud",
+            "reason": "no gateway of this wave runs on public_cloud",
+        }
+    ]
     assert "cloud-latency" not in {s["name"] for s in measured.evidence["canary"]["slos"]}
 
 
@@ -279,11 +334,16 @@ def _bake_wave_one(release, healthy, push, *, canary_per_minute, minutes):
 def test_a_quiet_start_of_the_bake_is_not_a_verdict(healthy, make_release, users, push):
     release = submitted_and_approved(make_release, users)
     # 60 events in the first minute (under min_valid_events 100), then normal traffic
-    results = _bake_wave_one(release, healthy, push, canary_per_minute=lambda i: 60 if i == 0 else 300, minutes=3)
+    results = _bake_wave_one(
+        release, healthy, push, canary_per_minute=lambda i: 60 if i == 0 else 300, minutes=3
+    )
 
     assert results == ["wave:0:baking", "wave:0:baking", "wave:1:delivering"], results
-    verdicts = list(GateResult.objects.filter(release=release, gate="canary").order_by("at", "id")
-                    .values_list("outcome", flat=True))
+    verdicts = list(
+        GateResult.objects.filter(release=release, gate="canary")
+        .order_by("at", "id")
+        .values_list("outcome", flat=True)
+    )
     assert verdicts[0] == "inconclusive" and verdicts[-1] == "pass"
 
 

@@ -68,9 +68,7 @@ def test_a_real_alertmanager_keeps_our_alert_active_past_resolve_timeout_until_w
     require_alertmanager()
     am = AlertmanagerServer(tmp_path)
     am.start(
-        webhook_config(
-            receiver.url + "/am-hook", resolve_timeout_s=RESOLVE_TIMEOUT_S, repeat_interval_s=3600
-        )
+        webhook_config(receiver.url + "/am-hook", resolve_timeout_s=RESOLVE_TIMEOUT_S, repeat_interval_s=3600)
     )
     try:
         page_channel(users, am.url)

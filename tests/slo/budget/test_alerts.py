@@ -33,19 +33,23 @@ def channels(users, receiver, settings):
     admin = users["admin"]
     made = {
         "webhook": services.notification_channel_save(
-            actor=admin, data={"name": "hook", "kind": "generic_webhook", "url": receiver.url + "/hook", "secret": SECRET}
+            actor=admin,
+            data={"name": "hook", "kind": "generic_webhook", "url": receiver.url + "/hook", "secret": SECRET},
         ),
         "slack": services.notification_channel_save(
-            actor=admin, data={"name": "slack", "kind": "slack", "url": receiver.url + "/slack", "severities": ["page"]}
+            actor=admin,
+            data={"name": "slack", "kind": "slack", "url": receiver.url + "/slack", "severities": ["page"]},
         ),
         "alertmanager": services.notification_channel_save(
-            actor=admin, data={"name": "am", "kind": "alertmanager", "url": receiver.url, "services": ["shelf-vision"]}
+            actor=admin,
+            data={"name": "am", "kind": "alertmanager", "url": receiver.url, "services": ["shelf-vision"]},
         ),
         "email": services.notification_channel_save(
             actor=admin, data={"name": "mail", "kind": "email", "email_to": ["sre@example.com"]}
         ),
         "other": services.notification_channel_save(
-            actor=admin, data={"name": "other", "kind": "slack", "url": receiver.url + "/other", "services": ["nope"]}
+            actor=admin,
+            data={"name": "other", "kind": "slack", "url": receiver.url + "/other", "services": ["nope"]},
         ),
     }
     return made
@@ -98,7 +102,10 @@ def test_it_pages_at_the_first_evaluation_after_the_condition_and_resolves_once(
     firing = events[0]
     assert set(firing.windows) <= {"5m", "1h", "30m", "6h"}
     tier = next(t for t in firing.evidence["tiers"] if t["status"] == "firing")
-    assert tier["long_burn_rate"] > tier["burn_rate_threshold"] and tier["short_burn_rate"] > tier["burn_rate_threshold"]
+    assert (
+        tier["long_burn_rate"] > tier["burn_rate_threshold"]
+        and tier["short_burn_rate"] > tier["burn_rate_threshold"]
+    )
 
     # One notification per transition per matching channel ("other" filters another service).
     per_event = Notification.objects.filter(alert_event=firing).values_list("channel__name", flat=True)
@@ -152,14 +159,25 @@ def test_missing_data_never_resolves_a_firing_alert(make_slo):
 def test_a_failing_channel_is_retried_with_backoff(make_slo, users, receiver):
     receiver.status = 500
     services.notification_channel_save(
-        actor=users["admin"], data={"name": "hook", "kind": "generic_webhook", "url": receiver.url, "severities": ["page"], "secret": SECRET}
+        actor=users["admin"],
+        data={
+            "name": "hook",
+            "kind": "generic_webhook",
+            "url": receiver.url,
+            "severities": ["page"],
+            "secret": SECRET,
+        },
     )
     slo = make_slo()
     load_minutes(slo, NOW - timedelta(hours=2), np.zeros(120), np.full(120, 100.0), np.ones(120, dtype=bool))
     slo_evaluate(slo_ids=[slo.pk], now=NOW)
     assert notify.notifications_send_due(now=NOW) == {"pending": 1}
     row = Notification.objects.get()
-    assert row.attempts == 1 and "HTTP 500" in row.last_error and row.next_attempt_at == NOW + timedelta(seconds=30)
+    assert (
+        row.attempts == 1
+        and "HTTP 500" in row.last_error
+        and row.next_attempt_at == NOW + timedelta(seconds=30)
+    )
     assert notify.notifications_send_due(now=NOW + timedelta(seconds=10)) == {}  # not due yet
     receiver.status = 200
     assert notify.notifications_send_due(now=NOW + timedelta(seconds=30)) == {"sent": 1}
@@ -168,8 +186,14 @@ def test_a_failing_channel_is_retried_with_backoff(make_slo, users, receiver):
 def test_it_reminds_still_firing_alerts_once_per_interval(make_slo, users, receiver):
     services.notification_channel_save(
         actor=users["admin"],
-        data={"name": "hook", "kind": "generic_webhook", "url": receiver.url, "renotify_interval_s": 3600,
-              "severities": ["page"], "secret": SECRET},
+        data={
+            "name": "hook",
+            "kind": "generic_webhook",
+            "url": receiver.url,
+            "renotify_interval_s": 3600,
+            "severities": ["page"],
+            "secret": SECRET,
+        },
     )
     slo = make_slo()
     load_minutes(slo, NOW - timedelta(hours=2), np.zeros(120), np.full(120, 100.0), np.ones(120, dtype=bool))
@@ -182,28 +206,59 @@ def test_it_reminds_still_firing_alerts_once_per_interval(make_slo, users, recei
 
 def test_cache_alerts_fire_and_clear_without_spam(service):
     baseline = CacheWindow(hits=800, stale_hits=0, misses=200)
-    assert services.cache_alerts_apply(
-        service_name="shelf-vision", current=CacheWindow(400, 100, 500), baseline=baseline, now=NOW
-    ) == 2  # hit rate 0.5 vs 0.8 (-37.5%), stale 20% of hits
-    assert services.cache_alerts_apply(
-        service_name="shelf-vision", current=CacheWindow(400, 100, 500), baseline=baseline, now=NOW
-    ) == 0
+    assert (
+        services.cache_alerts_apply(
+            service_name="shelf-vision", current=CacheWindow(400, 100, 500), baseline=baseline, now=NOW
+        )
+        == 2
+    )  # hit rate 0.5 vs 0.8 (-37.5%), stale 20% of hits
+    assert (
+        services.cache_alerts_apply(
+            service_name="shelf-vision", current=CacheWindow(400, 100, 500), baseline=baseline, now=NOW
+        )
+        == 0
+    )
     # Too little traffic is unknown: nothing resolves.
-    assert services.cache_alerts_apply(
-        service_name="shelf-vision", current=CacheWindow(4, 0, 1), baseline=baseline, now=NOW + timedelta(minutes=1)
-    ) == 0
-    assert services.cache_alerts_apply(
-        service_name="shelf-vision", current=CacheWindow(790, 5, 205), baseline=baseline, now=NOW + timedelta(minutes=2)
-    ) == 2
+    assert (
+        services.cache_alerts_apply(
+            service_name="shelf-vision",
+            current=CacheWindow(4, 0, 1),
+            baseline=baseline,
+            now=NOW + timedelta(minutes=1),
+        )
+        == 0
+    )
+    assert (
+        services.cache_alerts_apply(
+            service_name="shelf-vision",
+            current=CacheWindow(790, 5, 205),
+            baseline=baseline,
+            now=NOW + timedelta(minutes=2),
+        )
+        == 2
+    )
     kinds = list(AlertEvent.objects.order_by("at", "kind").values_list("kind", "state"))
-    assert kinds == [("cache_hit_drop", "firing"), ("stale_hits", "firing"),
-                     ("cache_hit_drop", "resolved"), ("stale_hits", "resolved")]
+    assert kinds == [
+        ("cache_hit_drop", "firing"),
+        ("stale_hits", "firing"),
+        ("cache_hit_drop", "resolved"),
+        ("stale_hits", "resolved"),
+    ]
 
 
 def test_model_skew_hook_takes_plain_rows(service):
-    rows = [("shelf-vision", "edge", "v7"), ("shelf-vision", "public_cloud", "v8"), ("unknown-svc", "edge", "v1")]
+    rows = [
+        ("shelf-vision", "edge", "v7"),
+        ("shelf-vision", "public_cloud", "v8"),
+        ("unknown-svc", "edge", "v1"),
+    ]
     assert services.model_skew_apply(rows=rows, now=NOW) == 1
     event = AlertEvent.objects.get(kind="model_skew")
     assert event.evidence["versions_by_tier"] == {"edge": ["v7"], "public_cloud": ["v8"]}
-    assert services.model_skew_apply(rows=[("shelf-vision", "edge", "v8"), ("shelf-vision", "public_cloud", "v8")],
-                                     now=NOW + timedelta(minutes=1)) == 1
+    assert (
+        services.model_skew_apply(
+            rows=[("shelf-vision", "edge", "v8"), ("shelf-vision", "public_cloud", "v8")],
+            now=NOW + timedelta(minutes=1),
+        )
+        == 1
+    )

@@ -20,9 +20,11 @@ START = NOW.replace(hour=22, minute=50) - timedelta(days=1)  # batches straddle 
 batches = st.lists(
     st.lists(
         st.tuples(st.integers(0, 30), st.integers(0, 50), st.integers(0, 50)),  # minute offset, good, valid
-        min_size=1, max_size=12,
+        min_size=1,
+        max_size=12,
     ),
-    min_size=1, max_size=5,
+    min_size=1,
+    max_size=5,
 )
 
 
@@ -41,8 +43,12 @@ def test_rollups_always_equal_the_sum_of_their_minutes(make_slo, batches):
         acc[0] += good
         acc[1] += valid
         acc[2] += 1
-    hours = {h: [g, v, p] for h, g, v, p in BudgetHour.objects.filter(slo_id=slo.pk).values_list(
-        "hour", "good", "valid", "present_minutes")}
+    hours = {
+        h: [g, v, p]
+        for h, g, v, p in BudgetHour.objects.filter(slo_id=slo.pk).values_list(
+            "hour", "good", "valid", "present_minutes"
+        )
+    }
     assert {h: v for h, v in hours.items() if v[2]} == expected_hours
     expected_days: dict = {}
     for hour, (good, valid, present) in expected_hours.items():
@@ -50,8 +56,12 @@ def test_rollups_always_equal_the_sum_of_their_minutes(make_slo, batches):
         acc[0] += good
         acc[1] += valid
         acc[2] += present
-    days = {d: [g, v, p] for d, g, v, p in BudgetDay.objects.filter(slo_id=slo.pk).values_list(
-        "day", "good", "valid", "present_minutes")}
+    days = {
+        d: [g, v, p]
+        for d, g, v, p in BudgetDay.objects.filter(slo_id=slo.pk).values_list(
+            "day", "good", "valid", "present_minutes"
+        )
+    }
     assert {d: v for d, v in days.items() if v[2]} == expected_days
 
 

@@ -17,15 +17,26 @@ from tests.slo.budget.conftest import NOW
 pytestmark = pytest.mark.django_db
 
 
-def lookups(start, minutes, *, per_minute, service="shelf-vision", tier="edge", layer="result", source="gateway:1"):
+def lookups(
+    start, minutes, *, per_minute, service="shelf-vision", tier="edge", layer="result", source="gateway:1"
+):
     """Store `per_minute` {result: count} for each of `minutes` minutes from `start`."""
     first = epoch_minute_floor(start)
-    SeriesMinute.objects.bulk_create([
-        SeriesMinute(minute=first + i, source=source, name=CACHE_LOOKUPS_TOTAL, service=service, tier=tier,
-                     labels=f"layer={layer},result={result}", value=value)
-        for i in range(minutes)
-        for result, value in per_minute.items()
-    ])
+    SeriesMinute.objects.bulk_create(
+        [
+            SeriesMinute(
+                minute=first + i,
+                source=source,
+                name=CACHE_LOOKUPS_TOTAL,
+                service=service,
+                tier=tier,
+                labels=f"layer={layer},result={result}",
+                value=value,
+            )
+            for i in range(minutes)
+            for result, value in per_minute.items()
+        ]
+    )
 
 
 HEALTHY = {"hit": 8, "miss": 2}  # hit rate 0.8
@@ -40,14 +51,27 @@ def history(now, *, current):
 
 def test_it_builds_current_and_baseline_windows_from_every_tier_layer_and_source(service):
     lookups(NOW - timedelta(hours=3), 10, per_minute={"hit": 5, "semantic_hit": 1, "stale_hit": 1, "miss": 3})
-    lookups(NOW - timedelta(minutes=15), 15, per_minute={"hit": 2, "miss": 1}, tier="public_cloud", source="gateway:2")
+    lookups(
+        NOW - timedelta(minutes=15),
+        15,
+        per_minute={"hit": 2, "miss": 1},
+        tier="public_cloud",
+        source="gateway:2",
+    )
     lookups(NOW - timedelta(minutes=15), 15, per_minute={"semantic_hit": 1}, layer="semantic")
     # outside both windows: older than a day before the current window, and the running minute
     lookups(NOW - timedelta(minutes=15 + 1440 + 1), 1, per_minute={"miss": 1000})
     lookups(NOW, 1, per_minute={"miss": 1000})
     # not a cache lookup series
-    SeriesMinute.objects.create(minute=epoch_minute_floor(NOW) - 1, source="gateway:1", name="inference_requests_total",
-                                service="shelf-vision", tier="edge", labels="result=miss", value=1e6)
+    SeriesMinute.objects.create(
+        minute=epoch_minute_floor(NOW) - 1,
+        source="gateway:1",
+        name="inference_requests_total",
+        service="shelf-vision",
+        tier="edge",
+        labels="result=miss",
+        value=1e6,
+    )
 
     current, baseline = cache_windows(now=NOW)["shelf-vision"]
 
@@ -101,7 +125,10 @@ def test_it_takes_per_service_thresholds_from_the_caller(service):
     history(NOW, current={"hit": 6, "miss": 4})  # 0.6 vs 0.8: a 25% drop
 
     assert cache_alerts_evaluate(now=NOW) == 0  # default: more than 30%
-    assert cache_alerts_evaluate(now=NOW, thresholds={"shelf-vision": CacheThresholds(max_relative_drop=0.2)}) == 1
+    assert (
+        cache_alerts_evaluate(now=NOW, thresholds={"shelf-vision": CacheThresholds(max_relative_drop=0.2)})
+        == 1
+    )
 
 
 def test_it_ignores_series_of_unknown_services(service):

@@ -11,7 +11,11 @@ from hypothesis import strategies as st
 from slo.budget.cost import Prices, Usage, compute_costs, merge_usage, parse_prices, quantile_upper_bound
 
 PRICES = {
-    "compute_usd_per_s": {"edge": {"npu": 0.0}, "private_cloud": {"gpu": 0.001}, "public_cloud": {"gpu": 0.002}},
+    "compute_usd_per_s": {
+        "edge": {"npu": 0.0},
+        "private_cloud": {"gpu": 0.001},
+        "public_cloud": {"gpu": 0.002},
+    },
     "egress_usd_per_gb": {"edge": 0.05, "public_cloud": 0.09},
     "request_fee_usd": {"public_cloud": 0.0001},
     "edge_device_usd_per_hour": 0.5,
@@ -30,7 +34,9 @@ def usage() -> Usage:
         retries={"public_cloud": 50},
         compute_seconds={("edge", "npu"): 3000, ("private_cloud", "gpu"): 1000, ("public_cloud", "gpu"): 500},
         egress_bytes={"public_cloud": 2e9, "local": 1e9},
-        cache_hits=2800, cache_stale_hits=200, cache_misses=7000,
+        cache_hits=2800,
+        cache_stale_hits=200,
+        cache_misses=7000,
         edge_device_hours=4,
         bad_events=10,
         latency_buckets={"public_cloud": [(0.1, 300), (0.2, 385), (0.5, 398), (math.inf, 400)]},
@@ -74,7 +80,11 @@ def test_it_computes_every_figure_from_known_numbers():
 def test_no_traffic_is_not_free_but_undefined():
     f = compute_costs(Usage(hours=1), Prices())
     assert f.cost_per_request_usd is None and f.cost_per_cache_hit_usd is None and f.saved_per_hit_usd is None
-    assert f.as_dict()["cost_per_1000_by_tier_usd"] == {"edge": None, "private_cloud": None, "public_cloud": None}
+    assert f.as_dict()["cost_per_1000_by_tier_usd"] == {
+        "edge": None,
+        "private_cloud": None,
+        "public_cloud": None,
+    }
 
 
 def test_it_refuses_unknown_tiers_routes_and_negative_prices():

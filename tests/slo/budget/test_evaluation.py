@@ -178,7 +178,9 @@ def test_it_evaluates_a_calendar_period_from_its_start(make_slo):
 def test_it_evaluates_all_slos_in_chunks(make_slo):
     slos = [make_slo() for _ in range(5)]
     for k, slo in enumerate(slos):
-        load_minutes(slo, NOW - timedelta(hours=1), np.full(60, 10.0 - k), np.full(60, 10.0), np.ones(60, dtype=bool))
+        load_minutes(
+            slo, NOW - timedelta(hours=1), np.full(60, 10.0 - k), np.full(60, 10.0), np.ones(60, dtype=bool)
+        )
     report = slo_evaluate_all(now=NOW, chunk_size=2)
     assert report.evaluated == 5
     remaining = [SloStatus.objects.get(slo=s).error_budget_remaining for s in slos]

@@ -18,9 +18,15 @@ pytestmark = pytest.mark.django_db
 def test_it_copies_present_minutes_once_and_follows_corrections(make_slo):
     slo = make_slo()
     first = int(NOW.timestamp() // 60) - 10
-    SliFeed.objects.create(slo=slo, source="push:gw-1", mode="push", first_minute=first, last_minute=first + 9)
+    SliFeed.objects.create(
+        slo=slo, source="push:gw-1", mode="push", first_minute=first, last_minute=first + 9
+    )
     SliMinute.objects.bulk_create(
-        [SliMinute(slo=slo, minute=first + i, source="push:gw-1", good=95, valid=100) for i in range(10) if i != 4]
+        [
+            SliMinute(slo=slo, minute=first + i, source="push:gw-1", good=95, valid=100)
+            for i in range(10)
+            if i != 4
+        ]
         + [SliMinute(slo=slo, minute=first + 4, source="push:gw-1", good=0, valid=0, present=False)]
     )
     assert budget_sync(now=NOW, minutes=15) == 9  # the gap minute stays missing

@@ -57,14 +57,21 @@ def test_service_budget_status_reads_evaluated_slos_under_the_service_policy(mak
     assert by_name[burnt.name]["remaining"] == pytest.approx(0.15)
 
     services.budget_policy_save(
-        actor=users["admin"], data={"service": "shelf-vision", "low_remaining_ratio": 0.5, "exhausted_remaining_ratio": 0.2,
-                                    "low_extra_approvals": 2}
+        actor=users["admin"],
+        data={
+            "service": "shelf-vision",
+            "low_remaining_ratio": 0.5,
+            "exhausted_remaining_ratio": 0.2,
+            "low_extra_approvals": 2,
+        },
     )
     status = service_budget_status(service_name="shelf-vision", now=NOW)
     assert (status["state"], status["frozen"], status["policy_source"]) == ("exhausted", True, "service")
     check = release_budget_check(service_name="shelf-vision", change_kind="normal", now=NOW)
     assert check["allowed"] is False
-    assert release_budget_check(service_name="shelf-vision", change_kind="rollback", now=NOW)["allowed"] is True
+    assert (
+        release_budget_check(service_name="shelf-vision", change_kind="rollback", now=NOW)["allowed"] is True
+    )
 
     # A status that stopped updating is no verdict at all.
     later = NOW + timedelta(seconds=10 * settings.EVALUATION_INTERVAL_S)

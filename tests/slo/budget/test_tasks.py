@@ -27,7 +27,9 @@ def eager():
 def test_it_fans_out_chunks_for_one_instant(make_slo, eager):
     slos = [make_slo() for _ in range(5)]
     for slo in slos:
-        load_minutes(slo, NOW - timedelta(hours=1), np.full(60, 9.0), np.full(60, 10.0), np.ones(60, dtype=bool))
+        load_minutes(
+            slo, NOW - timedelta(hours=1), np.full(60, 9.0), np.full(60, 10.0), np.ones(60, dtype=bool)
+        )
     assert budget_evaluate_all(now_iso=NOW.isoformat(), chunk_size=2) == 5
     assert set(SloStatus.objects.values_list("evaluated_at", flat=True)) == {NOW}
     # A redelivered chunk (acks_late after a crash) evaluates nothing twice.

@@ -17,26 +17,68 @@ HOUR = NOW.replace(minute=0)
 
 
 def test_it_rolls_up_an_hour_of_contract_series(users, service):
-    services.cost_model_create(actor=users["admin"], data={
-        "prices": {"request_fee_usd": {"public_cloud": 0.001}, "cache_usd_per_lookup": 0.0001,
-                   "edge_device_usd_per_hour": 0.6, "stale_hit_cost_usd": 0.01},
-        "effective_from": (HOUR - timedelta(days=1)).isoformat(),
-    })
+    services.cost_model_create(
+        actor=users["admin"],
+        data={
+            "prices": {
+                "request_fee_usd": {"public_cloud": 0.001},
+                "cache_usd_per_lookup": 0.0001,
+                "edge_device_usd_per_hour": 0.6,
+                "stale_hit_cost_usd": 0.01,
+            },
+            "effective_from": (HOUR - timedelta(days=1)).isoformat(),
+        },
+    )
     first = int(HOUR.timestamp() // 60)
     rows = []
     for i in range(60):
         m = first + i
         rows += [
-            SeriesMinute(minute=m, source="push:edge-1", name="inference_requests_total", service="shelf-vision",
-                         tier="edge", labels="outcome=ok,route=local", value=10),
-            SeriesMinute(minute=m, source="push:edge-1", name="inference_requests_total", service="shelf-vision",
-                         tier="edge", labels="outcome=ok,route=public_cloud", value=2),
-            SeriesMinute(minute=m, source="push:edge-1", name="inference_requests_total", service="shelf-vision",
-                         tier="edge", labels="outcome=error,route=failed", value=1),
-            SeriesMinute(minute=m, source="push:edge-1", name="inference_cache_lookups_total", service="shelf-vision",
-                         tier="edge", labels="layer=result,result=stale_hit", value=1),
-            SeriesMinute(minute=m, source="push:edge-1", name="inference_cache_lookups_total", service="shelf-vision",
-                         tier="edge", labels="layer=result,result=miss", value=3),
+            SeriesMinute(
+                minute=m,
+                source="push:edge-1",
+                name="inference_requests_total",
+                service="shelf-vision",
+                tier="edge",
+                labels="outcome=ok,route=local",
+                value=10,
+            ),
+            SeriesMinute(
+                minute=m,
+                source="push:edge-1",
+                name="inference_requests_total",
+                service="shelf-vision",
+                tier="edge",
+                labels="outcome=ok,route=public_cloud",
+                value=2,
+            ),
+            SeriesMinute(
+                minute=m,
+                source="push:edge-1",
+                name="inference_requests_total",
+                service="shelf-vision",
+                tier="edge",
+                labels="outcome=error,route=failed",
+                value=1,
+            ),
+            SeriesMinute(
+                minute=m,
+                source="push:edge-1",
+                name="inference_cache_lookups_total",
+                service="shelf-vision",
+                tier="edge",
+                labels="layer=result,result=stale_hit",
+                value=1,
+            ),
+            SeriesMinute(
+                minute=m,
+                source="push:edge-1",
+                name="inference_cache_lookups_total",
+                service="shelf-vision",
+                tier="edge",
+                labels="layer=result,result=miss",
+                value=3,
+            ),
         ]
     SeriesMinute.objects.bulk_create(rows)
     assert services.cost_rollups_compute(bucket_start=HOUR, resolution="hour") > 0

@@ -76,7 +76,9 @@ def backdate_versions() -> Callable[[], None]:
 def history() -> Callable[..., History]:
     """Record random but known minutes for an SLO over the previous and the report week."""
 
-    def build(slo: Slo, *, seed: int = 1, bad_rate: float = 0.004, missing_last_minute: bool = True) -> History:
+    def build(
+        slo: Slo, *, seed: int = 1, bad_rate: float = 0.004, missing_last_minute: bool = True
+    ) -> History:
         from slo.budget.buckets import MinuteCount
         from slo.budget.evaluation import budget_minutes_record
 

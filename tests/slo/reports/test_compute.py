@@ -17,18 +17,27 @@ T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 def test_periods_follow_local_calendars_across_dst():
     # Europe/Paris moves to summer time on 2026-03-29: that week is an hour short.
-    period, _ = compute.report_period("week", "Europe/Paris", start=date(2026, 3, 23), now=datetime(2026, 4, 6, tzinfo=UTC))
+    period, _ = compute.report_period(
+        "week", "Europe/Paris", start=date(2026, 3, 23), now=datetime(2026, 4, 6, tzinfo=UTC)
+    )
     assert period.start == datetime(2026, 3, 22, 23, tzinfo=UTC)
     assert period.end == datetime(2026, 3, 29, 22, tzinfo=UTC)
     assert period.minutes == 7 * 1440 - 60
-    month, _ = compute.report_period("month", "America/New_York", start=None, now=datetime(2026, 1, 10, tzinfo=UTC))
+    month, _ = compute.report_period(
+        "month", "America/New_York", start=None, now=datetime(2026, 1, 10, tzinfo=UTC)
+    )
     assert month.label == "2025-12" and month.start == datetime(2025, 12, 1, 5, tzinfo=UTC)
     assert month.previous_start == datetime(2025, 11, 1, 4, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("unit", "start", "path"), [
-    ("week", date(2026, 3, 3), "start"), ("month", date(2026, 3, 2), "start"), ("day", None, "period"),
-])
+@pytest.mark.parametrize(
+    ("unit", "start", "path"),
+    [
+        ("week", date(2026, 3, 3), "start"),
+        ("month", date(2026, 3, 2), "start"),
+        ("day", None, "period"),
+    ],
+)
 def test_it_refuses_periods_that_do_not_start_a_calendar_unit(unit, start, path):
     period, problems = compute.report_period(unit, "UTC", start=start, now=datetime(2026, 6, 1, tzinfo=UTC))
     assert period is None and problems[0]["path"] == path
@@ -40,11 +49,22 @@ def row(state, minutes, key="k", severity="page"):
 
 def test_episodes_are_clipped_and_ongoing_ones_end_with_the_period():
     start, end = T0 + timedelta(minutes=100), T0 + timedelta(minutes=1000)
-    events = [row("firing", 50), row("resolved", 130), row("firing", 500), row("resolved", 520),
-              row("firing", 990), row("resolved", 1200), row("firing", 10, key="old"), row("resolved", 20, key="old")]
+    events = [
+        row("firing", 50),
+        row("resolved", 130),
+        row("firing", 500),
+        row("resolved", 520),
+        row("firing", 990),
+        row("resolved", 1200),
+        row("firing", 10, key="old"),
+        row("resolved", 20, key="old"),
+    ]
     episodes = compute.alert_episodes(events, start=start, end=end)
     assert [(e["duration_s"], e["started_before_period"], e["ongoing_at_end"]) for e in episodes] == [
-        (1800.0, True, False), (1200.0, False, False), (600.0, False, True)]
+        (1800.0, True, False),
+        (1200.0, False, False),
+        (600.0, False, True),
+    ]
 
 
 @given(st.lists(st.tuples(st.sampled_from(["firing", "resolved"]), st.integers(0, 2000)), max_size=40))
@@ -62,14 +82,20 @@ def test_burn_trend_directions():
     assert compute.burn_trend(2.0, 1.0)["direction"] == "up"
     assert compute.burn_trend(0.5, 1.0)["direction"] == "down"
     assert compute.burn_trend(1.01, 1.0)["direction"] == "flat"
-    assert compute.burn_trend(None, 1.0) == {"current": None, "previous": 1.0, "change": None, "direction": "unknown"}
+    assert compute.burn_trend(None, 1.0) == {
+        "current": None,
+        "previous": 1.0,
+        "change": None,
+        "direction": "unknown",
+    }
 
 
 def test_daily_points_list_every_local_day_and_leave_gaps_without_traffic():
     start = datetime(2026, 3, 1, 23, tzinfo=UTC)  # Monday 2026-03-02 in Paris
     days = [(date(2026, 3, 2), 190.0, 200.0), (date(2026, 3, 3), 50.0, 50.0)]
-    points = compute.daily_points(days, time_zone="Europe/Paris", start=start, end=start + timedelta(days=3),
-                                  error_budget_ratio=0.01)
+    points = compute.daily_points(
+        days, time_zone="Europe/Paris", start=start, end=start + timedelta(days=3), error_budget_ratio=0.01
+    )
     assert [d["day"] for d in points] == ["2026-03-02", "2026-03-03", "2026-03-04"]
     assert points[0]["sli"] == 0.95 and points[0]["burn_rate"] == pytest.approx(5.0)
     assert points[1]["sli"] == 1.0 and points[2]["sli"] is None
@@ -90,20 +116,37 @@ TOTALS = [
     series("gateway:1", "inference_request_duration_seconds_bucket", "le=0.15,outcome=ok,route=local", 850),
     series("gateway:1", "inference_request_duration_seconds_bucket", "le=0.3,outcome=ok,route=local", 890),
     series("gateway:1", "inference_request_duration_seconds_bucket", "le=+Inf,outcome=ok,route=local", 900),
-    series("gateway:3", "inference_requests_total", "outcome=error,route=public_cloud", 5, tier="public_cloud"),
+    series(
+        "gateway:3", "inference_requests_total", "outcome=error,route=public_cloud", 5, tier="public_cloud"
+    ),
 ]
 
 
 def test_availability_consumers_by_route_gateway_and_region():
     cells = compute.bad_events_by_series(SloTarget(1, "availability", "edge", None), TOTALS)
-    sources = {"gateway:1": {"name": "store-1", "region": "eu-west"}, "gateway:2": {"name": "store-2", "region": "eu-west"}}
+    sources = {
+        "gateway:1": {"name": "store-1", "region": "eu-west"},
+        "gateway:2": {"name": "store-2", "region": "eu-west"},
+    }
     out = compute.top_consumers(cells, sources=sources, error_budget_total=45.0)
     assert out["bad_events"] == 90  # shed requests are not valid; the public tier is another SLO's
     assert [(c["key"], c["bad_events"]) for c in out["gateway"]] == [("store-1", 60), ("store-2", 30)]
-    assert out["route"][0] == {"key": "local", "bad_events": 60, "valid_events": 960, "share_of_bad": 60 / 90,
-                               "share_of_budget": 60 / 45}
-    assert out["region"] == [{"key": "eu-west", "bad_events": 90, "valid_events": 1990, "share_of_bad": 1.0,
-                              "share_of_budget": 2.0}]
+    assert out["route"][0] == {
+        "key": "local",
+        "bad_events": 60,
+        "valid_events": 960,
+        "share_of_bad": 60 / 90,
+        "share_of_budget": 60 / 45,
+    }
+    assert out["region"] == [
+        {
+            "key": "eu-west",
+            "bad_events": 90,
+            "valid_events": 1990,
+            "share_of_bad": 1.0,
+            "share_of_budget": 2.0,
+        }
+    ]
 
 
 def test_latency_consumers_count_answers_outside_the_threshold():
@@ -112,7 +155,9 @@ def test_latency_consumers_count_answers_outside_the_threshold():
 
 
 def test_sla_against_the_promise():
-    prices = Prices.model_validate({"sla": {"edge": {"p95_ms": 200, "p99_ms": 250, "availability_percent": 99.0}}})
+    prices = Prices.model_validate(
+        {"sla": {"edge": {"p95_ms": 200, "p99_ms": 250, "availability_percent": 99.0}}}
+    )
     checks = compute.sla_section(TOTALS, prices, hours=168)
     edge = next(c for c in checks if c["tier"] == "edge")
     # upper bounds: 855 of 900 answers need the 0.3 s bucket; 891 are only known to be above it
@@ -125,9 +170,16 @@ def test_sla_against_the_promise():
 def test_cost_summary_per_1000_by_tier_and_per_cache_hit():
     hour = T0
     rows = [
-        CostRow("all", hour, 1, 1000, 2.0, {"cost_per_cache_hit_usd": 0.001, "saved_per_hit_usd": 0.002,
-                                            "net_saving_usd": 0.5}),
-        CostRow("local", hour, 1, 600, 1.2, {}), CostRow("cache", hour, 1, 300, 0.3, {}),
+        CostRow(
+            "all",
+            hour,
+            1,
+            1000,
+            2.0,
+            {"cost_per_cache_hit_usd": 0.001, "saved_per_hit_usd": 0.002, "net_saving_usd": 0.5},
+        ),
+        CostRow("local", hour, 1, 600, 1.2, {}),
+        CostRow("cache", hour, 1, 300, 0.3, {}),
         CostRow("public_cloud", hour, 1, 100, 0.5, {}),
         CostRow("all", hour + timedelta(hours=1), 1, 0, 0.0, {"cost_per_cache_hit_usd": None}),
     ]
@@ -142,4 +194,8 @@ def test_cost_summary_per_1000_by_tier_and_per_cache_hit():
 
 def test_no_cost_rollups_means_unknown_cost():
     out = compute.cost_summary([], period_hours=168)
-    assert out["cost_per_1000_usd"] is None and out["cost_per_cache_hit_usd"] is None and out["cache_hits"] is None
+    assert (
+        out["cost_per_1000_usd"] is None
+        and out["cost_per_cache_hit_usd"] is None
+        and out["cache_hits"] is None
+    )

@@ -26,14 +26,22 @@ def independent(history, start, end, objective):
     valid = np.where(present, valid, 0).sum()
     bad = valid - good
     allowed = float((Decimal(100) - Decimal(repr(objective))) / 100) * valid
-    return {"sli": good / valid, "bad": bad, "valid": valid, "error_budget_total": allowed,
-            "error_budget_remaining_ratio": 1 - bad / allowed,
-            "burn_rate": (bad / valid) / float((Decimal(100) - Decimal(repr(objective))) / 100)}
+    return {
+        "sli": good / valid,
+        "bad": bad,
+        "valid": valid,
+        "error_budget_total": allowed,
+        "error_budget_remaining_ratio": 1 - bad / allowed,
+        "burn_rate": (bad / valid) / float((Decimal(100) - Decimal(repr(objective))) / 100),
+    }
 
 
 def the_report(**extra):
-    return report_generate(actor="test", now=NOW, data={"service": "shelf-vision", "period": "week",
-                                                        "start": "2026-11-16", "time_zone": TZ, **extra})
+    return report_generate(
+        actor="test",
+        now=NOW,
+        data={"service": "shelf-vision", "period": "week", "start": "2026-11-16", "time_zone": TZ, **extra},
+    )
 
 
 def test_it_resolves_the_calendar_week_in_the_time_zone():
@@ -99,8 +107,15 @@ def test_regenerating_a_past_period_gives_the_same_numbers(make_slo, history, ba
     # Later changes must not alter the past: newer telemetry, a new SLO version, later alerts.
     history(make_slo(objective=90.0), seed=6)
     slo_update(actor=users["operator"], slo_id=slo.pk, data={**slo.spec, "objective": 95.0})
-    AlertEvent.objects.create(state_key=f"slo:{slo.pk}:page", service=slo.service, slo=slo, kind="burn_rate",
-                              severity="page", state="firing", at=WEEK_END + timedelta(hours=1))
+    AlertEvent.objects.create(
+        state_key=f"slo:{slo.pk}:page",
+        service=slo.service,
+        slo=slo,
+        kind="burn_rate",
+        severity="page",
+        state="firing",
+        at=WEEK_END + timedelta(hours=1),
+    )
     second = the_report()
     assert second.pk != first.pk
     first_slo = next(s for s in first.numbers["services"][0]["slos"] if s["id"] == slo.pk)
@@ -147,8 +162,9 @@ def test_it_lists_alert_episodes_clipped_to_the_period(make_slo, backdate_versio
     key = f"slo:{slo.pk}:page"
 
     def event(state, at):
-        AlertEvent.objects.create(state_key=key, service=slo.service, slo=slo, kind="burn_rate", severity="page",
-                                  state=state, at=at)
+        AlertEvent.objects.create(
+            state_key=key, service=slo.service, slo=slo, kind="burn_rate", severity="page", state=state, at=at
+        )
 
     event("firing", WEEK_START - timedelta(hours=2))  # already firing when the week starts
     event("resolved", WEEK_START + timedelta(hours=1))
@@ -166,19 +182,26 @@ def test_it_lists_alert_episodes_clipped_to_the_period(make_slo, backdate_versio
 def test_a_team_report_covers_every_service_the_team_owns(make_slo, backdate_versions, users):
     from slo.services import service_create
 
-    service_create(actor=users["operator"], data={"name": "other-vision", "service_class": "batch",
-                                                  "owner": "vision-team", "tiers": ["edge"]})
-    service_create(actor=users["operator"], data={"name": "not-ours", "service_class": "batch",
-                                                  "owner": "someone-else", "tiers": ["edge"]})
+    service_create(
+        actor=users["operator"],
+        data={"name": "other-vision", "service_class": "batch", "owner": "vision-team", "tiers": ["edge"]},
+    )
+    service_create(
+        actor=users["operator"],
+        data={"name": "not-ours", "service_class": "batch", "owner": "someone-else", "tiers": ["edge"]},
+    )
     make_slo()
     backdate_versions()
-    report = report_generate(actor="test", now=NOW, data={"team": "vision-team", "period": "week", "time_zone": TZ})
+    report = report_generate(
+        actor="test", now=NOW, data={"team": "vision-team", "period": "week", "time_zone": TZ}
+    )
     assert report.numbers["scope"]["services"] == ["other-vision", "shelf-vision"]
     assert report.period_start == WEEK_START
 
 
-def test_selector_reads_a_bounded_number_of_queries(make_slo, history, backdate_versions,
-                                                    django_assert_max_num_queries):
+def test_selector_reads_a_bounded_number_of_queries(
+    make_slo, history, backdate_versions, django_assert_max_num_queries
+):
     for seed in range(6):
         history(make_slo(), seed=seed)
     backdate_versions()

@@ -22,10 +22,16 @@ pytestmark = pytest.mark.django_db
 def schedule(users, service, make_slo, backdate_versions):
     make_slo()
     backdate_versions()
-    return services.report_schedule_save(actor=users["admin"], data={
-        "name": "vision-weekly", "service": "shelf-vision", "period": "week", "time_zone": TZ,
-        "recipients": ["sre@example.test", "lead@example.test"],
-    })
+    return services.report_schedule_save(
+        actor=users["admin"],
+        data={
+            "name": "vision-weekly",
+            "service": "shelf-vision",
+            "period": "week",
+            "time_zone": TZ,
+            "recipients": ["sre@example.test", "lead@example.test"],
+        },
+    )
 
 
 def test_a_schedule_owns_a_beat_crontab_in_its_time_zone(schedule):
@@ -38,9 +44,15 @@ def test_a_schedule_owns_a_beat_crontab_in_its_time_zone(schedule):
 
 
 def test_updating_and_disabling_a_schedule_updates_its_beat_entry(schedule, users):
-    services.report_schedule_save(actor=users["admin"], schedule=schedule, data={
-        "period": "month", "enabled": False, "cron": {"minute": "30", "hour": "7", "day_of_week": "*",
-                                                      "day_of_month": "2"}})
+    services.report_schedule_save(
+        actor=users["admin"],
+        schedule=schedule,
+        data={
+            "period": "month",
+            "enabled": False,
+            "cron": {"minute": "30", "hour": "7", "day_of_week": "*", "day_of_month": "2"},
+        },
+    )
     schedule.refresh_from_db()
     task = schedule.periodic_task
     assert schedule.period == "month" and not task.enabled
@@ -49,15 +61,25 @@ def test_updating_and_disabling_a_schedule_updates_its_beat_entry(schedule, user
 
 def test_it_refuses_invalid_schedules_with_every_problem(users, service):
     with pytest.raises(ValidationFailed) as caught:
-        services.report_schedule_save(actor=users["admin"], data={
-            "name": "bad name!", "service": "nope", "period": "day", "time_zone": "Mars/Olympus",
-            "recipients": ["not-an-address"], "cron": {"minute": "99", "hour": "*", "day_of_week": "*",
-                                                       "day_of_month": "*"}, "colour": "red"})
+        services.report_schedule_save(
+            actor=users["admin"],
+            data={
+                "name": "bad name!",
+                "service": "nope",
+                "period": "day",
+                "time_zone": "Mars/Olympus",
+                "recipients": ["not-an-address"],
+                "cron": {"minute": "99", "hour": "*", "day_of_week": "*", "day_of_month": "*"},
+                "colour": "red",
+            },
+        )
     paths = {p["path"] for p in caught.value.problems}
     assert paths == {"name", "service", "period", "time_zone", "recipients[0]", "cron", "colour"}
 
 
-def test_deleting_a_schedule_keeps_its_reports(schedule, users, locmem_email, django_capture_on_commit_callbacks):
+def test_deleting_a_schedule_keeps_its_reports(
+    schedule, users, locmem_email, django_capture_on_commit_callbacks
+):
     report = services.report_schedule_run(schedule_id=schedule.pk, now=NOW)
     task_id = schedule.periodic_task_id
     services.report_schedule_delete(actor=users["admin"], schedule_id=schedule.pk)
@@ -91,8 +113,9 @@ def test_the_due_schedule_generates_and_sends_exactly_once_when_run_twice(
     assert len(locmem_email.outbox) == 1
 
 
-def test_the_task_runs_the_schedule_through_celery_once(schedule, locmem_email, eager_celery,
-                                                        django_capture_on_commit_callbacks, monkeypatch):
+def test_the_task_runs_the_schedule_through_celery_once(
+    schedule, locmem_email, eager_celery, django_capture_on_commit_callbacks, monkeypatch
+):
     from django.utils import timezone
 
     monkeypatch.setattr(timezone, "now", lambda: NOW)
@@ -104,7 +127,9 @@ def test_the_task_runs_the_schedule_through_celery_once(schedule, locmem_email, 
     assert len(locmem_email.outbox) == 1
 
 
-def test_the_next_period_is_generated_by_the_next_run(schedule, locmem_email, django_capture_on_commit_callbacks):
+def test_the_next_period_is_generated_by_the_next_run(
+    schedule, locmem_email, django_capture_on_commit_callbacks
+):
     first = services.report_schedule_run(schedule_id=schedule.pk, now=NOW)
     later = services.report_schedule_run(schedule_id=schedule.pk, now=NOW + timedelta(days=7))
     assert later is not None and later.period_start == first.period_start + timedelta(days=7)
@@ -129,13 +154,22 @@ def test_a_failed_email_is_retried_then_given_up(schedule, settings, locmem_emai
     assert len(locmem_email.outbox) == 1
 
 
-def test_an_on_demand_report_is_audited_and_emailed(users, make_slo, backdate_versions, locmem_email,
-                                                    eager_celery, django_capture_on_commit_callbacks):
+def test_an_on_demand_report_is_audited_and_emailed(
+    users, make_slo, backdate_versions, locmem_email, eager_celery, django_capture_on_commit_callbacks
+):
     make_slo()
     backdate_versions()
     with django_capture_on_commit_callbacks(execute=True):
-        report = services.report_generate(actor=users["operator"], now=NOW, data={
-            "service": "shelf-vision", "period": "month", "time_zone": "UTC", "recipients": ["a@example.test"]})
+        report = services.report_generate(
+            actor=users["operator"],
+            now=NOW,
+            data={
+                "service": "shelf-vision",
+                "period": "month",
+                "time_zone": "UTC",
+                "recipients": ["a@example.test"],
+            },
+        )
     assert report.period_label == "2026-10" and report.requested_by_name == "otto"
     event = AuditEvent.objects.get(object_type="slo.report", object_id=str(report.pk))
     assert event.action == "generate" and event.after["numbers_sha256"] == report.numbers_sha256
@@ -144,8 +178,11 @@ def test_an_on_demand_report_is_audited_and_emailed(users, make_slo, backdate_ve
 
 def test_it_refuses_a_period_that_has_not_ended(users, service):
     with pytest.raises(ValidationFailed) as caught:
-        services.report_generate(actor=users["operator"], now=NOW, data={
-            "service": "shelf-vision", "period": "week", "start": "2026-11-23", "time_zone": TZ})
+        services.report_generate(
+            actor=users["operator"],
+            now=NOW,
+            data={"service": "shelf-vision", "period": "week", "start": "2026-11-23", "time_zone": TZ},
+        )
     assert caught.value.problems[0]["path"] == "start"
 
 

@@ -29,15 +29,25 @@ def requests(route: str, outcome: str, n: int, **over: str) -> dict[str, Any]:
     return {"name": REQUESTS_TOTAL, "labels": labels(route=route, outcome=outcome, **over), "increase": n}
 
 
-def histogram(route: str, outcome: str, buckets: dict[str, int], count: int, **over: str) -> list[dict[str, Any]]:
+def histogram(
+    route: str, outcome: str, buckets: dict[str, int], count: int, **over: str
+) -> list[dict[str, Any]]:
     """`_bucket` entries for each `le` spelling given, plus `_count`."""
     out = [
-        {"name": f"{REQUEST_DURATION}_bucket", "labels": labels(route=route, outcome=outcome, le=le, **over),
-         "increase": n}
+        {
+            "name": f"{REQUEST_DURATION}_bucket",
+            "labels": labels(route=route, outcome=outcome, le=le, **over),
+            "increase": n,
+        }
         for le, n in buckets.items()
     ]
-    out.append({"name": f"{REQUEST_DURATION}_count", "labels": labels(route=route, outcome=outcome, **over),
-                "increase": count})
+    out.append(
+        {
+            "name": f"{REQUEST_DURATION}_count",
+            "labels": labels(route=route, outcome=outcome, **over),
+            "increase": count,
+        }
+    )
     return out
 
 
@@ -96,6 +106,9 @@ def slos(shelf_service: Any, slo_doc: dict[str, Any]) -> dict[str, Any]:
     from slo.services import slo_create
 
     created = {"edge-latency": slo_create(actor=None, data=slo_doc)}
-    for name, sli in (("edge-availability", {"kind": "availability"}), ("edge-correctness", {"kind": "correctness"})):
+    for name, sli in (
+        ("edge-availability", {"kind": "availability"}),
+        ("edge-correctness", {"kind": "correctness"}),
+    ):
         created[name] = slo_create(actor=None, data={**slo_doc, "name": name, "sli": sli})
     return created

@@ -15,8 +15,14 @@ from tests.slo.telemetry.conftest import NOW, at, batch, requests
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/telemetry-sources/"
-SOURCE = {"name": "edge-eu", "url": "https://prom.edge-eu.example:9090/", "tier": "edge", "region": "eu-central",
-          "auth_kind": "bearer", "secret": "tok-s3cret"}
+SOURCE = {
+    "name": "edge-eu",
+    "url": "https://prom.edge-eu.example:9090/",
+    "tier": "edge",
+    "region": "eu-central",
+    "auth_kind": "bearer",
+    "secret": "tok-s3cret",
+}
 
 
 def test_operators_create_sources_and_the_secret_is_never_returned(api_for: Any) -> None:
@@ -75,7 +81,9 @@ def test_invalid_sources_get_a_400_with_the_path(api_for: Any, change: dict[str,
 
 def test_deleting_or_disabling_a_source_stops_expecting_its_minutes(api_for: Any) -> None:
     created = api_for("operator").post(URL, SOURCE, format="json").json()
-    SliFeed.objects.create(slo_id=1, source=f"prometheus:{created['id']}", mode="pull", first_minute=0, last_minute=5)
+    SliFeed.objects.create(
+        slo_id=1, source=f"prometheus:{created['id']}", mode="pull", first_minute=0, last_minute=5
+    )
     api_for("operator").patch(f"{URL}{created['id']}/", {"enabled": False}, format="json")
     assert SliFeed.objects.get().mode == "retired"
     assert api_for("operator").delete(f"{URL}{created['id']}/").status_code == 204
@@ -86,8 +94,14 @@ def test_the_list_shows_health_and_statistics_without_n_plus_one(
     api_for: Any, django_assert_max_num_queries: Any
 ) -> None:
     for i in range(5):
-        TelemetrySource.objects.create(name=f"s{i}", url="http://p", tier="edge", watermark=NOW,
-                                       consecutive_failures=i, last_error="HTTP 503" if i else "")
+        TelemetrySource.objects.create(
+            name=f"s{i}",
+            url="http://p",
+            tier="edge",
+            watermark=NOW,
+            consecutive_failures=i,
+            last_error="HTTP 503" if i else "",
+        )
     client = api_for("viewer")
     client.get(URL)  # warm the role cache of the token's user
     with django_assert_max_num_queries(6):
@@ -100,13 +114,17 @@ def test_the_list_shows_health_and_statistics_without_n_plus_one(
 
 def test_the_minutes_endpoint_shows_present_and_missing_minutes(api_for: Any, slos: dict[str, Any]) -> None:
     avail = slos["edge-availability"].pk
-    telemetry_batch_ingest(source="gateway:1", payload=batch({0: [requests("local", "ok", 10)], 2: []}), now=NOW)
+    telemetry_batch_ingest(
+        source="gateway:1", payload=batch({0: [requests("local", "ok", 10)], 2: []}), now=NOW
+    )
     start, end = at(0).isoformat(), at(3).isoformat()
     response = api_for("viewer").get(f"/api/v1/slos/{avail}/minutes/", {"start": start, "end": end})
     assert response.status_code == 200, response.content
     body = response.json()
     assert [(m["good"], m["valid"], m["present"]) for m in body["minutes"]] == [
-        (10, 10, True), (None, None, False), (0, 0, True)
+        (10, 10, True),
+        (None, None, False),
+        (0, 0, True),
     ]
     assert body["present_minutes"] == 2
 
@@ -115,7 +133,10 @@ def test_the_minutes_endpoint_bounds_its_range_and_checks_input(api_for: Any, sl
     avail = slos["edge-availability"].pk
     client = api_for("viewer")
     url = f"/api/v1/slos/{avail}/minutes/"
-    assert client.get(url, {"start": (NOW - timedelta(days=4)).isoformat(), "end": NOW.isoformat()}).status_code == 400
+    assert (
+        client.get(url, {"start": (NOW - timedelta(days=4)).isoformat(), "end": NOW.isoformat()}).status_code
+        == 400
+    )
     assert client.get(url, {"start": "yesterday"}).status_code == 400
     assert client.get(url, {"start": NOW.isoformat(), "end": NOW.isoformat()}).status_code == 400
     assert client.get("/api/v1/slos/999999/minutes/").status_code == 404

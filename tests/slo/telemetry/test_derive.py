@@ -64,8 +64,13 @@ def test_le_spelling_does_not_matter(spelling: str, fast: int, slow: int) -> Non
     assert (row.good, row.valid, row.present) == (fast, fast + slow, True)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["ok", "error", "timeout", "shed"]), st.integers(0, 10**6)),
-                max_size=4, unique_by=lambda x: x[0]))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["ok", "error", "timeout", "shed"]), st.integers(0, 10**6)),
+        max_size=4,
+        unique_by=lambda x: x[0],
+    )
+)
 def test_availability_counts_ok_out_of_non_shed_requests(counts: list[tuple[str, int]]) -> None:
     [row] = derive(batch({0: [requests("local", o, n) for o, n in counts]}), TARGETS["edge-availability"])
     by = dict(counts)
@@ -81,7 +86,8 @@ def test_presence_needs_every_expected_feed() -> None:
     n_present = np.array([[1, 1, 1, 2, 2, 0], [1, 0, 0, 0, 0, 0]])
     n_gaps = np.array([[0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
     assert present_mask(n_present, n_gaps, expected).tolist() == [
-        [True, False, False, True, True, False], [True, False, False, False, False, False]
+        [True, False, False, True, True, False],
+        [True, False, False, False, False, False],
     ]
 
 
@@ -92,24 +98,50 @@ def reference_rows(parsed: Any, target: Any) -> list[tuple[int, int, bool]]:
     """The definition, minute by minute over `samples` (the pre-optimisation algorithm)."""
     out = []
     for minute in parsed.minutes:
-        mine = [s for s in parsed.samples if s.minute == minute and s.service == target.service
-                and (target.tier is None or s.tier == target.tier)]
+        mine = [
+            s
+            for s in parsed.samples
+            if s.minute == minute
+            and s.service == target.service
+            and (target.tier is None or s.tier == target.tier)
+        ]
         if target.kind == "availability":
-            valid = [s for s in mine if s.name == "inference_requests_total" and s.labels["outcome"] in
-                     ("ok", "error", "timeout")]
-            out.append((int(sum(s.value for s in valid if s.labels["outcome"] == "ok")),
-                        int(sum(s.value for s in valid)), True))
+            valid = [
+                s
+                for s in mine
+                if s.name == "inference_requests_total" and s.labels["outcome"] in ("ok", "error", "timeout")
+            ]
+            out.append(
+                (
+                    int(sum(s.value for s in valid if s.labels["outcome"] == "ok")),
+                    int(sum(s.value for s in valid)),
+                    True,
+                )
+            )
         elif target.kind == "correctness":
-            hits = [s for s in mine if s.name == "inference_cache_lookups_total" and s.labels["result"] in
-                    ("hit", "stale_hit", "semantic_hit")]
+            hits = [
+                s
+                for s in mine
+                if s.name == "inference_cache_lookups_total"
+                and s.labels["result"] in ("hit", "stale_hit", "semantic_hit")
+            ]
             total = sum(s.value for s in hits)
-            out.append((int(total - sum(s.value for s in hits if s.labels["result"] == "stale_hit")), int(total), True))
+            out.append(
+                (
+                    int(total - sum(s.value for s in hits if s.labels["result"] == "stale_hit")),
+                    int(total),
+                    True,
+                )
+            )
         else:  # latency
             base = "inference_request_duration_seconds"
-            counts = [s for s in mine if s.name == f"{base}_count" and s.labels["outcome"] in ("ok", "timeout")]
+            counts = [
+                s for s in mine if s.name == f"{base}_count" and s.labels["outcome"] in ("ok", "timeout")
+            ]
             buckets = [s for s in mine if s.name == f"{base}_bucket" and s.labels["outcome"] == "ok"]
             need = {(s.tier, s.series) for s in buckets} | {
-                (s.tier, s.series) for s in counts if s.labels["outcome"] == "ok" and s.value > 0}
+                (s.tier, s.series) for s in counts if s.labels["outcome"] == "ok" and s.value > 0
+            }
             at = [s for s in buckets if s.le == target.threshold_s]
             if not need <= {(s.tier, s.series) for s in at}:
                 out.append((0, 0, False))
@@ -142,13 +174,20 @@ def random_minute(draw: Any) -> list[dict[str, Any]]:
 
 
 @given(st.lists(random_minute(), min_size=1, max_size=4), st.sampled_from([None, "edge"]))
-def test_grouped_derivation_equals_the_definition(minutes: list[list[dict[str, Any]]], tier: str | None) -> None:
-    parsed, problems = parse_push_batch(batch(dict(enumerate(minutes))), known_services={"shelf-vision"},
-                                        now_s=NOW.timestamp())
+def test_grouped_derivation_equals_the_definition(
+    minutes: list[list[dict[str, Any]]], tier: str | None
+) -> None:
+    parsed, problems = parse_push_batch(
+        batch(dict(enumerate(minutes))), known_services={"shelf-vision"}, now_s=NOW.timestamp()
+    )
     assert parsed is not None, problems
     spec = {"service": "shelf-vision", **({"tier": tier} if tier else {})}
-    targets = [sli_target(i, {**spec, "sli": sli}) for i, sli in enumerate(
-        [{"kind": "latency", "threshold_ms": 150}, {"kind": "availability"}, {"kind": "correctness"}])]
+    targets = [
+        sli_target(i, {**spec, "sli": sli})
+        for i, sli in enumerate(
+            [{"kind": "latency", "threshold_ms": 150}, {"kind": "availability"}, {"kind": "correctness"}]
+        )
+    ]
     rows = derive_sli_rows(parsed, targets)
     for target in targets:
         mine = [(r.good, r.valid, r.present) for r in rows if r.slo_id == target.slo_id]

@@ -29,7 +29,9 @@ def req(route: str, outcome: str) -> tuple[str, dict[str, str]]:
     return REQUESTS_TOTAL, {**BASE, "route": route, "outcome": outcome}
 
 
-def expected(loaded: LoadedPrometheus, good: list[Any], valid: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def expected(
+    loaded: LoadedPrometheus, good: list[Any], valid: list[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     good_values, good_present = expected_sum(loaded.history, good)
     valid_values, valid_present = expected_sum(loaded.history, valid)
     present = good_present & valid_present
@@ -43,23 +45,38 @@ def availability(loaded: LoadedPrometheus) -> tuple[np.ndarray, np.ndarray, np.n
 
 def latency(loaded: LoadedPrometheus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     labels = {**BASE, "outcome": "ok"}
-    good = [(f"{REQUEST_DURATION}_bucket", {**labels, "route": "local", "le": "0.15"}),
-            (f"{REQUEST_DURATION}_bucket", {**labels, "route": "cache", "le": "0.150"})]
+    good = [
+        (f"{REQUEST_DURATION}_bucket", {**labels, "route": "local", "le": "0.15"}),
+        (f"{REQUEST_DURATION}_bucket", {**labels, "route": "cache", "le": "0.150"}),
+    ]
     valid = [(f"{REQUEST_DURATION}_count", {**labels, "route": r}) for r in ("local", "cache")]
     return expected(loaded, good, valid)
 
 
 @pytest.fixture
-def setup(db: Any, shelf_service: Any, slo_doc: dict[str, Any], prometheus_server: PrometheusServer,
-          prometheus_history: LoadedPrometheus) -> dict[str, Any]:
+def setup(
+    db: Any,
+    shelf_service: Any,
+    slo_doc: dict[str, Any],
+    prometheus_server: PrometheusServer,
+    prometheus_history: LoadedPrometheus,
+) -> dict[str, Any]:
     from slo.services import slo_create
 
     lat = slo_create(actor=None, data=slo_doc)
-    avail = slo_create(actor=None, data={**slo_doc, "name": "edge-availability", "sli": {"kind": "availability"}})
-    source = telemetry_source_create(actor=None, data={
-        "name": "edge-prom", "url": prometheus_server.url, "tier": "edge", "scrape_lag_s": 0,
-        "backfill_minutes": prometheus_history.history.minutes,
-    })
+    avail = slo_create(
+        actor=None, data={**slo_doc, "name": "edge-availability", "sli": {"kind": "availability"}}
+    )
+    source = telemetry_source_create(
+        actor=None,
+        data={
+            "name": "edge-prom",
+            "url": prometheus_server.url,
+            "tier": "edge",
+            "scrape_lag_s": 0,
+            "backfill_minutes": prometheus_history.history.minutes,
+        },
+    )
     start = from_epoch_minute(prometheus_history.history.start_s // 60)
     return {"lat": lat, "avail": avail, "source": source, "start": start}
 
@@ -77,7 +94,9 @@ def assert_stored(setup: dict[str, Any], slo: Any, want: tuple[np.ndarray, ...],
 
 
 @pytest.mark.prometheus
-def test_it_stores_exactly_the_generated_counts(setup: dict[str, Any], prometheus_history: LoadedPrometheus) -> None:
+def test_it_stores_exactly_the_generated_counts(
+    setup: dict[str, Any], prometheus_history: LoadedPrometheus
+) -> None:
     n = prometheus_history.history.minutes
     # first pull: the backfill covers the whole history
     result = telemetry_source_pull(source_id=setup["source"].pk, now=minute(setup, n))
@@ -133,5 +152,7 @@ def test_two_workers_never_pull_one_source_at_once(setup: dict[str, Any]) -> Non
     assert not telemetry_source_pull(source_id=source_id, now=now).claimed
     assert not SliMinute.objects.exists()
     # a claim older than the lease belongs to a dead worker
-    TelemetrySource.objects.filter(pk=source_id).update(pulling_since=now - PULL_CLAIM_LEASE - timedelta(seconds=1))
+    TelemetrySource.objects.filter(pk=source_id).update(
+        pulling_since=now - PULL_CLAIM_LEASE - timedelta(seconds=1)
+    )
     assert telemetry_source_pull(source_id=source_id, now=now).claimed

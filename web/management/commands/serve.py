@@ -21,19 +21,62 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
         parser.add_argument("--web-workers", type=int, default=2)
-        parser.add_argument("--no-gateways", action="store_true", help="do not start the demo reference gateways")
+        parser.add_argument(
+            "--no-gateways", action="store_true", help="do not start the demo reference gateways"
+        )
 
     def handle(self, *args: Any, bind: str, web_workers: int, no_gateways: bool, **options: Any) -> None:
         python = sys.executable
         bin_dir = os.path.dirname(python)
         env = dict(os.environ)
         commands: list[tuple[str, list[str]]] = [
-            ("web", [os.path.join(bin_dir, "gunicorn"), "controlplane.wsgi", "--bind", bind,
-                     "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5"]),
-            ("worker", [python, "-m", "celery", "-A", "controlplane", "worker", "--loglevel", "INFO",
-                        "--concurrency", "2", "--without-gossip", "--without-mingle"]),
-            ("beat", [python, "-m", "celery", "-A", "controlplane", "beat", "--loglevel", "INFO",
-                      "--pidfile", str(settings.DATA_DIR / "celerybeat.pid")]),
+            (
+                "web",
+                [
+                    os.path.join(bin_dir, "gunicorn"),
+                    "controlplane.wsgi",
+                    "--bind",
+                    bind,
+                    "--workers",
+                    str(web_workers),
+                    "--access-logfile",
+                    "-",
+                    "--graceful-timeout",
+                    "5",
+                ],
+            ),
+            (
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "controlplane",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+            ),
+            (
+                "beat",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "controlplane",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--pidfile",
+                    str(settings.DATA_DIR / "celerybeat.pid"),
+                ],
+            ),
         ]
         if not no_gateways:
             commands.extend(self._demo_gateways(bind))
@@ -43,7 +86,9 @@ class Command(BaseCommand):
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
         for name, command in commands:
             children.append((name, subprocess.Popen(command, env=env, start_new_session=True)))
-        self.stdout.write(self.style.SUCCESS(f"control plane running at http://{bind}/  (Ctrl-C stops everything)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"control plane running at http://{bind}/  (Ctrl-C stops everything)")
+        )
         self.stdout.flush()
 
         stopping = False
@@ -83,7 +128,9 @@ class Command(BaseCommand):
         from routing.fleet.demo import fleet_demo_seed
 
         gateways = fleet_demo_seed(
-            state_dir=settings.DATA_DIR / "gateways", control_plane_url=f"http://{bind}", push_telemetry=True,
+            state_dir=settings.DATA_DIR / "gateways",
+            control_plane_url=f"http://{bind}",
+            push_telemetry=True,
             actor="demo",
         )
         self._demo_release(bind)
