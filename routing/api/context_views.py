@@ -10,14 +10,12 @@ from dataclasses import asdict
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from controlplane.api.body import json_object_body
 from routing.api.fleet_views import _GatewayFacing
-from routing.models.fleet import Gateway
 from slo.telemetry.context_services import context_samples_ingest
 
 
@@ -37,13 +35,8 @@ class GatewayContextsView(_GatewayFacing):
         and how many requests it decided (format: docs/telemetry.md, "Request contexts"). The release
         simulation gate replays them. Rate-limited with the telemetry push (throttle scope `ingest`)."""
         payload = json_object_body(request)
-        registration = (
-            Gateway.objects.filter(pk=int(pk)).values_list("service__name", "tier", "region").first()
-        )
-        if registration is None:
-            raise exceptions.NotFound("no such gateway")
-        service, tier, region = registration
+        service, tier, region = self.registration(pk)
         result = context_samples_ingest(
-            source=f"gateway:{int(pk)}", service=service, tier=tier, region=region or "", payload=payload
+            source=f"gateway:{int(pk)}", service=service, tier=tier, region=region, payload=payload
         )
         return Response({"accepted": True, "result": asdict(result)}, status=202)

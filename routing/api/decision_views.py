@@ -8,7 +8,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +21,6 @@ from routing.api.fleet_views import _GatewayFacing
 from routing.fleet.decision_format import NAME_RE, REQUEST_ID_RE
 from routing.fleet.decision_selectors import decision_record_queryset, decision_records_answer
 from routing.fleet.decisions import Registration, decision_records_ingest
-from routing.models.fleet import Gateway
 
 
 class GatewayDecisionsView(_GatewayFacing):
@@ -39,14 +38,9 @@ class GatewayDecisionsView(_GatewayFacing):
         """A sample of this gateway's per-request decision records (docs/decisions.md). Filed under
         the gateway's registered service, tier and region. Rate-limited with the telemetry push."""
         payload = json_object_body(request)
-        registration = (
-            Gateway.objects.filter(pk=int(pk)).values_list("service__name", "tier", "region").first()
-        )
-        if registration is None:
-            raise exceptions.NotFound("no such gateway")
-        service, tier, region = registration
+        service, tier, region = self.registration(pk)
         result = decision_records_ingest(
-            registration=Registration(gateway_id=int(pk), service=service, tier=tier, region=region or ""),
+            registration=Registration(gateway_id=int(pk), service=service, tier=tier, region=region),
             payload=payload,
         )
         return Response({"accepted": True, "result": asdict(result)}, status=202)

@@ -154,6 +154,16 @@ class _GatewayFacing(APIView):
     read_role = None
     write_role = None
 
+    @staticmethod
+    def registration(pk: str) -> tuple[str, str, str]:
+        """(service, tier, region) the gateway is registered for: what it writes is filed under
+        these, never under what its body claims."""
+        row = Gateway.objects.filter(pk=int(pk)).values_list("service__name", "tier", "region").first()
+        if row is None:
+            raise exceptions.NotFound("no such gateway")
+        service, tier, region = row
+        return service, tier, region or ""
+
 
 class GatewayConfigView(_GatewayFacing):
     @extend_schema(
