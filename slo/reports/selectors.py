@@ -36,7 +36,7 @@ from slo.models import Service, Slo, SloVersion
 from slo.models.budget import AlertEvent, BudgetHour, CostRollup, SloStatus
 from slo.models.reports import Report, ReportDelivery, ReportSchedule
 from slo.models.telemetry import SeriesMinute, TelemetrySource
-from slo.reports import compute, sections
+from slo.reports import compute, cost, sections
 from slo.spec import SloSpec
 
 logger = logging.getLogger(__name__)
@@ -262,10 +262,10 @@ def daily_sums(
     return out
 
 
-def cost_rows(*, service_ids: list[int], start: datetime, end: datetime) -> dict[int, list[compute.CostRow]]:
+def cost_rows(*, service_ids: list[int], start: datetime, end: datetime) -> dict[int, list[cost.CostRow]]:
     """Hourly cost rollups of the period. Per hour only where the figures need it (`all`, with the
     three figures used, and `cache`); other routes summed in SQL."""
-    out: dict[int, list[compute.CostRow]] = defaultdict(list)
+    out: dict[int, list[cost.CostRow]] = defaultdict(list)
     rows = CostRollup.objects.filter(
         service_id__in=service_ids, resolution="hour", bucket_start__gte=start, bucket_start__lt=end
     )
@@ -285,7 +285,7 @@ def cost_rows(*, service_ids: list[int], start: datetime, end: datetime) -> dict
         )
     )
     for row in hourly:
-        out[row[0]].append(compute.CostRow(*row[1:6], dict(zip(figures, row[6:], strict=True))))
+        out[row[0]].append(cost.CostRow(*row[1:6], dict(zip(figures, row[6:], strict=True))))
     summed = (
         rows.exclude(route__in=["all", "cache"])
         .values("service_id", "route")
@@ -294,7 +294,7 @@ def cost_rows(*, service_ids: list[int], start: datetime, end: datetime) -> dict
     )
     for row in summed:
         out[row["service_id"]].append(
-            compute.CostRow(row["route"], start, row["version"], row["requests"], row["cost_usd"], {})
+            cost.CostRow(row["route"], start, row["version"], row["requests"], row["cost_usd"], {})
         )
     return out
 
@@ -442,7 +442,7 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
                     name: sections.section_data(name, services=[service.name], start=start, end=end)
                     for name in sorted(set(sections.registered_sections()) | set(EXPECTED_SECTIONS))
                 },
-                "cost": compute.cost_summary(costs.get(service.pk, []), period_hours=period_hours),
+                "cost": cost.cost_summary(costs.get(service.pk, []), period_hours=period_hours),
                 "sla": compute.sla_section(totals.get(service.name, []), prices, hours=period_hours),
                 "sla_cost_model_version": model.version if model is not None else None,
                 "telemetry_coverage": {

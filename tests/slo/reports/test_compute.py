@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slo.budget.cost import Prices
-from slo.reports import compute
-from slo.reports.compute import AlertRow, CostRow, SeriesTotal, SloTarget
+from slo.reports import compute, cost
+from slo.reports.compute import AlertRow, SeriesTotal, SloTarget
+from slo.reports.cost import CostRow
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -183,7 +184,7 @@ def test_cost_summary_per_1000_by_tier_and_per_cache_hit():
         CostRow("public_cloud", hour, 1, 100, 0.5, {}),
         CostRow("all", hour + timedelta(hours=1), 1, 0, 0.0, {"cost_per_cache_hit_usd": None}),
     ]
-    out = compute.cost_summary(rows, period_hours=168)
+    out = cost.cost_summary(rows, period_hours=168)
     assert out["cost_per_1000_usd"] == pytest.approx(2.0)
     assert out["tiers"]["edge"]["cost_per_1000_usd"] == pytest.approx(1500 / 900)
     assert out["tiers"]["public_cloud"]["cost_per_1000_usd"] == pytest.approx(5.0)
@@ -193,7 +194,7 @@ def test_cost_summary_per_1000_by_tier_and_per_cache_hit():
 
 
 def test_no_cost_rollups_means_unknown_cost():
-    out = compute.cost_summary([], period_hours=168)
+    out = cost.cost_summary([], period_hours=168)
     assert (
         out["cost_per_1000_usd"] is None
         and out["cost_per_cache_hit_usd"] is None
