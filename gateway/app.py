@@ -1,5 +1,7 @@
 """The gateway runtime: the active config, signed pushes, polling, heartbeats, traffic, telemetry.
 
+The telemetry, context and decision pushes live in gateway.reporting (a mixin of Gateway).
+
 The active config is one immutable object swapped under a lock, so traffic threads always see a
 whole bundle (never a policy from one revision with the cache config of another). A bundle is
 applied all-or-nothing: every check passes, then it is compiled, swapped in and persisted as the
@@ -17,7 +19,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -25,6 +27,12 @@ import requests
 from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
+from gateway.reporting import (  # noqa: F401 - re-exported: the limits were defined here
+    CONTEXT_BATCH_MINUTES,
+    MAX_PENDING_DECISIONS,
+    MAX_PENDING_MINUTES,
+    ReportingMixin,
+)
 from gateway.state import load_state, save_state
 from gateway.traffic import (
     LAYER_LABEL,
@@ -44,13 +52,9 @@ from slo.telemetry.batch_format import le_label
 logger = logging.getLogger("gateway")
 
 MAX_CONFIG_BYTES = 1024 * 1024
-# minutes kept for telemetry push while the control plane is unreachable (3 hours)
-MAX_PENDING_MINUTES = 180
-# request contexts sampled per minute for the control plane's simulation, and minutes per push
+# request contexts sampled per minute for the control plane's simulation (minutes per push, and
+# minutes/records kept while unreachable: gateway.reporting)
 CONTEXTS_PER_MINUTE = 30
-CONTEXT_BATCH_MINUTES = 60
-# decision records kept for the push while the control plane is unreachable, at most
-MAX_PENDING_DECISIONS = 5000
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class ActiveConfig:
     applied_at: float
 
 
-class Gateway:
+class Gateway(ReportingMixin):
     def __init__(self, config: GatewayConfig, *, now: float | None = None) -> None:
         self.config = config
         self.metrics = GatewayMetrics()
@@ -486,148 +490,6 @@ class Gateway:
             "routing_policy_description": active.bundle["routing_policy"].get("description", ""),
             "traffic": summarize(window, latency_threshold_ms=self.config.latency_slo_ms),
         }
-
-    # -- telemetry push -----------------------------------------------------------------------
-    def telemetry_batch(self, *, now: float) -> tuple[list[int], dict[str, Any]]:
-        """Completed minutes not yet acknowledged, oldest first, in the push format."""
-        current = int(now // 60) * 60
-        with self._lock:
-            minutes = sorted(m for m in self._minutes if m < current)[:MAX_PENDING_MINUTES]
-            entries = []
-            for minute in minutes:
-                counters = [
-                    {
-                        "name": name,
-                        "labels": dict(labels),
-                        "increase": round(value, 6)
-                        if isinstance(value, float) and not value.is_integer()
-                        else int(value),
-                    }
-                    for (name, labels), value in sorted(self._minutes[minute].items())
-                ]
-                gauges = [
-                    {"name": name, "labels": dict(labels), "value": value}
-                    for (name, labels), value in sorted(self._minute_gauges.get(minute, {}).items())
-                ]
-                entries.append(
-                    {
-                        "minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "counters": counters,
-                        "gauges": gauges,
-                    }
-                )
-        return minutes, {
-            "contract_version": c.CONTRACT_VERSION,
-            "gateway": self.config.name,
-            "minutes": entries,
-        }
-
-    def _sent_at(self) -> str:
-        """The push's `sent_at`: the wall clock, strictly increasing within this process even if the
-        clock steps back, so the control plane keeps this push over any earlier one of a minute."""
-        with self._lock:
-            stamp_us = max(time.time_ns() // 1000, self._last_sent_at_us + 1)
-            self._last_sent_at_us = stamp_us
-        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=stamp_us)).isoformat()
-
-    def push_telemetry_once(self, *, now: float | None = None) -> str:
-        minutes, batch = self.telemetry_batch(now=time.time() if now is None else now)
-        if not minutes:
-            return "nothing"
-        batch["sent_at"] = self._sent_at()
-        try:
-            response = self.session.post(
-                self._url("telemetry/"), json=batch, headers=self._headers(), timeout=(2, 10)
-            )
-        except requests.RequestException as exc:
-            logger.info("telemetry push failed (%s); %d minutes kept", exc.__class__.__name__, len(minutes))
-            return "unreachable"
-        if response.status_code in (200, 202):
-            with self._lock:
-                for minute in minutes:
-                    self._minutes.pop(minute, None)
-                    self._minute_gauges.pop(minute, None)
-            return "accepted"
-        logger.warning("telemetry push answered HTTP %s", response.status_code)
-        return f"http_{response.status_code}"
-
-    def context_batch(self) -> tuple[list[int], dict[str, Any]]:
-        """Sampled request contexts per minute, oldest first, in the push format. The minute still
-        filling is included (the control plane keeps the fuller of two samples of a minute)."""
-        with self._lock:
-            minutes = sorted(self._context_samples)[:CONTEXT_BATCH_MINUTES]
-            entries = [
-                {
-                    "minute": datetime.fromtimestamp(minute, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "requests": self._context_samples[minute].seen,
-                    "contexts": list(self._context_samples[minute].contexts),
-                }
-                for minute in minutes
-            ]
-        return minutes, {
-            "contract_version": c.CONTRACT_VERSION,
-            "gateway": self.config.name,
-            "minutes": entries,
-        }
-
-    def push_contexts_once(self) -> str:
-        minutes, batch = self.context_batch()
-        if not minutes:
-            return "nothing"
-        try:
-            response = self.session.post(
-                self._url("contexts/"), json=batch, headers=self._headers(), timeout=(2, 10)
-            )
-        except requests.RequestException as exc:
-            logger.info("context push failed (%s); %d minutes kept", exc.__class__.__name__, len(minutes))
-            return "unreachable"
-        if response.status_code in (200, 202):
-            with self._lock:
-                for minute in minutes:
-                    if minute != self._context_minute:  # the minute in progress is sent again, fuller
-                        self._context_samples.pop(minute, None)
-            return "accepted"
-        logger.warning("context push answered HTTP %s: %s", response.status_code, response.text[:500])
-        return f"http_{response.status_code}"
-
-    def push_decisions_once(self) -> str:
-        """Close this interval's sample of decision records, log each (so a request id in this log
-        can be looked up in the control plane), and push every pending record."""
-        with self._lock:
-            sampled = self._decisions.contexts
-            self._decisions = ContextReservoir(self.config.decision_sample, self._decisions.rng)
-            self._decisions_pending = (self._decisions_pending + sampled)[-MAX_PENDING_DECISIONS:]
-            pending = list(self._decisions_pending)
-        for record in sampled:
-            logger.info(
-                "decision request_id=%s rule=%s route=%s chain=%s outcome=%s latency_ms=%s revision=%s",
-                record["request_id"],
-                record.get("rule"),
-                record["route"],
-                ",".join(record["chain"]),
-                record["outcome"],
-                record["latency_ms"],
-                record.get("revision"),
-            )
-        if not pending:
-            return "nothing"
-        batch = {"contract_version": c.CONTRACT_VERSION, "gateway": self.config.name, "records": pending}
-        try:
-            response = self.session.post(
-                self._url("decisions/"), json=batch, headers=self._headers(), timeout=(2, 10)
-            )
-        except requests.RequestException as exc:
-            logger.info("decision push failed (%s); %d records kept", exc.__class__.__name__, len(pending))
-            return "unreachable"
-        if response.status_code in (200, 202, 400):
-            # a refused batch would be refused again: it is logged and dropped, not retried forever
-            with self._lock:
-                sent = {record["request_id"] for record in pending}
-                self._decisions_pending = [r for r in self._decisions_pending if r["request_id"] not in sent]
-            if response.status_code != 400:
-                return "accepted"
-        logger.warning("decision push answered HTTP %s: %s", response.status_code, response.text[:500])
-        return f"http_{response.status_code}"
 
     # -- loops --------------------------------------------------------------------------------
     def _every(self, interval_s: float, work: Any, name: str) -> threading.Thread | None:
