@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from web.live import live_json
-from web.views import documents, fleet, profile, releases
+from web.views import documents, fleet, profile, releases, services
 from web.views import overview as views
 from web.views import slos as slo_views
 
@@ -17,7 +17,7 @@ urlpatterns = [
     path("profile/", profile.profile, name="profile"),
     path("slos/<int:pk>/", slo_views.slo_detail, name="slo"),
     path("slos/<int:pk>/live/", live_json(slo_views.slo_detail), name="slo-live"),
-    path("services/<slug:name>/", slo_views.service_detail, name="service"),
+    path("services/<slug:name>/", services.service_detail, name="service"),
     path("policies/", documents.policies, name="policies"),
     path("policies/<slug:kind_slug>/<int:pk>/", documents.document_detail, name="document"),
     path("fleet/", fleet.fleet, name="fleet"),

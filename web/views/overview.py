@@ -1,6 +1,6 @@
 """Server-rendered pages of the dashboard shell: the overview and the audit log.
 
-The other pages: `slos.py` (SLO, service), `documents.py` (policies and cache configs),
+The other pages: `slos.py` (SLO), `services.py` (service), `documents.py` (policies and cache configs),
 `fleet.py`, `releases.py` and `reports.py` beside this module.
 """
 
