@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('slo', '0012_slo_apply_sources'),
+        ('slo', '0013_composites'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
