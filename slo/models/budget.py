@@ -116,7 +116,7 @@ class SloStatusPoint(models.Model):
         return f"SLO {self.slo_id} at {self.at}"
 
 
-ALERT_KINDS = ("burn_rate", "cache_hit_drop", "stale_hits", "model_skew")
+ALERT_KINDS = ("burn_rate", "cache_hit_drop", "stale_hits", "model_skew", "capacity", "device_health")
 SEVERITIES = ("page", "ticket")
 
 
