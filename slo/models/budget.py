@@ -116,7 +116,15 @@ class SloStatusPoint(models.Model):
         return f"SLO {self.slo_id} at {self.at}"
 
 
-ALERT_KINDS = ("burn_rate", "cache_hit_drop", "stale_hits", "model_skew", "composite_burn")
+ALERT_KINDS = (
+    "burn_rate",
+    "cache_hit_drop",
+    "stale_hits",
+    "model_skew",
+    "composite_burn",
+    "capacity",
+    "device_health",
+)
 SEVERITIES = ("page", "ticket")
 
 
