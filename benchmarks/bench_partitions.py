@@ -1,0 +1,231 @@
+"""The SLI minute table, plain (before) and partitioned by day (after), at `--slos` SLOs x `--days`
+days of minutes: the insert rate of new minutes, the budget sync's minute read and retention.
+
+For each variant the script creates its own database (`cp_bench_part_before`/`_after`, dropped
+first), migrates it, and for `before` rebuilds the SLI minute table as the plain table it was before
+migration 0013 (with its separate `slo_id` index). It loads `--days` whole UTC days of minutes for
+every SLO (one push feed, one row per SLO and minute: `--slos` x 1,440 rows a day) and then measures:
+
+- insert: `--new-minutes` new minutes, each one minute for every SLO written by the ingest's storage
+  step (`sli_rows_write`: SLI minutes, feeds, pending hours, spans) in its own transaction;
+- read: the budget sync's read of the last 15 minutes of every SLO (`minute_arrays`), cold (the
+  first read after the inserts) and warm (median of 3 more);
+- retention: `telemetry_retention_enforce` with the minute retention set so that the first loaded
+  day is past the cutoff: `before` deletes its rows (and `VACUUM` afterwards is timed separately:
+  the space is only reusable after it), `after` drops its partition.
+
+The load average (the machine is shared) is recorded at each step.
+
+    .venv/bin/python benchmarks/bench_partitions.py [--slos 10000] [--days 30] [--variant both]
+    # writes benchmarks/results/partitions.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+RESULT = ROOT / "benchmarks" / "results" / "partitions.json"
+SOURCE = "push:bench"
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[str, Any]:
+    import psycopg
+
+    db = f"cp_bench_part_{variant}"
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}")
+    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{db}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, connections, transaction
+
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = db
+    call_command("migrate", verbosity=0)
+
+    from slo.models import Service, Slo
+    from slo.telemetry.derive import SliRow
+    from slo.telemetry.partitions import partition_create, partitions, table_rebuild
+    from slo.telemetry.retention import telemetry_retention_enforce
+    from slo.telemetry.selectors import minute_arrays
+    from slo.telemetry.storage import sli_rows_write
+
+    table = "slo_sliminute"
+    # whole days ending at midnight (UTC) a little before now; the new minutes start at that midnight
+    last_day = datetime.now(UTC).date() - timedelta(days=1)
+    first_day = last_day - timedelta(days=days - 1)
+    start = int(datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp() // 60)
+    end = start + days * 1440
+    out: dict[str, Any] = {"variant": variant, "rows_loaded": slos * days * 1440, "load_average": {}}
+    out["load_average"]["start"] = load()
+
+    with transaction.atomic():
+        if variant == "before":
+            table_rebuild(table, partitioned=False)
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE INDEX slo_sliminute_slo_id_before ON {table} (slo_id)")
+        else:
+            day = first_day
+            while day <= last_day + timedelta(days=1):
+                partition_create(table, day)
+                day += timedelta(days=1)
+
+    service = Service.objects.create(name="svc", service_class="interactive", tiers=["edge"])
+    spec = {"service": "svc", "sli": {"kind": "availability"}, "objective": 99.0}
+    spec["window"] = {"type": "rolling", "days": 28}
+    Slo.objects.bulk_create(
+        [
+            Slo(
+                service=service,
+                name=f"slo-{k}",
+                sli_kind="availability",
+                objective=99.0,
+                spec={**spec, "name": f"slo-{k}"},
+            )
+            for k in range(slos)
+        ],
+        batch_size=2000,
+    )
+    ids = list(Slo.objects.order_by("pk").values_list("pk", flat=True))
+
+    clock = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO slo_slifeed (slo_id, source, mode, first_minute, last_minute) "
+            "SELECT id, %s, 'push', %s, %s FROM slo_slo",
+            [SOURCE, start, end - 1],
+        )
+        for d in range(days):
+            cursor.execute(
+                f"INSERT INTO {table} (slo_id, minute, source, good, valid, present) "
+                "SELECT s.id, m, %s, 95 + (s.id + m) %% 5, 100, true "
+                "FROM slo_slo s, generate_series(%s::bigint, %s::bigint) m",
+                [SOURCE, start + d * 1440, start + (d + 1) * 1440 - 1],
+            )
+            print(f"{variant}: day {d + 1}/{days} loaded, {time.perf_counter() - clock:.0f} s", flush=True)
+        cursor.execute(f"VACUUM ANALYZE {table}")
+    out["bulk_load_s"] = round(time.perf_counter() - clock, 1)
+    out["bulk_load_rows_per_s"] = round(out["rows_loaded"] / out["bulk_load_s"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [table])
+        size = cursor.fetchone()[0]
+        if variant == "after":
+            cursor.execute(
+                "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = %s::regclass",
+                [table],
+            )
+            size = cursor.fetchone()[0]
+    out["table_size_mib"] = round(size / 2**20)
+    out["load_average"]["after_load"] = load()
+
+    # insert: one new minute for every SLO, per transaction, as a push of every SLO would write it
+    now = datetime.fromtimestamp((end + new_minutes + 1) * 60, tz=UTC)
+    per_minute = []
+    for k in range(new_minutes):
+        rows = [SliRow(i, end + k, 97, 100, True) for i in ids]
+        clock = time.perf_counter()
+        with transaction.atomic():
+            sli_rows_write(SOURCE, "push", rows, now)
+        per_minute.append(time.perf_counter() - clock)
+    out["insert"] = {
+        "rows_per_minute_written": len(ids),
+        "median_s": round(statistics.median(per_minute), 3),
+        "rows_per_s": round(len(ids) / statistics.median(per_minute)),
+        "each_s": [round(x, 3) for x in per_minute],
+    }
+    out["load_average"]["after_insert"] = load()
+
+    # the budget sync's read: 15 minutes of every SLO
+    first, stop = end + new_minutes - 15, end + new_minutes
+    reads = []
+    for _ in range(4):
+        clock = time.perf_counter()
+        good, _valid, present = minute_arrays(ids, first, stop)
+        reads.append(time.perf_counter() - clock)
+    assert good.shape == (len(ids), 15) and bool(present[:, -new_minutes:].all())
+    out["budget_sync_read"] = {
+        "slos": len(ids),
+        "minutes": 15,
+        "cold_s": round(reads[0], 3),
+        "warm_median_s": round(statistics.median(reads[1:]), 3),
+    }
+    out["load_average"]["after_read"] = load()
+
+    # retention: the first loaded day is past the cutoff
+    settings.TELEMETRY_MINUTE_RETENTION_DAYS = days - 1
+    retention_now = datetime.fromtimestamp((end + new_minutes) * 60, tz=UTC)
+    clock = time.perf_counter()
+    removed = telemetry_retention_enforce(now=retention_now)
+    out["retention"] = {
+        "s": round(time.perf_counter() - clock, 3),
+        "sli_minutes_removed": removed["sli_minutes"],
+        "partitions_dropped": removed["minute_partitions_dropped"],
+    }
+    if variant == "before":
+        clock = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM {table}")
+        out["retention"]["vacuum_after_s"] = round(time.perf_counter() - clock, 3)
+    else:
+        out["retention"]["partitions_left"] = len(partitions(table))
+    out["load_average"]["end"] = load()
+    connections.close_all()
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--slos", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--new-minutes", type=int, default=5)
+    parser.add_argument("--variant", choices=["before", "after", "both"], default="both")
+    args = parser.parse_args()
+    variants = ["before", "after"] if args.variant == "both" else [args.variant]
+    result: dict[str, Any] = {
+        "slos": args.slos,
+        "days": args.days,
+        "rows_per_variant": args.slos * args.days * 1440,
+        "cores": os.cpu_count(),
+        "note": "2 cores shared with other work: see load_average per step",
+    }
+    for variant in variants:
+        result[variant] = run_variant(variant, args.slos, args.days, args.new_minutes)
+        print(json.dumps(result[variant]), flush=True)
+    if "before" in result and "after" in result:
+        b, a = result["before"], result["after"]
+        result["speedup"] = {
+            "insert": round(b["insert"]["median_s"] / a["insert"]["median_s"], 2),
+            "budget_sync_read_warm": round(
+                b["budget_sync_read"]["warm_median_s"] / a["budget_sync_read"]["warm_median_s"], 2
+            ),
+            "retention": round(b["retention"]["s"] / max(a["retention"]["s"], 1e-3), 1),
+        }
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result.get("speedup", {})))
+
+
+if __name__ == "__main__":
+    main()
