@@ -3,7 +3,7 @@ days of minutes: the insert rate of new minutes, the budget sync's minute read a
 
 For each variant the script creates its own database (`cp_bench_part_before`/`_after`, dropped
 first), migrates it, and for `before` rebuilds the SLI minute table as the plain table it was before
-migration 0013 (with its separate `slo_id` index). It loads `--days` whole UTC days of minutes for
+migration 0016 (with its separate `slo_id` index). It loads `--days` whole UTC days of minutes for
 every SLO (one push feed, one row per SLO and minute: `--slos` x 1,440 rows a day) and then measures:
 
 - insert: `--new-minutes` new minutes, each one minute for every SLO written by the ingest's storage

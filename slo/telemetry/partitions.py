@@ -1,7 +1,7 @@
 """Time partitions of the per-minute telemetry tables (PostgreSQL declarative partitioning).
 
 `SliMinute`, `SeriesMinute` and `PushedMinute` are `PARTITION BY RANGE (minute)` on PostgreSQL (migration
-0013), one partition per UTC day named `<table>_pYYYYMMDD` covering minutes [day start, next day start),
+0016), one partition per UTC day named `<table>_pYYYYMMDD` covering minutes [day start, next day start),
 plus `<table>_default`, which stores any minute no day partition covers (a far-future or far-past
 minute is stored, never refused or lost for want of a partition). Why: an ingest writes into, and the
 budget sync reads from, a partition of one day whose indexes stay small and cached however long

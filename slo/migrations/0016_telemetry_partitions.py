@@ -29,7 +29,7 @@ def _rebuild(partitioned: bool):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("slo", "0012_slo_apply_sources"),
+        ("slo", "0015_capacity_alert_kinds"),
     ]
 
     operations = [
