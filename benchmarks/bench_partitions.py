@@ -10,9 +10,13 @@ every SLO (one push feed, one row per SLO and minute: `--slos` x 1,440 rows a da
   step (`sli_rows_write`: SLI minutes, feeds, pending hours, spans) in its own transaction;
 - read: the budget sync's read of the last 15 minutes of every SLO (`minute_arrays`), cold (the
   first read after the inserts) and warm (median of 3 more);
-- retention: `telemetry_retention_enforce` with the minute retention set so that the first loaded
-  day is past the cutoff: `before` deletes its rows (and `VACUUM` afterwards is timed separately:
-  the space is only reusable after it), `after` drops its partition.
+- retention of the SLI minutes with the cutoff just past the first loaded day: `before` deletes its
+  rows (as retention did before 0016; the `VACUUM` that makes their space reusable is timed
+  separately), `after` drops its partition (`partitions_drop_expired`).
+
+Loading: `before` inserts the rows and then builds its indexes, `after` fills each day's table and
+attaches it (indexes built by sorting in both; a table grown minute by minute has fuller, more
+fragmented indexes, so `before` is if anything favoured).
 
 The load average (the machine is shared) is recorded at each step.
 
@@ -66,9 +70,9 @@ def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[st
 
     from slo.models import Service, Slo
     from slo.telemetry.derive import SliRow
-    from slo.telemetry.partitions import partition_create, partitions, table_rebuild
-    from slo.telemetry.retention import telemetry_retention_enforce
+    from slo.telemetry.partitions import partition_create, partitions, partitions_drop_expired, table_rebuild
     from slo.telemetry.selectors import minute_arrays
+    from slo.telemetry.sql import delete_older
     from slo.telemetry.storage import sli_rows_write
 
     table = "slo_sliminute"
@@ -80,16 +84,11 @@ def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[st
     out: dict[str, Any] = {"variant": variant, "rows_loaded": slos * days * 1440, "load_average": {}}
     out["load_average"]["start"] = load()
 
-    with transaction.atomic():
-        if variant == "before":
+    if variant == "before":
+        with transaction.atomic():
             table_rebuild(table, partitioned=False)
             with connection.cursor() as cursor:
                 cursor.execute(f"CREATE INDEX slo_sliminute_slo_id_before ON {table} (slo_id)")
-        else:
-            day = first_day
-            while day <= last_day + timedelta(days=1):
-                partition_create(table, day)
-                day += timedelta(days=1)
 
     service = Service.objects.create(name="svc", service_class="interactive", tiers=["edge"])
     spec = {"service": "svc", "sli": {"kind": "availability"}, "objective": 99.0}
@@ -111,19 +110,44 @@ def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[st
 
     clock = time.perf_counter()
     with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
         cursor.execute(
             "INSERT INTO slo_slifeed (slo_id, source, mode, first_minute, last_minute) "
             "SELECT id, %s, 'push', %s, %s FROM slo_slo",
             [SOURCE, start, end - 1],
         )
+        fill = (
+            "SELECT s.id, m, %s, 95 + (s.id + m) %% 5, 100, true "
+            "FROM slo_slo s, generate_series(%s::bigint, %s::bigint) m ORDER BY m, s.id"
+        )
+        columns = "(slo_id, minute, source, good, valid, present)"
+        if variant == "before":
+            # rows first, then the indexes (built by sorting: minutes instead of hours)
+            indexes = _index_definitions(cursor, table)
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT slo_sliminute_pkey")
+            for name, _ in indexes:
+                cursor.execute(f"DROP INDEX {name}")
         for d in range(days):
-            cursor.execute(
-                f"INSERT INTO {table} (slo_id, minute, source, good, valid, present) "
-                "SELECT s.id, m, %s, 95 + (s.id + m) %% 5, 100, true "
-                "FROM slo_slo s, generate_series(%s::bigint, %s::bigint) m",
-                [SOURCE, start + d * 1440, start + (d + 1) * 1440 - 1],
-            )
+            day = first_day + timedelta(days=d)
+            bounds = [SOURCE, start + d * 1440, start + (d + 1) * 1440 - 1]
+            if variant == "before":
+                cursor.execute(f"INSERT INTO {table} {columns} {fill}", bounds)
+            else:
+                # a day's rows into a plain table, then attached (its indexes built by sorting)
+                name = f"{table}_p{day:%Y%m%d}"
+                cursor.execute(f"DROP TABLE IF EXISTS {name}")  # the migration's empty partition
+                cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+                cursor.execute(f"INSERT INTO {name} {columns} {fill}", bounds)
+                cursor.execute(
+                    f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({bounds[1]}) TO ({bounds[2] + 1})"
+                )
             print(f"{variant}: day {d + 1}/{days} loaded, {time.perf_counter() - clock:.0f} s", flush=True)
+        if variant == "before":
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT slo_sliminute_pkey PRIMARY KEY (slo_id, minute, source)"
+            )
+            for _, definition in indexes:
+                cursor.execute(definition)
         cursor.execute(f"VACUUM ANALYZE {table}")
     out["bulk_load_s"] = round(time.perf_counter() - clock, 1)
     out["bulk_load_rows_per_s"] = round(out["rows_loaded"] / out["bulk_load_s"])
@@ -138,6 +162,9 @@ def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[st
             size = cursor.fetchone()[0]
     out["table_size_mib"] = round(size / 2**20)
     out["load_average"]["after_load"] = load()
+
+    if variant == "after":
+        partition_create(table, last_day + timedelta(days=1))  # as the hourly task made it ahead
 
     # insert: one new minute for every SLO, per transaction, as a push of every SLO would write it
     now = datetime.fromtimestamp((end + new_minutes + 1) * 60, tz=UTC)
@@ -156,33 +183,47 @@ def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[st
     }
     out["load_average"]["after_insert"] = load()
 
-    # the budget sync's read: 15 minutes of every SLO
+    # the budget sync's read: 15 minutes of every SLO; the new minutes are not in the planner's
+    # statistics yet (as at the start of a day), then again after ANALYZE (as autovacuum does)
     first, stop = end + new_minutes - 15, end + new_minutes
-    reads = []
-    for _ in range(4):
+
+    def read() -> float:
         clock = time.perf_counter()
         good, _valid, present = minute_arrays(ids, first, stop)
-        reads.append(time.perf_counter() - clock)
-    assert good.shape == (len(ids), 15) and bool(present[:, -new_minutes:].all())
+        elapsed = time.perf_counter() - clock
+        assert good.shape == (len(ids), 15) and bool(present[:, -new_minutes:].all())
+        return elapsed
+
+    reads = [read() for _ in range(4)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    analyzed = [read() for _ in range(3)]
     out["budget_sync_read"] = {
         "slos": len(ids),
         "minutes": 15,
         "cold_s": round(reads[0], 3),
         "warm_median_s": round(statistics.median(reads[1:]), 3),
+        "after_analyze_median_s": round(statistics.median(analyzed), 3),
     }
+    plans = [_plan(cursor_sql(ids, first, stop)) for _ in range(3)]
+    out["budget_sync_read"]["sql_execution_median_ms"] = statistics.median(ms for _, ms in plans)
+    out["budget_sync_read"]["plan"] = plans[-1][0]
     out["load_average"]["after_read"] = load()
 
-    # retention: the first loaded day is past the cutoff
-    settings.TELEMETRY_MINUTE_RETENTION_DAYS = days - 1
-    retention_now = datetime.fromtimestamp((end + new_minutes) * 60, tz=UTC)
+    # retention of the SLI minutes: the first loaded day is past the cutoff
+    cutoff = end + new_minutes - (days - 1) * 1440
     clock = time.perf_counter()
-    removed = telemetry_retention_enforce(now=retention_now)
+    if variant == "before":
+        removed, dropped = delete_older(table, "minute", cutoff), 0
+    else:
+        dropped, removed = partitions_drop_expired(table, cutoff)
     out["retention"] = {
         "s": round(time.perf_counter() - clock, 3),
-        "sli_minutes_removed": removed["sli_minutes"],
-        "partitions_dropped": removed["minute_partitions_dropped"],
+        "sli_minutes_removed": removed,
+        "partitions_dropped": dropped,
     }
     if variant == "before":
+        # the deleted rows' space is reusable only after a vacuum (autovacuum would run it)
         clock = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM {table}")
@@ -194,6 +235,39 @@ def run_variant(variant: str, slos: int, days: int, new_minutes: int) -> dict[st
     with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     return out
+
+
+def _index_definitions(cursor: Any, table: str) -> list[tuple[str, str]]:
+    cursor.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+        [table],
+    )
+    return cursor.fetchall()
+
+
+def cursor_sql(ids: list[int], first: int, stop: int) -> str:
+    """The read of `minute_arrays`, for EXPLAIN."""
+    return (
+        "SELECT slo_id, minute, SUM(CASE WHEN present THEN good ELSE 0 END), "
+        "SUM(CASE WHEN present THEN valid ELSE 0 END), SUM(CASE WHEN present THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN present THEN 0 ELSE 1 END) FROM slo_sliminute "
+        f"WHERE slo_id IN ({','.join(map(str, ids))}) AND minute >= {first} AND minute < {stop} "
+        "GROUP BY slo_id, minute"
+    )
+
+
+def _plan(sql: str) -> tuple[list[str], float]:
+    """The plan's node lines (without the long conditions) and its execution time in ms."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql)
+        lines = [row[0] for row in cursor.fetchall()]
+    executed = next(
+        float(line.split(":")[1].split()[0]) for line in lines if line.startswith("Execution Time")
+    )
+    return [line for line in lines if "Cond:" not in line and "Filter:" not in line], executed
 
 
 def main() -> None:
