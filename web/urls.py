@@ -3,7 +3,17 @@ from __future__ import annotations
 from django.urls import path
 
 from web.live import live_json
-from web.views import document_forms, documents, fleet, profile, release_forms, releases, services, slo_forms
+from web.views import (
+    document_forms,
+    documents,
+    fleet,
+    gateways,
+    profile,
+    release_forms,
+    releases,
+    services,
+    slo_forms,
+)
 from web.views import overview as views
 from web.views import slos as slo_views
 
@@ -30,6 +40,7 @@ urlpatterns = [
     ),
     path("fleet/", fleet.fleet, name="fleet"),
     path("fleet/live/", live_json(fleet.fleet), name="fleet-live"),
+    path("fleet/gateways/<int:pk>/", gateways.gateway_detail, name="gateway"),
     path("releases/", releases.releases, name="releases"),
     path("releases/new/", release_forms.release_new, name="release-new"),
     path("releases/<int:pk>/", releases.release_detail, name="release"),
