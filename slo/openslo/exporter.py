@@ -12,6 +12,7 @@ from slo.openslo.mapping import (
     _BUDGETING_OUT,
     ANNOTATION_ALERT_TIERS,
     ANNOTATION_MIN_VALID_EVENTS,
+    ANNOTATION_SERVICE_CLASS,
     ANNOTATION_SLI,
     ANNOTATION_TIER,
     API_VERSION,
@@ -171,6 +172,8 @@ def _export_slo(
             if tier_as_list:
                 lists = [key for key in labels.get(LABEL_LIST_LABELS, "").split(",") if key]
                 labels[LABEL_LIST_LABELS] = ",".join([*lists, TIER_LABEL])
+    if spec.service_class is not None:
+        annotations[ANNOTATION_SERVICE_CLASS] = spec.service_class
     if spec.min_valid_events != 1:
         annotations[ANNOTATION_MIN_VALID_EVENTS] = str(spec.min_valid_events)
     if spec.alert_tiers is not None:
