@@ -21,6 +21,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from controlplane.crypto import SecretUnreadable, decrypt_secret
 from slo.contract import HISTOGRAM_BUCKETS_S, LATENCY_HISTOGRAMS, REQUEST_DURATION
 from slo.models.telemetry import TelemetrySource
+from slo.telemetry.sources import source_headers
 
 # Boundaries change only when a deployment changes its buckets: a day is fresh enough for a reason.
 BOUNDARIES_CACHE_S = 86400
@@ -45,13 +46,16 @@ def _connect(source: TelemetrySource) -> PrometheusConnect:
         secret = decrypt_secret(source.secret_encrypted) if source.secret_encrypted else ""
     except SecretUnreadable:
         raise DiscoveryFailed("stored credentials cannot be decrypted") from None
-    headers = (
-        {"Authorization": f"Bearer {secret}"} if source.auth_kind == TelemetrySource.AUTH_BEARER else None
-    )
+    try:
+        headers = source_headers(source)
+    except SecretUnreadable:
+        raise DiscoveryFailed("stored headers cannot be decrypted") from None
+    if source.auth_kind == TelemetrySource.AUTH_BEARER:
+        headers["Authorization"] = f"Bearer {secret}"
     auth = (source.username, secret) if source.auth_kind == TelemetrySource.AUTH_BASIC else None
     return PrometheusConnect(
         url=source.url.rstrip("/"),
-        headers=headers,
+        headers=headers or None,
         auth=auth,
         disable_ssl=not source.verify_tls,
         timeout=min(source.timeout_s, DISCOVERY_TIMEOUT_S),
