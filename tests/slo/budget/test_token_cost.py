@@ -178,3 +178,27 @@ def test_pushed_tokens_roll_up_to_cost_per_1k_tokens_by_route_and_tier(users, se
     assert tokens["tiers"]["public_cloud"]["cost_per_request_usd"] == pytest.approx(cost / 300)
     assert tokens["routes"]["public_cloud"]["input_tokens"] == 300_000
     assert set(tokens["tiers"]) == {"public_cloud"}
+
+
+def test_the_report_page_shows_cost_per_1k_tokens_by_tier():
+    from slo.reports.cost import CostRow, cost_summary
+    from slo.reports.render import _service_context
+
+    at = datetime(2025, 3, 1, 11, tzinfo=UTC)
+    rows = [
+        CostRow("all", at, 1, 300, 222.03, {"unpriced_tokens": 0}),
+        CostRow(
+            "public_cloud",
+            at,
+            1,
+            300,
+            222.03,
+            {"input_tokens": 300_000, "output_tokens": 48_000, "token_cost_usd": 222.0},
+        ),
+    ]
+    cost = cost_summary(rows, period_hours=1)
+    context = _service_context({"sections": {}, "cost": cost, "slos": [], "alert_episodes": []})
+    assert context["cost_text"]["token_tiers"] == [
+        {"tier": "public_cloud", "tokens": "348,000", "token_cost": "$222.00", "per_1k_tokens": "$0.638017"}
+    ]
+    assert round(222.03 / 348, 6) == 0.638017  # by hand
