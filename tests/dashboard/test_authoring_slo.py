@@ -197,6 +197,8 @@ def test_a_class_scoped_ttft_slo_is_created_and_edited_with_its_class_kept(
     }
     html = page_for("operator").get(f"/slos/{slo.pk}/edit/").content.decode()
     assert re.search(r'<option value="interactive"[^>]*selected', html)
+    detail = page_for("viewer").get(f"/slos/{slo.pk}/").content.decode()
+    assert re.search(r"Request class</th><td>interactive<", detail)
     edited = page_for("operator").post(
         f"/slos/{slo.pk}/edit/", {**form, "objective": "99.9", "parent_version": "1", "note": "tighter"}
     )
