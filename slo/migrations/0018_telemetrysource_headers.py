@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('slo', '0016_sli_kinds_ttft_tpot'),
+        ('slo', '0017_sli_kinds_ttft_tpot'),
     ]
 
     operations = [
