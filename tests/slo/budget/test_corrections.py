@@ -16,7 +16,7 @@ from django.utils import timezone
 from controlplane.models.audit import AuditEvent
 from slo.budget.buckets import MinuteCount, floor_hour
 from slo.budget.evaluation import budget_minutes_record, slo_evaluate
-from slo.budget.feed import budget_sync_pending
+from slo.budget.feed import budget_sync, budget_sync_pending
 from slo.models.budget import AlertState, BudgetDay, BudgetHour, BudgetMinute, SloStatus
 from slo.models.corrections import Correction, CorrectionVersion
 from slo.models.telemetry import SliSpan
@@ -192,6 +192,8 @@ def test_a_correction_made_for_the_past_recomputes_the_budget_and_deleting_it_re
     assert after.error_budget_remaining == pytest.approx(1 - (v - g) / (0.01 * v), rel=1e-12)
     assert after.error_budget_remaining > before.error_budget_remaining
     assert BudgetMinute.objects.filter(slo_id=slo.pk, minute__gte=start, valid=0).count() == 90
+    # A full re-read finds nothing to write: the feed compares the corrected units, not the raw ones.
+    assert budget_sync(now=now, minutes=2 * 1440 + 60) == 0
     assert AuditEvent.objects.filter(object_type="slo.correction", action="create").count() == 1
     assert CorrectionVersion.objects.filter(correction_id=created["id"]).count() == 1
 
