@@ -163,6 +163,10 @@ def record_minutes(
             """,
             [ids, epoch, goods, valids, events],
         )
+        # The running window totals follow the same deltas (late and backfilled minutes).
+        from slo.budget.window_state import minute_deltas, state_apply_writes
+
+        state_apply_writes(cursor, minute_deltas(ids, epoch, goods, valids, events, old))
         for table, column, span_min in (("slo_budgethour", "hour", 60), ("slo_budgetday", "day", 1440)):
             deltas: dict[tuple[int, int], list[float]] = {}
             for slo_id, minute, good, valid, event_count in zip(
