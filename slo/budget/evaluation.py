@@ -20,11 +20,13 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Q
 
+from controlplane.lib.pgarrays import bytea_array, float_array, ids_in, int_array
 from slo.budget import alerts
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes
 from slo.budget.nodata import no_data_reasons_write
 from slo.budget.window_state import window_sums_incremental
 from slo.engine import ALERT_STATES, DATA_QUALITY, TIER_STATUS, BatchResult, batch_params, evaluate_batch
+from slo.engine.alerts import alert_tiers_for
 from slo.engine.evaluate import TIER_ABSENT, TIER_FIRING, TIER_NOT_FIRING
 from slo.models import Slo
 from slo.models.budget import SloStatus
@@ -104,7 +106,7 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         return report
     clock = time.perf_counter()
     # Status rows exist before they can be claimed; a new SLO gets one here.
-    have = set(SloStatus.objects.filter(slo_id__in=_ids_in(slo_ids)).values_list("slo_id", flat=True))
+    have = set(SloStatus.objects.filter(slo_id__in=ids_in(slo_ids)).values_list("slo_id", flat=True))
     missing = [i for i in slo_ids if i not in have]
     if missing:
         SloStatus.objects.bulk_create([SloStatus(slo_id=i) for i in missing], ignore_conflicts=True)
@@ -120,10 +122,10 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
                 cursor.execute(
                     """
                     SELECT slo_id, fingerprint FROM slo_slostatus
-                    WHERE slo_id = ANY(%s) AND (evaluated_at IS NULL OR evaluated_at < %s)
+                    WHERE slo_id = ANY(%s::bigint[]) AND (evaluated_at IS NULL OR evaluated_at < %s)
                     ORDER BY slo_id FOR UPDATE
                     """,
-                    [list(slo_ids), now],
+                    [int_array(slo_ids), now],
                 )
                 previous = dict(cursor.fetchall())
                 claimed = sorted(previous)
@@ -140,7 +142,7 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         if not claimed:
             return report  # another worker (or an earlier run for this instant) got there first
         rows = list(
-            Slo.objects.filter(pk__in=_ids_in(claimed), archived_at__isnull=True).values_list(
+            Slo.objects.filter(pk__in=ids_in(claimed), archived_at__isnull=True).values_list(
                 "id", "spec", "version", "service_id", "service__name"
             )
         )
@@ -164,7 +166,7 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         if not ids:
             return report
         clock = time.perf_counter()
-        params = batch_params(specs, now=now)
+        params = batch_params(specs, now=now, tiers=[spec_tiers(spec) for spec in specs])
         sums, queries, rebuilt = window_sums_incremental(ids, params, now)
         report.queries += queries
         report.rebuilt += rebuilt
@@ -189,6 +191,19 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
 
 
 _SPECS: dict[tuple[int, int], tuple[dict[str, Any], SloSpec]] = {}
+_TIERS: dict[int, tuple[SloSpec, list[Any]]] = {}
+
+
+def spec_tiers(spec: SloSpec) -> list[Any]:
+    """`alert_tiers_for(spec)`, cached while the parsed spec is (the same object every minute)."""
+    cached = _TIERS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    if len(_TIERS) > 200_000:
+        _TIERS.clear()
+    tiers = list(alert_tiers_for(spec))
+    _TIERS[id(spec)] = (spec, tiers)  # holding the spec keeps its id from being reused
+    return tiers
 
 
 def parsed_spec(slo_id: int, version: int, doc: dict[str, Any]) -> SloSpec:
@@ -339,21 +354,21 @@ def _write_statuses(
             [
                 now,
                 key,
-                pick(ids),
-                pick(versions),
-                pick(sli),
+                int_array(pick(ids)),
+                int_array(pick(versions)),
+                float_array(pick(sli)),
                 pick(dq),
-                pick([_num(v) for v in result.error_budget_total]),
-                pick([_num(v) for v in result.bad[:, period_col]]),
-                pick(remaining),
-                window_data,
-                tier_codes,
+                float_array(pick([_num(v) for v in result.error_budget_total])),
+                float_array(pick([_num(v) for v in result.bad[:, period_col]])),
+                float_array(pick(remaining)),
+                bytea_array(window_data),
+                bytea_array(tier_codes),
                 pick(alert_state),
-                pick([_num(v) for v in result.time_to_exhaustion_s]),
+                float_array(pick([_num(v) for v in result.time_to_exhaustion_s])),
                 pick(basis),
                 pick([b[0] if b else None for b in bounds]),
                 pick([b[1] if b else None for b in bounds]),
-                pick(fingerprints),
+                int_array(pick(fingerprints)),
             ],
         )
         written = set(rows)
@@ -361,7 +376,8 @@ def _write_statuses(
         queries = 1
         if unchanged:
             cursor.execute(
-                "UPDATE slo_slostatus SET evaluated_at = %s WHERE slo_id = ANY(%s)", [now, unchanged]
+                "UPDATE slo_slostatus SET evaluated_at = %s WHERE slo_id = ANY(%s::bigint[])",
+                [now, int_array(unchanged)],
             )
             queries += 1
         if now.minute % HISTORY_STEP_MIN == 0:
@@ -374,7 +390,15 @@ def _write_statuses(
                   AS v(slo_id, sli, burn, remaining, alert_state, dq)
                 ON CONFLICT (slo_id, at) DO NOTHING
                 """,
-                [now, ids, sli, [_num(v) for v in burn[:, one_hour_col]], remaining, alert_state, dq],
+                [
+                    now,
+                    int_array(ids),
+                    float_array(sli),
+                    float_array(burn[:, one_hour_col].tolist()),
+                    float_array(remaining),
+                    alert_state,
+                    dq,
+                ],
             )
             queries += 1
     return queries, len(rows)
@@ -459,16 +483,6 @@ def _write_portable(
             ignore_conflicts=True,
         )
     return 2
-
-
-def _ids_in(ids: Sequence[int]) -> Any:
-    """`pk__in` for many ids: one array parameter on PostgreSQL (10,000 placeholders cost psycopg
-    more to bind than the query costs to run)."""
-    from django.db.models.expressions import RawSQL
-
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
-    return list(ids)
 
 
 def _tiers(result: BatchResult, row: int) -> list[dict[str, Any]]:

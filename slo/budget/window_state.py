@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 import numpy as np
 from django.db import connection
 
+from controlplane.lib.pgarrays import bytea_array, int_array
 from slo.budget.buckets import EXACT_MAX_MIN, window_sums_for
 from slo.engine import BatchParams, WindowSums
 
@@ -92,7 +93,10 @@ def window_sums_incremental(
     acc = np.zeros((n, width, 4))
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", [BUCKET_LOCK])
-        cursor.execute(f"SELECT slo_id, as_of, key, starts, sums FROM {_TABLE} WHERE slo_id = ANY(%s)", [ids])
+        cursor.execute(
+            f"SELECT slo_id, as_of, key, starts, sums FROM {_TABLE} WHERE slo_id = ANY(%s::bigint[])",
+            [int_array(ids)],
+        )
         stored = {row[0]: row[1:] for row in cursor.fetchall()}
         queries = 2
         row_of = {slo_id: i for i, slo_id in enumerate(ids)}
@@ -146,9 +150,9 @@ def window_sums_incremental(
                 [
                     now_min,
                     key,
-                    ids,
-                    [new_starts[r].tobytes() for r in range(n)],
-                    [acc[r].tobytes() for r in range(n)],
+                    int_array(ids),
+                    bytea_array(new_starts[r].tobytes() for r in range(n)),
+                    bytea_array(acc[r].tobytes() for r in range(n)),
                 ],
             )
             queries += 1
@@ -174,7 +178,7 @@ def _advance(
     """Add the minutes `[as_of, now)` to every column of `rows` and take out what left each column
     (`[old start, new start)`): minutes, or whole hours from the hourly rollup when both ends are
     on the hour. One query per table. Returns the number of queries."""
-    group_ids = [ids[r] for r in rows]
+    group_ids = int_array(ids[r] for r in rows)
     local = {ids[r]: k for k, r in enumerate(rows)}
     # Distinct leaving ranges of the group: (lo, hi) -> [(row index in group, column)].
     olds, news = old_starts[rows], new_starts[rows]
@@ -198,7 +202,7 @@ def _advance(
         present = "1" if table == "slo_budgetminute" else "present_minutes"
         union = " UNION ALL ".join(
             f"SELECT {j} AS j, slo_id, good, valid, events, {present} AS present FROM {table} "
-            f"WHERE slo_id = ANY(%s) AND {column} >= %s AND {column} < %s"
+            f"WHERE slo_id = ANY(%s::bigint[]) AND {column} >= %s AND {column} < %s"
             for j in range(len(ranges))
         )
         args: list[object] = []
@@ -239,7 +243,7 @@ def state_apply_writes(cursor, changes: dict[int, list[tuple[int, float, float, 
         JOIN unnest(%s::bigint[], %s::bigint[]) AS k(slo_id, first) ON k.slo_id = s.slo_id
         WHERE s.as_of > k.first
         """,
-        [ids, first],
+        [int_array(ids), int_array(first)],
     )
     rows = cursor.fetchall()
     if not rows:
@@ -258,7 +262,7 @@ def state_apply_writes(cursor, changes: dict[int, list[tuple[int, float, float, 
         UPDATE {_TABLE} s SET sums = v.sums
         FROM unnest(%s::bigint[], %s::bytea[]) AS v(slo_id, sums) WHERE s.slo_id = v.slo_id
         """,
-        [out_ids, out_sums],
+        [int_array(out_ids), bytea_array(out_sums)],
     )
     return len(out_ids)
 
