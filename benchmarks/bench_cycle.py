@@ -348,10 +348,15 @@ def main() -> None:
     ids = list(Slo.objects.order_by("pk").values_list("pk", flat=True))
     # Evaluating workers are long-lived: their parsed-spec cache is warm after their first minute.
     # The forked worker processes inherit this one's (parsing 10,000 specs is not a per-minute cost).
-    from slo.budget.evaluation import parsed_spec
+    from slo.budget import evaluation
 
-    for pk, spec, version in Slo.objects.values_list("pk", "spec", "version"):
-        parsed_spec(pk, version, spec)
+    if hasattr(evaluation, "active_specs"):
+        rows, docs = evaluation.active_specs(ids)
+        for slo_id, version, digest, _service, _name in rows:
+            evaluation.parsed_spec(slo_id, version, docs.get(slo_id), digest=digest)
+    else:
+        for pk, spec, version in Slo.objects.values_list("pk", "spec", "version"):
+            evaluation.parsed_spec(pk, version, spec)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COALESCE(MAX(evaluated_at), %s) FROM slo_slostatus", [NOW - timedelta(minutes=1)]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from controlplane.lib.pgarrays import bytea_array, float_array, ids_in, int_array
 from slo.budget import alerts
@@ -141,16 +142,12 @@ def slo_evaluate(*, slo_ids: Sequence[int], now: datetime) -> EvaluationReport:
         report.claimed = len(claimed)
         if not claimed:
             return report  # another worker (or an earlier run for this instant) got there first
-        rows = list(
-            Slo.objects.filter(pk__in=ids_in(claimed), archived_at__isnull=True).values_list(
-                "id", "spec", "version", "service_id", "service__name"
-            )
-        )
-        report.queries += 1
+        rows, docs = active_specs(claimed)
+        report.queries += 2 if docs else 1
         ids, specs, versions, services = [], [], [], []
-        for slo_id, spec_doc, version, service_id, service_name in rows:
+        for slo_id, version, digest, service_id, service_name in rows:
             try:
-                specs.append(parsed_spec(slo_id, version, spec_doc))
+                specs.append(parsed_spec(slo_id, version, docs.get(slo_id), digest=digest))
             except ValueError:
                 logger.error("SLO %s has an invalid stored spec; not evaluated", slo_id)
                 report.skipped_invalid += 1
@@ -206,19 +203,54 @@ def spec_tiers(spec: SloSpec) -> list[Any]:
     return tiers
 
 
-def parsed_spec(slo_id: int, version: int, doc: dict[str, Any]) -> SloSpec:
+def parsed_spec(
+    slo_id: int, version: int, doc: dict[str, Any] | None, *, digest: str | None = None
+) -> SloSpec:
     """Parsed specs per (SLO, version): a worker evaluates the same SLOs every minute. The stored
-    document is compared too (cheap next to validation): an id can be reused (SQLite) or a
-    database restored, and a stale spec must never be evaluated."""
+    document is compared too (cheap next to validation), or its `digest` (md5 of its text in
+    PostgreSQL, so a minute's specs are not decoded from JSON at all): an id can be reused (SQLite)
+    or a database restored, and a stale spec must never be evaluated. `doc` may be None only when
+    the digest matches the cache (`active_specs` fetches the others)."""
     key = (slo_id, version)
+    if digest is not None:
+        by_digest = _DIGESTS.get(key)
+        if by_digest is not None and by_digest[0] == digest:
+            return by_digest[1]
     cached = _SPECS.get(key)
+    if doc is None:
+        raise ValueError(f"SLO {slo_id}: spec document not loaded")
     if cached is not None and cached[0] == doc:
-        return cached[1]
-    if len(_SPECS) > 200_000:
-        _SPECS.clear()
-    spec = SloSpec.model_validate(doc)
-    _SPECS[key] = (doc, spec)
+        spec = cached[1]
+    else:
+        if len(_SPECS) > 200_000:
+            _SPECS.clear()
+            _DIGESTS.clear()
+        spec = SloSpec.model_validate(doc)
+        _SPECS[key] = (doc, spec)
+    if digest is not None:
+        _DIGESTS[key] = (digest, spec)
     return spec
+
+
+_DIGESTS: dict[tuple[int, int], tuple[str, SloSpec]] = {}
+
+
+def active_specs(slo_ids: Sequence[int]) -> tuple[list[tuple[Any, ...]], dict[int, dict[str, Any]]]:
+    """`(id, version, digest, service id, service name)` of the active SLOs among `slo_ids`, and the
+    spec documents of those the parsed-spec cache does not hold (all of them on SQLite, where the
+    digest is None)."""
+    active = Slo.objects.filter(pk__in=ids_in(slo_ids), archived_at__isnull=True)
+    if connection.vendor != "postgresql":
+        rows = list(active.values_list("id", "version", "spec", "service_id", "service__name"))
+        return [(r[0], r[1], None, r[3], r[4]) for r in rows], {r[0]: r[2] for r in rows}
+    rows = list(
+        active.annotate(digest=RawSQL("md5(slo_slo.spec::text)", [])).values_list(
+            "id", "version", "digest", "service_id", "service__name"
+        )
+    )
+    missing = [r[0] for r in rows if (_DIGESTS.get((r[0], r[1])) or (None,))[0] != r[2]]
+    docs = dict(Slo.objects.filter(pk__in=ids_in(missing)).values_list("id", "spec")) if missing else {}
+    return rows, docs
 
 
 def _num(value: Any) -> float | None:
