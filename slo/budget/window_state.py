@@ -15,7 +15,7 @@ bucket writer (`buckets.record_minutes`) adds each written minute's change to ev
 `[S, as_of)` holds it, in the same transaction and under the same lock as the buckets, so the
 state always equals a re-sum of the buckets. A state that is missing, older than 6 hours, for
 other window columns, or whose start moves back or by more than 6 hours (a new calendar period)
-is rebuilt from the buckets (`window_sums_for`); so is every SLO once an hour (its id picks the
+is rebuilt from the buckets (`window_sums_for`); so is every SLO once a day (its id picks the
 minute), which also bounds float rounding from running sums of non-integer units.
 
 Concurrency: the evaluation holds the bucket lock in shared mode from reading the state to writing
@@ -40,7 +40,7 @@ from slo.engine import BatchParams, WindowSums
 
 BUCKET_LOCK = "slo_budget_buckets"
 # Each SLO is rebuilt from the buckets once per this many minutes (at the minute its id picks).
-REBUILD_EVERY_MIN = 60
+REBUILD_EVERY_MIN = 1440
 _TABLE = "slo_windowstate"
 
 
@@ -179,6 +179,7 @@ def _advance(
     (`[old start, new start)`): minutes, or whole hours from the hourly rollup when both ends are
     on the hour. One query per table. Returns the number of queries."""
     group_ids = int_array(ids[r] for r in rows)
+    id_lo, id_hi = min(ids[r] for r in rows), max(ids[r] for r in rows)
     local = {ids[r]: k for k, r in enumerate(rows)}
     # Distinct leaving ranges of the group: (lo, hi) -> [(row index in group, column)].
     olds, news = old_starts[rows], new_starts[rows]
@@ -202,12 +203,14 @@ def _advance(
         present = "1" if table == "slo_budgetminute" else "present_minutes"
         union = " UNION ALL ".join(
             f"SELECT {j} AS j, slo_id, good, valid, events, {present} AS present FROM {table} "
-            f"WHERE slo_id = ANY(%s::bigint[]) AND {column} >= %s AND {column} < %s"
+            # The id bounds make the scan of the (time, slo) index a tight range for the chunk's SLOs.
+            f"WHERE slo_id = ANY(%s::bigint[]) AND {column} >= %s AND {column} < %s "
+            f"AND slo_id BETWEEN %s AND %s"
             for j in range(len(ranges))
         )
         args: list[object] = []
         for lo, hi, _cells in ranges:
-            args += [group_ids, _at(lo), _at(hi)]
+            args += [group_ids, _at(lo), _at(hi), id_lo, id_hi]
         cursor.execute(
             f"SELECT slo_id, j, SUM(good), SUM(valid), SUM(events), SUM(present) FROM ({union}) u GROUP BY 1, 2",
             args,
@@ -235,8 +238,17 @@ def state_apply_writes(cursor, changes: dict[int, list[tuple[int, float, float, 
     minute. A minute counts in a column when `S <= minute < as_of`. Returns the states changed."""
     if not changes:
         return 0
-    ids = list(changes)
-    first = [min(c[0] for c in changes[i]) for i in ids]
+    # Most writes are the newest minute, which no state holds yet: skip the SLOs whose earliest
+    # written minute is at or after every state's `as_of` before joining the rest.
+    cursor.execute(f"SELECT max(as_of) FROM {_TABLE}")
+    newest = cursor.fetchone()[0]
+    if newest is None:
+        return 0
+    firsts = {i: min(c[0] for c in minutes) for i, minutes in changes.items()}
+    ids = [i for i, first in firsts.items() if first < newest]
+    if not ids:
+        return 0
+    first = [firsts[i] for i in ids]
     cursor.execute(
         f"""
         SELECT s.slo_id, s.as_of, s.starts, s.sums FROM {_TABLE} s
