@@ -9,8 +9,7 @@ few milliseconds and reads back identically (`repr` of a float is exact). Cast i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 
 def int_array(values: Iterable[int]) -> str:
@@ -33,14 +32,3 @@ def _float(value: float | None) -> str:
 def bytea_array(values: Iterable[bytes]) -> str:
     """Hex-format bytea elements (`\\x...`), quoted inside the array literal."""
     return "{" + ",".join(f'"\\\\x{v.hex()}"' for v in values) + "}"
-
-
-def ids_in(ids: Sequence[int]) -> Any:
-    """The right-hand side of `pk__in` for many ids: one array parameter on PostgreSQL (10,000
-    placeholders cost Django and psycopg more than the query), the plain list elsewhere."""
-    from django.db import connection
-    from django.db.models.expressions import RawSQL
-
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [int_array(ids)])
-    return list(ids)

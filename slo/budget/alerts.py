@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Max
 
-from controlplane.lib.pgarrays import ids_in
+from controlplane.dbarrays import ids_in
 from slo.engine import BatchResult
 from slo.models.budget import AlertEvent, AlertState, Notification, NotificationChannel
 

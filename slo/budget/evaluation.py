@@ -21,7 +21,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from controlplane.lib.pgarrays import bytea_array, float_array, ids_in, int_array
+from controlplane.dbarrays import ids_in
+from controlplane.lib.pgarrays import bytea_array, float_array, int_array
 from slo.budget import alerts
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes
 from slo.budget.nodata import no_data_reasons_write

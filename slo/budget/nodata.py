@@ -27,7 +27,7 @@ import numpy as np
 from django.apps import apps
 from django.db import connection
 
-from controlplane.lib.pgarrays import ids_in
+from controlplane.dbarrays import ids_in
 from slo.contract import REQUEST_DURATION
 from slo.counters import from_epoch_minute
 from slo.engine import BatchResult

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("slo", "0015_capacity_alert_kinds"),
+        ("slo", "0016_telemetry_partitions"),
     ]
 
     operations = [
