@@ -100,7 +100,7 @@ CYCLE_WHAT = (
     "rolling 30 d, 10% calendar month; minute buckets for the last 7 hours, hourly rollups for the "
     "last 32 days (5 days at 100,000 SLOs, where the period's oldest partial day then reads as "
     "missing), daily rollups for 33 days. Reference: the same script run on the code before the "
-    "window state (commit 8dd1c2c; figures in docs/budget.md). The machine's 2 cores are shared with "
+    "window state (commit 8dd1c2c; `benchmarks/results/cycle_before.json`). The machine's 2 cores are shared with "
     "other developers' work, so read each figure with "
     "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
 )
@@ -144,6 +144,9 @@ BENCHES: tuple[Bench, ...] = (
                 "best_median_cycle_s",
                 "s",
                 target_path="target_s",
+            ),
+            Figure(
+                "CPU seconds per cycle (clients + PostgreSQL backends), median", "median_cpu_s_per_cycle", "s"
             ),
             Figure("evaluation speed-up, 1 -> 2 workers", "evaluation_speedup_1_to_2_workers", "x"),
             Figure("load average (1 min) during the cycles", "load_average_at_end.0", ""),
@@ -472,6 +475,11 @@ def write_markdown(report: dict[str, Any]) -> None:
         "|---|---|---|---|---|---|",
     ]
     for entry in report["benchmarks"]:
+        if entry.get("status") == "missing":
+            lines.append(
+                f"| {entry['name']} | not measured yet (`run_all.py --only {entry['name']}`) | – | – | – | – |"
+            )
+            continue
         if entry.get("status") not in ("ok", "collected"):
             lines.append(f"| {entry['name']} | script {entry.get('status')} | – | – | ✗ | – |")
             continue
@@ -491,7 +499,7 @@ def write_markdown(report: dict[str, Any]) -> None:
         for bench in described:
             lines += [f"- **{bench.name}** (`benchmarks/{bench.script}`): {bench.what}"]
     lines += ["", "Scripts that failed or timed out keep their log under `benchmarks/results/logs/`."]
-    failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected")]
+    failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected", "missing")]
     for entry in failed:
         lines += [
             "",
