@@ -23,7 +23,7 @@ def reset_fillfactor(apps, schema_editor):  # noqa: ANN001, ANN201 - migration s
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("slo", "0018_slostatus_typed_columns"),
+        ("slo", "0020_slostatus_typed_columns"),
     ]
 
     operations = [migrations.RunPython(set_fillfactor, reset_fillfactor)]

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("slo", "0016_telemetry_partitions"),
+        ("slo", "0018_telemetrysource_headers"),
     ]
 
     operations = [

@@ -44,7 +44,7 @@ def forwards(apps, schema_editor):  # noqa: ANN001, ANN201 - migration signature
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("slo", "0017_windowstate_evaluationchunk"),
+        ("slo", "0019_windowstate_evaluationchunk"),
     ]
 
     operations = [
