@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from web.live import live_json
-from web.views import documents, fleet, profile, releases, services
+from web.views import documents, fleet, profile, releases, services, slo_forms
 from web.views import overview as views
 from web.views import slos as slo_views
 
@@ -15,7 +15,9 @@ urlpatterns = [
     path("live/", live_json(views.overview), name="overview-live"),
     path("audit/", views.audit_log, name="audit"),
     path("profile/", profile.profile, name="profile"),
+    path("slos/new/", slo_forms.slo_new, name="slo-new"),
     path("slos/<int:pk>/", slo_views.slo_detail, name="slo"),
+    path("slos/<int:pk>/edit/", slo_forms.slo_edit, name="slo-edit"),
     path("slos/<int:pk>/live/", live_json(slo_views.slo_detail), name="slo-live"),
     path("services/<slug:name>/", services.service_detail, name="service"),
     path("policies/", documents.policies, name="policies"),
