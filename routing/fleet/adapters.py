@@ -158,7 +158,7 @@ def push_litellm(
     return outcome
 
 
-def litellm_view(gateway: Gateway, *, live: bool = True) -> dict[str, Any]:
+def litellm_view(gateway: Gateway, *, live: bool = True, read_back_timeout_s: float = 5) -> dict[str, Any]:
     """The compiled config of the desired revision, what the proxy runs (read back), and the diff."""
     revision = gateway.revisions.filter(revision=gateway.desired_revision).first()
     view: dict[str, Any] = {
@@ -191,6 +191,7 @@ def litellm_view(gateway: Gateway, *, live: bool = True) -> dict[str, Any]:
         return view
     view["running"] = running
     if view["compiled"]:
+        view["compiled_text"] = pretty(view["compiled"])
         view["diff"] = config_diff(view["compiled"], running)
         view["in_sync"] = not readback_mismatches(view["compiled"], running)
     return view

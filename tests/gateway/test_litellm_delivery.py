@@ -87,6 +87,16 @@ def test_release_nack_and_rollback_are_confirmed_by_read_back(proxies, users, ap
         )
         assert any(n["path"].startswith("routing_policy.rules[") for n in view["not_enforced"])
 
+    # the fleet page: desired = applied, and each proxy's config read back matches the compiled one
+    from django.test import Client
+    from django.urls import reverse
+
+    browser = Client()
+    browser.force_login(users["viewer"])
+    page = browser.get(reverse("dashboard:fleet")).content.decode()
+    assert page.count("running config matches the desired one") == 2, page
+    assert "Not enforced on this gateway kind" in page
+
     # a policy with a route the proxies have no deployment for: NACK, nothing pushed, config kept
     gateway = Gateway.objects.get(pk=ids[0])
     gateway.adapter = {**gateway.adapter, "deployments": {"local": deployments()["local"]}}
@@ -108,6 +118,8 @@ def test_release_nack_and_rollback_are_confirmed_by_read_back(proxies, users, ap
 
     # the bad policy reaches both: every request fails on the public cloud deployment
     gateway_set_desired(actor=users["operator"], gateway_ids=ids, bundle_for=bundle(BAD), reason="bad")
+    view = api_for("viewer").get(f"/api/v1/gateways/{ids[1]}/compiled/").json()
+    assert view["in_sync"] is False and '"model": "openai/cloud-large"' in view["diff"], view["diff"]
     assert delivery_dispatch_due().outcomes == {"ack": 2}
     before = {}
     for gateway, agent in proxies:
