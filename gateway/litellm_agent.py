@@ -115,6 +115,8 @@ class LiteLLMAgent:
             "LITELLM_MASTER_KEY": self.master_key,
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
         }
+        # the model cost map shipped in the package, not a download at every start
+        env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         # no database: a DATABASE_URL meant for something else would make the proxy look for Prisma
         for name in ("DATABASE_URL", "DIRECT_URL"):
             env.pop(name, None)
@@ -136,6 +138,8 @@ class LiteLLMAgent:
                 str(self.proxy_port),
                 "--num_workers",
                 "1",
+                "--telemetry",
+                "False",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -159,12 +159,10 @@ class SloTelemetryCallback(CustomLogger):  # type: ignore[misc,valid-type]
         info = info if isinstance(info, dict) else {}
         if not info.get("slo_service"):
             info = {**info, "slo_service": str(request_data.get("model") or "unknown")}
-        start = request_data.get("proxy_server_request", {}) if isinstance(request_data, dict) else {}
         seconds = None
         started = metadata.get("slo_started_at") if isinstance(metadata, dict) else None
-        if isinstance(started, float):
+        if isinstance(started, float):  # set by async_pre_call_hook
             seconds = max(0.0, time.time() - started)
-        del start
         self.record_request(
             base=self._base(info),
             route="failed",
