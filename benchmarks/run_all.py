@@ -139,6 +139,20 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        "capacity",
+        "bench_capacity.py",
+        900,
+        (
+            Figure(
+                "capacity evaluation, 1,000 services x 10 pools (600k health samples)",
+                "evaluation_s",
+                "s",
+                target_path="target_evaluation_s",
+            ),
+        ),
+        needs_db=True,
+    ),
+    Bench(
         "decisions",
         "bench_decisions.py",
         300,

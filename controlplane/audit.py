@@ -47,3 +47,26 @@ def audit_record(
         request_id=current_request_id(),
         note=note,
     )
+
+
+def audit_record_many(*, actor: Any, action: str, entries: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append one audit event per entry in one INSERT (a periodic task that changes thousands of
+    rows at once). Each entry: `obj` and optional `before`, `after`, `note`, as for audit_record."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    request_id = current_request_id()
+    rows = [
+        AuditEvent(
+            actor=actor if is_user else None,
+            actor_name=actor.get_username() if is_user else (str(actor) if actor else "system"),
+            action=action,
+            object_type=entry["obj"]._meta.label_lower,
+            object_id=str(entry["obj"].pk),
+            object_repr=str(entry["obj"])[:200],
+            before=_jsonable(entry.get("before")),
+            after=_jsonable(entry.get("after")),
+            request_id=request_id,
+            note=entry.get("note", ""),
+        )
+        for entry in entries
+    ]
+    return AuditEvent.objects.bulk_create(rows, batch_size=1000) if rows else []

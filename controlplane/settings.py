@@ -305,6 +305,11 @@ TELEMETRY_MINUTE_RETENTION_DAYS = env_int("TELEMETRY_MINUTE_RETENTION_DAYS", 8, 
 TELEMETRY_HOUR_RETENTION_DAYS = env_int("TELEMETRY_HOUR_RETENTION_DAYS", 400, minimum=1)
 # Per-request decision records gateways push (docs/decisions.md); bulky, so kept well short of SLI minutes.
 DECISION_RECORD_RETENTION_DAYS = env_int("DECISION_RECORD_RETENTION_DAYS", 7, minimum=1)
+# Capacity recommendations from gateway health (docs/capacity.md).
+CAPACITY_WINDOW_S = env_int("CAPACITY_WINDOW_S", 60, minimum=1)
+CAPACITY_LOOKBACK_S = env_int("CAPACITY_LOOKBACK_S", 900, minimum=60)
+CAPACITY_CLEAR_AFTER_S = env_int("CAPACITY_CLEAR_AFTER_S", 180, minimum=0)
+CAPACITY_HEALTH_RETENTION_DAYS = env_int("CAPACITY_HEALTH_RETENTION_DAYS", 3, minimum=1)
 EVALUATION_INTERVAL_S = env_int("EVALUATION_INTERVAL_S", 60, minimum=5)
 API_TOKEN_DEFAULT_EXPIRY_DAYS = env_int("API_TOKEN_DEFAULT_EXPIRY_DAYS", 90, minimum=0)
 

@@ -26,6 +26,8 @@ import requests
 
 from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.config import GatewayConfig
+from gateway.health import device_health as simulated_health
+from gateway.health import overloaded
 from gateway.metrics import GatewayMetrics
 from gateway.reporting import (  # noqa: F401 - re-exported: the limits were defined here
     CONTEXT_BATCH_MINUTES,
@@ -308,15 +310,15 @@ class Gateway(ReportingMixin):
         return answer
 
     def device_health(self) -> dict[str, Any]:
-        # simulated, slowly varying and deterministic per tick
-        phase = self._ticks / 60.0
-        return {
-            "temperature_c": round(55 + 12 * math.sin(phase) + (5 if self.config.tier == "edge" else 0), 1),
-            "memory_headroom_pct": round(35 + 10 * math.cos(phase / 3), 1),
-            "queue_depth": 1 + self._ticks % 3,
-            "active_workers": 2,
-            "uptime_ticks": self._ticks,
-        }
+        """What the device reports (gateway.health): simulated, or overloaded on request."""
+        with self._lock:
+            recent = [o.elapsed_ms for o in self._outcomes_window[-500:] if o.outcome != "shed"]
+        return simulated_health(
+            ticks=self._ticks,
+            tier=self.config.tier,
+            overload=overloaded(self.config.overload, self.config.state_dir),
+            latencies=recent,
+        )
 
     # -- traffic ------------------------------------------------------------------------------
     def _init_series(self) -> None:

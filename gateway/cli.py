@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tick-s", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--latency-slo-ms", type=float)
+    p.add_argument(
+        "--overload",
+        action="store_true",
+        default=None,
+        help="report an overloaded device (or GATEWAY_OVERLOAD=1, or a file named overload in the state dir)",
+    )
     p.add_argument("--log-level", default=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
     return p
 
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "tick_s": args.tick_s,
         "seed": args.seed,
         "latency_slo_ms": args.latency_slo_ms,
+        "overload": args.overload,
         "signing_secret": _read(args.signing_secret_file),
         "token": _read(args.token_file),
     }

@@ -69,6 +69,8 @@ class GatewayConfig:
     rps: float = 20.0
     tick_s: float = 1.0
     cache_hit_ratio: float = 0.3
+    # report an overloaded device (hot, short of memory, deep queue): gateway.health
+    overload: bool = False
     routes: dict[str, dict[str, float]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTES.items()}
     )
@@ -131,6 +133,7 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
         "rps": traffic.get("rps"),
         "tick_s": traffic.get("tick_s"),
         "cache_hit_ratio": traffic.get("cache_hit_ratio"),
+        "overload": traffic.get("overload", os.environ.get("GATEWAY_OVERLOAD", "") in ("1", "true", "yes")),
     }
     listen = gw.get("listen")
     if listen:

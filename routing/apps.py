@@ -9,5 +9,7 @@ class RoutingConfig(AppConfig):
 
     def ready(self) -> None:
         from routing import reports
+        from routing.capacity import metrics
 
+        metrics.register()  # active capacity recommendations as gauges on /metrics
         reports.register()  # releases and gateway names for slo's error-budget reports

@@ -71,3 +71,22 @@ PERIODIC_TASKS.append(
         "description": "Delete per-request decision records past their retention.",
     }
 )
+
+# Capacity (docs/capacity.md): scaling recommendations and device-health alerts from heartbeats.
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: capacity recommendations",
+        "task": "routing.tasks.capacity.evaluate_capacity",
+        "every_s": 60,
+        "description": "Evaluate every device pool's autoscaling rules from gateway health; open and "
+        "clear scaling recommendations (with hysteresis) and device-health alerts.",
+    }
+)
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: gateway health retention",
+        "task": "routing.tasks.capacity.health_retention",
+        "every_s": 3600,
+        "description": "Delete gateway health samples past CAPACITY_HEALTH_RETENTION_DAYS.",
+    }
+)

@@ -37,6 +37,12 @@ PERIODIC_TASKS += [
         "description": "Fan out SLO evaluation in chunks; each chunk claims its SLOs per instant.",
     },
     {
+        "name": "budget: evaluate composite SLOs",
+        "task": "slo.composites.evaluate_all",
+        "every_s": 60,
+        "description": "Composite SLOs from their members' budget buckets; pages through the alert outbox.",
+    },
+    {
         "name": "budget: send due notifications",
         "task": "slo.budget.notifications_sweep",
         "every_s": 30,

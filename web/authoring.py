@@ -40,8 +40,11 @@ class FormErrors:
     """Problems of a service call, placed at fields: `fields` maps a problem path (or a parent of
     it) to a form field name. `errors.at("name")` is the list of messages for that field."""
 
-    def __init__(self, fields: Mapping[str, str], exc: Exception | None = None, *, message: str = "") -> None:
+    def __init__(
+        self, fields: Mapping[str, str], exc: Exception | None = None, *, message: str = "", default: str = ""
+    ) -> None:
         self.fields = dict(fields)
+        self.default = default  # the field that takes every unclaimed problem, with its path
         self.by_field: dict[str, list[str]] = {}
         self.other: list[dict[str, str]] = []
         self.message = message
@@ -55,7 +58,10 @@ class FormErrors:
             self.other.append({"path": "", "message": self.message})
         for problem in problems:
             field = next((self.fields[p] for p in _parents(problem["path"]) if p in self.fields), None)
-            if field is None:
+            if field is None and self.default:
+                text = f"{problem['path']}: {problem['message']}" if problem["path"] else problem["message"]
+                self.by_field.setdefault(self.default, []).append(text)
+            elif field is None:
                 self.other.append(problem)
             else:
                 self.by_field.setdefault(field, []).append(problem["message"])

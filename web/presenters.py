@@ -356,7 +356,7 @@ def alert_evidence(*, kind: str, severity: str, state: str, evidence: dict[str, 
 
 def _alert_evidence(kind: str, severity: str, state: str, ev: dict[str, Any], evidence: Any) -> Evidence:
     rows: list[Row] = []
-    if kind == "burn_rate":
+    if kind in ("burn_rate", "composite_burn"):
         tiers = [t for t in ev.get("tiers") or [] if t.get("severity", severity) == severity]
         for t in tiers:
             threshold = t.get("burn_rate_threshold")
@@ -390,6 +390,19 @@ def _alert_evidence(kind: str, severity: str, state: str, ev: dict[str, Any], ev
             sentence = f"The {severity} alert {verb}: {parts}."
         else:
             sentence = f"The {severity} alert is {state}; no burn-rate figures were stored."
+        for member in ev.get("burning_members") or []:
+            rows.append(
+                Row(
+                    f"member {member.get('slo', '?')} over {member.get('window', '?')}",
+                    _times(member.get("burn_contribution")),
+                    "contribution to the composite's burn",
+                    percent(member.get("share_of_burn"), 1)
+                    if member.get("share_of_burn") is not None
+                    else "",
+                )
+            )
+        if ev.get("burning_member"):
+            sentence += f" Burning member: {ev['burning_member']}."
     else:
         for key, value in sorted(ev.items()):
             rows.append(

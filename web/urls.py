@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from web.live import live_json
-from web.views import documents, fleet, profile, releases, services, slo_forms
+from web.views import document_forms, documents, fleet, profile, release_forms, releases, services, slo_forms
 from web.views import overview as views
 from web.views import slos as slo_views
 
@@ -22,10 +22,18 @@ urlpatterns = [
     path("services/<slug:name>/", services.service_detail, name="service"),
     path("policies/", documents.policies, name="policies"),
     path("policies/<slug:kind_slug>/<int:pk>/", documents.document_detail, name="document"),
+    path("policies/<slug:kind_slug>/<int:pk>/edit/", document_forms.document_edit, name="document-edit"),
+    path(
+        "policies/<slug:kind_slug>/<int:pk>/versions/<int:version>/approve/",
+        document_forms.document_approve,
+        name="document-approve",
+    ),
     path("fleet/", fleet.fleet, name="fleet"),
     path("fleet/live/", live_json(fleet.fleet), name="fleet-live"),
     path("releases/", releases.releases, name="releases"),
+    path("releases/new/", release_forms.release_new, name="release-new"),
     path("releases/<int:pk>/", releases.release_detail, name="release"),
+    path("releases/<int:pk>/submit/", release_forms.release_submit, name="release-submit"),
     path("releases/<int:pk>/live/", live_json(releases.release_detail), name="release-live"),
     path("releases/<int:pk>/approve/", releases.release_approve, name="release-approve"),
     path("releases/<int:pk>/reject/", releases.release_reject, name="release-reject"),

@@ -147,11 +147,13 @@ def line_figure(
     stacked: bool = False,
     x_range: Sequence[datetime] | None = None,
     markers: Sequence[Mapping[str, Any]] = (),
+    spans: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Lines over time. `series`: `{name, x, y}`; `thresholds`: `{value, label}` drawn as dashed
     horizontal lines with their label (an alert threshold, an SLO objective). `x_range` fixes the
     time axis (the whole SLO window, however much of it has data); `markers` (`{at, kind, label}`,
-    see `event_markers`) are events drawn as vertical lines with their label.
+    see `event_markers`) are events drawn as vertical lines with their label; `spans`
+    (`{start, end, short, label}`) are time ranges shaded behind the lines (status corrections).
 
     A series with fewer than `FEW_POINTS` values is drawn with dots too: a single point on a
     line-only trace is invisible."""
@@ -204,6 +206,9 @@ def line_figure(
     if x_range is not None:
         layout["xaxis"]["range"] = [_iso(x_range[0]), _iso(x_range[1])]
         layout["xaxis"]["type"] = "date"
+    span_shapes, span_notes = _span_shapes(spans)
+    shapes += span_shapes
+    annotations += span_notes
     marker_shapes, marker_notes = _marker_shapes(markers)
     shapes += marker_shapes
     annotations += marker_notes
@@ -222,6 +227,47 @@ MARKER_STYLES = {
     "alert_resolved": {"color": "#56B4E9", "dash": "dashdot", "word": "resolved"},
 }
 MAX_MARKERS = 40
+
+
+# Shaded time ranges (status corrections): tinted, outlined and labelled, so colour is not the only signal.
+SPAN_STYLE = {"fillcolor": "rgba(128, 128, 128, 0.18)", "line": "#6e7781", "word": "correction"}
+MAX_SPANS = 60
+
+
+def _span_shapes(spans: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A shaded rectangle over each span's time range, labelled at its start."""
+    shapes, annotations = [], []
+    for span in list(spans)[-MAX_SPANS:]:
+        start, end = _iso(span["start"]), _iso(span["end"])
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "x0": start,
+                "x1": end,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "layer": "below",
+                "fillcolor": SPAN_STYLE["fillcolor"],
+                "line": {"color": SPAN_STYLE["line"], "width": 0.5, "dash": "dot"},
+            }
+        )
+        annotations.append(
+            {
+                "xref": "x",
+                "x": start,
+                "yref": "paper",
+                "y": 0,
+                "yanchor": "bottom",
+                "xanchor": "left",
+                "text": span.get("short") or SPAN_STYLE["word"],
+                "hovertext": span.get("label", ""),
+                "showarrow": False,
+                "font": {"size": 10, "color": SPAN_STYLE["line"]},
+            }
+        )
+    return shapes, annotations
 
 
 def _iso(moment: datetime | str) -> str:
@@ -356,6 +402,7 @@ class Chart:
         empty_hint: str = "",
         few_hint: str = "",
         markers: Sequence[Mapping[str, Any]] = (),
+        spans: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self.id = chart_id
         self.figure = figure
@@ -375,4 +422,9 @@ class Chart:
                 "label": m.get("label", ""),
             }
             for m in list(markers)[-MAX_MARKERS:]
+        ]
+        # The shaded spans in words too.
+        self.spans = [
+            {"start": s["start"], "end": s["end"], "label": s.get("label", "")}
+            for s in list(spans)[-MAX_SPANS:]
         ]

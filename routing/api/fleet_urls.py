@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from routing.api import context_views, decision_views, fleet_views
+from routing.api import capacity_views, context_views, decision_views, fleet_views
 
 router = SimpleRouter()
 router.register("gateways", fleet_views.GatewayViewSet, basename="gateway")
@@ -32,6 +32,17 @@ urlpatterns = [
         name="gateway-decisions",
     ),
     path("decisions/", decision_views.DecisionListView.as_view(), name="decisions"),
+    re_path(
+        r"^gateways/(?P<pk>[0-9]+)/health/$",
+        capacity_views.GatewayHealthView.as_view(),
+        name="gateway-health",
+    ),
+    path(
+        "capacity/recommendations/",
+        capacity_views.RecommendationListView.as_view(),
+        name="capacity-recommendations",
+    ),
+    path("capacity/scaler/", capacity_views.ScalerMetricView.as_view(), name="capacity-scaler"),
     path("fleet/", fleet_views.FleetView.as_view(), name="fleet"),
     *router.urls,
 ]

@@ -375,18 +375,44 @@ def _version_number(body: Mapping[str, Any], key: str) -> int | None:
     return value
 
 
+def _unsaved_version(line: Any, document: Any) -> Any:
+    """A document as an unsaved version of the line, after the same checks a save makes."""
+    from routing.documents.yamlio import canonical_sha256, json_problems
+
+    problems = json_problems(document)
+    if problems:
+        raise ValidationFailed("invalid document", problems=problems)
+    if isinstance(document, dict) and "service" not in document:
+        document = {"service": line.service.name, **document}
+    checked = selectors.document_check(kind=ROUTING_POLICY, service=line.service, document=document)
+    if not checked.valid:
+        raise ValidationFailed("invalid routing policy: fix it before simulating", problems=checked.errors)
+    return ROUTING_POLICY.version_model(
+        line=line,
+        version=line.current_version + 1,
+        document=document,
+        document_sha256=canonical_sha256(document),
+    )
+
+
 def routing_policy_simulate(
-    *, line: Any, body: Mapping[str, Any], now: datetime | None = None
+    *, line: Any, body: Mapping[str, Any], now: datetime | None = None, candidate_document: Any = None
 ) -> dict[str, Any]:
     """Predict how `candidate_version` changes route mix, p95 per class, error-budget burn and cost
     per 1,000 inferences against `baseline_version` (default: the version running on most
-    gateways, else the newest approved one)."""
+    gateways, else the newest approved one).
+
+    `candidate_document` simulates a document not stored yet instead (the dashboard's editor, before
+    saving): it must validate against the service; the answer calls it version `current + 1`."""
     now = now or timezone.now()
-    candidate_number = _version_number(body, "candidate_version")
-    if candidate_number is None:
-        raise ValidationFailed("invalid input", problems=[Problem("candidate_version", "required")])
+    if candidate_document is not None:
+        candidate = _unsaved_version(line, candidate_document)
+    else:
+        candidate_number = _version_number(body, "candidate_version")
+        if candidate_number is None:
+            raise ValidationFailed("invalid input", problems=[Problem("candidate_version", "required")])
+        candidate = selectors.version_get(kind=ROUTING_POLICY, line=line, version=candidate_number)
     baseline_number = _version_number(body, "baseline_version")
-    candidate = selectors.version_get(kind=ROUTING_POLICY, line=line, version=candidate_number)
     if baseline_number is not None:
         baseline = selectors.version_get(kind=ROUTING_POLICY, line=line, version=baseline_number)
     else:

@@ -108,7 +108,9 @@ def fleet_demo_seed(
                 credentials = services.gateway_rotate(actor=actor, gateway_id=existing.pk)
         gateway = credentials.gateway
         folder = state_dir / spec["name"]
-        folder.mkdir(parents=True, exist_ok=True)
+        # the state folder exists from the start: `touch <folder>/state/overload` overloads the
+        # gateway (docs/capacity.md)
+        (folder / "state").mkdir(parents=True, exist_ok=True)
         gw_section: dict[str, Any] = {
             "id": gateway.pk,
             "name": gateway.name,

@@ -483,7 +483,11 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
                 "last_nack_at",
             ]
         )
+        from routing.capacity.health import health_sample_record
         from routing.fleet.delivery import delivery_confirm_applied  # delivery imports this module
+
+        if health:
+            health_sample_record(gateway_id=gateway.pk, health=health, at=now)
 
         delivery_confirm_applied(gateway_id=gateway.pk, applied_revision=applied, now=now)
     return gateway

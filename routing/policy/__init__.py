@@ -6,7 +6,13 @@ functions to decide routes and build cache keys.
 
 from slo.spec import Problem
 
-from .autoscale import ScaleDecision, TelemetryWindow, evaluate_autoscale
+from .autoscale import (
+    ScaleDecision,
+    TelemetryWindow,
+    device_stress_reason,
+    evaluate_autoscale,
+    scale_out_reason,
+)
 from .cache import (
     CacheConfig,
     CacheKey,
@@ -86,6 +92,8 @@ __all__ = [
     "default_policy",
     "draw_recorded_contexts",
     "evaluate_autoscale",
+    "device_stress_reason",
+    "scale_out_reason",
     "generate_contexts",
     "parse_cache_config",
     "parse_duration",

@@ -24,6 +24,8 @@ class TelemetryWindow:
     temperature_c: float | None = None
     memory_headroom_pct: float | None = None
     backhaul_healthy: bool | None = None
+    request_age_ms: float | None = None
+    accelerator_util_pct: float | None = None
 
     @property
     def queue_ratio(self) -> float:
@@ -112,10 +114,9 @@ def evaluate_autoscale(
     return ScaleDecision("hold", "within thresholds")
 
 
-def _scale_out_reason(
-    rules: Autoscaling, windows: list[TelemetryWindow], latency_slo_ms: float | None
-) -> str | None:
-    latest = windows[-1]
+def device_stress_reason(rules: Autoscaling, latest: TelemetryWindow) -> str | None:
+    """Why an edge device is stressed (hot, short of memory, requests ageing in its queue, its
+    accelerator saturated), or None. Adding workers on such a device does not help: move load."""
     edge = rules.edge
     if latest.temperature_c is not None and latest.temperature_c > edge.max_temperature_c:
         return f"edge device at {latest.temperature_c:g} C, above {edge.max_temperature_c:g} C"
@@ -123,6 +124,44 @@ def _scale_out_reason(
         return (
             f"edge memory headroom {latest.memory_headroom_pct:g}% is below {edge.min_memory_headroom_pct:g}%"
         )
+    if (
+        edge.max_request_age_ms is not None
+        and latest.request_age_ms is not None
+        and latest.request_age_ms > edge.max_request_age_ms
+    ):
+        return f"oldest queued request {latest.request_age_ms:g} ms old, above {edge.max_request_age_ms:g} ms"
+    if (
+        edge.max_accelerator_util_pct is not None
+        and latest.accelerator_util_pct is not None
+        and latest.accelerator_util_pct > edge.max_accelerator_util_pct
+    ):
+        return (
+            f"accelerator at {latest.accelerator_util_pct:g}% utilisation, "
+            f"above {edge.max_accelerator_util_pct:g}%"
+        )
+    return None
+
+
+def scale_out_reason(
+    rules: Autoscaling | Mapping[str, Any],
+    windows: Sequence[TelemetryWindow],
+    latency_slo_ms: float | None = None,
+) -> str | None:
+    """Why this pool needs more capacity (whatever its cooldowns and max_workers say), or None."""
+    if not isinstance(rules, Autoscaling):
+        rules = Autoscaling.model_validate(dict(rules))
+    if not windows:
+        return None
+    return _scale_out_reason(rules, list(windows), latency_slo_ms)
+
+
+def _scale_out_reason(
+    rules: Autoscaling, windows: list[TelemetryWindow], latency_slo_ms: float | None
+) -> str | None:
+    latest = windows[-1]
+    stress = device_stress_reason(rules, latest)
+    if stress is not None:
+        return stress
     queued = _trailing(windows, rules.scale_out_queue_for_s)
     if queued is not None and all(w.queue_ratio > rules.scale_out_queue_ratio for w in queued):
         return (

@@ -169,6 +169,9 @@ class EdgeSignals(_Strict):
     min_memory_headroom_pct: Annotated[float, Field(ge=0, le=100)] = 10
     # while the backhaul to the cloud is unhealthy, offload is impossible: never scale in
     require_backhaul_healthy: bool = True
+    # optional: the oldest queued request's age and the accelerator's utilisation (None: not used)
+    max_request_age_ms: Annotated[float, Field(gt=0)] | None = None
+    max_accelerator_util_pct: Annotated[float, Field(gt=0, le=100)] | None = None
 
 
 class Autoscaling(_Strict):

@@ -151,6 +151,22 @@ def gate_budget(*, release: Release, now: datetime, check: dict[str, Any] | None
             {"name": s["name"], "remaining": s["remaining"], "data_quality": s["data_quality"]}
             for s in budget["slos"]
         ],
+        # Status corrections that excluded minutes from these budgets: when, why, by whom.
+        "corrections": [
+            {
+                k: c[k]
+                for k in (
+                    "id",
+                    "version",
+                    "reason",
+                    "author",
+                    "approved_by",
+                    "applied_at",
+                    "excluded_minutes",
+                )
+            }
+            for c in budget.get("corrections", [])
+        ],
     }
     if check["allowed"] and budget["frozen"]:
         evidence["note"] = f"budget frozen: a {release.kind} release is allowed with a reason"

@@ -145,17 +145,39 @@ def _wave_size_problem(preview: dict[str, Any]) -> Problem | None:
     )
 
 
-def release_preview(*, data: Mapping[str, Any]) -> dict[str, Any]:
+def release_preview(
+    *, data: Mapping[str, Any], predict_gates: bool = False, now: datetime | None = None
+) -> dict[str, Any]:
     """What a create body would give, written nowhere: the gateways its target matches now and the
-    effective size of every wave, and whether the first wave needs a confirmation."""
+    effective size of every wave, and whether the first wave needs a confirmation. With
+    `predict_gates`, also what the submission gates would answer now (`gates`: the same gate
+    functions `release_submit` runs, on the same gateways; nothing is stored)."""
     fields = _draft_fields(data)
     confirm = fields.pop("confirm")
     draft = Release(**fields)
-    preview = selectors.wave_preview(release=draft)
+    gateways = selectors.resolve_targets(release=draft)
+    preview = selectors.wave_preview(release=draft, gateways=gateways)
     preview["confirmed"] = preview["first_wave_larger_than_requested"] and confirm
     problem = _wave_size_problem(preview)
     preview["problems"] = [problem.as_dict()] if problem else []
+    if predict_gates:
+        outcomes, _extra = submission_gates(draft, gateways, now=now or timezone.now())
+        preview["gates"] = [{"gate": o.gate, "outcome": o.outcome, "evidence": o.evidence} for o in outcomes]
     return preview
+
+
+def submission_gates(
+    release: Release, gateways: list[Any], *, now: datetime
+) -> tuple[list[gates.GateOutcome], int]:
+    """The gates a submission runs, in order (documents with every target's new bundle, error
+    budget, paging, data quality, simulation), and the extra approvals the budget asks for. Reads
+    only: the caller stores the outcomes."""
+    bundles, missing = release_bundles(release, gateways)
+    outcomes = [gates.gate_documents(release=release, bundles=bundles, missing=missing)]
+    budget_outcomes, extra = gates.budget_gates(release=release, now=now)
+    outcomes += budget_outcomes
+    outcomes.append(gates.gate_simulation(release=release, now=now))
+    return outcomes, extra
 
 
 def release_create(*, actor: Any, data: Mapping[str, Any], now: datetime | None = None) -> Release:
@@ -254,11 +276,7 @@ def release_submit(
         }
         for (start, stop, bake_s), size in zip(ranges, kept, strict=True)
     ]
-    bundles, missing = release_bundles(release, gateways)
-    outcomes = [gates.gate_documents(release=release, bundles=bundles, missing=missing)]
-    budget_outcomes, extra = gates.budget_gates(release=release, now=now)
-    outcomes += budget_outcomes
-    outcomes.append(gates.gate_simulation(release=release, now=now))
+    outcomes, extra = submission_gates(release, gateways, now=now)
     failed = [o for o in outcomes if o.outcome == gates.FAIL]
     inconclusive = [o for o in outcomes if o.outcome == gates.INCONCLUSIVE]
     with transaction.atomic():

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from routing.tasks import decisions, delivery, releases  # noqa: F401
+from routing.tasks import capacity, decisions, delivery, releases  # noqa: F401

@@ -196,6 +196,10 @@ class ServiceBudgetStatusSerializer(serializers.Serializer):
     paging_slos = serializers.ListField(child=serializers.CharField())
     data_quality = serializers.CharField()
     slos = BudgetSloSerializer(many=True)
+    corrections = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="status corrections that excluded minutes of these SLOs in their current periods",
+    )
     evaluated_at = serializers.DateTimeField()
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from slo.api import apply_views, template_views, views
+from slo.api import apply_views, composite_views, correction_views, template_views, views
 
 router = SimpleRouter()
 router.register("services", views.ServiceViewSet, basename="service")
 router.register("slos", views.SloViewSet, basename="slo")
+router.register("composites", composite_views.CompositeViewSet, basename="composite")
+router.register("corrections", correction_views.CorrectionViewSet, basename="correction")
 
 urlpatterns = [
     # before the router: "from-template" is not a service name

@@ -67,8 +67,9 @@ class AlertSnapshot:
 def alert_labels(snapshot: AlertSnapshot) -> dict[str, str]:
     """The identity Alertmanager groups and deduplicates by. `slo_service`/`slo_name` repeat
     `service`/`slo` under the names the exported Prometheus rules use, so one route matches both."""
+    alertname = {"burn_rate": "SLOErrorBudgetBurn", "composite_burn": "CompositeSLOErrorBudgetBurn"}
     labels = {
-        "alertname": "SLOErrorBudgetBurn" if snapshot.kind == "burn_rate" else "InferenceCacheAlert",
+        "alertname": alertname.get(snapshot.kind, "InferenceCacheAlert"),
         "service": snapshot.service,
         "severity": snapshot.severity,
         "alert_kind": snapshot.kind,
@@ -77,6 +78,9 @@ def alert_labels(snapshot: AlertSnapshot) -> dict[str, str]:
     if snapshot.slo:
         labels["slo"] = snapshot.slo
         labels["slo_name"] = snapshot.slo
+    composite = snapshot.evidence.get("composite") if snapshot.kind == "composite_burn" else None
+    if isinstance(composite, dict) and composite.get("name"):
+        labels["composite"] = str(composite["name"])
     return labels
 
 
@@ -87,16 +91,18 @@ def _number(value: Any) -> str:
 def alert_description(snapshot: AlertSnapshot) -> str:
     """The verified signal in words: for burn-rate alerts, the deciding tiers' burn rates against
     their thresholds."""
-    if snapshot.kind == "burn_rate":
+    if snapshot.kind in ("burn_rate", "composite_burn"):
         tiers = [t for t in snapshot.evidence.get("tiers", []) if t.get("severity") == snapshot.severity]
         wanted = "firing" if snapshot.firing else "not_firing"
         deciding = [t for t in tiers if t.get("status") == wanted] or tiers
-        return "; ".join(
+        text = "; ".join(
             f"{t['long_window']}/{t['short_window']} burn rate {_number(t.get('long_burn_rate'))}/"
             f"{_number(t.get('short_burn_rate'))} vs threshold {_number(t.get('burn_rate_threshold'))} "
             f"({t['status'].replace('_', ' ')})"
             for t in deciding
         )
+        member = snapshot.evidence.get("burning_member")
+        return f"{text}; burning member {member}" if member else text
     return ", ".join(f"{k}={v}" for k, v in sorted(snapshot.evidence.items()))
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from django.db import connection
 
+from slo.corrections.exclusion import Exclusions, zero_excluded
 from slo.engine import BatchParams, WindowSums
 from slo.spec import SloSpec
 
@@ -88,7 +89,11 @@ def to_budget_units(spec: SloSpec, good: float, valid: float) -> tuple[float, fl
 
 
 def record_minutes(
-    rows: Iterable[MinuteCount], specs: dict[int, SloSpec], *, now: datetime | None = None
+    rows: Iterable[MinuteCount],
+    specs: dict[int, SloSpec],
+    *,
+    now: datetime | None = None,
+    exclusions: Exclusions | None = None,
 ) -> int:
     """Upsert minutes (a re-sent minute replaces the old one) and refresh the touched hour and day
     rollups from them, in the caller's transaction. Returns the number of minutes written.
@@ -98,6 +103,8 @@ def record_minutes(
     With `now`, minutes older than the minute retention before it are ignored: their previous
     values may be pruned already, so a delta could count them twice. The telemetry feed always
     passes `now`; a caller loading history (tests, imports) may leave it out.
+    Minutes a status correction excludes are stored as zero units: neither good nor bad
+    (`slo.corrections.exclusion`; pass `exclusions` when the caller has them already).
     """
     from django.conf import settings
 
@@ -131,6 +138,7 @@ def record_minutes(
         events.append(event_count)
     if not ids:
         return 0
+    zero_excluded(ids, minutes, goods, valids, events, specs, exclusions)
     hours = sorted({(i, floor_hour(m)) for i, m in zip(ids, minutes, strict=True)})
     days = sorted({(i, floor_day(h)) for i, h in hours})
     if connection.vendor != "postgresql":
@@ -580,13 +588,4 @@ def _window_sums_portable(
         valid=acc[:, :, 1],
         valid_events=acc[:, :, 2],
         missing_minutes=(params.window_minutes - acc[:, :, 3]).astype(np.int64),
-    )
-
-
-def _sums(alias: str, condition: str, count: bool = False) -> str:
-    """Four FILTERed aggregates (good, valid, events, present minutes) for one segment."""
-    present = "COUNT(*)" if count else f"SUM({alias}.present_minutes)"
-    return ", ".join(
-        f"{expr} FILTER (WHERE {condition})"
-        for expr in (f"SUM({alias}.good)", f"SUM({alias}.valid)", f"SUM({alias}.events)", present)
     )

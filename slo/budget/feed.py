@@ -32,6 +32,7 @@ from django.db.models.expressions import RawSQL
 
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes
 from slo.budget.evaluation import parsed_spec
+from slo.corrections.exclusion import exclusions_for
 from slo.models import Slo
 from slo.spec import SloSpec
 
@@ -208,6 +209,12 @@ def _sync_block(ids: list[int], specs: dict[int, SloSpec], first: int, stop: int
     good, valid, present = minute_arrays(ids, first, stop)
     good = good.astype(np.float64)
     valid = valid.astype(np.float64)
+    # Minutes a status correction excludes hold zero budget units (neither good nor bad).
+    exclusions = exclusions_for({i: specs[i] for i in ids}, first, stop)
+    if exclusions:
+        excluded = exclusions.mask(ids, first, stop)
+        good[excluded] = 0.0
+        valid[excluded] = 0.0
     start = minute_datetime(first)
     units = _units([specs[i] for i in ids], good, valid)
     mine, mine_present = _current(ids, start, good.shape[1])
@@ -219,7 +226,7 @@ def _sync_block(ids: list[int], specs: dict[int, SloSpec], first: int, stop: int
     ]
     if not changed:
         return 0
-    return record_minutes(changed, specs, now=now)
+    return record_minutes(changed, specs, now=now, exclusions=exclusions)
 
 
 def _epoch_minute(moment: datetime) -> int:

@@ -60,6 +60,7 @@ def event_document(notification: Notification) -> dict[str, Any]:
         },
         "service": event.service.name,
         "slo": {"id": slo.pk, "name": slo.name, "objective": slo.objective} if slo else None,
+        "composite": event.evidence.get("composite") if event.kind == "composite_burn" else None,
         "url": f"{settings.PUBLIC_URL}/api/v1/alerts/{event.pk}/",
     }
 
@@ -67,8 +68,15 @@ def event_document(notification: Notification) -> dict[str, Any]:
 def _summary(doc: dict[str, Any]) -> str:
     alert = doc["alert"]
     subject = f"{doc['service']}/{doc['slo']['name']}" if doc["slo"] else doc["service"]
+    if doc.get("composite"):
+        member = alert["evidence"].get("burning_member")
+        subject = f"{doc['service']}/{doc['composite']['name']} (composite{f', burning: {member}' if member else ''})"
     verb = {"firing": "FIRING", "resolved": "resolved", "reminder": "still firing"}[doc["reason"]]
-    what = "error budget burn" if alert["kind"] == "burn_rate" else alert["kind"].replace("_", " ")
+    what = (
+        "error budget burn"
+        if alert["kind"] in ("burn_rate", "composite_burn")
+        else alert["kind"].replace("_", " ")
+    )
     windows = f" over {' and '.join(alert['windows'])}" if alert["windows"] else ""
     return f"[{alert['severity']}] {subject}: {what} {verb}{windows}"
 

@@ -131,8 +131,23 @@ def service_budget_status(*, service_name: str, now: datetime | None = None) -> 
         "paging_slos": [r["name"] for r in rows if r["paging"]],
         "data_quality": "ok" if qualities <= {"ok"} and budgets else "degraded",
         "slos": rows,
+        "corrections": _corrections_in_periods(slos, now),
         "evaluated_at": now,
     }
+
+
+def _corrections_in_periods(slos: list[Slo], now: datetime) -> list[dict[str, Any]]:
+    """The status corrections that excluded minutes of these SLOs within their current periods:
+    a budget a correction changed says so, with who wrote and who approved it."""
+    from slo.corrections.selectors import corrections_applied
+    from slo.engine.evaluate import period_minutes
+
+    if not slos:
+        return []
+    longest = max(period_minutes(SloSpec.model_validate(slo.spec), now)[0] for slo in slos)
+    return corrections_applied(
+        slos=[(slo.pk, slo.spec) for slo in slos], start=now - timedelta(minutes=longest), end=now
+    )
 
 
 def release_budget_check(

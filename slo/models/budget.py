@@ -116,7 +116,15 @@ class SloStatusPoint(models.Model):
         return f"SLO {self.slo_id} at {self.at}"
 
 
-ALERT_KINDS = ("burn_rate", "cache_hit_drop", "stale_hits", "model_skew")
+ALERT_KINDS = (
+    "burn_rate",
+    "cache_hit_drop",
+    "stale_hits",
+    "model_skew",
+    "composite_burn",
+    "capacity",
+    "device_health",
+)
 SEVERITIES = ("page", "ticket")
 
 
@@ -124,8 +132,8 @@ class AlertState(models.Model):
     """Whether one alert is firing now. The row is the claim: a transition is the conditional update
     `filter(key=..., firing=False).update(firing=True)` that changed exactly one row.
 
-    `key` is `slo:<id>:<severity>` for burn-rate alerts, `svc:<service>:<kind>:<subject>` for cache
-    alerts.
+    `key` is `slo:<id>:<severity>` for burn-rate alerts, `composite:<id>:<severity>` for composite
+    SLOs' burn-rate alerts, `svc:<service>:<kind>:<subject>` for cache alerts.
     """
 
     key = models.CharField(max_length=200, unique=True)

@@ -30,6 +30,7 @@ from slo import contract as c
 from slo.budget.buckets import window_sums_for
 from slo.budget.cost import Prices
 from slo.budget.selectors import cost_model_current
+from slo.corrections.selectors import corrections_applied
 from slo.engine import DATA_QUALITY, batch_params, calendar_period_bounds, error_budget_ratio, evaluate_batch
 from slo.engine import minutes_between as engine_minutes_between
 from slo.models import Service, Slo, SloVersion
@@ -445,6 +446,16 @@ def report_numbers(*, scope_kind: str, scope_value: str, period: compute.ReportP
                 "cost": cost.cost_summary(costs.get(service.pk, []), period_hours=period_hours),
                 "sla": compute.sla_section(totals.get(service.name, []), prices, hours=period_hours),
                 "sla_cost_model_version": model.version if model is not None else None,
+                # Status corrections that excluded minutes of this service's SLOs in the period.
+                "corrections": corrections_applied(
+                    slos=[
+                        (slo.pk, spec.model_dump(mode="json"))
+                        for slo, _, spec in rows
+                        if slo.service_id == service.pk
+                    ],
+                    start=start,
+                    end=end,
+                ),
                 "telemetry_coverage": {
                     "series_minutes": coverage.get(service.name, 0),
                     "period_minutes": period.minutes,

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from slo.tasks import budget, reports, telemetry  # noqa: F401
+from slo.tasks import budget, composites, reports, telemetry  # noqa: F401

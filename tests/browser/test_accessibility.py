@@ -22,9 +22,25 @@ SKIP = re.compile(r"^/(static|api|admin|logout|login)/|/(export|rules|csv|downlo
 @pytest.fixture
 def every_page_has_data(users: dict[str, Any], service: Any, pending_release: Any) -> Any:
     """Data behind every page: routing documents, gateways with an hour of pushed telemetry,
-    evaluated SLOs, a release pending approval, and a generated report."""
+    evaluated SLOs, a release pending approval, a daily maintenance window (shaded on the budget
+    charts, listed in the report), and a generated report."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from slo.corrections.services import correction_create
     from slo.reports.services import report_generate
 
+    start = (timezone.now() - timedelta(days=30)).replace(hour=3, minute=0, second=0, microsecond=0)
+    correction_create(
+        actor=users["operator"],
+        data={
+            "reason": "nightly maintenance",
+            "scope": {"service": service.name},
+            "start": start.isoformat(),
+            "recurrence": {"rrule": "FREQ=DAILY", "timezone": "UTC", "duration_minutes": 30},
+        },
+    )
     report_generate(actor=users["admin"], data={"service": service.name, "period": "week"})
     return pending_release
 

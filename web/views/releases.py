@@ -117,6 +117,7 @@ def release_actions(release: Any, user: Any) -> dict[str, Any]:
         # a paused release waits for a person: an approver other than its author goes on...
         "can_resume": has_role(user, APPROVER) and _accepts(release, machine.RESUME) and not is_author,
         # ...or an operator stops it, as long as no gateway runs it (then it is rolled back)
+        "can_submit": has_role(user, OPERATOR) and _accepts(release, machine.SUBMIT),
         "can_cancel": has_role(user, OPERATOR) and _accepts(release, machine.CANCEL) and not touched,
         "can_rollback": has_role(user, OPERATOR)
         and _accepts(release, machine.ROLLBACK)

@@ -37,6 +37,7 @@ from slo.budget.selectors import status_stale_after_s
 from slo.models import Service
 from slo.models.telemetry import SeriesMinute
 from web.access import role_required
+from web.capacity import capacity_context
 from web.markers import chart_markers
 
 SERVICE_RANGES = {
@@ -350,5 +351,6 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             "ranges": list(SERVICE_RANGES),
             "stage_table": stage_table,
             "decisions": decisions,
+            "capacity": capacity_context(service_name=service.name),
         },
     )

@@ -39,7 +39,7 @@ from slo.models import Slo
 from slo.spec import SloSpec
 from web import presenters
 from web.access import role_required
-from web.markers import chart_markers
+from web.markers import chart_markers, correction_spans
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     markers = chart_markers(service=slo.service.name, start=min(window_start, start), end=now, slo_id=slo.pk)
     window_markers = [m for m in markers if m["at"] >= window_start]
     range_markers = [m for m in markers if m["at"] >= start]
+    corrected = correction_spans(slo=slo, start=window_start, end=now)
     x, y = _series(burndown, 100)
     charts["burndown"] = Chart(
         "chart-burndown",
@@ -187,14 +188,17 @@ def slo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             thresholds=_policy_lines(slo),
             x_range=(window_start, now),
             markers=window_markers,
+            spans=corrected,
         ),
         caption="Each point is the budget the engine computed from its buckets at that hour (its last "
         "evaluation of the hour). Below 0% the budget is overspent; dashed lines are the budget "
-        "policy's thresholds for releases.",
+        "policy's thresholds for releases; shaded spans are status corrections (their minutes count "
+        "as neither good nor bad).",
         empty_hint="The budget engine has not recorded history yet.",
         few_hint="The budget engine records a point every 5 minutes; this chart keeps one an hour, so "
         "the line appears within a few hours of the first evaluation.",
         markers=window_markers,
+        spans=corrected,
     )
     x, y = _series(sli_points, 100)
     charts["sli"] = Chart(

@@ -7,7 +7,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 # Each area adds its demo data through a `seed_demo(*, days, stdout)` function, in order.
-DEMO_SEEDERS = ("slo.demo_history", "routing.demo", "slo.reports.demo")
+DEMO_SEEDERS = (
+    "slo.corrections.demo",
+    "slo.demo_history",
+    "slo.composites.demo",
+    "routing.demo",
+    "slo.reports.demo",
+)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Capacity: scaling recommendations from live device telemetry (docs/capacity.md)."""

@@ -1,0 +1,1 @@
+"""Status corrections: maintenance windows and accepted incidents excluded from SLO budgets."""
