@@ -303,6 +303,8 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 # Domain settings.
 TELEMETRY_MINUTE_RETENTION_DAYS = env_int("TELEMETRY_MINUTE_RETENTION_DAYS", 8, minimum=1)
 TELEMETRY_HOUR_RETENTION_DAYS = env_int("TELEMETRY_HOUR_RETENTION_DAYS", 400, minimum=1)
+# Day partitions of the minute tables created ahead of time (slo/telemetry/partitions.py).
+TELEMETRY_PARTITIONS_AHEAD_DAYS = env_int("TELEMETRY_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 # Per-request decision records gateways push (docs/decisions.md); bulky, so kept well short of SLI minutes.
 DECISION_RECORD_RETENTION_DAYS = env_int("DECISION_RECORD_RETENTION_DAYS", 7, minimum=1)
 # Capacity recommendations from gateway health (docs/capacity.md).

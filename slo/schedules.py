@@ -24,7 +24,15 @@ PERIODIC_TASKS.append(
         "name": "slo: telemetry retention",
         "task": "slo.tasks.telemetry.enforce_retention",
         "every_s": 3600,
-        "description": "Delete SLI minutes, contract series and hourly rollups past their retention.",
+        "description": "Drop minute partitions and delete hourly rollups past their retention.",
+    }
+)
+PERIODIC_TASKS.append(
+    {
+        "name": "slo: telemetry partitions ahead",
+        "task": "slo.tasks.telemetry.ensure_partitions",
+        "every_s": 3600,
+        "description": "Create the day partitions of the minute tables for the coming days (PostgreSQL).",
     }
 )
 

@@ -3,7 +3,18 @@ from __future__ import annotations
 from django.urls import path
 
 from web.live import live_json
-from web.views import document_forms, documents, fleet, profile, release_forms, releases, services, slo_forms
+from web.views import (
+    composites,
+    document_forms,
+    documents,
+    fleet,
+    gateways,
+    profile,
+    release_forms,
+    releases,
+    services,
+    slo_forms,
+)
 from web.views import overview as views
 from web.views import slos as slo_views
 
@@ -19,6 +30,7 @@ urlpatterns = [
     path("slos/<int:pk>/", slo_views.slo_detail, name="slo"),
     path("slos/<int:pk>/edit/", slo_forms.slo_edit, name="slo-edit"),
     path("slos/<int:pk>/live/", live_json(slo_views.slo_detail), name="slo-live"),
+    path("composites/<int:pk>/", composites.composite_detail, name="composite"),
     path("services/<slug:name>/", services.service_detail, name="service"),
     path("policies/", documents.policies, name="policies"),
     path("policies/<slug:kind_slug>/<int:pk>/", documents.document_detail, name="document"),
@@ -30,6 +42,7 @@ urlpatterns = [
     ),
     path("fleet/", fleet.fleet, name="fleet"),
     path("fleet/live/", live_json(fleet.fleet), name="fleet-live"),
+    path("fleet/gateways/<int:pk>/", gateways.gateway_detail, name="gateway"),
     path("releases/", releases.releases, name="releases"),
     path("releases/new/", release_forms.release_new, name="release-new"),
     path("releases/<int:pk>/", releases.release_detail, name="release"),

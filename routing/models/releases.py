@@ -160,6 +160,10 @@ class ReleaseGateway(models.Model):
     baseline_bundle = models.JSONField(null=True, blank=True)
     release_revision = models.PositiveIntegerField(null=True, blank=True)
     touched_at = models.DateTimeField(null=True, blank=True)
+    # a wave found the device hot or short of memory (routing.capacity.waves): not delivered;
+    # retried by the next wave, left out for good after the last
+    skipped_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["release_id", "wave", "gateway_id"]

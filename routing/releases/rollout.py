@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from controlplane.audit import audit_record
 from controlplane.errors import DomainError, ValidationFailed
+from routing.capacity.waves import device_skips
 from routing.fleet.services import gateway_set_desired
 from routing.models.releases import ModelVersion, Release, ReleaseGateway, ReleaseRollback
 from routing.releases import canary, gates, selectors
@@ -188,14 +189,22 @@ def _begin_wave(release: Release, wave: int, now: datetime) -> str:
             evidence={"gates": [{"gate": o.gate, "evidence": o.evidence} for o in failed]},
         )
         return "rolled_back:gate"
-    targets = selectors.wave_targets(release_id=release.pk, wave=wave)
-    gateways = [t.gateway for t in targets]
-    applied = applied_bundles(gateways)
+    # this wave's gateways and those earlier waves skipped (hot or short of memory): try them again
+    candidates = selectors.wave_targets(release_id=release.pk, wave=wave) + selectors.skipped_targets(
+        release_id=release.pk, before_wave=wave
+    )
+    applied = applied_bundles([t.gateway for t in candidates])
     bundles: dict[int, dict[str, Any]] = {}
-    for gateway in gateways:
-        bundle, why = release_bundle(release, applied[gateway.pk][1])
+    for target in candidates:
+        bundle, why = release_bundle(release, applied[target.gateway_id][1])
         if bundle is not None:
-            bundles[gateway.pk] = bundle
+            bundles[target.gateway_id] = bundle
+    skips = device_skips(gateway_ids=[t.gateway_id for t in candidates], bundles=bundles, now=now)
+    targets = [t for t in candidates if t.gateway_id not in skips]
+    gateways = [t.gateway for t in targets]
+    bundles = {gid: b for gid, b in bundles.items() if gid not in skips}
+    skipped = [{**skips[t.gateway_id], "name": t.gateway.name} for t in candidates if t.gateway_id in skips]
+    retried = [t.gateway_id for t in targets if t.skipped_at is not None]
     event = START if wave == 0 else ADVANCE
     updates: dict[str, Any] = {
         "current_wave": wave,
@@ -221,10 +230,15 @@ def _begin_wave(release: Release, wave: int, now: datetime) -> str:
                 event=event,
                 actor=SYSTEM,
                 now=now,
-                reason=f"wave {wave + 1} of {len(release.waves)}: {len(gateways)} gateway(s)",
-                evidence={"gateways": [g.pk for g in gateways]},
+                reason=f"wave {wave + 1} of {len(release.waves)}: {len(gateways)} gateway(s)"
+                + (f", {len(skipped)} skipped (hot or short of memory)" if skipped else ""),
+                evidence={"gateways": [g.pk for g in gateways], "skipped": skipped, "retried": retried},
                 **updates,
             )
+            for entry in skipped:
+                ReleaseGateway.objects.filter(release=release, gateway_id=entry["gateway"]).update(
+                    skipped_at=now, skip_reason=entry["reason"][:300]
+                )
             revisions = gateway_set_desired(
                 actor=SYSTEM,
                 gateway_ids=list(bundles),
@@ -237,6 +251,9 @@ def _begin_wave(release: Release, wave: int, now: datetime) -> str:
             for target in targets:
                 revision, bundle = applied[target.gateway_id]
                 ReleaseGateway.objects.filter(pk=target.pk).update(
+                    wave=wave,  # a retried skip joins the wave that delivers it
+                    skipped_at=None,
+                    skip_reason="",
                     baseline_revision=revision,
                     baseline_bundle=bundle,
                     release_revision=by_gateway[target.gateway_id],

@@ -172,7 +172,21 @@ def touched_targets(*, release_id: int) -> list[ReleaseGateway]:
 
 
 def wave_targets(*, release_id: int, wave: int) -> list[ReleaseGateway]:
-    return list(ReleaseGateway.objects.filter(release_id=release_id, wave=wave).select_related("gateway"))
+    """The wave's gateways, less those it skipped (hot or short of memory: routing.capacity.waves)."""
+    return list(
+        ReleaseGateway.objects.filter(
+            release_id=release_id, wave=wave, skipped_at__isnull=True
+        ).select_related("gateway")
+    )
+
+
+def skipped_targets(*, release_id: int, before_wave: int) -> list[ReleaseGateway]:
+    """Gateways earlier waves skipped and never delivered: the next wave tries them again."""
+    return list(
+        ReleaseGateway.objects.filter(
+            release_id=release_id, wave__lt=before_wave, skipped_at__isnull=False, touched_at__isnull=True
+        ).select_related("gateway")
+    )
 
 
 def rollback_pending_ack() -> QuerySet[ReleaseRollback]:

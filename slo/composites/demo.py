@@ -8,14 +8,17 @@ members' seeded buckets, so the composite page is alive as soon as the periodic 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
-from slo.composites.evaluation import composite_evaluate
+from slo.budget.buckets import HOUR, ceil_hour
+from slo.composites.evaluation import composite_compute, composite_evaluate, status_point
 from slo.composites.services import composite_create
+from slo.composites.spec import CompositeSpec
 from slo.models import Slo
-from slo.models.composites import Composite
+from slo.models.composites import Composite, CompositeStatusPoint
 
 JOURNEY: dict[str, Any] = {
     "name": "shelf-vision-journey",
@@ -48,8 +51,33 @@ def seed_demo_composites(*, actor: Any = "demo-seed") -> int:
     return 1
 
 
+# The composite page's charts show the last week; older history would never be drawn.
+HISTORY_DAYS = 7
+
+
+def composite_history_backfill(*, composite: Composite, start: datetime, end: datetime) -> int:
+    """History points at every whole hour in [start, end), as the periodic evaluation would have
+    written them (points only: no status, no alert transitions about the past). Idempotent."""
+    spec = CompositeSpec.model_validate(composite.spec)
+    points = []
+    at = ceil_hour(start)
+    while at < end:
+        document, result = composite_compute(composite, spec, at)
+        points.append(status_point(composite, document, result, at))
+        at += HOUR
+    CompositeStatusPoint.objects.bulk_create(points, ignore_conflicts=True)
+    return len(points)
+
+
 def seed_demo(*, days: int, stdout: Any) -> None:
     created = seed_demo_composites()
-    composites = list(Composite.objects.filter(archived_at__isnull=True).values_list("pk", flat=True))
-    composite_evaluate(composite_ids=composites, now=timezone.now())
-    stdout.write(f"demo composites: {created} created, {len(composites)} evaluated")
+    now = timezone.now()
+    composites = list(Composite.objects.filter(archived_at__isnull=True))
+    points = 0
+    if created and days > 0:
+        journey = next(c for c in composites if c.name == JOURNEY["name"])
+        points = composite_history_backfill(
+            composite=journey, start=now - timedelta(days=min(days, HISTORY_DAYS)), end=now
+        )
+    composite_evaluate(composite_ids=[c.pk for c in composites], now=now)
+    stdout.write(f"demo composites: {created} created, {points} history points, {len(composites)} evaluated")

@@ -132,22 +132,43 @@ def _members(composite: Composite) -> list[_Member]:
     ]
 
 
-def _evaluate_one(composite: Composite, spec: CompositeSpec, now: datetime, report: CompositeReport) -> None:
-    members = _members(composite)
+def composite_compute(
+    composite: Composite, spec: CompositeSpec, now: datetime, members: Sequence[_Member] | None = None
+) -> tuple[dict[str, Any], BatchResult]:
+    """Read the members' buckets and evaluate the composite at `now`; writes nothing."""
+    members = _members(composite) if members is None else members
     engine_spec = spec.engine_spec()
     params = batch_params([engine_spec], now=now)
     # The members' sums in the composite's columns: its burn windows and its own period.
     member_params = batch_params([engine_spec] * len(members), now=now)
     member_sums, _queries = window_sums_for([m.slo_id for m in members], member_params, now)
     parts, result = evaluate_composite(member_sums, [m.weight for m in members], spec.aggregation, params)
-    document = status_document(members, parts, result)
+    return status_document(members, parts, result), result
+
+
+def status_point(
+    composite: Composite, document: dict[str, Any], result: BatchResult, at: datetime
+) -> CompositeStatusPoint:
+    """The history point of one evaluation, with each member's contribution to the 1h burn."""
     slo_result = result.slo(0)
-    period_col = len(params.burn_windows_min)
-    without_data = [
-        {"slo_id": m.slo_id, "slo": m.ref, "archived": m.archived}
-        for i, m in enumerate(members)
-        if not parts.member_has_data[i, period_col]
-    ]
+    one_hour = document["windows"].get("1h", {})
+    return CompositeStatusPoint(
+        composite=composite,
+        at=at,
+        sli=_num(slo_result.sli),
+        burn_rate_1h=one_hour.get("burn_rate"),
+        error_budget_remaining=_num(slo_result.error_budget_remaining_ratio),
+        alert_state=slo_result.alert_state,
+        data_quality=slo_result.data_quality,
+        contributions_1h={str(m["slo_id"]): m["burn_contribution"] for m in one_hour.get("members", [])},
+    )
+
+
+def _evaluate_one(composite: Composite, spec: CompositeSpec, now: datetime, report: CompositeReport) -> None:
+    members = _members(composite)
+    document, result = composite_compute(composite, spec, now, members)
+    slo_result = result.slo(0)
+    without_data = members_without_data(members, document)
     CompositeStatus.objects.filter(composite=composite).update(
         composite_version=composite.version,
         sli=_num(slo_result.sli),
@@ -166,23 +187,8 @@ def _evaluate_one(composite: Composite, spec: CompositeSpec, now: datetime, repo
         members_without_data=without_data,
     )
     if now.minute % HISTORY_STEP_MIN == 0:
-        one_hour = document["windows"].get("1h", {})
         CompositeStatusPoint.objects.bulk_create(
-            [
-                CompositeStatusPoint(
-                    composite=composite,
-                    at=now,
-                    sli=_num(slo_result.sli),
-                    burn_rate_1h=one_hour.get("burn_rate"),
-                    error_budget_remaining=_num(slo_result.error_budget_remaining_ratio),
-                    alert_state=slo_result.alert_state,
-                    data_quality=slo_result.data_quality,
-                    contributions_1h={
-                        str(m["slo_id"]): m["burn_contribution"] for m in one_hour.get("members", [])
-                    },
-                )
-            ],
-            ignore_conflicts=True,
+            [status_point(composite, document, result, now)], ignore_conflicts=True
         )
     report.evaluated += 1
     transitions, notifications = _alerts(composite, spec, document, result, now)
@@ -238,6 +244,18 @@ def status_document(members: Sequence[_Member], parts: CompositeSums, result: Ba
             "members": rows,
         }
     return {"windows": windows, "tiers": slo_result["tiers"]}
+
+
+def members_without_data(members: Sequence[_Member], document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Members lacking data in any window of the status, with those windows: said, never hidden."""
+    out = []
+    for i, member in enumerate(members):
+        windows = [name for name, w in document["windows"].items() if not w["members"][i]["has_data"]]
+        if windows:
+            out.append(
+                {"slo_id": member.slo_id, "slo": member.ref, "archived": member.archived, "windows": windows}
+            )
+    return out
 
 
 def _burning_members(document: dict[str, Any], tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:

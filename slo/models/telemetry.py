@@ -75,10 +75,16 @@ class SliMinute(models.Model):
     `present=False` records a minute the source was asked for and had no usable data (a scrape gap):
     missing, never zero. Values are stored as reported (good may exceed valid after a counter reset);
     readers cap good at valid per minute.
+
+    Partitioned by day on PostgreSQL (`slo.telemetry.partitions`), as are `SeriesMinute` and
+    `PushedMinute`.
     """
 
     pk = models.CompositePrimaryKey("slo_id", "minute", "source")
-    slo = models.ForeignKey(Slo, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No index of its own: the primary key starts with slo (one index less on the hottest insert).
+    slo = models.ForeignKey(
+        Slo, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     minute = models.BigIntegerField(help_text="minutes since the epoch, UTC")
     source = models.CharField(max_length=100)
     good = models.BigIntegerField()

@@ -135,6 +135,8 @@ class ImportResult:
     # DataSource documents: name, type, url (when the connection details give one), path
     datasources: list[dict[str, Any]] = field(default_factory=list)
     slos: list[SloSpec] = field(default_factory=list)
+    # composite SLO documents (slo.composites.spec), to create after `slos`
+    composites: list[dict[str, Any]] = field(default_factory=list)
     # errors: an object (or the whole file) could not be imported; such an SLO is left out of `slos`
     problems: list[Problem] = field(default_factory=list)
     # warnings: parsed but not expressible here, so dropped (or not applied)

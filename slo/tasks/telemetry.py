@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import shared_task
 
-from slo.telemetry import pull, retention, storage
+from slo.telemetry import partitions, pull, retention, storage
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ def pull_source(source_id: int) -> dict[str, Any]:
 def enforce_retention() -> dict[str, int]:
     """Beat, hourly: delete telemetry older than the retention settings."""
     return retention.telemetry_retention_enforce()
+
+
+@shared_task(name="slo.tasks.telemetry.ensure_partitions")
+def ensure_partitions() -> dict[str, int]:
+    """Beat, hourly: create the minute tables' day partitions for the coming days ahead of time."""
+    return partitions.telemetry_partitions_ensure()
 
 
 @shared_task(name="slo.tasks.telemetry.rollup_hours")

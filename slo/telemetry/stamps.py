@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from slo.models.telemetry import PushedMinute
 from slo.telemetry.batch_format import PushBatch
-from slo.telemetry.sql import Statement, array_literal, delete_older, is_postgres
+from slo.telemetry.sql import Statement, array_literal, is_postgres
 
 _STAMP_TABLE = PushedMinute._meta.db_table
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,8 +70,3 @@ def keep_minutes(batch: PushBatch, minutes: Collection[int]) -> PushBatch:
         gateway=batch.gateway,
         sent_at_us=batch.sent_at_us,
     )
-
-
-def stamps_delete_older(cutoff_minute: int) -> int:
-    """Retention: stamps of minutes before the cutoff (ingest refuses those minutes anyway)."""
-    return delete_older(_STAMP_TABLE, "minute", cutoff_minute)

@@ -56,6 +56,7 @@ def audit(body: str) -> list[str]:
 def test_every_page_has_landmarks_labels_and_headers(
     page_for: Any, pending_release: Any, documents: dict[str, Any]
 ) -> None:
+    from routing.models.fleet import Gateway
     from slo.models import Slo
 
     client = page_for("approver")
@@ -70,6 +71,7 @@ def test_every_page_has_landmarks_labels_and_headers(
         f"/policies/routing-policies/{documents['policy_v1'].line_id}/",
         f"/policies/cache-configs/{documents['cache_v1'].line_id}/",
         "/fleet/",
+        *[f"/fleet/gateways/{pk}/" for pk in Gateway.objects.values_list("pk", flat=True)[:1]],
         "/releases/",
         f"/releases/{pending_release.pk}/",
     ]

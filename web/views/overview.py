@@ -28,6 +28,7 @@ from web.overview import (
     rows_html,
     service_summaries,
 )
+from web.views.composites import composite_rows
 
 SORTABLE_COLUMNS = (
     ("state", "State"),
@@ -86,6 +87,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "burn_columns": BURN_COLUMNS,
         "fleet": fleet_summary(gateways=gateway_queryset(), now=now),
         "releases": releases.in_progress(limit=10),
+        "composites": composite_rows(now=now),
         "now": now,
     }
     return render(request, "dashboard/overview.html", context)

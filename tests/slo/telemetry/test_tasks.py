@@ -19,6 +19,7 @@ def test_the_beat_schedule_pulls_every_minute_and_enforces_retention() -> None:
     entries = {e["task"]: e for e in declared_periodic_tasks()}
     assert entries["slo.tasks.telemetry.pull_sources"]["every_s"] == 60
     assert "slo.tasks.telemetry.enforce_retention" in entries
+    assert entries["slo.tasks.telemetry.ensure_partitions"]["every_s"] == 3600
     ensure_periodic_tasks()
     from django_celery_beat.models import PeriodicTask
 
@@ -51,3 +52,18 @@ def test_enforce_retention_runs(slos: dict[str, Any]) -> None:
     telemetry_batch_ingest(source="gateway:1", payload=batch({0: [requests("local", "ok", 1)]}), now=NOW)
     assert tasks.enforce_retention()["sli_minutes"] == 3  # NOW is long past: everything is old
     assert not SliMinute.objects.exists()
+
+
+def test_ensure_partitions_runs(settings: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from slo.telemetry.partitions import PARTITIONED_TABLES, partition_name, partitions
+
+    settings.TELEMETRY_PARTITIONS_AHEAD_DAYS = 9  # the migration made 7 days ahead
+    created = tasks.ensure_partitions()
+    assert set(created) == set(PARTITIONED_TABLES) and min(created.values()) >= 2
+    today = datetime.now(UTC).date()
+    for table in PARTITIONED_TABLES:
+        names = {p.name for p in partitions(table)}
+        assert {partition_name(table, today + timedelta(days=d)) for d in range(-1, 10)} <= names
+    assert set(tasks.ensure_partitions().values()) == {0}
