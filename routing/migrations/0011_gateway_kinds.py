@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0009_capacity'),
+        ('routing', '0010_release_gateway_skips'),
     ]
 
     operations = [
