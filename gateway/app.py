@@ -28,6 +28,7 @@ from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.config import GatewayConfig
 from gateway.health import device_health as simulated_health
 from gateway.health import overloaded
+from gateway.llm import ClassDraw, LlmModel, record_answer
 from gateway.metrics import GatewayMetrics
 from gateway.reporting import (  # noqa: F401 - re-exported: the limits were defined here
     CONTEXT_BATCH_MINUTES,
@@ -72,7 +73,9 @@ class ActiveConfig:
 class Gateway(ReportingMixin):
     def __init__(self, config: GatewayConfig, *, now: float | None = None) -> None:
         self.config = config
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(classes=bool(config.classes), llm=bool(config.llm_provider))
+        self._class_draw = ClassDraw(config.classes, config.seed + 31) if config.classes else None
+        self._llm = LlmModel(config.seed + 37) if config.llm_provider else None
         self._lock = threading.Lock()
         self._seen_signatures: dict[str, int] = {}
         self.rejected: dict[str, Any] | None = None  # {"revision", "error"} of the last NACK
@@ -323,12 +326,14 @@ class Gateway(ReportingMixin):
     # -- traffic ------------------------------------------------------------------------------
     def _init_series(self) -> None:
         m, cfg = self.metrics, self.config
-        for route in c.ROUTES:
-            for outcome in c.OUTCOMES:
-                m.requests.labels(cfg.service, cfg.tier, route, outcome)
-        for layer in c.CACHE_LAYERS:
-            for result in c.CACHE_RESULTS:
-                m.cache_lookups.labels(cfg.service, cfg.tier, layer, result)
+        for cls in sorted(cfg.classes) or [None]:
+            where = {"service": cfg.service, "tier": cfg.tier, **({c.CLASS_LABEL: cls} if cls else {})}
+            for route in c.ROUTES:
+                for outcome in c.OUTCOMES:
+                    m.requests.labels(**where, route=route, outcome=outcome)
+            for layer in c.CACHE_LAYERS:
+                for result in c.CACHE_RESULTS:
+                    m.cache_lookups.labels(**where, layer=layer, result=result)
         self._publish_revision()
 
     def _publish_revision(self) -> None:
@@ -357,9 +362,10 @@ class Gateway(ReportingMixin):
         minute = int(now // 60) * 60
         counters = self._minutes.setdefault(minute, defaultdict(float))
         for context in contexts:
+            service_class = self._class_draw() if self._class_draw else None
             context = {
                 **context,
-                "service_class": cfg.service_class,
+                "service_class": service_class or cfg.service_class,
                 "region": cfg.region or None,
                 "temperature_c": health["temperature_c"],
                 "memory_headroom_pct": health["memory_headroom_pct"],
@@ -367,7 +373,7 @@ class Gateway(ReportingMixin):
                 "active_workers": health["active_workers"],
             }
             outcome = self.traffic.play(active.compiled, active.cache, context)
-            self._record(outcome, counters)
+            self._record(outcome, counters, service_class)
             outcomes.append(outcome)
             decided.append(context)
         records = self._decision_records(active, outcomes, now) if cfg.decision_sample else []
@@ -421,14 +427,18 @@ class Gateway(ReportingMixin):
             for o in outcomes
         ]
 
-    def _record(self, o: Outcome, counters: dict) -> None:
+    def _record(self, o: Outcome, counters: dict, service_class: str | None = None) -> None:
         m, s, t = self.metrics, self.config.service, self.config.tier
-        base = (("service", s), ("tier", t))
-        m.requests.labels(s, t, o.route, o.outcome).inc()
+        base: tuple[tuple[str, str], ...] = (("service", s), ("tier", t))
+        k: dict[str, str] = {}
+        if service_class:
+            base += ((c.CLASS_LABEL, service_class),)
+            k = {c.CLASS_LABEL: service_class}
+        m.requests.labels(s, t, o.route, o.outcome, *k.values()).inc()
         counters[(c.REQUESTS_TOTAL, base + (("route", o.route), ("outcome", o.outcome)))] += 1
         if o.outcome != "shed":
             seconds = o.elapsed_ms / 1000
-            m.duration.labels(s, t, o.route, o.outcome).observe(seconds)
+            m.duration.labels(s, t, o.route, o.outcome, *k.values()).observe(seconds)
             labels = base + (("route", o.route), ("outcome", o.outcome))
             counters[(f"{c.REQUEST_DURATION}_count", labels)] += 1
             counters[(f"{c.REQUEST_DURATION}_sum", labels)] += seconds
@@ -436,7 +446,7 @@ class Gateway(ReportingMixin):
                 if seconds <= le:
                     counters[(f"{c.REQUEST_DURATION}_bucket", labels + (("le", le_label(float(le))),))] += 1
         if o.outcome == "ok":
-            m.data_age.labels(s, t, o.route).observe(o.data_age_s)
+            m.data_age.labels(s, t, o.route, *k.values()).observe(o.data_age_s)
             labels = base + (("route", o.route),)
             counters[(f"{c.ANSWER_DATA_AGE}_count", labels)] += 1
             counters[(f"{c.ANSWER_DATA_AGE}_sum", labels)] += o.data_age_s
@@ -445,7 +455,7 @@ class Gateway(ReportingMixin):
                     counters[(f"{c.ANSWER_DATA_AGE}_bucket", labels + (("le", le_label(float(le))),))] += 1
         for from_route, to_route, outcome in o.fallbacks:
             fallback_outcome = outcome if outcome in c.FALLBACK_OUTCOMES else "error"
-            m.fallbacks.labels(s, t, from_route, to_route, fallback_outcome).inc()
+            m.fallbacks.labels(s, t, from_route, to_route, fallback_outcome, *k.values()).inc()
             counters[
                 (
                     c.FALLBACKS_TOTAL,
@@ -454,14 +464,26 @@ class Gateway(ReportingMixin):
                 )
             ] += 1
         for layer, result in o.cache:
-            m.cache_lookups.labels(s, t, layer, result).inc()
+            m.cache_lookups.labels(s, t, layer, result, *k.values()).inc()
             counters[(c.CACHE_LOOKUPS_TOTAL, base + (("layer", layer), ("result", result)))] += 1
         for accelerator, seconds in o.compute_s.items():
-            m.compute_seconds.labels(s, t, accelerator).inc(seconds)
+            m.compute_seconds.labels(s, t, accelerator, *k.values()).inc(seconds)
             counters[(c.COMPUTE_SECONDS_TOTAL, base + (("accelerator", accelerator),))] += seconds
         if o.egress_bytes:
-            m.egress_bytes.labels(s, t, o.route).inc(o.egress_bytes)
+            m.egress_bytes.labels(s, t, o.route, *k.values()).inc(o.egress_bytes)
             counters[(c.EGRESS_BYTES_TOTAL, base + (("route", o.route),))] += o.egress_bytes
+        if self._llm is not None:
+            answer = self._llm.answer(o.route, o.outcome, o.elapsed_ms)
+            if answer is not None:
+                cfg = self.config
+                for family, labels, value in record_answer(
+                    counters, base, o.route, o.outcome, answer, cfg.llm_provider, cfg.llm_model
+                ):
+                    metric = {c.TIME_TO_FIRST_TOKEN: m.ttft, c.TIME_PER_OUTPUT_TOKEN: m.tpot}.get(family)
+                    if metric is not None:
+                        metric.labels(**dict(labels)).observe(value)
+                    else:
+                        m.tokens.labels(**dict(labels)).inc(value)
 
     def _record_gauges(self, health: dict[str, Any], minute: int, contexts: list[dict[str, Any]]) -> None:
         m, s, t, name = self.metrics, self.config.service, self.config.tier, self.config.name

@@ -9,6 +9,8 @@ from django.db import transaction
 from controlplane.errors import ValidationFailed
 from slo import services
 from slo.models import Service, Slo
+from slo.models.telemetry import TelemetrySource
+from slo.openslo.mapping import LABEL_SOURCE_REF
 from slo.spec import Problem, SloSpec
 
 
@@ -27,7 +29,15 @@ def openslo_export_text(*, slos: list[Slo]) -> str:
         {"name": s.name, "display_name": s.display_name, "description": s.description, "labels": s.labels}
         for s in Service.objects.filter(name__in=service_names)
     ]
-    return export_openslo(specs, service_docs, queries_for=_queries_for)
+    # the telemetry sources the SLOs' metricSourceRefs name, as DataSource documents
+    refs = {spec.labels[LABEL_SOURCE_REF] for spec in specs if spec.labels.get(LABEL_SOURCE_REF)}
+    data_sources = [
+        {"name": name, "url": url, "tier": tier}
+        for name, url, tier in TelemetrySource.objects.filter(name__in=refs)
+        .order_by("name")
+        .values_list("name", "url", "tier")
+    ]
+    return export_openslo(specs, service_docs, queries_for=_queries_for, data_sources=data_sources)
 
 
 def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str, Any]:

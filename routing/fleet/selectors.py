@@ -91,3 +91,54 @@ def fleet_summary(
             for (tier, region), counts in sorted(spread.items())
         ],
     }
+
+
+def applied_document_versions(*, gateways: list[Gateway]) -> dict[int, list[dict[str, Any]]]:
+    """gateway id -> the document versions its applied revision carries, routing policy first:
+    `[{"kind": "routing_policy" | "cache_config", "label", "line_id", "version", "state"}]`.
+
+    A revision stores the documents, not their version numbers, so they are matched by content
+    (the canonical SHA-256 every version stores) among the versions of the gateway's service; the
+    newest version with that content wins. A document no version carries (a default bundle, or
+    one set by hand) is left out. Three queries, whatever the number of gateways."""
+    from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY
+    from routing.documents.yamlio import canonical_sha256
+    from routing.releases.bundles import applied_bundles
+
+    kinds = (ROUTING_POLICY, CACHE_CONFIG)
+    digests: dict[tuple[int, str], str] = {}
+    for gateway_id, (_revision, bundle) in applied_bundles(gateways).items():
+        for kind in kinds:
+            document = (bundle or {}).get(kind.bundle_key)
+            if isinstance(document, dict):
+                digests[(gateway_id, kind.bundle_key)] = canonical_sha256(document)
+    service_of = {g.pk: g.service_id for g in gateways}
+    found: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for kind in kinds:
+        wanted = {d for (_g, key), d in digests.items() if key == kind.bundle_key}
+        if not wanted:
+            continue
+        rows = (
+            kind.version_model.objects.filter(
+                line__service_id__in=set(service_of.values()), document_sha256__in=wanted
+            )
+            .order_by("version")
+            .values_list("line__service_id", "line_id", "version", "document_sha256", "state")
+        )
+        for service_id, line_id, version, digest, state in rows:
+            found[(kind.bundle_key, service_id, digest)] = {
+                "kind": kind.bundle_key,
+                "label": kind.label,
+                "line_id": line_id,
+                "version": version,
+                "state": state,
+            }
+    out: dict[int, list[dict[str, Any]]] = {}
+    for gateway in gateways:
+        out[gateway.pk] = [
+            found[key]
+            for kind in kinds
+            if (digest := digests.get((gateway.pk, kind.bundle_key))) is not None
+            and (key := (kind.bundle_key, gateway.service_id, digest)) in found
+        ]
+    return out

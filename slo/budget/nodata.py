@@ -27,7 +27,7 @@ import numpy as np
 from django.apps import apps
 from django.db import connection
 
-from slo.contract import REQUEST_DURATION
+from slo.contract import LATENCY_HISTOGRAMS, REQUEST_DURATION
 from slo.counters import from_epoch_minute
 from slo.engine import BatchResult
 from slo.models import Slo
@@ -109,8 +109,10 @@ def reasons_for(
         .values_list("name", "service__name", "tier")
     ):
         gateways[(service, tier)].append(name)
-    latency = [s.sli.threshold_ms is not None for s in specs]
-    boundaries = cached_boundaries([(s.pk, REQUEST_DURATION) for s in sources]) if any(latency) else {}
+    histograms = {LATENCY_HISTOGRAMS[s.sli.kind] for s in specs if s.sli.kind in LATENCY_HISTOGRAMS}
+    boundaries = (
+        cached_boundaries([(s.pk, h) for s in sources for h in sorted(histograms)]) if histograms else {}
+    )
 
     out: dict[int, dict[str, Any]] = {}
     for i, slo_id in enumerate(slo_ids):
@@ -154,17 +156,18 @@ def _missing_reason(
     tier: str,
 ) -> dict[str, Any]:
     where = f"service {service} on tier {tier or 'any'}"
-    threshold_ms = spec.sli.threshold_ms
+    histogram = LATENCY_HISTOGRAMS.get(spec.sli.kind, REQUEST_DURATION)
+    threshold_ms = spec.sli.threshold_ms if spec.sli.kind in LATENCY_HISTOGRAMS else None
     if (
         threshold_ms is not None
         and (pushes or gws)
         and not covering
-        and not is_boundary(threshold_ms / 1000, contract_boundaries())
+        and not is_boundary(threshold_ms / 1000, contract_boundaries(histogram))
     ):
         # gateways push the contract's buckets: this threshold never matches a series
         return _reason(
             THRESHOLD_NOT_BOUNDARY,
-            boundary_message(threshold_ms, contract_boundaries(), "the gateway contract"),
+            boundary_message(threshold_ms, contract_boundaries(histogram), "the gateway contract", histogram),
         )
     if not covering and not pushes:
         if gws:
@@ -202,10 +205,11 @@ def _missing_reason(
             )
     if threshold_ms is not None:
         for s in covering:
-            found = boundaries.get((s.pk, REQUEST_DURATION))
+            found = boundaries.get((s.pk, histogram))
             if found and not is_boundary(threshold_ms / 1000, found):
                 return _reason(
-                    THRESHOLD_NOT_BOUNDARY, boundary_message(threshold_ms, found, f"source {s.name}")
+                    THRESHOLD_NOT_BOUNDARY,
+                    boundary_message(threshold_ms, found, f"source {s.name}", histogram),
                 )
     silent = [(src, last) for src, last in pushes if last < now_minute - PUSH_SILENT_MINUTES]
     if silent and len(silent) == len(pushes) and not covering:
