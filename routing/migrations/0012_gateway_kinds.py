@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0010_release_gateway_skips'),
+        ('routing', '0011_budget_responses'),
     ]
 
     operations = [
