@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0011_budget_responses'),
+        ('routing', '0012_budget_response_kinds'),
     ]
 
     operations = [
