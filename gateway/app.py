@@ -23,6 +23,7 @@ import requests
 
 from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
 from gateway.batching import LocalQueue, Slot
+from gateway.collapse import Collapser
 from gateway.config import GatewayConfig
 from gateway.health import device_health as simulated_health
 from gateway.health import overloaded
@@ -92,6 +93,7 @@ class Gateway(ReportingMixin, RecordingMixin):
         self._local_queue: LocalQueue | None = None
         self._batch_sizes: list[int] = []
         self._load_snapshot: dict[str, Any] = {}
+        self._collapser = Collapser(config.distinct_requests, config.seed + 53)
         self._last_sent_at_us = 0
         self.poll_results: Counter[str] = Counter()
         self.stop = threading.Event()
@@ -388,8 +390,13 @@ class Gateway(ReportingMixin, RecordingMixin):
             decided.append(context)
             classes.append(service_class)
         slots = self._local_slots(queue, active, decisions, now, spacing)
+        keys = [self._collapser.key() for _ in decisions]
         for index, (context, decision) in enumerate(zip(decided, decisions, strict=True)):
-            outcome = self.traffic.play_decided(decision, active.cache, context, slots.get(index))
+            at, key = now + index * spacing, keys[index]
+            outcome = self._collapser.follow(key, at) if decision.collapse and decision.admitted else None
+            if outcome is None:
+                outcome = self.traffic.play_decided(decision, active.cache, context, slots.get(index))
+                self._collapser.lead(key, at, outcome)
             self._record(outcome, counters, classes[index])
             outcomes.append(outcome)
         records = self._decision_records(active, outcomes, now) if cfg.decision_sample else []
@@ -414,6 +421,7 @@ class Gateway(ReportingMixin, RecordingMixin):
                 **self.load.last,
                 "admissions": dict(self.load.admissions),
                 "local_workers": len(queue.free_at) if queue is not None else None,
+                "collapsed": self._collapser.collapsed,
                 "mean_batch_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
             }
             for old in [m for m in self._context_samples if m < minute - MAX_PENDING_MINUTES * 60]:

@@ -89,6 +89,7 @@ class Outcome:
     rule: str | None = None
     admission: str | None = None
     chain: tuple[str, ...] = ()
+    collapsed: bool = False  # answered by an identical request in flight (gateway.collapse)
 
 
 class TrafficModel:
