@@ -69,12 +69,24 @@ class GatewayConfig:
     rps: float = 20.0
     tick_s: float = 1.0
     cache_hit_ratio: float = 0.3
+    # requests/s the device serves at 100% load (`load_pct` in routing contexts: gateway.load)
+    capacity_rps: float = 200.0
+    # workers of the local model; 0: one for every request, nothing queues (gateway.batching)
+    local_workers: int = 0
     # report an overloaded device (hot, short of memory, deep queue): gateway.health
     overload: bool = False
     routes: dict[str, dict[str, float]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTES.items()}
     )
     context: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CONTEXT))
+    # request classes and their shares of the traffic ([traffic] classes = {interactive = 0.7, ...}):
+    # each request is drawn a class, its routing context says so, and every series carries the
+    # `service_class` label. Empty: one class (service_class), and no class label.
+    classes: dict[str, float] = field(default_factory=dict)
+    # an LLM behind the routes ([llm] provider, model): time to first token, time per output token
+    # and tokens are exposed and pushed too
+    llm_provider: str = ""
+    llm_model: str = ""
 
     def validate(self) -> None:
         if self.service_class not in SERVICE_CLASSES:
@@ -92,6 +104,19 @@ class GatewayConfig:
                 raise ConfigError(f"routes.{route}.error_ratio: within [0, 1]")
         if not 0 <= self.decision_sample <= 1000:
             raise ConfigError("control_plane.decision_sample: within [0, 1000]")
+        for name, share in self.classes.items():
+            if name not in SERVICE_CLASSES:
+                raise ConfigError(f"traffic.classes.{name}: one of {', '.join(SERVICE_CLASSES)}")
+            if not 0 < share <= 1:
+                raise ConfigError(f"traffic.classes.{name}: a share within (0, 1]")
+        if self.classes and abs(sum(self.classes.values()) - 1) > 1e-9:
+            raise ConfigError("traffic.classes: the shares must add up to 1")
+        if bool(self.llm_provider) != bool(self.llm_model):
+            raise ConfigError("llm: needs both provider and model")
+        if self.capacity_rps <= 0:
+            raise ConfigError("traffic.capacity_rps must be > 0")
+        if not 0 <= self.local_workers <= 1024:
+            raise ConfigError("traffic.local_workers: within [0, 1024]")
         if self.rps < 0 or self.tick_s <= 0:
             raise ConfigError("traffic.rps must be >= 0 and traffic.tick_s > 0")
 
@@ -133,6 +158,8 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
         "rps": traffic.get("rps"),
         "tick_s": traffic.get("tick_s"),
         "cache_hit_ratio": traffic.get("cache_hit_ratio"),
+        "capacity_rps": traffic.get("capacity_rps"),
+        "local_workers": traffic.get("local_workers"),
         "overload": traffic.get("overload", os.environ.get("GATEWAY_OVERLOAD", "") in ("1", "true", "yes")),
     }
     listen = gw.get("listen")
@@ -148,6 +175,10 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
     kwargs = {k: v for k, v in values.items() if v is not None}
     if "state_dir" in kwargs:
         kwargs["state_dir"] = Path(kwargs["state_dir"])
+    llm = data.get("llm", {})
+    kwargs.setdefault("classes", {str(k): float(v) for k, v in traffic.get("classes", {}).items()})
+    kwargs.setdefault("llm_provider", str(llm.get("provider", "")))
+    kwargs.setdefault("llm_model", str(llm.get("model", "")))
     config = GatewayConfig(**kwargs, routes=routes, context=context)
     config.validate()
     return config

@@ -132,6 +132,15 @@ def desired_state(
         warnings += [{"path": f"{path}: {p.path}", "message": p.message} for p in result.unsupported]
         for doc in result.services:
             service_docs.setdefault(doc["name"], doc)
+        for composite in result.composites:
+            # refused, not dropped: applying the member SLOs without their composite would be half a change
+            problems.append(
+                Problem(
+                    f"{path}: {composite['service']}/{composite['name']}",
+                    "composite SLOs are not applied as code: import the file with POST /api/v1/openslo/import/ "
+                    "or manage the composite with /api/v1/composites/",
+                )
+            )
         for spec in result.slos:
             key = f"{spec.service}/{spec.name}"
             if key in seen_in:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from slo.spec import SloSpec
+from slo.spec import SERVICE_CLASSES, SloSpec
 
 CONTRACT_VERSION = 1
 PREFIX = "inference_"
@@ -25,6 +25,12 @@ CACHE_LAYERS = ("result", "embedding", "semantic")
 CACHE_RESULTS = ("hit", "miss", "stale_hit", "semantic_hit")
 STAGES = ("queue", "preprocessing", "model", "postprocessing", "network")
 DOCUMENT_KINDS = ("routing_policy", "cache_config", "slo", "model")
+TOKEN_DIRECTIONS = ("input", "output")
+# Optional on every counter and histogram that carries `service`: the class of the request
+# (interactive, batch, safety_critical, ...). A series without it belongs to no class; an SLO
+# without a class counts every series, an SLO with one only the series of that class.
+CLASS_LABEL = "service_class"
+CLASSES = SERVICE_CLASSES
 
 # Outcomes that count as valid events for availability and latency. `shed` is a request refused on
 # purpose by admission control (load shedding, over quota), like an HTTP 429 to a client: it is
@@ -37,11 +43,18 @@ FALLBACKS_TOTAL = "inference_fallbacks_total"  # {service, tier, from_route, to_
 CACHE_LOOKUPS_TOTAL = "inference_cache_lookups_total"  # {service, tier, layer, result}
 COMPUTE_SECONDS_TOTAL = "inference_compute_seconds_total"  # {service, tier, accelerator}
 EGRESS_BYTES_TOTAL = "inference_egress_bytes_total"  # {service, tier, route}
+# LLM tokens processed, by who bills them: {service, tier, route, provider, model, direction}
+TOKENS_TOTAL = "inference_tokens_total"
 
 # Histograms (base names; series are <name>_bucket{le}, <name>_count, <name>_sum)
 REQUEST_DURATION = "inference_request_duration_seconds"  # {service, tier, route, outcome!=shed}
 STAGE_DURATION = "inference_request_stage_duration_seconds"  # {service, tier, stage} (optional)
 ANSWER_DATA_AGE = "inference_answer_data_age_seconds"  # {service, tier, route}, outcome=ok answers
+# LLM streaming: time to the first output token of an answer ({service, tier, route, outcome ok or
+# timeout}), and time per output token after the first ({service, tier, route}, ok answers of at
+# least two output tokens: (duration - ttft) / (output tokens - 1))
+TIME_TO_FIRST_TOKEN = "inference_time_to_first_token_seconds"
+TIME_PER_OUTPUT_TOKEN = "inference_time_per_output_token_seconds"
 
 # Gauges
 QUEUE_DEPTH = "inference_queue_depth"  # {service, tier}
@@ -59,6 +72,20 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0
 STAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # 1 s .. 7 days: the usual max_age_s of result caches and feature snapshots.
 DATA_AGE_BUCKETS_S = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400, 604800)
+TTFT_BUCKETS_S = (0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+TPOT_BUCKETS_S = (0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1)
+
+# The histogram (and its contract buckets) each latency-like SLI kind is judged on.
+LATENCY_HISTOGRAMS = {
+    "latency": REQUEST_DURATION,
+    "ttft": TIME_TO_FIRST_TOKEN,
+    "tpot": TIME_PER_OUTPUT_TOKEN,
+}
+HISTOGRAM_BUCKETS_S = {
+    REQUEST_DURATION: LATENCY_BUCKETS_S,
+    TIME_TO_FIRST_TOKEN: TTFT_BUCKETS_S,
+    TIME_PER_OUTPUT_TOKEN: TPOT_BUCKETS_S,
+}
 
 
 @dataclass(frozen=True)
@@ -143,6 +170,8 @@ def _filters(spec: SloSpec) -> dict[str, str]:
     matchers = {"service": spec.service}
     if spec.tier is not None:
         matchers["tier"] = spec.tier
+    if spec.service_class is not None:
+        matchers[CLASS_LABEL] = spec.service_class
     return matchers
 
 
@@ -157,11 +186,16 @@ def sli_queries(spec: SloSpec) -> SliQueries:
       outcome ok or timeout (a timeout is a slow answer; errors belong to availability, shed requests
       are not valid). The threshold must be a bucket boundary the gateway exposes; any spelling of it
       in `le` matches (see `le_regex`). A threshold that is no boundary matches no series: no data.
+    - ttft: the same on the time-to-first-token histogram (ok answers within the threshold out of
+      ok and timed-out ones); tpot: `ok` answers in the time-per-output-token bucket at the
+      threshold out of all of them.
     - availability: good = outcome ok; total = outcome ok, error or timeout (shed is not valid).
     - fallback_success: good = fallbacks with outcome ok; total = all fallbacks.
     - freshness: good = `ok` answers in the data-age bucket `le` = max_age_s; total = all of them.
     - correctness: bad = stale cache hits; total = hits of any kind (hit, stale_hit, semantic_hit).
     - custom: the spec's own selectors, unchanged (no filters added).
+
+    Filters: `service`, plus `tier` and `service_class` when the SLO names them.
     """
     sli = spec.sli
     where = _filters(spec)
@@ -174,6 +208,24 @@ def sli_queries(spec: SloSpec) -> SliQueries:
             ),
             bad=None,
             total=selector(f"{REQUEST_DURATION}_count", **where, outcome="~ok|timeout"),
+        )
+    if sli.kind == "ttft":
+        assert sli.threshold_ms is not None
+        threshold_s = Decimal(repr(float(sli.threshold_ms))) / 1000
+        return SliQueries(
+            good=selector(
+                f"{TIME_TO_FIRST_TOKEN}_bucket", **where, outcome="ok", le="~" + le_regex(threshold_s)
+            ),
+            bad=None,
+            total=selector(f"{TIME_TO_FIRST_TOKEN}_count", **where, outcome="~ok|timeout"),
+        )
+    if sli.kind == "tpot":
+        assert sli.threshold_ms is not None
+        threshold_s = Decimal(repr(float(sli.threshold_ms))) / 1000
+        return SliQueries(
+            good=selector(f"{TIME_PER_OUTPUT_TOKEN}_bucket", **where, le="~" + le_regex(threshold_s)),
+            bad=None,
+            total=selector(f"{TIME_PER_OUTPUT_TOKEN}_count", **where),
         )
     if sli.kind == "availability":
         return SliQueries(

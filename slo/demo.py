@@ -1,5 +1,9 @@
 """Demo catalog for the embedded mode: three inference services of different classes,
-each with SLOs on its edge and cloud tiers. Idempotent: existing objects are kept."""
+each with SLOs on its edge and cloud tiers. Idempotent: existing objects are kept.
+
+shelf-vision serves two request classes (its demo gateways draw them: live camera frames are
+`interactive`, the nightly planogram audit is `batch`), with an SLO per class, and its private
+cloud runs a vision-language model whose time to first token has an SLO of its own."""
 
 from __future__ import annotations
 
@@ -68,6 +72,37 @@ DEMO_SLOS: list[dict[str, Any]] = [
         "sli": {"kind": "latency", "threshold_ms": 300},
         "objective": 99.0,
         "window": {"type": "rolling", "days": 28},
+    },
+    # one service, two classes: the same edge traffic judged per class (docs/telemetry.md, classes)
+    {
+        "service": "shelf-vision",
+        "name": "interactive-latency",
+        "tier": "edge",
+        "service_class": "interactive",
+        "sli": {"kind": "latency", "threshold_ms": 150},
+        "objective": 99.0,
+        "window": {"type": "rolling", "days": 28},
+        "display_name": "Live camera frames within 150 ms",
+    },
+    {
+        "service": "shelf-vision",
+        "name": "batch-availability",
+        "tier": "edge",
+        "service_class": "batch",
+        "sli": {"kind": "availability"},
+        "objective": 99.0,
+        "window": {"type": "rolling", "days": 28},
+        "display_name": "Planogram audit requests answered",
+    },
+    # the vision-language model in the private cloud: first token within 250 ms
+    {
+        "service": "shelf-vision",
+        "name": "cloud-ttft",
+        "tier": "private_cloud",
+        "sli": {"kind": "ttft", "threshold_ms": 250},
+        "objective": 99.0,
+        "window": {"type": "rolling", "days": 28},
+        "display_name": "Shelf descriptions start within 250 ms",
     },
     {
         "service": "shelf-vision",

@@ -9,6 +9,8 @@ from django.db import transaction
 from controlplane.errors import ValidationFailed
 from slo import services
 from slo.models import Service, Slo
+from slo.models.telemetry import TelemetrySource
+from slo.openslo.mapping import LABEL_SOURCE_REF
 from slo.spec import Problem, SloSpec
 
 
@@ -27,7 +29,15 @@ def openslo_export_text(*, slos: list[Slo]) -> str:
         {"name": s.name, "display_name": s.display_name, "description": s.description, "labels": s.labels}
         for s in Service.objects.filter(name__in=service_names)
     ]
-    return export_openslo(specs, service_docs, queries_for=_queries_for)
+    # the telemetry sources the SLOs' metricSourceRefs name, as DataSource documents
+    refs = {spec.labels[LABEL_SOURCE_REF] for spec in specs if spec.labels.get(LABEL_SOURCE_REF)}
+    data_sources = [
+        {"name": name, "url": url, "tier": tier}
+        for name, url, tier in TelemetrySource.objects.filter(name__in=refs)
+        .order_by("name")
+        .values_list("name", "url", "tier")
+    ]
+    return export_openslo(specs, service_docs, queries_for=_queries_for, data_sources=data_sources)
 
 
 def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str, Any]:
@@ -47,7 +57,8 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
         )
     unsupported = [p.as_dict() for p in result.unsupported]
     defined = {doc["name"] for doc in result.services}
-    for name in sorted({spec.service for spec in result.slos} - defined):
+    named = {spec.service for spec in result.slos} | {doc["service"] for doc in result.composites}
+    for name in sorted(named - defined):
         if not Service.objects.filter(name=name).exists():
             # Referenced but not defined in the file: create it, and say what was assumed.
             result.services.append({"name": name})
@@ -108,6 +119,7 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
                         for p in exc.problems
                     ],
                 ) from None
+        composites = _import_composites(actor, result.composites)
         datasources = _map_datasources(actor, result)
         if dry_run:
             transaction.set_rollback(True)
@@ -117,8 +129,46 @@ def openslo_import(*, actor: Any, text: str, dry_run: bool = False) -> dict[str,
         "created": created,
         "updated": updated,
         "datasources": datasources,
+        "composites": composites,
         "unsupported": unsupported,
     }
+
+
+def _import_composites(actor: Any, documents: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Create or update the file's composite SLOs, after its SLOs (their members may be among them)."""
+    from slo.composites.services import composite_create, composite_update
+    from slo.models.composites import Composite
+
+    out: dict[str, list[dict[str, Any]]] = {"created": [], "updated": []}
+    for index, doc in enumerate(documents):
+        existing = Composite.objects.filter(
+            service__name=doc["service"], name=doc["name"], archived_at__isnull=True
+        ).first()
+        try:
+            if existing is None:
+                composite = composite_create(actor=actor, data=doc, note="imported from OpenSLO")
+            else:
+                composite = composite_update(
+                    actor=actor, composite_id=existing.pk, data=doc, note="imported from OpenSLO"
+                )
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                "the OpenSLO document cannot be imported",
+                problems=[
+                    Problem(
+                        f"composites[{index}].{p['path']}", f"{doc['service']}/{doc['name']}: {p['message']}"
+                    )
+                    for p in exc.problems
+                ],
+            ) from None
+        entry = {
+            "id": composite.pk,
+            "service": doc["service"],
+            "name": doc["name"],
+            "version": composite.version,
+        }
+        out["created" if existing is None else "updated"].append(entry)
+    return out
 
 
 def _map_datasources(actor: Any, result: Any) -> list[dict[str, Any]]:

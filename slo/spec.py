@@ -16,12 +16,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 SERVICE_CLASSES = ("interactive", "near_real_time", "batch", "privacy_sensitive", "safety_critical")
 TIERS = ("edge", "private_cloud", "public_cloud")
-SLI_KINDS = ("latency", "availability", "fallback_success", "freshness", "correctness", "custom")
+SLI_KINDS = (
+    "latency",
+    "ttft",
+    "tpot",
+    "availability",
+    "fallback_success",
+    "freshness",
+    "correctness",
+    "custom",
+)
+# SLI kinds judged on a latency histogram at threshold_ms: end-to-end request duration, time to
+# first token and time per output token (docs/telemetry.md, "SLIs from the contract")
+LATENCY_KINDS = ("latency", "ttft", "tpot")
 BUDGETING_METHODS = ("occurrences", "timeslices", "ratio_timeslices")
 
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 Tier = Literal["edge", "private_cloud", "public_cloud"]
+ServiceClass = Literal["interactive", "near_real_time", "batch", "privacy_sensitive", "safety_critical"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +56,12 @@ class _Strict(BaseModel):
 class Sli(_Strict):
     """What counts as a good event, and out of which valid events."""
 
-    kind: Literal["latency", "availability", "fallback_success", "freshness", "correctness", "custom"]
-    # latency: share of requests answered within threshold_ms
+    kind: Literal[
+        "latency", "ttft", "tpot", "availability", "fallback_success", "freshness", "correctness", "custom"
+    ]
+    # latency: share of requests answered within threshold_ms; ttft: share of answers whose first
+    # token came within threshold_ms; tpot: share of answers whose time per output token (after the
+    # first) was within threshold_ms
     threshold_ms: Annotated[float, Field(gt=0)] | None = None
     # freshness: share of answers whose data is younger than max_age_s
     max_age_s: Annotated[float, Field(gt=0)] | None = None
@@ -55,10 +72,10 @@ class Sli(_Strict):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Sli:
-        if self.kind == "latency" and self.threshold_ms is None:
-            raise ValueError("a latency SLI needs threshold_ms")
-        if self.kind != "latency" and self.threshold_ms is not None:
-            raise ValueError("threshold_ms only applies to a latency SLI")
+        if self.kind in LATENCY_KINDS and self.threshold_ms is None:
+            raise ValueError(f"a {self.kind} SLI needs threshold_ms")
+        if self.kind not in LATENCY_KINDS and self.threshold_ms is not None:
+            raise ValueError("threshold_ms only applies to latency, ttft and tpot SLIs")
         if self.kind == "freshness" and self.max_age_s is None:
             raise ValueError("a freshness SLI needs max_age_s")
         if self.kind == "custom":
@@ -118,6 +135,8 @@ class SloSpec(_Strict):
     display_name: str = ""
     description: str = ""
     tier: Tier | None = None
+    # requests of one class only (the `service_class` label of the telemetry contract); None: all
+    service_class: ServiceClass | None = None
     sli: Sli
     objective: Annotated[float, Field(gt=0, lt=100)]
     window: RollingWindow | CalendarWindow = Field(discriminator="type")
@@ -137,6 +156,15 @@ class SloSpec(_Strict):
             if "days" in data["window"]:
                 data = {**data, "window": {**data["window"], "type": "rolling"}}
         return data
+
+    @model_validator(mode="after")
+    def _class_scope(self) -> SloSpec:
+        if self.service_class is not None and self.sli.kind == "custom":
+            raise ValueError(
+                "service_class scopes the contract's SLIs; a custom SLI filters its own queries "
+                '(add service_class="..." to them)'
+            )
+        return self
 
     @model_validator(mode="after")
     def _timeslices(self) -> SloSpec:
@@ -215,7 +243,7 @@ class ServiceSpec(_Strict):
     name: Annotated[str, Field(pattern=NAME_RE)]
     display_name: str = ""
     description: str = ""
-    service_class: Literal["interactive", "near_real_time", "batch", "privacy_sensitive", "safety_critical"]
+    service_class: ServiceClass
     owner: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     tiers: Annotated[list[Tier], Field(min_length=1)]

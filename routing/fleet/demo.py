@@ -18,6 +18,11 @@ from routing.models.fleet import Gateway
 from routing.policy import default_cache_config, default_policy
 from slo.models import Service
 
+# The request classes the demo's gateways draw (one service, two classes: the demo's class SLOs),
+# and the vision-language model behind the cloud gateway (its time-to-first-token SLO).
+DEMO_CLASSES = {"interactive": 0.8, "batch": 0.2}
+DEMO_LLM = {"provider": "private-vllm", "model": "llava-1.6-7b"}
+
 DEMO_GATEWAYS = (
     {"name": "edge-1", "tier": "edge", "region": "eu-west", "offset": 0, "seed": 11},
     {"name": "edge-2", "tier": "edge", "region": "eu-central", "offset": 1, "seed": 12},
@@ -139,6 +144,8 @@ def fleet_demo_seed(
                         "telemetry_interval_s": 60,
                     },
                     "traffic": {"rps": 20 if spec["tier"] == "edge" else 40},
+                    "traffic.classes": DEMO_CLASSES,
+                    **({"llm": DEMO_LLM} if spec["tier"] != "edge" else {}),
                     **{f"routes.{route}": profile for route, profile in DEMO_ROUTES.items()},
                 }
             )

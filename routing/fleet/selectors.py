@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from controlplane.errors import NotFound
@@ -15,6 +16,19 @@ from routing.models.fleet import Delivery, Gateway, GatewayRevision
 
 def gateway_queryset() -> QuerySet[Gateway]:
     return Gateway.objects.select_related("service")
+
+
+def with_labels(queryset: QuerySet[Gateway], labels: dict[str, Any]) -> QuerySet[Gateway]:
+    """Gateways whose labels hold every `labels` pair: jsonb containment on PostgreSQL; on the embedded
+    SQLite default (no JSON containment there) the same match made in Python over the candidates."""
+    if connection.features.supports_json_field_contains:
+        return queryset.filter(labels__contains=labels)
+    matching = [
+        pk
+        for pk, held in queryset.values_list("pk", "labels")
+        if isinstance(held, dict) and all(held.get(key) == value for key, value in labels.items())
+    ]
+    return queryset.filter(pk__in=matching)
 
 
 def gateway_get(*, gateway_id: int) -> Gateway:
@@ -91,3 +105,54 @@ def fleet_summary(
             for (tier, region), counts in sorted(spread.items())
         ],
     }
+
+
+def applied_document_versions(*, gateways: list[Gateway]) -> dict[int, list[dict[str, Any]]]:
+    """gateway id -> the document versions its applied revision carries, routing policy first:
+    `[{"kind": "routing_policy" | "cache_config", "label", "line_id", "version", "state"}]`.
+
+    A revision stores the documents, not their version numbers, so they are matched by content
+    (the canonical SHA-256 every version stores) among the versions of the gateway's service; the
+    newest version with that content wins. A document no version carries (a default bundle, or
+    one set by hand) is left out. Three queries, whatever the number of gateways."""
+    from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY
+    from routing.documents.yamlio import canonical_sha256
+    from routing.releases.bundles import applied_bundles
+
+    kinds = (ROUTING_POLICY, CACHE_CONFIG)
+    digests: dict[tuple[int, str], str] = {}
+    for gateway_id, (_revision, bundle) in applied_bundles(gateways).items():
+        for kind in kinds:
+            document = (bundle or {}).get(kind.bundle_key)
+            if isinstance(document, dict):
+                digests[(gateway_id, kind.bundle_key)] = canonical_sha256(document)
+    service_of = {g.pk: g.service_id for g in gateways}
+    found: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for kind in kinds:
+        wanted = {d for (_g, key), d in digests.items() if key == kind.bundle_key}
+        if not wanted:
+            continue
+        rows = (
+            kind.version_model.objects.filter(
+                line__service_id__in=set(service_of.values()), document_sha256__in=wanted
+            )
+            .order_by("version")
+            .values_list("line__service_id", "line_id", "version", "document_sha256", "state")
+        )
+        for service_id, line_id, version, digest, state in rows:
+            found[(kind.bundle_key, service_id, digest)] = {
+                "kind": kind.bundle_key,
+                "label": kind.label,
+                "line_id": line_id,
+                "version": version,
+                "state": state,
+            }
+    out: dict[int, list[dict[str, Any]]] = {}
+    for gateway in gateways:
+        out[gateway.pk] = [
+            found[key]
+            for kind in kinds
+            if (digest := digests.get((gateway.pk, kind.bundle_key))) is not None
+            and (key := (kind.bundle_key, gateway.service_id, digest)) in found
+        ]
+    return out

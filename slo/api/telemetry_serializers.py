@@ -7,12 +7,16 @@ from rest_framework import serializers
 
 from slo.models.telemetry import TelemetrySource
 from slo.spec import TIERS
+from slo.telemetry.sources import masked_headers
 
 
 class TelemetrySourceSerializer(serializers.ModelSerializer):
     """A source with its health and ingest statistics. The secret is never returned."""
 
     has_secret = serializers.SerializerMethodField()
+    headers = serializers.SerializerMethodField(
+        help_text="extra request headers; values cut to their first 2 characters (write-only in full)"
+    )
     lag_s = serializers.SerializerMethodField(
         help_text="now - watermark, seconds; null before the first pull"
     )
@@ -31,6 +35,7 @@ class TelemetrySourceSerializer(serializers.ModelSerializer):
             "auth_kind",
             "username",
             "has_secret",
+            "headers",
             "verify_tls",
             "timeout_s",
             "scrape_lag_s",
@@ -53,6 +58,9 @@ class TelemetrySourceSerializer(serializers.ModelSerializer):
 
     def get_has_secret(self, source: TelemetrySource) -> bool:
         return bool(source.secret_encrypted)
+
+    def get_headers(self, source: TelemetrySource) -> dict[str, str]:
+        return masked_headers(source)
 
     def get_lag_s(self, source: TelemetrySource) -> float | None:
         if source.watermark is None:
@@ -78,6 +86,12 @@ class TelemetrySourceWriteSerializer(serializers.Serializer):
     auth_kind = serializers.ChoiceField(choices=["none", "bearer", "basic"], required=False)
     username = serializers.CharField(required=False, allow_blank=True)
     secret = serializers.CharField(required=False, allow_blank=True, write_only=True)
+    headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        write_only=True,
+        help_text='extra request headers, e.g. {"X-Scope-OrgID": "team-a"}; omit to keep, {} clears',
+    )
     verify_tls = serializers.BooleanField(required=False)
     timeout_s = serializers.FloatField(required=False)
     scrape_lag_s = serializers.IntegerField(required=False)

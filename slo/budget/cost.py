@@ -18,6 +18,11 @@ Attribution rules (docs/budget.md):
   `stale_hit_cost_usd` (the correctness cost of a wrong answer).
 - Saved per hit = what the average miss path costs per request minus the cache's own cost per hit;
   net saving = hits x saved per hit - stale hits x stale-hit cost.
+- LLM tokens cost `token_usd_per_1k[provider][model].input` (or `.output`) per 1,000 tokens of that
+  direction, charged to the route that processed them. Tokens of a provider and model the price
+  list does not name cost nothing and are counted in `unpriced_tokens` (never silently free).
+  Cost per 1k tokens is the route's (or tier's, or the whole bucket's) full direct cost, compute
+  and fees included, per 1,000 input and output tokens it processed.
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ class SlaPromise(_Strict):
     availability_percent: Annotated[float, Field(gt=0, le=100)] | None = None
 
 
+class TokenPrice(_Strict):
+    """USD per 1,000 tokens of one provider's model, by direction."""
+
+    input: NonNegative = 0.0
+    output: NonNegative = 0.0
+
+
 class Prices(_Strict):
     """One cost model version's prices (USD)."""
 
@@ -72,6 +84,9 @@ class Prices(_Strict):
     sla_penalty_usd_per_bad_event: NonNegative = 0.0
     stale_hit_cost_usd: NonNegative = 0.0
     sla: dict[str, SlaPromise] = Field(default_factory=dict, description="tier -> promised SLA")
+    token_usd_per_1k: dict[str, dict[str, TokenPrice]] = Field(
+        default_factory=dict, description="provider -> model -> USD per 1,000 input / output tokens"
+    )
 
 
 def parse_prices(data: Any) -> tuple[Prices | None, list[dict[str, str]]]:
@@ -112,6 +127,8 @@ class Usage:
     # tier -> ascending [(upper bound seconds, cumulative count)], ending with (inf, total)
     latency_buckets: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     availability: dict[str, tuple[float, float]] = field(default_factory=dict)  # tier -> (good, valid)
+    # (route, provider, model, direction) -> LLM tokens
+    tokens: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,10 @@ class RouteCost:
     attempts: float
     cost_usd: float
     cost_per_request_usd: float | None
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    token_cost_usd: float = 0.0
+    cost_per_1k_tokens_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,12 @@ class CostFigures:
     net_saving_usd: float | None
     routes: dict[str, RouteCost]
     sla: list[SlaCheck]
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    token_cost_usd: float = 0.0
+    unpriced_tokens: float = 0.0
+    cost_per_1k_tokens_usd: float | None = None
+    cost_per_1k_tokens_by_tier_usd: dict[str, float | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return _finite(asdict(self))
@@ -205,6 +232,18 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
         fee = prices.request_fee_usd.get(route, 0.0)
         route_cost[route] += attempts[route] * fee
         attempt_cost[route] = extra * fee
+    tokens = {route: [0.0, 0.0, 0.0] for route in ROUTES}  # input, output, token cost
+    unpriced = 0.0
+    for (route, provider, model, direction), count in usage.tokens.items():
+        price = prices.token_usd_per_1k.get(provider, {}).get(model)
+        per_route = tokens.setdefault(route, [0.0, 0.0, 0.0])
+        per_route[0 if direction == "input" else 1] += count
+        if price is None:
+            unpriced += count
+            continue
+        cost = count / 1000 * (price.input if direction == "input" else price.output)
+        per_route[2] += cost
+        route_cost[route] = route_cost.get(route, 0.0) + cost
     lookups = usage.cache_hits + usage.cache_stale_hits + usage.cache_misses
     cache_cost = lookups * prices.cache_usd_per_lookup
     route_cost["cache"] += cache_cost
@@ -238,6 +277,14 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
         "public_cloud": usage.requests.get("public_cloud", 0.0),
     }
     per_1000 = {t: (None if (v := _div(tier_cost[t], tier_requests[t])) is None else v * 1000) for t in TIERS}
+    tier_tokens = {
+        "edge": sum(tokens[r][0] + tokens[r][1] for r in ("local", "cache")),
+        "private_cloud": tokens["private_cloud"][0] + tokens["private_cloud"][1],
+        "public_cloud": tokens["public_cloud"][0] + tokens["public_cloud"][1],
+    }
+    per_1k_tokens = {t: _per_1k(tier_cost[t], tier_tokens[t]) for t in TIERS}
+    input_tokens = sum(v[0] for v in tokens.values())
+    output_tokens = sum(v[1] for v in tokens.values())
 
     hits = usage.cache_hits + usage.cache_stale_hits
     cost_per_hit = _div(route_cost["cache"], hits)
@@ -254,9 +301,13 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
             attempts[route],
             route_cost[route],
             _div(route_cost[route], usage.requests.get(route, 0.0)),
+            tokens[route][0],
+            tokens[route][1],
+            tokens[route][2],
+            _per_1k(route_cost[route], tokens[route][0] + tokens[route][1]),
         )
         for route in ROUTES
-        if route_cost[route] or attempts[route]
+        if route_cost[route] or attempts[route] or tokens[route][0] or tokens[route][1]
     }
     return CostFigures(
         requests=requests,
@@ -273,7 +324,19 @@ def compute_costs(usage: Usage, prices: Prices) -> CostFigures:
         net_saving_usd=net,
         routes=routes,
         sla=sla_checks(usage, prices),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        token_cost_usd=sum(v[2] for v in tokens.values()),
+        unpriced_tokens=unpriced,
+        cost_per_1k_tokens_usd=_per_1k(direct, input_tokens + output_tokens),
+        cost_per_1k_tokens_by_tier_usd=per_1k_tokens,
     )
+
+
+def _per_1k(cost: float, tokens: float) -> float | None:
+    """USD per 1,000 tokens; None without tokens."""
+    per_token = _div(cost, tokens)
+    return None if per_token is None else per_token * 1000
 
 
 def sla_checks(usage: Usage, prices: Prices) -> list[SlaCheck]:
@@ -320,7 +383,7 @@ def merge_usage(parts: list[Usage]) -> Usage:
     """Add usages (e.g. hours into a day). Latency buckets add bound by bound."""
     out = Usage(hours=sum(p.hours for p in parts))
     for p in parts:
-        for name in ("requests", "fallbacks_from", "retries", "compute_seconds", "egress_bytes"):
+        for name in ("requests", "fallbacks_from", "retries", "compute_seconds", "egress_bytes", "tokens"):
             target: dict[Any, float] = getattr(out, name)
             source: Mapping[Any, float] = getattr(p, name)
             for key, value in source.items():

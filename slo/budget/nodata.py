@@ -27,7 +27,8 @@ import numpy as np
 from django.apps import apps
 from django.db import connection
 
-from slo.contract import REQUEST_DURATION
+from controlplane.dbarrays import ids_in
+from slo.contract import LATENCY_HISTOGRAMS, REQUEST_DURATION
 from slo.counters import from_epoch_minute
 from slo.engine import BatchResult
 from slo.models import Slo
@@ -89,13 +90,13 @@ def reasons_for(
     now_minute = int(now.timestamp()) // 60
     info = {
         pk: (tier or "", service, tiers or [])
-        for pk, tier, service, tiers in Slo.objects.filter(pk__in=slo_ids).values_list(
+        for pk, tier, service, tiers in Slo.objects.filter(pk__in=ids_in(slo_ids)).values_list(
             "id", "tier", "service__name", "service__tiers"
         )
     }
     feeds: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
     for slo_id, source, mode, last in (
-        SliFeed.objects.filter(slo_id__in=slo_ids)
+        SliFeed.objects.filter(slo_id__in=ids_in(slo_ids))
         .exclude(mode="retired")
         .values_list("slo_id", "source", "mode", "last_minute")
     ):
@@ -109,8 +110,10 @@ def reasons_for(
         .values_list("name", "service__name", "tier")
     ):
         gateways[(service, tier)].append(name)
-    latency = [s.sli.threshold_ms is not None for s in specs]
-    boundaries = cached_boundaries([(s.pk, REQUEST_DURATION) for s in sources]) if any(latency) else {}
+    histograms = {LATENCY_HISTOGRAMS[s.sli.kind] for s in specs if s.sli.kind in LATENCY_HISTOGRAMS}
+    boundaries = (
+        cached_boundaries([(s.pk, h) for s in sources for h in sorted(histograms)]) if histograms else {}
+    )
 
     out: dict[int, dict[str, Any]] = {}
     for i, slo_id in enumerate(slo_ids):
@@ -154,17 +157,18 @@ def _missing_reason(
     tier: str,
 ) -> dict[str, Any]:
     where = f"service {service} on tier {tier or 'any'}"
-    threshold_ms = spec.sli.threshold_ms
+    histogram = LATENCY_HISTOGRAMS.get(spec.sli.kind, REQUEST_DURATION)
+    threshold_ms = spec.sli.threshold_ms if spec.sli.kind in LATENCY_HISTOGRAMS else None
     if (
         threshold_ms is not None
         and (pushes or gws)
         and not covering
-        and not is_boundary(threshold_ms / 1000, contract_boundaries())
+        and not is_boundary(threshold_ms / 1000, contract_boundaries(histogram))
     ):
         # gateways push the contract's buckets: this threshold never matches a series
         return _reason(
             THRESHOLD_NOT_BOUNDARY,
-            boundary_message(threshold_ms, contract_boundaries(), "the gateway contract"),
+            boundary_message(threshold_ms, contract_boundaries(histogram), "the gateway contract", histogram),
         )
     if not covering and not pushes:
         if gws:
@@ -202,10 +206,11 @@ def _missing_reason(
             )
     if threshold_ms is not None:
         for s in covering:
-            found = boundaries.get((s.pk, REQUEST_DURATION))
+            found = boundaries.get((s.pk, histogram))
             if found and not is_boundary(threshold_ms / 1000, found):
                 return _reason(
-                    THRESHOLD_NOT_BOUNDARY, boundary_message(threshold_ms, found, f"source {s.name}")
+                    THRESHOLD_NOT_BOUNDARY,
+                    boundary_message(threshold_ms, found, f"source {s.name}", histogram),
                 )
     silent = [(src, last) for src, last in pushes if last < now_minute - PUSH_SILENT_MINUTES]
     if silent and len(silent) == len(pushes) and not covering:
@@ -238,7 +243,7 @@ def no_data_reasons_write(ids: list[int], specs: list[SloSpec], result: BatchRes
     queries = 5 if rows else 0
     fine_ids = [ids[r] for r in fine]
     if fine_ids:
-        SloStatus.objects.filter(slo_id__in=fine_ids, no_data_reason__isnull=False).update(
+        SloStatus.objects.filter(slo_id__in=ids_in(fine_ids), no_data_reason__isnull=False).update(
             no_data_reason=None
         )
         queries += 1

@@ -311,7 +311,14 @@ def cost_rollup_store(
                 rc.requests,
                 rc.cost_usd,
                 rc.cost_per_request_usd,
-                {"attempts": rc.attempts, "cost_usd": rc.cost_usd},
+                {
+                    "attempts": rc.attempts,
+                    "cost_usd": rc.cost_usd,
+                    "input_tokens": rc.input_tokens,
+                    "output_tokens": rc.output_tokens,
+                    "token_cost_usd": rc.token_cost_usd,
+                    "cost_per_1k_tokens_usd": rc.cost_per_1k_tokens_usd,
+                },
             )
         )
     stored = []

@@ -19,6 +19,7 @@ from slo.contract import (
     FALLBACKS_TOTAL,
     REQUEST_DURATION,
     REQUESTS_TOTAL,
+    TOKENS_TOTAL,
 )
 
 NAMES = (
@@ -28,6 +29,7 @@ NAMES = (
     COMPUTE_SECONDS_TOTAL,
     EGRESS_BYTES_TOTAL,
     f"{REQUEST_DURATION}_bucket",
+    TOKENS_TOTAL,
 )
 
 
@@ -73,6 +75,14 @@ def usage_by_service(frame: pd.DataFrame, *, hours: float) -> dict[str, Usage]:
         elif row.name == EGRESS_BYTES_TOTAL:
             route = labels.get("route", "")
             usage.egress_bytes[route] = usage.egress_bytes.get(route, 0.0) + value
+        elif row.name == TOKENS_TOTAL:
+            key = (
+                labels.get("route", ""),
+                labels.get("provider", ""),
+                labels.get("model", ""),
+                labels.get("direction", ""),
+            )
+            usage.tokens[key] = usage.tokens.get(key, 0.0) + value
         elif row.name == f"{REQUEST_DURATION}_bucket" and labels.get("outcome") == "ok":
             le = labels.get("le", "")
             bound = math.inf if le in ("+Inf", "inf", "Inf") else float(le)

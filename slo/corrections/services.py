@@ -31,6 +31,9 @@ from slo.models.catalog import Slo
 from slo.models.corrections import Correction, CorrectionVersion
 from slo.spec import SloSpec
 
+# How far either side of now a correction must reach to hide a firing composite page.
+COMPOSITE_PAGE_REACH_MIN = 360
+
 
 def _user_name(actor: Any) -> tuple[Any, str]:
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
@@ -73,17 +76,24 @@ def scoped_slos(spec: CorrectionSpec) -> list[tuple[int, SloSpec]]:
 
 
 def hidden_pages(spec: CorrectionSpec, *, now: datetime) -> list[str]:
-    """The firing page alerts (as `service/name: why`) that this correction would hide."""
+    """The firing page alerts (as `service/name: why`) that this correction would hide: an SLO's
+    burn-rate page, or a composite's page when one of its members is in scope."""
     firing = {
         state.slo_id: state
         for state in AlertState.objects.filter(
             kind="burn_rate", severity="page", firing=True, slo__isnull=False
         ).only("slo_id", "since")
     }
-    if not firing:
+    composite_pages = dict(
+        AlertState.objects.filter(kind="composite_burn", severity="page", firing=True).values_list(
+            "key", "since"
+        )
+    )
+    if not firing and not composite_pages:
         return []
-    out = []
-    for pk, slo_spec in scoped_slos(spec):
+    scoped = scoped_slos(spec)
+    out = _hidden_composite_pages(spec, scoped, composite_pages, now) if composite_pages else []
+    for pk, slo_spec in scoped:
         if pk not in firing:
             continue
         longest = max(
@@ -97,6 +107,30 @@ def hidden_pages(spec: CorrectionSpec, *, now: datetime) -> list[str]:
                 f"excludes minutes within its {longest}-minute window"
             )
     return out
+
+
+def _hidden_composite_pages(
+    spec: CorrectionSpec, scoped: list[tuple[int, SloSpec]], pages: dict[str, Any], now: datetime
+) -> list[str]:
+    """Firing composite pages (`composite:<id>:page`) with a member in scope, when the correction
+    excludes a minute within 6 hours (the longest default page window) either side of now."""
+    from slo.models.composites import CompositeMember
+
+    since = {int(key.split(":")[1]): at for key, at in pages.items() if key.split(":")[1].isdigit()}
+    in_scope = {pk for pk, _ in scoped}
+    reach = timedelta(minutes=COMPOSITE_PAGE_REACH_MIN)
+    if not in_scope or not spec.excluded_minutes(now - reach, now + reach):
+        return []
+    hit = (
+        CompositeMember.objects.filter(composite_id__in=since, slo_id__in=in_scope)
+        .values_list("composite_id", "composite__service__name", "composite__name")
+        .distinct()
+    )
+    return [
+        f"composite {service}/{name}: page firing since "
+        f"{since[cid].isoformat() if since[cid] else 'unknown'}; the correction excludes minutes of a member"
+        for cid, service, name in sorted(set(hit))
+    ]
 
 
 def _mark_recompute(specs: list[CorrectionSpec], now: datetime) -> int:

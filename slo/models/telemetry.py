@@ -38,6 +38,8 @@ class TelemetrySource(models.Model):
     auth_kind = models.CharField(max_length=10, choices=AUTH_KINDS, default=AUTH_NONE)
     username = models.CharField(max_length=200, blank=True, help_text="basic auth user")
     secret_encrypted = models.TextField(blank=True)
+    # extra request headers (a tenant's X-Scope-OrgID, a proxy's key) as encrypted JSON: write-only
+    headers_encrypted = models.TextField(blank=True)
     verify_tls = models.BooleanField(default=True)
     timeout_s = models.FloatField(default=30)
     scrape_lag_s = models.PositiveIntegerField(default=120, help_text="pull minutes older than now - lag")

@@ -54,6 +54,7 @@ def check_text(text: str, name: str = "<text>") -> FileCheck:
     try:
         exported, export_problems = export_openslo_with_report(result.slos, result.services)
         documents = [d for d in yaml.safe_load_all(exported) if d]
+        documents += _composites(result.composites, documents)
     except Exception as exc:  # noqa: BLE001 -- a crash of ours, reported as such
         return FileCheck(name, "crash", f"export raised {type(exc).__name__}: {exc}")
     lost = _lost(text, documents, [*result.unsupported, *export_problems])
@@ -63,6 +64,9 @@ def check_text(text: str, name: str = "<text>") -> FileCheck:
     ]
     if result.services:
         what.append(f"{len(result.services)} service(s)")
+    if result.composites:
+        names = ", ".join(f"{c['service']}/{c['name']}" for c in result.composites)
+        what.append(f"{len(result.composites)} composite SLO(s) ({names})")
     for source in result.datasources:
         if (source["type"] or "").lower() == "prometheus":
             what.append(
@@ -70,7 +74,7 @@ def check_text(text: str, name: str = "<text>") -> FileCheck:
             )
         else:
             what.append(f"DataSource {source['name']} ({source['type'] or 'no type'}: not pulled, reported)")
-    if not (result.slos or result.services or result.datasources):
+    if not (result.slos or result.services or result.datasources or result.composites):
         what = ["nothing to import"] + [f"{p.path}: {p.message}" for p in result.unsupported[:2]]
     summary = ", ".join(what) + f"; {len(result.unsupported)} warning(s)"
     details = [f"warning {p.path}: {p.message}" for p in result.unsupported]
@@ -144,6 +148,18 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
         return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
     return a == b or str(a) == str(b)
+
+
+def _composites(composites: list[dict[str, Any]], exported: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The composites exported back, each member from its exported SLO (None: not in this file)."""
+    from slo.openslo.composites import export_composite
+
+    by_ref = {
+        f"{d['spec'].get('service')}/{(d.get('metadata') or {}).get('name')}": d
+        for d in exported
+        if d.get("kind") == "SLO"
+    }
+    return [export_composite(c, [by_ref.get(m["slo"]) for m in c["members"]]) for c in composites]
 
 
 def _lost(text: str, exported: list[dict[str, Any]], reported: list[Problem]) -> list[str]:

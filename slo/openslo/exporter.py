@@ -12,6 +12,7 @@ from slo.openslo.mapping import (
     _BUDGETING_OUT,
     ANNOTATION_ALERT_TIERS,
     ANNOTATION_MIN_VALID_EVENTS,
+    ANNOTATION_SERVICE_CLASS,
     ANNOTATION_SLI,
     ANNOTATION_TIER,
     API_VERSION,
@@ -44,10 +45,13 @@ from slo.spec import TIERS, Problem, SloSpec
 
 
 def export_openslo(
-    slos: list[SloSpec], services: list[dict[str, Any]] | None = None, queries_for: QueriesFor | None = None
+    slos: list[SloSpec],
+    services: list[dict[str, Any]] | None = None,
+    queries_for: QueriesFor | None = None,
+    data_sources: list[dict[str, Any]] | None = None,
 ) -> str:
     """OpenSLO v1 YAML for the SLOs (Service documents first). Raises ValueError if one can't be exported."""
-    text, problems = export_openslo_with_report(slos, services, queries_for)
+    text, problems = export_openslo_with_report(slos, services, queries_for, data_sources)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ValueError("; ".join(f"{p.path}: {p.message}" for p in errors))
@@ -55,13 +59,18 @@ def export_openslo(
 
 
 def export_openslo_with_report(
-    slos: list[SloSpec], services: list[dict[str, Any]] | None = None, queries_for: QueriesFor | None = None
+    slos: list[SloSpec],
+    services: list[dict[str, Any]] | None = None,
+    queries_for: QueriesFor | None = None,
+    data_sources: list[dict[str, Any]] | None = None,
 ) -> tuple[str, list[Problem]]:
     """OpenSLO v1 YAML plus problems: errors for SLOs left out, warnings for fields not written.
 
     `queries_for(spec)` gives the PromQL (good, bad, total) of a native SLI kind (latency, availability...),
     e.g. slo.contract.sli_queries; without it only custom SLIs and latency SLIs imported from a
-    thresholdMetric can be exported.
+    thresholdMetric can be exported. `data_sources` (name, url, tier) are written as DataSource
+    documents of type Prometheus, after the services: the sources `metricSourceRef`s name. Their
+    credentials and headers are never written.
     """
     report = _Report()
     documents = []
@@ -69,6 +78,8 @@ def export_openslo_with_report(
         document = _export_service(service, f"services[{index}]", report)
         if document is not None:
             documents.append(document)
+    for source in data_sources or []:
+        documents.append(_export_datasource(source))
     for index, spec in enumerate(slos):
         document = _export_slo(spec, f"slos[{index}]", queries_for, report)
         if document is not None:
@@ -171,6 +182,8 @@ def _export_slo(
             if tier_as_list:
                 lists = [key for key in labels.get(LABEL_LIST_LABELS, "").split(",") if key]
                 labels[LABEL_LIST_LABELS] = ",".join([*lists, TIER_LABEL])
+    if spec.service_class is not None:
+        annotations[ANNOTATION_SERVICE_CLASS] = spec.service_class
     if spec.min_valid_events != 1:
         annotations[ANNOTATION_MIN_VALID_EVENTS] = str(spec.min_valid_events)
     if spec.alert_tiers is not None:
@@ -291,6 +304,16 @@ def _native_queries(spec: SloSpec, queries_for: QueriesFor | None) -> tuple[str,
     if not total or not (good or bad):
         return None
     return ("good", good, total) if good else ("bad", bad, total)
+
+
+def _export_datasource(source: dict[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": source["name"]}
+    if source.get("tier"):
+        metadata["labels"] = {TIER_LABEL: source["tier"]}
+    spec: dict[str, Any] = {"type": PROMETHEUS}
+    if source.get("url"):
+        spec["connectionDetails"] = {"url": source["url"]}
+    return {"apiVersion": API_VERSION, "kind": "DataSource", "metadata": metadata, "spec": spec}
 
 
 def _export_source(

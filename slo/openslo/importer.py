@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from controlplane import safeload
+from slo.openslo.composites import import_composite, is_composite
 from slo.openslo.mapping import (
     _ANNOTATION_FIELDS,
     _METADATA_KEYS,
@@ -143,7 +144,14 @@ def _import(text: str, report: _Report) -> ImportResult:
     for obj in objects:
         if obj.kind != "SLO":
             continue
-        for spec in _import_slo(obj, ctx):
+        composite = None
+        if is_composite(obj.spec):
+            specs, composite = import_composite(obj, ctx, _import_slo)
+        else:
+            specs = _import_slo(obj, ctx)
+        if composite is not None:
+            result.composites.append(composite)
+        for spec in specs:
             if spec.name in slo_paths:
                 report.error(
                     f"{obj.path}.metadata.name",
@@ -436,7 +444,7 @@ def _slo_indicator(spec: dict[Any, Any], spec_path: str, ctx: _Context, *, nativ
     ):
         report.error(
             f"{spec_path}.objectives",
-            "a composite SLO (objectives with their own indicator and compositeWeight) is not supported: import each objective's indicator as its own SLO",
+            "a composite SLO needs an indicator or indicatorRef in every objective (compositeWeight alone is not a composite)",
         )
         return None
     report.error(f"{spec_path}.indicator", "required: give indicator or indicatorRef")

@@ -16,6 +16,7 @@ __all__ = [  # the public names, re-exported by slo.openslo
     "ANNOTATION_ALERT_TIERS",
     "ANNOTATION_MIN_VALID_EVENTS",
     "ANNOTATION_PREFIX",
+    "ANNOTATION_SERVICE_CLASS",
     "ANNOTATION_SLI",
     "ANNOTATION_TIER",
     "API_VERSION",
@@ -77,7 +78,9 @@ ANNOTATION_TIER = ANNOTATION_PREFIX + "tier"
 ANNOTATION_MIN_VALID_EVENTS = ANNOTATION_PREFIX + "min-valid-events"
 ANNOTATION_ALERT_TIERS = ANNOTATION_PREFIX + "alert-tiers"
 ANNOTATION_SLI = ANNOTATION_PREFIX + "sli"
+ANNOTATION_SERVICE_CLASS = ANNOTATION_PREFIX + "service-class"
 _ANNOTATION_FIELDS = {
+    ANNOTATION_SERVICE_CLASS: "service_class",
     ANNOTATION_TIER: "tier",
     ANNOTATION_MIN_VALID_EVENTS: "min_valid_events",
     ANNOTATION_ALERT_TIERS: "alert_tiers",
@@ -135,6 +138,8 @@ class ImportResult:
     # DataSource documents: name, type, url (when the connection details give one), path
     datasources: list[dict[str, Any]] = field(default_factory=list)
     slos: list[SloSpec] = field(default_factory=list)
+    # composite SLO documents (slo.composites.spec), to create after `slos`
+    composites: list[dict[str, Any]] = field(default_factory=list)
     # errors: an object (or the whole file) could not be imported; such an SLO is left out of `slos`
     problems: list[Problem] = field(default_factory=list)
     # warnings: parsed but not expressible here, so dropped (or not applied)

@@ -88,6 +88,15 @@ def _service_context(service: dict[str, Any]) -> dict[str, Any]:
                 }
                 for tier, v in cost["tiers"].items()
             ],
+            "token_tiers": [
+                {
+                    "tier": tier,
+                    "tokens": f"{v['input_tokens'] + v['output_tokens']:,.0f}",
+                    "token_cost": _money(v["token_cost_usd"], 2),
+                    "per_1k_tokens": _money(v["cost_per_1k_tokens_usd"], 6),
+                }
+                for tier, v in ((cost.get("tokens") or {}).get("tiers") or {}).items()
+            ],
         },
     }
 

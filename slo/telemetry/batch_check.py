@@ -27,6 +27,7 @@ from slo.telemetry.batch_format import (
     MAX_PROBLEMS,
     MAX_VALUE,
     MINUTE_S,
+    OPTIONAL_LABELS,
     Sample,
     le_label,
     parse_le,
@@ -255,8 +256,10 @@ def canonical_labels(
     problems: Problems,
 ) -> tuple[str, str, str, float | None] | None:
     """(series, service, tier, le) of valid labels, or None after adding the problems."""
-    if labels.keys() != allowed.keys():
-        missing = sorted(allowed.keys() - labels.keys())
+    if labels.keys() != allowed.keys() and not (
+        labels.keys() <= allowed.keys() and allowed.keys() - labels.keys() <= OPTIONAL_LABELS
+    ):
+        missing = sorted(allowed.keys() - labels.keys() - OPTIONAL_LABELS)
         extra = sorted(labels.keys() - allowed.keys())
         detail = "; ".join(
             x for x in (f"missing {missing}" if missing else "", f"unknown {extra}" if extra else "") if x
@@ -266,6 +269,8 @@ def canonical_labels(
     ok = True
     le: float | None = None
     for label, choices in allowed.items():
+        if label not in labels:
+            continue  # an optional label left out
         text = labels[label]
         if not isinstance(text, str) or not text:
             problems.add(f"{path}.labels.{label}", "must be a non-empty string")

@@ -40,6 +40,11 @@ def _labels(**closed: tuple[str, ...] | None) -> dict[str, tuple[str, ...] | Non
     return {"service": _ANY, "tier": c.TIERS, **closed}
 
 
+# Labels a series may leave out (every other label of its family is required): the request class,
+# on every counter and histogram that carries `service`.
+OPTIONAL_LABELS = frozenset({c.CLASS_LABEL})
+
+
 _VALID_DURATION_OUTCOMES = tuple(o for o in c.OUTCOMES if o != "shed")
 
 # Counter families (histograms as their `_bucket`, `_count`, `_sum` sample names): the exact label
@@ -50,19 +55,24 @@ COUNTER_LABELS: dict[str, dict[str, tuple[str, ...] | None]] = {
     c.CACHE_LOOKUPS_TOTAL: _labels(layer=c.CACHE_LAYERS, result=c.CACHE_RESULTS),
     c.COMPUTE_SECONDS_TOTAL: _labels(accelerator=_ANY),
     c.EGRESS_BYTES_TOTAL: _labels(route=c.ROUTES),
+    c.TOKENS_TOTAL: _labels(route=c.ROUTES, provider=_ANY, model=_ANY, direction=c.TOKEN_DIRECTIONS),
 }
 HISTOGRAM_LABELS: dict[str, dict[str, tuple[str, ...] | None]] = {
     c.REQUEST_DURATION: _labels(route=c.ROUTES, outcome=_VALID_DURATION_OUTCOMES),
     c.ANSWER_DATA_AGE: _labels(route=c.ROUTES),
     c.STAGE_DURATION: _labels(stage=c.STAGES),
+    c.TIME_TO_FIRST_TOKEN: _labels(route=c.ROUTES, outcome=("ok", "timeout")),
+    c.TIME_PER_OUTPUT_TOKEN: _labels(route=c.ROUTES),
 }
+for _names in (*COUNTER_LABELS.values(), *HISTOGRAM_LABELS.values()):
+    _names[c.CLASS_LABEL] = c.CLASSES
 for _base, _names in HISTOGRAM_LABELS.items():
     COUNTER_LABELS[f"{_base}_bucket"] = {**_names, "le": _ANY}
     COUNTER_LABELS[f"{_base}_count"] = _names
     COUNTER_LABELS[f"{_base}_sum"] = _names
 # Counters of events (integers); the others (seconds, bytes, `_sum`) may be fractional.
 EVENT_COUNTERS = frozenset(
-    {c.REQUESTS_TOTAL, c.FALLBACKS_TOTAL, c.CACHE_LOOKUPS_TOTAL}
+    {c.REQUESTS_TOTAL, c.FALLBACKS_TOTAL, c.CACHE_LOOKUPS_TOTAL, c.TOKENS_TOTAL}
     | {f"{b}_{s}" for b in HISTOGRAM_LABELS for s in ("bucket", "count")}
 )
 GAUGE_LABELS: dict[str, dict[str, tuple[str, ...] | None]] = {

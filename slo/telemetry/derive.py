@@ -6,12 +6,14 @@ applied to per-minute increases instead of PromQL selectors:
 | kind | good | valid |
 |---|---|---|
 | latency | `_bucket{outcome="ok", le = threshold}` | `_count{outcome in ok, timeout}` |
+| ttft | time-to-first-token `_bucket{outcome="ok", le = threshold}` | its `_count{outcome in ok, timeout}` |
+| tpot | time-per-output-token `_bucket{le = threshold}` | its `_count` |
 | availability | requests `outcome="ok"` | requests `outcome in ok, error, timeout` |
 | fallback_success | fallbacks `outcome="ok"` | all fallbacks |
 | freshness | data-age `_bucket{le = max_age_s}` | data-age `_count` |
 | correctness | hits - stale hits | cache lookups `result in hit, stale_hit, semantic_hit` |
 
-Series are filtered by `service` and, when the SLO names one, `tier`. `le` is compared as a number,
+Series are filtered by `service` and, when the SLO names them, `tier` and `service_class`. `le` is compared as a number,
 so "0.15", "0.150" and "1.5e-01" are one boundary. A listed minute is complete: no matching series
 means 0 events. A histogram series that has traffic but no bucket at the threshold cannot give the
 SLI (the threshold is no boundary it exposes): that minute is missing, like a PromQL selector that
@@ -29,7 +31,7 @@ from typing import Any, NamedTuple
 from slo import contract as c
 from slo.telemetry.batch_format import PushBatch, SeriesRef
 
-DERIVABLE_KINDS = ("latency", "availability", "fallback_success", "freshness", "correctness")
+DERIVABLE_KINDS = ("latency", "ttft", "tpot", "availability", "fallback_success", "freshness", "correctness")
 _VALID = frozenset(c.VALID_OUTCOMES)
 _LATENCY_VALID = frozenset({"ok", "timeout"})
 _HITS = frozenset({"hit", "stale_hit", "semantic_hit"})
@@ -44,6 +46,7 @@ class SliTarget:
     service: str
     tier: str | None
     threshold_s: float | None = None
+    service_class: str | None = None
 
     def matches(self, service: str, tier: str) -> bool:
         return service == self.service and (self.tier is None or tier == self.tier)
@@ -64,12 +67,19 @@ def sli_target(slo_id: int, spec: dict[str, Any]) -> SliTarget | None:
     if kind not in DERIVABLE_KINDS:
         return None
     threshold_s = None
-    if kind == "latency":
+    if kind in c.LATENCY_HISTOGRAMS:
         # exact decimal: 150 ms -> 0.15, the float a "0.15" bucket parses to
         threshold_s = float(Decimal(repr(float(sli["threshold_ms"]))) / 1000)
     elif kind == "freshness":
         threshold_s = float(sli["max_age_s"])
-    return SliTarget(slo_id, kind, spec["service"], spec.get("tier") or None, threshold_s)
+    return SliTarget(
+        slo_id,
+        kind,
+        spec["service"],
+        spec.get("tier") or None,
+        threshold_s,
+        spec.get("service_class") or None,
+    )
 
 
 def derive_sli_rows(batch: PushBatch, targets: Iterable[SliTarget]) -> list[SliRow]:
@@ -89,7 +99,9 @@ def derive_sli_rows(batch: PushBatch, targets: Iterable[SliTarget]) -> list[SliR
         mine = [
             g
             for g in groups
-            if g[0].service == target.service and (target.tier is None or g[0].tier == target.tier)
+            if g[0].service == target.service
+            and (target.tier is None or g[0].tier == target.tier)
+            and (target.service_class is None or g[0].labels.get(c.CLASS_LABEL) == target.service_class)
         ]
         derived = _DERIVERS[target.kind](target, mine)
         for minute in batch.minutes:
@@ -181,6 +193,8 @@ def _correctness(target: SliTarget, groups: _Groups) -> _Derived:
 
 _DERIVERS = {
     "latency": _bucket_ratio(c.REQUEST_DURATION, outcome_filter=True),
+    "ttft": _bucket_ratio(c.TIME_TO_FIRST_TOKEN, outcome_filter=True),
+    "tpot": _bucket_ratio(c.TIME_PER_OUTPUT_TOKEN, outcome_filter=False),
     "availability": _ratio_of(c.REQUESTS_TOTAL, "outcome", "ok", _VALID),
     "fallback_success": _ratio_of(c.FALLBACKS_TOTAL, "outcome", "ok", None),
     "freshness": _bucket_ratio(c.ANSWER_DATA_AGE, outcome_filter=False),

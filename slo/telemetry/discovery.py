@@ -19,8 +19,9 @@ from django.core.cache import cache
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from controlplane.crypto import SecretUnreadable, decrypt_secret
-from slo.contract import LATENCY_BUCKETS_S, REQUEST_DURATION
+from slo.contract import HISTOGRAM_BUCKETS_S, LATENCY_HISTOGRAMS, REQUEST_DURATION
 from slo.models.telemetry import TelemetrySource
+from slo.telemetry.sources import source_headers
 
 # Boundaries change only when a deployment changes its buckets: a day is fresh enough for a reason.
 BOUNDARIES_CACHE_S = 86400
@@ -45,13 +46,16 @@ def _connect(source: TelemetrySource) -> PrometheusConnect:
         secret = decrypt_secret(source.secret_encrypted) if source.secret_encrypted else ""
     except SecretUnreadable:
         raise DiscoveryFailed("stored credentials cannot be decrypted") from None
-    headers = (
-        {"Authorization": f"Bearer {secret}"} if source.auth_kind == TelemetrySource.AUTH_BEARER else None
-    )
+    try:
+        headers = source_headers(source)
+    except SecretUnreadable:
+        raise DiscoveryFailed("stored headers cannot be decrypted") from None
+    if source.auth_kind == TelemetrySource.AUTH_BEARER:
+        headers["Authorization"] = f"Bearer {secret}"
     auth = (source.username, secret) if source.auth_kind == TelemetrySource.AUTH_BASIC else None
     return PrometheusConnect(
         url=source.url.rstrip("/"),
-        headers=headers,
+        headers=headers or None,
         auth=auth,
         disable_ssl=not source.verify_tls,
         timeout=min(source.timeout_s, DISCOVERY_TIMEOUT_S),
@@ -152,21 +156,23 @@ def _ms(seconds: float | None) -> str:
     return "none" if seconds is None else f"{seconds * 1000:g} ms"
 
 
-def boundary_message(threshold_ms: float, boundaries: list[float], where: str) -> str:
+def boundary_message(
+    threshold_ms: float, boundaries: list[float], where: str, histogram: str = REQUEST_DURATION
+) -> str:
     near = nearest_boundaries(threshold_ms / 1000, boundaries)
     return (
-        f"{threshold_ms:g} ms is not a bucket boundary of {REQUEST_DURATION} on {where}: the SLI would "
+        f"{threshold_ms:g} ms is not a bucket boundary of {histogram} on {where}: the SLI would "
         f"match no series (no data); nearest boundaries {_ms(near.below)} and {_ms(near.above)}"
     )
 
 
-def contract_boundaries() -> list[float]:
-    """The gateway contract's latency buckets (the push path's boundaries)."""
-    return sorted(float(b) for b in LATENCY_BUCKETS_S)
+def contract_boundaries(histogram: str = REQUEST_DURATION) -> list[float]:
+    """The gateway contract's buckets of a latency histogram (the push path's boundaries)."""
+    return sorted(float(b) for b in HISTOGRAM_BUCKETS_S[histogram])
 
 
 def latency_threshold_warnings(
-    *, threshold_ms: float, sources: list[TelemetrySource], pushed: bool
+    *, threshold_ms: float, sources: list[TelemetrySource], pushed: bool, histogram: str = REQUEST_DURATION
 ) -> list[dict[str, str]]:
     """Warnings for a latency threshold: against each enabled source's observed boundaries (a
     source that cannot be asked is reported as such), and against the contract when gateways push."""
@@ -174,7 +180,7 @@ def latency_threshold_warnings(
     threshold_s = threshold_ms / 1000
     for source in sources:
         try:
-            found = histogram_boundaries(source, REQUEST_DURATION)
+            found = histogram_boundaries(source, histogram)
         except DiscoveryFailed as exc:
             warnings.append(
                 {
@@ -187,14 +193,16 @@ def latency_threshold_warnings(
             warnings.append(
                 {
                     "path": "sli.threshold_ms",
-                    "message": boundary_message(threshold_ms, found, f"source {source.name}"),
+                    "message": boundary_message(threshold_ms, found, f"source {source.name}", histogram),
                 }
             )
-    if pushed and not is_boundary(threshold_s, contract_boundaries()):
+    if pushed and not is_boundary(threshold_s, contract_boundaries(histogram)):
         warnings.append(
             {
                 "path": "sli.threshold_ms",
-                "message": boundary_message(threshold_ms, contract_boundaries(), "the gateway contract"),
+                "message": boundary_message(
+                    threshold_ms, contract_boundaries(histogram), "the gateway contract", histogram
+                ),
             }
         )
     return warnings
@@ -235,6 +243,9 @@ def slo_threshold_warnings(slo: Any) -> list[dict[str, str]]:
                 ),
             }
         ]
-    if sli.get("kind") != "latency" or not sli.get("threshold_ms"):
+    histogram = LATENCY_HISTOGRAMS.get(sli.get("kind"))
+    if histogram is None or not sli.get("threshold_ms"):
         return []
-    return latency_threshold_warnings(threshold_ms=float(sli["threshold_ms"]), sources=sources, pushed=pushed)
+    return latency_threshold_warnings(
+        threshold_ms=float(sli["threshold_ms"]), sources=sources, pushed=pushed, histogram=histogram
+    )

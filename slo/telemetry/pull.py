@@ -29,6 +29,7 @@ from slo.prom import PrometheusPuller, PrometheusQueryError, PromPullError
 from slo.spec import SloSpec
 from slo.telemetry.derive import SliRow
 from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
+from slo.telemetry.sources import source_headers
 from slo.telemetry.spans import feeds_retire
 from slo.telemetry.sql import lock_source_statement, run_statements
 from slo.telemetry.storage import sli_rows_write, telemetry_rollup_pending
@@ -78,6 +79,7 @@ def _puller(source: TelemetrySource, now: datetime, options: dict[str, Any]) -> 
         bearer_token=secret if source.auth_kind == TelemetrySource.AUTH_BEARER and secret else None,
         basic_auth=(source.username, secret) if source.auth_kind == TelemetrySource.AUTH_BASIC else None,
         verify_tls=source.verify_tls,
+        headers=source_headers(source),
         clock=lambda: now,
         # a down Prometheus should fail the pull within the task time limit, not after minutes
         **{"timeout_s": source.timeout_s, "max_retries": PULL_MAX_RETRIES, **options},

@@ -4,13 +4,14 @@ encrypted and never returned or audited, only whether it is set. Pulling them is
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controlplane.audit import audit_record
-from controlplane.crypto import encrypt_secret
+from controlplane.crypto import SecretUnreadable, decrypt_secret, encrypt_secret
 from controlplane.errors import NotFound, ValidationFailed
 from slo.models import Service
 from slo.models.telemetry import SliFeed, TelemetrySource
@@ -30,12 +31,29 @@ def source_document(source: TelemetrySource) -> dict[str, Any]:
         "auth_kind": source.auth_kind,
         "username": source.username,
         "has_secret": bool(source.secret_encrypted),
+        "headers": masked_headers(source),
         "verify_tls": source.verify_tls,
         "timeout_s": source.timeout_s,
         "scrape_lag_s": source.scrape_lag_s,
         "backfill_minutes": source.backfill_minutes,
         "enabled": source.enabled,
     }
+
+
+def source_headers(source: TelemetrySource) -> dict[str, str]:
+    """The stored extra request headers, decrypted (raises SecretUnreadable after a key change)."""
+    if not source.headers_encrypted:
+        return {}
+    return dict(json.loads(decrypt_secret(source.headers_encrypted)))
+
+
+def masked_headers(source: TelemetrySource) -> dict[str, str]:
+    """Header names with their values cut to 2 characters: enough to tell tenants apart, never a key."""
+    try:
+        headers = source_headers(source)
+    except SecretUnreadable:
+        return {}
+    return {name: value[:2] + "***" for name, value in sorted(headers.items())}
 
 
 _SPEC_FIELDS = (
@@ -54,12 +72,18 @@ _SPEC_FIELDS = (
 )
 
 
-def _validated(data: dict[str, Any], *, stored_secret: str) -> tuple[dict[str, Any], str]:
-    """(fields, encrypted secret) or ValidationFailed."""
+def _validated(
+    data: dict[str, Any], *, stored_secret: str, stored_headers: str = ""
+) -> tuple[dict[str, Any], str]:
+    """(fields with headers_encrypted, encrypted secret) or ValidationFailed."""
     spec, problems = parse_source_spec(data)
     if spec is None:
         raise ValidationFailed("invalid telemetry source", problems=problems)
     fields = {name: getattr(spec, name) for name in _SPEC_FIELDS}
+    if spec.headers is None:
+        fields["headers_encrypted"] = stored_headers
+    else:
+        fields["headers_encrypted"] = encrypt_secret(json.dumps(spec.headers)) if spec.headers else ""
     if spec.auth_kind == "none":
         encrypted = ""
     elif spec.secret is not None:
@@ -102,8 +126,12 @@ def telemetry_source_update(*, actor: Any, source_id: int, data: dict[str, Any])
             if source is None:
                 raise NotFound("no such telemetry source")
             before = source_document(source)
-            current = {k: v for k, v in before.items() if k != "has_secret"}
-            fields, encrypted = _validated({**current, **data}, stored_secret=source.secret_encrypted)
+            current = {k: v for k, v in before.items() if k not in ("has_secret", "headers")}
+            fields, encrypted = _validated(
+                {**current, **data},
+                stored_secret=source.secret_encrypted,
+                stored_headers=source.headers_encrypted,
+            )
             for name, value in fields.items():
                 setattr(source, name, value)
             source.secret_encrypted = encrypted
@@ -114,6 +142,8 @@ def telemetry_source_update(*, actor: Any, source_id: int, data: dict[str, Any])
             after = source_document(source)
             if data.get("secret") is not None:
                 after["secret_changed"] = True
+            if data.get("headers") is not None:
+                after["headers_changed"] = True
             audit_record(actor=actor, action="update", obj=source, before=before, after=after)
     except IntegrityError:
         raise ValidationFailed(

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from slo.prom import request_headers
 from slo.spec import NAME_RE, Problem, Tier, problems_from_validation_error
 
 
@@ -24,6 +25,9 @@ class TelemetrySourceSpec(BaseModel):
     auth_kind: Literal["none", "bearer", "basic"] = "none"
     username: Annotated[str, Field(max_length=200)] = ""
     secret: Annotated[str, Field(max_length=4096)] | None = None
+    # extra request headers, e.g. {"X-Scope-OrgID": "team-a"}; write-only like the secret: on
+    # update, leaving it out keeps the stored ones, {} clears them
+    headers: Annotated[dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=10)] | None = None
     verify_tls: bool = True
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 30
     scrape_lag_s: Annotated[int, Field(ge=0, le=3600)] = 120
@@ -55,4 +59,9 @@ def parse_source_spec(data: Any) -> tuple[TelemetrySourceSpec | None, list[Probl
         problems.append(Problem("username", "only applies to basic auth"))
     if len(set(spec.services)) != len(spec.services):
         problems.append(Problem("services", "must not repeat"))
+    for name, value in (spec.headers or {}).items():
+        try:
+            request_headers({name: value})
+        except ValueError as exc:
+            problems.append(Problem(f"headers.{name}", str(exc)))
     return (None, problems) if problems else (spec, [])

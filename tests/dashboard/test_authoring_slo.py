@@ -174,3 +174,38 @@ def test_forms_need_the_csrf_token(users: Any, service: Any) -> None:
     client.force_login(users["operator"])
     assert client.post("/slos/new/", VALID).status_code == 403
     assert not Slo.objects.exists()
+
+
+def test_a_class_scoped_ttft_slo_is_created_and_edited_with_its_class_kept(
+    page_for: Any, service: Any
+) -> None:
+    from slo.models import Slo
+
+    form = {
+        **VALID,
+        "name": "chat-ttft",
+        "sli_kind": "ttft",
+        "service_class": "interactive",
+        "threshold_ms": "300",
+    }
+    created = page_for("operator").post("/slos/new/", form)
+    assert created.status_code == 302
+    slo = Slo.objects.get(name="chat-ttft")
+    assert slo.spec["service_class"] == "interactive" and slo.spec["sli"] == {
+        "kind": "ttft",
+        "threshold_ms": 300.0,
+    }
+    html = page_for("operator").get(f"/slos/{slo.pk}/edit/").content.decode()
+    assert re.search(r'<option value="interactive"[^>]*selected', html)
+    detail = page_for("viewer").get(f"/slos/{slo.pk}/").content.decode()
+    assert re.search(r"Request class</th><td>interactive<", detail)
+    edited = page_for("operator").post(
+        f"/slos/{slo.pk}/edit/", {**form, "objective": "99.9", "parent_version": "1", "note": "tighter"}
+    )
+    assert edited.status_code == 302
+    slo.refresh_from_db()
+    assert slo.version == 2 and slo.spec["service_class"] == "interactive"
+    unknown = page_for("operator").post("/slos/new/", {**form, "name": "x", "service_class": "premium"})
+    assert "premium" in field_error(unknown.content.decode(), "service_class") or field_error(
+        unknown.content.decode(), "service_class"
+    )

@@ -140,7 +140,8 @@ def test_it_shows_the_fleet_by_tier_and_region(
     page_for: Any, gateways: dict[str, Any], django_assert_max_num_queries: Any
 ) -> None:
     client = page_for("viewer")
-    with django_assert_max_num_queries(12):
+    # (three of them: the applied revisions' bundles and the versions of their two documents)
+    with django_assert_max_num_queries(15):
         response = client.get("/fleet/")
     assert response.status_code == 200
     health = {row["gateway"].name: row["health"] for row in response.context["rows"]}
@@ -364,3 +365,36 @@ def test_an_operator_cancels_a_release_no_gateway_runs(page_for: Any, pending_re
     assert pending_release.state == "cancelled"
     assert "You cancelled release" in response.content.decode()
     assert "Cancel release</button>" not in response.content.decode()
+
+
+def test_fleet_revisions_link_to_the_document_versions_they_carry(
+    page_for: Any, pending_release: Any, gateways: dict[str, Any], documents: dict[str, Any]
+) -> None:
+    """pending_release's gateways run policy v1 and cache v1 (revision 1); the `gateways` fixture's
+    run a 150 ms default policy that no stored version has (no link, rather than a wrong one) and
+    the default cache config, which is cache v1."""
+    import re
+
+    from routing.fleet.selectors import applied_document_versions
+    from routing.models.fleet import Gateway
+
+    policy_line, cache_line = documents["policy_v1"].line_id, documents["cache_v1"].line_id
+    page = page_for("viewer").get("/fleet/").content.decode()
+    rows = {
+        name: row
+        for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)
+        for name in re.findall(r"<td>(?:<a [^>]*>)?([a-z0-9-]+)(?:</a>)?</td>", row)[:1]
+    }
+    for name in ("rel-edge-0", "rel-edge-1"):
+        assert f'href="/policies/routing-policies/{policy_line}/?v=1"' in rows[name], rows[name]
+        assert f'href="/policies/cache-configs/{cache_line}/?v=1"' in rows[name]
+    assert "/policies/routing-policies/" not in rows["edge-ok"]
+    assert f'href="/policies/cache-configs/{cache_line}/?v=1"' in rows["edge-ok"]
+    chosen = list(Gateway.objects.filter(name__in=["rel-edge-0", "edge-ok", "cloud-new"]).order_by("name"))
+    found = applied_document_versions(gateways=chosen)
+    assert [(v["kind"], v["version"]) for v in found[chosen[2].pk]] == [
+        ("routing_policy", 1),
+        ("cache_config", 1),
+    ]
+    assert found[chosen[0].pk] == []  # never applied anything
+    assert [(v["kind"], v["version"]) for v in found[chosen[1].pk]] == [("cache_config", 1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -126,3 +127,32 @@ def test_it_shows_an_empty_reports_page_until_reports_exist(page_for: Any) -> No
     assert response.status_code == 200
     assert "No reports yet" in response.content.decode()
     assert page_for("outsider").get("/reports/").status_code == 403
+
+
+def test_the_reports_list_links_each_report_as_html_csv_and_json(
+    page_for: Any, users: Any, service: Any
+) -> None:
+    import csv
+    import io
+
+    from slo.reports.services import report_generate
+
+    report = report_generate(actor=users["admin"], data={"service": service.name, "period": "week"})
+    client = page_for("viewer")
+    page = client.get("/reports/").content.decode()
+    links = {
+        fmt: re.search(rf'<a href="([^"]+)"[^>]*>{fmt}</a>', page).group(1) for fmt in ("HTML", "CSV", "JSON")
+    }
+    assert links == {
+        "HTML": f"/reports/{report.pk}/",
+        "CSV": f"/api/v1/reports/{report.pk}/csv/",
+        "JSON": f"/api/v1/reports/{report.pk}/",
+    }
+    # each answers the browser's session, in its format
+    html = client.get(links["HTML"])
+    assert html.status_code == 200 and html["Content-Type"].startswith("text/html")
+    as_csv = client.get(links["CSV"])
+    assert as_csv.status_code == 200 and as_csv["Content-Type"].startswith("text/csv")
+    assert next(csv.reader(io.StringIO(as_csv.content.decode())))
+    as_json = client.get(links["JSON"], HTTP_ACCEPT="application/json")
+    assert as_json.status_code == 200 and as_json.json()["id"] == report.pk

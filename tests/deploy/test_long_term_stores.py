@@ -158,3 +158,88 @@ def test_extra_headers_are_checked(headers: dict[str, str], reason: str) -> None
     with pytest.raises(ValueError, match=reason):
         PrometheusPuller("http://127.0.0.1:9", headers=headers)
     assert request_headers({"THANOS-TENANT": "team-b"}) == {"THANOS-TENANT": "team-b"}
+
+
+@pytest.mark.django_db
+def test_a_source_with_a_tenant_header_set_through_the_api_pulls_exactly_and_never_echoes_it(
+    store: LoadedStore, tenant_gateway: str, api_for: Any, service: Any
+) -> None:
+    from slo.models.telemetry import TelemetrySource
+    from slo.services import slo_create
+    from slo.telemetry.pull import telemetry_source_pull
+    from slo.telemetry.selectors import sli_minutes
+
+    slo = slo_create(
+        actor=None,
+        data={
+            "name": "edge-availability",
+            "service": "shelf-vision",
+            "tier": "edge",
+            "sli": {"kind": "availability"},
+            "objective": 99.0,
+            "window": {"days": 28},
+        },
+    )
+    operator = api_for("operator")
+    doc = {
+        "name": "mimir",
+        "url": tenant_gateway,
+        "tier": "edge",
+        "auth_kind": "bearer",
+        "secret": GATEWAY_TOKEN,
+    }
+    bad = operator.post(
+        "/api/v1/telemetry-sources/", {**doc, "headers": {"Authorization": "Bearer x"}}, format="json"
+    )
+    assert bad.status_code == 400 and [e["path"] for e in bad.json()["errors"]] == ["headers.Authorization"]
+    assert not TelemetrySource.objects.exists()
+    start, end = window(store.history)
+    created = operator.post(
+        "/api/v1/telemetry-sources/",
+        {
+            **doc,
+            "headers": {TENANT_HEADER: TENANT},
+            "scrape_lag_s": 0,
+            "backfill_minutes": store.history.minutes,
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["headers"] == {TENANT_HEADER: "te***"}
+    listed = api_for("viewer").get("/api/v1/telemetry-sources/").content.decode()
+    assert TENANT not in listed and GATEWAY_TOKEN not in listed
+    source = TelemetrySource.objects.get()
+    assert TENANT not in source.headers_encrypted  # stored encrypted, like the secret
+    # an update without headers keeps them
+    assert (
+        operator.patch(
+            f"/api/v1/telemetry-sources/{source.pk}/", {"timeout_s": 10}, format="json"
+        ).status_code
+        == 200
+    )
+
+    result = telemetry_source_pull(source_id=source.pk, now=end)
+    assert result.ok, result
+    assert set(_TenantGateway.seen_tenants) == {TENANT}
+    ok = [
+        (REQUESTS_TOTAL, {**BASE, "route": r, "outcome": "ok"}) for r in ("local", "cache", "private_cloud")
+    ]
+    good, good_present = expected_sum(store.history, ok)
+    valid, valid_present = expected_sum(
+        store.history, [*ok, (REQUESTS_TOTAL, {**BASE, "route": "local", "outcome": "error"})]
+    )
+    present = good_present & valid_present
+    data = sli_minutes([slo.pk], start, end)
+    assert np.flatnonzero(~data.present[0]).tolist() == np.flatnonzero(~present).tolist()
+    assert data.good[0].tolist() == np.where(present, good, 0).tolist()
+    assert data.valid[0].tolist() == np.where(present, valid, 0).tolist()
+
+    # {} clears them: the front then refuses the pull, and the source says why
+    assert (
+        operator.patch(f"/api/v1/telemetry-sources/{source.pk}/", {"headers": {}}, format="json").json()[
+            "headers"
+        ]
+        == {}
+    )
+    again = telemetry_source_pull(source_id=source.pk, now=end + timedelta(minutes=1))
+    assert "HTTP 401" in again.error and _TenantGateway.seen_tenants[-1] is None

@@ -296,3 +296,39 @@ def test_the_tier_survives_a_round_trip_whatever_the_labels_say(
 
     assert result.problems == [] and result.unsupported == []
     assert result.slos == [spec]
+
+
+def test_export_writes_the_referenced_sources_as_datasources_that_import_back(db: Any) -> None:
+    Service.objects.create(name="shelf-vision", service_class="interactive", tiers=["edge", "public_cloud"])
+    source = telemetry_source_create(
+        actor=None,
+        data={
+            "name": "edge-prom",
+            "url": "http://mimir.example/prometheus",
+            "tier": "edge",
+            "auth_kind": "bearer",
+            "secret": "s3cret-token",
+            "headers": {"X-Scope-OrgID": "team-a"},
+        },
+    )
+    openslo_import(actor=None, text=openslo_list())
+
+    text = openslo_export_text(slos=list(Slo.objects.all()))
+
+    documents = list(yaml.safe_load_all(text))
+    [datasource] = [d for d in documents if d["kind"] == "DataSource"]
+    assert datasource == {
+        "apiVersion": "openslo/v1",
+        "kind": "DataSource",
+        "metadata": {"name": "edge-prom", "labels": {"tier": "edge"}},
+        "spec": {"type": "Prometheus", "connectionDetails": {"url": "http://mimir.example/prometheus"}},
+    }
+    assert "s3cret-token" not in text and "team-a" not in text  # credentials stay on the source
+    # on a control plane without the source, the exported file creates it again, same URL and tier
+    from slo.telemetry.sources import telemetry_source_delete
+
+    telemetry_source_delete(actor=None, source_id=source.pk)
+    [mapping] = openslo_import(actor=None, text=text)["datasources"]
+    assert mapping["action"] == "created", mapping
+    again = TelemetrySource.objects.get(name="edge-prom")
+    assert (again.url, again.tier) == ("http://mimir.example/prometheus", "edge")

@@ -17,10 +17,21 @@ from django.utils import timezone
 
 from controlplane.lib.charts import duration
 from controlplane.roles import VIEWER
+from routing.fleet.adapters import litellm_view
 from routing.fleet.health import DEFAULT_STALE_AFTER_S, HEALTH_STATES
-from routing.fleet.selectors import fleet_summary, gateway_health_of, gateway_queryset
+from routing.fleet.selectors import (
+    applied_document_versions,
+    fleet_summary,
+    gateway_health_of,
+    gateway_queryset,
+)
+from routing.models.fleet import KIND_LITELLM
 from slo.spec import TIERS
 from web.access import role_required
+
+# the dashboard's URL segment and short name of each document kind in a bundle
+KIND_SLUGS = {"routing_policy": "routing-policies", "cache_config": "cache-configs"}
+SHORT = {"routing_policy": "policy", "cache_config": "cache"}
 
 
 def health_q(health: str, *, now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Q:
@@ -76,6 +87,9 @@ def _rotation_state(gateway: Any, now: Any) -> dict[str, Any] | None:
     }
 
 
+MAX_ADAPTER_VIEWS = 10  # each is a live read-back of a proxy
+
+
 @login_required
 @role_required(VIEWER)
 def fleet(request: HttpRequest) -> HttpResponse:
@@ -103,6 +117,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
     summary = fleet_summary(gateways=gateways, now=now)
     page = Paginator(gateways, 100).get_page(request.GET.get("page"))
     rows = []
+    versions = applied_document_versions(gateways=list(page))
     for gateway in page:
         age = (now - gateway.last_heartbeat_at).total_seconds() if gateway.last_heartbeat_at else None
         rows.append(
@@ -113,8 +128,18 @@ def fleet(request: HttpRequest) -> HttpResponse:
                 "in_sync": gateway.desired_revision is None
                 or gateway.desired_revision == gateway.applied_revision,
                 "rotation": _rotation_state(gateway, now),
+                "versions": [
+                    {**v, "kind_slug": KIND_SLUGS[v["kind"]], "short": SHORT[v["kind"]]}
+                    for v in versions.get(gateway.pk, [])
+                ],
             }
         )
+    # gateways of another kind: their compiled config, what they run (read back) and the diff
+    adapter_views = [
+        {**litellm_view(gateway, read_back_timeout_s=2), "gateway": gateway}
+        for gateway in page
+        if gateway.kind == KIND_LITELLM
+    ][:MAX_ADAPTER_VIEWS]
     query = request.GET.copy()
     query.pop("page", None)
     all_gateways = gateway_queryset().order_by()
@@ -126,6 +151,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
             "summary": summary,
             "page": page,
             "rows": rows,
+            "adapter_views": adapter_views,
             "filters": filters,
             "query": query.urlencode(),
             "tiers": TIERS,

@@ -20,7 +20,7 @@ from controlplane.errors import DomainError
 from controlplane.roles import OPERATOR
 from slo import services as slo_services
 from slo.models import Service, Slo
-from slo.spec import BUDGETING_METHODS, SLI_KINDS, TIERS
+from slo.spec import BUDGETING_METHODS, SERVICE_CLASSES, SLI_KINDS, TIERS
 from web.access import role_required
 from web.authoring import FormErrors, compact, text_or_none
 
@@ -31,6 +31,7 @@ FIELDS = {
     "display_name": "display_name",
     "description": "description",
     "tier": "tier",
+    "service_class": "service_class",
     "sli": "sli_kind",
     "sli.kind": "sli_kind",
     "sli.threshold_ms": "threshold_ms",
@@ -92,6 +93,7 @@ def slo_body(post: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
                 "display_name": (post.get("display_name") or "").strip(),
                 "description": (post.get("description") or "").strip(),
                 "tier": text_or_none(post.get("tier")),
+                "service_class": text_or_none(post.get("service_class")),
                 "sli": sli,
                 "objective": text_or_none(post.get("objective")),
                 "window": window,
@@ -117,6 +119,7 @@ def _values_of(spec: dict[str, Any]) -> dict[str, Any]:
         "display_name": spec.get("display_name", ""),
         "description": spec.get("description", ""),
         "tier": spec.get("tier") or "",
+        "service_class": spec.get("service_class") or "",
         "sli_kind": sli.get("kind", "availability"),
         "threshold_ms": text(sli.get("threshold_ms")),
         "max_age_s": text(sli.get("max_age_s")),
@@ -175,6 +178,13 @@ def _fields(values: dict[str, Any], errors: FormErrors, *, creating: bool) -> di
                 errors,
                 choices=[("", "every tier of the service"), *[(t, t) for t in TIERS]],
             ),
+            f(
+                "service_class",
+                "Request class",
+                values,
+                errors,
+                choices=[("", "every class"), *[(k, k) for k in SERVICE_CLASSES]],
+            ),
             f("description", "Description", values, errors, rows=2, wide=True),
         ],
         "sli": [
@@ -185,7 +195,7 @@ def _fields(values: dict[str, Any], errors: FormErrors, *, creating: bool) -> di
                 values,
                 errors,
                 inputmode="decimal",
-                help="latency SLIs only",
+                help="latency, ttft (time to first token) and tpot (time per output token) SLIs",
             ),
             f(
                 "max_age_s",

@@ -95,14 +95,40 @@ def test_every_tier_scoped_demo_slo_has_a_live_demo_gateway_on_its_tier(
 
 
 def test_every_demo_latency_threshold_is_a_bucket_boundary_of_the_contract() -> None:
-    """A latency SLI is read from the bucket at its threshold: any other threshold never has data
-    from the gateways (docs/telemetry.md)."""
-    from slo.contract import LATENCY_BUCKETS_S
+    """A latency (or time-to-first-token, time-per-output-token) SLI is read from the bucket at its
+    threshold: any other threshold never has data from the gateways (docs/telemetry.md)."""
+    from slo.contract import HISTOGRAM_BUCKETS_S, LATENCY_HISTOGRAMS
     from slo.demo import DEMO_SLOS
 
     thresholds = {
-        (d["service"], d["name"]): d["sli"]["threshold_ms"]
+        (d["service"], d["name"]): (d["sli"]["threshold_ms"], LATENCY_HISTOGRAMS[d["sli"]["kind"]])
         for d in DEMO_SLOS
-        if d["sli"]["kind"] == "latency"
+        if d["sli"]["kind"] in LATENCY_HISTOGRAMS
     }
-    assert thresholds and {k: ms for k, ms in thresholds.items() if ms / 1000 not in LATENCY_BUCKETS_S} == {}
+    assert {kind for _, kind in thresholds.values()} >= set(LATENCY_HISTOGRAMS.values()) - {
+        "inference_time_per_output_token_seconds"
+    }
+    assert {k: v for k, v in thresholds.items() if v[0] / 1000 not in HISTOGRAM_BUCKETS_S[v[1]]} == {}
+
+
+def test_the_demo_gateways_draw_both_classes_of_the_demo_class_slos(
+    demo_gateways: list[dict[str, Any]], tmp_path: Any
+) -> None:
+    """One service, two classes: every demo gateway labels its series with both classes the
+    class-scoped demo SLOs read, and the cloud one reports time to first token."""
+    from gateway.app import Gateway
+    from gateway.config import load_config
+    from slo.demo import DEMO_SLOS
+
+    wanted = {d["service_class"] for d in DEMO_SLOS if d.get("service_class")}
+    assert len(wanted) == 2
+    for seeded in demo_gateways:
+        gateway = Gateway(load_config(seeded["config_path"], {"state_dir": str(tmp_path / seeded["name"])}))
+        for second in range(0, 70, 5):
+            gateway.tick(now=1_700_000_040 + second, requests_count=40)
+        _, batch = gateway.telemetry_batch(now=1_700_000_040 + 125)
+        series = [item for minute in batch["minutes"] for item in minute["counters"]]
+        classes = {item["labels"].get("service_class") for item in series}
+        assert classes == wanted, seeded["name"]
+        ttft = {item["name"] for item in series if item["name"].startswith("inference_time_to_first")}
+        assert bool(ttft) == (seeded["name"] == "cloud-1"), seeded["name"]

@@ -276,6 +276,13 @@ def test_a_correction_that_would_hide_an_ongoing_page_waits_for_an_approver(
     rejected = api_for("approver2").post(f"/api/v1/corrections/{own['id']}/reject/", {}, format="json")
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
 
+    audit = list(
+        AuditEvent.objects.filter(object_type="slo.correction", object_id=str(pending["id"]))
+        .order_by("id")
+        .values_list("action", "actor_name")
+    )
+    assert audit == [("create", "otto"), ("approve", "anna")]
+
     # A window that does not reach the page's windows takes effect at once.
     later = {
         **body,
@@ -319,3 +326,71 @@ def test_bad_input_is_a_400_with_the_field_path_and_stores_nothing(
         not Correction.objects.exists()
         and not AuditEvent.objects.filter(object_type="slo.correction").exists()
     )
+
+
+def test_viewers_read_versions_and_a_patch_is_a_new_version(make_slo: Any, api_for: Any) -> None:
+    make_slo(name="edge-availability", tier="edge")
+    created = api_for("operator").post("/api/v1/corrections/", SUNDAYS, format="json").json()
+    url = f"/api/v1/corrections/{created['id']}/"
+    patched = api_for("operator").patch(url, {"reason": "monthly firmware", "note": "renamed"}, format="json")
+    assert patched.status_code == 200
+    body = patched.json()
+    assert body["version"] == 2 and body["spec"]["reason"] == "monthly firmware"
+    assert body["spec"]["recurrence"] == SUNDAYS["recurrence"] and body["effective_version"] == 2
+    versions = api_for("viewer").get(f"{url}versions/").json()["results"]
+    assert [(v["version"], v["note"]) for v in versions] == [(2, "renamed"), (1, "created")]
+    listed = api_for("viewer").get("/api/v1/corrections/?state=active").json()["results"]
+    assert [c["id"] for c in listed] == [created["id"]]
+    assert api_for("viewer").patch(url, {"reason": "x"}, format="json").status_code == 403
+    assert api_for("operator").get("/api/v1/corrections/999999/").status_code == 404
+    bad = api_for("operator").patch(url, {"end": "2020-01-01T00:00:00Z"}, format="json")
+    assert bad.status_code == 400 and [e["path"] for e in bad.json()["errors"]] == ["end"]
+    assert Correction.objects.get(pk=created["id"]).version == 2  # nothing stored
+
+
+def test_a_correction_of_a_member_of_a_paging_composite_waits_for_an_approver(
+    make_slo: Any, users: dict[str, Any]
+) -> None:
+    from slo.composites.services import composite_create
+    from slo.corrections.services import correction_create
+
+    edge = make_slo(name="edge-availability", tier="edge")
+    cloud = make_slo(name="cloud-availability", tier="public_cloud")
+    composite = composite_create(
+        actor=users["operator"],
+        data={
+            "name": "journey",
+            "service": "shelf-vision",
+            "aggregation": "weighted_average",
+            "objective": 99.0,
+            "window": {"type": "rolling", "days": 28},
+            "members": [
+                {"slo": "shelf-vision/edge-availability"},
+                {"slo": "shelf-vision/cloud-availability"},
+            ],
+        },
+    )
+    now = timezone.now().replace(second=0, microsecond=0)
+    AlertState.objects.create(
+        key=f"composite:{composite.pk}:page",
+        service=edge.service,
+        kind="composite_burn",
+        severity="page",
+        firing=True,
+        since=now - timedelta(minutes=10),
+    )
+    body = {
+        "reason": "public-cloud maintenance",
+        "scope": {"tier": "public_cloud"},
+        "start": (now - timedelta(minutes=30)).isoformat(),
+        "end": (now + timedelta(minutes=30)).isoformat(),
+    }
+    held = correction_create(actor=users["operator"], data=body, now=now)
+    assert held.state == "pending_approval" and "composite shelf-vision/journey" in held.approval_reason
+    assert cloud.pk  # the member in scope
+    # A correction of an SLO that is no member of the paging composite is not held.
+    make_slo(name="other", tier="private_cloud")
+    free = correction_create(
+        actor=users["operator"], data={**body, "scope": {"tier": "private_cloud"}}, now=now
+    )
+    assert free.state == "active"

@@ -126,7 +126,7 @@ def test_openslo_export_is_the_v1_composite_form_and_says_what_it_cannot_express
     assert document["kind"] == "SLO" and "indicator" not in document["spec"]
     objectives = document["spec"]["objectives"]
     assert [(o["displayName"], o["compositeWeight"], o["target"]) for o in objectives] == [
-        ("shelf-vision/edge-latency", 4.0, 0.99),
+        ("Edge answers within 150 ms", 4.0, 0.99),  # the member's display name, else its service/name
         ("shelf-vision/edge-availability", 4.0, 0.995),
         ("shelf-vision/cloud-latency", 1.0, 0.99),
         ("shelf-vision/fallback-success", 1.0, 0.99),
