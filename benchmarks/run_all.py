@@ -139,6 +139,32 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        "ingest_http",
+        "bench_ingest_http.py",
+        900,
+        (
+            Figure(
+                "push ingest over HTTP (gunicorn 4 workers, gateway tokens, JSON), 1 client process, 60 s",
+                "http.samples_per_s",
+                "samples/s",
+                target_path="target_samples_per_s",
+                higher_is_better=True,
+            ),
+            Figure(
+                "raw COPY of the same rows into the same tables, same run",
+                "copy_reference.samples_per_s",
+                "samples/s",
+            ),
+            Figure(
+                "HTTP ingest / raw COPY",
+                "http_over_copy",
+                "x",
+                target_path="target_ratio_of_copy",
+                higher_is_better=True,
+            ),
+        ),
+    ),
+    Bench(
         "capacity",
         "bench_capacity.py",
         900,
@@ -258,7 +284,15 @@ BENCHES: tuple[Bench, ...] = (
         "gateway_memory",
         "bench_gateway_memory.py",
         300,
-        (Figure("reference gateway RSS", "rss_mb_at_start", "MB", target_path="target_mb"),),
+        (
+            Figure(
+                "reference gateway peak RSS (VmHWM) under 60 s of external HTTP load",
+                "peak_rss_mb",
+                "MB",
+                target_path="target_mb",
+            ),
+            Figure("reference gateway RSS at start (before the load)", "rss_mb_at_start", "MB"),
+        ),
     ),
     Bench(
         "reports",
@@ -267,6 +301,27 @@ BENCHES: tuple[Bench, ...] = (
         (Figure("error-budget report generation", "generate_best_s", "s"),),
     ),
 )
+
+
+# What each benchmark times and beside what reference (the table's notes in docs/benchmarks.md).
+DESCRIPTIONS: dict[str, str] = {
+    "ingest_http": (
+        "Times: 60 s of real push batches (JSON, 10 minutes x 100 series, 4 SLOs fed) POSTed by ONE "
+        "client process over 4 keep-alive connections to gunicorn started as in production "
+        "(`controlplane.wsgi`, 4 sync workers, DEBUG off) with gateway-token authentication; every "
+        "sample sent is checked to be stored. Reference, same run: raw COPY of the very rows stored "
+        "(`SeriesMinute` + derived `SliMinute`) back into the same (truncated) tables, one transaction "
+        "per batch. Not timed: building the bodies, setup. When the target is missed, a pyinstrument "
+        "profile of the gunicorn workers is stored in the result (`profile`)."
+    ),
+    "gateway_memory": (
+        "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
+        "separate load-generator process drives its HTTP endpoints for 60 s (signed config pushes with "
+        "a new revision each, /status, /metrics, /healthz over 8 keep-alive connections) on top of its "
+        "simulated 200 requests/s. The gateway has no inference request endpoint (its traffic is "
+        "simulated in-process). Reference: the RSS at start, before the load."
+    ),
+}
 
 
 def machine() -> dict[str, Any]:
@@ -437,6 +492,14 @@ def write_markdown(report: dict[str, Any]) -> None:
                 f"| {measured} |"
             )
     lines += ["", "Scripts that failed or timed out keep their log under `benchmarks/results/logs/`."]
+    described = [b for b in BENCHES if b.name in DESCRIPTIONS]
+    if described:
+        lines += ["", "## What is timed, beside what reference", ""]
+        for bench in described:
+            lines += [
+                f"- **{bench.name}** (`.venv/bin/python benchmarks/run_all.py --only {bench.name}`): "
+                f"{DESCRIPTIONS[bench.name]}"
+            ]
     failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected")]
     for entry in failed:
         lines += [
