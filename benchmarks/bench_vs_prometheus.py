@@ -195,7 +195,7 @@ def ours_side(start: datetime, good: np.ndarray, valid: np.ndarray) -> dict:
         report = slo_evaluate_all(now=at + timedelta(minutes=offset))
         runs.append(time.perf_counter() - clock)
         if offset == 0:
-            first = {slo_id: burn for slo_id, burn in SloStatus.objects.values_list("slo_id", "burn_rates")}
+            first = {s.slo_id: s.burn_rates for s in SloStatus.objects.all()}
     answers = {
         name: {
             k: first[slo_id][name] * 0.01 for k, slo_id in enumerate(ids) if first[slo_id][name] is not None

@@ -86,6 +86,45 @@ class Bench:
     needs_db: bool = False
     args: tuple[str, ...] = ()
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    what: str = ""  # what is timed, what is not, beside what reference (docs/benchmarks.md)
+
+
+CYCLE_WHAT = (
+    "Timed, every minute as production runs it: `budget_sync_pending` of one new SLI minute per SLO "
+    "(plus a late minute 90 minutes old for 1% of them) and then the evaluation of every SLO (window "
+    "state reads, engine, status and history writes, alert transitions) by 1 and by 2 worker "
+    "processes claiming chunks; wall time, the CPU seconds of the client processes and of their "
+    "PostgreSQL backends, and the 1-minute load average before and after each cycle. Not timed: the "
+    "ingest storing the SLI minutes (`sli_rows_write`; see ingest), loading, and the cold first cycle "
+    "after loading (it rebuilds every window state; reported separately). Data: 80% rolling 28 d, 10% "
+    "rolling 30 d, 10% calendar month; minute buckets for the last 7 hours, hourly rollups for the "
+    "last 32 days (5 days at 100,000 SLOs, where the period's oldest partial day then reads as "
+    "missing), daily rollups for 33 days. Reference: the same script run on the code before the "
+    "window state (commit 8dd1c2c; `benchmarks/results/cycle_before.json`). The machine's 2 cores are shared with "
+    "other developers' work, so read each figure with "
+    "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
+)
+
+INGEST_HTTP_WHAT = (
+    "Times: 60 s of real push batches (JSON, 10 minutes x 100 series, 4 SLOs fed) POSTed by ONE "
+    "client process over 4 keep-alive connections to gunicorn started as in production "
+    "(`controlplane.wsgi`, 4 sync workers, DEBUG off) with gateway-token authentication; every sample"
+    " sent is checked to be stored. Reference, same run: raw COPY of the very rows stored "
+    "(`SeriesMinute` + derived `SliMinute`) back into the same (truncated) tables, one transaction "
+    "per batch. Not timed: building the bodies, setup. When the target is missed, a pyinstrument "
+    "profile of the gunicorn workers is stored in the result (`profile`), with the workers' CPU "
+    "seconds. Client, gunicorn and PostgreSQL share the machine's 2 cores with other developers' "
+    "work: the 1/5/15-minute load average at start and end is in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only ingest_http`."
+)
+GATEWAY_MEMORY_WHAT = (
+    "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
+    "separate load-generator process drives its HTTP endpoints for 60 s (signed config pushes with a "
+    "new revision each, /status, /metrics, /healthz over 8 keep-alive connections) on top of its "
+    "simulated 200 requests/s. The gateway has no inference request endpoint (its traffic is "
+    "simulated in-process). Reference: the RSS at start, before the load. Rerun: `.venv/bin/python "
+    "benchmarks/run_all.py --only gateway_memory`."
+)
 
 
 BENCHES: tuple[Bench, ...] = (
@@ -116,6 +155,41 @@ BENCHES: tuple[Bench, ...] = (
             ),
             Figure("evaluation peak RSS", "peak_rss_mib", "MiB", target_path="target_peak_rss_mib"),
         ),
+    ),
+    Bench(
+        "cycle",
+        "bench_cycle.py",
+        3000,
+        (
+            Figure(
+                "sync + evaluation, 10,000 SLOs x 28 d, median cycle (best of 1/2 workers)",
+                "best_median_cycle_s",
+                "s",
+                target_path="target_s",
+            ),
+            Figure(
+                "CPU seconds per cycle (clients + PostgreSQL backends), median", "median_cpu_s_per_cycle", "s"
+            ),
+            Figure("evaluation speed-up, 1 -> 2 workers", "evaluation_speedup_1_to_2_workers", "x"),
+            Figure("load average (1 min) during the cycles", "load_average_at_end.0", ""),
+        ),
+        what=CYCLE_WHAT,
+    ),
+    Bench(
+        "cycle_100000",
+        "bench_cycle.py",
+        5400,
+        (
+            Figure(
+                "sync + evaluation, 100,000 SLOs x 28 d, median cycle (best of 1/2 workers)",
+                "best_median_cycle_s",
+                "s",
+                target_path="target_s",
+            ),
+            Figure("load average (1 min) during the cycles", "load_average_at_end.0", ""),
+        ),
+        args=("--slos", "100000", "--hour-days", "5", "--cycles", "2"),
+        what=CYCLE_WHAT.replace("--only cycle", "--only cycle_100000"),
     ),
     Bench(
         "ingest",
@@ -163,6 +237,7 @@ BENCHES: tuple[Bench, ...] = (
                 higher_is_better=True,
             ),
         ),
+        what=INGEST_HTTP_WHAT,
     ),
     Bench(
         "capacity",
@@ -293,6 +368,7 @@ BENCHES: tuple[Bench, ...] = (
             ),
             Figure("reference gateway RSS at start (before the load)", "rss_mb_at_start", "MB"),
         ),
+        what=GATEWAY_MEMORY_WHAT,
     ),
     Bench(
         "reports",
@@ -301,27 +377,6 @@ BENCHES: tuple[Bench, ...] = (
         (Figure("error-budget report generation", "generate_best_s", "s"),),
     ),
 )
-
-
-# What each benchmark times and beside what reference (the table's notes in docs/benchmarks.md).
-DESCRIPTIONS: dict[str, str] = {
-    "ingest_http": (
-        "Times: 60 s of real push batches (JSON, 10 minutes x 100 series, 4 SLOs fed) POSTed by ONE "
-        "client process over 4 keep-alive connections to gunicorn started as in production "
-        "(`controlplane.wsgi`, 4 sync workers, DEBUG off) with gateway-token authentication; every "
-        "sample sent is checked to be stored. Reference, same run: raw COPY of the very rows stored "
-        "(`SeriesMinute` + derived `SliMinute`) back into the same (truncated) tables, one transaction "
-        "per batch. Not timed: building the bodies, setup. When the target is missed, a pyinstrument "
-        "profile of the gunicorn workers is stored in the result (`profile`)."
-    ),
-    "gateway_memory": (
-        "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
-        "separate load-generator process drives its HTTP endpoints for 60 s (signed config pushes with "
-        "a new revision each, /status, /metrics, /healthz over 8 keep-alive connections) on top of its "
-        "simulated 200 requests/s. The gateway has no inference request endpoint (its traffic is "
-        "simulated in-process). Reference: the RSS at start, before the load."
-    ),
-}
 
 
 def machine() -> dict[str, Any]:
@@ -478,6 +533,11 @@ def write_markdown(report: dict[str, Any]) -> None:
         "|---|---|---|---|---|---|",
     ]
     for entry in report["benchmarks"]:
+        if entry.get("status") == "missing":
+            lines.append(
+                f"| {entry['name']} | not measured yet (`run_all.py --only {entry['name']}`) | – | – | – | – |"
+            )
+            continue
         if entry.get("status") not in ("ok", "collected"):
             lines.append(f"| {entry['name']} | script {entry.get('status')} | – | – | ✗ | – |")
             continue
@@ -491,16 +551,13 @@ def write_markdown(report: dict[str, Any]) -> None:
                 f"| {entry['name']} | {fig['label']} | {_fmt(fig['value'])} {fig['unit']} | {target} | {verdict} "
                 f"| {measured} |"
             )
-    lines += ["", "Scripts that failed or timed out keep their log under `benchmarks/results/logs/`."]
-    described = [b for b in BENCHES if b.name in DESCRIPTIONS]
+    described = [b for b in BENCHES if b.what]
     if described:
-        lines += ["", "## What is timed, beside what reference", ""]
+        lines += ["", "## What each benchmark times", ""]
         for bench in described:
-            lines += [
-                f"- **{bench.name}** (`.venv/bin/python benchmarks/run_all.py --only {bench.name}`): "
-                f"{DESCRIPTIONS[bench.name]}"
-            ]
-    failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected")]
+            lines += [f"- **{bench.name}** (`benchmarks/{bench.script}`): {bench.what}"]
+    lines += ["", "Scripts that failed or timed out keep their log under `benchmarks/results/logs/`."]
+    failed = [e for e in report["benchmarks"] if e.get("status") not in ("ok", "collected", "missing")]
     for entry in failed:
         lines += [
             "",

@@ -90,3 +90,12 @@ PERIODIC_TASKS.append(
         "description": "Delete gateway health samples past CAPACITY_HEALTH_RETENTION_DAYS.",
     }
 )
+PERIODIC_TASKS.append(
+    {
+        "name": "routing: budget responses",
+        "task": "routing.tasks.capacity.budget_responses",
+        "every_s": 300,
+        "description": "While a page-level burn-rate alert fires, propose moving traffic to the safer "
+        "chain (a draft policy version with its simulation) for an approver.",
+    }
+)

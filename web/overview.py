@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from controlplane.lib.charts import STATE_CSS, STATE_LABELS, STATE_RANK, percent, ratio, slo_state
 from slo import selectors as catalog
 from slo.budget.selectors import firing_alerts, status_stale_after_s
+from slo.models.budget import status_burn_rates
 from slo.spec import SERVICE_CLASSES, TIERS
 from web.presenters import alert_name
 
@@ -183,7 +184,8 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
         sli=F("status__sli"),
         data_quality=F("status__data_quality"),
         remaining=F("status__error_budget_remaining"),
-        burn_rates=F("status__burn_rates"),
+        window_key=F("status__window_key"),
+        window_data=F("status__window_data"),
         alert_state=F("status__alert_state"),
         no_data_reason=F("status__no_data_reason"),
     )
@@ -194,7 +196,7 @@ def overview_rows(*, filters: OverviewFilters, now: datetime) -> list[OverviewRo
     limit = status_stale_after_s()
     rows = []
     for item in values:
-        burn_rates = item["burn_rates"] or {}
+        burn_rates = status_burn_rates(item["window_key"] or "", item["window_data"])
         row = OverviewRow(
             id=item["id"],
             name=item["name"],

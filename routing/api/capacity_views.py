@@ -1,6 +1,7 @@
 """Capacity recommendations (`GET /api/v1/capacity/recommendations/`), the autoscaler metric in the
-shape KEDA's `metrics-api` scaler reads (`GET /api/v1/capacity/scaler/`) and a gateway's health
-history (`GET /api/v1/gateways/<id>/health/`). docs/capacity.md."""
+shape KEDA's `metrics-api` scaler reads (`GET /api/v1/capacity/scaler/`), a gateway's health
+history (`GET /api/v1/gateways/<id>/health/`) and budget responses (`/api/v1/budget-responses/`).
+docs/capacity.md."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from controlplane.api.body import json_object_body
 from controlplane.errors import NotFound, ValidationFailed
-from controlplane.roles import VIEWER
+from controlplane.roles import APPROVER, VIEWER
 from routing.capacity import selectors
+from routing.capacity.responses import budget_response_approve, budget_response_dismiss
 from routing.models.capacity import ACTIVE, CLEARED
 from routing.models.fleet import Gateway
+from routing.models.responses import RESPONSE_STATES, BudgetResponse
 from slo.spec import TIERS
 
 POOL_FILTERS = [
@@ -154,3 +158,101 @@ class GatewayHealthView(GenericAPIView):
         return Response(
             {"gateway": gateway[0], "name": gateway[1], "since": since, "until": until, "points": points}
         )
+
+
+class BudgetResponseQuery(serializers.Serializer):
+    service = serializers.SlugField(max_length=63, required=False)
+    state = serializers.ChoiceField(choices=[*RESPONSE_STATES, "all"], required=False, default="all")
+
+
+class DecisionBody(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+def budget_response_answer(response: BudgetResponse) -> dict[str, Any]:
+    return {
+        "id": response.pk,
+        "service": response.service.name,
+        "kind": response.kind,
+        "state": response.state,
+        "summary": response.summary,
+        "trigger": response.trigger,
+        "routing_policy": {
+            "line": response.line_id,
+            "baseline_version": response.baseline_version,
+            "version": response.version,
+        },
+        "hold_hours": response.hold_hours,
+        "simulation": response.simulation,
+        "release": response.release_id,
+        "created_at": response.created_at,
+        "decided_at": response.decided_at,
+        "decided_by": response.decided_by_name,
+        "comment": response.comment,
+    }
+
+
+class BudgetResponseListView(GenericAPIView):
+    """Changes proposed because a service burns fast, newest first."""
+
+    read_role = VIEWER
+    write_role = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("service", OpenApiTypes.STR),
+            OpenApiParameter("state", OpenApiTypes.STR, enum=[*RESPONSE_STATES, "all"]),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="invalid query")},
+    )
+    def get(self, request: Request) -> Response:
+        """Each proposal: what it changes, why (the burn alert), and the simulation of its effect."""
+        query = _parse(BudgetResponseQuery, request.query_params)
+        queryset = BudgetResponse.objects.select_related("service")
+        if query.get("service"):
+            queryset = queryset.filter(service__name=query["service"])
+        if query["state"] != "all":
+            queryset = queryset.filter(state=query["state"])
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response([budget_response_answer(r) for r in page])
+
+
+class _BudgetResponseDecision(GenericAPIView):
+    read_role = None
+    write_role = APPROVER
+    pagination_class = None
+
+    def decide(self, request: Request, pk: str, comment: str) -> Any:
+        raise NotImplementedError
+
+    @extend_schema(
+        request=DecisionBody,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: OpenApiResponse(description="no such proposal"),
+            409: OpenApiResponse(description="already decided"),
+        },
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        raw = json_object_body(request)
+        if not isinstance(raw.get("comment", ""), str):  # DRF would turn a number into text
+            raise ValidationFailed("invalid input", problems=[{"path": "comment", "message": "a string"}])
+        body = _parse(DecisionBody, raw)
+        response = self.decide(request, pk, body["comment"])
+        return Response(budget_response_answer(response))
+
+
+class BudgetResponseApproveView(_BudgetResponseDecision):
+    """Approve: the proposed version is approved and a draft hotfix release of it is written."""
+
+    def decide(self, request: Request, pk: str, comment: str) -> Any:
+        return budget_response_approve(actor=request.user, response_id=int(pk), comment=comment)
+
+
+class BudgetResponseDismissView(_BudgetResponseDecision):
+    """Dismiss: the proposed draft version is retired."""
+
+    def decide(self, request: Request, pk: str, comment: str) -> Any:
+        return budget_response_dismiss(actor=request.user, response_id=int(pk), comment=comment)

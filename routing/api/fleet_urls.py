@@ -43,6 +43,17 @@ urlpatterns = [
         name="capacity-recommendations",
     ),
     path("capacity/scaler/", capacity_views.ScalerMetricView.as_view(), name="capacity-scaler"),
+    path("budget-responses/", capacity_views.BudgetResponseListView.as_view(), name="budget-responses"),
+    re_path(
+        r"^budget-responses/(?P<pk>[0-9]+)/approve/$",
+        capacity_views.BudgetResponseApproveView.as_view(),
+        name="budget-response-approve",
+    ),
+    re_path(
+        r"^budget-responses/(?P<pk>[0-9]+)/dismiss/$",
+        capacity_views.BudgetResponseDismissView.as_view(),
+        name="budget-response-dismiss",
+    ),
     path("fleet/", fleet_views.FleetView.as_view(), name="fleet"),
     *router.urls,
 ]

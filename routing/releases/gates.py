@@ -140,7 +140,27 @@ def gate_budget(*, release: Release, now: datetime, check: dict[str, Any] | None
     }
     if check["allowed"] and budget["frozen"]:
         evidence["note"] = f"budget frozen: a {release.kind} release is allowed with a reason"
-    return GateOutcome("error_budget", PASS if check["allowed"] else FAIL, evidence)
+    allowed = check["allowed"] and _model_freeze(release, now, evidence)
+    return GateOutcome("error_budget", PASS if allowed else FAIL, evidence)
+
+
+def _model_freeze(release: Release, now: datetime, evidence: dict[str, Any]) -> bool:
+    """False when an approved model-churn hold (a budget response) refuses this release: it carries a
+    model version and its kind is not one the budget policy lets through a freeze."""
+    if release.model_version_id is None:
+        return True
+    from routing.releases.selectors import release_settings_for
+
+    settings = release_settings_for(service_id=release.service_id)
+    if settings.model_freeze_until is None or settings.model_freeze_until <= now:
+        return True
+    kinds = evidence["policy"].get("freeze_allowed_change_kinds") or []
+    evidence["model_freeze"] = {
+        "until": settings.model_freeze_until.isoformat(),
+        "reason": settings.model_freeze_reason,
+        "allowed_change_kinds": list(kinds),
+    }
+    return release.kind in kinds
 
 
 def gate_paging(*, release: Release, check: dict[str, Any]) -> GateOutcome:

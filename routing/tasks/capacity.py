@@ -25,3 +25,11 @@ def health_retention() -> int:
     from routing.capacity.health import health_retention_enforce
 
     return health_retention_enforce(now=timezone.now())
+
+
+@shared_task(name="routing.tasks.capacity.budget_responses")
+def budget_responses() -> int:
+    """Beat, every 5 minutes: propose the safer chain for services burning fast (docs/capacity.md)."""
+    from routing.capacity.responses import budget_responses_propose
+
+    return len(budget_responses_propose())

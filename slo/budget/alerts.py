@@ -20,6 +20,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Max
 
+from controlplane.dbarrays import ids_in
 from slo.engine import BatchResult
 from slo.models.budget import AlertEvent, AlertState, Notification, NotificationChannel
 
@@ -176,7 +177,7 @@ def burn_rate_transitions(
     from slo.budget.evaluation import severity_verdicts
 
     firing = set(
-        AlertState.objects.filter(kind="burn_rate", slo_id__in=slo_ids, firing=True).values_list(
+        AlertState.objects.filter(kind="burn_rate", slo_id__in=ids_in(slo_ids), firing=True).values_list(
             "key", flat=True
         )
     )

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from django.db import connection
 
+from controlplane.lib.pgarrays import float_array, int_array
 from slo.corrections.exclusion import Exclusions, zero_excluded
 from slo.engine import BatchParams, WindowSums
 from slo.spec import SloSpec
@@ -157,7 +158,7 @@ def record_minutes(
             FROM unnest(%s::bigint[], %s::bigint[]) AS k(slo_id, m)
             JOIN slo_budgetminute m ON m.slo_id = k.slo_id AND m.minute = to_timestamp(k.m * 60)
             """,
-            [ids, epoch],
+            [int_array(ids), int_array(epoch)],
         )
         old = {(r[0], r[1]): r[2:] for r in cursor.fetchall()}
         cursor.execute(
@@ -169,8 +170,12 @@ def record_minutes(
             ON CONFLICT (slo_id, minute) DO UPDATE
               SET good = EXCLUDED.good, valid = EXCLUDED.valid, events = EXCLUDED.events
             """,
-            [ids, epoch, goods, valids, events],
+            [int_array(ids), int_array(epoch), float_array(goods), float_array(valids), float_array(events)],
         )
+        # The running window totals follow the same deltas (late and backfilled minutes).
+        from slo.budget.window_state import minute_deltas, state_apply_writes
+
+        state_apply_writes(cursor, minute_deltas(ids, epoch, goods, valids, events, old))
         for table, column, span_min in (("slo_budgethour", "hour", 60), ("slo_budgetday", "day", 1440)):
             deltas: dict[tuple[int, int], list[float]] = {}
             for slo_id, minute, good, valid, event_count in zip(
@@ -200,9 +205,10 @@ def record_minutes(
                       present_minutes = {table}.present_minutes + EXCLUDED.present_minutes
                 """,
                 [
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    *([deltas[k][i] for k in keys] for i in range(4)),
+                    int_array(k[0] for k in keys),
+                    int_array(k[1] for k in keys),
+                    *(float_array(deltas[k][i] for k in keys) for i in range(3)),
+                    int_array(deltas[k][3] for k in keys),
                 ],
             )
     return len(ids)

@@ -28,10 +28,9 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
 
 from slo.budget.buckets import MinuteCount, floor_minute, record_minutes
-from slo.budget.evaluation import parsed_spec
+from slo.budget.evaluation import active_specs, parsed_spec
 from slo.corrections.exclusion import exclusions_for
 from slo.models import Slo
 from slo.spec import SloSpec
@@ -159,13 +158,15 @@ def _sync_spans(spans: Sequence[tuple[int, int, int]], now: datetime) -> tuple[i
 
 
 def _active_specs(ids: list[int]) -> dict[int, SloSpec]:
-    """Parsed specs of the SLOs among `ids` that are not archived. PostgreSQL gets the ids as one
-    array: 10,000 placeholders cost psycopg more to bind than the query costs to run."""
-    active = Slo.objects.filter(archived_at__isnull=True)
+    """Parsed specs of the SLOs among `ids` that are not archived. On PostgreSQL the ids go as one
+    array and only documents the parsed-spec cache lacks are read (`evaluation.active_specs`)."""
     if connection.vendor == "postgresql":
-        chunks = [active.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))]
-    else:
-        chunks = [active.filter(pk__in=ids[k : k + 10_000]) for k in range(0, len(ids), 10_000)]
+        rows, docs = active_specs(ids)
+        return {
+            pk: parsed_spec(pk, version, docs.get(pk), digest=digest) for pk, version, digest, _s, _n in rows
+        }
+    active = Slo.objects.filter(archived_at__isnull=True)
+    chunks = [active.filter(pk__in=ids[k : k + 10_000]) for k in range(0, len(ids), 10_000)]
     return {
         pk: parsed_spec(pk, version, spec)
         for rows in chunks

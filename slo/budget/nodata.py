@@ -27,6 +27,7 @@ import numpy as np
 from django.apps import apps
 from django.db import connection
 
+from controlplane.dbarrays import ids_in
 from slo.contract import LATENCY_HISTOGRAMS, REQUEST_DURATION
 from slo.counters import from_epoch_minute
 from slo.engine import BatchResult
@@ -89,13 +90,13 @@ def reasons_for(
     now_minute = int(now.timestamp()) // 60
     info = {
         pk: (tier or "", service, tiers or [])
-        for pk, tier, service, tiers in Slo.objects.filter(pk__in=slo_ids).values_list(
+        for pk, tier, service, tiers in Slo.objects.filter(pk__in=ids_in(slo_ids)).values_list(
             "id", "tier", "service__name", "service__tiers"
         )
     }
     feeds: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
     for slo_id, source, mode, last in (
-        SliFeed.objects.filter(slo_id__in=slo_ids)
+        SliFeed.objects.filter(slo_id__in=ids_in(slo_ids))
         .exclude(mode="retired")
         .values_list("slo_id", "source", "mode", "last_minute")
     ):
@@ -242,7 +243,7 @@ def no_data_reasons_write(ids: list[int], specs: list[SloSpec], result: BatchRes
     queries = 5 if rows else 0
     fine_ids = [ids[r] for r in fine]
     if fine_ids:
-        SloStatus.objects.filter(slo_id__in=fine_ids, no_data_reason__isnull=False).update(
+        SloStatus.objects.filter(slo_id__in=ids_in(fine_ids), no_data_reason__isnull=False).update(
             no_data_reason=None
         )
         queries += 1

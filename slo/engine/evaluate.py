@@ -119,9 +119,12 @@ def period_minutes(spec: SloSpec, now: datetime | None) -> tuple[int, int, tuple
     return minutes_between(start, now), minutes_between(start, end), (start, end)
 
 
-def batch_params(specs: Sequence[SloSpec], *, now: datetime | None = None) -> BatchParams:
-    """Arrays for `evaluate_batch` from SLO specs; `now` (aware) is needed for calendar windows."""
-    tiers_by_slo = [alert_tiers_for(spec) for spec in specs]
+def batch_params(
+    specs: Sequence[SloSpec], *, now: datetime | None = None, tiers: Sequence[Sequence[Any]] | None = None
+) -> BatchParams:
+    """Arrays for `evaluate_batch` from SLO specs; `now` (aware) is needed for calendar windows.
+    `tiers`: each spec's `alert_tiers_for(spec)` when the caller has them cached."""
+    tiers_by_slo = list(tiers) if tiers is not None else [alert_tiers_for(spec) for spec in specs]
     burn_windows = set(BURN_WINDOWS_MIN.values())
     for tiers in tiers_by_slo:
         for tier in tiers:

@@ -11,6 +11,8 @@ the evaluation is a few range sums whatever the SLO's budgeting method:
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -84,9 +86,16 @@ class SloStatus(models.Model):
     error_budget_total = models.FloatField(null=True)
     error_budget_consumed = models.FloatField(null=True)
     error_budget_remaining = models.FloatField(null=True, help_text="ratio; negative once overspent")
-    burn_rates = models.JSONField(default=dict, help_text="window -> burn rate (null without data)")
-    windows = models.JSONField(default=dict, help_text="window -> good, valid, events, missing, sli, dq")
-    tiers = models.JSONField(default=list, help_text="alert tiers with their evidence")
+    # Per window column (the burn windows of `window_key`, in minutes, then the period), packed as
+    # float64 (minutes, good, valid, events, missing minutes, data-quality code, burn rate or NaN):
+    # compact typed values written without building JSON. `windows`, `burn_rates` and `tiers`
+    # expand them for readers.
+    window_key = models.CharField(max_length=200, blank=True, default="")
+    window_data = models.BinaryField(default=b"")
+    tier_codes = models.BinaryField(default=b"", help_text="int8 status code per alert tier")
+    # Hash of what a reader would see change (states, codes, rounded figures): the evaluation
+    # rewrites a row's figures only when it changes or its refresh minute comes (`evaluation`).
+    fingerprint = models.BigIntegerField(null=True, blank=True)
     alert_state = models.CharField(max_length=10, default="unknown")
     time_to_exhaustion_s = models.FloatField(null=True)
     time_to_exhaustion_basis = models.CharField(max_length=16, default="no_data")
@@ -98,6 +107,58 @@ class SloStatus(models.Model):
 
     def __str__(self) -> str:
         return f"status of SLO {self.slo_id} at {self.evaluated_at}"
+
+    @property
+    def windows(self) -> dict[str, dict[str, Any]]:
+        """window -> {minutes, good, valid, events, missing_minutes, data_quality}."""
+        return status_windows(self.window_key, self.window_data)
+
+    @property
+    def burn_rates(self) -> dict[str, float | None]:
+        """burn window -> burn rate (None without data)."""
+        return status_burn_rates(self.window_key, self.window_data)
+
+    @property
+    def tiers(self) -> list[int]:
+        """Tier status codes in `alert_tiers_for(spec)` order."""
+        return [int(code) for code in bytes(self.tier_codes or b"")]
+
+
+WINDOW_FIELDS = 7  # minutes, good, valid, events, missing, data-quality code, burn rate
+
+
+def _window_table(key: str, data: bytes | memoryview | None) -> tuple[list[str], list[list[float]]]:
+    import numpy as np
+
+    from slo.engine.windows import window_name
+
+    raw = bytes(data or b"")
+    if not raw:
+        return [], []
+    names = [window_name(int(m)) for m in key.split(",") if m] + ["period"]
+    return names, np.frombuffer(raw, dtype=np.float64).reshape(len(names), WINDOW_FIELDS).tolist()
+
+
+def status_windows(key: str, data: bytes | memoryview | None) -> dict[str, dict[str, Any]]:
+    from slo.engine import DATA_QUALITY
+
+    names, rows = _window_table(key, data)
+    return {
+        name: {
+            "minutes": int(row[0]),
+            "good": row[1],
+            "valid": row[2],
+            "events": row[3],
+            "missing_minutes": int(row[4]),
+            "data_quality": DATA_QUALITY[int(row[5])],
+        }
+        for name, row in zip(names, rows, strict=True)
+    }
+
+
+def status_burn_rates(key: str, data: bytes | memoryview | None) -> dict[str, float | None]:
+    names, rows = _window_table(key, data)
+    return {name: (row[6] if row[6] == row[6] else None) for name, row in zip(names[:-1], rows, strict=False)}
 
 
 class SloStatusPoint(models.Model):
@@ -307,3 +368,39 @@ class CostRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id}/{self.route} {self.resolution} {self.bucket_start}"
+
+
+class WindowState(models.Model):
+    """Running window totals of one SLO as of `as_of` (see `slo.budget.window_state`): per window
+    column its start and (good, valid, events, present minutes), packed as float64/int64 bytes so a
+    minute's 10,000 rows are written without building JSON."""
+
+    slo = models.OneToOneField(
+        Slo, on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
+    )
+    as_of = models.BigIntegerField(help_text="epoch minute the windows end at (exclusive)")
+    key = models.CharField(max_length=200, help_text="the burn window columns, in minutes")
+    starts = models.BinaryField(help_text="int64 start minute per column")
+    sums = models.BinaryField(help_text="float64 (good, valid, events, present) per column")
+
+    def __str__(self) -> str:
+        return f"window state of SLO {self.slo_id} as of minute {self.as_of}"
+
+
+class EvaluationChunk(models.Model):
+    """One chunk of an evaluation instant: the active SLOs with ids in `[first_slo, last_slo]`.
+    Workers claim chunks with `SELECT ... FOR UPDATE SKIP LOCKED` and evaluate each in the claiming
+    transaction, which also sets `done_at`: no chunk is evaluated twice, and a crash leaves it for
+    another worker (see `slo.budget.chunks`)."""
+
+    at = models.DateTimeField()
+    first_slo = models.BigIntegerField()
+    last_slo = models.BigIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    evaluated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["at", "first_slo"], name="evaluation_chunk_once")]
+
+    def __str__(self) -> str:
+        return f"SLOs {self.first_slo}..{self.last_slo} at {self.at}"

@@ -13,7 +13,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from slo.budget import alerts, notify
-from slo.budget.evaluation import CHUNK_SIZE, active_slo_ids, history_prune, slo_evaluate
+from slo.budget.evaluation import CHUNK_SIZE, history_prune, slo_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +24,26 @@ def _instant(now_iso: str | None) -> datetime:
 
 @shared_task(name="slo.budget.evaluate_all")
 def budget_evaluate_all(now_iso: str | None = None, chunk_size: int = CHUNK_SIZE) -> int:
-    """Fan out: one `budget_evaluate_chunk` per chunk of SLO ids, all for the same instant."""
+    """Fan out: store the instant's chunks, then one `budget_evaluate_claimed` per chunk. Returns
+    the number of active SLOs. Each task
+    claims chunks until none is left (`slo.budget.chunks`), so workers share them, none is
+    evaluated twice, and tasks that find nothing left return at once."""
+    from slo.budget.chunks import evaluation_chunks_prepare
+
     now = _instant(now_iso).replace(second=0, microsecond=0)
-    ids = active_slo_ids()
-    for start in range(0, len(ids), chunk_size):
-        budget_evaluate_chunk.delay(ids[start : start + chunk_size], now.isoformat())
-    return len(ids)
+    chunks, slos = evaluation_chunks_prepare(now=now, chunk_size=chunk_size)
+    for _ in range(chunks):
+        budget_evaluate_claimed.delay(now.isoformat())
+    return slos
+
+
+@shared_task(name="slo.budget.evaluate_claimed")
+def budget_evaluate_claimed(now_iso: str) -> int:
+    from slo.budget.chunks import slo_evaluate_claimed
+
+    report = slo_evaluate_claimed(now=_instant(now_iso))
+    logger.info("evaluated %s SLOs at %s (claimed chunks)", report.evaluated, report.now.isoformat())
+    return report.evaluated
 
 
 @shared_task(name="slo.budget.evaluate_chunk")

@@ -72,6 +72,7 @@ def test_a_new_sre_writes_an_slo_and_a_policy_version_releases_it_and_watches_it
     from routing.fleet.services import gateway_heartbeat
     from routing.models.fleet import Gateway
     from routing.models.releases import Release
+    from routing.releases.canary_analysis import ANALYSIS_LAG_MINUTES
     from routing.releases.lifecycle import release_reject
     from routing.releases.rollout import release_tick
     from slo.budget.evaluation import slo_evaluate_all
@@ -196,6 +197,32 @@ def test_a_new_sre_writes_an_slo_and_a_policy_version_releases_it_and_watches_it
     poll()
     page.locator("[data-bake-wave='1']").wait_for(timeout=10_000)
     assert "baking" in page.locator("[data-live='waves'] tbody tr").nth(0).inner_text()
+    assert page.locator("[data-chart^='chart-canary-1']").count() == 0
+
+    # the gateways push the bake's first minutes; the next tick measures canary against baseline
+    release.refresh_from_db()
+    start = release.bake_started_at.replace(second=0, microsecond=0)
+    pushed = [start + timedelta(minutes=i) for i in range(3)]
+    for gateway in Gateway.objects.filter(name__startswith="rel-edge-"):
+        telemetry_batch_ingest(
+            source=f"gateway:{gateway.pk}",
+            payload={
+                "contract_version": 1,
+                "gateway": gateway.name,
+                "minutes": [
+                    {"minute": m.strftime("%Y-%m-%dT%H:%M:%SZ"), "counters": telemetry_minute(0)}
+                    for m in pushed
+                ],
+            },
+            now=pushed[-1] + timedelta(minutes=1),
+        )
+    later = pushed[-1] + timedelta(minutes=1 + ANALYSIS_LAG_MINUTES)
+    budget_sync(now=later, minutes=180)  # the beat keeps the statuses fresh meanwhile
+    slo_evaluate_all(now=later)
+    release_tick(now=later)
+    assert release.gate_results.filter(gate="canary", stage="canary:0").exists()
+    poll()
+    page.locator("[data-chart='chart-canary-1-p95'] .main-svg").first.wait_for(timeout=20_000)
     assert page.evaluate("window.liveMarker") == "same document"  # never reloaded
     assert page.evaluate("window.dashboardLive.updates") >= 2
     sre.screenshot("authoring-release-rolling-out")

@@ -84,3 +84,32 @@ def test_every_page_has_landmarks_labels_and_headers(
 def test_the_login_page_is_labelled(page_for: Any) -> None:
     body = page_for(None).get("/login/").content.decode()
     assert 'for="id_username"' in body and 'for="id_password"' in body
+
+
+def test_the_authoring_forms_are_labelled_empty_and_refused(page_for: Any, documents: dict[str, Any]) -> None:
+    """Every box of the SLO, editor and release forms has its label, empty and with the service's
+    refusal shown at the fields (what axe checks in Chromium: tests/browser/test_authoring.py)."""
+    from slo.models import Slo
+
+    client = page_for("admin")
+    slo = Slo.objects.get(name="latency")
+    line = documents["policy_v2"].line_id
+    responses = {
+        "new SLO": client.get("/slos/new/"),
+        "refused SLO": client.post("/slos/new/", {"service": "shelf-vision", "name": "X", "objective": "x"}),
+        "edit SLO": client.get(f"/slos/{slo.pk}/edit/"),
+        "editor": client.get(f"/policies/routing-policies/{line}/edit/"),
+        "refused editor": client.post(
+            f"/policies/routing-policies/{line}/edit/",
+            {"action": "save", "document": "rules: [", "parent_version": "2"},
+        ),
+        "cache editor": client.get(f"/policies/cache-configs/{documents['cache_v1'].line_id}/edit/"),
+        "new release": client.get("/releases/new/"),
+        "refused release": client.post("/releases/new/", {"service": "shelf-vision", "wave_1_percent": "x"}),
+    }
+    for name, response in responses.items():
+        assert response.status_code == 200, name
+        body = response.content.decode()
+        assert audit(body) == [], name
+    for name in ("refused SLO", "refused editor", "refused release"):
+        assert 'aria-invalid="true"' in responses[name].content.decode(), name

@@ -202,3 +202,32 @@ def test_approving_a_version_by_role(page_for: Any, documents: dict[str, Any], u
     # approved versions offer a release to operators
     page = page_for("operator").get(f"/policies/routing-policies/{v2.line_id}/").content.decode()
     assert "/releases/new/?service=shelf-vision&amp;routing_policy_version=2" in page
+
+
+def test_the_cache_config_editor_saves_and_refuses_like_the_api(
+    page_for: Any, documents: dict[str, Any], api_for: Any
+) -> None:
+    from routing.models.documents import CacheConfigVersion
+
+    v1 = documents["cache_v1"]
+    url = edit_url(v1, "cache-configs")
+    bad = copy.deepcopy(v1.document)
+    bad["layers"][0]["ttl"] = "soon"
+    before = CacheConfigVersion.objects.count()
+    page = page_for("operator").post(
+        url, {"action": "save", "document": json.dumps(bad), "parent_version": "1"}
+    )
+    api = api_for("operator").post("/api/v1/cache-configs/validate/", {"document": bad}, format="json").json()
+    assert not api["valid"]
+    # the same errors, at the same paths, as the API's dry run
+    assert document_errors(page) == [f"{p['path']}: {p['message']}" for p in api["errors"]]
+    assert CacheConfigVersion.objects.count() == before
+
+    good = copy.deepcopy(v1.document)
+    good["layers"][0]["ttl"] = "600s"
+    response = page_for("operator").post(
+        url, {"action": "save", "document": yaml.safe_dump(good), "parent_version": "1", "note": "longer ttl"}
+    )
+    assert response.status_code == 302
+    v2 = CacheConfigVersion.objects.get(line_id=v1.line_id, version=2)
+    assert v2.document["layers"][0]["ttl"] == "600s" and v2.state == "draft" and v2.note == "longer ttl"

@@ -58,6 +58,7 @@ def test_the_page_shows_each_members_contribution_and_the_page_alert(page_for, b
     assert response.status_code == 200
     body = response.content.decode()
     assert audit(body) == []  # landmarks, one h1, th scopes, labelled charts
+    assert "/static/vendor/plotly.min.js" in body and "/static/js/charts.js" in body
     assert "paging" in body
     assert "Burning member: shelf-vision/edge-latency." in body
     # the members table: edge-latency carries almost all of the 1h burn; fallback-success has no data

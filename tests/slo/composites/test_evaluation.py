@@ -154,3 +154,44 @@ def test_one_member_burning_fast_pages_for_the_composite_and_is_named(users, dem
     assert CompositeStatusPoint.objects.filter(composite=composite).count() == (
         1 if NOW.minute % 5 == 0 else 0
     ) + (1 if (start + timedelta(minutes=BURN_FROM)).minute % 5 == 0 else 0)
+
+
+def test_the_periodic_task_evaluates_every_active_composite_once_per_instant(users, demo_slos):
+    from slo.schedules import PERIODIC_TASKS
+    from slo.tasks.composites import composites_evaluate_all
+
+    entry = next(e for e in PERIODIC_TASKS if e["task"] == "slo.composites.evaluate_all")
+    assert entry["every_s"] == 60
+    composite = composite_create(actor=users["operator"], data=JOURNEY)
+    assert composites_evaluate_all(now_iso=NOW.isoformat()) == 1
+    assert composites_evaluate_all(now_iso=NOW.isoformat()) == 0  # claimed already for this instant
+    assert CompositeStatus.objects.get(composite=composite).evaluated_at == NOW
+
+
+def test_a_correction_on_the_burning_member_keeps_the_composite_from_paging(users, demo_slos):
+    from slo.corrections.services import correction_create
+
+    start = NOW - timedelta(hours=HOURS)
+    burn_start = start + timedelta(minutes=BURN_FROM)
+    correction_create(
+        actor=users["operator"],
+        data={
+            "reason": "accepted incident on the edge latency",
+            "scope": {"slos": ["shelf-vision/edge-latency"]},
+            "start": burn_start.isoformat(),
+            "end": NOW.isoformat(),
+        },
+        now=start,
+    )
+    composite = composite_create(actor=users["operator"], data=JOURNEY)
+    all_history = histories(11, HOURS * 60, burning=True)
+    for slo, (good, valid, present) in zip(demo_slos, all_history, strict=True):
+        load_minutes(slo, start, good, valid, present)
+
+    composite_evaluate(composite_ids=[composite.pk], now=NOW)
+    assert not AlertState.objects.filter(key=f"composite:{composite.pk}:page", firing=True).exists()
+    status = CompositeStatus.objects.get(composite=composite)
+    edge = next(m for m in status.windows["1h"]["members"] if m["slo"] == "shelf-vision/edge-latency")
+    # the excluded minutes are neither good nor bad: the edge member has no data in the last hour
+    assert edge["has_data"] is False and edge["burn_contribution"] is None
+    assert status.burn_rates["1h"] < 1
