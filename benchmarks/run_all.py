@@ -105,6 +105,28 @@ CYCLE_WHAT = (
     "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
 )
 
+INGEST_HTTP_WHAT = (
+    "Times: 60 s of real push batches (JSON, 10 minutes x 100 series, 4 SLOs fed) POSTed by ONE "
+    "client process over 4 keep-alive connections to gunicorn started as in production "
+    "(`controlplane.wsgi`, 4 sync workers, DEBUG off) with gateway-token authentication; every sample"
+    " sent is checked to be stored. Reference, same run: raw COPY of the very rows stored "
+    "(`SeriesMinute` + derived `SliMinute`) back into the same (truncated) tables, one transaction "
+    "per batch. Not timed: building the bodies, setup. When the target is missed, a pyinstrument "
+    "profile of the gunicorn workers is stored in the result (`profile`), with the workers' CPU "
+    "seconds. Client, gunicorn and PostgreSQL share the machine's 2 cores with other developers' "
+    "work: the 1/5/15-minute load average at start and end is in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only ingest_http`."
+)
+GATEWAY_MEMORY_WHAT = (
+    "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
+    "separate load-generator process drives its HTTP endpoints for 60 s (signed config pushes with a "
+    "new revision each, /status, /metrics, /healthz over 8 keep-alive connections) on top of its "
+    "simulated 200 requests/s. The gateway has no inference request endpoint (its traffic is "
+    "simulated in-process). Reference: the RSS at start, before the load. Rerun: `.venv/bin/python "
+    "benchmarks/run_all.py --only gateway_memory`."
+)
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "engine_core",
@@ -189,6 +211,33 @@ BENCHES: tuple[Bench, ...] = (
                 higher_is_better=True,
             ),
         ),
+    ),
+    Bench(
+        "ingest_http",
+        "bench_ingest_http.py",
+        900,
+        (
+            Figure(
+                "push ingest over HTTP (gunicorn 4 workers, gateway tokens, JSON), 1 client process, 60 s",
+                "http.samples_per_s",
+                "samples/s",
+                target_path="target_samples_per_s",
+                higher_is_better=True,
+            ),
+            Figure(
+                "raw COPY of the same rows into the same tables, same run",
+                "copy_reference.samples_per_s",
+                "samples/s",
+            ),
+            Figure(
+                "HTTP ingest / raw COPY",
+                "http_over_copy",
+                "x",
+                target_path="target_ratio_of_copy",
+                higher_is_better=True,
+            ),
+        ),
+        what=INGEST_HTTP_WHAT,
     ),
     Bench(
         "capacity",
@@ -310,7 +359,16 @@ BENCHES: tuple[Bench, ...] = (
         "gateway_memory",
         "bench_gateway_memory.py",
         300,
-        (Figure("reference gateway RSS", "rss_mb_at_start", "MB", target_path="target_mb"),),
+        (
+            Figure(
+                "reference gateway peak RSS (VmHWM) under 60 s of external HTTP load",
+                "peak_rss_mb",
+                "MB",
+                target_path="target_mb",
+            ),
+            Figure("reference gateway RSS at start (before the load)", "rss_mb_at_start", "MB"),
+        ),
+        what=GATEWAY_MEMORY_WHAT,
     ),
     Bench(
         "partitions",
