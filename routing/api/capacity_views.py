@@ -182,6 +182,7 @@ def budget_response_answer(response: BudgetResponse) -> dict[str, Any]:
             "baseline_version": response.baseline_version,
             "version": response.version,
         },
+        "hold_hours": response.hold_hours,
         "simulation": response.simulation,
         "release": response.release_id,
         "created_at": response.created_at,

@@ -430,6 +430,13 @@ class CacheConfigViewSet(_DocumentViewSet):
     @action(detail=True, methods=["post"], url_path="recommend-threshold")
     def recommend_threshold(self, request: Request, pk: str | None = None) -> Response:
         """The lowest semantic similarity threshold whose false-hit rate stays within the target."""
+        from controlplane.roles import OPERATOR, has_role
         from routing.documents.tuning import cache_config_recommend_threshold
 
-        return Response(cache_config_recommend_threshold(line=self._line(), body=json_object_body(request)))
+        return Response(
+            cache_config_recommend_threshold(
+                line=self._line(),
+                body=json_object_body(request),
+                record=has_role(request.user, OPERATOR),
+            )
+        )

@@ -1,6 +1,7 @@
 """Budget-driven responses: when a service burns fast (a page-severity burn-rate alert firing), the
-control plane proposes the seed's response of moving traffic to the safer chain, as a draft routing
-policy version with the simulation of its effect, for a person to approve.
+control plane proposes the seed's responses for a person to approve: moving traffic to the safer
+chain (here), raising the semantic cache threshold and freezing model churn (more_responses.py),
+each with the simulation or evidence of its effect.
 
 The safer chain: the route with the highest **measured** error ratio over the last hour (from the
 service's telemetry; assumed figures never decide) moves to the end of every chain of the policy
@@ -8,7 +9,8 @@ the fleet runs, so requests try it last. No proposal when no route is measured w
 or the policy would not change. One proposal per alert episode (alert key and firing time).
 
 Approving (an approver) approves the draft version and writes a draft hotfix release of it, which
-goes through the usual submission, gates and waves; dismissing retires the draft version.
+goes through the usual submission, gates and waves; dismissing retires the draft version. Approving
+a model freeze holds the service's model-version releases; dismissing it changes nothing.
 """
 
 from __future__ import annotations
@@ -24,10 +26,24 @@ from controlplane.audit import audit_record
 from controlplane.errors import DomainError, IllegalTransition, NotFound
 from routing.documents import selectors as documents
 from routing.documents.kinds import ROUTING_POLICY
-from routing.documents.services import routing_policy_approve, routing_policy_retire, routing_policy_update
+from routing.documents.services import (
+    cache_config_approve,
+    cache_config_retire,
+    routing_policy_approve,
+    routing_policy_retire,
+    routing_policy_update,
+)
 from routing.documents.simulation import route_stats_for, routing_policy_simulate
 from routing.models.documents import RoutingPolicyDocument
-from routing.models.responses import APPROVED, DISMISSED, PROPOSED, SAFER_CHAIN, BudgetResponse
+from routing.models.responses import (
+    APPROVED,
+    CACHE_THRESHOLD,
+    DISMISSED,
+    MODEL_FREEZE,
+    PROPOSED,
+    SAFER_CHAIN,
+    BudgetResponse,
+)
 from slo.models.budget import AlertState
 
 ACTOR = "system:budget-responses"
@@ -70,16 +86,33 @@ def budget_responses_propose(*, now: datetime | None = None) -> list[BudgetRespo
     firing = AlertState.objects.filter(kind="burn_rate", severity="page", firing=True).select_related(
         "service", "slo"
     )
+    from routing.capacity.more_responses import propose_cache_threshold, propose_model_freeze
+
+    proposers = {
+        SAFER_CHAIN: _propose_safer_chain,
+        CACHE_THRESHOLD: lambda alert, now: propose_cache_threshold(alert, now, _trigger(alert, now)),
+        MODEL_FREEZE: lambda alert, now: propose_model_freeze(alert, now, _trigger(alert, now)),
+    }
     proposed = []
     for alert in firing:
-        if BudgetResponse.objects.filter(
-            service=alert.service, kind=SAFER_CHAIN, trigger_key=alert.key, trigger_since=alert.since
-        ).exists():
-            continue
-        response = _propose_safer_chain(alert, now)
-        if response is not None:
-            proposed.append(response)
+        for kind, propose in proposers.items():
+            if BudgetResponse.objects.filter(
+                service=alert.service, kind=kind, trigger_key=alert.key, trigger_since=alert.since
+            ).exists():
+                continue
+            try:
+                response = propose(alert, now)
+            except IntegrityError:  # another worker proposed for this episode first
+                response = None
+            if response is not None:
+                proposed.append(response)
     return proposed
+
+
+def _trigger(alert: AlertState, now: datetime) -> dict[str, Any]:
+    return _jsonable(
+        {"alert": alert.key, "slo": alert.slo_id, "since": alert.since or now, "evidence": _evidence(alert)}
+    )
 
 
 def _propose_safer_chain(alert: AlertState, now: datetime) -> BudgetResponse | None:
@@ -128,14 +161,7 @@ def _propose_safer_chain(alert: AlertState, now: datetime) -> BudgetResponse | N
                 summary=summary[:500],
                 trigger_key=alert.key,
                 trigger_since=alert.since or now,
-                trigger=_jsonable(
-                    {
-                        "alert": alert.key,
-                        "slo": alert.slo_id,
-                        "since": alert.since,
-                        "evidence": _evidence(alert),
-                    }
-                ),
+                trigger=_trigger(alert, now),
                 line_id=line.pk,
                 baseline_version=baseline.version,
                 version=version,
@@ -183,28 +209,33 @@ def budget_response_approve(*, actor: Any, response_id: int, comment: str = "", 
     now = now or timezone.now()
     with transaction.atomic():
         response = _claim(response_id, APPROVED, actor, comment, now)
-        routing_policy_approve(actor=actor, line_id=response.line_id, version=response.version, now=now)
-        release = release_create(
-            actor=actor,
-            data={
-                "service": response.service.name,
-                "kind": "hotfix",
-                "title": f"Budget response: safer chain (v{response.version})",
-                "reason": response.summary,
-                "routing_policy_version": response.version,
-                "confirm_wave_sizes": True,
-            },
-            now=now,
-        )
-        response.release = release
-        response.save(update_fields=["release"])
-        audit_record(
-            actor=actor,
-            action="approve",
-            obj=response,
-            before={"state": PROPOSED},
-            after={"state": APPROVED, "release": release.pk, "comment": comment},
-        )
+        after: dict[str, Any] = {"state": APPROVED, "comment": comment}
+        if response.kind == MODEL_FREEZE:
+            from routing.capacity.more_responses import model_freeze_apply
+
+            after.update(model_freeze_apply(response=response, now=now))
+        else:
+            cache = response.kind == CACHE_THRESHOLD
+            approve = cache_config_approve if cache else routing_policy_approve
+            approve(actor=actor, line_id=response.line_id, version=response.version, now=now)
+            field = "cache_config_version" if cache else "routing_policy_version"
+            title = "semantic cache threshold" if cache else "safer chain"
+            release = release_create(
+                actor=actor,
+                data={
+                    "service": response.service.name,
+                    "kind": "hotfix",
+                    "title": f"Budget response: {title} (v{response.version})",
+                    "reason": response.summary,
+                    field: response.version,
+                    "confirm_wave_sizes": True,
+                },
+                now=now,
+            )
+            response.release = release
+            response.save(update_fields=["release"])
+            after["release"] = release.pk
+        audit_record(actor=actor, action="approve", obj=response, before={"state": PROPOSED}, after=after)
     return response
 
 
@@ -213,7 +244,9 @@ def budget_response_dismiss(*, actor: Any, response_id: int, comment: str = "", 
     now = now or timezone.now()
     with transaction.atomic():
         response = _claim(response_id, DISMISSED, actor, comment, now)
-        routing_policy_retire(actor=actor, line_id=response.line_id, version=response.version, now=now)
+        if response.kind != MODEL_FREEZE:
+            retire = cache_config_retire if response.kind == CACHE_THRESHOLD else routing_policy_retire
+            retire(actor=actor, line_id=response.line_id, version=response.version, now=now)
         audit_record(
             actor=actor,
             action="dismiss",

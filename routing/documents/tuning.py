@@ -62,10 +62,21 @@ def _cost_saved_per_hit(service: Any, now: datetime) -> dict[str, Any]:
     return {"usd": saved, "source": "measured" if measured else "assumed", "routes": routes}
 
 
+def _record_samples(line: Any, samples: list[tuple[float, bool]], now: datetime) -> None:
+    """Keep the newest labelled lookups of the line: a cache_threshold budget response estimates
+    its effect on them (routing/capacity/more_responses.py)."""
+    from routing.models.responses import CacheThresholdSamples
+
+    CacheThresholdSamples.objects.update_or_create(
+        line=line, defaults={"samples": [[sim, ok] for sim, ok in samples], "recorded_at": now}
+    )
+
+
 def cache_config_recommend_threshold(
-    *, line: Any, body: Mapping[str, Any], now: datetime | None = None
+    *, line: Any, body: Mapping[str, Any], now: datetime | None = None, record: bool = False
 ) -> dict[str, Any]:
-    """The lowest safe similarity threshold for the config's semantic layer from labelled samples."""
+    """The lowest safe similarity threshold for the config's semantic layer from labelled samples.
+    `record` (an operator asking) keeps the samples for budget responses; a viewer's ask stores nothing."""
     now = now or timezone.now()
     target = body.get("max_false_hit_rate", body.get("target_false_hit_rate"))
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0 <= target <= 1:
@@ -97,6 +108,8 @@ def cache_config_recommend_threshold(
     else:
         cost = _cost_saved_per_hit(line.service, now)
     result = recommend_threshold(samples, float(target), cost["usd"])
+    if record:
+        _record_samples(line, samples, now)
     answer = asdict(result)
     answer["table"] = [asdict(item) for item in result.table]
     current = None

@@ -78,6 +78,10 @@ class ReleaseSettings(models.Model):
         default=default_alert_severities,
         help_text="severity labels of Alertmanager alerts that roll a release back",
     )
+    model_freeze_until = models.DateTimeField(
+        null=True, blank=True, help_text="model-version releases are held until then (a budget response)"
+    )
+    model_freeze_reason = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

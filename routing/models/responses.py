@@ -7,7 +7,9 @@ from django.db import models
 from django.utils import timezone
 
 SAFER_CHAIN = "safer_chain"
-RESPONSE_KINDS = (SAFER_CHAIN,)
+CACHE_THRESHOLD = "cache_threshold"
+MODEL_FREEZE = "model_freeze"
+RESPONSE_KINDS = (SAFER_CHAIN, CACHE_THRESHOLD, MODEL_FREEZE)
 PROPOSED = "proposed"
 APPROVED = "approved"
 DISMISSED = "dismissed"
@@ -25,9 +27,14 @@ class BudgetResponse(models.Model):
     trigger_key = models.CharField(max_length=200, help_text="the burn-rate alert that fired")
     trigger_since = models.DateTimeField()
     trigger = models.JSONField(default=dict)
-    line_id = models.PositiveIntegerField(help_text="the routing policy line")
-    baseline_version = models.PositiveIntegerField()
-    version = models.PositiveIntegerField(help_text="the draft version proposed")
+    line_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the routing policy line (safer_chain) or cache config line"
+    )
+    baseline_version = models.PositiveIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField(null=True, blank=True, help_text="the draft version proposed")
+    hold_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="model_freeze: how long model-version releases are held"
+    )
     simulation = models.JSONField(default=dict)
     release = models.ForeignKey(
         "routing.Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -47,3 +54,17 @@ class BudgetResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for service {self.service_id} ({self.state})"
+
+
+class CacheThresholdSamples(models.Model):
+    """The newest labelled lookups a person gave the threshold tuning of a cache config line
+    (`[[similarity, correct], ...]`): what a cache_threshold budget response estimates its effect on."""
+
+    line = models.OneToOneField(
+        "routing.CacheConfigDocument", on_delete=models.CASCADE, related_name="threshold_samples"
+    )
+    samples = models.JSONField(default=list)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"threshold samples of cache line {self.line_id}"
