@@ -66,7 +66,7 @@ class GatewayFilter(django_filters.FilterSet):
         if not separator or not label_key_ok(key):
             message = f"key=value, the key {LABEL_KEY_RULE}"
             raise ValidationFailed("invalid input", problems=[{"path": "label", "message": message}])
-        return queryset.filter(labels__contains={key: wanted})
+        return selectors.with_labels(queryset, {key: wanted})
 
 
 def _created_body(credentials: services.GatewayCredentials) -> dict[str, Any]:

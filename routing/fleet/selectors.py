@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from controlplane.errors import NotFound
@@ -15,6 +16,19 @@ from routing.models.fleet import Delivery, Gateway, GatewayRevision
 
 def gateway_queryset() -> QuerySet[Gateway]:
     return Gateway.objects.select_related("service")
+
+
+def with_labels(queryset: QuerySet[Gateway], labels: dict[str, Any]) -> QuerySet[Gateway]:
+    """Gateways whose labels hold every `labels` pair: jsonb containment on PostgreSQL; on the embedded
+    SQLite default (no JSON containment there) the same match made in Python over the candidates."""
+    if connection.features.supports_json_field_contains:
+        return queryset.filter(labels__contains=labels)
+    matching = [
+        pk
+        for pk, held in queryset.values_list("pk", "labels")
+        if isinstance(held, dict) and all(held.get(key) == value for key, value in labels.items())
+    ]
+    return queryset.filter(pk__in=matching)
 
 
 def gateway_get(*, gateway_id: int) -> Gateway:

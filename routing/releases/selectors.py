@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from controlplane.errors import NotFound
+from routing.fleet import selectors as fleet_selectors
 from routing.models.fleet import Gateway
 from routing.models.releases import (
     GateResult,
@@ -69,7 +70,7 @@ def resolve_targets(*, release: Release) -> list[Gateway]:
         queryset = queryset.filter(region=selector["region"])
     if selector.get("labels"):
         # containment, not a lookup built from a key (`a__regex` would run a regex)
-        queryset = queryset.filter(labels__contains=selector["labels"])
+        queryset = fleet_selectors.with_labels(queryset, selector["labels"])
     if selector.get("gateways"):
         queryset = queryset.filter(pk__in=selector["gateways"])
     gateways = list(queryset.order_by("name"))
