@@ -241,6 +241,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TierEnum": ["edge", "private_cloud", "public_cloud"],
         "GatewayTierEnum": "routing.models.fleet.TIER_CHOICES",
+        "GatewayKindEnum": "routing.models.fleet.KIND_CHOICES",
         "ReleaseKindEnum": "routing.models.releases.Release.KIND_CHOICES",
         "ReleaseStateEnum": "routing.models.releases.Release.STATE_CHOICES",
         "NotificationChannelKindEnum": "slo.models.budget.CHANNEL_KINDS",

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 source scripts/_services.sh
 ensure_venv test
-for installer in scripts/install-prometheus.sh scripts/install-chromium.sh scripts/install-deploy-tools.sh; do
+for installer in scripts/install-prometheus.sh scripts/install-chromium.sh scripts/install-deploy-tools.sh \
+    scripts/install-litellm.sh; do
   [ -f "$installer" ] && bash "$installer"
 done
 export DATA_DIR="${DATA_DIR:-$PWD/var/test}"

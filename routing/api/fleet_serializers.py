@@ -11,7 +11,7 @@ from rest_framework import serializers
 from routing.fleet.credentials import DEFAULT_ROTATION_GRACE_S, MAX_ROTATION_GRACE_S
 from routing.fleet.health import HEALTH_STATES
 from routing.fleet.selectors import gateway_health_of
-from routing.models.fleet import TIER_CHOICES, Delivery, Gateway, GatewayRevision
+from routing.models.fleet import KIND_CHOICES, TIER_CHOICES, Delivery, Gateway, GatewayRevision
 
 
 class GatewaySerializer(serializers.ModelSerializer):
@@ -28,6 +28,8 @@ class GatewaySerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "kind",
+            "adapter",
             "service",
             "tier",
             "region",
@@ -82,6 +84,30 @@ class GatewayWriteSerializer(serializers.Serializer):
     region = serializers.CharField(required=False, allow_blank=True)
     labels = serializers.DictField(child=serializers.CharField(), required=False)
     push_url = serializers.URLField(required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=KIND_CHOICES, required=False, help_text="fixed after registration")
+    adapter = serializers.DictField(
+        required=False, help_text="litellm-proxy: proxy_url, deployments, failure"
+    )
+    adapter_secret = serializers.CharField(
+        required=False, write_only=True, help_text="litellm-proxy: the proxy's master key (stored encrypted)"
+    )
+
+
+class GatewayCompiledSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    desired_revision = serializers.IntegerField(allow_null=True)
+    applied_revision = serializers.IntegerField(allow_null=True)
+    compiled = serializers.DictField(
+        allow_null=True, help_text="the gateway's own config for the desired revision"
+    )
+    not_enforced = serializers.ListField(
+        child=serializers.DictField(), help_text="what this kind does not enforce"
+    )
+    problems = serializers.ListField(child=serializers.DictField())
+    running = serializers.DictField(allow_null=True, help_text="read back from the running gateway")
+    read_back_error = serializers.CharField(allow_null=True)
+    diff = serializers.CharField(help_text="unified diff, running -> desired")
+    in_sync = serializers.BooleanField(allow_null=True)
 
 
 class GatewayCreatedSerializer(GatewaySerializer):

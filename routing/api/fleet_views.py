@@ -32,6 +32,7 @@ from routing.api.fleet_serializers import (
     BundleSerializer,
     DeliverySerializer,
     FleetSerializer,
+    GatewayCompiledSerializer,
     GatewayCreatedSerializer,
     GatewayRevisionSerializer,
     GatewaySerializer,
@@ -135,6 +136,16 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         selectors.gateway_get(gateway_id=self._pk())
         page = self.paginate_queryset(selectors.gateway_revision_list(gateway_id=self._pk()))
         return self.get_paginated_response(GatewayRevisionSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: GatewayCompiledSerializer})
+    @action(detail=True, methods=["get"])
+    def compiled(self, request: Request, pk: str | None = None) -> Response:
+        """The desired revision compiled to this gateway's own config (litellm-proxy: the LiteLLM
+        proxy config), what the gateway runs (read back live), their diff, and what this kind does
+        not enforce. For a reference gateway only the revisions are filled in."""
+        from routing.fleet.adapters import litellm_view
+
+        return Response(litellm_view(selectors.gateway_get(gateway_id=self._pk())))
 
     @extend_schema(responses={200: DeliverySerializer(many=True)})
     @action(detail=True, methods=["get"])

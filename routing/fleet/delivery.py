@@ -22,7 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from controlplane.crypto import SecretUnreadable, decrypt_secret
-from routing.fleet.bundle import bundle_bytes, bundle_etag
+from routing.fleet.adapters import prepare as adapter_prepare
+from routing.fleet.bundle import bundle_etag
 from routing.fleet.push import PushOutcome, push_bundle
 from routing.fleet.services import _record_nack
 from routing.models.fleet import Delivery, Gateway
@@ -93,7 +94,7 @@ def delivery_dispatch_due(
     if not ids:
         return report
     rows = list(Delivery.objects.filter(pk__in=ids).select_related("gateway", "revision"))
-    jobs: list[tuple[Delivery, dict[str, Any]]] = []
+    jobs: list[tuple[Delivery, Any, dict[str, Any]]] = []
     unreadable: list[tuple[Delivery, PushOutcome]] = []
     for row in rows:
         try:
@@ -101,19 +102,25 @@ def delivery_dispatch_due(
         except SecretUnreadable:
             unreadable.append((row, PushOutcome("retry", None, "signing secret unreadable: rotate it")))
             continue
+        # the gateway's kind decides what is sent and how the ACK is confirmed (routing.fleet.adapters)
+        prepared = adapter_prepare(row.gateway, row.revision.bundle, row.revision.revision)
+        if isinstance(prepared, PushOutcome):
+            unreadable.append((row, prepared))
+            continue
         job: dict[str, Any] = {
             "url": row.gateway.push_url,
-            "body": bundle_bytes(row.revision.bundle),
+            "body": prepared.body,
             "secret": secret,
             "revision": row.revision.revision,
+            **prepared.extra,
         }
         previous = _previous_secret(row.gateway, now=now)
         if previous is not None:
             job["previous_secret"] = previous
-        jobs.append((row, job))
+        jobs.append((row, push if prepared.push is push_bundle else prepared.push, job))
     results: list[tuple[Delivery, PushOutcome]] = list(unreadable)
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs) or 1))) as pool:
-        futures = {pool.submit(push, **kwargs): row for row, kwargs in jobs}
+        futures = {pool.submit(fn, **kwargs): row for row, fn, kwargs in jobs}
         for future in as_completed(futures):
             row = futures[future]
             try:

@@ -21,6 +21,7 @@ from controlplane.audit import audit_record
 from controlplane.crypto import encrypt_secret
 from controlplane.errors import NotFound, ValidationFailed
 from controlplane.lib.signing import new_signing_secret
+from routing.fleet.adapters import clean_adapter
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.fleet.credentials import (
     DEFAULT_ROTATION_GRACE_S,
@@ -60,6 +61,8 @@ def gateway_view(gateway: Gateway) -> dict[str, Any]:
         "labels": gateway.labels,
         "push_url": gateway.push_url,
         "token_hint": gateway.token_hint,
+        "kind": gateway.kind,
+        "adapter": gateway.adapter,
     }
 
 
@@ -71,7 +74,7 @@ def _clean(data: Mapping[str, Any], *, partial: bool) -> tuple[dict[str, Any], l
 
     problems: list[Problem] = []
     out: dict[str, Any] = {}
-    allowed = {"name", *EDITABLE_FIELDS}
+    allowed = {"name", "kind", "adapter", "adapter_secret", *EDITABLE_FIELDS}
     for key in sorted(set(data) - allowed):
         problems.append(Problem(key, "unknown field"))
     if "name" in data or not partial:
@@ -129,6 +132,9 @@ def _clean(data: Mapping[str, Any], *, partial: bool) -> tuple[dict[str, Any], l
 def gateway_register(*, actor: Any, data: Mapping[str, Any]) -> GatewayCredentials:
     """Register a gateway; returns it with its token and signing secret (shown this once)."""
     fields, problems = _clean(data, partial=False)
+    adapter_fields, adapter_problems = clean_adapter(data, partial=False)
+    fields.update(adapter_fields)
+    problems += adapter_problems
     if problems:
         raise ValidationFailed("invalid gateway", problems=problems)
     token, secret = new_gateway_token(), new_signing_secret()
@@ -160,10 +166,13 @@ def gateway_update(*, actor: Any, gateway_id: int, data: Mapping[str, Any]) -> G
     if "name" in data:
         raise ValidationFailed("invalid gateway", problems=[Problem("name", "a gateway cannot be renamed")])
     fields, problems = _clean(data, partial=True)
-    if problems:
-        raise ValidationFailed("invalid gateway", problems=problems)
     with transaction.atomic():
         gateway = _locked(gateway_id)
+        adapter_fields, adapter_problems = clean_adapter(data, partial=True, current=gateway)
+        fields.update(adapter_fields)
+        problems += adapter_problems
+        if problems:
+            raise ValidationFailed("invalid gateway", problems=problems)
         before = gateway_view(gateway)
         for key, value in fields.items():
             setattr(gateway, key, value)

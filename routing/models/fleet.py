@@ -14,6 +14,11 @@ from django.utils import timezone
 from slo.spec import TIERS
 
 TIER_CHOICES = [(t, t.replace("_", " ")) for t in TIERS]
+# What a gateway is: our reference gateway, or a gateway people already run that an adapter drives
+# (routing.fleet.adapters). Delivery, ACK/NACK, reconcile, waves and rollback are the same for all.
+KIND_REFERENCE = "reference"
+KIND_LITELLM = "litellm-proxy"
+KIND_CHOICES = [(KIND_REFERENCE, "reference gateway"), (KIND_LITELLM, "LiteLLM proxy")]
 
 
 class Gateway(models.Model):
@@ -32,6 +37,11 @@ class Gateway(models.Model):
     """
 
     name = models.SlugField(max_length=63, unique=True)
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES, default=KIND_REFERENCE)
+    # the adapter's settings (litellm-proxy: proxy_url, deployments per route, failure, callback)
+    adapter = models.JSONField(default=dict, blank=True)
+    # the adapter's admin credential (litellm-proxy: the proxy's master key, for the read-back), encrypted
+    adapter_secret_encrypted = models.TextField(blank=True)
     service = models.ForeignKey("slo.Service", on_delete=models.PROTECT, related_name="gateways")
     tier = models.CharField(max_length=20, choices=TIER_CHOICES)
     region = models.CharField(max_length=63, blank=True)

@@ -90,13 +90,43 @@ def gate_documents(
             bundle_problems(bundle, service_class=service.service_class, multi_tenant=service.multi_tenant)
         ):
             problems.append({"path": f"gateways[{gateway_id}].{p.path}".rstrip("."), "message": p.message})
+    not_enforced = _not_enforced(bundles)
+    for gateway_id, notes in sorted(not_enforced.items()):
+        for note in notes:
+            if note.get("error"):
+                problems.append({"path": f"gateways[{gateway_id}].{note['path']}", "message": note["reason"]})
     evidence = {
         "checked": checked,
         "gateways": len(bundles) + len(missing),
+        # per gateway of a kind that cannot run all of the policy: what it will not enforce
+        "not_enforced": {
+            str(g): [
+                {"path": n["path"], "reason": f"not enforced on this gateway kind: {n['reason']}"}
+                for n in notes
+            ]
+            for g, notes in not_enforced.items()
+            if any(not n.get("error") for n in notes)
+        },
         "problems": problems[:MAX_PROBLEMS],
         "problem_count": len(problems),
     }
     return GateOutcome("documents", FAIL if problems else PASS, evidence)
+
+
+def _not_enforced(bundles: dict[int, dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Gateway id -> what its kind does not enforce of its bundle (and, flagged `error`, why it
+    cannot compile it at all). Only gateways of another kind than the reference one appear."""
+    from routing.fleet.adapters import compile_for
+    from routing.models.fleet import KIND_LITELLM, Gateway
+
+    out: dict[int, list[dict[str, Any]]] = {}
+    for gateway in Gateway.objects.filter(pk__in=list(bundles), kind=KIND_LITELLM):
+        compiled = compile_for(gateway, bundles[gateway.pk])
+        notes = [dict(n) for n in compiled.not_enforced]
+        notes += [{"path": p["path"], "reason": p["message"], "error": True} for p in compiled.problems]
+        if notes:
+            out[gateway.pk] = notes
+    return out
 
 
 def _budget_status(release: Release, now: datetime) -> dict[str, Any]:

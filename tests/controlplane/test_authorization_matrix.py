@@ -169,6 +169,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/gateways/"): WRITE,
     ("GET", "/api/v1/gateways/{id}/"): READ,
     ("PATCH", "/api/v1/gateways/{id}/"): WRITE,
+    ("GET", "/api/v1/gateways/{id}/compiled/"): READ,
     ("GET", "/api/v1/gateways/{id}/deliveries/"): READ,
     ("GET", "/api/v1/gateways/{id}/revisions/"): READ,
     ("POST", "/api/v1/gateways/{id}/rotate/"): WRITE,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from controlplane.lib.charts import duration
 from controlplane.roles import VIEWER
+from routing.fleet.adapters import litellm_view
 from routing.fleet.health import DEFAULT_STALE_AFTER_S, HEALTH_STATES
 from routing.fleet.selectors import (
     applied_document_versions,
@@ -24,6 +25,7 @@ from routing.fleet.selectors import (
     gateway_health_of,
     gateway_queryset,
 )
+from routing.models.fleet import KIND_LITELLM
 from slo.spec import TIERS
 from web.access import role_required
 
@@ -85,6 +87,9 @@ def _rotation_state(gateway: Any, now: Any) -> dict[str, Any] | None:
     }
 
 
+MAX_ADAPTER_VIEWS = 10  # each is a live read-back of a proxy
+
+
 @login_required
 @role_required(VIEWER)
 def fleet(request: HttpRequest) -> HttpResponse:
@@ -129,6 +134,12 @@ def fleet(request: HttpRequest) -> HttpResponse:
                 ],
             }
         )
+    # gateways of another kind: their compiled config, what they run (read back) and the diff
+    adapter_views = [
+        {**litellm_view(gateway, read_back_timeout_s=2), "gateway": gateway}
+        for gateway in page
+        if gateway.kind == KIND_LITELLM
+    ][:MAX_ADAPTER_VIEWS]
     query = request.GET.copy()
     query.pop("page", None)
     all_gateways = gateway_queryset().order_by()
@@ -140,6 +151,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
             "summary": summary,
             "page": page,
             "rows": rows,
+            "adapter_views": adapter_views,
             "filters": filters,
             "query": query.urlencode(),
             "tiers": TIERS,
