@@ -381,8 +381,10 @@ def main() -> None:
     now = start
     cold = cycle(args.slos, ids, now, 1)
     print(f"cold cycle (state built from the buckets): {cold}", flush=True)
-    for workers in args.workers:
-        for _ in range(args.cycles):
+    # Worker counts alternate cycle by cycle, so a change in the machine's load during the run
+    # weighs on each count alike.
+    for _ in range(args.cycles):
+        for workers in args.workers:
             now += timedelta(minutes=1)
             result = cycle(args.slos, ids, now, workers)
             cycles.append(result)

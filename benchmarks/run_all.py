@@ -105,6 +105,28 @@ CYCLE_WHAT = (
     "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
 )
 
+INGEST_HTTP_WHAT = (
+    "Times: 60 s of real push batches (JSON, 10 minutes x 100 series, 4 SLOs fed) POSTed by ONE "
+    "client process over 4 keep-alive connections to gunicorn started as in production "
+    "(`controlplane.wsgi`, 4 sync workers, DEBUG off) with gateway-token authentication; every sample"
+    " sent is checked to be stored. Reference, same run: raw COPY of the very rows stored "
+    "(`SeriesMinute` + derived `SliMinute`) back into the same (truncated) tables, one transaction "
+    "per batch. Not timed: building the bodies, setup. When the target is missed, a pyinstrument "
+    "profile of the gunicorn workers is stored in the result (`profile`), with the workers' CPU "
+    "seconds. Client, gunicorn and PostgreSQL share the machine's 2 cores with other developers' "
+    "work: the 1/5/15-minute load average at start and end is in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only ingest_http`."
+)
+GATEWAY_MEMORY_WHAT = (
+    "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
+    "separate load-generator process drives its HTTP endpoints for 60 s (signed config pushes with a "
+    "new revision each, /status, /metrics, /healthz over 8 keep-alive connections) on top of its "
+    "simulated 200 requests/s. The gateway has no inference request endpoint (its traffic is "
+    "simulated in-process). Reference: the RSS at start, before the load. Rerun: `.venv/bin/python "
+    "benchmarks/run_all.py --only gateway_memory`."
+)
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "engine_core",
@@ -189,6 +211,33 @@ BENCHES: tuple[Bench, ...] = (
                 higher_is_better=True,
             ),
         ),
+    ),
+    Bench(
+        "ingest_http",
+        "bench_ingest_http.py",
+        900,
+        (
+            Figure(
+                "push ingest over HTTP (gunicorn 4 workers, gateway tokens, JSON), 1 client process, 60 s",
+                "http.samples_per_s",
+                "samples/s",
+                target_path="target_samples_per_s",
+                higher_is_better=True,
+            ),
+            Figure(
+                "raw COPY of the same rows into the same tables, same run",
+                "copy_reference.samples_per_s",
+                "samples/s",
+            ),
+            Figure(
+                "HTTP ingest / raw COPY",
+                "http_over_copy",
+                "x",
+                target_path="target_ratio_of_copy",
+                higher_is_better=True,
+            ),
+        ),
+        what=INGEST_HTTP_WHAT,
     ),
     Bench(
         "capacity",
@@ -310,7 +359,98 @@ BENCHES: tuple[Bench, ...] = (
         "gateway_memory",
         "bench_gateway_memory.py",
         300,
-        (Figure("reference gateway RSS", "rss_mb_at_start", "MB", target_path="target_mb"),),
+        (
+            Figure(
+                "reference gateway peak RSS (VmHWM) under 60 s of external HTTP load",
+                "peak_rss_mb",
+                "MB",
+                target_path="target_mb",
+            ),
+            Figure("reference gateway RSS at start (before the load)", "rss_mb_at_start", "MB"),
+        ),
+        what=GATEWAY_MEMORY_WHAT,
+    ),
+    Bench(
+        "partitions",
+        "bench_partitions.py",
+        7200,
+        (
+            Figure("SLI minute retention of one day, plain table (DELETE)", "before.retention.s", "s"),
+            Figure("  + VACUUM to reuse the space", "before.retention.vacuum_after_s", "s"),
+            Figure("SLI minute retention of one day, partitioned (DROP)", "after.retention.s", "s"),
+            Figure("budget sync minute read, plain table", "before.budget_sync_read.warm_median_s", "s"),
+            Figure("budget sync minute read, partitioned", "after.budget_sync_read.warm_median_s", "s"),
+            Figure("new minute for every SLO, plain table", "before.insert.median_s", "s"),
+            Figure("new minute for every SLO, partitioned", "after.insert.median_s", "s"),
+        ),
+        args=("--slos", "10000", "--days", "2"),
+    ),
+    Bench(
+        "fleet",
+        "bench_fleet.py",
+        1200,
+        (
+            Figure("10,000 gateways: config poll (304) p99", "config_poll.p99_ms", "ms"),
+            Figure("10,000 gateways: telemetry push p99", "telemetry_push.p99_ms", "ms"),
+            Figure(
+                "10,000 gateways: config polls completed",
+                "config_poll.completed_per_s",
+                "req/s",
+                target_path="config_poll.offered_per_s",
+                higher_is_better=True,
+            ),
+            Figure(
+                "10,000 gateways: telemetry pushes completed",
+                "telemetry_push.completed_per_s",
+                "req/s",
+                target_path="telemetry_push.offered_per_s",
+                higher_is_better=True,
+            ),
+        ),
+    ),
+    Bench(
+        "fleet_poll",
+        "bench_fleet.py",
+        900,
+        (
+            Figure("10,000 gateways, polls only: p99", "config_poll.p99_ms", "ms"),
+            Figure("config poll (304): web CPU per request", "cpu.web_ms_per_request", "ms"),
+            Figure("config poll (304): PostgreSQL CPU per request", "cpu.postgres_ms_per_request", "ms"),
+        ),
+        args=(
+            "--mix",
+            "poll",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_poll.json",
+        ),
+    ),
+    Bench(
+        "fleet_push",
+        "bench_fleet.py",
+        900,
+        (
+            Figure("10,000 gateways, pushes only: p99", "telemetry_push.p99_ms", "ms"),
+            Figure("telemetry push (100 samples): web CPU per request", "cpu.web_ms_per_request", "ms"),
+            Figure(
+                "telemetry push (100 samples): PostgreSQL CPU per request",
+                "cpu.postgres_ms_per_request",
+                "ms",
+            ),
+        ),
+        args=(
+            "--mix",
+            "push",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_push.json",
+        ),
     ),
     Bench(
         "reports",

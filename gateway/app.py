@@ -12,24 +12,25 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from controlplane.lib.signing import TOLERANCE_S, SignatureError, verify
+from gateway.batching import LocalQueue, Slot
+from gateway.collapse import Collapser
 from gateway.config import GatewayConfig
 from gateway.health import device_health as simulated_health
 from gateway.health import overloaded
-from gateway.llm import ClassDraw, LlmModel, record_answer
+from gateway.llm import ClassDraw, LlmModel
+from gateway.load import LoadMeter
 from gateway.metrics import GatewayMetrics
+from gateway.recording import RecordingMixin
 from gateway.reporting import (  # noqa: F401 - re-exported: the limits were defined here
     CONTEXT_BATCH_MINUTES,
     MAX_PENDING_DECISIONS,
@@ -38,7 +39,6 @@ from gateway.reporting import (  # noqa: F401 - re-exported: the limits were def
 )
 from gateway.state import load_state, save_state
 from gateway.traffic import (
-    LAYER_LABEL,
     CacheModel,
     ContextReservoir,
     Outcome,
@@ -50,7 +50,6 @@ from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.policy import CacheConfig, CompiledPolicy, compile_policy, default_cache_config, default_policy
 from routing.policy.schema import FAILED
 from slo import contract as c
-from slo.telemetry.batch_format import le_label
 
 logger = logging.getLogger("gateway")
 
@@ -70,7 +69,7 @@ class ActiveConfig:
     applied_at: float
 
 
-class Gateway(ReportingMixin):
+class Gateway(ReportingMixin, RecordingMixin):
     def __init__(self, config: GatewayConfig, *, now: float | None = None) -> None:
         self.config = config
         self.metrics = GatewayMetrics(classes=bool(config.classes), llm=bool(config.llm_provider))
@@ -90,6 +89,11 @@ class Gateway(ReportingMixin):
         self._decisions = ContextReservoir(config.decision_sample, random.Random(config.seed + 104729))
         self._decisions_pending: list[dict[str, Any]] = []
         self._ticks = 0
+        self.load = LoadMeter(config.capacity_rps)
+        self._local_queue: LocalQueue | None = None
+        self._batch_sizes: list[int] = []
+        self._load_snapshot: dict[str, Any] = {}
+        self._collapser = Collapser(config.distinct_requests, config.seed + 53)
         self._last_sent_at_us = 0
         self.poll_results: Counter[str] = Counter()
         self.stop = threading.Event()
@@ -348,7 +352,7 @@ class Gateway(ReportingMixin):
 
     def tick(self, *, now: float | None = None, requests_count: int | None = None) -> list[Outcome]:
         """Simulate one tick of traffic (rps * tick_s requests) and record it."""
-        from routing.policy import generate_contexts
+        from routing.policy import decide, generate_contexts
 
         now = time.time() if now is None else now
         cfg = self.config
@@ -357,11 +361,18 @@ class Gateway(ReportingMixin):
         health = self.device_health()
         active = self.active  # one consistent snapshot for the whole tick
         contexts = generate_contexts(cfg.context, count, seed=self._contexts_rng_seed + self._ticks)
+        overload = overloaded(cfg.overload, cfg.state_dir)
+        spacing = cfg.tick_s / count if count else 0.0
+        queue = self._local_queue_for(active)
+        age = queue.oldest_wait_ms if queue is not None else 0.0
         outcomes = []
         decided = []
+        decisions = []
         minute = int(now // 60) * 60
         counters = self._minutes.setdefault(minute, defaultdict(float))
-        for context in contexts:
+        classes = []
+        for index, context in enumerate(contexts):
+            at = now + index * spacing
             service_class = self._class_draw() if self._class_draw else None
             context = {
                 **context,
@@ -371,11 +382,23 @@ class Gateway(ReportingMixin):
                 "memory_headroom_pct": health["memory_headroom_pct"],
                 "queue_depth": health["queue_depth"],
                 "active_workers": health["active_workers"],
+                **self.load.arrive(at, overloaded=overload, request_age_ms=age),
             }
-            outcome = self.traffic.play(active.compiled, active.cache, context)
-            self._record(outcome, counters, service_class)
-            outcomes.append(outcome)
+            decision = decide(active.compiled, context)
+            self.load.settle(at, decision.admission)
+            decisions.append(decision)
             decided.append(context)
+            classes.append(service_class)
+        slots = self._local_slots(queue, active, decisions, now, spacing)
+        keys = [self._collapser.key() for _ in decisions]
+        for index, (context, decision) in enumerate(zip(decided, decisions, strict=True)):
+            at, key = now + index * spacing, keys[index]
+            outcome = self._collapser.follow(key, at) if decision.collapse and decision.admitted else None
+            if outcome is None:
+                outcome = self.traffic.play_decided(decision, active.cache, context, slots.get(index))
+                self._collapser.lead(key, at, outcome)
+            self._record(outcome, counters, classes[index])
+            outcomes.append(outcome)
         records = self._decision_records(active, outcomes, now) if cfg.decision_sample else []
         self._record_gauges(health, minute, contexts)
         with self._lock:
@@ -393,117 +416,57 @@ class Gateway(ReportingMixin):
             for record in records:
                 self._decisions.add(record)
             self._context_minute = minute
+            sizes = self._batch_sizes
+            self._load_snapshot = {
+                **self.load.last,
+                "admissions": dict(self.load.admissions),
+                "local_workers": len(queue.free_at) if queue is not None else None,
+                "collapsed": self._collapser.collapsed,
+                "mean_batch_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
+            }
             for old in [m for m in self._context_samples if m < minute - MAX_PENDING_MINUTES * 60]:
                 self._context_samples.pop(old, None)
         return outcomes
 
-    def _decision_records(
-        self, active: ActiveConfig, outcomes: list[Outcome], now: float
-    ) -> list[dict[str, Any]]:
-        """One decision record per request (the reservoir keeps a sample): what the policy did."""
-        key_fields = {
-            LAYER_LABEL.get(layer.get("kind"), "result"): layer.get("key", [])
-            for layer in (active.bundle.get("cache_config") or {}).get("layers", [])
-        }
-        at = datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds")
-        model_version = active.bundle.get("model_version")
-        return [
-            {
-                "request_id": uuid.uuid4().hex[:20],
-                "at": at,
-                "rule": o.rule,
-                "admission": o.admission,
-                "chain": list(o.chain) or [o.route],
-                "route": o.route,
-                "cache": [
-                    {"layer": layer, "result": result, "key": key_fields.get(layer, [])}
-                    for layer, result in o.cache
-                ],
-                "model_version": model_version,
-                "revision": active.revision,
-                "outcome": o.outcome,
-                "latency_ms": round(o.elapsed_ms, 3),
-            }
-            for o in outcomes
+    def _local_queue_for(self, active: ActiveConfig) -> LocalQueue | None:
+        """The local model's queue: with finite workers, or with a batching window (then 64
+        workers when `local_workers` is 0). None: every local request is served at once."""
+        batching = active.compiled.policy.batching
+        if not self.config.local_workers and batching is None:
+            return None
+        workers = self.config.local_workers or 64
+        if self._local_queue is None or len(self._local_queue.free_at) != workers:
+            self._local_queue = LocalQueue(workers)
+        return self._local_queue
+
+    def _local_slots(
+        self, queue: LocalQueue | None, active: ActiveConfig, decisions: list[Any], now: float, spacing: float
+    ) -> dict[int, Slot]:
+        """Each request starting on the local model gets its queue wait and batch (gateway.batching)."""
+        if queue is None:
+            return {}
+        first = [
+            index
+            for index, d in enumerate(decisions)
+            if d.admitted and d.chain and d.chain[0].route == "local" and d.chain[0].timeout_ms
         ]
-
-    def _record(self, o: Outcome, counters: dict, service_class: str | None = None) -> None:
-        m, s, t = self.metrics, self.config.service, self.config.tier
-        base: tuple[tuple[str, str], ...] = (("service", s), ("tier", t))
-        k: dict[str, str] = {}
-        if service_class:
-            base += ((c.CLASS_LABEL, service_class),)
-            k = {c.CLASS_LABEL: service_class}
-        m.requests.labels(s, t, o.route, o.outcome, *k.values()).inc()
-        counters[(c.REQUESTS_TOTAL, base + (("route", o.route), ("outcome", o.outcome)))] += 1
-        if o.outcome != "shed":
-            seconds = o.elapsed_ms / 1000
-            m.duration.labels(s, t, o.route, o.outcome, *k.values()).observe(seconds)
-            labels = base + (("route", o.route), ("outcome", o.outcome))
-            counters[(f"{c.REQUEST_DURATION}_count", labels)] += 1
-            counters[(f"{c.REQUEST_DURATION}_sum", labels)] += seconds
-            for le in (*c.LATENCY_BUCKETS_S, math.inf):
-                if seconds <= le:
-                    counters[(f"{c.REQUEST_DURATION}_bucket", labels + (("le", le_label(float(le))),))] += 1
-        if o.outcome == "ok":
-            m.data_age.labels(s, t, o.route, *k.values()).observe(o.data_age_s)
-            labels = base + (("route", o.route),)
-            counters[(f"{c.ANSWER_DATA_AGE}_count", labels)] += 1
-            counters[(f"{c.ANSWER_DATA_AGE}_sum", labels)] += o.data_age_s
-            for le in (*c.DATA_AGE_BUCKETS_S, math.inf):
-                if o.data_age_s <= le:
-                    counters[(f"{c.ANSWER_DATA_AGE}_bucket", labels + (("le", le_label(float(le))),))] += 1
-        for from_route, to_route, outcome in o.fallbacks:
-            fallback_outcome = outcome if outcome in c.FALLBACK_OUTCOMES else "error"
-            m.fallbacks.labels(s, t, from_route, to_route, fallback_outcome, *k.values()).inc()
-            counters[
-                (
-                    c.FALLBACKS_TOTAL,
-                    base
-                    + (("from_route", from_route), ("to_route", to_route), ("outcome", fallback_outcome)),
-                )
-            ] += 1
-        for layer, result in o.cache:
-            m.cache_lookups.labels(s, t, layer, result, *k.values()).inc()
-            counters[(c.CACHE_LOOKUPS_TOTAL, base + (("layer", layer), ("result", result)))] += 1
-        for accelerator, seconds in o.compute_s.items():
-            m.compute_seconds.labels(s, t, accelerator, *k.values()).inc(seconds)
-            counters[(c.COMPUTE_SECONDS_TOTAL, base + (("accelerator", accelerator),))] += seconds
-        if o.egress_bytes:
-            m.egress_bytes.labels(s, t, o.route, *k.values()).inc(o.egress_bytes)
-            counters[(c.EGRESS_BYTES_TOTAL, base + (("route", o.route),))] += o.egress_bytes
-        if self._llm is not None:
-            answer = self._llm.answer(o.route, o.outcome, o.elapsed_ms)
-            if answer is not None:
-                cfg = self.config
-                for family, labels, value in record_answer(
-                    counters, base, o.route, o.outcome, answer, cfg.llm_provider, cfg.llm_model
-                ):
-                    metric = {c.TIME_TO_FIRST_TOKEN: m.ttft, c.TIME_PER_OUTPUT_TOKEN: m.tpot}.get(family)
-                    if metric is not None:
-                        metric.labels(**dict(labels)).observe(value)
-                    else:
-                        m.tokens.labels(**dict(labels)).inc(value)
-
-    def _record_gauges(self, health: dict[str, Any], minute: int, contexts: list[dict[str, Any]]) -> None:
-        m, s, t, name = self.metrics, self.config.service, self.config.tier, self.config.name
-        model_version = str(self.active.bundle.get("model_version") or "unknown")
-        confidence = sum(ctx.get("confidence", 0) for ctx in contexts) / len(contexts) if contexts else 0.0
-        m.queue_depth.labels(s, t).set(health["queue_depth"])
-        m.active_workers.labels(s, t).set(health["active_workers"])
-        m.confidence.labels(s, t, model_version).set(confidence)
-        m.temperature.labels(t, name).set(health["temperature_c"])
-        m.memory_headroom.labels(t, name).set(health["memory_headroom_pct"] * 40_000_000)  # of a 4 GB device
-        m.backhaul_rtt.labels(t, "cloud").set(0.035)
-        gauges = self._minute_gauges.setdefault(minute, {})
-        base = (("service", s), ("tier", t))
-        gauges[(c.QUEUE_DEPTH, base)] = health["queue_depth"]
-        gauges[(c.ACTIVE_WORKERS, base)] = health["active_workers"]
+        batching = active.compiled.policy.batching
+        slots = queue.run(
+            [now + index * spacing for index in first],
+            [float(decisions[index].chain[0].timeout_ms) for index in first],
+            lambda: self.traffic.latency_ms("local"),
+            max_batch_size=batching.max_batch_size if batching else 1,
+            max_wait_ms=batching.max_wait_ms if batching else 0.0,
+        )
+        with self._lock:
+            self._batch_sizes = (self._batch_sizes + queue.batches)[-1000:]
+        return dict(zip(first, slots, strict=True))
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             window = list(self._outcomes_window)
             active, rejected = self.active, self.rejected
+            load = dict(self._load_snapshot)
         return {
             "name": self.config.name,
             "service": self.config.service,
@@ -513,6 +476,7 @@ class Gateway(ReportingMixin):
             "polls": dict(self.poll_results),
             "routing_policy_description": active.bundle["routing_policy"].get("description", ""),
             "traffic": summarize(window, latency_threshold_ms=self.config.latency_slo_ms),
+            "load": load,
         }
 
     # -- loops --------------------------------------------------------------------------------

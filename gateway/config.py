@@ -69,6 +69,12 @@ class GatewayConfig:
     rps: float = 20.0
     tick_s: float = 1.0
     cache_hit_ratio: float = 0.3
+    # requests/s the device serves at 100% load (`load_pct` in routing contexts: gateway.load)
+    capacity_rps: float = 200.0
+    # workers of the local model; 0: one for every request, nothing queues (gateway.batching)
+    local_workers: int = 0
+    # distinct request contents (identical ones in flight can be collapsed); 0: all distinct
+    distinct_requests: int = 0
     # report an overloaded device (hot, short of memory, deep queue): gateway.health
     overload: bool = False
     routes: dict[str, dict[str, float]] = field(
@@ -109,6 +115,12 @@ class GatewayConfig:
             raise ConfigError("traffic.classes: the shares must add up to 1")
         if bool(self.llm_provider) != bool(self.llm_model):
             raise ConfigError("llm: needs both provider and model")
+        if self.capacity_rps <= 0:
+            raise ConfigError("traffic.capacity_rps must be > 0")
+        if not 0 <= self.local_workers <= 1024:
+            raise ConfigError("traffic.local_workers: within [0, 1024]")
+        if not 0 <= self.distinct_requests <= 1_000_000:
+            raise ConfigError("traffic.distinct_requests: within [0, 1000000]")
         if self.rps < 0 or self.tick_s <= 0:
             raise ConfigError("traffic.rps must be >= 0 and traffic.tick_s > 0")
 
@@ -150,6 +162,9 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
         "rps": traffic.get("rps"),
         "tick_s": traffic.get("tick_s"),
         "cache_hit_ratio": traffic.get("cache_hit_ratio"),
+        "capacity_rps": traffic.get("capacity_rps"),
+        "local_workers": traffic.get("local_workers"),
+        "distinct_requests": traffic.get("distinct_requests"),
         "overload": traffic.get("overload", os.environ.get("GATEWAY_OVERLOAD", "") in ("1", "true", "yes")),
     }
     listen = gw.get("listen")

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.batching import Slot
 from routing.policy import CacheConfig, CompiledPolicy, decide, generate_contexts, parse_duration  # noqa: F401
 from routing.policy.schema import FAILED
 
@@ -88,6 +89,7 @@ class Outcome:
     rule: str | None = None
     admission: str | None = None
     chain: tuple[str, ...] = ()
+    collapsed: bool = False  # answered by an identical request in flight (gateway.collapse)
 
 
 class TrafficModel:
@@ -106,8 +108,14 @@ class TrafficModel:
         return self.rng.lognormvariate(mu, sigma)
 
     def play(self, compiled: CompiledPolicy, cache: CacheModel, context: Mapping[str, Any]) -> Outcome:
-        decision = decide(compiled, context)
-        outcome = self._play(decision, cache, context)
+        return self.play_decided(decide(compiled, context), cache, context)
+
+    def play_decided(
+        self, decision: Any, cache: CacheModel, context: Mapping[str, Any], local: Slot | None = None
+    ) -> Outcome:
+        """Play a decided request; `local` is its first local attempt's time in the local queue
+        (gateway.batching), None to draw it as if a worker were free."""
+        outcome = self._play(decision, cache, context, local)
         outcome.rule, outcome.admission, outcome.chain = (
             decision.rule,
             str(decision.admission),
@@ -115,7 +123,9 @@ class TrafficModel:
         )
         return outcome
 
-    def _play(self, decision: Any, cache: CacheModel, context: Mapping[str, Any]) -> Outcome:
+    def _play(
+        self, decision: Any, cache: CacheModel, context: Mapping[str, Any], local: Slot | None = None
+    ) -> Outcome:
         if not decision.admitted and decision.admission in ("shed", "rejected"):
             return Outcome(FAILED, "shed", 0.0, 0.0)
         rng = self.rng
@@ -164,7 +174,10 @@ class TrafficModel:
                 ) + profile.get("compute_s", 0.0)
                 if hop.route != "local":
                     egress += int(context.get("payload_bytes", 10_000))
-                latency = self.latency_ms(hop.route)
+                if hop.route == "local" and attempt == 0 and local is not None:
+                    latency = local.queue_ms + local.inference_ms if local.batch else math.inf
+                else:
+                    latency = self.latency_ms(hop.route)
                 if latency > hop.timeout_ms:
                     elapsed += hop.timeout_ms
                     last_failure = "timeout"
@@ -254,11 +267,13 @@ def summarize(outcomes: list[Outcome], *, latency_threshold_ms: float | None = N
     ok = [o for o in served if o.outcome == "ok"]
     latencies = sorted(o.elapsed_ms for o in ok)
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
+    p50 = latencies[min(len(latencies) - 1, int(0.5 * len(latencies)))] if latencies else None
     result: dict[str, Any] = {
         "requests": len(outcomes),
         "routes": dict(Counter(o.route for o in outcomes)),
         "outcomes": dict(Counter(o.outcome for o in outcomes)),
         "availability": len(ok) / len(served) if served else None,
+        "p50_ms": p50,
         "p95_ms": p95,
         "cost_per_1000_usd": 1000 * sum(o.cost_usd for o in outcomes) / len(outcomes) if outcomes else 0.0,
     }

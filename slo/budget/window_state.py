@@ -139,6 +139,7 @@ def window_sums_incremental(
             acc[rebuild, :, 2] = rebuilt.valid_events
             acc[rebuild, :, 3] = minutes - rebuilt.missing_minutes
         if write:
+            connection._slo_newest_as_of = None  # type: ignore[attr-defined] # see _newest_as_of
             cursor.execute(
                 f"""
                 INSERT INTO {_TABLE} (slo_id, as_of, key, starts, sums)
@@ -240,8 +241,7 @@ def state_apply_writes(cursor, changes: dict[int, list[tuple[int, float, float, 
         return 0
     # Most writes are the newest minute, which no state holds yet: skip the SLOs whose earliest
     # written minute is at or after every state's `as_of` before joining the rest.
-    cursor.execute(f"SELECT max(as_of) FROM {_TABLE}")
-    newest = cursor.fetchone()[0]
+    newest = _newest_as_of(cursor)
     if newest is None:
         return 0
     firsts = {i: min(c[0] for c in minutes) for i, minutes in changes.items()}
@@ -277,6 +277,20 @@ def state_apply_writes(cursor, changes: dict[int, list[tuple[int, float, float, 
         [int_array(out_ids), bytea_array(out_sums)],
     )
     return len(out_ids)
+
+
+def _newest_as_of(cursor) -> int | None:  # noqa: ANN001 - a DB-API cursor
+    """The newest `as_of` of any state, scanned once per writing transaction: under the writer's
+    exclusive lock no evaluation moves a state, and the writer itself never changes `as_of`."""
+    cursor.execute("SELECT txid_current()")
+    txid = cursor.fetchone()[0]
+    cached = getattr(connection, "_slo_newest_as_of", None)
+    if cached is not None and cached[0] == txid:
+        return cached[1]
+    cursor.execute(f"SELECT max(as_of) FROM {_TABLE}")
+    newest = cursor.fetchone()[0]
+    connection._slo_newest_as_of = (txid, newest)  # type: ignore[attr-defined]
+    return newest
 
 
 def minute_deltas(ids, epoch, goods, valids, events, old):  # noqa: ANN001, ANN202 - parallel lists

@@ -100,7 +100,8 @@ class GatewayProcess:
         text = "[gateway]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in gw.items())
         if cp:
             text += "[control_plane]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in cp.items())
-        text += "[traffic]\nrps = 20\ntick_s = 0.2\n"
+        traffic = {"rps": 20, "tick_s": 0.2, **self.settings.get("traffic", {})}
+        text += "[traffic]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in traffic.items())
         self.config_path.write_text(text)
 
     def start(self) -> GatewayProcess:
