@@ -391,6 +391,18 @@ class RoutingPolicyViewSet(_DocumentViewSet):
 
         return Response(routing_policy_simulate(line=self._line(), body=json_object_body(request)))
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def cheapest(self, request: Request, pk: str | None = None) -> Response:
+        """Search chain orders and rule thresholds for the cheapest policy whose predicted burn stays
+        at or below 1x; a cheaper one is written as a draft version, with its simulation and the
+        candidates rejected and why (operator)."""
+        from routing.documents.cheapest import routing_policy_cheapest
+
+        return Response(
+            routing_policy_cheapest(actor=request.user, line=self._line(), body=json_object_body(request))
+        )
+
 
 @extend_schema_view(**_SHARED_SCHEMAS)
 class CacheConfigViewSet(_DocumentViewSet):

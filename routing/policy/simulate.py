@@ -180,6 +180,21 @@ def _run(
     )
 
 
+def replay(
+    compiled: CompiledPolicy,
+    contexts: Sequence[Mapping[str, Any]],
+    stats: Mapping[str, RouteStats],
+    *,
+    seed: int = 0,
+    latency_threshold_ms: float | None = None,
+    objective: float | None = None,
+) -> VersionReport:
+    """One version's predicted figures (what `simulate` computes for each side)."""
+    return _run(
+        compiled, contexts, stats, seed=seed, latency_threshold_ms=latency_threshold_ms, objective=objective
+    )
+
+
 def simulate(
     policy_a: RoutingPolicy | CompiledPolicy | Mapping[str, Any],
     policy_b: RoutingPolicy | CompiledPolicy | Mapping[str, Any],

@@ -90,6 +90,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/routing-policies/{id}/versions/{version}/"): READ,
     ("GET", "/api/v1/routing-policies/{id}/diff/"): READ,
     ("POST", "/api/v1/routing-policies/{id}/restore/"): WRITE,
+    ("POST", "/api/v1/routing-policies/{id}/cheapest/"): WRITE,
     ("POST", "/api/v1/routing-policies/{id}/versions/{version}/approve/"): APPROVE,
     ("POST", "/api/v1/routing-policies/{id}/versions/{version}/retire/"): WRITE,
     # telemetry

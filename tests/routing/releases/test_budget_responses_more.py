@@ -83,7 +83,9 @@ def test_a_fast_burn_proposes_a_higher_cache_threshold_with_its_estimated_effect
     assert effect["current"] == {"threshold": 0.95, "hit_rate": 0.8, "false_hit_rate": 12 / 80}
     assert effect["proposed"] == {"threshold": 0.96, "hit_rate": 0.4, "false_hit_rate": 2 / 40}
     assert effect["cost_per_1000_lookups_shift_usd"] == pytest.approx(1000 * 0.4 * per_hit)
-    assert AuditEvent.objects.filter(action="propose", object_id=str(response.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action="propose", object_type="routing.budgetresponse", object_id=str(response.pk)
+    ).exists()
     assert budget_responses_propose(now=T0 + timedelta(minutes=5)) == []
 
     approved = api_for("approver").post(f"/api/v1/budget-responses/{response.pk}/approve/")
@@ -101,7 +103,9 @@ def test_a_dismissed_cache_threshold_retires_its_draft(burning, documents, api_f
     dismissed = api_for("approver").post(f"/api/v1/budget-responses/{response.pk}/dismiss/")
     assert dismissed.status_code == 200 and dismissed.json()["state"] == "dismissed"
     assert CacheConfigVersion.objects.get(line_id=response.line_id, version=2).state == "retired"
-    assert AuditEvent.objects.filter(action="dismiss", object_id=str(response.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action="dismiss", object_type="routing.budgetresponse", object_id=str(response.pk)
+    ).exists()
 
 
 def test_model_churn_during_a_fast_burn_proposes_a_freeze_an_approver_holds_model_releases(
@@ -130,7 +134,9 @@ def test_model_churn_during_a_fast_burn_proposes_a_freeze_an_approver_holds_mode
     decided = datetime.fromisoformat(approved.json()["decided_at"].replace("Z", "+00:00"))
     assert settings.model_freeze_until == decided + timedelta(hours=24)
     assert settings.model_freeze_reason.startswith(f"budget response #{response.pk}: freeze model churn")
-    event = AuditEvent.objects.get(action="approve", object_id=str(response.pk))
+    event = AuditEvent.objects.get(
+        action="approve", object_type="routing.budgetresponse", object_id=str(response.pk)
+    )
     assert event.after["model_freeze_until"]
 
 
