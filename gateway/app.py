@@ -45,6 +45,7 @@ from gateway.traffic import (
     Outcome,
     TrafficModel,
     cache_model,
+    stage_report,
     summarize,
 )
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
@@ -491,6 +492,7 @@ class Gateway(ReportingMixin, RecordingMixin):
             "routing_policy_description": active.bundle["routing_policy"].get("description", ""),
             "traffic": summarize(window, latency_threshold_ms=self.config.latency_slo_ms),
             "load": load,
+            "stages": stage_report(window, self.config.stage_budget_ms),
         }
 
     # -- loops --------------------------------------------------------------------------------

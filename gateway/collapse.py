@@ -47,6 +47,7 @@ class Collapser:
             compute_s={},
             egress_bytes=0,
             collapsed=True,
+            stages={},
         )
 
     def lead(self, key: int | None, at: float, outcome: Outcome) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slo.contract import STAGES
 from slo.spec import SERVICE_CLASSES, TIERS
 
 # Per-route behaviour of the simulated backends. Public cloud is slow and dear, the edge model is
@@ -75,6 +76,8 @@ class GatewayConfig:
     local_workers: int = 0
     # distinct request contents (identical ones in flight can be collapsed); 0: all distinct
     distinct_requests: int = 0
+    # per-stage latency budget (ms) checked against each stage's p95 in /status ([stage_budget_ms])
+    stage_budget_ms: dict[str, float] = field(default_factory=dict)
     # report an overloaded device (hot, short of memory, deep queue): gateway.health
     overload: bool = False
     routes: dict[str, dict[str, float]] = field(
@@ -121,6 +124,11 @@ class GatewayConfig:
             raise ConfigError("traffic.local_workers: within [0, 1024]")
         if not 0 <= self.distinct_requests <= 1_000_000:
             raise ConfigError("traffic.distinct_requests: within [0, 1000000]")
+        for stage, budget in self.stage_budget_ms.items():
+            if stage not in STAGES:
+                raise ConfigError(f"stage_budget_ms.{stage}: one of {', '.join(STAGES)}")
+            if not budget > 0:
+                raise ConfigError(f"stage_budget_ms.{stage}: must be > 0")
         if self.rps < 0 or self.tick_s <= 0:
             raise ConfigError("traffic.rps must be >= 0 and traffic.tick_s > 0")
 
@@ -182,6 +190,9 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
         kwargs["state_dir"] = Path(kwargs["state_dir"])
     llm = data.get("llm", {})
     kwargs.setdefault("classes", {str(k): float(v) for k, v in traffic.get("classes", {}).items()})
+    kwargs.setdefault(
+        "stage_budget_ms", {str(k): float(v) for k, v in data.get("stage_budget_ms", {}).items()}
+    )
     kwargs.setdefault("llm_provider", str(llm.get("provider", "")))
     kwargs.setdefault("llm_model", str(llm.get("model", "")))
     config = GatewayConfig(**kwargs, routes=routes, context=context)

@@ -85,6 +85,13 @@ class GatewayMetrics:
                 ["service", "tier", "route", "provider", "model", "direction", *k],
                 registry=r,
             )
+        self.stage_duration = Histogram(
+            c.STAGE_DURATION,
+            "Time an ok answer spent per stage",
+            ["service", "tier", "stage"],
+            buckets=c.STAGE_BUCKETS_S,
+            registry=r,
+        )
         self.queue_depth = Gauge(c.QUEUE_DEPTH, "Queued requests", ["service", "tier"], registry=r)
         self.active_workers = Gauge(c.ACTIVE_WORKERS, "Active workers", ["service", "tier"], registry=r)
         self.confidence = Gauge(

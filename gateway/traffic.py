@@ -35,6 +35,10 @@ ACCELERATOR = {
     "public_cloud": "gpu-public",
 }
 
+# the round trip of an attempt on a remote route, and the share of the rest spent post-processing
+NETWORK_MS = {"private_cloud": 15.0, "public_cloud": 40.0}
+POSTPROCESSING_SHARE = 0.05
+
 
 @dataclass(frozen=True)
 class CacheModel:
@@ -90,6 +94,8 @@ class Outcome:
     admission: str | None = None
     chain: tuple[str, ...] = ()
     collapsed: bool = False  # answered by an identical request in flight (gateway.collapse)
+    # ok answers: milliseconds of the serving attempt per stage (`stages`, below)
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 class TrafficModel:
@@ -153,7 +159,7 @@ class TrafficModel:
                 latency = min(self.latency_ms("cache"), hop.timeout_ms)
                 elapsed += latency
                 if hit is not None:
-                    return self._done(
+                    return self._staged(latency, 0.0, "cache")(
                         "cache",
                         "ok",
                         elapsed,
@@ -179,8 +185,10 @@ class TrafficModel:
                     elapsed += hop.timeout_ms  # a region that is down never answers
                     last_failure = "timeout"
                     continue
+                queued = 0.0
                 if hop.route == "local" and attempt == 0 and local is not None:
                     latency = local.queue_ms + local.inference_ms if local.batch else math.inf
+                    queued = local.queue_ms
                 else:
                     latency = self.latency_ms(hop.route)
                 if latency > hop.timeout_ms:
@@ -191,7 +199,7 @@ class TrafficModel:
                 if rng.random() < profile.get("error_ratio", 0.0):
                     last_failure = "error"
                     continue
-                return self._done(
+                return self._staged(latency - queued, queued, hop.route)(
                     hop.route,
                     "ok",
                     elapsed,
@@ -203,6 +211,26 @@ class TrafficModel:
                     data_age_s=rng.uniform(0.05, 2.0),
                 )
         return self._done(FAILED, last_failure, elapsed, cost, fallbacks, lookups, compute, egress)
+
+    def _staged(self, service_ms: float, queue_ms: float, route: str) -> Any:
+        """`_done` that also splits the serving attempt into stages: the local queue's wait, the
+        network round trip (`NETWORK_MS`, at most half the attempt), post-processing (a fixed share
+        of the rest) and the model. Time spent on earlier failed attempts is in no stage."""
+        network = min(NETWORK_MS.get(route, 0.0), service_ms / 2)
+        post = (service_ms - network) * POSTPROCESSING_SHARE
+        stages = {
+            "queue": queue_ms,
+            "network": network,
+            "model": service_ms - network - post,
+            "postprocessing": post,
+        }
+
+        def done(*args: Any, **kwargs: Any) -> Outcome:
+            outcome = self._done(*args, **kwargs)
+            outcome.stages = stages
+            return outcome
+
+        return done
 
     def _cache_lookup(self, cache: CacheModel, lookups: list[tuple[str, str]]) -> str | None:
         rng = self.rng
@@ -287,3 +315,19 @@ def summarize(outcomes: list[Outcome], *, latency_threshold_ms: float | None = N
         good = [o for o in valid if o.outcome == "ok" and o.elapsed_ms <= latency_threshold_ms]
         result["latency_sli"] = len(good) / len(valid) if valid else None
     return result
+
+
+def stage_report(outcomes: list[Outcome], budgets_ms: Mapping[str, float]) -> dict[str, Any]:
+    """Per stage of the ok answers: p95 (nearest rank) and, where a budget is set, whether the p95
+    is within it."""
+    report: dict[str, Any] = {}
+    staged = [o.stages for o in outcomes if o.outcome == "ok" and o.stages]
+    for stage in sorted({name for stages in staged for name in stages} | set(budgets_ms)):
+        values = sorted(stages[stage] for stages in staged if stage in stages)
+        p95 = round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3) if values else None
+        entry: dict[str, Any] = {"p95_ms": p95}
+        if stage in budgets_ms:
+            entry["budget_ms"] = budgets_ms[stage]
+            entry["within"] = p95 is not None and p95 <= budgets_ms[stage]
+        report[stage] = entry
+    return report

@@ -102,6 +102,9 @@ class GatewayProcess:
             text += "[control_plane]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in cp.items())
         traffic = {"rps": 20, "tick_s": 0.2, **self.settings.get("traffic", {})}
         text += "[traffic]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in traffic.items())
+        if self.settings.get("stage_budget_ms"):
+            budgets = self.settings["stage_budget_ms"].items()
+            text += "[stage_budget_ms]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in budgets)
         self.config_path.write_text(text)
 
     def start(self) -> GatewayProcess:
