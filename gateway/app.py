@@ -31,6 +31,7 @@ from gateway.llm import ClassDraw, LlmModel
 from gateway.load import LoadMeter
 from gateway.metrics import GatewayMetrics
 from gateway.recording import RecordingMixin
+from gateway.regions import RegionProber
 from gateway.reporting import (  # noqa: F401 - re-exported: the limits were defined here
     CONTEXT_BATCH_MINUTES,
     MAX_PENDING_DECISIONS,
@@ -94,6 +95,8 @@ class Gateway(ReportingMixin, RecordingMixin):
         self._batch_sizes: list[int] = []
         self._load_snapshot: dict[str, Any] = {}
         self._collapser = Collapser(config.distinct_requests, config.seed + 53)
+        self._prober = RegionProber(config.state_dir, config.region, config.seed + 59)
+        self._region_hops: Counter[str] = Counter()
         self._last_sent_at_us = 0
         self.poll_results: Counter[str] = Counter()
         self.stop = threading.Event()
@@ -365,6 +368,11 @@ class Gateway(ReportingMixin, RecordingMixin):
         spacing = cfg.tick_s / count if count else 0.0
         queue = self._local_queue_for(active)
         age = queue.oldest_wait_ms if queue is not None else 0.0
+        regions = active.compiled.policy.regions
+        probed = self._prober.probe(now, regions.candidates) if regions is not None else {}
+        self.traffic.down_regions = frozenset(
+            c.name for c in (regions.candidates if regions else ()) if self._prober.down(c.name)
+        )
         outcomes = []
         decided = []
         decisions = []
@@ -383,9 +391,13 @@ class Gateway(ReportingMixin, RecordingMixin):
                 "queue_depth": health["queue_depth"],
                 "active_workers": health["active_workers"],
                 **self.load.arrive(at, overloaded=overload, request_age_ms=age),
+                **probed,
             }
             decision = decide(active.compiled, context)
             self.load.settle(at, decision.admission)
+            for hop in decision.chain:
+                if hop.region is not None:
+                    self._region_hops[hop.region] += 1
             decisions.append(decision)
             decided.append(context)
             classes.append(service_class)
@@ -422,6 +434,8 @@ class Gateway(ReportingMixin, RecordingMixin):
                 "admissions": dict(self.load.admissions),
                 "local_workers": len(queue.free_at) if queue is not None else None,
                 "collapsed": self._collapser.collapsed,
+                "regions": dict(self._prober.snapshot()),
+                "region_hops": dict(self._region_hops),
                 "mean_batch_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
             }
             for old in [m for m in self._context_samples if m < minute - MAX_PENDING_MINUTES * 60]:

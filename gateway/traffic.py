@@ -97,6 +97,7 @@ class TrafficModel:
 
     def __init__(self, routes: Mapping[str, Mapping[str, float]], *, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.down_regions: frozenset[str] = frozenset()  # private-cloud regions that do not answer
         self.routes = {name: dict(profile) for name, profile in routes.items()}
         self._lognormal = {
             name: (math.log(p["p50_ms"]), (math.log(p["p95_ms"]) - math.log(p["p50_ms"])) / _Z95)
@@ -174,6 +175,10 @@ class TrafficModel:
                 ) + profile.get("compute_s", 0.0)
                 if hop.route != "local":
                     egress += int(context.get("payload_bytes", 10_000))
+                if hop.route == "private_cloud" and hop.region in self.down_regions:
+                    elapsed += hop.timeout_ms  # a region that is down never answers
+                    last_failure = "timeout"
+                    continue
                 if hop.route == "local" and attempt == 0 and local is not None:
                     latency = local.queue_ms + local.inference_ms if local.batch else math.inf
                 else:

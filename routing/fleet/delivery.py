@@ -159,6 +159,14 @@ def _record(results: list[tuple[Delivery, PushOutcome]], *, now: datetime, repor
     finished = now
     acked_by_revision: dict[int, list[int]] = defaultdict(list)
     with transaction.atomic():
+        # Gateways first, in id order, then their deliveries: the order a heartbeat takes them
+        # (gateway_heartbeat -> delivery_confirm_applied), so the two never deadlock.
+        list(
+            Gateway.objects.select_for_update()
+            .filter(pk__in=sorted({row.gateway_id for row, _outcome in results}))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         for row, outcome in results:
             report.outcomes[outcome.kind] += 1
             base = Delivery.objects.filter(pk=row.pk, state=Delivery.IN_FLIGHT)

@@ -64,6 +64,7 @@ class AgentProcess:
         self.control_plane_url = control_plane_url
         self.token = token
         self.env = env or {}
+        self.heartbeat_s = 0.0
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,7 +89,7 @@ class AgentProcess:
             "--litellm",
             litellm_binary(),
             "--heartbeat-interval-s",
-            "0",
+            str(self.heartbeat_s),
         ]
         if self.gateway_id is not None:
             args += ["--gateway-id", str(self.gateway_id), "--control-plane-url", self.control_plane_url]

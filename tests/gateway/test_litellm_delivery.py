@@ -96,6 +96,8 @@ def test_release_nack_and_rollback_are_confirmed_by_read_back(proxies, users, ap
     page = browser.get(reverse("dashboard:fleet")).content.decode()
     assert page.count("running config matches the desired one") == 2, page
     assert "Not enforced on this gateway kind" in page
+    detail = browser.get(reverse("dashboard:gateway", args=[ids[0]])).content.decode()
+    assert "running config matches the desired one" in detail and "Compiled LiteLLM config" in detail
 
     # a policy with a route the proxies have no deployment for: NACK, nothing pushed, config kept
     gateway = Gateway.objects.get(pk=ids[0])

@@ -50,6 +50,7 @@ def users(transactional_db: Any) -> dict[str, Any]:
     for role in ROLE_ORDER:
         Group.objects.get_or_create(name=role)
     return {
+        "viewer": make_user("vera", "viewer"),
         "operator": make_user("otto", "operator"),
         "approver": make_user("anna", "approver"),
         "admin": make_user("ada", "admin"),
@@ -174,6 +175,7 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
             agent.gateway_id = credentials.gateway.pk
             agent.control_plane_url = live_server.url
             agent.token = credentials.token
+            agent.heartbeat_s = 1.0
             agents.append(agent)
             agent.start()
             gateways.append(credentials.gateway)
@@ -251,7 +253,7 @@ def cycle(world: World, minute: int, *, extra: Callable[[datetime], None] | None
     return entry
 
 
-def test_a_bad_release_to_two_proxies_is_rolled_back_and_both_run_the_previous_config(world, users):
+def test_a_bad_release_to_two_proxies_is_rolled_back_and_both_run_the_previous_config(world, users, api_for):
     from django.db.models import F
 
     from routing.documents.services import routing_policy_approve
@@ -351,3 +353,8 @@ def test_a_bad_release_to_two_proxies_is_rolled_back_and_both_run_the_previous_c
         assert (
             answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "ok from local"
         )
+    # the fleet view: desired = applied for both, and healthy (the agents heartbeat what they run)
+    fleet = {g["name"]: g for g in api_for("viewer").get("/api/v1/fleet/").json()["results"]}
+    for gateway in world.gateways:
+        row = fleet[gateway.name]
+        assert row["desired_revision"] == row["applied_revision"] and row["health"] == "healthy", row

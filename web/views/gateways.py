@@ -18,9 +18,10 @@ from routing.capacity.health import pool_label
 from routing.capacity.selectors import gateway_health_history, recommendation_queryset
 from routing.documents.kinds import CACHE_CONFIG, ROUTING_POLICY
 from routing.documents.yamlio import canonical_sha256
+from routing.fleet.adapters import litellm_view
 from routing.fleet.selectors import gateway_health_of, gateway_queryset
 from routing.models.capacity import ACTIVE
-from routing.models.fleet import Delivery, GatewayRevision
+from routing.models.fleet import KIND_LITELLM, Delivery, GatewayRevision
 from routing.policy.schema import Autoscaling
 from slo.models.budget import AlertState
 from web.access import role_required
@@ -178,6 +179,12 @@ def gateway_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 Delivery.objects.filter(gateway=gateway).select_related("revision")[:DELIVERIES_SHOWN]
             ),
             "charts": _health_charts(points, rules, start, now),
+            # a LiteLLM proxy: its compiled config, what it runs (read back live) and the diff
+            "adapter_views": (
+                [{**litellm_view(gateway, read_back_timeout_s=2), "gateway": gateway}]
+                if gateway.kind == KIND_LITELLM
+                else []
+            ),
             "latest": points[-1] if points else None,
             "rules": rules,
             "range_key": range_key,
