@@ -53,6 +53,7 @@ def routing_policy_cheapest(
     max_chain_routes = _int_in(body, "max_chain_routes", 4, 2, 6)
     max_candidates = _int_in(body, "max_candidates", 300, 1, 2000)
     factors = _factors(body)
+    keep = body.get("keep_rules", [])
     baseline_number = _version_number(body, "baseline_version")
     if baseline_number is not None:
         baseline = selectors.version_get(kind=ROUTING_POLICY, line=line, version=baseline_number)
@@ -65,6 +66,14 @@ def routing_policy_cheapest(
                     Problem("baseline_version", "no version is active or approved: give baseline_version")
                 ],
             )
+    names = {r.get("name") for r in baseline.document.get("rules", [])} | {"default_chain"}
+    if not isinstance(keep, list):
+        raise ValidationFailed("invalid input", problems=[Problem("keep_rules", "a list of rule names")])
+    unknown = [
+        Problem(f"keep_rules[{i}]", "no rule of this name") for i, k in enumerate(keep) if k not in names
+    ]
+    if unknown:
+        raise ValidationFailed("invalid input", problems=unknown[:20])
     service = line.service
     context = selectors.validation_context_for(service=service)
     slo = context.whole_chain_slo
@@ -99,6 +108,7 @@ def routing_policy_cheapest(
         threshold_factors=factors,
         max_candidates=max_candidates,
         validate=validate,
+        keep_rules=frozenset(keep),
     )
     version = simulation = None
     if result.status == "cheaper" and result.document is not None:
@@ -128,6 +138,7 @@ def routing_policy_cheapest(
             "max_chain_routes": max_chain_routes,
             "threshold_factors": list(factors),
             "max_candidates": max_candidates,
+            "keep_rules": keep,
             "evaluated": result.evaluated,
         },
         "rejected_counts": result.rejected_counts,

@@ -15,7 +15,8 @@ judged on two figures: predicted `budget_burn` and `cost_per_1000_usd`.
 
 So the answer never is a non-compliant policy and, when the current policy complies, never costs
 more than it (it is the current policy when nothing cheaper complies). `max_candidates` bounds the
-number of replays.
+number of replays. `keep_rules` (rule names, or `default_chain`) are left alone: rules whose
+thresholds guard quality or devices rather than latency, errors and cost.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,21 +55,25 @@ class SearchResult:
     rejected: list[Candidate] = field(default_factory=list)
 
 
-def _chains(document: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
-    """(label, path) of every chain: rules' chains and the default chain."""
+def _chains(document: Mapping[str, Any], keep: Collection[str] = ()) -> list[tuple[str, list[Any]]]:
+    """(label, path) of every chain: rules' chains and the default chain (not those in `keep`)."""
     out: list[tuple[str, list[Any]]] = []
     for index, rule in enumerate(document.get("rules", [])):
+        if rule.get("name") in keep:
+            continue
         if isinstance(rule.get("chain"), list):
             out.append((f"rule {rule.get('name', index)}", ["rules", index, "chain"]))
-    if isinstance(document.get("default_chain"), list):
+    if isinstance(document.get("default_chain"), list) and "default_chain" not in keep:
         out.append(("default chain", ["default_chain"]))
     return out
 
 
-def _thresholds(document: Mapping[str, Any]) -> list[tuple[str, int, str, float]]:
+def _thresholds(document: Mapping[str, Any], keep: Collection[str] = ()) -> list[tuple[str, int, str, float]]:
     """(rule name, rule index, condition key, value) of every numeric _min/_max condition."""
     out = []
     for index, rule in enumerate(document.get("rules", [])):
+        if rule.get("name") in keep:
+            continue
         when = rule.get("when") or {}
         for key, value in sorted(when.items()):
             if (key.endswith("_min") or key.endswith("_max")) and isinstance(value, int | float):
@@ -83,9 +88,11 @@ def _get(document: Any, path: Sequence[Any]) -> Any:
     return document
 
 
-def _moves(document: dict[str, Any], max_chain_routes: int, factors: Sequence[float]):
+def _moves(
+    document: dict[str, Any], max_chain_routes: int, factors: Sequence[float], keep: Collection[str] = ()
+):
     """(description, candidate document) of every single move from `document`."""
-    for label, path in _chains(document):
+    for label, path in _chains(document, keep):
         chain = _get(document, path)
         if not 2 <= len(chain) <= max_chain_routes:
             continue
@@ -96,7 +103,7 @@ def _moves(document: dict[str, Any], max_chain_routes: int, factors: Sequence[fl
             _get(candidate, path[:-1])[path[-1]] = [copy.deepcopy(chain[i]) for i in order]
             routes = ">".join(str(chain[i].get("route")) for i in order)
             yield f"{label}: chain {routes}", candidate
-    for name, index, key, value in _thresholds(document):
+    for name, index, key, value in _thresholds(document, keep):
         original = document["rules"][index]["when"][key]
         for factor in factors:
             raw = value * factor
@@ -122,6 +129,7 @@ def cheapest_compliant(
     threshold_factors: Sequence[float] = DEFAULT_FACTORS,
     max_candidates: int = 500,
     validate: Callable[[dict[str, Any]], list[str]] | None = None,
+    keep_rules: Collection[str] = (),
 ) -> SearchResult:
     """The cheapest compliant policy reachable by a path of single moves, each cheaper than the last
     (first improvement; `max_candidates` replays at most)."""
@@ -168,7 +176,7 @@ def cheapest_compliant(
     improved = True
     while improved and evaluated < max_candidates:
         improved = False  # first improvement: every accepted move restarts the moves from it
-        for description, candidate in _moves(start, max_chain_routes, threshold_factors):
+        for description, candidate in _moves(start, max_chain_routes, threshold_factors, keep_rules):
             if evaluated >= max_candidates:
                 break
             key = repr(candidate)

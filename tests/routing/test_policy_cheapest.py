@@ -90,6 +90,16 @@ def test_a_threshold_is_raised_until_no_request_pays_for_the_cloud():
     assert {r.reason.split(":")[0] for r in result.rejected} <= {"not_cheaper", "non_compliant", "invalid"}
 
 
+def test_kept_rules_are_left_alone():
+    current = policy(["private_cloud", "local"], hot_min=60)
+    result = cheapest_compliant(
+        current, contexts(), stats(), objective=99.0, latency_threshold_ms=300, keep_rules={"hot"}
+    )
+    assert result.changes == ["rule default: chain local>private_cloud"]
+    assert result.document is not None and result.document["rules"][0] == current["rules"][0]
+    assert not any(r.description.startswith("rule hot") for r in result.rejected)
+
+
 def test_no_compliant_policy_gives_none():
     broken = {"error_ratio": 1.0, "cost_per_request_usd": 0.0001, "p50_ms": 30, "p95_ms": 60}
     result = cheapest_compliant(

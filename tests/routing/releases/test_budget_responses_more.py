@@ -134,6 +134,13 @@ def test_model_churn_during_a_fast_burn_proposes_a_freeze_an_approver_holds_mode
     decided = datetime.fromisoformat(approved.json()["decided_at"].replace("Z", "+00:00"))
     assert settings.model_freeze_until == decided + timedelta(hours=24)
     assert settings.model_freeze_reason.startswith(f"budget response #{response.pk}: freeze model churn")
+    from django.test import Client
+
+    page = Client()
+    page.force_login(users["approver"])
+    html = page.get(f"/services/{SERVICE}/").content.decode()
+    assert f"#{response.pk} freeze model churn for 24 h" in html
+    assert "Holds model-version releases for 24 h once approved" in html
     event = AuditEvent.objects.get(
         action="approve", object_type="routing.budgetresponse", object_id=str(response.pk)
     )

@@ -64,8 +64,30 @@ def test_bad_input_is_a_400_with_the_field_and_writes_nothing(measured, document
         ({"max_chain_routes": 9}, "max_chain_routes"),
         ({"threshold_factors": [0, 2]}, "threshold_factors"),
         ({"max_candidates": "many"}, "max_candidates"),
+        ({"keep_rules": ["default", "nope"]}, "keep_rules[1]"),
     ):
         answer = api_for("operator").post(url, {"generate": GENERATE, **body}, format="json")
         assert answer.status_code == 400 and answer.json()["errors"][0]["path"] == path
     assert api_for("viewer").post(url, {"generate": GENERATE}, format="json").status_code == 403
     assert RoutingPolicyVersion.objects.filter(line_id=line).count() == 2
+
+
+def test_kept_rules_keep_their_thresholds_and_chains(measured, documents, api_for):
+    line = documents["policy_v1"].line_id
+    keep = ["low-confidence", "edge-hot", "privacy-stays-private"]
+    answer = api_for("operator").post(
+        f"/api/v1/routing-policies/{line}/cheapest/",
+        {"generate": GENERATE, "max_candidates": 150, "keep_rules": keep},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert body["status"] == "cheaper" and body["search"]["keep_rules"] == keep
+    assert not any(
+        c.startswith(("rule low-confidence", "rule edge-hot", "rule privacy")) for c in body["changes"]
+    )
+    draft = RoutingPolicyVersion.objects.get(line_id=line, version=body["version"]).document
+    before = {r["name"]: r for r in documents["policy_v1"].document["rules"]}
+    for rule in draft["rules"]:
+        if rule["name"] in keep:
+            assert rule == before[rule["name"]]
