@@ -88,7 +88,7 @@ class GatewayMetrics:
         self.stage_duration = Histogram(
             c.STAGE_DURATION,
             "Time an ok answer spent per stage",
-            ["service", "tier", "stage"],
+            ["service", "tier", "stage", *k],
             buckets=c.STAGE_BUCKETS_S,
             registry=r,
         )

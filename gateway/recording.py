@@ -76,11 +76,10 @@ class RecordingMixin:
                 if seconds <= le:
                     counters[(f"{c.REQUEST_DURATION}_bucket", labels + (("le", le_label(float(le))),))] += 1
         if o.outcome == "ok" and o.stages:
-            stage_base = (("service", s), ("tier", t))
             for stage, ms in o.stages.items():
                 seconds = ms / 1000
-                m.stage_duration.labels(s, t, stage).observe(seconds)
-                labels = stage_base + (("stage", stage),)
+                m.stage_duration.labels(s, t, stage, *k.values()).observe(seconds)
+                labels = base + (("stage", stage),)
                 counters[(f"{c.STAGE_DURATION}_count", labels)] += 1
                 counters[(f"{c.STAGE_DURATION}_sum", labels)] += seconds
                 for le in (*c.STAGE_BUCKETS_S, math.inf):
