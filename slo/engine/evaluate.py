@@ -38,7 +38,7 @@ import numpy as np
 
 from slo.spec import SloSpec
 
-from .alerts import alert_tiers_for
+from .alerts import BurnRateTier, alert_tiers_for
 from .windows import (
     BURN_WINDOWS_MIN,
     DAY_MIN,
@@ -120,14 +120,17 @@ def period_minutes(spec: SloSpec, now: datetime | None) -> tuple[int, int, tuple
 
 
 def batch_params(
-    specs: Sequence[SloSpec], *, now: datetime | None = None, tiers: Sequence[Sequence[Any]] | None = None
+    specs: Sequence[SloSpec],
+    *,
+    now: datetime | None = None,
+    tiers: Sequence[Sequence[BurnRateTier]] | None = None,
 ) -> BatchParams:
     """Arrays for `evaluate_batch` from SLO specs; `now` (aware) is needed for calendar windows.
     `tiers`: each spec's `alert_tiers_for(spec)` when the caller has them cached."""
     tiers_by_slo = list(tiers) if tiers is not None else [alert_tiers_for(spec) for spec in specs]
     burn_windows = set(BURN_WINDOWS_MIN.values())
-    for tiers in tiers_by_slo:
-        for tier in tiers:
+    for slo_tiers in tiers_by_slo:
+        for tier in slo_tiers:
             burn_windows.update((tier.long_window_min, tier.short_window_min))
     burn_windows_min = tuple(sorted(burn_windows))
     column = {minutes: i for i, minutes in enumerate(burn_windows_min)}
@@ -140,8 +143,8 @@ def batch_params(
     # Padding points at column 0; its NaN threshold makes it absent, never firing.
     tier_long = np.zeros((n, k), dtype=np.int64)
     tier_short = np.zeros((n, k), dtype=np.int64)
-    for row, tiers in enumerate(tiers_by_slo):
-        for j, tier in enumerate(tiers):
+    for row, slo_tiers in enumerate(tiers_by_slo):
+        for j, tier in enumerate(slo_tiers):
             tier_page[row, j] = tier.severity == "page"
             tier_budget[row, j] = tier.budget_percent
             tier_threshold[row, j] = tier.burn_rate_threshold
