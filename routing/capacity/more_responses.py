@@ -150,17 +150,18 @@ def propose_model_freeze(alert: AlertState, now: datetime, trigger: dict[str, An
     from slo.budget.selectors import policy_rules_for
 
     rules, _ = policy_rules_for(service=service)
+    stopped = [h for h in held if h["kind"] not in rules.freeze_allowed_change_kinds]
     evidence = {
         "deployed_in_last_days": CHURN_DAYS,
         "deployed": deployed,
-        "releases_held": [h for h in held if h["kind"] not in rules.freeze_allowed_change_kinds],
+        "releases_held": stopped,
         "releases_allowed": [h for h in held if h["kind"] in rules.freeze_allowed_change_kinds],
         "freeze_allowed_change_kinds": list(rules.freeze_allowed_change_kinds),
         "hold_hours": HOLD_HOURS,
     }
     summary = (
         f"freeze model churn for {HOLD_HOURS} h: {len(deployed)} model version(s) deployed in the last "
-        f"{CHURN_DAYS} days, {len(evidence['releases_held'])} model-version release(s) would be held"
+        f"{CHURN_DAYS} days, {len(stopped)} model-version release(s) would be held"
     )
     with transaction.atomic():
         response = BudgetResponse.objects.create(
