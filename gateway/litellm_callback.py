@@ -18,9 +18,14 @@ Per request, with the labels the compiled config put in each deployment's model_
 * a deployment that failed (failure event) while the request went on to a fallback:
   `fallbacks_total{from_route, to_route="failed", outcome=error|timeout}`;
 * a request the proxy failed after its last fallback (post-call failure hook): `requests_total{route=
-  "failed", outcome=error|timeout}` with its latency.
-
-Tokens are not part of telemetry contract v1: they are not pushed.
+  "failed", outcome=error|timeout}` with its latency;
+* the tokens of an answer from a model (its response's `usage`: `prompt_tokens` input,
+  `completion_tokens` output): `tokens_total{route, provider, model, direction}`, the provider
+  and model being the deployment's (`custom_llm_provider`, the model it called); a cache hit bills
+  none;
+* a streamed answer from a model (`stream` with LiteLLM's `completion_start_time`): the time to
+  its first token (`outcome="ok"`) and, with at least two output tokens, the time per output token
+  after the first.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slo import contract as c
-from slo.telemetry.batch_format import le_label
+from slo.telemetry.batch_format import MAX_FREE_LABEL_LEN, le_label
 
 try:  # inside the LiteLLM proxy; elsewhere (our tests of the aggregation) a plain base class
     from litellm.integrations.custom_logger import CustomLogger
@@ -62,6 +67,50 @@ def _seconds(start: Any, end: Any) -> float:
     if isinstance(start, int | float) and isinstance(end, int | float):
         return max(0.0, float(end) - float(start))
     return 0.0
+
+
+def _observe(
+    counters: dict[Key, float], name: str, labels: tuple[tuple[str, str], ...], value: float, buckets: Any
+) -> None:
+    counters[(f"{name}_count", labels)] += 1
+    counters[(f"{name}_sum", labels)] += value
+    for le in (*buckets, math.inf):
+        if value <= le:
+            counters[(f"{name}_bucket", labels + (("le", le_label(float(le))),))] += 1
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _tokens(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _usage(response: Any, kwargs: dict[str, Any]) -> tuple[int, int]:
+    """(input, output) tokens of an answer: its `usage`, else LiteLLM's standard logging payload."""
+    usage = _field(response, "usage") if response is not None else None
+    if usage is None:
+        usage = kwargs.get("standard_logging_object") or {}
+    return _tokens(_field(usage, "prompt_tokens")), _tokens(_field(usage, "completion_tokens"))
+
+
+def _provider_model(kwargs: dict[str, Any]) -> tuple[str, str]:
+    """Who bills the tokens and for which model: the deployment's provider and the model it called
+    (`openai/gpt-4o-mini` -> `openai`, `gpt-4o-mini`), as free labels of the contract."""
+    params = kwargs.get("litellm_params") or {}
+    model = str(kwargs.get("model") or params.get("model") or "unknown")
+    provider = str(kwargs.get("custom_llm_provider") or params.get("custom_llm_provider") or "")
+    if "/" in model and (not provider or model.startswith(f"{provider}/")):
+        prefix, model = model.split("/", 1)
+        provider = provider or prefix
+    return _free(provider), _free(model)
+
+
+def _free(text: str) -> str:
+    """A value for a free label: printable, no ',' or '=', at most MAX_FREE_LABEL_LEN characters."""
+    clean = "".join(ch if ch.isprintable() and ch not in ",=" else "_" for ch in text)
+    return clean[:MAX_FREE_LABEL_LEN] or "unknown"
 
 
 class SloTelemetryCallback(CustomLogger):  # type: ignore[misc,valid-type]
@@ -104,13 +153,42 @@ class SloTelemetryCallback(CustomLogger):  # type: ignore[misc,valid-type]
         with self.lock:
             counters = self.minutes[minute]
             counters[(c.REQUESTS_TOTAL, labels)] += 1
-            if seconds is None:
+            if seconds is not None:
+                _observe(counters, c.REQUEST_DURATION, labels, seconds, c.LATENCY_BUCKETS_S)
+
+    def record_llm(
+        self,
+        *,
+        base: tuple[tuple[str, str], ...],
+        route: str,
+        provider: str,
+        model: str,
+        tokens: tuple[int, int],
+        ttft_s: float | None,
+        seconds: float,
+    ) -> None:
+        """Tokens of an answer from a model, and its token timings when it was streamed."""
+        minute = int(self.now() // 60) * 60
+        with self.lock:
+            counters = self.minutes[minute]
+            for direction, count in zip(c.TOKEN_DIRECTIONS, tokens, strict=True):
+                if count > 0:
+                    labels = base + (
+                        ("route", route),
+                        ("provider", provider),
+                        ("model", model),
+                        ("direction", direction),
+                    )
+                    counters[(c.TOKENS_TOTAL, labels)] += count
+            if ttft_s is None:
                 return
-            counters[(f"{c.REQUEST_DURATION}_count", labels)] += 1
-            counters[(f"{c.REQUEST_DURATION}_sum", labels)] += seconds
-            for le in (*c.LATENCY_BUCKETS_S, math.inf):
-                if seconds <= le:
-                    counters[(f"{c.REQUEST_DURATION}_bucket", labels + (("le", le_label(float(le))),))] += 1
+            labels = base + (("route", route), ("outcome", "ok"))
+            _observe(counters, c.TIME_TO_FIRST_TOKEN, labels, ttft_s, c.TTFT_BUCKETS_S)
+            if tokens[1] >= 2:
+                tpot_s = max(0.0, seconds - ttft_s) / (tokens[1] - 1)
+                _observe(
+                    counters, c.TIME_PER_OUTPUT_TOKEN, base + (("route", route),), tpot_s, c.TPOT_BUCKETS_S
+                )
 
     def _count(self, name: str, labels: tuple[tuple[str, str], ...]) -> None:
         minute = int(self.now() // 60) * 60
@@ -125,7 +203,7 @@ class SloTelemetryCallback(CustomLogger):  # type: ignore[misc,valid-type]
         except ImportError:
             return False
 
-    def on_success(self, kwargs: dict[str, Any], start: Any, end: Any) -> None:
+    def on_success(self, kwargs: dict[str, Any], start: Any, end: Any, response: Any = None) -> None:
         info = self._info(kwargs)
         base = self._base(info)
         seconds = _seconds(start, end)
@@ -140,8 +218,20 @@ class SloTelemetryCallback(CustomLogger):  # type: ignore[misc,valid-type]
         if self._cache_on():
             self._count(c.CACHE_LOOKUPS_TOTAL, base + (("layer", "result"), ("result", "miss")))
         route = str(info.get("slo_route") or "private_cloud")
-        self.record_request(
-            base=base, route=route if route in c.ROUTES else "private_cloud", outcome="ok", seconds=seconds
+        route = route if route in c.ROUTES else "private_cloud"
+        self.record_request(base=base, route=route, outcome="ok", seconds=seconds)
+        ttft_s = None
+        if kwargs.get("stream") is True and kwargs.get("completion_start_time") is not None:
+            ttft_s = min(_seconds(start, kwargs["completion_start_time"]), seconds)
+        provider, model = _provider_model(kwargs)
+        self.record_llm(
+            base=base,
+            route=route,
+            provider=provider,
+            model=model,
+            tokens=_usage(response, kwargs),
+            ttft_s=ttft_s,
+            seconds=seconds,
         )
 
     def on_deployment_failure(self, kwargs: dict[str, Any]) -> None:
@@ -185,7 +275,7 @@ class SloTelemetryCallback(CustomLogger):  # type: ignore[misc,valid-type]
     ) -> None:
         self._ensure_pusher()
         try:
-            self.on_success(kwargs, start_time, end_time)
+            self.on_success(kwargs, start_time, end_time, response_obj)
         except Exception:  # noqa: BLE001 - telemetry never breaks a request
             logger.exception("recording a success failed")
 

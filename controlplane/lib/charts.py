@@ -7,9 +7,10 @@ here (not in templates or JavaScript) makes it testable and identical on every p
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 # Display states of an SLO, worst first. Colour is never the only signal: every state has a word.
@@ -428,3 +429,45 @@ class Chart:
             {"start": s["start"], "end": s["end"], "label": s.get("label", "")}
             for s in list(spans)[-MAX_SPANS:]
         ]
+
+
+def in_zone(figure: Mapping[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """`figure` with every time on its x axis shown in `zone`, and the zone named in the axis title.
+
+    Plotly draws a date string's wall time and drops its offset, so a UTC time would be drawn as UTC
+    whatever the reader chose. Aware datetimes and ISO strings with an offset (trace `x`, the axis
+    range, markers' and spans' x positions) become that zone's wall time; anything else is kept."""
+    moved = False
+
+    def local(value: Any) -> Any:
+        nonlocal moved
+        moment = value
+        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return value
+        if isinstance(moment, datetime) and moment.tzinfo is not None:
+            moved = True
+            return moment.astimezone(zone).replace(tzinfo=None).isoformat()
+        return value
+
+    out = copy.deepcopy(dict(figure))
+    for trace in out.get("data", []):
+        if isinstance(trace.get("x"), list):
+            trace["x"] = [local(v) for v in trace["x"]]
+    layout = out.get("layout", {})
+    for item in layout.get("shapes", []) + layout.get("annotations", []):
+        if item.get("xref", "x") != "paper":
+            for key in ("x", "x0", "x1"):
+                if key in item:
+                    item[key] = local(item[key])
+    xaxis = layout.get("xaxis", {})
+    if isinstance(xaxis.get("range"), list):
+        xaxis["range"] = [local(v) for v in xaxis["range"]]
+    if moved:
+        name = getattr(zone, "key", None) or str(zone)
+        title = xaxis.setdefault("title", {})
+        text = title.get("text") or "Time"
+        title["text"] = f"{text} ({name})"
+    return out

@@ -60,7 +60,14 @@ def test_the_demo_maintenance_window_is_exact_and_shaded_on_the_budget_chart(pag
     body = page_for("viewer").get(f"/slos/{slo.pk}/").content.decode()
     figure = chart_json(body, "chart-burndown")
     rects = [s for s in figure["layout"]["shapes"] if s["type"] == "rect"]
-    spans = sorted((datetime.fromisoformat(r["x0"]), datetime.fromisoformat(r["x1"])) for r in rects)
+    assert figure["layout"]["xaxis"]["title"]["text"].endswith("(UTC)")  # the viewer's zone: UTC wall times
+    spans = sorted(
+        (
+            datetime.fromisoformat(r["x0"]).replace(tzinfo=UTC),
+            datetime.fromisoformat(r["x1"]).replace(tzinfo=UTC),
+        )
+        for r in rects
+    )
     runs: list[list[datetime]] = []
     for at in sorted(excluded):  # contiguous runs of excluded minutes: one shaded span each
         if runs and at - runs[-1][1] == timedelta(minutes=1):

@@ -4,7 +4,7 @@ budget engine), policy thresholds, "too few points", and release and alert marke
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A chart time: the reader's wall time (UTC for these viewers, as the axis title says)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def test_the_demo_budget_chart_has_points_over_its_history_and_spans_the_window(

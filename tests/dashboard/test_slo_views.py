@@ -179,8 +179,8 @@ def test_it_reads_a_service_page_in_bounded_queries(
     page_for: Any, telemetry: int, evaluated: dict[str, Any], django_assert_max_num_queries: Any
 ) -> None:
     client = page_for("viewer")
-    # 14: with the chart markers (releases, alerts)
-    with django_assert_max_num_queries(14):
+    # 16: with the chart markers (releases, alerts), the capacity advice and the budget responses
+    with django_assert_max_num_queries(16):
         assert client.get("/services/shelf-vision/?range=7d").status_code == 200
 
 

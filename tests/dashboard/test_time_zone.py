@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -64,3 +65,44 @@ def test_browser_zone_uses_the_zone_the_browser_reports(page_for: Any, pending_r
     assert "times in JST" in client.get("/").content.decode()
     client.cookies["browser_tz"] = "Not/AZone"
     assert "times in UTC" in client.get("/").content.decode()
+
+
+def test_chart_times_are_drawn_in_the_readers_zone_and_the_axis_names_it() -> None:
+    """Plotly drops a date's offset and draws its wall time: the server moves chart times into the
+    reader's zone (trace points, axis range, markers and spans) and names the zone on the axis."""
+    import json
+    from datetime import datetime, timedelta
+
+    from django.template.loader import render_to_string
+    from django.utils import timezone
+
+    from controlplane.lib.charts import Chart, in_zone, line_figure
+
+    start = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # Berlin changes to summer time at 01:00 UTC
+    xs = [start + timedelta(hours=h) for h in range(4)]
+    figure = line_figure(
+        title="Budget",
+        series=[{"name": "remaining", "x": xs, "y": [1.0, 0.9, 0.8, 0.7]}],
+        y_title="budget",
+        x_range=(xs[0], xs[-1]),
+        markers=[{"at": xs[1], "kind": "release", "label": "release 7"}],
+    )
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    moved = in_zone(figure, berlin)
+    assert moved["data"][0]["x"] == [
+        "2026-03-29T01:30:00",
+        "2026-03-29T03:30:00",
+        "2026-03-29T04:30:00",
+        "2026-03-29T05:30:00",
+    ]
+    assert moved["layout"]["xaxis"]["range"] == ["2026-03-29T01:30:00", "2026-03-29T05:30:00"]
+    assert "2026-03-29T03:30:00" in json.dumps(moved["layout"]["shapes"])
+    assert moved["layout"]["xaxis"]["title"]["text"].endswith("(Europe/Berlin)")
+    assert figure["data"][0]["x"][0] == xs[0]  # the input is left alone
+
+    with timezone.override(berlin):
+        html = render_to_string("includes/chart.html", {"chart": Chart("budget-chart", figure)})
+    assert "2026-03-29T03:30:00" in html and "(Europe/Berlin)" in html
+    with timezone.override(zoneinfo.ZoneInfo("UTC")):
+        html = render_to_string("includes/chart.html", {"chart": Chart("budget-chart", figure)})
+    assert "2026-03-29T01:30:00" in html and "(UTC)" in html

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from django import template
+from collections.abc import Mapping
+from typing import Any
 
+from django import template
+from django.utils import timezone
+
+from controlplane.lib.charts import in_zone
 from web import presenters
 
 register = template.Library()
@@ -13,3 +18,9 @@ register = template.Library()
 def words(value: object) -> str:
     """'burn_rate' -> 'burn rate'."""
     return presenters.words(value)
+
+
+@register.filter
+def in_active_zone(figure: Mapping[str, Any]) -> dict[str, Any]:
+    """A chart's figure with its times in the reader's zone (the one `TimeZoneMiddleware` activated)."""
+    return in_zone(figure, timezone.get_current_timezone())
