@@ -10,11 +10,13 @@ check here and the write.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from controlplane.errors import DomainError
+from controlplane.api.body import json_object_body
+from controlplane.errors import DomainError, ValidationFailed
 
 _STRONG_VERSION_TAG = re.compile(r'^"v([0-9]{1,9})"$')
 
@@ -67,3 +69,23 @@ def check_if_match(request: Request, *, current_version: int) -> int | None:
             extra={"current_version": current_version},
         )
     return current_version
+
+
+def versioned_update_body(
+    request: Request, *, current_version: int, current_spec: dict[str, Any], partial: bool
+) -> tuple[dict[str, Any], str, int | None]:
+    """The body of an update to a versioned document: `(spec, note, parent_version)`.
+
+    `note` and `parent_version` are taken out of the spec; a PATCH is merged over the current spec;
+    the parent is the body's `parent_version` or else the version `If-Match` named (None: neither)."""
+    matched = check_if_match(request, current_version=current_version)
+    body = json_object_body(request)
+    note = str(body.pop("note", "") or "")
+    parent = body.pop("parent_version", None)
+    if parent is not None and not isinstance(parent, int):
+        raise ValidationFailed(
+            "invalid input", problems=[{"path": "parent_version", "message": "must be an integer"}]
+        )
+    if partial:
+        body = {**current_spec, **body}
+    return body, note, parent if parent is not None else matched

@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from controlplane.api.body import json_object_body
-from controlplane.api.conditional import check_if_match, with_etag
-from controlplane.errors import NotFound, ValidationFailed
+from controlplane.api.conditional import versioned_update_body, with_etag
+from controlplane.errors import NotFound
 from controlplane.roles import OPERATOR, VIEWER
 from slo.composites import selectors, services
 from slo.composites.spec import composite_spec_json_schema
@@ -105,22 +105,11 @@ class CompositeViewSet(viewsets.ModelViewSet):
     @extend_schema(request=CompositeWriteSerializer, responses={200: CompositeSerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
         current = self.get_object()
-        matched = check_if_match(request, current_version=current.version)
-        body = json_object_body(request)
-        note = str(body.pop("note", "") or "")
-        parent = body.pop("parent_version", None)
-        if parent is not None and not isinstance(parent, int):
-            raise ValidationFailed(
-                "invalid input", problems=[{"path": "parent_version", "message": "must be an integer"}]
-            )
-        if partial:
-            body = {**current.spec, **body}
+        body, note, parent = versioned_update_body(
+            request, current_version=current.version, current_spec=current.spec, partial=partial
+        )
         composite = services.composite_update(
-            actor=request.user,
-            composite_id=current.pk,
-            data=body,
-            note=note,
-            parent_version=parent if parent is not None else matched,
+            actor=request.user, composite_id=current.pk, data=body, note=note, parent_version=parent
         )
         return with_etag(Response(CompositeSerializer(composite).data), composite.version)
 

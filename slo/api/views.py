@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.api.body import PlainTextParser, json_object_body
-from controlplane.api.conditional import check_if_match, with_etag
+from controlplane.api.conditional import versioned_update_body, with_etag
 from controlplane.api.parsers import MultiPartParser
 from controlplane.errors import NotFound, ValidationFailed
 from controlplane.roles import OPERATOR, VIEWER
@@ -108,22 +108,11 @@ class SloViewSet(viewsets.ModelViewSet):
     @extend_schema(request=SloWriteSerializer, responses={200: SloSerializer})
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
         current = self.get_object()
-        matched = check_if_match(request, current_version=current.version)
-        body = json_object_body(request)
-        note = str(body.pop("note", "") or "")
-        parent = body.pop("parent_version", None)
-        if parent is not None and not isinstance(parent, int):
-            raise ValidationFailed(
-                "invalid input", problems=[{"path": "parent_version", "message": "must be an integer"}]
-            )
-        if partial:
-            body = {**current.spec, **body}
+        body, note, parent = versioned_update_body(
+            request, current_version=current.version, current_spec=current.spec, partial=partial
+        )
         slo = services.slo_update(
-            actor=request.user,
-            slo_id=current.pk,
-            data=body,
-            note=note,
-            parent_version=parent if parent is not None else matched,
+            actor=request.user, slo_id=current.pk, data=body, note=note, parent_version=parent
         )
         return with_etag(Response(SloSerializer(slo).data), slo.version)
 
