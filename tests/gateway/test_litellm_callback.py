@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -97,14 +98,15 @@ def test_answers_push_their_usage_tokens_per_route_provider_and_model(callback: 
         (dc, (188, 57)),
         (("public_cloud", "gpt-4o-mini", "openai"), (40, 9)),
     ):
-        asyncio.run(
-            callback.async_log_success_event(
-                call_details(route, model, provider),
-                model_response(prompt, completion),
-                T0,
-                T0 + timedelta(seconds=1.2),
-            )
+        hook = callback.async_log_success_event(
+            call_details(route, model, provider),
+            model_response(prompt, completion),
+            T0,
+            T0 + timedelta(seconds=1.2),
         )
+        # in a thread of its own: an earlier test (Playwright's sync API) may leave a loop running here
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, hook).result()
     # a model string carrying its provider and no custom_llm_provider; usage as a dict
     callback.on_success(
         call_details("local", "vllm/llama-3-8b", None),
