@@ -20,12 +20,13 @@ checked against Prometheus below), so the period rules scan what they would in p
 with `promtool tsdb create-blocks-from openmetrics` into 486 h blocks (compaction off). After the
 history, a small exporter serves the live minutes (timestamped on the minute), scraped every minute.
 
-Timed, Prometheus (per size; `--lock` held): the server runs the rules at a 1-minute evaluation
-interval; after `--warmup` evaluations, `--cycles` one-minute cycles are measured from Prometheus
+Timed, with `--lock` held once for all timed parts: Prometheus at each size runs the rules at a
+1-minute evaluation interval; after `--warmup` evaluations, `--cycles` one-minute cycles (at
+1,000 SLOs; `--fit-cycles` at the fit's other sizes) are measured from Prometheus
 itself: `process_cpu_seconds_total` (its /metrics) over the cycles, per minute (it includes the
 scrape of 2 x N series a minute and the /api/v1/rules poll), and the sum over rule groups of
 `evaluationTime` (/api/v1/rules) each minute; missed iterations and rule errors are recorded.
-Timed, ours (1,000 SLOs; `--lock` held): `bench_cycle.py --slos 1000` run as a subprocess on its own
+Timed, ours (1,000 SLOs): `bench_cycle.py --slos 1000` run as a subprocess on its own
 database, its first cycle at the instant our data switches to the cycle minutes: CPU seconds of
 `budget_sync_pending` + evaluation of every SLO per cycle (clients and their PostgreSQL backends),
 median. Not timed: data generation, block creation, database loading.
@@ -448,11 +449,12 @@ def helper_check(server: RulesPrometheus, groups: list[dict], at_min: int) -> fl
     for k in COMPARE_K[:4]:
         sli = next(g for g in groups if g["name"] == f"slo-sli-recordings-bench-{k:05d}-slo-{k}")
         rule = next(r for r in sli["rules"] if r["record"] == HELPERS[1])
-        for offset in (30, 600, 3000):
+        for offset in (30, 600, 1200):
             t = (at_min - offset) * 60
-            fresh = list(server.query(rule["expr"], t).values())[0]
-            stored = list(server.query(_helper(HELPERS[1], k), t).values())[0]
-            worst = max(worst, abs(fresh - stored) / fresh)
+            fresh = list(server.query(rule["expr"], t).values())
+            stored = list(server.query(_helper(HELPERS[1], k), t).values())
+            if fresh and stored:
+                worst = max(worst, abs(fresh[0] - stored[0]) / fresh[0])
     return worst
 
 
@@ -488,6 +490,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=31, help="history length (the period rules read 28-30 d)")
     parser.add_argument("--warmup", type=int, default=2, help="evaluations before measuring")
     parser.add_argument("--cycles", type=int, default=5, help="measured one-minute cycles per size")
+    parser.add_argument("--fit-cycles", type=int, default=3, help="measured cycles at the other sizes")
     parser.add_argument("--ours-slos", type=int, default=1000)
     parser.add_argument("--ours-cycles", type=int, default=3)
     parser.add_argument("--workdir", default="/tmp/bench_prom")
@@ -519,11 +522,8 @@ def main() -> None:
         )
         groups = rule_groups(n_max)
         exporter, port = LiveCounters(n_max, end, switch, finals).serve()
-        prometheus: dict[str, dict] = {}
         order = [n for n in sizes if n == args.ours_slos] + [n for n in sizes if n != args.ours_slos]
-        ours = comparison = None
-        helper_diff = None
-        for i, n in enumerate(order):
+        for n in order:
             rules_path = workdir / f"rules_{n}.yml"
             rules_path.write_text(yaml.safe_dump({"groups": [g for g in groups[: 3 * n]]}, sort_keys=False))
             check = subprocess.run(
@@ -531,38 +531,58 @@ def main() -> None:
             )
             if check.returncode:
                 raise RuntimeError(check.stdout[-2000:] + check.stderr[-2000:])
-            with bench_lock(args.lock):
+        state: dict = {
+            "args": args,
+            "n_max": n_max,
+            "samples": samples,
+            "generate_s": generate_s,
+            "blocks_s": blocks_s,
+            "binary": binary,
+            "load_start": load_start,
+            "prometheus": {},
+            "ours": None,
+            "answers": None,
+            "helper_diff": None,
+        }
+        # One hold of the lock for every timed part: Prometheus at the side-by-side size, ours, then
+        # (answers compared first, before the warm-up) Prometheus at the fit's other sizes. The result
+        # file is rewritten after each part, so an interrupted run still leaves what it measured.
+        with bench_lock(args.lock):
+            for i, n in enumerate(order):
+                rules_path = workdir / f"rules_{n}.yml"
+                cycles = args.cycles if n == args.ours_slos else args.fit_cycles
                 server = RulesPrometheus(workdir, workdir / "data", rules_path, port).start()
                 try:
+                    if state["ours"] is not None and state["answers"] is None:
+                        answers(state, server, groups, switch)
                     print(f"prometheus, {n} SLOs ({3 * n} rule groups):", flush=True)
-                    prometheus[str(n)] = {
+                    state["prometheus"][str(n)] = {
                         "slos": n,
                         "rule_groups": 3 * n,
-                        **measure_prometheus(server, args.warmup, args.cycles),
+                        **measure_prometheus(server, args.warmup, cycles),
+                        "load_average_1m_end": round(os.getloadavg()[0], 2),
                     }
-                    prometheus[str(n)]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
-                    print(f"  {n} SLOs: {prometheus[str(n)]['cpu_s_per_minute']} CPU-s a minute", flush=True)
-                    if ours is not None and comparison is None:
-                        at_min, our = our_ratios(args.ours_slos)
-                        comparison = compare(server, groups, at_min, our, switch)
-                        helper_diff = helper_check(server, groups, at_min)
+                    print(
+                        f"  {n} SLOs: {state['prometheus'][str(n)]['cpu_s_per_minute']} CPU-s a minute",
+                        flush=True,
+                    )
                 finally:
                     server.stop()
-            if i == 0:
-                with bench_lock(args.lock):
+                write_result(state, complete=False)
+                if i == 0:
                     print(f"ours, {args.ours_slos} SLOs (bench_cycle.py):", flush=True)
-                    ours = ours_side(args.ours_slos, switch, args.ours_cycles, workdir)
-        if comparison is None:  # one size only: compare on a Prometheus without rules running
-            rules_path = workdir / "rules_0.yml"
-            rules_path.write_text("groups: []\n")
-            server = RulesPrometheus(workdir, workdir / "data", rules_path, port).start()
-            try:
-                at_min, our = our_ratios(args.ours_slos)
-                comparison = compare(server, groups, at_min, our, switch)
-                helper_diff = helper_check(server, groups, at_min)
-            finally:
-                server.stop()
+                    state["ours"] = ours_side(args.ours_slos, switch, args.ours_cycles, workdir)
+                    write_result(state, complete=False)
+            if state["answers"] is None:  # one size only: compare on a Prometheus without rules running
+                rules_path = workdir / "rules_0.yml"
+                rules_path.write_text("groups: []\n")
+                server = RulesPrometheus(workdir, workdir / "data", rules_path, port).start()
+                try:
+                    answers(state, server, groups, switch)
+                finally:
+                    server.stop()
         exporter.shutdown()
+        write_result(state, complete=True)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -571,8 +591,19 @@ def main() -> None:
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {CYCLE_DB}_{args.ours_slos} WITH (FORCE)")
 
-    assert ours is not None
-    ours_cpu = ours["median_cpu_s_per_cycle"]
+
+def answers(state: dict, server: RulesPrometheus, groups: list[dict], switch: int) -> None:
+    at_min, our = our_ratios(state["args"].ours_slos)
+    state["answers"] = compare(server, groups, at_min, our, switch)
+    state["helper_diff"] = helper_check(server, groups, at_min)
+    print(f"  answers: max relative error vs exact {state['answers']['max_rel_error']}", flush=True)
+
+
+def write_result(state: dict, *, complete: bool) -> None:
+    args = state["args"]
+    ours = state["ours"] or {}
+    prometheus = state["prometheus"]
+    ours_cpu = ours.get("median_cpu_s_per_cycle")
     prom_at = prometheus.get(str(args.ours_slos), {}).get("cpu_s_per_minute")
     points = {int(n): p["cpu_s_per_minute"] for n, p in prometheus.items()}
     exponent = coefficient = prom_10k = None
@@ -583,19 +614,20 @@ def main() -> None:
     ours_10k = cycle_10k.get("median_cpu_s_per_cycle")
     result = {
         "benchmark": "vs_prometheus",
+        "complete": complete,
         "slos": args.ours_slos,
         "history_days": args.days,
-        "samples_backfilled": samples,
-        "generation_s": round(generate_s, 1),
-        "blocks_s": round(blocks_s, 1),
+        "samples_backfilled": state["samples"],
+        "generation_s": round(state["generate_s"], 1),
+        "blocks_s": round(state["blocks_s"], 1),
         "prometheus_version": subprocess.run(
-            [binary, "--version"], capture_output=True, text=True
+            [state["binary"], "--version"], capture_output=True, text=True
         ).stdout.split("\n")[0],
         "prometheus": prometheus,
         "ours": {
             "slos": args.ours_slos,
             "median_cpu_s_per_cycle": ours_cpu,
-            "best_median_cycle_s": ours["best_median_cycle_s"],
+            "best_median_cycle_s": ours.get("best_median_cycle_s"),
             "cycles": [
                 {
                     "now": c["now"],
@@ -604,38 +636,41 @@ def main() -> None:
                     "cycle_s": c["cycle_s"],
                     "load_average_1m_before": c["load_average_1m_before"],
                 }
-                for c in ours["cycles"]
+                for c in ours.get("cycles", [])
             ],
-            "every_slo_evaluated_every_cycle": ours["every_slo_evaluated_every_cycle"],
-        },  # fmt: skip
-        "ratio_ours_over_prometheus_cpu": round(ours_cpu / prom_at, 4) if prom_at else None,
+            "every_slo_evaluated_every_cycle": ours.get("every_slo_evaluated_every_cycle"),
+        },
+        "ratio_ours_over_prometheus_cpu": round(ours_cpu / prom_at, 4) if (prom_at and ours_cpu) else None,
         "target_ratio": TARGET_RATIO,
         "prometheus_fit": {
             "model": "cpu_s_per_minute = c * slos^b, least squares in log-log over the measured sizes",
+            "sizes": sorted(points),
             "b": round(exponent, 3) if exponent is not None else None,
             "c": coefficient,
             "prometheus_cpu_s_per_minute_at_10000_by_fit": prom_10k,
         },
         "ours_cpu_s_per_cycle_at_10000": ours_10k,
-        "ours_10000_source": "benchmarks/results/cycle.json (median_cpu_s_per_cycle, measured "
-        f"{cycle_10k.get('load_average_at_end', ['?'])[0]} load), not this run",
+        "ours_10000_source": "benchmarks/results/cycle.json (median_cpu_s_per_cycle, load average "
+        f"{cycle_10k.get('load_average_at_end', ['?'])[0]} at its end), not this run",
         "ratio_at_10000_by_fit": round(ours_10k / prom_10k, 4) if (ours_10k and prom_10k) else None,
-        "answers": comparison,
-        "helper_backfill_max_rel_diff_vs_prometheus_rate": helper_diff,
-        "load_average_at_start": load_start,
+        "answers": state["answers"],
+        "helper_backfill_max_rel_diff_vs_prometheus_rate": state["helper_diff"],
+        "load_average_at_start": state["load_start"],
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "note": "2 cores shared with other developers' work. Prometheus' process CPU includes scraping 2 x "
-        f"{n_max} series a minute and one /api/v1/rules + /metrics read a minute; its evaluationTime is wall "
-        "time per group, summed, and grows with contention for the cores. The 10,000-SLO comparison is by fit.",
+        f"{state['n_max']} series a minute and one /api/v1/rules + /metrics read a minute; its evaluationTime "
+        "is wall time per group, summed, and grows with contention for the cores. The 10,000-SLO comparison "
+        "is by fit.",
     }
     print(
         f"ours {ours_cpu} CPU-s a cycle vs Prometheus {prom_at} CPU-s a minute at {args.ours_slos} SLOs: ratio "
         f"{result['ratio_ours_over_prometheus_cpu']} (target <= {TARGET_RATIO}); fit b = {result['prometheus_fit']['b']}, "
-        f"Prometheus at 10,000 by fit {prom_10k} CPU-s a minute vs ours {ours_10k}"
+        f"Prometheus at 10,000 by fit {prom_10k} CPU-s a minute vs ours {ours_10k}",
+        flush=True,
     )
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {RESULTS.relative_to(ROOT)} (complete: {complete})", flush=True)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ VS_PROMETHEUS_WHAT = (
     "the 7 burn-window ratios over raw counters, the helpers, the 28/30 d period ratio over the helpers, "
     "meta recordings and alerting rules) at a 1-minute evaluation interval, with the live minutes "
     "scraped from a small exporter. Timed on Prometheus, after 2 warm-up evaluations, over 5 one-minute "
-    "cycles: `process_cpu_seconds_total` from its own /metrics (it includes the scrape and one "
+    "cycles at 1,000 SLOs (3 at 100 and 300): `process_cpu_seconds_total` from its own /metrics (it includes the scrape and one "
     "/api/v1/rules read a minute) and the sum of rule-group `evaluationTime` (/api/v1/rules); missed "
     "iterations and rule failures are recorded. At 100, 300 and 1,000 SLOs; the growth exponent is a "
     "least-squares fit in log-log and Prometheus at 10,000 SLOs is that fit's extrapolation, not a "
