@@ -134,7 +134,7 @@ class SeriesRef:
         "check_service",
         "histogram",
         "is_bucket",
-        "copy_tail",
+        "sql_fields",
     )
 
     def __init__(
@@ -154,7 +154,7 @@ class SeriesRef:
         self.histogram = (
             f"{base}\0{service}\0{tier}\0{series}" if base is not None and base in HISTOGRAM_LABELS else None
         )
-        self.copy_tail: str | None = None  # the storage layer's cached rendering of the series
+        self.sql_fields: tuple[str, str, str, str] | None = None  # the storage layer's cached rendering
 
     def sample(self, minute: int, value: float) -> Sample:
         return Sample(minute, self.name, self.service, self.tier, self.series, self.le, value, self.labels)
