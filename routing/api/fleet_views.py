@@ -7,7 +7,6 @@ Gateways (their own token, only for their own id): `config`, `heartbeat/`, `tele
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import django_filters
@@ -27,6 +26,7 @@ from rest_framework.views import APIView
 
 from controlplane.api.body import json_object_body
 from controlplane.errors import ValidationFailed
+from controlplane.lib import fastjson
 from controlplane.roles import OPERATOR, VIEWER
 from routing.api.fleet_serializers import (
     BundleSerializer,
@@ -275,7 +275,7 @@ class GatewayTelemetryView(_GatewayFacing):
         if len(raw) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
         try:
-            payload = json.loads(raw or b"null")
+            payload = fastjson.loads(raw or b"null")
         except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
             payload = None
         if not isinstance(payload, dict):
