@@ -68,7 +68,7 @@ def _series_statement(source: str, batch: PushBatch) -> Statement:
     # the distinct series, numbered from 1 in order of first appearance (refs hash by identity)
     number: dict[SeriesRef, str] = {}
     fields: list[tuple[str, str, str, str]] = []
-    for ref in dict.fromkeys([point[1] for point in points]):
+    for ref in batch.series_refs():
         number[ref] = str(len(fields) + 1)
         quoted = ref.sql_fields
         if quoted is None:  # rendered once per series: validated series are cached across batches
