@@ -117,6 +117,17 @@ INGEST_HTTP_WHAT = (
     "work: the 1/5/15-minute load average at start and end is in the result. Rerun: "
     "`.venv/bin/python benchmarks/run_all.py --only ingest_http`."
 )
+PUSH_COST_WHAT = (
+    "Times: CPU seconds of the web process (`time.process_time`) and of its PostgreSQL backend "
+    "(/proc) per gateway telemetry push, through Django's whole stack in-process (middleware, URL "
+    "resolution, DRF, gateway-token authentication, the ingest throttle on Redis, JSON, validation, "
+    "scope, SLI derivation of 4 SLOs, storage), requests one after another, new minutes each: 500 "
+    "pushes of 1 minute x 100 series (the reference gateway's push) and 166 batches of 10 minutes x "
+    "100 series. Reference, same run: the same 1-minute pushes through the ingest service alone (no "
+    "HTTP, DRF, auth or throttle). Not timed: gunicorn's HTTP parsing and the socket (Django's test "
+    "client), building the bodies. Shared cores: the load average is in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only push_cost`."
+)
 GATEWAY_MEMORY_WHAT = (
     "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
     "separate load-generator process drives its HTTP endpoints for 60 s (signed config pushes with a "
@@ -238,6 +249,35 @@ BENCHES: tuple[Bench, ...] = (
             ),
         ),
         what=INGEST_HTTP_WHAT,
+    ),
+    Bench(
+        "push_cost",
+        "bench_push_cost.py",
+        600,
+        (
+            Figure(
+                "telemetry push, 1 min x 100 series: web CPU per request",
+                "push_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "telemetry push, 1 min x 100 series: PostgreSQL CPU per request",
+                "push_1min.postgres_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "ingest service alone, same pushes (reference): CPU per request",
+                "reference_service_alone_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure("batch, 10 min x 100 series: web CPU per request", "batch_10min.web_ms_per_request", "ms"),
+            Figure(
+                "batch, 10 min x 100 series: PostgreSQL CPU per request",
+                "batch_10min.postgres_ms_per_request",
+                "ms",
+            ),
+        ),
+        what=PUSH_COST_WHAT,
     ),
     Bench(
         "capacity",
