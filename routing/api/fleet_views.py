@@ -44,7 +44,7 @@ from routing.api.fleet_serializers import (
     TelemetryAcceptedSerializer,
 )
 from routing.fleet import selectors, services
-from routing.fleet.auth import GatewayPushAuthentication, GatewayTokenAuthentication, IsPathGateway
+from routing.fleet.auth import GatewayTokenAuthentication, IsPathGateway
 from routing.fleet.bundle import bundle_etag, etag_revisions
 from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
 from routing.fleet.health import HEALTH_STATES, gateway_health
@@ -248,7 +248,7 @@ def _batch_samples(payload: dict[str, Any]) -> tuple[int, int]:
 
 
 class GatewayTelemetryView(_GatewayFacing):
-    authentication_classes = [GatewayPushAuthentication]
+    reads_push_targets = True  # the SLOs the push feeds come with the token's read (one round trip)
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ingest"
 
@@ -407,7 +407,6 @@ class GatewayTokenScheme(OpenApiAuthenticationExtension):
     """Documents gateway tokens (`Authorization: Bearer gw_...`) in the OpenAPI schema."""
 
     target_class = "routing.fleet.auth.GatewayTokenAuthentication"
-    match_subclasses = True  # GatewayPushAuthentication: the same token
     name = "gatewayToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class GatewayPrincipal:
     service: str = ""
     tier: str = ""
     region: str = ""
-    # telemetry pushes: the SLOs a push may feed, read with the authentication (GatewayPushAuthentication)
+    # telemetry pushes: the SLOs a push may feed, read with the authentication (`reads_push_targets`)
     push_target_rows: list[tuple[Any, ...]] | None = None
 
     is_authenticated = True
@@ -70,7 +70,9 @@ def token_matches(token_hash: str, *, now: datetime) -> Q:
 
 class GatewayTokenAuthentication(authentication.BaseAuthentication):
     """One indexed read: the token's hash -> the gateway's id, name, desired revision and
-    registration (service, tier, region)."""
+    registration (service, tier, region). A view with `reads_push_targets` (the telemetry push) also
+    gets the SLOs its push may feed in the same round trip. Nothing is cached: a revoked or rotated
+    token fails on its next request."""
 
     def authenticate(self, request: Request) -> tuple[GatewayPrincipal, None] | None:
         raw = _raw_token(request)
@@ -80,6 +82,9 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             # not counted as a guess: no gateway token was tried (a person's token is refused unread)
             raise exceptions.AuthenticationFailed("a gateway token is required here")
         token_hash, now = hash_gateway_token(raw), timezone.now()
+        view = getattr(request, "parser_context", {}).get("view")
+        if getattr(view, "reads_push_targets", False) and connection.vendor == "postgresql":
+            return self._authenticate_push(request, token_hash, now)
         row = (
             Gateway.objects.filter(token_matches(token_hash, now=now))
             .values_list(
@@ -102,25 +107,12 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
         return GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7]), None
 
-    def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="gateway"'
-
-
-class GatewayPushAuthentication(GatewayTokenAuthentication):
-    """The telemetry push's authentication: on PostgreSQL the same gateway read in plain SQL, and in
-    the same round trip the SLOs a push from this URL's gateway may feed (those of the token's
-    gateway's service and those the source already feeds), which the push would read next anyway.
-    Nothing is cached: a revoked or rotated token fails on its next request, as everywhere."""
-
-    def authenticate(self, request: Request) -> tuple[GatewayPrincipal, None] | None:
-        if connection.vendor != "postgresql":
-            return super().authenticate(request)
-        raw = _raw_token(request)
-        if raw is None:
-            return None
-        if not raw.startswith(GATEWAY_TOKEN_PREFIX):
-            raise exceptions.AuthenticationFailed("a gateway token is required here")
-        token_hash, now = hash_gateway_token(raw), timezone.now()
+    def _authenticate_push(
+        self, request: Request, token_hash: str, now: datetime
+    ) -> tuple[GatewayPrincipal, None]:
+        """The telemetry push's read (PostgreSQL): the same gateway row in plain SQL and, in the same
+        round trip, the SLOs a push from this URL's gateway may feed (those of the token's gateway's
+        service and those the source already feeds), which the push would read next anyway."""
         matches = "g.token_hash = %s OR (g.previous_token_hash = %s AND g.previous_token_expires_at > %s)"
         match_params = [token_hash, token_hash, now]
         kwargs = getattr(request, "parser_context", {}).get("kwargs", {})
@@ -149,6 +141,9 @@ class GatewayPushAuthentication(GatewayTokenAuthentication):
         principal = GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7])
         principal.push_target_rows = results[1] if len(results) > 1 else None
         return principal, None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="gateway"'
 
 
 class IsPathGateway(permissions.BasePermission):
