@@ -98,8 +98,7 @@ CYCLE_WHAT = (
     "ingest storing the SLI minutes (`sli_rows_write`; see ingest), loading, and the cold first cycle "
     "after loading (it rebuilds every window state; reported separately). Data: 80% rolling 28 d, 10% "
     "rolling 30 d, 10% calendar month; minute buckets for the last 7 hours, hourly rollups for the "
-    "last 32 days (5 days at 100,000 SLOs, where the period's oldest partial day then reads as "
-    "missing), daily rollups for 33 days. Reference: the same script run on the code before the "
+    "last 32 days, daily rollups for 33 days (at 100,000 SLOs loading takes about 50 minutes). Reference: the same script run on the code before the "
     "window state (commit 8dd1c2c; `benchmarks/results/cycle_before.json`). The machine's 2 cores are shared with "
     "other developers' work, so read each figure with "
     "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
@@ -189,7 +188,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "cycle_100000",
         "bench_cycle.py",
-        5400,
+        7200,
         (
             Figure(
                 "sync + evaluation, 100,000 SLOs x 28 d, median cycle (best of 1/2 workers)",
@@ -197,10 +196,34 @@ BENCHES: tuple[Bench, ...] = (
                 "s",
                 target_path="target_s",
             ),
+            Figure(
+                "CPU seconds per cycle (clients + PostgreSQL backends), median", "median_cpu_s_per_cycle", "s"
+            ),
+            Figure("evaluation speed-up, 1 -> 2 workers", "evaluation_speedup_1_to_2_workers", "x"),
             Figure("load average (1 min) during the cycles", "load_average_at_end.0", ""),
         ),
-        args=("--slos", "100000", "--hour-days", "5", "--cycles", "2"),
+        args=("--slos", "100000", "--cycles", "2"),
         what=CYCLE_WHAT.replace("--only cycle", "--only cycle_100000"),
+    ),
+    Bench(
+        "celery_workers",
+        "bench_celery_workers.py",
+        1200,
+        (
+            Figure("evaluation of 10,000 SLOs, 1 real Celery worker, median", "median_evaluation_s.1", "s"),
+            Figure("evaluation of 10,000 SLOs, 2 real Celery workers, median", "median_evaluation_s.2", "s"),
+            Figure("evaluation speed-up, 1 -> 2 real Celery workers", "speedup_1_to_2_workers", "x"),
+            Figure("load average (1 min) at the end", "load_average_at_end.0", ""),
+        ),
+        what=(
+            "Times, on a real Redis broker: from enqueueing `slo.budget.evaluate_all` (what beat does every "
+            "minute) to the `done_at` of the instant's last evaluation chunk, with 1 and then 2 real "
+            "`celery worker --concurrency 1` processes claiming chunks (`FOR UPDATE SKIP LOCKED`); each "
+            "cycle checks that every SLO was evaluated exactly once and that both workers used CPU. Data: "
+            "the 10,000-SLO database bench_cycle loads (run `--only cycle` first). Not timed: the sync of "
+            "the new minute (timed by cycle), worker start-up, one warm-up cycle per worker count. "
+            "Reference: the same evaluation by 1 worker. Rerun: `benchmarks/run_all.py --only celery_workers`."
+        ),
     ),
     Bench(
         "ingest",
