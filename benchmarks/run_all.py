@@ -449,6 +449,33 @@ BENCHES: tuple[Bench, ...] = (
         args=("--slos", "10000", "--days", "2"),
     ),
     Bench(
+        "partitions_30d",
+        "bench_partitions.py",
+        7200,
+        (
+            Figure(
+                "30 d x 1,000 SLOs: SLI minute retention of one day, plain (DELETE)",
+                "before.retention.s",
+                "s",
+            ),
+            Figure("  + VACUUM to reuse the space", "before.retention.vacuum_after_s", "s"),
+            Figure("30 d x 1,000 SLOs: retention of one day, partitioned (DROP)", "after.retention.s", "s"),
+            Figure(
+                "30 d x 1,000 SLOs: budget sync minute read, plain",
+                "before.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure(
+                "30 d x 1,000 SLOs: budget sync minute read, partitioned",
+                "after.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure("30 d x 1,000 SLOs: new minute for every SLO, plain", "before.insert.median_s", "s"),
+            Figure("30 d x 1,000 SLOs: new minute for every SLO, partitioned", "after.insert.median_s", "s"),
+        ),
+        args=("--slos", "1000", "--days", "30", "--out", "partitions_30d.json"),
+    ),
+    Bench(
         "fleet",
         "bench_fleet.py",
         1200,
