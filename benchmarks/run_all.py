@@ -98,8 +98,7 @@ CYCLE_WHAT = (
     "ingest storing the SLI minutes (`sli_rows_write`; see ingest), loading, and the cold first cycle "
     "after loading (it rebuilds every window state; reported separately). Data: 80% rolling 28 d, 10% "
     "rolling 30 d, 10% calendar month; minute buckets for the last 7 hours, hourly rollups for the "
-    "last 32 days (5 days at 100,000 SLOs, where the period's oldest partial day then reads as "
-    "missing), daily rollups for 33 days. Reference: the same script run on the code before the "
+    "last 32 days, daily rollups for 33 days (at 100,000 SLOs loading takes about 50 minutes). Reference: the same script run on the code before the "
     "window state (commit 8dd1c2c; `benchmarks/results/cycle_before.json`). The machine's 2 cores are shared with "
     "other developers' work, so read each figure with "
     "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
@@ -139,6 +138,17 @@ VS_PROMETHEUS_WHAT = (
     "load averages are in the result. Rerun: `.venv/bin/python benchmarks/run_all.py --only "
     "vs_prometheus` (needs scripts/install-prometheus.sh; ~45 min, ~20 GB temporary disk under "
     "/tmp/bench_prom)."
+)
+PUSH_COST_WHAT = (
+    "Times: CPU seconds of the web process (`time.process_time`) and of its PostgreSQL backend "
+    "(/proc) per gateway telemetry push, through Django's whole stack in-process (middleware, URL "
+    "resolution, DRF, gateway-token authentication, the ingest throttle on Redis, JSON, validation, "
+    "scope, SLI derivation of 4 SLOs, storage), requests one after another, new minutes each: 500 "
+    "pushes of 1 minute x 100 series (the reference gateway's push) and 166 batches of 10 minutes x "
+    "100 series. Reference, same run: the same 1-minute pushes through the ingest service alone (no "
+    "HTTP, DRF, auth or throttle). Not timed: gunicorn's HTTP parsing and the socket (Django's test "
+    "client), building the bodies. Shared cores: the load average is in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only push_cost`."
 )
 GATEWAY_MEMORY_WHAT = (
     "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
@@ -201,7 +211,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "cycle_100000",
         "bench_cycle.py",
-        5400,
+        7200,
         (
             Figure(
                 "sync + evaluation, 100,000 SLOs x 28 d, median cycle (best of 1/2 workers)",
@@ -209,10 +219,34 @@ BENCHES: tuple[Bench, ...] = (
                 "s",
                 target_path="target_s",
             ),
+            Figure(
+                "CPU seconds per cycle (clients + PostgreSQL backends), median", "median_cpu_s_per_cycle", "s"
+            ),
+            Figure("evaluation speed-up, 1 -> 2 workers", "evaluation_speedup_1_to_2_workers", "x"),
             Figure("load average (1 min) during the cycles", "load_average_at_end.0", ""),
         ),
-        args=("--slos", "100000", "--hour-days", "5", "--cycles", "2"),
+        args=("--slos", "100000", "--cycles", "2"),
         what=CYCLE_WHAT.replace("--only cycle", "--only cycle_100000"),
+    ),
+    Bench(
+        "celery_workers",
+        "bench_celery_workers.py",
+        1200,
+        (
+            Figure("evaluation of 10,000 SLOs, 1 real Celery worker, median", "median_evaluation_s.1", "s"),
+            Figure("evaluation of 10,000 SLOs, 2 real Celery workers, median", "median_evaluation_s.2", "s"),
+            Figure("evaluation speed-up, 1 -> 2 real Celery workers", "speedup_1_to_2_workers", "x"),
+            Figure("load average (1 min) at the end", "load_average_at_end.0", ""),
+        ),
+        what=(
+            "Times, on a real Redis broker: from enqueueing `slo.budget.evaluate_all` (what beat does every "
+            "minute) to the `done_at` of the instant's last evaluation chunk, with 1 and then 2 real "
+            "`celery worker --concurrency 1` processes claiming chunks (`FOR UPDATE SKIP LOCKED`); each "
+            "cycle checks that every SLO was evaluated exactly once and that both workers used CPU. Data: "
+            "the 10,000-SLO database bench_cycle loads (run `--only cycle` first). Not timed: the sync of "
+            "the new minute (timed by cycle), worker start-up, one warm-up cycle per worker count. "
+            "Reference: the same evaluation by 1 worker. Rerun: `benchmarks/run_all.py --only celery_workers`."
+        ),
     ),
     Bench(
         "ingest",
@@ -261,6 +295,35 @@ BENCHES: tuple[Bench, ...] = (
             ),
         ),
         what=INGEST_HTTP_WHAT,
+    ),
+    Bench(
+        "push_cost",
+        "bench_push_cost.py",
+        600,
+        (
+            Figure(
+                "telemetry push, 1 min x 100 series: web CPU per request",
+                "push_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "telemetry push, 1 min x 100 series: PostgreSQL CPU per request",
+                "push_1min.postgres_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "ingest service alone, same pushes (reference): CPU per request",
+                "reference_service_alone_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure("batch, 10 min x 100 series: web CPU per request", "batch_10min.web_ms_per_request", "ms"),
+            Figure(
+                "batch, 10 min x 100 series: PostgreSQL CPU per request",
+                "batch_10min.postgres_ms_per_request",
+                "ms",
+            ),
+        ),
+        what=PUSH_COST_WHAT,
     ),
     Bench(
         "capacity",
@@ -429,6 +492,33 @@ BENCHES: tuple[Bench, ...] = (
             Figure("new minute for every SLO, partitioned", "after.insert.median_s", "s"),
         ),
         args=("--slos", "10000", "--days", "2"),
+    ),
+    Bench(
+        "partitions_30d",
+        "bench_partitions.py",
+        7200,
+        (
+            Figure(
+                "30 d x 1,000 SLOs: SLI minute retention of one day, plain (DELETE)",
+                "before.retention.s",
+                "s",
+            ),
+            Figure("  + VACUUM to reuse the space", "before.retention.vacuum_after_s", "s"),
+            Figure("30 d x 1,000 SLOs: retention of one day, partitioned (DROP)", "after.retention.s", "s"),
+            Figure(
+                "30 d x 1,000 SLOs: budget sync minute read, plain",
+                "before.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure(
+                "30 d x 1,000 SLOs: budget sync minute read, partitioned",
+                "after.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure("30 d x 1,000 SLOs: new minute for every SLO, plain", "before.insert.median_s", "s"),
+            Figure("30 d x 1,000 SLOs: new minute for every SLO, partitioned", "after.insert.median_s", "s"),
+        ),
+        args=("--slos", "1000", "--days", "30", "--out", "partitions_30d.json"),
     ),
     Bench(
         "fleet",
