@@ -263,6 +263,8 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# The gateways' config poll answers 304 from this Redis when it can (routing.fleet.pollcache).
+FLEET_POLL_CACHE = env_bool("FLEET_POLL_CACHE", True)
 
 # Celery: lose nothing. Late acks + reject on worker loss re-queue a task whose worker
 # died; tasks are written to be idempotent so a second run is harmless.
