@@ -265,6 +265,8 @@ CACHES = {
 }
 # The gateways' config poll answers 304 from this Redis when it can (routing.fleet.pollcache).
 FLEET_POLL_CACHE = env_bool("FLEET_POLL_CACHE", True)
+# In front of Django's WSGI handler (controlplane.wsgi): a cached 304 skips the handler and middleware.
+WSGI_FAST_PATHS = ["routing.api.fastpath.ConfigPollWSGI"]
 
 # Celery: lose nothing. Late acks + reject on worker loss re-queue a task whose worker
 # died; tasks are written to be idempotent so a second run is harmless.

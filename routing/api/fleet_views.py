@@ -406,6 +406,19 @@ def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
     return _not_modified(row[1], tags)
 
 
+def cached_not_modified(environ: dict[str, Any], pk: str) -> int | None:
+    """The revision to answer 304 with from the poll cache alone (routing.api.fastpath.ConfigPollWSGI),
+    or None: not a gateway token, no valid cached row, not that gateway's current token, or an
+    If-None-Match without the desired revision."""
+    scheme, _, raw = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme not in ("Bearer", "Gateway") or not raw.startswith(GATEWAY_TOKEN_PREFIX):
+        return None
+    _, cached = pollcache.lookup(int(pk), create=False)
+    if cached is None or not hmac.compare_digest(cached[0], hash_gateway_token(raw.strip()).encode()):
+        return None
+    return cached[1] if cached[1] in etag_revisions(environ.get("HTTP_IF_NONE_MATCH")) else None
+
+
 def _not_modified(revision: int, tags: str) -> HttpResponse | None:
     if revision not in etag_revisions(tags):
         return None  # the gateway needs the bundle: the view answers 200

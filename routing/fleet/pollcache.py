@@ -71,9 +71,10 @@ def _keys(gateway_id: int) -> tuple[str, str]:
     return f"{prefix}gen:{gateway_id}", f"{prefix}row:{gateway_id}"
 
 
-def lookup(gateway_id: int) -> tuple[bytes | None, tuple[bytes, int] | None]:
+def lookup(gateway_id: int, *, create: bool = True) -> tuple[bytes | None, tuple[bytes, int] | None]:
     """(stamp, (token hash, desired revision) or None). The stamp is the one a database read made
-    now may be stored under (`fill`); None when Redis is off or unreachable."""
+    now may be stored under (`fill`); None when Redis is off or unreachable (or, with
+    create=False, when the gateway has none yet)."""
     global _down_until
     client = _redis()
     if client is None or time.monotonic() < _down_until:
@@ -84,6 +85,8 @@ def lookup(gateway_id: int) -> tuple[bytes | None, tuple[bytes, int] | None]:
         gen_key, row_key = _keys(gateway_id)
         stamp, row = client.mget(gen_key, row_key)
         if stamp is None:
+            if not create:
+                return None, None
             fresh = secrets.token_hex(8).encode()
             # NX: a concurrent poll's stamp wins; this poll then reads the database without storing
             created = client.set(gen_key, fresh, nx=True, ex=ROW_TTL_S * 2)

@@ -174,3 +174,94 @@ def test_the_cache_is_off_without_a_redis_cache_url(users, register, django_asse
         assert _poll(one.token, one.gateway, 1) == 304
         with django_assert_num_queries(1):
             assert _poll(one.token, one.gateway, 1) == 304
+
+
+# -- in front of Django's handler (controlplane.wsgi) ---------------------------------------------
+
+
+def _wsgi(gateway: Gateway, token: str, revision: int, **environ):
+    """(status, headers) of routing.api.fastpath.ConfigPollWSGI, or ("django", None) when it hands
+    the request on."""
+    from routing.api.fastpath import ConfigPollWSGI
+
+    answered: list = []
+    app = ConfigPollWSGI(lambda environ, start_response: answered.append(("django", None)) or [])
+    base = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": f"/api/v1/gateways/{gateway.pk}/config",
+        "wsgi.url_scheme": "http",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "HTTP_IF_NONE_MATCH": f'"rev-{revision}"',
+    }
+    body = app({**base, **environ}, lambda status, headers: answered.append((status, dict(headers))))
+    assert list(body) == []
+    return answered[0]
+
+
+def test_the_wsgi_fast_path_is_wired_in_front_of_django():
+    from controlplane import wsgi
+    from routing.api.fastpath import ConfigPollWSGI
+
+    assert isinstance(wsgi.application, ConfigPollWSGI)
+
+
+@pytest.mark.parametrize("https", [False, True])
+def test_the_wsgi_304_carries_the_headers_of_the_stacks_304(users, register, settings, https):
+    settings.SECURE_SSL_REDIRECT = https
+    settings.SECURE_HSTS_SECONDS = 3600 if https else 0
+    one = register("edge-1")
+    _desired(users, one.gateway)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {one.token}")
+    stack = client.get(
+        f"/api/v1/gateways/{one.gateway.pk}/config",
+        HTTP_IF_NONE_MATCH='"rev-1"',
+        HTTP_X_REQUEST_ID="r-1",
+        secure=https,
+    )
+    assert stack.status_code == 304  # and the cache is filled
+    status, headers = _wsgi(
+        one.gateway, one.token, 1, HTTP_X_REQUEST_ID="r-1", **({"wsgi.url_scheme": "https"} if https else {})
+    )
+    assert status == "304 Not Modified"
+    expected = {k: v for k, v in stack.headers.items() if k.lower() not in ("content-type", "content-length")}
+    assert headers == expected
+    assert ("Strict-Transport-Security" in headers) is https
+
+
+def test_the_wsgi_fast_path_hands_on_what_the_cache_cannot_answer(users, register, settings):
+    one, two = register("edge-1"), register("edge-2")
+    _desired(users, one.gateway)
+    assert _wsgi(one.gateway, one.token, 1) == ("django", None)  # not cached yet
+    assert _poll(one.token, one.gateway, 1) == 304  # the middleware's database read fills it
+    assert _wsgi(one.gateway, one.token, 1)[0] == "304 Not Modified"
+    assert _wsgi(one.gateway, one.token, 2) == ("django", None)  # another revision: the stack's 200
+    assert _wsgi(one.gateway, two.token, 1) == ("django", None)  # another gateway's token: 403
+    assert _wsgi(one.gateway, "gw_not-a-real-token", 1) == ("django", None)  # 401
+    assert _wsgi(one.gateway, one.token, 1, REQUEST_METHOD="HEAD") == ("django", None)
+    assert _wsgi(one.gateway, one.token, 1, PATH_INFO=f"/api/v1/gateways/{one.gateway.pk}/configx") == (
+        "django",
+        None,
+    )
+    settings.SECURE_SSL_REDIRECT = True
+    assert _wsgi(one.gateway, one.token, 1) == ("django", None)  # plain HTTP: SecurityMiddleware redirects
+    status, headers = _wsgi(
+        one.gateway, one.token, 1, HTTP_X_REQUEST_ID="bad id\n", **{"wsgi.url_scheme": "https"}
+    )
+    assert status == "304 Not Modified" and len(headers["X-Request-ID"]) == 32  # a fresh id, not the bad one
+
+
+def test_a_change_reaches_the_wsgi_fast_path_at_once(users, register):
+    one = register("edge-1")
+    _desired(users, one.gateway)
+    assert _poll(one.token, one.gateway, 1) == 304
+    assert _wsgi(one.gateway, one.token, 1)[0] == "304 Not Modified"
+    new = gateway_rotate(
+        actor=users["operator"], gateway_id=one.gateway.pk, signing_secret=False, grace_seconds=0
+    )
+    assert _wsgi(one.gateway, one.token, 1) == ("django", None)
+    assert _wsgi(one.gateway, new.token, 1) == ("django", None)  # not cached for the new token yet
+    _desired(users, one.gateway)
+    assert _poll(new.token, one.gateway, 2) == 304
+    assert _wsgi(one.gateway, new.token, 2)[0] == "304 Not Modified"
+    assert _wsgi(one.gateway, new.token, 1) == ("django", None)
