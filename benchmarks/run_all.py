@@ -161,8 +161,8 @@ GATEWAY_MEMORY_WHAT = (
 
 FLEET_WHAT = (
     "Times: 10,000 simulated gateways, open loop, against gunicorn started as in production "
-    "(`controlplane.wsgi`, DEBUG off, 3 gthread workers x 4 threads, throttles and the config-poll "
-    "cache in Redis): each polls its config every 10 s with its ETag (answered 304) and/or pushes its "
+    "(`controlplane.wsgi`, DEBUG off, 4 sync workers as in docker-compose.yml and the Kubernetes "
+    "manifests, throttles and the config-poll cache in Redis): each polls its config every 10 s with its ETag (answered 304) and/or pushes its "
     "last minute (100 series) every 60 s, at a random phase, with its own token; latency counts from "
     "the instant a request was due, so queueing counts. 15 s warm-up, 60 s measured. CPU seconds per "
     "answered request of the web workers, their PostgreSQL backends, the Redis server (shared with "
