@@ -10,6 +10,10 @@ class RoutingConfig(AppConfig):
     def ready(self) -> None:
         from routing import reports
         from routing.capacity import metrics
+        from routing.releases.rollout import releases_step_on_page
+        from slo.budget.signals import page_alerts_fired
 
         metrics.register()  # active capacity recommendations as gauges on /metrics
         reports.register()  # releases and gateway names for slo's error-budget reports
+        # a page-level burn steps the service's rolling-out releases at once (burn rollback)
+        page_alerts_fired.connect(releases_step_on_page, dispatch_uid="routing.releases.step_on_page")
