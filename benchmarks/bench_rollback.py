@@ -676,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("worker", "beat"):
             source = workdir / f"{name}.log"
             if source.exists():
-                (logs / f"rollback_{name}.log").write_text(source.read_text(errors="replace")[-200_000:])
+                (logs / f"rollback_{name}.log").write_text(source.read_text(errors="replace")[-40_000:])
         if not args.keep_db:
             drop_database()
     measured = [
