@@ -139,7 +139,7 @@ ROLLBACK_WHAT = (
     "code before the fix (`before` in the result: beat's 60 s evaluation at an arbitrary phase, "
     "gateway pushes every 60 s from their start, the release tick every 30 s). Not timed: setup, "
     "warm-up. Everything shares the machine's 2 cores; load averages are in the result. Rerun: "
-    "`.venv/bin/python benchmarks/run_all.py --only rollback` (about 7 minutes a run)."
+    "`.venv/bin/python benchmarks/run_all.py --only rollback` (about 3 minutes a run after setup)."
 )
 GATEWAY_MEMORY_WHAT = (
     "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
@@ -415,6 +415,11 @@ BENCHES: tuple[Bench, ...] = (
                 "rollback: the same in seconds, median",
                 "median_seconds_from_first_page_minute_start",
                 "s",
+            ),
+            Figure(
+                "rollback: reference, the code before the fix (same script; `before` in the result)",
+                "before.median_intervals_from_first_page_minute_start",
+                "intervals",
             ),
         ),
         what=ROLLBACK_WHAT,
