@@ -385,7 +385,7 @@ def profile_run(
         "JSON parsing of the body": ("json/decoder.py", "parsers.py:parse", "json/__init__.py:loads"),
         "batch validation (parse_push_batch)": ("slo/telemetry/batch.py",),
         "SLI derivation (derive_sli_rows)": ("slo/telemetry/derive.py",),
-        "COPY text rendering": ("ingest.py:_series_copy_text",),
+        "statement building (push_write)": ("slo/telemetry/push_write.py",),
         "authentication + throttling": ("authentication.py", "throttling.py"),
     }
     total = 0.0

@@ -21,7 +21,7 @@ fragmented indexes, so `before` is if anything favoured).
 The load average (the machine is shared) is recorded at each step.
 
     .venv/bin/python benchmarks/bench_partitions.py [--slos 10000] [--days 30] [--variant both]
-    # writes benchmarks/results/partitions.json
+    # writes benchmarks/results/partitions.json (or --out NAME)
 """
 
 from __future__ import annotations
@@ -276,7 +276,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--new-minutes", type=int, default=5)
     parser.add_argument("--variant", choices=["before", "after", "both"], default="both")
+    parser.add_argument("--out", help="result file name in benchmarks/results/ (default partitions.json)")
     args = parser.parse_args()
+    out = RESULT.with_name(args.out) if args.out else RESULT
     variants = ["before", "after"] if args.variant == "both" else [args.variant]
     result: dict[str, Any] = {
         "slos": args.slos,
@@ -297,7 +299,7 @@ def main() -> None:
             ),
             "retention": round(b["retention"]["s"] / max(a["retention"]["s"], 1e-3), 1),
         }
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result.get("speedup", {})))
 
 

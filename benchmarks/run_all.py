@@ -103,8 +103,7 @@ CYCLE_WHAT = (
     "ingest storing the SLI minutes (`sli_rows_write`; see ingest), loading, and the cold first cycle "
     "after loading (it rebuilds every window state; reported separately). Data: 80% rolling 28 d, 10% "
     "rolling 30 d, 10% calendar month; minute buckets for the last 7 hours, hourly rollups for the "
-    "last 32 days (5 days at 100,000 SLOs, where the period's oldest partial day then reads as "
-    "missing), daily rollups for 33 days. Reference: the same script run on the code before the "
+    "last 32 days, daily rollups for 33 days (at 100,000 SLOs loading takes about 50 minutes). Reference: the same script run on the code before the "
     "window state (commit 8dd1c2c; `benchmarks/results/cycle_before.json`). The machine's 2 cores are shared with "
     "other developers' work, so read each figure with "
     "the load average recorded beside it. Rerun: `benchmarks/run_all.py --only cycle`."
@@ -140,6 +139,40 @@ ROLLBACK_WHAT = (
     "gateway pushes every 60 s from their start, the release tick every 30 s). Not timed: setup, "
     "warm-up. Everything shares the machine's 2 cores; load averages are in the result. Rerun: "
     "`.venv/bin/python benchmarks/run_all.py --only rollback` (about 3 minutes a run after setup)."
+)
+VS_PROMETHEUS_WHAT = (
+    "Side by side on the same SLOs and the same per-minute data (bench_cycle's catalog and traffic; 28 d "
+    "history, 30 d for the 20% with 30-day/calendar windows). Prometheus 2.42 (the Debian binary) is "
+    "loaded with 31 days of the raw counters (`inference_requests_total`, 2 series per SLO, one sample a "
+    "minute) AND the recording rules' two 5m helper series, as TSDB blocks (`promtool tsdb "
+    "create-blocks-from openmetrics`), and runs the rule file our exporter writes (`slo.rules`: per SLO "
+    "the 7 burn-window ratios over raw counters, the helpers, the 28/30 d period ratio over the helpers, "
+    "meta recordings and alerting rules) at a 1-minute evaluation interval, with the live minutes "
+    "scraped from a small exporter. Timed on Prometheus, after 2 warm-up evaluations, over 5 one-minute "
+    "cycles at 1,000 SLOs (3 at 100 and 300): `process_cpu_seconds_total` from its own /metrics (it includes the scrape and one "
+    "/api/v1/rules read a minute) and the sum of rule-group `evaluationTime` (/api/v1/rules); missed "
+    "iterations and rule failures are recorded. At 100, 300 and 1,000 SLOs; the growth exponent is a "
+    "least-squares fit in log-log and Prometheus at 10,000 SLOs is that fit's extrapolation, not a "
+    "measurement. Timed on our side (1,000 SLOs): `bench_cycle.py` on its own database at the same "
+    "instants: CPU seconds of `budget_sync_pending` + evaluation of every SLO a cycle, clients and their "
+    "PostgreSQL backends, median (at 10,000: the cycle row's figure). Not timed: data generation, block "
+    "creation, database loading. The answers are compared too: for 8 SLOs, the error ratio of each "
+    "window from Prometheus' rule expressions at our last cycle's instant vs ours vs the exact ratio "
+    "(`answers` in the result). Both sides share the machine's 2 cores with other developers' work; "
+    "load averages are in the result. Rerun: `.venv/bin/python benchmarks/run_all.py --only "
+    "vs_prometheus` (needs scripts/install-prometheus.sh; ~45 min, ~20 GB temporary disk under "
+    "/tmp/bench_prom)."
+)
+PUSH_COST_WHAT = (
+    "Times: CPU seconds of the web process (`time.process_time`) and of its PostgreSQL backend "
+    "(/proc) per gateway telemetry push, through Django's whole stack in-process (middleware, URL "
+    "resolution, DRF, gateway-token authentication, the ingest throttle on Redis, JSON, validation, "
+    "scope, SLI derivation of 4 SLOs, storage), requests one after another, new minutes each: 500 "
+    "pushes of 1 minute x 100 series (the reference gateway's push) and 166 batches of 10 minutes x "
+    "100 series. Reference, same run: the same 1-minute pushes through the ingest service alone (no "
+    "HTTP, DRF, auth or throttle). Not timed: gunicorn's HTTP parsing and the socket (Django's test "
+    "client), building the bodies. Shared cores: the load average is in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only push_cost`."
 )
 GATEWAY_MEMORY_WHAT = (
     "Times nothing: samples /proc/<pid>/status (VmRSS, VmHWM) of one reference gateway while a "
@@ -202,7 +235,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "cycle_100000",
         "bench_cycle.py",
-        5400,
+        7200,
         (
             Figure(
                 "sync + evaluation, 100,000 SLOs x 28 d, median cycle (best of 1/2 workers)",
@@ -210,10 +243,34 @@ BENCHES: tuple[Bench, ...] = (
                 "s",
                 target_path="target_s",
             ),
+            Figure(
+                "CPU seconds per cycle (clients + PostgreSQL backends), median", "median_cpu_s_per_cycle", "s"
+            ),
+            Figure("evaluation speed-up, 1 -> 2 workers", "evaluation_speedup_1_to_2_workers", "x"),
             Figure("load average (1 min) during the cycles", "load_average_at_end.0", ""),
         ),
-        args=("--slos", "100000", "--hour-days", "5", "--cycles", "2"),
+        args=("--slos", "100000", "--cycles", "2"),
         what=CYCLE_WHAT.replace("--only cycle", "--only cycle_100000"),
+    ),
+    Bench(
+        "celery_workers",
+        "bench_celery_workers.py",
+        1200,
+        (
+            Figure("evaluation of 10,000 SLOs, 1 real Celery worker, median", "median_evaluation_s.1", "s"),
+            Figure("evaluation of 10,000 SLOs, 2 real Celery workers, median", "median_evaluation_s.2", "s"),
+            Figure("evaluation speed-up, 1 -> 2 real Celery workers", "speedup_1_to_2_workers", "x"),
+            Figure("load average (1 min) at the end", "load_average_at_end.0", ""),
+        ),
+        what=(
+            "Times, on a real Redis broker: from enqueueing `slo.budget.evaluate_all` (what beat does every "
+            "minute) to the `done_at` of the instant's last evaluation chunk, with 1 and then 2 real "
+            "`celery worker --concurrency 1` processes claiming chunks (`FOR UPDATE SKIP LOCKED`); each "
+            "cycle checks that every SLO was evaluated exactly once and that both workers used CPU. Data: "
+            "the 10,000-SLO database bench_cycle loads (run `--only cycle` first). Not timed: the sync of "
+            "the new minute (timed by cycle), worker start-up, one warm-up cycle per worker count. "
+            "Reference: the same evaluation by 1 worker. Rerun: `benchmarks/run_all.py --only celery_workers`."
+        ),
     ),
     Bench(
         "ingest",
@@ -262,6 +319,35 @@ BENCHES: tuple[Bench, ...] = (
             ),
         ),
         what=INGEST_HTTP_WHAT,
+    ),
+    Bench(
+        "push_cost",
+        "bench_push_cost.py",
+        600,
+        (
+            Figure(
+                "telemetry push, 1 min x 100 series: web CPU per request",
+                "push_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "telemetry push, 1 min x 100 series: PostgreSQL CPU per request",
+                "push_1min.postgres_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "ingest service alone, same pushes (reference): CPU per request",
+                "reference_service_alone_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure("batch, 10 min x 100 series: web CPU per request", "batch_10min.web_ms_per_request", "ms"),
+            Figure(
+                "batch, 10 min x 100 series: PostgreSQL CPU per request",
+                "batch_10min.postgres_ms_per_request",
+                "ms",
+            ),
+        ),
+        what=PUSH_COST_WHAT,
     ),
     Bench(
         "capacity",
@@ -368,16 +454,38 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "vs_prometheus",
         "bench_vs_prometheus.py",
-        900,
+        4800,
         (
             Figure(
-                "window queries vs Prometheus, cold (ratio Prometheus/ours)",
-                "ratio_prometheus_over_ours_cold",
+                "CPU per minute, ours / real Prometheus 2.42 evaluating our exported rules, 1,000 SLOs x 28 d",
+                "ratio_ours_over_prometheus_cpu",
                 "x",
-                target=1.0,
-                higher_is_better=True,
+                target_path="target_ratio",
             ),
+            Figure("Prometheus CPU-seconds a minute, 1,000 SLOs", "prometheus.1000.cpu_s_per_minute", "s"),
+            Figure(
+                "Prometheus rule-group evaluationTime a cycle (sum), 1,000 SLOs, median",
+                "prometheus.1000.median_evaluation_time_s_per_cycle",
+                "s",
+            ),
+            Figure(
+                "ours: CPU-seconds a cycle (sync + evaluation), 1,000 SLOs, median",
+                "ours.median_cpu_s_per_cycle",
+                "s",
+            ),
+            Figure(
+                "Prometheus growth exponent b (CPU ~ N^b, fit over 100/300/1,000)", "prometheus_fit.b", ""
+            ),
+            Figure(
+                "CPU per minute at 10,000 SLOs BY FIT (ours from cycle.json / Prometheus extrapolated)",
+                "ratio_at_10000_by_fit",
+                "x",
+                target_path="target_ratio",
+            ),
+            Figure("load average (1 min) at the end", "load_average_at_end.0", ""),
         ),
+        args=("--slos", "100", "300", "1000"),
+        what=VS_PROMETHEUS_WHAT,
     ),
     Bench(
         "gateway_memory",
@@ -439,6 +547,33 @@ BENCHES: tuple[Bench, ...] = (
             Figure("new minute for every SLO, partitioned", "after.insert.median_s", "s"),
         ),
         args=("--slos", "10000", "--days", "2"),
+    ),
+    Bench(
+        "partitions_30d",
+        "bench_partitions.py",
+        7200,
+        (
+            Figure(
+                "30 d x 1,000 SLOs: SLI minute retention of one day, plain (DELETE)",
+                "before.retention.s",
+                "s",
+            ),
+            Figure("  + VACUUM to reuse the space", "before.retention.vacuum_after_s", "s"),
+            Figure("30 d x 1,000 SLOs: retention of one day, partitioned (DROP)", "after.retention.s", "s"),
+            Figure(
+                "30 d x 1,000 SLOs: budget sync minute read, plain",
+                "before.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure(
+                "30 d x 1,000 SLOs: budget sync minute read, partitioned",
+                "after.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure("30 d x 1,000 SLOs: new minute for every SLO, plain", "before.insert.median_s", "s"),
+            Figure("30 d x 1,000 SLOs: new minute for every SLO, partitioned", "after.insert.median_s", "s"),
+        ),
+        args=("--slos", "1000", "--days", "30", "--out", "partitions_30d.json"),
     ),
     Bench(
         "fleet",

@@ -7,7 +7,6 @@ Gateways (their own token, only for their own id): `config`, `heartbeat/`, `tele
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import django_filters
@@ -27,6 +26,7 @@ from rest_framework.views import APIView
 
 from controlplane.api.body import json_object_body
 from controlplane.errors import ValidationFailed
+from controlplane.lib import fastjson
 from controlplane.roles import OPERATOR, VIEWER
 from routing.api.fleet_serializers import (
     BundleSerializer,
@@ -248,6 +248,7 @@ def _batch_samples(payload: dict[str, Any]) -> tuple[int, int]:
 
 
 class GatewayTelemetryView(_GatewayFacing):
+    reads_push_targets = True  # the SLOs the push feeds come with the token's read (one round trip)
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ingest"
 
@@ -274,7 +275,7 @@ class GatewayTelemetryView(_GatewayFacing):
         if len(raw) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
         try:
-            payload = json.loads(raw or b"null")
+            payload = fastjson.loads(raw or b"null")
         except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
             payload = None
         if not isinstance(payload, dict):
@@ -292,7 +293,9 @@ class GatewayTelemetryView(_GatewayFacing):
         scope = PushScope(
             gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region
         )
-        result = module.telemetry_batch_ingest(source=f"gateway:{int(pk)}", payload=payload, scope=scope)
+        result = module.telemetry_batch_ingest(
+            source=f"gateway:{int(pk)}", payload=payload, scope=scope, target_rows=gateway.push_target_rows
+        )
         return Response({"accepted": True, "result": _jsonable(result)}, status=202)
 
 

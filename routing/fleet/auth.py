@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
@@ -20,6 +21,11 @@ from rest_framework.request import Request
 from controlplane.throttling import bearer_refused
 from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
 from routing.models.fleet import Gateway
+from slo.models import Service
+from slo.telemetry.sql import run_statements_fetch_each
+
+_GATEWAY_TABLE = Gateway._meta.db_table
+_SERVICE_TABLE = Service._meta.db_table
 
 
 @dataclass
@@ -33,6 +39,8 @@ class GatewayPrincipal:
     service: str = ""
     tier: str = ""
     region: str = ""
+    # telemetry pushes: the SLOs a push may feed, read with the authentication (`reads_push_targets`)
+    push_target_rows: list[tuple[Any, ...]] | None = None
 
     is_authenticated = True
     is_active = True
@@ -62,7 +70,9 @@ def token_matches(token_hash: str, *, now: datetime) -> Q:
 
 class GatewayTokenAuthentication(authentication.BaseAuthentication):
     """One indexed read: the token's hash -> the gateway's id, name, desired revision and
-    registration (service, tier, region)."""
+    registration (service, tier, region). A view with `reads_push_targets` (the telemetry push) also
+    gets the SLOs its push may feed in the same round trip. Nothing is cached: a revoked or rotated
+    token fails on its next request."""
 
     def authenticate(self, request: Request) -> tuple[GatewayPrincipal, None] | None:
         raw = _raw_token(request)
@@ -72,6 +82,9 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             # not counted as a guess: no gateway token was tried (a person's token is refused unread)
             raise exceptions.AuthenticationFailed("a gateway token is required here")
         token_hash, now = hash_gateway_token(raw), timezone.now()
+        view = getattr(request, "parser_context", {}).get("view")
+        if getattr(view, "reads_push_targets", False) and connection.vendor == "postgresql":
+            return self._authenticate_push(request, token_hash, now)
         row = (
             Gateway.objects.filter(token_matches(token_hash, now=now))
             .values_list(
@@ -93,6 +106,41 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
 
             previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
         return GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7]), None
+
+    def _authenticate_push(
+        self, request: Request, token_hash: str, now: datetime
+    ) -> tuple[GatewayPrincipal, None]:
+        """The telemetry push's read (PostgreSQL): the same gateway row in plain SQL and, in the same
+        round trip, the SLOs a push from this URL's gateway may feed (those of the token's gateway's
+        service and those the source already feeds), which the push would read next anyway."""
+        matches = "g.token_hash = %s OR (g.previous_token_hash = %s AND g.previous_token_expires_at > %s)"
+        match_params = [token_hash, token_hash, now]
+        kwargs = getattr(request, "parser_context", {}).get("kwargs", {})
+        path_id = str(kwargs.get("pk", ""))
+        statements = [
+            (
+                "SELECT g.id, g.name, g.desired_revision, g.token_hash, g.previous_token_last_used_at, "
+                f"s.name, g.tier, g.region FROM {_GATEWAY_TABLE} g JOIN {_SERVICE_TABLE} s "
+                f"ON s.id = g.service_id WHERE {matches} ORDER BY g.id LIMIT 1",
+                match_params,
+            )
+        ]
+        if path_id.isdigit():
+            from slo.telemetry.ingest import push_targets_statement
+
+            services = (f"SELECT g.service_id FROM {_GATEWAY_TABLE} g WHERE {matches}", match_params)
+            statements.append(push_targets_statement(f"gateway:{int(path_id)}", services))
+        results = run_statements_fetch_each(statements)
+        if not results[0]:
+            raise bearer_refused(request, "invalid gateway token")
+        row = results[0][0]
+        if row[3] != token_hash:  # the previous token, within its grace window
+            from routing.fleet.services import previous_token_used
+
+            previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
+        principal = GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7])
+        principal.push_target_rows = results[1] if len(results) > 1 else None
+        return principal, None
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="gateway"'

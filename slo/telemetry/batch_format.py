@@ -134,7 +134,7 @@ class SeriesRef:
         "check_service",
         "histogram",
         "is_bucket",
-        "copy_tail",
+        "sql_fields",
     )
 
     def __init__(
@@ -154,7 +154,7 @@ class SeriesRef:
         self.histogram = (
             f"{base}\0{service}\0{tier}\0{series}" if base is not None and base in HISTOGRAM_LABELS else None
         )
-        self.copy_tail: str | None = None  # the storage layer's cached rendering of the series
+        self.sql_fields: tuple[str, str, str, str] | None = None  # the storage layer's cached rendering
 
     def sample(self, minute: int, value: float) -> Sample:
         return Sample(minute, self.name, self.service, self.tier, self.series, self.le, value, self.labels)
@@ -180,8 +180,11 @@ class PushBatch:
         return [ref.sample(minute, value) for minute, ref, value in self.points]
 
     def series_refs(self) -> list[SeriesRef]:
-        """The distinct series of the batch, in order of first appearance."""
-        return list(dict.fromkeys(ref for _, ref, _ in self.points))
+        """The distinct series of the batch, in order of first appearance (computed once: points do
+        not change after validation)."""
+        if self._series_refs is None:
+            self._series_refs = list(dict.fromkeys([point[1] for point in self.points]))
+        return self._series_refs
 
     def service_tiers(self) -> set[tuple[str, str]]:
         """(service, tier) of the series that name a service (computed once: points do not change
@@ -191,6 +194,7 @@ class PushBatch:
         return self._service_tiers
 
     _service_tiers: set[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
+    _series_refs: list[SeriesRef] | None = field(default=None, repr=False, compare=False)
 
 
 def _stored_labels(series: str, le: float | None) -> str:

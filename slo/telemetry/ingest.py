@@ -1,14 +1,14 @@
 """Push ingest: a gateway's per-minute batch, validated whole, then stored in one transaction.
 
 Validation is pure (`slo.telemetry.batch`); what an authenticated gateway may report about is
-`slo.telemetry.scope`; which write of a re-sent minute wins is `slo.telemetry.stamps`. The SLI
-minutes are stored by `slo.telemetry.storage.sli_rows_write`, as a pull's are.
+`slo.telemetry.scope`; which write of a re-sent minute wins is `slo.telemetry.stamps`.
 
-A push batch on PostgreSQL costs six round trips whatever its size: BEGIN; lock + delete of the
-re-sent minutes + the SLOs it feeds (one multi-statement); COPY of the series (start, data);
-the SLI, feed and pending-hour upserts (one multi-statement); COMMIT. Series rows go straight into
-`SeriesMinute` by COPY after deleting the minutes re-sent (no staging table: a re-sent minute is
-replaced whole, so there is nothing to merge, and one copy of the rows is cheaper than two).
+A push batch on PostgreSQL costs two round trips whatever its size: the SLOs it feeds (a read),
+then every write in one multi-statement query, one implicit transaction (`slo.telemetry.push_write`:
+lock, claim and delete of the re-sent minutes, the series, the SLI minutes, feeds, pending hours
+and sync spans). A round trip costs the web process and PostgreSQL more than a statement does at
+this size. SQLite (the embedded mode) stores through `slo.telemetry.storage.sli_rows_write`, as a
+pull does.
 
 Telemetry data is not audited row by row; retiring a source is.
 """
@@ -38,14 +38,13 @@ from slo.spec import Problem
 from slo.telemetry.batch import parse_push_batch
 from slo.telemetry.batch_format import PushBatch
 from slo.telemetry.derive import derive_sli_rows, sli_target
+from slo.telemetry.push_write import push_write
 from slo.telemetry.scope import PushScope, scope_problems
 from slo.telemetry.selectors import epoch_minute_floor, minute_datetime
 from slo.telemetry.spans import feeds_retire
 from slo.telemetry.sql import (
     Statement,
-    copy_field,
     copy_insert,
-    copy_text,
     delete_source_minutes_statements,
     is_postgres,
     lock_source_statement,
@@ -79,7 +78,12 @@ class IngestResult:
 
 
 def telemetry_batch_ingest(
-    *, source: str, payload: dict[str, Any], now: datetime | None = None, scope: PushScope | None = None
+    *,
+    source: str,
+    payload: dict[str, Any],
+    now: datetime | None = None,
+    scope: PushScope | None = None,
+    target_rows: Sequence[tuple[Any, ...]] | None = None,
 ) -> IngestResult:
     """Validate a pushed batch whole, then store it in one transaction.
 
@@ -90,6 +94,10 @@ def telemetry_batch_ingest(
     tests) pass None. Re-sending a minute replaces what this source said about it (series and SLI
     minutes), so retries never double-count; unless the stored write of that minute is newer (a
     later `sent_at`): then the minute is left as it is and reported in `stale_minutes`.
+
+    `target_rows` (PostgreSQL): the rows of `push_targets_statement` for this source and for
+    services that include every service the batch may carry (`scope` enforces that), read in a
+    round trip the caller makes anyway (the gateway's authentication); None reads them here.
     """
     now = now or timezone.now()
     if not isinstance(source, str) or not SOURCE_RE.match(source):
@@ -116,23 +124,23 @@ def telemetry_batch_ingest(
                 f"gateway {scope.gateway} may push only service {scope.service} on tier {scope.tier}",
                 problems=problems,
             )
-    postgres = is_postgres()
     stamp = batch_stamp(batch, now)
-    with transaction.atomic():
-        # Claim the minutes (a newer stored write keeps its minute) and replace the claimed ones
-        # whole: a series the gateway no longer lists for a minute is gone.
-        if postgres:
-            # the claim, the delete and the SLOs it feeds: one round trip with the lock
-            *_, claimed_rows, target_rows = run_statements_fetch_each(
-                [
-                    *lock_source_statement(source),
-                    claim_statement(source, batch.minutes, stamp, clear_table=_SERIES_TABLE),
-                    _push_targets_statement(source, batch),
-                ]
-            )
-            claimed = {row[0] for row in claimed_rows}
-            targets = _push_targets_from_rows(target_rows, batch)
-        else:
+    if is_postgres():
+        # targets first (a read), then every write in one round trip (`slo.telemetry.push_write`)
+        if target_rows is None:
+            target_rows = run_statements_fetch_each([_push_targets_statement(source, batch)])[0]
+        targets = _push_targets_from_rows(target_rows, batch)
+        all_rows = derive_sli_rows(batch, targets)  # per minute: the claimed minutes' rows are a subset
+        claimed = push_write(source, batch, stamp, all_rows, now)
+        stale = sorted(set(batch.minutes) - claimed)
+        stored = keep_minutes(batch, claimed) if stale else batch
+        sli_rows = [r for r in all_rows if r.minute in claimed] if stale else all_rows
+        hours = len({(r.slo_id, r.minute // 60) for r in sli_rows})
+        transaction.on_commit(schedule_rollup)
+    else:
+        with transaction.atomic():
+            # Claim the minutes (a newer stored write keeps its minute) and replace the claimed ones
+            # whole: a series the gateway no longer lists for a minute is gone.
             run_statements(lock_source_statement(source))
             claimed = {
                 row[0]
@@ -140,11 +148,8 @@ def telemetry_batch_ingest(
             }
             run_statements(delete_source_minutes_statements(_SERIES_TABLE, source, sorted(claimed)))
             targets = _push_targets(source, batch)
-        stale = sorted(set(batch.minutes) - claimed)
-        stored = keep_minutes(batch, claimed) if stale else batch
-        if postgres:
-            copy_text(_SERIES_TABLE, _SERIES_COPY_COLUMNS, _series_copy_text(source, stored))
-        else:
+            stale = sorted(set(batch.minutes) - claimed)
+            stored = keep_minutes(batch, claimed) if stale else batch
             copy_insert(
                 _SERIES_TABLE,
                 _SERIES_COLUMNS,
@@ -153,9 +158,9 @@ def telemetry_batch_ingest(
                     for minute, ref, value in stored.points
                 ],
             )
-        sli_rows = derive_sli_rows(stored, targets)
-        hours = sli_rows_write(source, "push", sli_rows, now)
-        transaction.on_commit(schedule_rollup)
+            sli_rows = derive_sli_rows(stored, targets)
+            hours = sli_rows_write(source, "push", sli_rows, now)
+            transaction.on_commit(schedule_rollup)
     sample_count = len(stored.points)
     INGESTED_SAMPLES.labels(path="push", source=source).inc(sample_count)
     if stale:
@@ -193,42 +198,30 @@ class _ServiceNames:
         return name in _ServiceNames._cache
 
 
-_SERIES_COPY_COLUMNS = ("minute", "value", "source", "name", "service", "tier", "labels")
-
-
-def _series_copy_text(source: str, batch: PushBatch) -> str:
-    """The batch's `SeriesMinute` rows in COPY text format. A series' fields are rendered once and
-    cached on it (series come back every minute and every batch); a row adds its minute and value."""
-    head = f"\t{copy_field(source)}\t"
-    lines = []
-    append = lines.append
-    for minute, ref, value in batch.points:
-        tail = ref.copy_tail
-        if tail is None:
-            tail = ref.copy_tail = (
-                "\t".join(copy_field(x) for x in (ref.name, ref.service, ref.tier, ref.stored_labels)) + "\n"
-            )
-        append(f"{minute}\t{value!r}{head}{tail}")
-    return "".join(lines)
-
-
 _SLO_TABLE = Slo._meta.db_table
 _SERVICE_TABLE = Service._meta.db_table
 
 
 def _push_targets_statement(source: str, batch: PushBatch) -> Statement:
-    """`_push_targets` as one SQL statement (PostgreSQL path; it rides with the lock and delete)."""
+    """`_push_targets` as one SQL statement (PostgreSQL path)."""
     names = sorted({service for service, _ in batch.service_tiers()})
-    by_service = (
-        f"s.service_id IN (SELECT id FROM {_SERVICE_TABLE} WHERE name IN ({', '.join(['%s'] * len(names))})) OR "
-        if names
-        else ""
+    return push_targets_statement(
+        source, (f"SELECT id FROM {_SERVICE_TABLE} WHERE name IN ({', '.join(['%s'] * len(names))})", names)
     )
+
+
+def push_targets_statement(source: str, service_ids: Statement | None) -> Statement:
+    """The SLOs a push of `source` may feed, as rows for `telemetry_batch_ingest(target_rows=...)`:
+    those of the services `service_ids` selects (a subquery returning service ids; None or no
+    parameters selects none) and every SLO the source feeds. Rows of SLOs the batch turns out not
+    to feed are dropped after validation, so a superset of the batch's services is fine."""
+    subquery, params = service_ids or ("", [])
+    by_service = f"s.service_id IN ({subquery}) OR " if subquery and params else ""
     fed = f"SELECT slo_id FROM {_FEED_TABLE} WHERE source = %s AND mode <> 'retired'"
     return (
         f"SELECT s.id, s.spec, s.id IN ({fed}) FROM {_SLO_TABLE} s "
         f"WHERE s.archived_at IS NULL AND ({by_service}s.id IN ({fed}))",
-        [source, *names, source],
+        [source, *(params if by_service else []), source],
     )
 
 

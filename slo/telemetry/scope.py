@@ -30,6 +30,9 @@ class PushScope:
     region: str = ""
 
 
+_SCOPE_LABELS = ("service", "tier", "gateway")
+
+
 def _violations(labels: Mapping[str, Any], scope: PushScope) -> Iterator[tuple[str, str]]:
     """(label, message) for each label of a series that lies outside the scope."""
     service = labels.get("service")
@@ -50,7 +53,11 @@ def scope_problems(payload: dict[str, Any], batch: PushBatch, scope: PushScope) 
 
     The usual batch is checked per distinct series (a few hundred), not per sample; the request is
     walked only to name the offending items."""
-    if not any(True for ref in batch.series_refs() for _ in _violations(ref.labels, scope)):
+    # the labels the scope looks at, per distinct value (series of a batch share them)
+    seen = {tuple(ref.labels.get(label) for label in _SCOPE_LABELS) for ref in batch.series_refs()}
+    if not any(
+        True for values in seen for _ in _violations(dict(zip(_SCOPE_LABELS, values, strict=True)), scope)
+    ):
         return []
     problems: list[Problem] = []
     for i, entry in enumerate(payload["minutes"]):

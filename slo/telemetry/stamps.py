@@ -48,9 +48,11 @@ def claim_statement(
         if clear_table is None:
             return claim, params
         return (
+            # `minute = ANY(...)` too: a constant the planner prunes the table's partitions with
             f"WITH claimed AS ({claim}), cleared AS (DELETE FROM {clear_table} WHERE source = %s "
-            "AND minute IN (SELECT minute FROM claimed)) SELECT minute FROM claimed",
-            [*params, source],
+            "AND minute = ANY(%s::bigint[]) AND minute IN (SELECT minute FROM claimed)) "
+            "SELECT minute FROM claimed",
+            [*params, source, params[2]],
         )
     if clear_table is not None:
         raise ValueError("clear_table is for PostgreSQL; delete the claimed minutes after the claim")

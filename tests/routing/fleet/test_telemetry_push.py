@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from gateway.app import Gateway as ReferenceGateway
 from gateway.config import load_config
 from slo import contract as c
-from slo.models.telemetry import PushedMinute, SeriesMinute, SliFeed, SliHourPending, SliMinute
+from slo.models.telemetry import PushedMinute, SeriesMinute, SliFeed, SliHourPending, SliMinute, SliSpan
 
 TABLES = (SeriesMinute, SliMinute, SliFeed, SliHourPending, PushedMinute)
 
@@ -176,6 +176,73 @@ def test_replaying_an_older_batch_after_a_correction_leaves_the_correction(
         (e1, "outcome=ok,route=local", 100.0),
         (e2, "outcome=ok,route=local", 50.0),
     ]
+
+
+def _all_rows() -> list[list[tuple[Any, ...]]]:
+    """Every row a push writes, whole (stamps, marks and spans included)."""
+    return [
+        sorted(SeriesMinute.objects.values_list("minute", "source", "name", "labels", "value")),
+        sorted(SliMinute.objects.values_list("slo_id", "minute", "source", "good", "valid", "present")),
+        sorted(SliFeed.objects.values_list("slo_id", "source", "mode", "first_minute", "last_minute")),
+        sorted(SliHourPending.objects.values_list("slo_id", "hour", "marked_at")),
+        sorted(SliSpan.objects.values_list("slo_id", "first_minute", "last_minute", "marked_at")),
+        sorted(PushedMinute.objects.values_list("source", "minute", "stamp")),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_replay_of_only_stale_minutes_writes_nothing_at_all(edge_1: Any, services: Any) -> None:
+    client = _client(edge_1.token)
+    m1 = _minute(4)
+    now = datetime.now(UTC)
+    older = _batch({m1: [_requests("ok", 90)]}, sent_at=(now - timedelta(seconds=30)).isoformat())
+    newer = _batch({m1: [_requests("ok", 100)]}, sent_at=(now - timedelta(seconds=10)).isoformat())
+    assert client.post(_path(edge_1), newer, format="json").status_code == 202
+    before = _all_rows()
+
+    replay = client.post(_path(edge_1), older, format="json")
+    assert replay.status_code == 202
+    result = replay.json()["result"]
+    assert (result["minutes"], result["samples"], result["slo_minutes"], result["hours_pending"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    assert result["stale_minutes"] == [_iso(m1)]
+    # not even a feed extension, a pending mark or a sync span
+    assert _all_rows() == before
+
+
+@pytest.mark.django_db
+def test_one_push_is_two_round_trips_and_an_slo_created_in_between_is_fed_at_once(
+    edge_1: Any, services: Any, django_assert_num_queries: Any
+) -> None:
+    from slo.services import slo_create
+
+    client = _client(edge_1.token)
+    m1, m2 = _minute(4), _minute(3)
+    assert client.post(_path(edge_1), _batch({m1: [_requests("ok", 10)]}), format="json").status_code == 202
+    fresh = slo_create(
+        actor=None,
+        data={
+            "name": "edge-availability-strict",
+            "service": "shelf-vision",
+            "tier": "edge",
+            "sli": {"kind": "availability"},
+            "objective": 99.9,
+            "window": {"type": "rolling", "days": 7},
+        },
+    )
+    # the token and the SLOs the push feeds in one round trip, every write in another
+    with django_assert_num_queries(2):
+        answer = client.post(_path(edge_1), _batch({m2: [_requests("ok", 20)]}), format="json")
+    assert answer.status_code == 202
+    assert sorted(answer.json()["result"]["slo_ids"]) == sorted([services["availability"].pk, fresh.pk])
+    e1, e2 = int(m1.timestamp()) // 60, int(m2.timestamp()) // 60
+    assert sorted(SliMinute.objects.values_list("slo_id", "minute", "good")) == sorted(
+        [(services["availability"].pk, e1, 10), (services["availability"].pk, e2, 20), (fresh.pk, e2, 20)]
+    )
 
 
 BAD_VALUES = [
