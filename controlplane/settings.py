@@ -317,6 +317,11 @@ CAPACITY_LOOKBACK_S = env_int("CAPACITY_LOOKBACK_S", 900, minimum=60)
 CAPACITY_CLEAR_AFTER_S = env_int("CAPACITY_CLEAR_AFTER_S", 180, minimum=0)
 CAPACITY_HEALTH_RETENTION_DAYS = env_int("CAPACITY_HEALTH_RETENTION_DAYS", 3, minimum=1)
 EVALUATION_INTERVAL_S = env_int("EVALUATION_INTERVAL_S", 60, minimum=5)
+# Seconds after a minute ends before its evaluation syncs and evaluates (slo/tasks/budget.py): time for
+# gateways' pushes of that minute to arrive (reference gateways push 1-11 s after it; docs/gateway.md).
+BUDGET_EVALUATION_GRACE_S = env_int("BUDGET_EVALUATION_GRACE_S", 15, minimum=0)
+if BUDGET_EVALUATION_GRACE_S >= 60:
+    raise ConfigError("BUDGET_EVALUATION_GRACE_S must be below 60")
 API_TOKEN_DEFAULT_EXPIRY_DAYS = env_int("API_TOKEN_DEFAULT_EXPIRY_DAYS", 90, minimum=0)
 
 LOGGING = {
