@@ -12,10 +12,11 @@ keep-alive is 5 s, shorter than a poll interval, so gateways do not hold their o
 
 Creates its own database (`cp_bench_fleet`, dropped first): `--gateways` gateways of one service
 with 4 SLOs fed by pushes, every gateway with a desired configuration revision. Starts gunicorn
-(`--workers` gthread workers x 4 threads, DEBUG off) and measures `--duration` seconds after a
+(`--workers` x `--worker-class` gthread x `--threads` 4, DEBUG off) and measures `--duration` seconds after a
 `--warmup`. Reports per kind the offered and achieved rates, p50/p95/p99/max latency, statuses,
-the CPU seconds the web workers and their PostgreSQL backends used per request (read from /proc),
-and the load average (the machine is shared).
+the CPU seconds per request of the web workers, their PostgreSQL backends, the Redis server (the
+config poll's cache) and the load generator itself (it runs on the same cores), the whole machine's
+busy CPU (what other work took), and the load average (the machine is shared).
 
     .venv/bin/python benchmarks/bench_fleet.py [--gateways 10000] [--duration 120]
     # writes benchmarks/results/fleet.json
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_FLEET_DB", "cp_bench_fleet")
 RESULT = ROOT / "benchmarks" / "results" / "fleet.json"
+CACHE_URL = os.environ.get("BENCH_CACHE_URL") or os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/1"
 SERVICE = "shelf-vision"
 
 
@@ -115,7 +117,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, workers: int, worker_class: str = "gthread", threads: int = 4
+) -> subprocess.Popen:
     env = dict(
         os.environ,
         DEBUG="false",
@@ -126,6 +130,8 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
         THROTTLE_TOKEN="100000/min",
         THROTTLE_INGEST="100000/min",
         DATABASE_CONN_MAX_AGE="600",  # the threads keep their connections: their backends' CPU is counted
+        # as deployed (compose, Kubernetes): throttles and the config poll's cache in Redis
+        CACHE_URL=CACHE_URL,
     )
     process = subprocess.Popen(
         [
@@ -136,9 +142,9 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
             "-w",
             str(workers),
             "--worker-class",
-            "gthread",
+            worker_class,
             "--threads",
-            "4",
+            str(threads),
             "--keep-alive",
             "5",
             "--backlog",
@@ -170,6 +176,25 @@ def cpu_s(pids: list[int]) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s() -> float | None:
+    """User + system CPU seconds of the Redis server (INFO cpu): the poll cache's reads. The server
+    is shared with other work on the machine (brokers, caches), so this over-counts."""
+    try:
+        import redis
+
+        info = redis.Redis.from_url(CACHE_URL).info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    except Exception:  # noqa: BLE001 - no Redis: nothing to count
+        return None
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent on anything but idle and iowait (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def worker_pids(master: int) -> list[int]:
@@ -338,7 +363,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=48)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "3")))
+    # as deployed (docker-compose.yml, deploy/kubernetes/web.yaml): 4 sync workers. A sync worker
+    # closes the connection after each answer; gthread keeps it alive but costs more CPU per request.
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "4")))
+    parser.add_argument("--worker-class", default=os.environ.get("BENCH_WORKER_CLASS", "sync"))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")))
     parser.add_argument("--mix", choices=["both", "poll", "push"], default="both")
     parser.add_argument("--out", default=str(RESULT))
     args = parser.parse_args()
@@ -346,7 +375,7 @@ def main() -> None:
     fleet, _ = setup(args.gateways)
     port = free_port()
     load_start = [round(x, 2) for x in os.getloadavg()]
-    process = start_gunicorn(port, args.workers)
+    process = start_gunicorn(port, args.workers, args.worker_class, args.threads)
     try:
         # the ETag every gateway holds: a first poll without If-None-Match answers it
         import requests
@@ -370,11 +399,13 @@ def main() -> None:
         web_before = cpu_s(workers)
         backends = backend_pids()
         db_before = cpu_s(backends)
+        redis_before, machine_before = redis_cpu_s(), machine_busy_s()
         clock = time.monotonic()
         client_before = resource.getrusage(resource.RUSAGE_SELF)
         measured = asyncio.run(run_load(port, fleet, args, etag))
         client_after = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.monotonic() - clock
+        redis_after, machine_after = redis_cpu_s(), machine_busy_s()
         backends_after = backend_pids()
         web_cpu = cpu_s(workers) - web_before
         db_cpu = cpu_s(backends_after) - db_before  # backends opened during the run count from 0
@@ -386,10 +417,16 @@ def main() -> None:
         client_after.ru_stime - client_before.ru_stime
     )
     kinds = [measured[k] for k in ("config_poll", "telemetry_push") if k in measured]
+    redis_cpu = (redis_after - redis_before) if redis_before is not None and redis_after is not None else 0.0
+    server_cpu = web_cpu + db_cpu + redis_cpu
+    machine_cpu = machine_after - machine_before
+    offered = sum(r["offered_per_s"] for r in kinds)
     result = {
         "gateways": args.gateways,
         "gunicorn_workers": args.workers,
-        "threads_per_worker": 4,
+        "worker_class": args.worker_class,
+        "threads_per_worker": args.threads,
+        "poll_cache": os.environ.get("FLEET_POLL_CACHE", "true"),
         "connections": args.connections,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
@@ -399,12 +436,27 @@ def main() -> None:
             "wall_s": round(wall, 1),
             "web_workers_s": round(web_cpu, 1),
             "postgres_backends_s": round(db_cpu, 1),
+            "redis_server_s": round(redis_cpu, 1),
             "load_generator_s": round(client_cpu, 1),
+            "machine_busy_s": round(machine_cpu, 1),
             "per": "answered request (both kinds together unless --mix poll or push)",
             "web_ms_per_request": round(1000 * web_cpu / requests_total, 3),
             "postgres_ms_per_request": round(1000 * db_cpu / requests_total, 3),
+            "redis_ms_per_request": round(1000 * redis_cpu / requests_total, 3),
+            # what the control plane costs per request: web workers + PostgreSQL + Redis
+            "server_ms_per_request": round(1000 * server_cpu / requests_total, 3),
+            "load_generator_ms_per_request": round(1000 * client_cpu / requests_total, 3),
             "web_cores_busy": round(web_cpu / wall, 2),
             "postgres_cores_busy": round(db_cpu / wall, 2),
+            "server_cores_busy": round(server_cpu / wall, 2),
+            "load_generator_cores_busy": round(client_cpu / wall, 2),
+            # everything else the machine ran meanwhile (other developers' work): what was left
+            "other_work_cores_busy": round(max(0.0, machine_cpu - server_cpu - client_cpu) / wall, 2),
+            # the offered rate times the measured cost: cores the control plane needs to keep up
+            "server_cores_for_offered_rate": round(offered * server_cpu / requests_total, 2),
+            "with_load_generator_cores_for_offered_rate": round(
+                offered * (server_cpu + client_cpu) / requests_total, 2
+            ),
         },
         "mix": args.mix,
         # sustained: (nearly) every due request answered, as the right status, and 99% of them

@@ -87,6 +87,11 @@ class Bench:
     args: tuple[str, ...] = ()
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     what: str = ""  # what is timed, what is not, beside what reference (docs/benchmarks.md)
+    result: str = ""  # results/<result>.json when the script writes another name than `name`
+
+    @property
+    def result_path(self) -> Path:
+        return RESULTS / f"{self.result or self.name}.json"
 
 
 CYCLE_WHAT = (
@@ -115,6 +120,25 @@ INGEST_HTTP_WHAT = (
     "seconds. Client, gunicorn and PostgreSQL share the machine's 2 cores with other developers' "
     "work: the 1/5/15-minute load average at start and end is in the result. Rerun: "
     "`.venv/bin/python benchmarks/run_all.py --only ingest_http`."
+)
+ROLLBACK_WHAT = (
+    "Times, on the real clock, the automatic rollback of a bad release: from the first minute in which "
+    "the page condition holds to the last wave gateway's ACK of its rollback revision. The control "
+    "plane runs as in production: gunicorn, one `celery worker` and one `celery beat` with the "
+    "project's beat schedule, Redis, its own PostgreSQL database. Per run a fresh service (latency "
+    "and availability SLOs, 99%, 28 d) and 3 real reference gateways (their own telemetry pushes, "
+    "config polls and signed config pushes at the production defaults); after 2 minutes of good "
+    "traffic a release of a bad routing policy (everything to a slow public cloud route) goes out in "
+    "waves (66% with a 10-minute bake, then 100%); canary analysis is set not to decide, so the "
+    "page-level burn rollback is what is timed. The page condition is computed independently from "
+    "the stored telemetry minutes (every page tier's long and short window over the gateways' "
+    "`SliMinute` rows); the headline counts from the first second of that minute (from its end is "
+    "in the result too). ACKs are seen by the gateways' /status (polled every 0.2 s) and by the "
+    "control plane (`Delivery.finished_at`), whichever is later. Reference: the same script on the "
+    "code before the fix (`before` in the result: beat's 60 s evaluation at an arbitrary phase, "
+    "gateway pushes every 60 s from their start, the release tick every 30 s). Not timed: setup, "
+    "warm-up. Everything shares the machine's 2 cores; load averages are in the result. Rerun: "
+    "`.venv/bin/python benchmarks/run_all.py --only rollback` (about 3 minutes a run after setup)."
 )
 VS_PROMETHEUS_WHAT = (
     "Side by side on the same SLOs and the same per-minute data (bench_cycle's catalog and traffic; 28 d "
@@ -159,6 +183,19 @@ GATEWAY_MEMORY_WHAT = (
     "benchmarks/run_all.py --only gateway_memory`."
 )
 
+FLEET_WHAT = (
+    "Times: 10,000 simulated gateways, open loop, against gunicorn started as in production "
+    "(`controlplane.wsgi`, DEBUG off, 4 sync workers as in docker-compose.yml and the Kubernetes "
+    "manifests, throttles and the config-poll cache in Redis): each polls its config every 10 s with its ETag (answered 304) and/or pushes its "
+    "last minute (100 series) every 60 s, at a random phase, with its own token; latency counts from "
+    "the instant a request was due, so queueing counts. 15 s warm-up, 60 s measured. CPU seconds per "
+    "answered request of the web workers, their PostgreSQL backends, the Redis server (shared with "
+    "other work, so over-counted) and the load generator (one asyncio process on the same 2 cores), "
+    "and the cores the control plane needs at the offered rate (offered rate x CPU per request). "
+    "Reference: the gateways' own intervals (p99 must stay within them) and the 2 cores. Not timed: "
+    "setup. Other developers' work shares the cores: the load average and the machine's other busy "
+    "cores are in the result. Rerun: `benchmarks/run_all.py --only fleet` (`fleet_poll`, `fleet_push`)."
+)
 
 BENCHES: tuple[Bench, ...] = (
     Bench(
@@ -479,6 +516,37 @@ BENCHES: tuple[Bench, ...] = (
         what=GATEWAY_MEMORY_WHAT,
     ),
     Bench(
+        "rollback",
+        "bench_rollback.py",
+        2400,
+        (
+            Figure(
+                "rollback: first page-condition minute to last wave gateway ACK, median (real clock)",
+                "median_intervals_from_first_page_minute_start",
+                "intervals",
+                target_path="target_intervals",
+            ),
+            Figure(
+                "rollback: the same, worst run",
+                "worst_intervals_from_first_page_minute_start",
+                "intervals",
+                target_path="target_intervals",
+            ),
+            Figure(
+                "rollback: the same in seconds, median",
+                "median_seconds_from_first_page_minute_start",
+                "s",
+            ),
+            Figure(
+                "rollback: reference, the code before the fix (same script; `before` in the result)",
+                "before.median_intervals_from_first_page_minute_start",
+                "intervals",
+            ),
+        ),
+        what=ROLLBACK_WHAT,
+        result="rollback_latency",
+    ),
+    Bench(
         "partitions",
         "bench_partitions.py",
         7200,
@@ -525,8 +593,18 @@ BENCHES: tuple[Bench, ...] = (
         "bench_fleet.py",
         1200,
         (
-            Figure("10,000 gateways: config poll (304) p99", "config_poll.p99_ms", "ms"),
-            Figure("10,000 gateways: telemetry push p99", "telemetry_push.p99_ms", "ms"),
+            Figure(
+                "10,000 gateways: config poll (304) p99, within the 10 s interval",
+                "config_poll.p99_ms",
+                "ms",
+                target=10_000,
+            ),
+            Figure(
+                "10,000 gateways: telemetry push p99, within the 60 s interval",
+                "telemetry_push.p99_ms",
+                "ms",
+                target=60_000,
+            ),
             Figure(
                 "10,000 gateways: config polls completed",
                 "config_poll.completed_per_s",
@@ -541,16 +619,49 @@ BENCHES: tuple[Bench, ...] = (
                 target_path="telemetry_push.offered_per_s",
                 higher_is_better=True,
             ),
+            Figure(
+                "10,000 gateways: control plane cores needed at the offered rate (web + PostgreSQL + Redis)",
+                "cpu.server_cores_for_offered_rate",
+                "cores",
+                target=2,
+            ),
+            Figure(
+                "10,000 gateways: the same plus the load generator (it shares the 2 cores)",
+                "cpu.with_load_generator_cores_for_offered_rate",
+                "cores",
+                target=2,
+            ),
         ),
+        args=("--duration", "60", "--warmup", "15"),
+        what=FLEET_WHAT,
     ),
     Bench(
         "fleet_poll",
         "bench_fleet.py",
         900,
         (
-            Figure("10,000 gateways, polls only: p99", "config_poll.p99_ms", "ms"),
+            Figure(
+                "10,000 gateways, polls only: p99, within the 10 s interval",
+                "config_poll.p99_ms",
+                "ms",
+                target=10_000,
+            ),
             Figure("config poll (304): web CPU per request", "cpu.web_ms_per_request", "ms"),
             Figure("config poll (304): PostgreSQL CPU per request", "cpu.postgres_ms_per_request", "ms"),
+            Figure(
+                "config poll (304): Redis CPU per request (poll cache; shared server)",
+                "cpu.redis_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "config poll (304): load generator CPU per request", "cpu.load_generator_ms_per_request", "ms"
+            ),
+            Figure(
+                "10,000 gateways, polls only: control plane cores needed at 1,000 polls/s",
+                "cpu.server_cores_for_offered_rate",
+                "cores",
+                target=2,
+            ),
         ),
         args=(
             "--mix",
@@ -562,6 +673,7 @@ BENCHES: tuple[Bench, ...] = (
             "--out",
             "benchmarks/results/fleet_poll.json",
         ),
+        what=FLEET_WHAT,
     ),
     Bench(
         "fleet_push",
@@ -586,6 +698,7 @@ BENCHES: tuple[Bench, ...] = (
             "--out",
             "benchmarks/results/fleet_push.json",
         ),
+        what=FLEET_WHAT,
     ),
     Bench(
         "reports",
@@ -658,7 +771,7 @@ def run_one(bench: Bench, *, database_url: str, log_dir: Path) -> dict[str, Any]
     if not script.exists():
         entry.update(status="missing")
         return entry
-    result_path = RESULTS / f"{bench.name}.json"
+    result_path = bench.result_path
     before = result_path.stat().st_mtime if result_path.exists() else None
     env = {**os.environ, "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "memory://")}
     if bench.needs_db:
@@ -812,7 +925,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = _previous_entries()
     for bench in BENCHES:
         if bench not in selected or args.collect_only:
-            path = RESULTS / f"{bench.name}.json"
+            path = bench.result_path
             entry = dict(previous.get(bench.name) or {"name": bench.name})
             if entry.get("status") not in ("ok", "collected") or args.collect_only:
                 entry = {"name": bench.name, "status": "collected" if path.exists() else "missing"}

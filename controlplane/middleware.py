@@ -18,6 +18,10 @@ _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+def valid_request_id(value: str) -> bool:
+    return bool(_VALID_ID.match(value))
+
+
 def current_request_id() -> str:
     return _request_id.get()
 

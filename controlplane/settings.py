@@ -263,6 +263,10 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# The gateways' config poll answers 304 from this Redis when it can (routing.fleet.pollcache).
+FLEET_POLL_CACHE = env_bool("FLEET_POLL_CACHE", True)
+# In front of Django's WSGI handler (controlplane.wsgi): a cached 304 skips the handler and middleware.
+WSGI_FAST_PATHS = ["routing.api.fastpath.ConfigPollWSGI"]
 
 # Celery: lose nothing. Late acks + reject on worker loss re-queue a task whose worker
 # died; tasks are written to be idempotent so a second run is harmless.
@@ -313,6 +317,11 @@ CAPACITY_LOOKBACK_S = env_int("CAPACITY_LOOKBACK_S", 900, minimum=60)
 CAPACITY_CLEAR_AFTER_S = env_int("CAPACITY_CLEAR_AFTER_S", 180, minimum=0)
 CAPACITY_HEALTH_RETENTION_DAYS = env_int("CAPACITY_HEALTH_RETENTION_DAYS", 3, minimum=1)
 EVALUATION_INTERVAL_S = env_int("EVALUATION_INTERVAL_S", 60, minimum=5)
+# Seconds after a minute ends before its evaluation syncs and evaluates (slo/tasks/budget.py): time for
+# gateways' pushes of that minute to arrive (reference gateways push 1-11 s after it; docs/gateway.md).
+BUDGET_EVALUATION_GRACE_S = env_int("BUDGET_EVALUATION_GRACE_S", 15, minimum=0)
+if BUDGET_EVALUATION_GRACE_S >= 60:
+    raise ConfigError("BUDGET_EVALUATION_GRACE_S must be below 60")
 API_TOKEN_DEFAULT_EXPIRY_DAYS = env_int("API_TOKEN_DEFAULT_EXPIRY_DAYS", 90, minimum=0)
 
 LOGGING = {

@@ -37,6 +37,8 @@ from gateway.reporting import (  # noqa: F401 - re-exported: the limits were def
     MAX_PENDING_DECISIONS,
     MAX_PENDING_MINUTES,
     ReportingMixin,
+    aligned_delay,
+    telemetry_offset_s,
 )
 from gateway.state import load_state, save_state
 from gateway.traffic import (
@@ -496,17 +498,26 @@ class Gateway(ReportingMixin, RecordingMixin):
         }
 
     # -- loops --------------------------------------------------------------------------------
-    def _every(self, interval_s: float, work: Any, name: str) -> threading.Thread | None:
+    def _every(
+        self, interval_s: float, work: Any, name: str, *, offset_s: float | None = None
+    ) -> threading.Thread | None:
+        """Run `work` every `interval_s` in a thread; with `offset_s`, at `offset_s` past each
+        multiple of `interval_s` on the wall clock (see `aligned_delay`) instead of from now."""
         if interval_s <= 0:
             return None
 
         def loop() -> None:
+            if offset_s is not None:
+                self.stop.wait(aligned_delay(time.time(), interval_s, offset_s))
             while not self.stop.is_set():
                 try:
                     work()
                 except Exception:  # noqa: BLE001 - a loop must survive one bad round
                     logger.exception("%s failed", name)
-                self.stop.wait(interval_s)
+                if offset_s is None:
+                    self.stop.wait(interval_s)
+                else:
+                    self.stop.wait(aligned_delay(time.time(), interval_s, offset_s))
 
         thread = threading.Thread(target=loop, name=name, daemon=True)
         thread.start()
@@ -519,7 +530,12 @@ class Gateway(ReportingMixin, RecordingMixin):
             self._every(cfg.poll_interval_s, self.poll_once, "poll")
             self._every(cfg.heartbeat_interval_s, self.heartbeat_once, "heartbeat")
             if cfg.push_telemetry:
-                self._every(cfg.telemetry_interval_s, self.push_telemetry_once, "telemetry")
+                self._every(
+                    cfg.telemetry_interval_s,
+                    self.push_telemetry_once,
+                    "telemetry",
+                    offset_s=telemetry_offset_s(cfg),
+                )
                 self._every(cfg.telemetry_interval_s, self.push_contexts_once, "contexts")
                 if cfg.decision_sample:
                     self._every(cfg.telemetry_interval_s, self.push_decisions_once, "decisions")

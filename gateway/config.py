@@ -65,6 +65,11 @@ class GatewayConfig:
     heartbeat_interval_s: float = 15.0
     push_telemetry: bool = False
     telemetry_interval_s: float = 60.0
+    # With a whole-minute interval, telemetry is pushed right after each minute ends, at a fixed
+    # offset of 1 s plus up to this spread (from the gateway's name), so a fleet's pushes of a minute
+    # arrive within seconds of its end but not all at once (docs/gateway.md). The control plane's
+    # evaluation waits BUDGET_EVALUATION_GRACE_S (15 s) after the minute for them.
+    telemetry_spread_s: float = 10.0
     # requests sampled per telemetry interval as decision records (reservoir); 0 sends none
     decision_sample: int = 20
     rps: float = 20.0
@@ -107,6 +112,8 @@ class GatewayConfig:
                 raise ConfigError(f"routes.{route}: needs 0 < p50_ms <= p95_ms")
             if not 0 <= profile.get("error_ratio", 0) <= 1:
                 raise ConfigError(f"routes.{route}.error_ratio: within [0, 1]")
+        if not 0 <= self.telemetry_spread_s <= 50:
+            raise ConfigError("control_plane.telemetry_spread_s: within [0, 50]")
         if not 0 <= self.decision_sample <= 1000:
             raise ConfigError("control_plane.decision_sample: within [0, 1000]")
         for name, share in self.classes.items():
@@ -166,6 +173,7 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> GatewayConfig:
         "heartbeat_interval_s": cp.get("heartbeat_interval_s"),
         "push_telemetry": cp.get("push_telemetry"),
         "telemetry_interval_s": cp.get("telemetry_interval_s"),
+        "telemetry_spread_s": cp.get("telemetry_spread_s"),
         "decision_sample": cp.get("decision_sample"),
         "rps": traffic.get("rps"),
         "tick_s": traffic.get("tick_s"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,24 @@ MAX_PENDING_MINUTES = 180
 CONTEXT_BATCH_MINUTES = 60
 # decision records kept for the push while the control plane is unreachable, at most
 MAX_PENDING_DECISIONS = 5000
+
+
+def aligned_delay(now: float, interval_s: float, offset_s: float) -> float:
+    """Seconds from `now` to the next instant `k * interval_s + offset_s` (epoch seconds) strictly
+    after it: how a whole-minute telemetry push lands right after each minute ends."""
+    phase = (now - offset_s) % interval_s
+    return interval_s - phase
+
+
+def telemetry_offset_s(config: GatewayConfig) -> float | None:
+    """When to push within each telemetry interval: None (every interval from start, as before)
+    unless the interval is a whole number of minutes; then 1 s after the minute ends plus this
+    gateway's share of `telemetry_spread_s`, stable per name (crc32), so a fleet spreads its pushes."""
+    interval = config.telemetry_interval_s
+    if interval < 60 or interval % 60:
+        return None
+    share = (zlib.crc32(config.name.encode()) % 1000) / 1000.0
+    return 1.0 + share * config.telemetry_spread_s
 
 
 class ReportingMixin:

@@ -41,8 +41,10 @@ PERIODIC_TASKS += [
     {
         "name": "budget: evaluate every SLO",
         "task": "slo.budget.evaluate_all",
-        "every_s": 60,
-        "description": "Fan out SLO evaluation in chunks; each chunk claims its SLOs per instant.",
+        # asks every 10 s; the task starts each minute's cycle once, BUDGET_EVALUATION_GRACE_S after it
+        "every_s": 10,
+        "description": "Each minute, BUDGET_EVALUATION_GRACE_S after it ends: sync the minutes written, then "
+        "fan out SLO evaluation in chunks; each chunk claims its SLOs per instant.",
     },
     {
         "name": "budget: evaluate composite SLOs",

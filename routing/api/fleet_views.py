@@ -7,6 +7,7 @@ Gateways (their own token, only for their own id): `config`, `heartbeat/`, `tele
 from __future__ import annotations
 
 import dataclasses
+import hmac
 from typing import Any
 
 import django_filters
@@ -43,7 +44,7 @@ from routing.api.fleet_serializers import (
     RotateSerializer,
     TelemetryAcceptedSerializer,
 )
-from routing.fleet import selectors, services
+from routing.fleet import pollcache, selectors, services
 from routing.fleet.auth import GatewayTokenAuthentication, IsPathGateway
 from routing.fleet.bundle import bundle_etag, etag_revisions
 from routing.fleet.credentials import GATEWAY_TOKEN_PREFIX, hash_gateway_token
@@ -363,9 +364,9 @@ _GATEWAY_TABLE = Gateway._meta.db_table
 
 
 def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
-    """The config poll's common case, a gateway that already runs its desired revision: 304 after
-    one indexed read by token hash, or None when the request needs the full view (200, 401, 403,
-    404)."""
+    """The config poll's common case, a gateway that already runs its desired revision: 304 from
+    the Redis poll cache (routing.fleet.pollcache) or, when it has no valid row, after one indexed
+    read by token hash; None when the request needs the full view (200, 401, 403, 404)."""
     tags = request.META.get("HTTP_IF_NONE_MATCH")
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if not (
@@ -376,6 +377,11 @@ def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
     ):
         return None
     token_hash = hash_gateway_token(raw.strip())
+    gateway_id = int(pk)
+    stamp, cached = pollcache.lookup(gateway_id)
+    if cached is not None and hmac.compare_digest(cached[0], token_hash.encode()):
+        return _not_modified(cached[1], tags)
+    # Not cached, or not this gateway's current token: the database decides, as without the cache.
     # The current token is the hot path: one unique-index read, no ORM.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -396,11 +402,32 @@ def config_not_modified(request: HttpRequest, pk: str) -> HttpResponse | None:
             return None
         services.previous_token_used(gateway_id=previous[0], now=now, last_used_at=previous[2])
         row = previous[:2]
-    if str(row[0]) == pk and row[1] is not None and row[1] in etag_revisions(tags):
-        response = HttpResponse(status=304)
-        response["ETag"] = bundle_etag(row[1])
-        return response
-    return None
+    elif row[0] == gateway_id and row[1] is not None:
+        pollcache.fill(gateway_id, stamp, token_hash, row[1])
+    if row[0] != gateway_id or row[1] is None:
+        return None
+    return _not_modified(row[1], tags)
+
+
+def cached_not_modified(environ: dict[str, Any], pk: str) -> int | None:
+    """The revision to answer 304 with from the poll cache alone (routing.api.fastpath.ConfigPollWSGI),
+    or None: not a gateway token, no valid cached row, not that gateway's current token, or an
+    If-None-Match without the desired revision."""
+    scheme, _, raw = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme not in ("Bearer", "Gateway") or not raw.startswith(GATEWAY_TOKEN_PREFIX):
+        return None
+    _, cached = pollcache.lookup(int(pk), create=False)
+    if cached is None or not hmac.compare_digest(cached[0], hash_gateway_token(raw.strip()).encode()):
+        return None
+    return cached[1] if cached[1] in etag_revisions(environ.get("HTTP_IF_NONE_MATCH")) else None
+
+
+def _not_modified(revision: int, tags: str) -> HttpResponse | None:
+    if revision not in etag_revisions(tags):
+        return None  # the gateway needs the bundle: the view answers 200
+    response = HttpResponse(status=304)
+    response["ETag"] = bundle_etag(revision)
+    return response
 
 
 class GatewayTokenScheme(OpenApiAuthenticationExtension):

@@ -21,6 +21,7 @@ from controlplane.audit import audit_record
 from controlplane.crypto import encrypt_secret
 from controlplane.errors import NotFound, ValidationFailed
 from controlplane.lib.signing import new_signing_secret
+from routing.fleet import pollcache
 from routing.fleet.adapters import clean_adapter
 from routing.fleet.bundle import bundle_etag, bundle_problems, errors_only
 from routing.fleet.credentials import (
@@ -395,6 +396,9 @@ def gateway_set_desired(
             by_revision.setdefault(revision, []).append(gateway.pk)
         for revision, pks in by_revision.items():
             Gateway.objects.filter(pk__in=pks).update(desired_revision=revision, updated_at=now)
+        pollcache.invalidate(
+            touched
+        )  # the next poll of each sees the new revision (queryset update: no signal)
         for gateway, revision, _bundle in prepared:
             previous = gateway.desired_revision
             gateway.desired_revision = revision

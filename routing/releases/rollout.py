@@ -24,6 +24,7 @@ from routing.releases.canary_analysis import canary_measure, canary_settings
 from routing.releases.machine import ADVANCE, APPROVED, CANCEL, COMPLETE, PAUSED, ROLLING_OUT, START
 from routing.releases.transitions import (
     SYSTEM,
+    enqueue_step,
     gate_problems,
     release_claim,
     release_lock,
@@ -58,6 +59,21 @@ def release_tick(*, now: datetime | None = None) -> dict[str, Any]:
             report["stepped"][release_id] = "error"
     report["rollbacks_acknowledged"] = rollback_confirm(now=now)
     return report
+
+
+def releases_step_on_page(sender: Any, services: list[str], **kwargs: Any) -> list[int]:
+    """slo's `page_alerts_fired` (after the commit of an evaluation in which page-level burn-rate
+    alerts started firing): enqueue a step of every rolling-out (or paused mid-rollout) release of
+    those services now, so a burn rollback is issued within seconds of the evaluation instead of at
+    the next tick (up to 30 s later). Returns the release ids enqueued."""
+    ids = list(
+        Release.objects.filter(service__name__in=services, state__in=[ROLLING_OUT, PAUSED])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for release_id in ids:
+        enqueue_step(release_id)
+    return ids
 
 
 def rollback_confirm(*, now: datetime) -> list[int]:

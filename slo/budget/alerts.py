@@ -138,6 +138,14 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
         for event in events:
             AlertState.objects.filter(key=event.state_key).update(last_event=event)
     queries += 2
+    _announce_pages(
+        [
+            decided[e.state_key].service[1]
+            for e in events
+            if e.kind == "burn_rate" and e.severity == "page" and e.state == "firing"
+        ],
+        now,
+    )
     channels = _Channels()
     rows = [
         Notification(channel=c, alert_event=e, reason=e.state, next_attempt_at=now, created_at=now)
@@ -150,6 +158,22 @@ def apply_verdicts(verdicts: Sequence[Verdict], *, now: datetime) -> tuple[int, 
         queries += 1
         _send_after_commit([row.pk for row in rows])
     return len(events), len(rows), queries
+
+
+def _announce_pages(services: list[str], now: datetime) -> None:
+    """After commit, tell listeners (routing's releases) which services started paging."""
+    if not services:
+        return
+    names = sorted(set(services))
+
+    def send() -> None:
+        from slo.budget.signals import page_alerts_fired
+
+        for receiver, error in page_alerts_fired.send_robust(sender=None, services=names, at=now):
+            if error is not None:  # a listener must not fail the evaluation; its own tick catches up
+                logger.warning("page_alerts_fired listener %s failed: %r", receiver, error)
+
+    transaction.on_commit(send)
 
 
 def _send_after_commit(ids: list[int]) -> None:

@@ -83,17 +83,20 @@ def budget_sync_pending(
     limit: int = CLAIM_LIMIT,
     max_cells: int = MAX_TRANSACTION_CELLS,
     max_seconds: float | None = None,
+    wait: bool = False,
 ) -> SpanSync:
     """Sync every recorded span (see the module docstring), one bounded transaction at a time,
     until none is left, the rest is held by another worker, or (with `max_seconds`) no new
-    transaction should start: the next run continues from the spans left."""
+    transaction should start: the next run continues from the spans left. With `wait` (the
+    evaluation, which must see every minute written before it), a sync in progress is waited for
+    and the spans it leaves are taken, instead of stopping."""
     from slo.models.telemetry import SliSpan
 
     started = time.monotonic()
     spans = read = written = 0
     while max_seconds is None or time.monotonic() - started < max_seconds:
         with transaction.atomic():
-            if not _sync_lock():
+            if not _sync_lock(wait):
                 break  # another worker is syncing: it takes the spans (ours would wait for it)
             claimed = list(
                 SliSpan.objects.select_for_update(skip_locked=True)
@@ -119,14 +122,18 @@ def budget_sync_pending(
     return SpanSync(spans=spans, minutes_read=read, minutes_written=written)
 
 
-def _sync_lock() -> bool:
+def _sync_lock(wait: bool = False) -> bool:
     """One sync transaction at a time (PostgreSQL; SQLite has one writer). Disjoint claims alone
     are not enough: two syncs holding different spans of one minute could read it before and
     after a re-send, and the older read, written last, would stay in the buckets while its span
-    is gone. Under this lock a sync reads telemetry after every earlier sync committed."""
+    is gone. Under this lock a sync reads telemetry after every earlier sync committed. With
+    `wait`, wait for the sync holding it to commit instead of leaving the spans to it."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('slo_budget_sync'))")
+            return True
         cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('slo_budget_sync'))")
         return bool(cursor.fetchone()[0])
 

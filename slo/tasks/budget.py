@@ -10,12 +10,18 @@ import logging
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from slo.budget import alerts, notify
 from slo.budget.evaluation import CHUNK_SIZE, history_prune, slo_evaluate
 
 logger = logging.getLogger(__name__)
+
+# A sync stops starting transactions after this long (well before the soft time limit); the next
+# run continues.
+SYNC_MAX_SECONDS = 120.0
 
 
 def _instant(now_iso: str | None) -> datetime:
@@ -24,17 +30,56 @@ def _instant(now_iso: str | None) -> datetime:
 
 @shared_task(name="slo.budget.evaluate_all")
 def budget_evaluate_all(now_iso: str | None = None, chunk_size: int = CHUNK_SIZE) -> int:
-    """Fan out: store the instant's chunks, then one `budget_evaluate_claimed` per chunk. Returns
-    the number of active SLOs. Each task
-    claims chunks until none is left (`slo.budget.chunks`), so workers share them, none is
-    evaluated twice, and tasks that find nothing left return at once."""
-    from slo.budget.chunks import evaluation_chunks_prepare
+    """The evaluation cycle of one instant: sync every minute written so far, then store the
+    instant's chunks and fan out one `budget_evaluate_claimed` per chunk. Returns the number of
+    active SLOs (0 when nothing was started). Each task claims chunks until none is left
+    (`slo.budget.chunks`), so workers share them, none is evaluated twice, and tasks that find
+    nothing left return at once.
 
-    now = _instant(now_iso).replace(second=0, microsecond=0)
+    Beat runs it every 10 s without an instant (slo/schedules.py); it then starts the cycle of the
+    current minute instant once, BUDGET_EVALUATION_GRACE_S after the minute ended (so the minute
+    the gateways just pushed is in it): earlier, it schedules itself for that moment; once the
+    instant's chunks exist, it does nothing. So a cycle starts within seconds of the gateways'
+    pushes rather than up to a minute later at whatever phase beat started in."""
+    from slo.budget.buckets import floor_minute
+    from slo.budget.chunks import evaluation_chunks_prepare
+    from slo.budget.feed import budget_sync_pending
+
+    if now_iso is None:
+        now, early = cycle_instant(timezone.now(), settings.BUDGET_EVALUATION_GRACE_S)
+        if _cycle_started(now):
+            return 0
+        if early > 0:
+            # one scheduled start per instant (beat asks every 10 s): a cache key claims it
+            if cache.add(f"slo:budget:cycle:{now.isoformat()}", 1, timeout=180):
+                budget_evaluate_all.apply_async(
+                    kwargs={"now_iso": now.isoformat(), "chunk_size": chunk_size}, countdown=early
+                )
+            return 0
+    else:
+        now = floor_minute(_instant(now_iso))
+    # Every minute written before this point reaches the buckets first (waiting for a sync in
+    # progress rather than evaluating without its minutes); later ones go to the next instant.
+    budget_sync_pending(now=timezone.now(), max_seconds=SYNC_MAX_SECONDS, wait=True)
     chunks, slos = evaluation_chunks_prepare(now=now, chunk_size=chunk_size)
     for _ in range(chunks):
         budget_evaluate_claimed.delay(now.isoformat())
     return slos
+
+
+def cycle_instant(wall: datetime, grace_s: float) -> tuple[datetime, float]:
+    """(the instant whose cycle is due at `wall`: the minute boundary before it, seconds until that
+    cycle may start: positive while within `grace_s` of the boundary, else 0)."""
+    from slo.budget.buckets import floor_minute
+
+    now = floor_minute(wall)
+    return now, max(0.0, grace_s - (wall - now).total_seconds())
+
+
+def _cycle_started(now: datetime) -> bool:
+    from slo.models.budget import EvaluationChunk
+
+    return EvaluationChunk.objects.filter(at=now).exists()
 
 
 @shared_task(name="slo.budget.evaluate_claimed")
@@ -91,9 +136,6 @@ def status_history_prune() -> int:
 
     now = timezone.now()
     return history_prune(now=now) + sum(prune_buckets(now=now).values())
-
-
-SYNC_MAX_SECONDS = 120.0
 
 
 @shared_task(name="slo.budget.sync")

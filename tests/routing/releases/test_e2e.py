@@ -7,7 +7,8 @@ one simulated minute every 3 s of real time), so an hour of the loop runs in wel
    breaks the latency SLO) goes to a canary wave, the evaluation sees page-level burn (or the
    canary analysis fails first), the release rolls back automatically, and every canary gateway
    ACKs its previous config again. The time from the first evaluation that sees the page condition
-   to the last rollback ACK is written to benchmarks/results/rollback_latency.json.
+   to the last rollback ACK is written to benchmarks/results/rollback_latency_simulated.json
+   (the real-clock figure, with Celery beat and workers: benchmarks/bench_rollback.py).
 2. A good release completes every wave.
 """
 
@@ -37,7 +38,8 @@ SERVICE = "shelf-vision"
 THRESHOLD_MS = 500
 SPEED = 20.0  # simulated seconds per real second: a minute every 3 s
 GATEWAYS = 3
-RESULTS = REPO_ROOT / "benchmarks" / "results" / "rollback_latency.json"
+# the simulated-clock figure; the real-clock one is benchmarks/bench_rollback.py (rollback_latency.json)
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "rollback_latency_simulated.json"
 BAD_POLICY = {
     "service": SERVICE,
     "description": "BAD: everything escalated to the public cloud",

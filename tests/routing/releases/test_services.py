@@ -245,6 +245,30 @@ def test_page_level_burn_rolls_back_a_release_in_progress(healthy, make_release,
     assert rollback.evidence["alert"]["slo"] in ("latency", "availability")
 
 
+def test_a_page_alert_steps_the_release_at_once_without_waiting_for_the_tick(
+    healthy, make_release, users, push, evaluate, django_capture_on_commit_callbacks
+):
+    """The evaluation that fires the page alert enqueues the release's step on commit (slo's
+    `page_alerts_fired`): the rollback is issued then, not at the next tick. No tick runs here."""
+    from controlplane.celery import app
+
+    release = submitted_and_approved(make_release, users)
+    rollout.release_step(release_id=release.pk, now=T0)
+    for gateway in healthy["gateways"]:
+        push(gateway, T0, 10, ok_fast=10, timeouts=300)
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            evaluate(T0 + timedelta(minutes=10))
+    finally:
+        app.conf.task_always_eager = False
+    release.refresh_from_db()
+    assert release.state == "rolled_back"
+    rollback = ReleaseRollback.objects.get(release=release)
+    assert rollback.trigger == "burn"
+    assert rollout.releases_step_on_page(None, services=["no-such-service"]) == []
+
+
 def test_a_gateway_in_another_open_release_cannot_be_targeted_twice(healthy, make_release, users):
     first = make_release()
     lifecycle.release_submit(actor=users["operator"], release_id=first.pk, now=T0)
