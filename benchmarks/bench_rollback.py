@@ -224,7 +224,8 @@ def seed_run(run: int, gateways: int, stack: Stack, workdir: Path) -> dict[str, 
     from routing.fleet.services import gateway_register, gateway_set_desired
     from routing.policy import default_cache_config, default_policy
     from routing.releases.service_settings import release_settings_save
-    from slo.services import service_create, slo_create
+    from slo.services import service_create
+    from tests.support.releases import release_slos_create
 
     for role in ROLE_ORDER:
         Group.objects.get_or_create(name=role)
@@ -246,28 +247,7 @@ def seed_run(run: int, gateways: int, stack: Stack, workdir: Path) -> dict[str, 
         actor=users["operator"],
         data={"name": name, "service_class": "interactive", "owner": "bench", "tiers": ["edge"]},
     )
-    slos = [
-        slo_create(
-            actor=users["operator"],
-            data={
-                "name": "latency",
-                "service": name,
-                "sli": {"kind": "latency", "threshold_ms": THRESHOLD_MS},
-                "objective": 99.0,
-                "window": {"type": "rolling", "days": 28},
-            },
-        ),
-        slo_create(
-            actor=users["operator"],
-            data={
-                "name": "availability",
-                "service": name,
-                "sli": {"kind": "availability"},
-                "objective": 99.0,
-                "window": {"type": "rolling", "days": 28},
-            },
-        ),
-    ]
+    slos = release_slos_create(actor=users["operator"], service=name, threshold_ms=THRESHOLD_MS)
     good = default_policy(name, "interactive", THRESHOLD_MS)
     bad = {
         "service": name,

@@ -15,6 +15,7 @@ import pytest
 from routing.policy import default_cache_config, default_policy
 from slo import contract as c
 from slo.telemetry.batch_format import le_label
+from tests.support.releases import release_slos_create
 
 SERVICE = "shelf-vision"
 LATENCY_THRESHOLD_MS = 500
@@ -66,30 +67,7 @@ def minute_batch(
 
 @pytest.fixture
 def slos(service: Any, users: dict[str, Any]) -> list[Any]:
-    from slo.services import slo_create
-
-    return [
-        slo_create(
-            actor=users["operator"],
-            data={
-                "name": "latency",
-                "service": SERVICE,
-                "sli": {"kind": "latency", "threshold_ms": LATENCY_THRESHOLD_MS},
-                "objective": 99.0,
-                "window": {"type": "rolling", "days": 28},
-            },
-        ),
-        slo_create(
-            actor=users["operator"],
-            data={
-                "name": "availability",
-                "service": SERVICE,
-                "sli": {"kind": "availability"},
-                "objective": 99.0,
-                "window": {"type": "rolling", "days": 28},
-            },
-        ),
-    ]
+    return release_slos_create(actor=users["operator"], service=SERVICE, threshold_ms=LATENCY_THRESHOLD_MS)
 
 
 @pytest.fixture

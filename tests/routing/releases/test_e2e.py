@@ -102,30 +102,9 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
     from routing.fleet.delivery import delivery_dispatch_due
     from routing.fleet.services import gateway_register, gateway_set_desired
     from routing.releases.service_settings import release_settings_save
-    from slo.services import slo_create
+    from tests.support.releases import release_slos_create
 
-    slos = [
-        slo_create(
-            actor=users["operator"],
-            data={
-                "name": "latency",
-                "service": SERVICE,
-                "sli": {"kind": "latency", "threshold_ms": THRESHOLD_MS},
-                "objective": 99.0,
-                "window": {"type": "rolling", "days": 28},
-            },
-        ),
-        slo_create(
-            actor=users["operator"],
-            data={
-                "name": "availability",
-                "service": SERVICE,
-                "sli": {"kind": "availability"},
-                "objective": 99.0,
-                "window": {"type": "rolling", "days": 28},
-            },
-        ),
-    ]
+    slos = release_slos_create(actor=users["operator"], service=SERVICE, threshold_ms=THRESHOLD_MS)
     good = default_policy(SERVICE, "interactive", THRESHOLD_MS)
     line = routing_policy_create(actor=users["operator"], service=service, document=good)
     routing_policy_update(actor=users["operator"], line_id=line.pk, document=BAD_POLICY, note="v2: bad")
