@@ -8,8 +8,9 @@ Redis broker (db 14 unless `BENCH_BROKER_URL` says otherwise), started once per 
 warmed by one untimed cycle (their parsed-spec caches fill, and every window state is rebuilt).
 
 Timed, per cycle: from enqueueing `evaluate_all` to the `done_at` of the instant's last chunk (the
-broker hop, the fan-out, every chunk's evaluation). Not timed: the sync of the new minute (done in
-this process before the enqueue; bench_cycle times it). Each chunk's `done_at` and count are read
+broker hop, the task's own sync, which finds nothing pending, the fan-out, every chunk's
+evaluation). Not timed: the sync of the new minute (done in this process before the enqueue;
+bench_cycle times it). Each chunk's `done_at` and count are read
 back to check that every SLO was evaluated exactly once and by how many workers (per-worker CPU from
 /proc shows both took part). Load average recorded with each cycle.
 

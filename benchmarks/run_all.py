@@ -281,7 +281,8 @@ BENCHES: tuple[Bench, ...] = (
             "`celery worker --concurrency 1` processes claiming chunks (`FOR UPDATE SKIP LOCKED`); each "
             "cycle checks that every SLO was evaluated exactly once and that both workers used CPU. Data: "
             "the 10,000-SLO database bench_cycle loads (run `--only cycle` first). Not timed: the sync of "
-            "the new minute (timed by cycle), worker start-up, one warm-up cycle per worker count. "
+            "the new minute, done before the enqueue (timed by cycle; the task's own sync then finds nothing "
+            "pending and is timed), worker start-up, one warm-up cycle per worker count. "
             "Reference: the same evaluation by 1 worker. Rerun: `benchmarks/run_all.py --only celery_workers`."
         ),
     ),
