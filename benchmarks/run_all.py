@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -708,6 +708,54 @@ BENCHES: tuple[Bench, ...] = (
         (Figure("error-budget report generation", "generate_best_s", "s"),),
     ),
 )
+
+# What the older benchmarks time, beside what reference (the newer ones carry theirs above).
+_WHAT = {
+    "engine_core": "Times the budget engine's pure core (numpy) on 10,000 SLOs x 28 d of synthetic per-minute "
+    "arrays already in memory: window sums and evaluation; peak RSS. Not timed: the database (see cycle). "
+    "Reference: the 10 s target. Rerun: `benchmarks/run_all.py --only engine_core`.",
+    "evaluation": "Times `slo_evaluate_all` of 10,000 SLOs (its own database, buckets loaded with COPY) in a fresh "
+    "child process, a cold and a warm cycle: window reads, engine, status writes; peak RSS. Not timed: loading, "
+    "the budget sync (see cycle, which times both). Reference: the 10 s target. Rerun: `--only evaluation`.",
+    "ingest": "Times the ingest service (no HTTP): batches of 10 minutes x ~100 contract series feeding 4 SLOs, "
+    "validated, derived and stored in one transaction each, by 1 and 2 processes. Not timed: HTTP, auth, JSON "
+    "(see ingest_http). Reference: the 100,000 samples/s target. Rerun: `--only ingest`.",
+    "capacity": "Times one `capacity_evaluate` (the beat task's body) over 1,000 services x 10 device pools with "
+    "600,000 heartbeat samples in the 15-minute lookback, recommendations opened and confirmed. Not timed: "
+    "loading. Reference: the 60 s interval. Rerun: `--only capacity`.",
+    "decisions": "Times decision-record ingest through the service (validation, COPY, INSERT ... ON CONFLICT) in "
+    "batches of 5,000, then end to end over HTTP (gunicorn, 2 workers, one gateway's token). Not timed: building "
+    "the batches. Reference: the 20,000 records/s target. Rerun: `--only decisions`.",
+    "decide": "Times `routing.policy.decide` on a 20-rule policy in one process (explain off). Not timed: "
+    "compiling the policy. Reference: the 200,000 decisions/s target. Rerun: `--only decide`.",
+    "validate": "Times validating a 200-rule routing policy (parse and every semantic check, shadowing included), "
+    "median. Reference: the 50 ms target. Rerun: `--only validate`.",
+    "documents": "Times the work behind the routing-document endpoints without HTTP or the database: validation "
+    "against a service's SLOs, YAML parsing, one explain, and simulate on 5,000 and 50,000 contexts (medians). "
+    "Reference: none (no target). Rerun: `--only documents`.",
+    "delivery": "Times one revision delivered to 1,000 gateways: `set_desired` (one transaction) to the last "
+    "signed push acknowledged by a loopback responder that verifies each HMAC; 5% fail once, so backoff is "
+    "included. Reference: the 10 s target. Rerun: `--only delivery`.",
+    "config_poll": "Times the config poll's 304 through gunicorn with wrk (closed loop), one gateway, matching "
+    "If-None-Match; requests/s and p50/p99. Not timed: anything but the poll (see fleet_poll for 10,000 gateways "
+    "open loop). Reference: the 1,500 requests/s target. Rerun: `--only config_poll`.",
+    "overview": "Times `GET /` through Django's test client as a logged-in viewer with 1,000 SLOs evaluated by "
+    "the real engine (session, role lookup, every query, the template), p95 of repeated renders. Not timed: "
+    "loading, gunicorn. Reference: the 300 ms target. Rerun: `--only overview`.",
+    "prom_pull": "Times `PrometheusPuller.pull_sli` of 30 days of one latency SLO (1.04 M raw samples with a "
+    "counter reset and a scrape gap, backfilled into a real Prometheus), cold and warm; the result is checked "
+    "minute by minute. Reference: the 5 s target. Rerun: `--only prom_pull`.",
+    "partitions": "Times, on the SLI minute table plain (before migration 0016) and partitioned by day (after), at "
+    "10,000 SLOs x 2 days: a new minute for every SLO through the ingest's storage step, the budget sync's "
+    "minute read, and retention of one day (DELETE + VACUUM against DROP). Reference: the plain table, same run. "
+    "Not timed: loading. Rerun: `--only partitions`.",
+    "partitions_30d": "The same as partitions at 30 days x 1,000 SLOs (43 million rows a variant). Reference: the "
+    "plain table, same run. Rerun: `--only partitions_30d`.",
+    "reports": "Times `report_generate` of a monthly team report (10 services x 10 SLOs, 2 months of rollups, "
+    "cost rollups, alert transitions: read, compute, store) and rendering it as a page and CSV. Not timed: "
+    "loading. Reference: none (no target). Rerun: `--only reports`.",
+}
+BENCHES = tuple(replace(b, what=b.what or _WHAT.get(b.name, "")) for b in BENCHES)
 
 
 def machine() -> dict[str, Any]:
