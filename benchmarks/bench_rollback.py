@@ -196,18 +196,6 @@ class Stack:
                 process.wait()
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
-
-
-def _section(name: str, values: dict[str, Any]) -> str:
-    return f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items())
-
-
 def seed_run(run: int, gateways: int, stack: Stack, workdir: Path) -> dict[str, Any]:
     """A fresh service (so no alert of an earlier run is still firing), its SLOs, policy versions,
     release settings and gateways (started, given the good config and ACKing it)."""
@@ -221,6 +209,7 @@ def seed_run(run: int, gateways: int, stack: Stack, workdir: Path) -> dict[str, 
         routing_policy_create,
         routing_policy_update,
     )
+    from routing.fleet.demo import gateway_toml
     from routing.fleet.services import gateway_register, gateway_set_desired
     from routing.policy import default_cache_config, default_policy
     from routing.releases.service_settings import release_settings_save
@@ -281,28 +270,27 @@ def seed_run(run: int, gateways: int, stack: Stack, workdir: Path) -> dict[str, 
         gateway = credentials.gateway
         config = folder / "gateway.toml"
         config.write_text(
-            _section(
-                "gateway",
+            gateway_toml(
                 {
-                    "name": gateway.name,
-                    "id": gateway.pk,
-                    "service": name,
-                    "tier": "edge",
-                    "region": gateway.region,
-                    "listen": f"127.0.0.1:{port}",
-                    "state_dir": str(folder / "state"),
-                    "seed": 100 * run + index,
-                    "signing_secret": credentials.signing_secret,
-                    "latency_slo_ms": THRESHOLD_MS,
-                },
+                    "gateway": {
+                        "name": gateway.name,
+                        "id": gateway.pk,
+                        "service": name,
+                        "tier": "edge",
+                        "region": gateway.region,
+                        "listen": f"127.0.0.1:{port}",
+                        "state_dir": str(folder / "state"),
+                        "seed": 100 * run + index,
+                        "signing_secret": credentials.signing_secret,
+                        "latency_slo_ms": THRESHOLD_MS,
+                    },
+                    # production defaults for poll, heartbeat and telemetry intervals (gateway.config)
+                    "control_plane": {"url": stack.url, "token": credentials.token, "push_telemetry": True},
+                    "traffic": {"rps": 40, "tick_s": 1.0},
+                    # the public cloud route of this site is slow and failing
+                    "routes.public_cloud": {"p50_ms": 900, "p95_ms": 1800, "error_ratio": 0.2},
+                }
             )
-            # production defaults for poll, heartbeat and telemetry intervals (gateway.config)
-            + _section(
-                "control_plane", {"url": stack.url, "token": credentials.token, "push_telemetry": True}
-            )
-            + _section("traffic", {"rps": 40, "tick_s": 1.0})
-            # the public cloud route of this site is slow and failing
-            + _section("routes.public_cloud", {"p50_ms": 900, "p95_ms": 1800, "error_ratio": 0.2})
         )
         env = child_env()
         with open(folder / "gateway.log", "ab") as log:

@@ -48,7 +48,8 @@ DEMO_ROUTES: dict[str, dict[str, float]] = {
 }
 
 
-def _toml(config: dict[str, dict[str, Any]]) -> str:
+def gateway_toml(config: dict[str, dict[str, Any]]) -> str:
+    """A reference gateway's TOML config from its sections (`{"gateway": {...}, "traffic": {...}}`)."""
     lines: list[str] = []
     for section, values in config.items():
         lines.append(f"[{section}]")
@@ -132,7 +133,7 @@ def fleet_demo_seed(
             gw_section["latency_slo_ms"] = latency_slo_ms
         config_path = folder / "gateway.toml"
         config_path.write_text(
-            _toml(
+            gateway_toml(
                 {
                     "gateway": gw_section,
                     "control_plane": {

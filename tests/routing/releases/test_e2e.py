@@ -81,18 +81,6 @@ class World:
         return requests.get(self.urls[gateway_id] + "/status", timeout=5).json()
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
-
-
-def _section(name: str, values: dict[str, Any]) -> str:
-    return f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items())
-
-
 @pytest.fixture
 def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path) -> Iterator[World]:
     from django.utils import timezone
@@ -100,6 +88,7 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
     from controlplane.services import api_token_create  # noqa: F401 - users' tokens are not needed here
     from routing.documents.services import cache_config_create, routing_policy_create, routing_policy_update
     from routing.fleet.delivery import delivery_dispatch_due
+    from routing.fleet.demo import gateway_toml
     from routing.fleet.services import gateway_register, gateway_set_desired
     from routing.releases.service_settings import release_settings_save
     from tests.support.releases import release_slos_create
@@ -151,36 +140,34 @@ def world(live_server: Any, users: dict[str, Any], service: Any, tmp_path: Path)
             gateway = credentials.gateway
             config = folder / "gateway.toml"
             config.write_text(
-                _section(
-                    "gateway",
+                gateway_toml(
                     {
-                        "name": gateway.name,
-                        "id": gateway.pk,
-                        "service": SERVICE,
-                        "tier": "edge",
-                        "region": gateway.region,
-                        "listen": f"127.0.0.1:{port}",
-                        "state_dir": str(folder / "state"),
-                        "seed": 11 + index,
-                        "signing_secret": credentials.signing_secret,
-                        "latency_slo_ms": THRESHOLD_MS,
-                    },
+                        "gateway": {
+                            "name": gateway.name,
+                            "id": gateway.pk,
+                            "service": SERVICE,
+                            "tier": "edge",
+                            "region": gateway.region,
+                            "listen": f"127.0.0.1:{port}",
+                            "state_dir": str(folder / "state"),
+                            "seed": 11 + index,
+                            "signing_secret": credentials.signing_secret,
+                            "latency_slo_ms": THRESHOLD_MS,
+                        },
+                        "control_plane": {
+                            "url": live_server.url,
+                            "token": credentials.token,
+                            "poll_interval_s": 0,
+                            "heartbeat_interval_s": 0,
+                            "push_telemetry": True,
+                            "telemetry_interval_s": 0.5,
+                        },
+                        # ~400 requests per simulated minute: 12 ticks of 33 requests
+                        "traffic": {"rps": 133, "tick_s": 0.25},
+                        # the public cloud route of this site is slow: 700 ms median, 1.5 s p95
+                        "routes.public_cloud": {"p50_ms": 700, "p95_ms": 1500},
+                    }
                 )
-                + _section(
-                    "control_plane",
-                    {
-                        "url": live_server.url,
-                        "token": credentials.token,
-                        "poll_interval_s": 0,
-                        "heartbeat_interval_s": 0,
-                        "push_telemetry": True,
-                        "telemetry_interval_s": 0.5,
-                    },
-                )
-                # ~400 requests per simulated minute: 12 ticks of 33 requests
-                + _section("traffic", {"rps": 133, "tick_s": 0.25})
-                # the public cloud route of this site is slow: 700 ms median, 1.5 s p95
-                + _section("routes.public_cloud", {"p50_ms": 700, "p95_ms": 1500})
             )
             with open(folder / "gateway.log", "ab") as log:
                 process = subprocess.Popen(
