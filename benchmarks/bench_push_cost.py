@@ -11,6 +11,10 @@ Every push is of new minutes (no re-sends). The CPU seconds of this process (`ti
 and of its one PostgreSQL backend (`/proc/<pid>/stat`) are divided by the requests; PostgreSQL
 statements sent are counted per request (`round_trips`).
 
+`wsgi_app_1min`: the same 1-minute pushes through the app gunicorn serves (`controlplane.wsgi`),
+where the push's WSGI fast path answers them (routing.api.push_fastpath; `PUSH_FAST_PATH=false`
+turns it off, and then this is the whole stack too).
+
 Reference in the same run: the same 1-minute pushes through the ingest service alone
 (`telemetry_batch_ingest` with the gateway's scope), without HTTP, middleware, DRF, authentication
 and throttling.
@@ -24,6 +28,7 @@ building the bodies. The machine's cores are shared; the load average is recorde
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -112,6 +117,38 @@ def measure(bi: Any, requests: int, loads: dict[str, Any]) -> dict[str, Any]:
         assert answer.status_code == 202, answer.content[:300]
         return samples
 
+    from controlplane import wsgi
+
+    answered: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        answered.append(status)
+
+    def post_wsgi(g: int, minutes: int) -> int:
+        """The same push through the app gunicorn serves (controlplane.wsgi): the WSGI fast path."""
+        text, samples = body(g, minutes)
+        raw = text.encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": f"/api/v1/gateways/{gateways[g].gateway.pk}/telemetry/",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(raw)),
+            "HTTP_AUTHORIZATION": f"Bearer {gateways[g].token}",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(raw),
+            "wsgi.errors": sys.stderr,
+        }
+        answered.clear()
+        for _ in wsgi.application(environ, start_response):
+            pass
+        assert answered == ["202 Accepted"], answered
+        return samples
+
     def service(g: int, minutes: int) -> int:
         text, samples = body(g, minutes)
         registration = gateways[g].gateway
@@ -156,6 +193,7 @@ def measure(bi: Any, requests: int, loads: dict[str, Any]) -> dict[str, Any]:
         "whole stack in-process (test client: no gunicorn or socket)",
         "push_1min": run("push_1min", post, 1, requests),
         "batch_10min": run("batch_10min", post, 10, max(requests // 3, 20)),
+        "wsgi_app_1min": run("wsgi_app_1min", post_wsgi, 1, requests),
         "reference_service_alone_1min": run("service_1min", service, 1, requests),
         "slos_fed": 4,
         "cache": "redis" if os.environ.get("CACHE_URL") else "local memory",

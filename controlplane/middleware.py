@@ -30,6 +30,10 @@ def set_request_id(value: str) -> contextvars.Token[str]:
     return _request_id.set(value)
 
 
+def reset_request_id(token: contextvars.Token[str]) -> None:
+    _request_id.reset(token)
+
+
 class RequestIdMiddleware:
     """Take X-Request-ID from the request (or make one) and return it on every response."""
 

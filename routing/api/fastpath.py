@@ -66,7 +66,19 @@ class ConfigPollFastPathMiddleware:
         return self.get_response(request)
 
 
-def _is_secure(environ: dict[str, Any]) -> bool:
+def hsts_header(secure: bool) -> list[tuple[str, str]]:
+    """SecurityMiddleware's Strict-Transport-Security on an HTTPS answer, as a WSGI header list."""
+    if not (secure and settings.SECURE_HSTS_SECONDS):
+        return []
+    hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        hsts += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        hsts += "; preload"
+    return [("Strict-Transport-Security", hsts)]
+
+
+def is_secure(environ: dict[str, Any]) -> bool:
     """HttpRequest.is_secure on a WSGI environ: the trusted proxy header when set, else the scheme."""
     if settings.SECURE_PROXY_SSL_HEADER:
         header, secure_value = settings.SECURE_PROXY_SSL_HEADER
@@ -99,7 +111,7 @@ class ConfigPollWSGI:
 
     @staticmethod
     def _not_modified(environ: dict[str, Any], pk: str) -> list[tuple[str, str]] | None:
-        secure = _is_secure(environ)
+        secure = is_secure(environ)
         if settings.SECURE_SSL_REDIRECT and not secure:
             return None  # SecurityMiddleware redirects it
         from routing.api.fleet_views import cached_not_modified
@@ -108,13 +120,6 @@ class ConfigPollWSGI:
         if revision is None:
             return None
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        headers = [("ETag", bundle_etag(revision)), *poll_headers().items()]
-        if secure and settings.SECURE_HSTS_SECONDS:
-            hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-                hsts += "; includeSubDomains"
-            if settings.SECURE_HSTS_PRELOAD:
-                hsts += "; preload"
-            headers.append(("Strict-Transport-Security", hsts))
+        headers = [("ETag", bundle_etag(revision)), *poll_headers().items(), *hsts_header(secure)]
         headers.append(("X-Request-ID", incoming if valid_request_id(incoming) else uuid.uuid4().hex))
         return headers

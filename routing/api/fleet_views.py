@@ -273,31 +273,35 @@ class GatewayTelemetryView(_GatewayFacing):
         # Read the stream ourselves: Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE is meant for forms
         # and would turn a legal 3-8 MB catch-up batch into a 400.
         raw = request._request.read(MAX_BATCH_BYTES + 1)
-        if len(raw) > MAX_BATCH_BYTES:
-            raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
-        try:
-            payload = fastjson.loads(raw or b"null")
-        except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
-            payload = None
-        if not isinstance(payload, dict):
-            raise ValidationFailed(
-                "invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}]
-            )
-        minutes, samples = _batch_samples(payload)
-        if minutes > MAX_BATCH_MINUTES or samples > MAX_BATCH_SAMPLES:
-            raise PayloadTooLarge(
-                f"batch of {minutes} minutes and {samples} samples is above the limits of {MAX_BATCH_MINUTES} "
-                f"minutes and {MAX_BATCH_SAMPLES} samples; send several batches, oldest first"
-            )
-        module = _telemetry_ingest()
-        gateway = request.user  # IsPathGateway: the gateway of this URL
-        scope = PushScope(
-            gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region
+        return Response(telemetry_accept(pk, request.user, raw), status=202)
+
+
+def telemetry_accept(pk: str, gateway: Any, raw: bytes) -> dict[str, Any]:
+    """A push's work once its gateway is authenticated as the URL's and its throttle passed: the
+    body's size, JSON and limits, then the ingest under the gateway's registration. Returns the 202
+    body; raises what the API answers (413, 400, 403). Shared by the view and the WSGI fast path
+    (routing.api.push_fastpath), so both answer alike."""
+    if len(raw) > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
+    try:
+        payload = fastjson.loads(raw or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
+        payload = None
+    if not isinstance(payload, dict):
+        raise ValidationFailed(
+            "invalid input", problems=[{"path": "", "message": "the body must be a JSON object"}]
         )
-        result = module.telemetry_batch_ingest(
-            source=f"gateway:{int(pk)}", payload=payload, scope=scope, target_rows=gateway.push_target_rows
+    minutes, samples = _batch_samples(payload)
+    if minutes > MAX_BATCH_MINUTES or samples > MAX_BATCH_SAMPLES:
+        raise PayloadTooLarge(
+            f"batch of {minutes} minutes and {samples} samples is above the limits of {MAX_BATCH_MINUTES} "
+            f"minutes and {MAX_BATCH_SAMPLES} samples; send several batches, oldest first"
         )
-        return Response({"accepted": True, "result": _jsonable(result)}, status=202)
+    scope = PushScope(gateway=gateway.name, service=gateway.service, tier=gateway.tier, region=gateway.region)
+    result = _telemetry_ingest().telemetry_batch_ingest(
+        source=f"gateway:{int(pk)}", payload=payload, scope=scope, target_rows=gateway.push_target_rows
+    )
+    return {"accepted": True, "result": _jsonable(result)}
 
 
 def _jsonable(value: Any) -> Any:

@@ -68,6 +68,40 @@ def token_matches(token_hash: str, *, now: datetime) -> Q:
     return Q(token_hash=token_hash) | Q(previous_token_hash=token_hash, previous_token_expires_at__gt=now)
 
 
+# push_read's second element when the current token (not a rotation's previous one) matched
+CURRENT_TOKEN = object()
+
+
+def push_read(token_hash: str, now: datetime, path_id: str) -> tuple[GatewayPrincipal, Any] | None:
+    """The telemetry push's read (PostgreSQL): the gateway a token hash authenticates and, in the
+    same round trip, the SLOs a push from the URL's gateway (`path_id`) may feed (those of the
+    token's gateway's service and those the source already feeds), which the push would read next
+    anyway. None for an unknown token; else (principal, `CURRENT_TOKEN`) for the current token or
+    (principal, the previous token's last use) for a rotation's previous one."""
+    matches = "g.token_hash = %s OR (g.previous_token_hash = %s AND g.previous_token_expires_at > %s)"
+    match_params = [token_hash, token_hash, now]
+    statements = [
+        (
+            "SELECT g.id, g.name, g.desired_revision, g.token_hash, g.previous_token_last_used_at, "
+            f"s.name, g.tier, g.region FROM {_GATEWAY_TABLE} g JOIN {_SERVICE_TABLE} s "
+            f"ON s.id = g.service_id WHERE {matches} ORDER BY g.id LIMIT 1",
+            match_params,
+        )
+    ]
+    if path_id.isdigit():
+        from slo.telemetry.ingest import push_targets_statement
+
+        services = (f"SELECT g.service_id FROM {_GATEWAY_TABLE} g WHERE {matches}", match_params)
+        statements.append(push_targets_statement(f"gateway:{int(path_id)}", services))
+    results = run_statements_fetch_each(statements)
+    if not results[0]:
+        return None
+    row = results[0][0]
+    principal = GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7])
+    principal.push_target_rows = results[1] if len(results) > 1 else None
+    return principal, (CURRENT_TOKEN if row[3] == token_hash else row[4])
+
+
 class GatewayTokenAuthentication(authentication.BaseAuthentication):
     """One indexed read: the token's hash -> the gateway's id, name, desired revision and
     registration (service, tier, region). A view with `reads_push_targets` (the telemetry push) also
@@ -110,36 +144,15 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
     def _authenticate_push(
         self, request: Request, token_hash: str, now: datetime
     ) -> tuple[GatewayPrincipal, None]:
-        """The telemetry push's read (PostgreSQL): the same gateway row in plain SQL and, in the same
-        round trip, the SLOs a push from this URL's gateway may feed (those of the token's gateway's
-        service and those the source already feeds), which the push would read next anyway."""
-        matches = "g.token_hash = %s OR (g.previous_token_hash = %s AND g.previous_token_expires_at > %s)"
-        match_params = [token_hash, token_hash, now]
         kwargs = getattr(request, "parser_context", {}).get("kwargs", {})
-        path_id = str(kwargs.get("pk", ""))
-        statements = [
-            (
-                "SELECT g.id, g.name, g.desired_revision, g.token_hash, g.previous_token_last_used_at, "
-                f"s.name, g.tier, g.region FROM {_GATEWAY_TABLE} g JOIN {_SERVICE_TABLE} s "
-                f"ON s.id = g.service_id WHERE {matches} ORDER BY g.id LIMIT 1",
-                match_params,
-            )
-        ]
-        if path_id.isdigit():
-            from slo.telemetry.ingest import push_targets_statement
-
-            services = (f"SELECT g.service_id FROM {_GATEWAY_TABLE} g WHERE {matches}", match_params)
-            statements.append(push_targets_statement(f"gateway:{int(path_id)}", services))
-        results = run_statements_fetch_each(statements)
-        if not results[0]:
+        read = push_read(token_hash, now, str(kwargs.get("pk", "")))
+        if read is None:
             raise bearer_refused(request, "invalid gateway token")
-        row = results[0][0]
-        if row[3] != token_hash:  # the previous token, within its grace window
+        principal, previous_last_used = read
+        if previous_last_used is not CURRENT_TOKEN:  # the previous token, within its grace window
             from routing.fleet.services import previous_token_used
 
-            previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
-        principal = GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7])
-        principal.push_target_rows = results[1] if len(results) > 1 else None
+            previous_token_used(gateway_id=principal.gateway_id, now=now, last_used_at=previous_last_used)
         return principal, None
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,10 +1,14 @@
 """The gateway telemetry endpoint over HTTP, on PostgreSQL: a gateway pushes only its own service
 and tier (403 naming the label, nothing stored), a replayed older batch never undoes a later
-correction, and no value a client can send gets anything but a 4xx with its path."""
+correction, and no value a client can send gets anything but a 4xx with its path.
+
+Every test runs twice: through Django's test client, and through the app gunicorn serves
+(`controlplane.wsgi`), where the push's WSGI fast path answers it (routing.api.push_fastpath)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +29,19 @@ def _client(token: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+def _wsgi_client(token: str) -> Any:
+    from tests.support.wsgi import WsgiClient
+
+    return WsgiClient({"HTTP_AUTHORIZATION": f"Bearer {token}"})
+
+
+@pytest.fixture(autouse=True, params=["test client", "wsgi app"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "wsgi app":
+        monkeypatch.setattr(sys.modules[__name__], "_client", _wsgi_client)
+    return str(request.param)
 
 
 def _minute(ago: int) -> datetime:
