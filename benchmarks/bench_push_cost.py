@@ -12,7 +12,7 @@ and of its one PostgreSQL backend (`/proc/<pid>/stat`) are divided by the reques
 statements sent are counted per request (`round_trips`).
 
 `wsgi_app_1min`: the same 1-minute pushes through the app gunicorn serves (`controlplane.wsgi`),
-where the push's WSGI fast path answers them (routing.api.push_fastpath; `PUSH_FAST_PATH=false`
+where the push's WSGI fast path answers them (routing.api.gateway_fastpath; `GATEWAY_FAST_PATH=false`
 turns it off, and then this is the whole stack too).
 
 Reference in the same run: the same 1-minute pushes through the ingest service alone

@@ -169,7 +169,9 @@ PUSH_COST_WHAT = (
     "resolution, DRF, gateway-token authentication, the ingest throttle on Redis, JSON, validation, "
     "scope, SLI derivation of 4 SLOs, storage), requests one after another, new minutes each: 500 "
     "pushes of 1 minute x 100 series (the reference gateway's push) and 166 batches of 10 minutes x "
-    "100 series. Reference, same run: the same 1-minute pushes through the ingest service alone (no "
+    "100 series; then the 500 1-minute pushes again through the app gunicorn serves (`controlplane.wsgi`, "
+    "where the push's WSGI fast path answers them). Reference, same run: the same 1-minute pushes through the "
+    "ingest service alone (no "
     "HTTP, DRF, auth or throttle). Not timed: gunicorn's HTTP parsing and the socket (Django's test "
     "client), building the bodies. Shared cores: the load average is in the result. Rerun: "
     "`.venv/bin/python benchmarks/run_all.py --only push_cost`."
@@ -347,6 +349,16 @@ BENCHES: tuple[Bench, ...] = (
             Figure(
                 "telemetry push, 1 min x 100 series: PostgreSQL CPU per request",
                 "push_1min.postgres_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "telemetry push through the WSGI app (push fast path): web CPU per request",
+                "wsgi_app_1min.web_ms_per_request",
+                "ms",
+            ),
+            Figure(
+                "telemetry push through the WSGI app (push fast path): PostgreSQL CPU per request",
+                "wsgi_app_1min.postgres_ms_per_request",
                 "ms",
             ),
             Figure(
@@ -590,6 +602,34 @@ BENCHES: tuple[Bench, ...] = (
         args=("--slos", "1000", "--days", "30", "--out", "partitions_30d.json"),
     ),
     Bench(
+        "partitions_30d_10k",
+        "bench_partitions.py",
+        10800,
+        (
+            Figure(
+                "30 d x 10,000 SLOs: SLI minute retention of one day, plain (DELETE)",
+                "before.retention.s",
+                "s",
+            ),
+            Figure("  + VACUUM to reuse the space", "before.retention.vacuum_after_s", "s"),
+            Figure("30 d x 10,000 SLOs: retention of one day, partitioned (DROP)", "after.retention.s", "s"),
+            Figure(
+                "30 d x 10,000 SLOs: budget sync minute read, plain",
+                "before.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure(
+                "30 d x 10,000 SLOs: budget sync minute read, partitioned",
+                "after.budget_sync_read.warm_median_s",
+                "s",
+            ),
+            Figure("30 d x 10,000 SLOs: new minute for every SLO, plain", "before.insert.median_s", "s"),
+            Figure("30 d x 10,000 SLOs: new minute for every SLO, partitioned", "after.insert.median_s", "s"),
+        ),
+        args=("--slos", "10000", "--days", "30", "--out", "partitions_30d_10000.json"),
+        result="partitions_30d_10000",
+    ),
+    Bench(
         "fleet",
         "bench_fleet.py",
         1200,
@@ -749,6 +789,10 @@ _WHAT = {
     "10,000 SLOs x 2 days: a new minute for every SLO through the ingest's storage step, the budget sync's "
     "minute read, and retention of one day (DELETE + VACUUM against DROP). Reference: the plain table, same run. "
     "Not timed: loading. Rerun: `--only partitions`.",
+    "partitions_30d_10k": "The same as partitions at 30 days x 10,000 SLOs (432 million rows a variant, about 58 GB "
+    "each: the partitioned variant runs first and is dropped before the plain one loads; the plain one refuses "
+    "to build its indexes without 1.1x its heap free). Reference: the plain table, same run. Not timed: loading "
+    "(about 18 min a variant). Rerun: `--only partitions_30d_10k` (needs about 70 GB free).",
     "partitions_30d": "The same as partitions at 30 days x 1,000 SLOs (43 million rows a variant). Reference: the "
     "plain table, same run. Rerun: `--only partitions_30d`.",
     "reports": "Times `report_generate` of a monthly team report (10 services x 10 SLOs, 2 months of rollups, "

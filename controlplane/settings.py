@@ -266,11 +266,11 @@ CACHES = {
 # The gateways' config poll answers 304 from this Redis when it can (routing.fleet.pollcache).
 FLEET_POLL_CACHE = env_bool("FLEET_POLL_CACHE", True)
 # In front of Django's WSGI handler (controlplane.wsgi): a cached 304 skips the handler and middleware,
-# and so does a gateway's telemetry push (the same steps as its view, answered alike; `false` sends
-# pushes through the whole stack, e.g. to compare)
+# and so do a gateway's telemetry push and heartbeat (the same steps as their views, answered alike;
+# `false` sends them through the whole stack, e.g. to compare)
 WSGI_FAST_PATHS = ["routing.api.fastpath.ConfigPollWSGI"]
-if env_bool("PUSH_FAST_PATH", True):
-    WSGI_FAST_PATHS.append("routing.api.push_fastpath.TelemetryPushWSGI")
+if env_bool("GATEWAY_FAST_PATH", True):
+    WSGI_FAST_PATHS.append("routing.api.gateway_fastpath.GatewayWritesWSGI")
 
 # Celery: lose nothing. Late acks + reject on worker loss re-queue a task whose worker
 # died; tasks are written to be idempotent so a second run is harmless.

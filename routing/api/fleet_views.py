@@ -212,14 +212,17 @@ class GatewayHeartbeatView(_GatewayFacing):
     def post(self, request: Request, pk: str) -> Response:
         """Applied revision, config etag, device health and an optional NACK; answers with the
         desired revision so the gateway can poll at once when they differ."""
-        gateway = services.gateway_heartbeat(gateway_id=int(pk), data=json_object_body(request))
-        desired = gateway.desired_revision
-        return Response(
-            {
-                "desired_revision": desired,
-                "desired_etag": bundle_etag(desired) if desired is not None else None,
-            }
-        )
+        return Response(heartbeat_answer(pk, json_object_body(request)))
+
+
+def heartbeat_answer(pk: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A heartbeat's work once its gateway is authenticated as the URL's and its throttle passed;
+    shared by the view and the WSGI fast path (routing.api.gateway_fastpath)."""
+    desired = services.heartbeat_record(gateway_id=int(pk), data=data)
+    return {
+        "desired_revision": desired,
+        "desired_etag": bundle_etag(desired) if desired is not None else None,
+    }
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -280,7 +283,7 @@ def telemetry_accept(pk: str, gateway: Any, raw: bytes) -> dict[str, Any]:
     """A push's work once its gateway is authenticated as the URL's and its throttle passed: the
     body's size, JSON and limits, then the ingest under the gateway's registration. Returns the 202
     body; raises what the API answers (413, 400, 403). Shared by the view and the WSGI fast path
-    (routing.api.push_fastpath), so both answer alike."""
+    (routing.api.gateway_fastpath), so both answer alike."""
     if len(raw) > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"body above the limit of {MAX_BATCH_BYTES} bytes")
     try:

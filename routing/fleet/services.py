@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -441,10 +441,18 @@ def _is_revision(value: Any) -> bool:
 
 
 def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime | None = None) -> Gateway:
-    """Record a heartbeat: applied revision, config etag, device health and an optional NACK.
+    """Record a heartbeat (`heartbeat_record`) and return the gateway as stored."""
+    heartbeat_record(gateway_id=gateway_id, data=data, now=now)
+    return Gateway.objects.select_related("service").get(pk=gateway_id)
+
+
+def heartbeat_record(*, gateway_id: int, data: Mapping[str, Any], now: datetime | None = None) -> int | None:
+    """Record a heartbeat: applied revision, config etag, device health and an optional NACK; the
+    open config pushes of the applied revision or older are done. Returns the desired revision.
 
     Heartbeats are not audited one by one (they are telemetry, not changes); a NACK reported here
-    is, because it changes what the fleet view tells people.
+    is, because it changes what the fleet view tells people. On PostgreSQL a heartbeat without a
+    NACK is one statement (`routing.fleet.heartbeat`).
     """
     now = now or timezone.now()
     problems: list[Problem] = []
@@ -468,11 +476,21 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
         )
     if problems:
         raise ValidationFailed("invalid heartbeat", problems=problems)
+    applied_etag = etag or (bundle_etag(applied) if applied is not None else "")
+    if nack is None and connection.vendor == "postgresql":
+        from routing.fleet.heartbeat import NoSuchGateway, heartbeat_write
+
+        try:
+            return heartbeat_write(
+                gateway_id=gateway_id, applied=applied, applied_etag=applied_etag, health=health, now=now
+            )
+        except NoSuchGateway:
+            raise NotFound("no such gateway") from None
     with transaction.atomic():
         gateway = _locked(gateway_id)
         gateway.last_heartbeat_at = now
         gateway.applied_revision = applied
-        gateway.applied_etag = etag or (bundle_etag(applied) if applied is not None else "")
+        gateway.applied_etag = applied_etag
         gateway.device_health = health
         if nack is not None and nack["revision"] != gateway.last_nack_revision:
             _record_nack(gateway, nack["revision"], nack.get("error", ""), now, via="heartbeat")
@@ -494,7 +512,7 @@ def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime
             health_sample_record(gateway_id=gateway.pk, health=health, at=now)
 
         delivery_confirm_applied(gateway_id=gateway.pk, applied_revision=applied, now=now)
-    return gateway
+    return gateway.desired_revision
 
 
 def _record_nack(gateway: Gateway, revision: int, error: str, now: datetime, *, via: str) -> None:

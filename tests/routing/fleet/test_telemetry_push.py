@@ -3,7 +3,7 @@ and tier (403 naming the label, nothing stored), a replayed older batch never un
 correction, and no value a client can send gets anything but a 4xx with its path.
 
 Every test runs twice: through Django's test client, and through the app gunicorn serves
-(`controlplane.wsgi`), where the push's WSGI fast path answers it (routing.api.push_fastpath)."""
+(`controlplane.wsgi`), where the push's WSGI fast path answers it (routing.api.gateway_fastpath)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The telemetry push's WSGI fast path (routing.api.push_fastpath) in the app gunicorn serves, against
-real PostgreSQL: it answers a gateway's push without Django's handler, with the status, body and
-headers the stack answers the same request with, and hands Django everything it cannot answer
-exactly alike (refused and previous tokens, another gateway's token, throttled pushes, other
-databases), with one throttle count per request whichever answers."""
+"""The WSGI fast path of a gateway's telemetry push and heartbeat (routing.api.gateway_fastpath) in the
+app gunicorn serves, against real PostgreSQL: it answers them without Django's handler, with the
+status, body and headers the stack answers the same request with, and hands Django everything it
+cannot answer exactly alike (refused and previous tokens, another gateway's token, throttled
+requests, other body types, other databases), with one throttle count per request whichever
+answers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from routing.fleet.services import gateway_register, gateway_rotate
+from controlplane.throttling import TokenRateThrottle
+from routing.fleet.services import gateway_register, gateway_rotate, gateway_set_desired
 from routing.models.fleet import Gateway
 from slo import contract as c
 from slo.models.telemetry import SliMinute
@@ -85,15 +87,15 @@ def slo(service: Any) -> Any:
 
 def test_both_fast_paths_are_wired_in_front_of_django() -> None:
     from controlplane import wsgi
-    from routing.api.push_fastpath import TelemetryPushWSGI
+    from routing.api.gateway_fastpath import GatewayWritesWSGI
 
     wrappers = []
     app = wsgi.application
     while hasattr(app, "app"):
         wrappers.append(type(app).__name__)
         app = app.app
-    assert wrappers == ["ConfigPollWSGI", "TelemetryPushWSGI"]
-    assert isinstance(wsgi.application.app, TelemetryPushWSGI)
+    assert wrappers == ["ConfigPollWSGI", "GatewayWritesWSGI"]
+    assert isinstance(wsgi.application.app, GatewayWritesWSGI)
 
 
 def test_a_push_is_answered_before_django_in_two_round_trips(
@@ -189,10 +191,10 @@ def test_what_it_cannot_answer_alike_goes_to_django(
 
     from django.db import connection
 
-    from routing.api.push_fastpath import TelemetryPushWSGI
+    from routing.api.gateway_fastpath import GatewayWritesWSGI
 
     handed: list[bool] = []
-    app = TelemetryPushWSGI(lambda environ, start_response: handed.append(True) or [])
+    app = GatewayWritesWSGI(lambda environ, start_response: handed.append(True) or [])
     monkeypatch.setattr(connection, "vendor", "sqlite")  # the embedded mode: the stack's ORM path
     raw = json.dumps(_body(_minute(2))).encode()
     environ = {
@@ -238,3 +240,99 @@ def test_one_throttle_count_per_push_whichever_answers(register: Any, slo: Any, 
     # another gateway has its own count
     two = gateway_register(actor=None, data={"name": "edge-2", "service": "shelf-vision", "tier": "edge"})
     assert _fast(two.token, _path(two.gateway), _body(_minute(3))).status_code == 202
+
+
+# --- heartbeats
+
+
+def _heartbeat_path(gateway: Gateway) -> str:
+    return f"/api/v1/gateways/{gateway.pk}/heartbeat/"
+
+
+@pytest.fixture
+def desired(users: Any, register: Any) -> Any:
+    """edge-1 with desired revision 2 and the push of revision 1 still open."""
+    from routing.models.fleet import Delivery
+    from tests.gateway.support import good_bundle
+
+    one = register("edge-1", push_url="")
+    for _ in range(2):
+        gateway_set_desired(
+            actor=users["operator"],
+            gateway_ids=[one.gateway.pk],
+            bundle_for=good_bundle(0),
+            reason="t",
+            validate=False,
+        )
+    Delivery.objects.filter(gateway=one.gateway).update(state=Delivery.PENDING, finished_at=None)
+    return one
+
+
+def test_a_heartbeat_is_answered_before_django_in_two_round_trips(
+    desired: Any, django_assert_num_queries: Any
+) -> None:
+    from routing.models.capacity import GatewayHealthSample
+    from routing.models.fleet import Delivery
+
+    body = {
+        "applied_revision": 1,
+        "config_etag": '"rev-1"',
+        "health": {"queue_depth": 3, "temperature_c": 58.5},
+    }
+    with django_assert_num_queries(2):  # the token, then every write in one statement
+        answer = _fast(desired.token, _heartbeat_path(desired.gateway), body)
+    assert (answer.status_code, answer.handled_by_django) == (200, False)
+    assert answer.json() == {"desired_revision": 2, "desired_etag": '"rev-2"'}
+    row = Gateway.objects.get(pk=desired.gateway.pk)
+    assert (row.applied_revision, row.applied_etag, row.device_health) == (1, '"rev-1"', body["health"])
+    assert GatewayHealthSample.objects.get(gateway_id=row.pk).queue_depth == 3
+    states = dict(Delivery.objects.filter(gateway=row).values_list("revision__revision", "state"))
+    assert states == {1: "acked", 2: "pending"}
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "status"),
+    [
+        ("a fine one", {"applied_revision": 2, "health": {"queue_depth": 1}}, 200),
+        ("an empty body", "", 200),
+        ("not json", "{nope", 400),
+        ("not an object", "[1]", 400),
+        ("a bad revision", {"applied_revision": -1}, 400),
+        ("a bad etag", {"config_etag": "x" * 41}, 400),
+        ("a nack", {"applied_revision": 1, "nack": {"revision": 2, "error": "bad"}}, 200),
+    ],
+)
+def test_a_fast_heartbeat_answer_is_the_stacks(desired: Any, case: str, body: Any, status: int) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    stack = _stack(desired.token, _heartbeat_path(desired.gateway), text)
+    fast = WsgiClient({"HTTP_AUTHORIZATION": f"Bearer {desired.token}"}).generic(
+        "POST", _heartbeat_path(desired.gateway), data=text, content_type="application/json"
+    )
+    assert (stack.status_code, fast.status_code, fast.handled_by_django) == (status, status, False)
+    assert fast.json() == stack.json()
+    assert _headers(fast.headers) == _headers(stack.headers)
+
+
+def test_a_heartbeat_the_fast_path_cannot_answer_alike_goes_to_django(desired: Any, register: Any) -> None:
+    other = register("edge-2")
+    path, body = _heartbeat_path(desired.gateway), json.dumps({"applied_revision": 1})
+    form = WsgiClient({"HTTP_AUTHORIZATION": f"Bearer {desired.token}"}).generic(
+        "POST", path, data="applied_revision=1", content_type="application/x-www-form-urlencoded"
+    )
+    assert form.handled_by_django and form.status_code == 400  # DRF parses the form: "1" is a string
+    wrong = _fast(other.token, path, body)
+    assert (wrong.status_code, wrong.handled_by_django) == (403, True)
+    big = _fast(desired.token, path, {"applied_revision": 1, "pad": "x" * 70_000})
+    assert big.handled_by_django
+
+
+def test_one_throttle_count_per_heartbeat_whichever_answers(desired: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(
+        TokenRateThrottle, "THROTTLE_RATES", {**TokenRateThrottle.THROTTLE_RATES, "token": "2/min"}
+    )
+    path, body = _heartbeat_path(desired.gateway), {"applied_revision": 1}
+    first = _fast(desired.token, path, body)
+    second = _stack(desired.token, path, json.dumps(body))
+    assert (first.status_code, first.handled_by_django, second.status_code) == (200, False, 200)
+    third = _fast(desired.token, path, body)
+    assert (third.status_code, third.handled_by_django) == (429, True)
