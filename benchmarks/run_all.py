@@ -742,6 +742,61 @@ BENCHES: tuple[Bench, ...] = (
         what=FLEET_WHAT,
     ),
     Bench(
+        "fleet_heartbeat",
+        "bench_fleet.py",
+        900,
+        (
+            Figure("10,000 gateways, heartbeats only (every 15 s): p99", "heartbeat.p99_ms", "ms"),
+            Figure("heartbeat: web CPU per request", "cpu.web_ms_per_request", "ms"),
+            Figure("heartbeat: PostgreSQL CPU per request", "cpu.postgres_ms_per_request", "ms"),
+            Figure(
+                "10,000 gateways, heartbeats only: control plane cores needed at 667 heartbeats/s",
+                "cpu.server_cores_for_offered_rate",
+                "cores",
+            ),
+        ),
+        args=(
+            "--mix",
+            "heartbeat",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_heartbeat.json",
+        ),
+        what=FLEET_WHAT
+        + " Here: heartbeats only, each gateway every 15 s (the reference gateway's default) with the "
+        "body the reference gateway sends (applied revision, ETag, device health).",
+    ),
+    Bench(
+        "fleet_poll_floor",
+        "bench_fleet.py",
+        900,
+        (
+            Figure(
+                "gunicorn's floor: a WSGI app answering every request 304, web CPU per request",
+                "cpu.web_ms_per_request",
+                "ms",
+            ),
+        ),
+        args=(
+            "--mix",
+            "poll",
+            "--app",
+            "floor_app:application",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_poll_floor.json",
+        ),
+        what=FLEET_WHAT
+        + " Here: the polls against `benchmarks/floor_app.py`, which answers every request 304 at "
+        "once: what gunicorn itself costs per request, beside the real poll (fleet_poll).",
+    ),
+    Bench(
         "reports",
         "bench_reports.py",
         600,
