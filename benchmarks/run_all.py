@@ -770,6 +770,38 @@ BENCHES: tuple[Bench, ...] = (
         "body the reference gateway sends (applied revision, ETag, device health).",
     ),
     Bench(
+        "fleet_all_3000",
+        "bench_fleet.py",
+        900,
+        (
+            Figure(
+                "3,000 gateways, polls + pushes + heartbeats: config poll p99", "config_poll.p99_ms", "ms"
+            ),
+            Figure("3,000 gateways, all three: telemetry push p99", "telemetry_push.p99_ms", "ms"),
+            Figure("3,000 gateways, all three: heartbeat p99", "heartbeat.p99_ms", "ms"),
+            Figure(
+                "3,000 gateways, all three: control plane + load generator cores at the offered rate",
+                "cpu.with_load_generator_cores_for_offered_rate",
+                "cores",
+                target=2.0,
+            ),
+        ),
+        args=(
+            "--gateways",
+            "3000",
+            "--heartbeat-s",
+            "15",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_all_3000.json",
+        ),
+        what=FLEET_WHAT + " Here: 3,000 gateways each sending all three at the reference gateway's defaults "
+        "(poll 10 s, push 60 s, heartbeat 15 s): the largest fleet measured sustained on the 2 cores.",
+    ),
+    Bench(
         "fleet_poll_floor",
         "bench_fleet.py",
         900,
