@@ -6,7 +6,7 @@ URL resolution across every app's routes, DRF's request, negotiation and renderi
 as much web CPU again as its own work.
 
 `GatewayWritesWSGI` runs the same steps as `GatewayTelemetryView` and `GatewayHeartbeatView` on the
-same code, without the stack: the gateway's token in one read (`routing.fleet.auth.push_read`, which
+same code, without the stack: the gateway's token in one read (`routing.fleet.auth.gateway_read`, which
 for a push also reads the SLOs it may feed), the view's own throttles (DRF's classes on the same
 keys), then the view's work (`telemetry_accept`, `heartbeat_answer`), answered with DRF's renderer,
 the project's exception handler and the headers the stack would add. It takes only what it can answer
@@ -111,18 +111,20 @@ def _answer(environ: dict[str, Any], pk: str, endpoint: str) -> Answer | None:
 
 def _authenticated(pk: str, endpoint: str, raw_token: str, raw: bytes) -> Answer | None:
     from routing.api.fleet_views import GatewayHeartbeatView, GatewayTelemetryView
-    from routing.fleet.auth import CURRENT_TOKEN, push_read
+    from routing.fleet.auth import gateway_read
     from routing.fleet.credentials import hash_gateway_token
 
     view = GatewayTelemetryView if endpoint == "telemetry" else GatewayHeartbeatView
     try:
         # a heartbeat needs the gateway alone: no SLOs read
-        read = push_read(hash_gateway_token(raw_token), timezone.now(), pk if endpoint == "telemetry" else "")
+        read = gateway_read(
+            hash_gateway_token(raw_token), timezone.now(), pk if endpoint == "telemetry" else ""
+        )
     except DatabaseError:
         return None  # the stack answers it (503 with Retry-After)
-    if read is None or read[1] is not CURRENT_TOKEN or str(read[0].gateway_id) != pk:
+    if read is None or read.by_previous_token or str(read.principal.gateway_id) != pk:
         return None  # refused, a previous token, or another gateway's: the stack answers
-    principal = read[0]
+    principal = read.principal
     # the view's own throttles, on their own keys; a refusal is not counted, and the stack answers it
     request = SimpleNamespace(user=principal, auth=None)
     scope = SimpleNamespace(throttle_scope=getattr(view, "throttle_scope", None))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import Q
@@ -68,16 +68,20 @@ def token_matches(token_hash: str, *, now: datetime) -> Q:
     return Q(token_hash=token_hash) | Q(previous_token_hash=token_hash, previous_token_expires_at__gt=now)
 
 
-# push_read's second element when the current token (not a rotation's previous one) matched
-CURRENT_TOKEN = object()
+class GatewayRead(NamedTuple):
+    """What a gateway token authenticates (`gateway_read`)."""
+
+    principal: GatewayPrincipal
+    # the token is a rotation's previous one (within its grace window), last used then
+    by_previous_token: bool
+    previous_token_last_used_at: datetime | None
 
 
-def push_read(token_hash: str, now: datetime, path_id: str) -> tuple[GatewayPrincipal, Any] | None:
-    """The telemetry push's read (PostgreSQL): the gateway a token hash authenticates and, in the
-    same round trip, the SLOs a push from the URL's gateway (`path_id`) may feed (those of the
-    token's gateway's service and those the source already feeds), which the push would read next
-    anyway. None for an unknown token; else (principal, `CURRENT_TOKEN`) for the current token or
-    (principal, the previous token's last use) for a rotation's previous one."""
+def gateway_read(token_hash: str, now: datetime, push_source_id: str = "") -> GatewayRead | None:
+    """The gateway a token hash authenticates, in plain SQL (one round trip, PostgreSQL); None for
+    an unknown token. With `push_source_id` (the URL's gateway id of a telemetry push), the same round
+    trip also reads the SLOs a push from that gateway may feed (those of the token's gateway's
+    service and those the source already feeds), which the push would read next anyway."""
     matches = "g.token_hash = %s OR (g.previous_token_hash = %s AND g.previous_token_expires_at > %s)"
     match_params = [token_hash, token_hash, now]
     statements = [
@@ -88,25 +92,47 @@ def push_read(token_hash: str, now: datetime, path_id: str) -> tuple[GatewayPrin
             match_params,
         )
     ]
-    if path_id.isdigit():
+    if push_source_id.isdigit():
         from slo.telemetry.ingest import push_targets_statement
 
         services = (f"SELECT g.service_id FROM {_GATEWAY_TABLE} g WHERE {matches}", match_params)
-        statements.append(push_targets_statement(f"gateway:{int(path_id)}", services))
+        statements.append(push_targets_statement(f"gateway:{int(push_source_id)}", services))
     results = run_statements_fetch_each(statements)
     if not results[0]:
         return None
     row = results[0][0]
     principal = GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7])
     principal.push_target_rows = results[1] if len(results) > 1 else None
-    return principal, (CURRENT_TOKEN if row[3] == token_hash else row[4])
+    return GatewayRead(principal, row[3] != token_hash, row[4])
+
+
+def _orm_read(token_hash: str, now: datetime) -> GatewayRead | None:
+    """`gateway_read` through the ORM, on any database (the embedded SQLite); no push targets."""
+    row = (
+        Gateway.objects.filter(token_matches(token_hash, now=now))
+        .values_list(
+            "pk",
+            "name",
+            "desired_revision",
+            "token_hash",
+            "previous_token_last_used_at",
+            "service__name",
+            "tier",
+            "region",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    principal = GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7])
+    return GatewayRead(principal, row[3] != token_hash, row[4])
 
 
 class GatewayTokenAuthentication(authentication.BaseAuthentication):
     """One indexed read: the token's hash -> the gateway's id, name, desired revision and
-    registration (service, tier, region). A view with `reads_push_targets` (the telemetry push) also
-    gets the SLOs its push may feed in the same round trip. Nothing is cached: a revoked or rotated
-    token fails on its next request."""
+    registration (service, tier, region); on PostgreSQL `gateway_read`, which for a view with
+    `reads_push_targets` (the telemetry push) also gets the SLOs its push may feed in the same round
+    trip. Nothing is cached: a revoked or rotated token fails on its next request."""
 
     def authenticate(self, request: Request) -> tuple[GatewayPrincipal, None] | None:
         raw = _raw_token(request)
@@ -116,44 +142,24 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
             # not counted as a guess: no gateway token was tried (a person's token is refused unread)
             raise exceptions.AuthenticationFailed("a gateway token is required here")
         token_hash, now = hash_gateway_token(raw), timezone.now()
-        view = getattr(request, "parser_context", {}).get("view")
-        if getattr(view, "reads_push_targets", False) and connection.vendor == "postgresql":
-            return self._authenticate_push(request, token_hash, now)
-        row = (
-            Gateway.objects.filter(token_matches(token_hash, now=now))
-            .values_list(
-                "pk",
-                "name",
-                "desired_revision",
-                "token_hash",
-                "previous_token_last_used_at",
-                "service__name",
-                "tier",
-                "region",
-            )
-            .first()
+        context = getattr(request, "parser_context", {})
+        push_source_id = ""
+        if getattr(context.get("view"), "reads_push_targets", False):
+            push_source_id = str(context.get("kwargs", {}).get("pk", ""))
+        read = (
+            gateway_read(token_hash, now, push_source_id)
+            if connection.vendor == "postgresql"
+            else _orm_read(token_hash, now)
         )
-        if row is None:  # counted per address; a valid token is never refused for others' failures
+        if read is None:  # counted per address; a valid token is never refused for others' failures
             raise bearer_refused(request, "invalid gateway token")
-        if row[3] != token_hash:  # the previous token, within its grace window
+        if read.by_previous_token:  # within its grace window
             from routing.fleet.services import previous_token_used
 
-            previous_token_used(gateway_id=row[0], now=now, last_used_at=row[4])
-        return GatewayPrincipal(*row[:3], service=row[5], tier=row[6], region=row[7]), None
-
-    def _authenticate_push(
-        self, request: Request, token_hash: str, now: datetime
-    ) -> tuple[GatewayPrincipal, None]:
-        kwargs = getattr(request, "parser_context", {}).get("kwargs", {})
-        read = push_read(token_hash, now, str(kwargs.get("pk", "")))
-        if read is None:
-            raise bearer_refused(request, "invalid gateway token")
-        principal, previous_last_used = read
-        if previous_last_used is not CURRENT_TOKEN:  # the previous token, within its grace window
-            from routing.fleet.services import previous_token_used
-
-            previous_token_used(gateway_id=principal.gateway_id, now=now, last_used_at=previous_last_used)
-        return principal, None
+            previous_token_used(
+                gateway_id=read.principal.gateway_id, now=now, last_used_at=read.previous_token_last_used_at
+            )
+        return read.principal, None
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="gateway"'

@@ -160,7 +160,7 @@ def _record(results: list[tuple[Delivery, PushOutcome]], *, now: datetime, repor
     acked_by_revision: dict[int, list[int]] = defaultdict(list)
     with transaction.atomic():
         # Gateways first, in id order, then their deliveries: the order a heartbeat takes them
-        # (gateway_heartbeat -> delivery_confirm_applied), so the two never deadlock.
+        # (heartbeat_record -> delivery_confirm_applied), so the two never deadlock.
         list(
             Gateway.objects.select_for_update()
             .filter(pk__in=sorted({row.gateway_id for row, _outcome in results}))
@@ -258,16 +258,22 @@ def fleet_reconcile(
     return created
 
 
+def confirm_notes(applied_revision: int) -> tuple[str, str]:
+    """The notes on pushes a heartbeat closes: (acked, superseded)."""
+    return "confirmed by heartbeat", f"gateway runs revision {applied_revision}"
+
+
 def delivery_confirm_applied(*, gateway_id: int, applied_revision: int | None, now: datetime) -> int:
     """A gateway says it runs `applied_revision` (heartbeat): open pushes of that revision or older
     are done (acked when equal, superseded when older). Returns how many rows changed."""
     if applied_revision is None:
         return 0
     open_rows = Delivery.objects.filter(gateway_id=gateway_id, state__in=Delivery.ACTIVE_STATES)
+    acked, superseded = confirm_notes(applied_revision)
     changed = open_rows.filter(revision__revision=applied_revision).update(
-        state=Delivery.ACKED, finished_at=now, last_error="confirmed by heartbeat"
+        state=Delivery.ACKED, finished_at=now, last_error=acked
     )
     changed += open_rows.filter(revision__revision__lt=applied_revision).update(
-        state=Delivery.SUPERSEDED, finished_at=now, last_error=f"gateway runs revision {applied_revision}"
+        state=Delivery.SUPERSEDED, finished_at=now, last_error=superseded
     )
     return changed

@@ -6,7 +6,7 @@ updates, the transaction) and about 9 ms of web CPU, more than a telemetry push.
 writes are data-modifying CTEs of one statement, one implicit transaction: the gateway's bookkeeping
 (`last_heartbeat_at`, applied revision and ETag, device health), the health sample, and the open
 config pushes of the applied revision or older marked done (acked when equal, superseded when older),
-as `routing.fleet.delivery.delivery_confirm_applied` marks them. None of these fields is one the
+as `routing.fleet.delivery.delivery_confirm_applied` marks them (with its notes). None of these fields is one the
 config poll's cache holds, so no cache is touched (as `pollcache.on_gateway_saved` decides for the
 ORM path). A heartbeat with a NACK goes through the ORM path, which audits it.
 """
@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from routing.capacity.health import health_sample_from
+from routing.fleet.delivery import confirm_notes
 from routing.models.capacity import GatewayHealthSample
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from slo.telemetry.sql import run_statements_fetch_each
@@ -26,16 +27,9 @@ _GATEWAY = Gateway._meta.db_table
 _SAMPLE = GatewayHealthSample._meta.db_table
 _DELIVERY = Delivery._meta.db_table
 _REVISION = GatewayRevision._meta.db_table
-_SAMPLE_COLUMNS = (
-    "queue_depth",
-    "active_workers",
-    "temperature_c",
-    "memory_headroom_pct",
-    "backhaul_rtt_ms",
-    "backhaul_healthy",
-    "request_age_ms",
-    "accelerator_util_pct",
-    "p95_ms",
+# the sample's measurements: every column but its id, gateway and time
+_SAMPLE_FIELDS = tuple(
+    f for f in GatewayHealthSample._meta.concrete_fields if f.name not in ("id", "gateway", "at")
 )
 
 
@@ -55,13 +49,13 @@ def heartbeat_write(
     ]
     if health:
         sample = health_sample_from(health, gateway_id=gateway_id, at=now)
-        columns = ", ".join(_SAMPLE_COLUMNS)
+        columns = ", ".join(f.column for f in _SAMPLE_FIELDS)
         ctes.append(
             f"h AS (INSERT INTO {_SAMPLE} (gateway_id, at, {columns}) SELECT g.id, %s, "
-            + ", ".join(["%s"] * len(_SAMPLE_COLUMNS))
+            + ", ".join(["%s"] * len(_SAMPLE_FIELDS))
             + " FROM g)"
         )
-        params += [now, *(getattr(sample, name) for name in _SAMPLE_COLUMNS)]
+        params += [now, *(getattr(sample, f.attname) for f in _SAMPLE_FIELDS)]
     if applied is not None:
         ctes.append(
             f"d AS (UPDATE {_DELIVERY} AS d SET state = CASE WHEN r.revision = %s THEN %s ELSE %s END, "
@@ -69,14 +63,15 @@ def heartbeat_write(
             f"FROM {_REVISION} AS r, g WHERE d.gateway_id = g.id AND r.id = d.revision_id "
             "AND d.state = ANY(%s) AND r.revision <= %s)"
         )
+        acked, superseded = confirm_notes(applied)
         params += [
             applied,
             Delivery.ACKED,
             Delivery.SUPERSEDED,
             now,
             applied,
-            "confirmed by heartbeat",
-            f"gateway runs revision {applied}",
+            acked,
+            superseded,
             list(Delivery.ACTIVE_STATES),
             applied,
         ]

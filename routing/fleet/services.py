@@ -440,12 +440,6 @@ def _is_revision(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REVISION
 
 
-def gateway_heartbeat(*, gateway_id: int, data: Mapping[str, Any], now: datetime | None = None) -> Gateway:
-    """Record a heartbeat (`heartbeat_record`) and return the gateway as stored."""
-    heartbeat_record(gateway_id=gateway_id, data=data, now=now)
-    return Gateway.objects.select_related("service").get(pk=gateway_id)
-
-
 def heartbeat_record(*, gateway_id: int, data: Mapping[str, Any], now: datetime | None = None) -> int | None:
     """Record a heartbeat: applied revision, config etag, device health and an optional NACK; the
     open config pushes of the applied revision or older are done. Returns the desired revision.

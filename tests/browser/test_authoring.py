@@ -69,7 +69,7 @@ def test_a_new_sre_writes_an_slo_and_a_policy_version_releases_it_and_watches_it
 
     from django.utils import timezone
 
-    from routing.fleet.services import gateway_heartbeat
+    from routing.fleet.services import heartbeat_record
     from routing.models.fleet import Gateway
     from routing.models.releases import Release
     from routing.releases.canary_analysis import ANALYSIS_LAG_MINUTES
@@ -192,7 +192,7 @@ def test_a_new_sre_writes_an_slo_and_a_policy_version_releases_it_and_watches_it
     assert "1 / 1" in first_wave.inner_text() and "delivering" in first_wave.inner_text()
 
     target = release.targets.get(wave=0)
-    gateway_heartbeat(gateway_id=target.gateway_id, data={"applied_revision": target.release_revision})
+    heartbeat_record(gateway_id=target.gateway_id, data={"applied_revision": target.release_revision})
     release_tick(now=timezone.now())  # acknowledged: wave 1 bakes
     poll()
     page.locator("[data-bake-wave='1']").wait_for(timeout=10_000)

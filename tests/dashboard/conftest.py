@@ -204,7 +204,7 @@ def telemetry(service: Any, now: datetime) -> int:
 @pytest.fixture
 def gateways(users: dict[str, Any], service: Any, now: datetime) -> dict[str, Any]:
     """Four gateways in two regions: healthy, drifted, nacked and never seen (pending)."""
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.fleet.services import gateway_register, gateway_set_desired, heartbeat_record
     from routing.policy import default_cache_config, default_policy
 
     made = {}
@@ -224,12 +224,12 @@ def gateways(users: dict[str, Any], service: Any, now: datetime) -> dict[str, An
         "cache_config": default_cache_config(service.name),
     }
     gateway_set_desired(actor=users["operator"], gateway_ids=ids, bundle_for=bundle, reason="test", now=now)
-    gateway_heartbeat(gateway_id=made["edge-ok"].pk, data={"applied_revision": 1}, now=now)
+    heartbeat_record(gateway_id=made["edge-ok"].pk, data={"applied_revision": 1}, now=now)
     gateway_set_desired(
         actor=users["operator"], gateway_ids=ids[1:], bundle_for=bundle, reason="test 2", now=now
     )
-    gateway_heartbeat(gateway_id=made["edge-drift"].pk, data={"applied_revision": 1}, now=now)
-    gateway_heartbeat(
+    heartbeat_record(gateway_id=made["edge-drift"].pk, data={"applied_revision": 1}, now=now)
+    heartbeat_record(
         gateway_id=made["edge-nack"].pk,
         data={"applied_revision": 1, "nack": {"revision": 2, "error": "unknown route 'gpu'"}},
         now=now,
@@ -277,7 +277,7 @@ def release_of_policy_v2(
     """A release of policy v2, written by the operator (`otto`) and approved by the admin, to two
     gateways running v1, with `telemetry_minutes` of good pushed telemetry each, submitted through
     the real gates."""
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.fleet.services import gateway_register, gateway_set_desired, heartbeat_record
     from routing.releases.lifecycle import release_create, release_submit
     from routing.releases.service_settings import release_settings_save
     from slo.budget.evaluation import slo_evaluate_all
@@ -311,7 +311,7 @@ def release_of_policy_v2(
         now=start,
     )
     for gateway in gateways:
-        gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)
+        heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)
         if telemetry_minutes:
             minutes = [
                 {

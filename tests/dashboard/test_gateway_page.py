@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def gateway(
     users: dict[str, Any], service: Any, documents: dict[str, Any], pending_release: Any, now: Any
 ) -> Any:
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.fleet.services import gateway_register, gateway_set_desired, heartbeat_record
 
     gateway = gateway_register(
         actor=users["operator"],
@@ -40,7 +40,7 @@ def gateway(
         )
     health = [(30, 92.5, 6.0, 9), (20, 70.0, 30.0, 2), (5, 64.0, 33.5, 1)]
     for minutes_ago, temperature, headroom, queue in health:
-        gateway_heartbeat(
+        heartbeat_record(
             gateway_id=gateway.pk,
             data={
                 "applied_revision": 2,

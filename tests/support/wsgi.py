@@ -89,30 +89,26 @@ class WsgiClient:
         env.update(environ)
         answered: list[tuple[str, list[tuple[str, str]]]] = []
         django_called = [False]
-        app = wsgi.application
-        innermost = app
-        while hasattr(innermost, "app"):  # the fast paths wrap Django's handler
-            innermost = innermost.app
-        handler_call = innermost.__call__
+        # the innermost wrapper's app is Django's handler: record whether a request reaches it
+        wrapper = wsgi.application
+        while hasattr(wrapper.app, "app"):
+            wrapper = wrapper.app
+        handler = wrapper.app
 
         def django(environ: dict[str, Any], start_response: Any) -> Any:
             django_called[0] = True
-            return handler_call(environ, start_response)
+            return handler(environ, start_response)
 
-        wrapper = app
-        while hasattr(wrapper, "app") and wrapper.app is not innermost:
-            wrapper = wrapper.app
-        saved = wrapper.app if hasattr(wrapper, "app") else None
         with _like_the_test_client():
-            if saved is not None:
-                wrapper.app = django
+            wrapper.app = django
             try:
-                chunks = app(env, lambda status, headers, exc_info=None: answered.append((status, headers)))
+                chunks = wsgi.application(
+                    env, lambda status, headers, exc_info=None: answered.append((status, headers))
+                )
                 content = b"".join(chunks)
                 if hasattr(chunks, "close"):
                     chunks.close()
             finally:
-                if saved is not None:
-                    wrapper.app = saved
+                wrapper.app = handler
         status, headers = answered[0]
         return WsgiResponse(int(status.split()[0]), dict(headers), content, django_called[0])

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from routing.capacity.services import capacity_evaluate
-from routing.fleet.services import gateway_heartbeat
+from routing.fleet.services import heartbeat_record
 from routing.models.capacity import CapacityRecommendation, GatewayHealthSample
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def settings_fast(settings):
 
 def _beats(gateway_id: int, health: dict, start, minutes: float, every_s: int = 15) -> None:
     for i in range(int(minutes * 60 / every_s)):
-        gateway_heartbeat(
+        heartbeat_record(
             gateway_id=gateway_id, data={"health": health}, now=start + timedelta(seconds=i * every_s)
         )
 
@@ -43,7 +43,7 @@ def _beats(gateway_id: int, health: dict, start, minutes: float, every_s: int = 
 def test_a_heartbeat_stores_its_health_and_bad_fields_are_missing_not_zero(register):
     gateway = register("edge-1").gateway
     now = timezone.now()
-    gateway_heartbeat(
+    heartbeat_record(
         gateway_id=gateway.pk,
         data={
             "health": {
@@ -163,7 +163,7 @@ def test_postgresql_and_python_aggregations_agree(register, settings_fast):
     t0 = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=4)
     _beats(one.pk, HOT, t0, 2, every_s=10)
     _beats(two.pk, {**CALM, "accelerator_util_pct": 40.0}, t0, 3, every_s=20)
-    gateway_heartbeat(gateway_id=two.pk, data={"health": {"queue_depth": 4}}, now=t0 + timedelta(seconds=5))
+    heartbeat_record(gateway_id=two.pk, data={"health": {"queue_depth": 4}}, now=t0 + timedelta(seconds=5))
     args = {"since": t0, "until": t0 + timedelta(minutes=5), "window_s": 60, "gateway_ids": None}
     sql, python = _accumulate_sql(**args), _accumulate_python(**args)
     assert set(sql) == set(python) == {one.pk, two.pk}

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from routing.documents.services import cache_config_approve, cache_config_create, cache_config_update
 from routing.fleet.cache_alerts import cache_alert_thresholds, cache_alerts_feed
-from routing.fleet.services import gateway_heartbeat, gateway_set_desired
+from routing.fleet.services import gateway_set_desired, heartbeat_record
 from routing.policy import default_cache_config
 from routing.schedules import PERIODIC_TASKS
 from slo.budget.cache_feed import CacheThresholds
@@ -83,7 +83,7 @@ def test_the_version_the_fleet_runs_speaks_for_the_service_over_newer_drafts(ser
     revision = gateway_set_desired(
         actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle, reason="test", now=NOW
     )[0]
-    gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": revision.revision}, now=NOW)
+    heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": revision.revision}, now=NOW)
 
     assert cache_alert_thresholds()["shelf-vision"].max_relative_drop == pytest.approx(0.1)
 

@@ -12,7 +12,7 @@ from controlplane.models import AuditEvent
 from routing.fleet import delivery as delivery_module
 from routing.fleet.delivery import backoff_s, delivery_dispatch_due, fleet_reconcile
 from routing.fleet.selectors import gateway_health_of
-from routing.fleet.services import gateway_heartbeat, gateway_set_desired
+from routing.fleet.services import gateway_set_desired, heartbeat_record
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from tests.gateway.support import good_bundle, invalid_bundle
 
@@ -88,7 +88,7 @@ def test_a_nacked_revision_is_surfaced_and_never_sent_again(users, register, gat
     gateway = Gateway.objects.get(pk=credentials.gateway.pk)
     assert gateway.last_nack_revision == 2 and "repeated hop" in gateway.last_nack_error
     assert gateway.applied_revision == 1
-    gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1})
+    heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": 1})
     assert gateway_health_of(Gateway.objects.get(pk=gateway.pk), now=timezone.now()) == "nacked"
     # neither the dispatcher nor reconcile, however late, pushes revision 2 again
     later = timezone.now() + timedelta(hours=2)
@@ -113,7 +113,7 @@ def test_a_gateway_down_during_a_push_shows_drifted_and_converges_after_restart(
 
     _desired(users, gateway, good_bundle(0, description="while down"))
     now = timezone.now()
-    gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)  # its last word
+    heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": 1}, now=now)  # its last word
     for _ in range(delivery_module.MAX_ATTEMPTS):
         delivery_dispatch_due(now=now + timedelta(hours=1))
         Delivery.objects.filter(state="pending").update(next_attempt_at=now)
@@ -139,7 +139,7 @@ def test_reconcile_waits_for_the_cooldown_unless_the_gateway_is_back(users, regi
     now = timezone.now()
     Delivery.objects.update(state="failed", finished_at=now)
     assert fleet_reconcile(now=now + timedelta(seconds=10)) == []
-    gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": None}, now=now + timedelta(seconds=5))
+    heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": None}, now=now + timedelta(seconds=5))
     assert len(fleet_reconcile(now=now + timedelta(seconds=10))) == 1
     assert fleet_reconcile(now=now + timedelta(seconds=11)) == []  # one active push is enough
 
@@ -160,7 +160,7 @@ def test_a_heartbeat_confirms_pushes_of_a_poll_only_gateway(users, register):
     gateway = register("edge-1", push_url="").gateway
     _desired(users, gateway, good_bundle(0))
     assert delivery_dispatch_due().claimed == 0  # nothing to push to: it polls
-    gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 1, "health": {"temperature_c": 50}})
+    heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": 1, "health": {"temperature_c": 50}})
     assert Delivery.objects.get().state == "acked"
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from routing.fleet.health import gateway_health
-from routing.fleet.services import gateway_heartbeat, gateway_set_desired
+from routing.fleet.services import gateway_set_desired, heartbeat_record
 from routing.models.fleet import Gateway
 from tests.gateway.support import good_bundle
 
@@ -21,14 +21,14 @@ def _fleet(users, register):
     gateway_set_desired(actor=users["operator"], gateway_ids=ids, bundle_for=good_bundle(0), reason="r1")
     gateway_set_desired(actor=users["operator"], gateway_ids=ids, bundle_for=good_bundle(0), reason="r2")
     now = timezone.now()
-    gateway_heartbeat(gateway_id=gateways["healthy"].pk, data={"applied_revision": 2}, now=now)
-    gateway_heartbeat(gateway_id=gateways["drifted"].pk, data={"applied_revision": 1}, now=now)
-    gateway_heartbeat(
+    heartbeat_record(gateway_id=gateways["healthy"].pk, data={"applied_revision": 2}, now=now)
+    heartbeat_record(gateway_id=gateways["drifted"].pk, data={"applied_revision": 1}, now=now)
+    heartbeat_record(
         gateway_id=gateways["nacked"].pk,
         data={"applied_revision": 1, "nack": {"revision": 2, "error": "no backend for public_cloud"}},
         now=now,
     )
-    gateway_heartbeat(
+    heartbeat_record(
         gateway_id=gateways["stale"].pk, data={"applied_revision": 2}, now=now - timedelta(minutes=5)
     )
     return gateways

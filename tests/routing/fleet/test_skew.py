@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from routing.fleet.services import gateway_heartbeat, gateway_set_desired
+from routing.fleet.services import gateway_set_desired, heartbeat_record
 from routing.fleet.skew import model_skew_feed, model_skew_rows
 from routing.schedules import PERIODIC_TASKS
 from slo.models.budget import AlertEvent
@@ -27,7 +27,7 @@ def run(users):
             actor=users["operator"], gateway_ids=[gateway.pk], bundle_for=bundle, reason="test", now=NOW
         )[0]
         if applied:
-            gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": revision.revision}, now=NOW)
+            heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": revision.revision}, now=NOW)
         return revision
 
     return apply

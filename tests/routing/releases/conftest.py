@@ -107,7 +107,7 @@ def documents(
 @pytest.fixture
 def fleet(users: dict[str, Any], documents: dict[str, Any]) -> Callable[..., list[Any]]:
     """fleet(n) -> n poll-only gateways running policy v1 + cache v1 (revision 1, applied)."""
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.fleet.services import gateway_register, gateway_set_desired, heartbeat_record
 
     def build(n: int = 4, *, regions: tuple[str, ...] = ("eu-west", "eu-central")) -> list[Any]:
         gateways = [
@@ -136,9 +136,7 @@ def fleet(users: dict[str, Any], documents: dict[str, Any]) -> Callable[..., lis
             now=T0 - timedelta(hours=2),
         )
         for gateway in gateways:
-            gateway_heartbeat(
-                gateway_id=gateway.pk, data={"applied_revision": 1}, now=T0 - timedelta(hours=2)
-            )
+            heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": 1}, now=T0 - timedelta(hours=2))
         return gateways
 
     return build

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controlplane.models import AuditEvent
-from routing.fleet.services import gateway_heartbeat
+from routing.fleet.services import heartbeat_record
 from routing.models.fleet import Gateway
 from routing.models.releases import ModelVersion, Release, WebhookSecret
 from routing.releases import lifecycle, rollout
@@ -201,7 +201,7 @@ def test_provenance_names_versions_and_the_release_that_put_them_there(healthy, 
     rollout.release_step(release_id=release.pk, now=T0)
     release.refresh_from_db()
     gateway = Gateway.objects.get(pk=release.waves[0]["gateway_ids"][0])
-    gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": 2}, now=T0 + timedelta(seconds=30))
+    heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": 2}, now=T0 + timedelta(seconds=30))
     before = api_for("viewer").get(
         f"/api/v1/provenance/?gateway={gateway.pk}&at={(T0 - timedelta(hours=1)).isoformat()}".replace(
             "+", "%2B"
@@ -315,7 +315,7 @@ def test_a_model_release_marks_the_model_deployed(healthy, api_for, users):
     lifecycle.release_approve(actor=users["approver"], release_id=release.pk, comment="ok", now=T0)
     rollout.release_step(release_id=release.pk, now=T0)
     for gateway in Gateway.objects.all():
-        gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": gateway.desired_revision}, now=T0)
+        heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": gateway.desired_revision}, now=T0)
         assert Gateway.objects.get(pk=gateway.pk).desired_revision == 2
     assert rollout.release_step(release_id=release.pk, now=T0 + timedelta(seconds=5)) == "completed"
     assert ModelVersion.objects.get(pk=model["id"]).deployed_at is not None

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from routing.fleet.services import gateway_heartbeat
+from routing.fleet.services import heartbeat_record
 from routing.models.fleet import GatewayRevision
 from routing.models.releases import ReleaseGateway, ReleaseTransition
 from routing.releases import rollout
@@ -25,7 +25,7 @@ def _report(gateway_id: int, health: dict, at) -> None:
     from routing.models.fleet import Gateway
 
     applied = Gateway.objects.get(pk=gateway_id).applied_revision
-    gateway_heartbeat(gateway_id=gateway_id, data={"applied_revision": applied, "health": health}, now=at)
+    heartbeat_record(gateway_id=gateway_id, data={"applied_revision": applied, "health": health}, now=at)
 
 
 def _to_second_wave(release, healthy, push) -> None:

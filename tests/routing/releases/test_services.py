@@ -11,7 +11,7 @@ import pytest
 
 from controlplane.errors import Conflict, Forbidden, IllegalTransition, ValidationFailed
 from controlplane.models import AuditEvent
-from routing.fleet.services import gateway_heartbeat
+from routing.fleet.services import heartbeat_record
 from routing.models.fleet import Delivery, Gateway, GatewayRevision
 from routing.models.releases import GateResult, Release, ReleaseRollback, ReleaseTransition
 from routing.releases import lifecycle, rollout, service_settings, transitions
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def ack(gateway_ids: list[int], now: Any) -> None:
     for gateway in Gateway.objects.filter(pk__in=gateway_ids):
-        gateway_heartbeat(gateway_id=gateway.pk, data={"applied_revision": gateway.desired_revision}, now=now)
+        heartbeat_record(gateway_id=gateway.pk, data={"applied_revision": gateway.desired_revision}, now=now)
 
 
 def submitted_and_approved(make_release: Any, users: dict[str, Any], **data: Any) -> Release:

@@ -46,7 +46,7 @@ def world(users: dict[str, Any], service: Any, slos: list[Any]) -> dict[str, Any
         routing_policy_create,
         routing_policy_update,
     )
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.fleet.services import gateway_register, gateway_set_desired, heartbeat_record
 
     good = default_policy(SERVICE, "interactive", LATENCY_THRESHOLD_MS)
     line = routing_policy_create(actor=users["operator"], service=service, document=good)
@@ -83,7 +83,7 @@ def world(users: dict[str, Any], service: Any, slos: list[Any]) -> dict[str, Any
         reason="initial",
     )
     for c in credentials:
-        gateway_heartbeat(gateway_id=c.gateway.pk, data={"applied_revision": 1})
+        heartbeat_record(gateway_id=c.gateway.pk, data={"applied_revision": 1})
     return {"line": line, "credentials": credentials}
 
 

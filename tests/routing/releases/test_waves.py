@@ -87,7 +87,7 @@ def test_a_confirmed_first_wave_is_created_shown_and_submitted_as_confirmed(thre
 
 
 def test_a_confirmation_holds_for_the_fleet_it_was_given_for(three, documents, api_for, users):
-    from routing.fleet.services import gateway_heartbeat, gateway_register, gateway_set_desired
+    from routing.fleet.services import gateway_register, gateway_set_desired, heartbeat_record
 
     release_id = (
         api_for("operator")
@@ -105,7 +105,7 @@ def test_a_confirmation_holds_for_the_fleet_it_was_given_for(three, documents, a
     gateway_set_desired(
         actor=users["operator"], gateway_ids=[added.pk], bundle_for=bundle, reason="join", now=T0
     )
-    gateway_heartbeat(gateway_id=added.pk, data={"applied_revision": 1}, now=T0)
+    heartbeat_record(gateway_id=added.pk, data={"applied_revision": 1}, now=T0)
     # 34% of 4 is 2 gateways, 50%: not what was confirmed for 3
     with pytest.raises(ValidationFailed) as refused:
         lifecycle.release_submit(actor=users["operator"], release_id=release_id, now=T0)
