@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY controlplane ./controlplane
 COPY slo ./slo
 COPY routing ./routing
+COPY web ./web
 COPY gateway ./gateway
 COPY templates ./templates
 COPY static ./static

@@ -1,4 +1,4 @@
-"""A fleet of simulated gateways against gunicorn: each polls its config every `--poll-s` seconds
+"""A fleet of simulated gateways against the web server: each polls its config every `--poll-s` seconds
 (If-None-Match with its ETag: 304) and pushes its last completed minute of telemetry every
 `--push-s` seconds (~100 contract series, `sent_at` stamped, Bearer token), as the reference
 gateway does with its defaults (10 s and 60 s).
@@ -7,12 +7,13 @@ Open loop: every gateway gets a random phase, and each request is due at its sch
 whatever happened to earlier ones, so a slow server shows up as latency (measured from the due
 instant: waiting for a connection counts), never as a quietly lower request rate. The load
 generator is one asyncio process speaking HTTP/1.1 over `--connections` keep-alive connections,
-as an ingress or load balancer in front of the web pods multiplexes many gateways (gunicorn's
-keep-alive is 5 s, shorter than a poll interval, so gateways do not hold their own connections).
+as an ingress or load balancer in front of the web pods multiplexes many gateways (keep-alive is
+shorter than a poll interval, so gateways do not hold their own connections).
 
 Creates its own database (`cp_bench_fleet`, dropped first): `--gateways` gateways of one service
-with 4 SLOs fed by pushes, every gateway with a desired configuration revision. Starts gunicorn
-(`--workers` x `--worker-class` gthread x `--threads` 4, DEBUG off) and measures `--duration` seconds after a
+with 4 SLOs fed by pushes, every gateway with a desired configuration revision. Starts the web
+server as deployed (`controlplane.webserver`: granian, `--workers` 2 x `--threads` 4; `--server
+gunicorn` for 4 gunicorn sync workers, the server before) with DEBUG off, and measures `--duration` seconds after a
 `--warmup`. Reports per kind the offered and achieved rates, p50/p95/p99/max latency, statuses,
 the CPU seconds per request of the web workers, their PostgreSQL backends, the Redis server (the
 config poll's cache) and the load generator itself (it runs on the same cores), the whole machine's
@@ -117,12 +118,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(
+def start_server(
     port: int,
     workers: int,
     worker_class: str = "gthread",
     threads: int = 4,
     app: str = "controlplane.wsgi:application",
+    server: str = "granian",
+    access_log: bool = False,
 ) -> subprocess.Popen:
     env = dict(
         os.environ,
@@ -137,8 +140,24 @@ def start_gunicorn(
         # as deployed (compose, Kubernetes): throttles and the config poll's cache in Redis
         CACHE_URL=CACHE_URL,
     )
+    if server == "granian":
+        # as deployed (controlplane.webserver): granian's WSGI interface, workers x blocking threads
+        from controlplane.webserver import web_command
+
+        command = web_command(
+            host="127.0.0.1",
+            port=port,
+            workers=workers,
+            threads=threads,
+            access_log=access_log,
+            binary=str(Path(sys.executable).parent / "granian"),
+            app=app,
+        )
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)])
     process = subprocess.Popen(
-        [
+        command
+        if server == "granian"
+        else [
             str(Path(sys.executable).parent / "gunicorn"),
             app,
             "--pythonpath",
@@ -160,6 +179,7 @@ def start_gunicorn(
         ],
         cwd=ROOT,
         env=env,
+        stdout=subprocess.DEVNULL if access_log else None,  # the access log is written, not kept
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -169,7 +189,7 @@ def start_gunicorn(
         except OSError:
             time.sleep(0.3)
     process.terminate()
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError(f"{server} did not start")
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -204,8 +224,11 @@ def machine_busy_s() -> float:
 
 
 def worker_pids(master: int) -> list[int]:
+    """The server's processes below its master, at any depth (granian's workers are grandchildren
+    when it respawns them)."""
     out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    children = [int(p) for p in out.split()]
+    return children + [pid for child in children for pid in worker_pids(child)]
 
 
 def backend_pids() -> list[int]:
@@ -392,25 +415,35 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=48)
-    # as deployed (docker-compose.yml, deploy/kubernetes/web.yaml): 4 sync workers. A sync worker
-    # closes the connection after each answer; gthread keeps it alive but costs more CPU per request.
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "4")))
-    parser.add_argument("--worker-class", default=os.environ.get("BENCH_WORKER_CLASS", "sync"))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")))
+    # as deployed (controlplane.webserver: docker-compose.yml, deploy/kubernetes/web.yaml): granian,
+    # 2 workers x 4 blocking threads, keep-alive. `--server gunicorn` is what ran before: 4 sync
+    # workers (`--worker-class gthread --threads N` for gunicorn's threaded worker).
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--workers", type=int, default=0, help="default: 2 for granian, 4 for gunicorn")
+    parser.add_argument("--threads", type=int, default=0, help="default: 4 for granian, 1 for gunicorn")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn only")
+    parser.add_argument(
+        "--access-log", action="store_true", help="granian writes its access log (to /dev/null)"
+    )
     parser.add_argument("--mix", choices=["both", "poll", "push", "heartbeat"], default="both")
     # the reference gateway heartbeats every 15 s; "both" sends heartbeats too only when this is set
     parser.add_argument("--heartbeat-s", type=float, default=0.0)
-    # floor_app:application answers every request 304 at once: gunicorn's own cost per request
+    # floor_app:application answers every request 304 at once: the web server's own cost per request
     parser.add_argument("--app", default="controlplane.wsgi:application")
     parser.add_argument("--out", default=str(RESULT))
     args = parser.parse_args()
     if args.mix == "heartbeat" and not args.heartbeat_s:
         args.heartbeat_s = 15.0
+    granian = args.server == "granian"
+    args.workers = args.workers or (2 if granian else 4)
+    args.threads = args.threads or (4 if granian else 1)
 
     fleet, _ = setup(args.gateways)
     port = free_port()
     load_start = [round(x, 2) for x in os.getloadavg()]
-    process = start_gunicorn(port, args.workers, args.worker_class, args.threads, args.app)
+    process = start_server(
+        port, args.workers, args.worker_class, args.threads, args.app, args.server, args.access_log
+    )
     try:
         # the ETag every gateway holds: a first poll without If-None-Match answers it
         import requests
@@ -458,9 +491,11 @@ def main() -> None:
     offered = sum(r["offered_per_s"] for r in kinds)
     result = {
         "gateways": args.gateways,
-        "gunicorn_workers": args.workers,
-        "worker_class": args.worker_class,
+        "server": args.server,
+        "workers": args.workers,
+        "worker_class": args.worker_class if not granian else "granian wsgi",
         "threads_per_worker": args.threads,
+        "access_log": args.access_log if granian else False,
         "poll_cache": os.environ.get("FLEET_POLL_CACHE", "true"),
         "gateway_fast_path": os.environ.get("GATEWAY_FAST_PATH", "true"),
         "app": args.app,
@@ -507,7 +542,7 @@ def main() -> None:
         ),
         "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
         "cores": os.cpu_count(),
-        "note": "load generator, gunicorn and PostgreSQL share the machine's 2 cores with other work",
+        "note": "load generator, web server and PostgreSQL share the machine's 2 cores with other work",
     }
     import psycopg
 

@@ -11,7 +11,7 @@ Every push is of new minutes (no re-sends). The CPU seconds of this process (`ti
 and of its one PostgreSQL backend (`/proc/<pid>/stat`) are divided by the requests; PostgreSQL
 statements sent are counted per request (`round_trips`).
 
-`wsgi_app_1min`: the same 1-minute pushes through the app gunicorn serves (`controlplane.wsgi`),
+`wsgi_app_1min`: the same 1-minute pushes through the app the web server serves (`controlplane.wsgi`),
 where the push's WSGI fast path answers them (routing.api.gateway_fastpath; `GATEWAY_FAST_PATH=false`
 turns it off, and then this is the whole stack too).
 
@@ -125,7 +125,7 @@ def measure(bi: Any, requests: int, loads: dict[str, Any]) -> dict[str, Any]:
         answered.append(status)
 
     def post_wsgi(g: int, minutes: int) -> int:
-        """The same push through the app gunicorn serves (controlplane.wsgi): the WSGI fast path."""
+        """The same push through the app the web server serves (controlplane.wsgi): the WSGI fast path."""
         text, samples = body(g, minutes)
         raw = text.encode()
         environ = {
@@ -190,7 +190,7 @@ def measure(bi: Any, requests: int, loads: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "benchmark": "CPU per gateway telemetry push, web process and PostgreSQL backend, through Django's "
-        "whole stack in-process (test client: no gunicorn or socket)",
+        "whole stack in-process (test client: no web server or socket)",
         "push_1min": run("push_1min", post, 1, requests),
         "batch_10min": run("batch_10min", post, 10, max(requests // 3, 20)),
         "wsgi_app_1min": run("wsgi_app_1min", post_wsgi, 1, requests),

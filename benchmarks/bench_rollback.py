@@ -1,6 +1,6 @@
 """Rollback latency on the real clock, with the control plane run as production runs it.
 
-What runs: gunicorn (`controlplane.wsgi`), one `celery worker` and one `celery beat` (the project's
+What runs: the web server (`controlplane.webserver`: granian serving `controlplane.wsgi`), one `celery worker` and one `celery beat` (the project's
 beat schedule, django-celery-beat's DatabaseScheduler, exactly as docker-compose.yml starts them)
 against Redis (a database of its own, flushed first) and this run's own PostgreSQL database,
 migrated here. Per run: a service with a latency and an availability SLO (99%, rolling 28 days), a
@@ -26,7 +26,7 @@ What is timed, on the real clock:
   second), when the evaluation instant that fired our page alert ran (`EvaluationChunk.done_at`),
   and the Celery task timestamps from the worker's log.
 
-Not timed: setup, migrations, the warm-up. Everything (gunicorn, the worker, beat, gateways,
+Not timed: setup, migrations, the warm-up. Everything (the web server, the worker, beat, gateways,
 PostgreSQL, Redis, this observer) shares the machine's cores with whatever else runs there; the
 load average is recorded at each run's start and end.
 
@@ -54,6 +54,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from controlplane.webserver import web_command  # noqa: E402 - after the path insert
 
 DB_NAME = os.environ.get("BENCH_ROLLBACK_DB", "cp_bench_rollback")
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
@@ -124,7 +126,8 @@ def drop_database() -> None:
 
 
 class Stack:
-    """gunicorn + celery worker + celery beat, started as docker-compose.yml starts them."""
+    """The web server (`controlplane.webserver`) + celery worker + celery beat, started as
+    docker-compose.yml starts them."""
 
     def __init__(self, workdir: Path, web_workers: int, concurrency: int) -> None:
         self.workdir = workdir
@@ -134,16 +137,9 @@ class Stack:
         bin_dir = Path(sys.executable).parent
         env = child_env()
         commands = {
-            "web": [
-                str(bin_dir / "gunicorn"),
-                "controlplane.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(web_workers),
-                "--log-level",
-                "warning",
-            ],
+            "web": web_command(
+                host="127.0.0.1", port=self.port, workers=web_workers, binary=str(bin_dir / "granian")
+            ),
             "worker": [
                 str(bin_dir / "celery"),
                 "-A",
@@ -182,7 +178,7 @@ class Stack:
             except OSError:
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError("gunicorn did not start: " + (workdir / "web.log").read_text()[-2000:])
+        raise RuntimeError("the web server did not start: " + (workdir / "web.log").read_text()[-2000:])
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -367,10 +363,12 @@ def start_release(world: dict[str, Any], warmup_s: float) -> int:
                 raise
             print(f"   submit refused ({exc.message}); retrying", flush=True)
             time.sleep(10)
+    # once approved, the worker may start the first wave at once: "approved" or "rolling_out" by
+    # the time the answer is read
     release = release_approve(actor=users["approver"], release_id=release.pk, comment="benchmark")
-    if release.state != "approved":  # a budget still `unknown` asks for one more approval
+    if release.state == "pending_approval":  # a budget still `unknown` asks for one more approval
         release = release_approve(actor=users["approver2"], release_id=release.pk, comment="benchmark")
-    if release.state != "approved":
+    if release.state not in ("approved", "rolling_out"):
         raise RuntimeError(f"release {release.pk} is {release.state} after two approvals")
     return release.pk
 
@@ -656,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         r["intervals_from_first_page_minute_end"] for r in runs if "intervals_from_first_page_minute_end" in r
     ]
     figure = {
-        "what": "real clock: gunicorn + celery worker + celery beat (production schedule) + real gateways; from "
+        "what": "real clock: web server (granian) + celery worker + celery beat (production schedule) + real gateways; from "
         "the first minute in which the page condition holds (computed from the stored telemetry minutes) to "
         "the last wave gateway's ACK of its rollback revision",
         "evaluation_interval_s": EVALUATION_INTERVAL_S,

@@ -169,7 +169,7 @@ PUSH_COST_WHAT = (
     "resolution, DRF, gateway-token authentication, the ingest throttle on Redis, JSON, validation, "
     "scope, SLI derivation of 4 SLOs, storage), requests one after another, new minutes each: 500 "
     "pushes of 1 minute x 100 series (the reference gateway's push) and 166 batches of 10 minutes x "
-    "100 series; then the 500 1-minute pushes again through the app gunicorn serves (`controlplane.wsgi`, "
+    "100 series; then the 500 1-minute pushes again through the app the web server serves (`controlplane.wsgi`, "
     "where the push's WSGI fast path answers them). Reference, same run: the same 1-minute pushes through the "
     "ingest service alone (no "
     "HTTP, DRF, auth or throttle). Not timed: gunicorn's HTTP parsing and the socket (Django's test "
@@ -186,9 +186,9 @@ GATEWAY_MEMORY_WHAT = (
 )
 
 FLEET_WHAT = (
-    "Times: 10,000 simulated gateways, open loop, against gunicorn started as in production "
-    "(`controlplane.wsgi`, DEBUG off, 4 sync workers as in docker-compose.yml and the Kubernetes "
-    "manifests, throttles and the config-poll cache in Redis): each polls its config every 10 s with its ETag (answered 304) and/or pushes its "
+    "Times: 10,000 simulated gateways, open loop, against the web server started as in production "
+    "(`controlplane.webserver`: granian serving `controlplane.wsgi`, DEBUG off, 2 workers x 4 threads as "
+    "in docker-compose.yml and the Kubernetes manifests, throttles and the config-poll cache in Redis): each polls its config every 10 s with its ETag (answered 304) and/or pushes its "
     "last minute (100 series) every 60 s, at a random phase, with its own token; latency counts from "
     "the instant a request was due, so queueing counts. 15 s warm-up, 60 s measured. CPU seconds per "
     "answered request of the web workers, their PostgreSQL backends, the Redis server (shared with "
@@ -673,8 +673,9 @@ BENCHES: tuple[Bench, ...] = (
                 target=2,
             ),
         ),
-        args=("--duration", "60", "--warmup", "15"),
-        what=FLEET_WHAT,
+        args=("--access-log", "--duration", "60", "--warmup", "15"),
+        what=FLEET_WHAT
+        + " Here: with granian's access log on, as deployed (the other fleet runs leave it off).",
     ),
     Bench(
         "fleet_poll",
@@ -770,17 +771,17 @@ BENCHES: tuple[Bench, ...] = (
         "body the reference gateway sends (applied revision, ETag, device health).",
     ),
     Bench(
-        "fleet_all_3000",
+        "fleet_all_6000",
         "bench_fleet.py",
         900,
         (
             Figure(
-                "3,000 gateways, polls + pushes + heartbeats: config poll p99", "config_poll.p99_ms", "ms"
+                "6,000 gateways, polls + pushes + heartbeats: config poll p99", "config_poll.p99_ms", "ms"
             ),
-            Figure("3,000 gateways, all three: telemetry push p99", "telemetry_push.p99_ms", "ms"),
-            Figure("3,000 gateways, all three: heartbeat p99", "heartbeat.p99_ms", "ms"),
+            Figure("6,000 gateways, all three: telemetry push p99", "telemetry_push.p99_ms", "ms"),
+            Figure("6,000 gateways, all three: heartbeat p99", "heartbeat.p99_ms", "ms"),
             Figure(
-                "3,000 gateways, all three: control plane + load generator cores at the offered rate",
+                "6,000 gateways, all three: control plane + load generator cores at the offered rate",
                 "cpu.with_load_generator_cores_for_offered_rate",
                 "cores",
                 target=2.0,
@@ -788,7 +789,7 @@ BENCHES: tuple[Bench, ...] = (
         ),
         args=(
             "--gateways",
-            "3000",
+            "6000",
             "--heartbeat-s",
             "15",
             "--duration",
@@ -796,10 +797,40 @@ BENCHES: tuple[Bench, ...] = (
             "--warmup",
             "15",
             "--out",
-            "benchmarks/results/fleet_all_3000.json",
+            "benchmarks/results/fleet_all_6000.json",
         ),
-        what=FLEET_WHAT + " Here: 3,000 gateways each sending all three at the reference gateway's defaults "
-        "(poll 10 s, push 60 s, heartbeat 15 s): the largest fleet measured sustained on the 2 cores.",
+        what=FLEET_WHAT + " Here: 6,000 gateways each sending all three at the reference gateway's defaults "
+        "(poll 10 s, push 60 s, heartbeat 15 s).",
+    ),
+    Bench(
+        "fleet_gunicorn",
+        "bench_fleet.py",
+        1200,
+        (
+            Figure("gunicorn, 10,000 gateways: config poll p99", "config_poll.p99_ms", "ms", target=10_000),
+            Figure(
+                "gunicorn, 10,000 gateways: telemetry push p99", "telemetry_push.p99_ms", "ms", target=60_000
+            ),
+            Figure(
+                "gunicorn, 10,000 gateways: control plane cores at the offered rate",
+                "cpu.server_cores_for_offered_rate",
+                "cores",
+                target=2,
+            ),
+            Figure("gunicorn: web CPU per request", "cpu.web_ms_per_request", "ms"),
+        ),
+        args=(
+            "--server",
+            "gunicorn",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_gunicorn.json",
+        ),
+        what=FLEET_WHAT + " Here: the same fleet against the server before granian, gunicorn with 4 sync "
+        "workers (each closes the connection after its answer), for comparison.",
     ),
     Bench(
         "fleet_poll_floor",
@@ -807,7 +838,7 @@ BENCHES: tuple[Bench, ...] = (
         900,
         (
             Figure(
-                "gunicorn's floor: a WSGI app answering every request 304, web CPU per request",
+                "the web server's floor: a WSGI app answering every request 304, web CPU per request",
                 "cpu.web_ms_per_request",
                 "ms",
             ),
@@ -826,7 +857,36 @@ BENCHES: tuple[Bench, ...] = (
         ),
         what=FLEET_WHAT
         + " Here: the polls against `benchmarks/floor_app.py`, which answers every request 304 at "
-        "once: what gunicorn itself costs per request, beside the real poll (fleet_poll).",
+        "once: what the web server itself costs per request, beside the real poll (fleet_poll).",
+    ),
+    Bench(
+        "fleet_poll_floor_gunicorn",
+        "bench_fleet.py",
+        900,
+        (
+            Figure("gunicorn's floor: the same app, web CPU per request", "cpu.web_ms_per_request", "ms"),
+            Figure(
+                "gunicorn's floor: load generator CPU per request (no keep-alive)",
+                "cpu.load_generator_ms_per_request",
+                "ms",
+            ),
+        ),
+        args=(
+            "--server",
+            "gunicorn",
+            "--mix",
+            "poll",
+            "--app",
+            "floor_app:application",
+            "--duration",
+            "60",
+            "--warmup",
+            "15",
+            "--out",
+            "benchmarks/results/fleet_poll_floor_gunicorn.json",
+        ),
+        what=FLEET_WHAT
+        + " Here: `fleet_poll_floor` against gunicorn's 4 sync workers, the server before granian.",
     ),
     Bench(
         "reports",

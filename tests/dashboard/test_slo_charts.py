@@ -124,17 +124,21 @@ def test_release_and_rollback_markers_appear_on_the_slo_charts(
     )
     assert status_history_backfill(slo_ids=[slo.pk], start=now - timedelta(hours=3), end=now) >= 2
 
-    release_approve(actor=users["admin"], release_id=pending_release.pk, comment="ok", now=now)
-    release_step(release_id=pending_release.pk, now=now + timedelta(seconds=1))
+    # `now` is the wall clock floored to the minute, and the page reads the wall clock, up to the
+    # end of the chart (exclusive): events stamped after `now` could fall after the page's clock
+    # when the test runs in a minute's first seconds, so these are stamped just before it
+    release_approve(
+        actor=users["admin"], release_id=pending_release.pk, comment="ok", now=now - timedelta(seconds=3)
+    )
+    release_step(release_id=pending_release.pk, now=now - timedelta(seconds=2))
     pending_release.refresh_from_db()
     assert pending_release.state == "rolling_out", pending_release.state
     release_rollback(
         actor=users["operator"],
         release_id=pending_release.pk,
         reason="latency regression",
-        now=now + timedelta(seconds=2),
+        now=now - timedelta(seconds=1),
     )
-    # the page reads the clock: the markers are seconds old by then
     body = page_for("viewer").get(f"/slos/{slo.pk}/?resolution=minute&range=6h").content.decode()
     for chart_id in ("chart-burndown", "chart-sli", "chart-burn"):
         notes = [a["text"] for a in chart_json(body, chart_id)["layout"]["annotations"]]

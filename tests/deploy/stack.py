@@ -120,9 +120,9 @@ METRICS_TOKEN = "metrics-token-for-the-test"
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """The web command (gunicorn controlplane.wsgi) with `env` on a free port; yields its base URL
-    once /healthz answers."""
+def web_server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The web command (`controlplane.webserver.web_command`, as the YAML files run it) with `env`
+    on a free port, one worker; yields its base URL once /healthz answers."""
     import subprocess
     import sys
     import time
@@ -132,11 +132,13 @@ def gunicorn(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     from tests.support.prometheus import free_port
 
     port = free_port()
-    binary = str(Path(sys.executable).with_name("gunicorn"))
+    from controlplane.webserver import web_command
+
+    binary = str(Path(sys.executable).with_name("granian"))
     log_path = tmp_path / "web.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [binary, "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            web_command(host="127.0.0.1", port=port, workers=1, binary=binary),
             cwd=REPO,
             env=env,
             stdout=log,

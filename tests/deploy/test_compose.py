@@ -87,6 +87,13 @@ def test_every_long_running_service_has_a_healthcheck_and_one_shots_gate_the_res
         assert services[name]["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
 
 
+def test_web_runs_the_one_web_command():
+    """docker-compose.yml spells `controlplane.webserver.web_command()` exactly (granian, 2 workers)."""
+    from controlplane.webserver import web_command
+
+    assert stack.services()["web"]["command"] == web_command()
+
+
 def test_exactly_one_beat():
     services = stack.services()
     beats = [name for name, s in services.items() if " beat" in command_text(s)]
@@ -294,7 +301,7 @@ def test_the_mounted_alertmanager_config_passes_amtool_and_routes_only_pages_to_
 @pytest.mark.django_db(transaction=True)
 def test_the_web_environment_answers_prometheus_and_alertmanager_at_web_8000(tmp_path):
     env = stack.local_env(stack.environment("web"), tmp_path)
-    with stack.gunicorn(env, tmp_path) as base:
+    with stack.web_server(env, tmp_path) as base:
         # The web healthcheck's own request.
         health = stack.request(base, "/healthz", "127.0.0.1:8000")
         assert health.status_code == 200, health.text

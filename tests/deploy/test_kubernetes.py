@@ -211,6 +211,14 @@ def test_web_is_ready_on_healthz_and_everything_waits_for_the_migrate_job(object
         assert any("migrate --check" in " ".join(c["command"]) for c in inits), name
 
 
+def test_web_runs_the_one_web_command(objects):
+    """deploy/kubernetes/web.yaml spells `controlplane.webserver.web_command()` exactly."""
+    from controlplane.webserver import web_command
+
+    (web,) = pod_specs(find(objects, "Deployment", "controlplane-web"))[0]["containers"]
+    assert web["command"] == web_command()
+
+
 def test_exactly_one_beat_replaced_never_rolled(objects):
     beat = find(objects, "Deployment", "controlplane-beat")
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
@@ -416,7 +424,7 @@ def test_the_readiness_probe_and_the_scrape_succeed_with_the_pod_ip_as_host(obje
     env = pod_env(web, objects, pod_ip)
     env["DATA_DIR"] = str(tmp_path / "data")
     port = web["ports"][0]["containerPort"]
-    with stack.gunicorn(stack.local_env(env, tmp_path), tmp_path) as base:
+    with stack.web_server(stack.local_env(env, tmp_path), tmp_path) as base:
         probe = stack.request(base, web["readinessProbe"]["httpGet"]["path"], f"{pod_ip}:{port}")
         assert probe.status_code == 200, probe.text  # not 400 DisallowedHost, not a 301 to https
         scrape = stack.request(

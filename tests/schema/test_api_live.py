@@ -1,5 +1,5 @@
 """Schemathesis over every operation of the served OpenAPI schema, for every role, against a live
-gunicorn (DEBUG off, PostgreSQL, Redis): no answer may be a 5xx, and every answer must match the
+the web server, granian (DEBUG off, PostgreSQL, Redis): no answer may be a 5xx, and every answer must match the
 schema (status code, content type, body; YAML-returning operations included).
 
 Roles: anonymous, viewer, operator, approver and admin (user bearer tokens), a gateway (`gw_`

@@ -1,4 +1,4 @@
-"""Requests through `controlplane.wsgi.application`, the app gunicorn serves: the WSGI fast paths in
+"""Requests through `controlplane.wsgi.application`, the app the web server serves: the WSGI fast paths in
 front of Django's handler, then the whole stack. Django's test client starts at the handler and so
 never sees the fast paths.
 

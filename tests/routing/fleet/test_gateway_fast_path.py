@@ -1,5 +1,5 @@
 """The WSGI fast path of a gateway's telemetry push and heartbeat (routing.api.gateway_fastpath) in the
-app gunicorn serves, against real PostgreSQL: it answers them without Django's handler, with the
+app the web server serves, against real PostgreSQL: it answers them without Django's handler, with the
 status, body and headers the stack answers the same request with, and hands Django everything it
 cannot answer exactly alike (refused and previous tokens, another gateway's token, throttled
 requests, other body types, other databases), with one throttle count per request whichever

@@ -2,7 +2,7 @@
 and tier (403 naming the label, nothing stored), a replayed older batch never undoes a later
 correction, and no value a client can send gets anything but a 4xx with its path.
 
-Every test runs twice: through Django's test client, and through the app gunicorn serves
+Every test runs twice: through Django's test client, and through the app the web server serves
 (`controlplane.wsgi`), where the push's WSGI fast path answers it (routing.api.gateway_fastpath)."""
 
 from __future__ import annotations

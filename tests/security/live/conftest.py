@@ -1,4 +1,4 @@
-"""Fixtures for live probes: gunicorn servers (DEBUG off, PostgreSQL test database, Redis) started
+"""Fixtures for live probes: web servers (granian, DEBUG off, PostgreSQL test database, Redis) started
 once per session, and per-test data committed through the ORM and services so the server sees it."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ BEHIND_PROXY = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every live probe needs a gunicorn: `slow` (deselect with -m "not slow"; CI runs them)."""
+    """Every live probe needs a web server: `slow` (deselect with -m "not slow"; CI runs them)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:
@@ -50,7 +50,7 @@ def _require_redis() -> None:
 def server_factory(
     django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., LiveServer]]:
-    """server_factory(name, **env) -> a started gunicorn, one per name for the whole session."""
+    """server_factory(name, **env) -> a started web server, one per name for the whole session."""
     _require_redis()
     with django_db_blocker.unblock():
         database_url = _database_url()

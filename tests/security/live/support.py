@@ -1,4 +1,5 @@
-"""A live control plane for probes: gunicorn serving `controlplane.wsgi` with DEBUG off, on the
+"""A live control plane for probes: the web server (`controlplane.webserver`, granian) serving
+`controlplane.wsgi` with DEBUG off, on the
 pytest-django test database (PostgreSQL) and Redis, exactly as production runs it. Probes talk to
 it over real HTTP with `requests`; nothing in the server process is patched."""
 
@@ -18,8 +19,10 @@ from typing import Any
 
 import requests
 
+from controlplane.webserver import web_command
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-GUNICORN_BIN = str(Path(sys.executable).with_name("gunicorn"))
+WEB_BIN = str(Path(sys.executable).with_name("granian"))
 # A TLS-terminating proxy in front of the server says the original scheme in this header; the live
 # server trusts it (SECURE_PROXY_SSL_HEADER), so probes over plain http can speak "https".
 PROTO_HEADER = "X-Forwarded-Proto"
@@ -51,7 +54,7 @@ def redis_flush(url: str) -> None:
 
 @dataclass
 class LiveServer:
-    """One gunicorn process tree. `env` is added to the production-like environment."""
+    """One web server process tree. `env` is added to the production-like environment."""
 
     database_url: str
     workdir: Path
@@ -66,7 +69,7 @@ class LiveServer:
 
     @property
     def log_path(self) -> Path:
-        return self.workdir / "gunicorn.log"
+        return self.workdir / "web.log"
 
     def environment(self) -> dict[str, str]:
         env = {
@@ -88,9 +91,6 @@ class LiveServer:
                 "STATIC_ROOT": str(self.workdir / "static"),
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(REPO_ROOT),
-                # gunicorn itself believes X-Forwarded-Proto & co. from loopback peers; probes connect from
-                # loopback, production clients do not: trust no peer, as production's gunicorn does.
-                "FORWARDED_ALLOW_IPS": "192.0.2.1",
             }
         )
         env.update(self.env)
@@ -101,20 +101,9 @@ class LiveServer:
         self.port = free_port()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                GUNICORN_BIN,
-                "controlplane.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "5",
-                "--error-logfile",
-                "-",
-            ],
+            web_command(
+                host="127.0.0.1", port=self.port, workers=self.workers, binary=WEB_BIN, access_log=False
+            ),
             cwd=REPO_ROOT,
             env=self.environment(),
             stdout=log,
@@ -125,7 +114,9 @@ class LiveServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+                raise AssertionError(
+                    f"the web server exited with {self.process.returncode}:\n{self.log()[-4000:]}"
+                )
             try:
                 # any HTTP answer means a worker is serving (a redirect to https, by design)
                 requests.get(f"{self.url}/login/", timeout=10, allow_redirects=False)
@@ -133,7 +124,7 @@ class LiveServer:
             except requests.RequestException:
                 time.sleep(0.2)
         self.stop()
-        raise AssertionError(f"gunicorn did not answer within {timeout_s}s:\n{self.log()[-4000:]}")
+        raise AssertionError(f"the web server did not answer within {timeout_s}s:\n{self.log()[-4000:]}")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -150,8 +141,9 @@ class LiveServer:
 
     def server_errors(self) -> list[str]:
         """The 5xx answers and worker deaths the server logged: Django logs every 500 it answers
-        ("Internal Server Error: <path>"); gunicorn logs a worker that timed out or crashed."""
-        pattern = r"^.*(Internal Server Error: |WORKER TIMEOUT|Worker \(pid:\d+\) (was sent|exited)).*$"
+        ("Internal Server Error: <path>"); granian logs a worker that died ("Unexpected exit from
+        worker-N") and an exception that escaped the app."""
+        pattern = r"^.*(Internal Server Error: |Unexpected exit from worker|Application callable raised).*$"
         return [match.group(0) for match in re.finditer(pattern, self.log(), flags=re.MULTILINE)]
 
 

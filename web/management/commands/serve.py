@@ -12,7 +12,10 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from controlplane.webserver import web_command
 
 
 class Command(BaseCommand):
@@ -30,21 +33,7 @@ class Command(BaseCommand):
         bin_dir = os.path.dirname(python)
         env = dict(os.environ)
         commands: list[tuple[str, list[str]]] = [
-            (
-                "web",
-                [
-                    os.path.join(bin_dir, "gunicorn"),
-                    "controlplane.wsgi",
-                    "--bind",
-                    bind,
-                    "--workers",
-                    str(web_workers),
-                    "--access-logfile",
-                    "-",
-                    "--graceful-timeout",
-                    "5",
-                ],
-            ),
+            ("web", self._web_command(bin_dir, bind, web_workers, sqlite=connection.vendor == "sqlite")),
             (
                 "worker",
                 [
@@ -110,7 +99,7 @@ class Command(BaseCommand):
         finally:
             for _name, child in children:
                 if child.poll() is None:
-                    # The main process only: Celery and gunicorn shut their children down warmly.
+                    # The main process only: Celery and granian shut their children down warmly.
                     child.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 10
             for _name, child in children:
@@ -119,6 +108,21 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(child.pid, signal.SIGKILL)
             self.stdout.write("stopped")
+
+    @staticmethod
+    def _web_command(bin_dir: str, bind: str, workers: int, *, sqlite: bool) -> list[str]:
+        """`controlplane.webserver.web_command` on `bind`; one thread per worker on the embedded
+        SQLite (one writer at a time: threads would only wait on its lock)."""
+        host, _, port = bind.rpartition(":")
+        if not port.isdigit():
+            raise CommandError(f"--bind {bind!r}: expected host:port, e.g. 127.0.0.1:8000")
+        return web_command(
+            host=host.strip("[]") or "127.0.0.1",
+            port=int(port),
+            workers=workers,
+            threads=1 if sqlite else 4,
+            binary=os.path.join(bin_dir, "granian"),
+        )
 
     def _demo_gateways(self, bind: str) -> list[tuple[str, list[str]]]:
         """Register the demo reference gateways (fresh credentials each start) and return their commands."""
