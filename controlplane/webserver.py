@@ -7,9 +7,9 @@ spell exactly what `web_command` returns, so a flag changed here is changed ever
 Why granian and not gunicorn (measured, docs/scaling.md): gateways poll every 10 s and push every
 60 s, so the web tier's own cost per request decides how many gateways a core carries. Granian parses
 HTTP in Rust and keeps connections alive; gunicorn's sync workers parse in Python and close every
-connection. On the 2-core machine, 10,000 gateways polling and pushing needed 1.39 server cores
-with p99 2.8 s under gunicorn and 1.15 cores with p99 36 / 67 ms under granian
-(benchmarks/results/fleet*.json).
+connection. On the 2-core machine, 10,000 gateways polling and pushing needed 1.40 server cores
+with p99 3.4 s under gunicorn (benchmarks/results/fleet_gunicorn.json) and 1.22 cores with p99
+15 / 34 ms under granian with this command (fleet.json).
 
 - `--interface wsgi`: the Django app and its WSGI fast paths run unchanged.
 - `--workers` processes x `--blocking-threads` threads each: the app's concurrency. A thread keeps
