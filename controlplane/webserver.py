@@ -21,7 +21,7 @@ with p99 3.4 s under gunicorn (benchmarks/results/fleet_gunicorn.json) and 1.22 
 - `--access-log`: one line per request on stdout, as gunicorn's `--access-logfile -` did.
 
 The body is not read before the app asks: an oversized push is refused from its Content-Length
-without the server buffering it. Granian rewrites nothing from `X-Forwarded-*` headers; Django's
+before any of it is sent (tests/security/live/test_live_gateway_scope.py). Granian rewrites nothing from `X-Forwarded-*` headers; Django's
 `SECURE_PROXY_SSL_HEADER` and `TRUSTED_PROXY_COUNT` alone decide scheme and client address (the
 live probes in tests/security/live check both through this command).
 

@@ -114,4 +114,4 @@ def test_a_forgotten_copy_is_caught(tmp_path):
         timeout=300,
     )
     assert probe.returncode != 0
-    assert "web" in probe.stderr[-2000:]
+    assert "No module named 'web'" in probe.stderr[-2000:], probe.stderr[-2000:]

@@ -102,3 +102,31 @@ def test_a_count_of_1e308_is_a_400_with_its_path(
     assert stored() == (0, 0)
     assert gateway.post(path, json=batch(outcome="ok")).status_code == 202
     assert_still_working(live, as_role("viewer"))
+
+
+def test_an_oversized_push_is_refused_before_its_body_is_sent(
+    live: LiveServer, catalog: dict[str, Any], as_role: Any
+) -> None:
+    """The web server hands the request over without reading the body, and the view refuses it
+    from its Content-Length: a client announcing 200 MB gets its 413 while it has sent none of it,
+    and holds no thread waiting for the body."""
+    import socket
+
+    from slo.telemetry.batch_format import MAX_BATCH_BYTES
+
+    declared = 200_000_000
+    assert declared > MAX_BATCH_BYTES
+    head = (
+        f"POST /api/v1/gateways/{catalog['gateway'].pk}/telemetry/ HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: Bearer {catalog['gateway_token']}\r\n"
+        f"X-Forwarded-Proto: https\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        status_line = sock.makefile("rb").readline().decode()
+    assert status_line.split()[1] == "413", status_line
+    assert stored() == (0, 0)
+    gateway = Client(live, token=catalog["gateway_token"])
+    path = f"/api/v1/gateways/{catalog['gateway'].pk}/telemetry/"
+    assert gateway.post(path, json=batch(outcome="ok")).status_code == 202
+    assert_still_working(live, as_role("viewer"))
