@@ -99,7 +99,7 @@ def test_the_image_holds_every_package_the_project_loads(tmp_path):
 
 
 def test_a_forgotten_copy_is_caught(tmp_path):
-    """The probe above can fail: without the web app's COPY line, setup stops on the missing app."""
+    """The probe above can fail: without the web app's COPY line, the app is missing from the image."""
     text = (stack.REPO / "Dockerfile").read_text()
     copies = [(s, d) for s, d in dockerfile_copies(text) if s != ["web"]]
     assert len(copies) == len(dockerfile_copies(text)) - 1
@@ -114,4 +114,7 @@ def test_a_forgotten_copy_is_caught(tmp_path):
         timeout=300,
     )
     assert probe.returncode != 0
-    assert "No module named 'web'" in probe.stderr[-2000:], probe.stderr[-2000:]
+    # without an installed `web` the import fails; with the editable install of the project (as
+    # test.sh makes it) it resolves to the repository, which the probe reports
+    tail = probe.stderr[-2000:]
+    assert "No module named 'web'" in tail or "not the image: ['web'" in tail, tail
